@@ -1,0 +1,32 @@
+"""jitgrad: PyTorch-style autograd on NumPy, with traced, fused Numba kernels.
+
+This module only re-exports the public API; each name is defined in the module named below.
+"""
+from . import autograd
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                       initial_seed, linspace, manual_seed, normal, ones, ones_like, rand, rand_like,
+                       randint, randn, randn_like, tensor, zeros, zeros_like)
+from .devices import device
+from .dtypes import (bool_, double, float32, float64, get_default_dtype, int32, int64, long,
+                     set_default_dtype)
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, cat, clamp, clone, cos, div,
+                    eq, exp, expand, expm1, flatten, gather, ge, gt, le, log, log1p, logical_and,
+                    logical_not, logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul,
+                    narrow, ne, neg, norm, permute, pow, prod, relu, reshape, select, sigmoid, sign, sin,
+                    sqrt, squeeze, stack, std, sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
+from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,
+                     sigmoid_, sin_, sqrt_, sub_, tanh_, zero_)
+
+bool = bool_  # noqa: A001 - jitgrad.bool, as torch.bool
+float = float32  # noqa: A001
+clip = clamp
+negative = neg
+multiply = mul
+divide = div
+true_divide = div
+subtract = sub
+concat = cat
+concatenate = cat
+
+__version__ = "0.1.0"

@@ -1,0 +1,244 @@
+"""Reverse-mode autodiff: ONE loop over graph nodes and their VJP rules.
+
+The eager tape and the IR adjoint both run through `run_backward`: on concrete tensors it
+computes gradients; on symbolic tensors (while tracing) the same VJP rules emit the adjoint
+equations. No recursion anywhere, so 10,000-node graphs are fine.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import dtypes
+from .core import Symbolic, TensorBase
+from .grad_mode import set_grad_enabled
+from .graph import AccumulateGrad, edge_to
+
+# Called with (node, input_grads) after each backward node when anomaly detection is on.
+anomaly_hook: list = [None]
+
+
+def _seq(x) -> list:
+    if x is None:
+        return []
+    if isinstance(x, TensorBase):
+        return [x]
+    return list(x)
+
+
+def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
+    """Default cotangent 1 for single-element outputs; check user-given ones."""
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad can be given for each output: got {len(grad_outputs)} gradients for "
+                           f"{len(outputs)} outputs")
+    out = []
+    for i, (t, g) in enumerate(zip(outputs, grad_outputs)):
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if _numel(t.shape) != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs (output {i} has shape "
+                    f"{list(t.shape)}); pass gradient=... with that shape, or reduce it first (e.g. .sum())")
+            g = type(t)._wrap(np.ones(t.shape, dtype=t.dtype))
+        else:
+            if not isinstance(g, TensorBase):
+                g = type(t)._wrap(np.asarray(g, dtype=t.dtype))
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "
+                                   f"output[{i}] has a shape of {list(t.shape)}.")
+            if g.dtype != t.dtype:
+                if not dtypes.is_floating(g.dtype):
+                    raise RuntimeError(f"grad_output[{i}] must be floating, got {dtypes.name(g.dtype)}")
+                from .prims import cast
+                g = cast(g, t.dtype)
+            if not create_graph:
+                g = g.detach()
+        out.append(g)
+    return out
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _topological(root_nodes: list) -> list:
+    """Nodes reachable from the roots, each after every node that feeds it a gradient."""
+    deps: dict = {}
+    seen = set(root_nodes)
+    stack = list(root_nodes)
+    while stack:
+        node = stack.pop()
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
+    order = []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            deps[nxt] -= 1
+            if deps[nxt] == 0:
+                ready.append(nxt)
+    return order
+
+
+def _needed(order: list, targets: set) -> set:
+    """Nodes from which some target is reachable (the rest need not run)."""
+    needed = set()
+    for node in reversed(order):
+        if node in targets or any(n in needed for n, _ in node.next_functions if n is not None):
+            needed.add(node)
+    return needed
+
+
+def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | None, *,
+                 capture: bool, create_graph: bool, retain_graph: bool) -> dict:
+    """Propagate cotangents from `outputs` back through the graph.
+
+    capture=False (backward): accumulate into `.grad` of leaves (only of `inputs` if given).
+    capture=True (autograd.grad): return {node: cotangent} for the nodes of `inputs`, touch no `.grad`.
+    """
+    root_nodes = [edge_to(t)[0] for t in outputs]
+    order = _topological(root_nodes)
+    target_nodes = None
+    owners: dict = {}
+    if inputs is not None:
+        target_nodes = {edge_to(t)[0] for t in inputs}
+        target_nodes.discard(None)
+        needed = _needed(order, target_nodes)
+        owners = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
+    grads: dict = {}
+    for node, g in zip(root_nodes, grad_outputs):
+        grads[node] = g if node not in grads else grads[node] + g
+    captured: dict = {}
+    hook = anomaly_hook[0]
+    with set_grad_enabled(create_graph):
+        for node in order:
+            g = grads.pop(node, None)
+            if g is None or (target_nodes is not None and node not in needed):
+                if not retain_graph:
+                    node.release()
+                continue
+            if target_nodes is not None and node in target_nodes:
+                captured[node] = g
+            if not capture:
+                _deliver_retained(node, g, create_graph, target_nodes, owners)
+            if isinstance(node, AccumulateGrad):
+                if not capture and (target_nodes is None or node in target_nodes):
+                    accumulate_grad(node.variable, g, create_graph)
+                continue
+            input_grads = node.apply(g, create_graph)
+            if hook is not None:
+                hook(node, input_grads)
+            for (nxt, _), ig in zip(node.next_functions, input_grads):
+                if nxt is None or ig is None:
+                    continue
+                if target_nodes is not None and nxt not in needed:
+                    continue
+                prev = grads.get(nxt)
+                grads[nxt] = ig if prev is None else prev + ig
+            if not retain_graph:
+                node.release()
+    return captured
+
+
+def _deliver_retained(node, g, create_graph: bool, target_nodes, owners: dict) -> None:
+    """`.grad` of a non-leaf that called retain_grad() (or was named in backward(inputs=...))."""
+    if target_nodes is not None:
+        owner = owners.get(node)
+        if owner is not None:
+            accumulate_grad(owner, g, create_graph)
+        return
+    ref = node._retained
+    tensor = ref() if ref is not None else None
+    if tensor is not None:
+        accumulate_grad(tensor, g, create_graph)
+
+
+def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> None:
+    """Add g into variable.grad, as PyTorch's AccumulateGrad does (a fresh, detached buffer
+    unless create_graph, so two leaves never share one gradient tensor)."""
+    if tuple(g.shape) != tuple(variable.shape):
+        raise RuntimeError(f"internal error: gradient of shape {tuple(g.shape)} for a tensor of shape "
+                           f"{tuple(variable.shape)}")
+    if g.dtype != variable.dtype:
+        from .prims import cast
+        g = cast(g, variable.dtype)
+    if create_graph:
+        variable._grad = g if variable._grad is None else variable._grad + g
+        return
+    data = g._data
+    if variable._grad is None:
+        fresh = data if isinstance(data, Symbolic) else np.array(data, copy=True)
+    else:
+        old = variable._grad._data
+        fresh = old + data if isinstance(old, Symbolic) or isinstance(data, Symbolic) else np.add(old, data)
+    variable._grad = type(g)._wrap(fresh)
+
+
+def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
+             inputs=None) -> None:
+    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's autograd.backward)."""
+    outputs = _seq(tensors)
+    if not outputs:
+        raise RuntimeError("backward() needs at least one tensor")
+    grads = _seq(grad_tensors) if grad_tensors is not None else [None] * len(outputs)
+    roots = _root_grads(outputs, grads, create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    targets = None
+    if inputs is not None:
+        targets = _seq(inputs)
+        if not targets:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        for t in targets:
+            if not t.requires_grad:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+    run_backward(outputs, roots, targets, capture=False, create_graph=create_graph, retain_graph=retain_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
+    """d(outputs)/d(inputs) as a tuple, without touching `.grad` (PyTorch's autograd.grad)."""
+    outs = _seq(outputs)
+    ins = _seq(inputs)
+    if not ins:
+        raise RuntimeError("grad requires non-empty inputs.")
+    for t in ins:
+        if not isinstance(t, TensorBase):
+            raise TypeError(f"grad: inputs must be Tensors, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    gos = _seq(grad_outputs) if grad_outputs is not None else [None] * len(outs)
+    roots = _root_grads(outs, gos, create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    captured = run_backward(outs, roots, ins, capture=True, create_graph=create_graph,
+                            retain_graph=retain_graph)
+    result = []
+    for t in ins:
+        g = captured.get(edge_to(t)[0])
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
+                                   "graph. Set allow_unused=True if this is the desired behavior.")
+            if materialize_grads:
+                g = type(t)._wrap(np.zeros(t.shape, dtype=t.dtype))
+        elif not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,186 @@
+"""The primitive record, the tensor's storage/autograd slots, and bind(): the single dispatch
+point through which every op runs, eagerly on NumPy or symbolically into an IR graph."""
+from __future__ import annotations
+
+from collections.abc import Callable
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import dtypes
+from .grad_mode import _state as _grad_state
+from .graph import PrimNode, VersionCounter
+
+ELEMENTWISE, REDUCTION, MATMUL, SHAPE, INDEX, OTHER = (
+    "elementwise", "reduction", "matmul", "shape", "index", "other")
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """Everything every layer needs to know about one op; declared once in prims.py.
+
+    abstract(*avals, **params) -> (shape, dtype): the shape/dtype rule (eager and tracer).
+    impl(*arrays, **params) -> ndarray: the NumPy implementation.
+    vjp(g, out, *inputs, **params) -> tuple of input cotangents (None where no gradient),
+        written with jitgrad ops so it runs on eager tensors and on tracers alike.
+    template: for elementwise ops, a scalar expression with {0}, {1}... for operands and
+        {name} for params, in the subset that compiles under numba.njit and numba.cuda.
+    """
+
+    name: str
+    impl: Callable
+    abstract: Callable
+    vjp: Callable | None
+    kind: str
+    node_name: str
+    template: str | None = None
+    params: tuple[str, ...] = ()
+    saves_values: bool = True
+    doc: str = field(default="", repr=False)
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjp is not None
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name})"
+
+
+class Symbolic:
+    """Base of values that are not data but names in a graph under construction (IR vars).
+    Subclasses carry `shape`, `dtype` and the `builder` whose emit() records an equation."""
+
+    __slots__ = ()
+    shape: tuple
+    dtype: np.dtype
+
+
+class TensorBase:
+    """Storage and autograd slots of a tensor. The public class (tensor.Tensor) adds methods."""
+
+    __slots__ = ("_data", "_requires_grad", "grad_fn", "_grad", "_version", "_retains_grad",
+                 "_accumulator", "_base", "__weakref__")
+
+    @classmethod
+    def _wrap(cls, data, requires_grad: bool = False, grad_fn=None, version=None):
+        t = object.__new__(cls)
+        t._data = data
+        t._requires_grad = requires_grad
+        t.grad_fn = grad_fn
+        t._grad = None
+        t._version = VersionCounter() if version is None else version
+        t._retains_grad = False
+        t._accumulator = None
+        t._base = None
+        return t
+
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._data.shape)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+            )
+        if value and not dtypes.is_floating(self.dtype):
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients (this one is "
+                f"{dtypes.name(self.dtype)}); convert it first with .float() or .double()"
+            )
+        self._requires_grad = value
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def detach(self):
+        """A new tensor sharing storage (and the version counter) with no autograd history."""
+        return type(self)._wrap(self._data, version=self._version)
+
+
+_VIEW_KINDS = (SHAPE, INDEX)
+
+# Set by tensor.py: the class that Python scalars and arrays are lifted into.
+default_tensor_type: list = [TensorBase]
+# Set by the profiler while it records: called as hook(run, prim, args, params).
+profile_hook: list = [None]
+
+
+def lift(value, dtype: np.dtype, like: TensorBase | None = None) -> TensorBase:
+    """A constant tensor (no grad) holding a Python scalar or array in `dtype`."""
+    cls = type(like) if like is not None else default_tensor_type[0]
+    return cls._wrap(np.asarray(value, dtype=dtype))
+
+
+def bind(prim: Primitive, *args: TensorBase, **params):
+    """Apply `prim` to tensors: NumPy eagerly, or an IR equation if any input is symbolic;
+    record a graph node when grad mode is on and an input requires grad."""
+    hook = profile_hook[0]
+    if hook is not None:
+        return hook(_bind, prim, args, params)
+    return _bind(prim, args, params)
+
+
+def _bind(prim: Primitive, args: tuple, params: dict):
+    shape, dtype = prim.abstract(*args, **params)
+    datas = [a._data for a in args]
+    builder = None
+    for d in datas:
+        if type(d) is not _ndarray and isinstance(d, Symbolic):
+            builder = d.builder
+            break
+    if builder is None:
+        data = prim.impl(*datas, **params)
+        if type(data) is not _ndarray or data.dtype != dtype:
+            data = np.asarray(data, dtype=dtype)
+        if data.shape != shape:
+            raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
+    else:
+        data = builder.emit(prim, datas, params, shape, dtype)
+    out = _new(type(args[0]))
+    out._data = data
+    out._requires_grad = False
+    out.grad_fn = None
+    out._grad = None
+    out._version = VersionCounter()
+    out._retains_grad = False
+    out._accumulator = None
+    out._base = None
+    if prim.kind in _VIEW_KINDS and builder is None and data.base is not None \
+            and np.may_share_memory(data, datas[0]):
+        # A NumPy view: in-place writes through either must invalidate values saved from the other.
+        out._version = args[0]._version
+        out._base = args[0] if args[0]._base is None else args[0]._base
+    if _grad_state.enabled and prim.vjp is not None:
+        for a in args:
+            if a._requires_grad:
+                out._requires_grad = True
+                out.grad_fn = PrimNode(prim, params, args, out)
+                break
+    return out
+
+
+_ndarray = np.ndarray
+_new = object.__new__
+
+# NumPy's floating-point warnings from jitgrad's own calls (overflow to inf, log(0), 0/0) are
+# not errors in PyTorch semantics: results are IEEE values, as torch returns them silently.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"jitgrad(\.|$)",
+                        message=r"(overflow|divide by zero|invalid value|underflow)")

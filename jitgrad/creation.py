@@ -1,0 +1,199 @@
+"""Tensor factories (leaves, no graph): tensor, zeros, ones, arange, rand, ..., and the one
+random generator behind manual_seed."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from . import devices, dtypes
+from .core import TensorBase
+from .tensor import Tensor
+
+DEFAULT_SEED = 67280421310721  # PyTorch's default_generator initial seed
+_generator = [np.random.Generator(np.random.PCG64(DEFAULT_SEED))]
+_seed = [DEFAULT_SEED]
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reset the one random generator; the same seed gives the same rand/randn/randint/init."""
+    _seed[0] = builtins.int(seed)
+    _generator[0] = np.random.Generator(np.random.PCG64(_seed[0]))
+    return _generator[0]
+
+
+def initial_seed() -> int:
+    return _seed[0]
+
+
+def default_generator() -> np.random.Generator:
+    return _generator[0]
+
+
+def _leaf(array: np.ndarray, requires_grad: bool, device=None) -> Tensor:
+    devices.as_device(device)
+    if str(devices.as_device(device)) != "cpu":
+        raise RuntimeError(f"device '{device}' is not available: only 'cpu' tensors are supported in this build")
+    t = Tensor._wrap(array)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _size(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (builtins.int, np.integer)) or s < 0:
+            raise ValueError(f"sizes must be non-negative integers, got {tuple(size)}")
+    return tuple(builtins.int(s) for s in size)
+
+
+def _infer_dtype(data) -> np.dtype:
+    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool."""
+    if isinstance(data, (np.ndarray, np.generic)):
+        return dtypes.from_numpy_dtype(data.dtype)
+    if isinstance(data, TensorBase):
+        return data.dtype
+    arr = np.asarray(_plain(data))
+    if arr.dtype == object:
+        raise TypeError("could not infer a dtype: nested sequences must be rectangular and hold numbers")
+    if arr.dtype.kind == "f" or arr.dtype.kind == "c":
+        return dtypes.get_default_dtype()
+    return dtypes.from_numpy_dtype(arr.dtype)
+
+
+def _plain(data):
+    """Replace tensors inside nested lists by their values."""
+    if isinstance(data, TensorBase):
+        return data.detach().numpy()
+    if isinstance(data, (list, tuple)):
+        return [_plain(d) for d in data]
+    return data
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of `data` (nested lists, numbers, arrays, tensors)."""
+    dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    return _leaf(np.array(_plain(data), dtype=dt, copy=True), requires_grad, device)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like tensor(), but shares memory with a NumPy array (or returns a tensor) when possible."""
+    if isinstance(data, TensorBase):
+        return data if dtype is None else data.to(dtype)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    return _leaf(np.asarray(_plain(data), dtype=dt), False, device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with `array` (its dtype must be one jitgrad supports)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    dtypes.as_dtype(array.dtype)
+    return _leaf(array, False)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.zeros(_size(size), dtype=dtypes.as_dtype(dtype)), requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.ones(_size(size), dtype=dtypes.as_dtype(dtype)), requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
+    return _leaf(np.full(_size((size,)), fill_value, dtype=dt), requires_grad, device)
+
+
+def _like(x, dtype):
+    return x.shape, (x.dtype if dtype is None else dtypes.as_dtype(dtype))
+
+
+def zeros_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return zeros(shape, dtype=dt, requires_grad=requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return ones(shape, dtype=dt, requires_grad=requires_grad)
+
+
+def empty_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(x, dtype, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return full(shape, fill_value, dtype=dt, requires_grad=requires_grad)
+
+
+def rand_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return rand(shape, dtype=dt, requires_grad=requires_grad)
+
+
+def randn_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return randn(shape, dtype=dt, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Values in [start, end) by step; integer arguments give int64, any float the default float."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if dtype is None:
+        any_float = any(isinstance(v, builtins.float) for v in (start, end, step))
+        dt = dtypes.get_default_dtype() if any_float else dtypes.int64
+    else:
+        dt = dtypes.as_dtype(dtype)
+    return _leaf(np.arange(start, end, step).astype(dt), requires_grad, device)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt = dtypes.as_dtype(dtype)
+    return _leaf(np.linspace(start, end, steps, dtype=np.float64).astype(dt), requires_grad, device)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _leaf(np.eye(n, m, dtype=dtypes.as_dtype(dtype)), requires_grad, device)
+
+
+def _float_dtype(dtype):
+    dt = dtypes.as_dtype(dtype)
+    if not dtypes.is_floating(dt):
+        raise RuntimeError(f"random floats need a floating dtype, got {dtypes.name(dt)}")
+    return dt
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from the seeded generator."""
+    dt = _float_dtype(dtype)
+    return _leaf(_generator[0].random(_size(size), dtype=dt), requires_grad, device)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the seeded generator."""
+    dt = _float_dtype(dtype)
+    return _leaf(_generator[0].standard_normal(_size(size), dtype=dt), requires_grad, device)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    """Integers in [low, high) (randint(high, size) also works), int64 by default."""
+    if high is None:
+        low, high = 0, low
+    dt = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
+    return _leaf(_generator[0].integers(low, high, size=_size((size,)), dtype=np.int64).astype(dt), False, device)
+
+
+def normal(mean: float = 0.0, std: float = 1.0, size=(), dtype=None, requires_grad: bool = False) -> Tensor:
+    return _leaf((mean + std * _generator[0].standard_normal(_size((size,)))).astype(_float_dtype(dtype)),
+                 requires_grad)

@@ -1,0 +1,162 @@
+"""Autograd graph nodes (PyTorch's grad_fn objects): one node per recorded primitive
+application, AccumulateGrad for leaves, saved values with version-counter checks."""
+from __future__ import annotations
+
+import weakref
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time or if you need to access saved tensors after calling backward."
+)
+
+
+class VersionCounter:
+    """Counts in-place writes to a storage; shared by tensors that share memory (detach, views)."""
+
+    __slots__ = ("value", "last_op")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.last_op = ""
+
+    def bump(self, op_name: str) -> None:
+        self.value += 1
+        self.last_op = op_name
+
+
+class Node:
+    """A backward function. `next_functions` holds (node, 0) per input, None where no grad flows."""
+
+    __slots__ = ("next_functions", "_retained", "metadata", "__weakref__")
+
+    def __init__(self, next_functions: tuple) -> None:
+        self.next_functions = next_functions
+        self._retained = None
+        self.metadata: dict = {}
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def apply(self, grad, create_graph: bool) -> tuple:
+        """Input gradients (aligned with next_functions) for the output gradient `grad`."""
+        raise RuntimeError(f"{self.name()} cannot be applied")
+
+    def release(self) -> None:
+        """Free saved values after a backward pass that did not retain the graph."""
+
+    def __call__(self, grad):
+        return self.apply(grad, create_graph=False)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad(Node):
+    """The graph node of a leaf that requires grad: gradients arriving here go to `.grad`."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable) -> None:
+        super().__init__(())
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+
+def accumulator_of(leaf) -> AccumulateGrad:
+    """The (cached, weakly held) AccumulateGrad node of a leaf tensor."""
+    ref = leaf._accumulator
+    node = ref() if ref is not None else None
+    if node is None:
+        node = AccumulateGrad(leaf)
+        leaf._accumulator = weakref.ref(node)
+    return node
+
+
+def edge_to(tensor) -> tuple:
+    """The next_functions entry for an input tensor."""
+    if not tensor.requires_grad:
+        return (None, 0)
+    if tensor.grad_fn is not None:
+        return (tensor.grad_fn, 0)
+    return (accumulator_of(tensor), 0)
+
+
+_NO_EDGE = (None, 0)
+
+
+class PrimNode(Node):
+    """Backward node of one primitive application; its VJP rule is written with jitgrad ops."""
+
+    __slots__ = ("prim", "params", "_saved", "_out_meta", "_in_shapes")
+
+    def __init__(self, prim, params: dict, inputs: tuple, output) -> None:
+        edges = []
+        for t in inputs:
+            if t._requires_grad:
+                fn = t.grad_fn
+                edges.append((fn if fn is not None else accumulator_of(t), 0))
+            else:
+                edges.append(_NO_EDGE)
+        self.next_functions = tuple(edges)
+        self._retained = None
+        self.metadata = {}
+        self.prim = prim
+        self.params = params
+        if not isinstance(prim.node_name, str):
+            self._in_shapes = tuple(t.shape for t in inputs)
+        versions = tuple(t._version.value for t in inputs)
+        self._saved = (inputs, versions, output._data, output._version, output._version.value)
+        self._out_meta = type(output)
+
+    def name(self) -> str:
+        label = self.prim.node_name
+        return label if isinstance(label, str) else label(self.params, self._in_shapes)
+
+    def saved_values(self):
+        """(inputs, output) as tensors; the output is re-attached to this node for higher order."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED_MESSAGE)
+        inputs, versions, out_data, out_counter, out_version = saved
+        for i, (t, v) in enumerate(zip(inputs, versions)):
+            if t._version.value != v:
+                raise _modified_error(t, self, i, v)
+        if out_counter.value != out_version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation ({out_counter.last_op or 'an in-place op'}): the output 0 of {self.name()} is at "
+                f"version {out_counter.value}; expected version {out_version} instead. Hint: avoid modifying "
+                f"it in place (use the out-of-place op, or .clone() before the in-place op)."
+            )
+        out = self._out_meta._wrap(out_data, requires_grad=True, grad_fn=self, version=out_counter)
+        return inputs, out
+
+    def apply(self, grad, create_graph: bool) -> tuple:
+        inputs, out = self.saved_values()
+        if not create_graph:
+            out = out.detach()
+        grads = self.prim.vjp(grad, out, *inputs, **self.params)
+        if len(grads) != len(inputs):
+            raise RuntimeError(f"internal error: VJP of {self.prim.name} returned {len(grads)} grads "
+                               f"for {len(inputs)} inputs")
+        return grads
+
+    def release(self) -> None:
+        if self.prim.saves_values:
+            self._saved = None
+
+
+def _modified_error(tensor, node: PrimNode, index: int, expected: int) -> RuntimeError:
+    from . import dtypes
+
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation ({tensor._version.last_op or 'an in-place op'}): input {index} of {node.name()}, a "
+        f"{dtypes.name(tensor.dtype)} tensor of shape {list(tensor.shape)}, is at version "
+        f"{tensor._version.value}; expected version {expected} instead. Hint: avoid modifying it in "
+        "place (use the out-of-place op, or .clone() before the in-place op)."
+    )

@@ -1,0 +1,1157 @@
+"""EVERY primitive, declared once: shape/dtype rule, NumPy implementation, VJP rule written
+with jitgrad's own ops (so it runs eagerly, on tracers, and to any order), and a scalar
+template for elementwise ops. Below each group: the public wrappers that promote dtypes,
+lift Python scalars, and call `bind`.
+
+Templates use {0}, {1}... for operands, {name} for params, and {zero}/{one} for literals
+typed like the kernel; only Python operators, math.* and `a if c else b` appear in them.
+"""
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from . import dtypes, shapes
+from .core import (ELEMENTWISE, INDEX, MATMUL, OTHER, REDUCTION, SHAPE, Primitive, Symbolic,
+                   TensorBase, bind, lift)
+
+# ---------------------------------------------------------------------------------------------
+# Shape/dtype rules shared by several declarations
+# ---------------------------------------------------------------------------------------------
+
+
+def _same(x, **_):
+    return x.shape, x.dtype
+
+
+def _broadcast(x, y, **_):
+    return shapes.broadcast(x.shape, y.shape), x.dtype
+
+
+def _compare(x, y, **_):
+    return shapes.broadcast(x.shape, y.shape), dtypes.bool_
+
+
+def _reduced(x, dims, keepdim, **_):
+    return shapes.reduce(x.shape, dims, keepdim), x.dtype
+
+
+def _summed(x, dims, keepdim):
+    dt = x.dtype if dtypes.is_floating(x.dtype) else dtypes.int64
+    return shapes.reduce(x.shape, dims, keepdim), dt
+
+
+def _no_grad_rule(*_args, **_params):
+    return None
+
+
+def unbroadcast(g, shape):
+    """Sum a cotangent back to `shape` (the VJP of NumPy broadcasting)."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
+    if dims:
+        g = sum(g, dims, keepdim=True)
+    return reshape(g, shape) if g.shape != shape else g
+
+
+def _needs(t) -> bool:
+    """Whether a VJP rule must produce a cotangent for this input."""
+    return t.requires_grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise unary
+# ---------------------------------------------------------------------------------------------
+
+
+def _sigmoid_impl(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _unary(name, impl, vjp, template, node_name, saves=True):
+    return Primitive(name, impl, _same, vjp, ELEMENTWISE, node_name, template, saves_values=saves)
+
+
+NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", saves=False)
+ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0")
+SIGN = _unary("sign", np.sign, lambda g, out, x: (zeros_like_(x),),
+              "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
+EXP = _unary("exp", np.exp, lambda g, out, x: (g * out,), "math.exp({0})", "ExpBackward0")
+EXPM1 = _unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), "math.expm1({0})", "Expm1Backward0")
+LOG = _unary("log", np.log, lambda g, out, x: (g / x,), "math.log({0})", "LogBackward0")
+LOG1P = _unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),), "math.log1p({0})", "Log1PBackward0")
+SQRT = _unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),), "math.sqrt({0})", "SqrtBackward0")
+SIN = _unary("sin", np.sin, lambda g, out, x: (g * cos(x),), "math.sin({0})", "SinBackward0")
+COS = _unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), "math.cos({0})", "CosBackward0")
+TAN = _unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),), "math.tan({0})", "TanBackward0")
+TANH = _unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), "math.tanh({0})", "TanhBackward0")
+SIGMOID = _unary("sigmoid", _sigmoid_impl, lambda g, out, x: (g * (out * (1 - out)),),
+                 "({one} / ({one} + math.exp(-{0})))", "SigmoidBackward0")
+RELU = _unary("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
+              lambda g, out, x: (g * (out > 0),), "({zero} if {0} <= {zero} else {0})", "ReluBackward0")
+
+
+def _cast_rule(x, dtype):
+    return x.shape, dtype
+
+
+def _cast_vjp(g, out, x, dtype):
+    return (cast(g, x.dtype) if dtypes.is_floating(x.dtype) else None,)
+
+
+CAST = Primitive("cast", lambda x, dtype: x.astype(dtype), _cast_rule, _cast_vjp, ELEMENTWISE,
+                 "ToCopyBackward0", "{dtype}({0})", params=("dtype",), saves_values=False)
+CLONE = Primitive("clone", lambda x: x.copy(), _same, lambda g, out, x: (g,), ELEMENTWISE,
+                  "CloneBackward0", "{0}", saves_values=False)
+
+
+def _floating(x):
+    """Integer and bool inputs of float-only functions become the default float (as in PyTorch)."""
+    x = as_tensor_operand(x)
+    return x if dtypes.is_floating(x.dtype) else cast(x, dtypes.get_default_dtype())
+
+
+def neg(x):
+    return bind(NEG, as_tensor_operand(x))
+
+
+def abs(x):  # noqa: A001 - PyTorch's name
+    return bind(ABS, as_tensor_operand(x))
+
+
+def sign(x):
+    return bind(SIGN, as_tensor_operand(x))
+
+
+def exp(x):
+    return bind(EXP, _floating(x))
+
+
+def expm1(x):
+    return bind(EXPM1, _floating(x))
+
+
+def log(x):
+    return bind(LOG, _floating(x))
+
+
+def log1p(x):
+    return bind(LOG1P, _floating(x))
+
+
+def sqrt(x):
+    return bind(SQRT, _floating(x))
+
+
+def sin(x):
+    return bind(SIN, _floating(x))
+
+
+def cos(x):
+    return bind(COS, _floating(x))
+
+
+def tan(x):
+    return bind(TAN, _floating(x))
+
+
+def tanh(x):
+    return bind(TANH, _floating(x))
+
+
+def sigmoid(x):
+    return bind(SIGMOID, _floating(x))
+
+
+def relu(x):
+    return bind(RELU, as_tensor_operand(x))
+
+
+def cast(x, dtype):
+    """Convert to `dtype` (recorded as ToCopyBackward0; gradients flow back for floats)."""
+    dtype = dtypes.as_dtype(dtype)
+    x = as_tensor_operand(x)
+    return x if x.dtype == dtype else bind(CAST, x, dtype=dtype)
+
+
+def clone(x):
+    return bind(CLONE, as_tensor_operand(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise binary and ternary
+# ---------------------------------------------------------------------------------------------
+
+
+def _add_vjp(g, out, x, y):
+    return unbroadcast(g, x.shape), unbroadcast(g, y.shape)
+
+
+def _sub_vjp(g, out, x, y):
+    return unbroadcast(g, x.shape), unbroadcast(neg(g), y.shape)
+
+
+def _mul_vjp(g, out, x, y):
+    return (unbroadcast(g * y, x.shape) if _needs(x) else None,
+            unbroadcast(g * x, y.shape) if _needs(y) else None)
+
+
+def _div_vjp(g, out, x, y):
+    return (unbroadcast(g / y, x.shape) if _needs(x) else None,
+            unbroadcast(-(g * x) / (y * y), y.shape) if _needs(y) else None)
+
+
+def _pow_vjp(g, out, x, y):
+    gx = unbroadcast(g * y * pow(x, y - 1), x.shape) if _needs(x) else None
+    gy = None
+    if _needs(y):
+        # PyTorch's convention: d/dy x**y is 0 where x == 0 and y >= 0 (not nan from log 0).
+        safe = where((x == 0) & (y >= 0), 0.0, g * out * log(where(x == 0, 1.0, x)))
+        gy = unbroadcast(safe, y.shape)
+    return gx, gy
+
+
+def _extremum_vjp(pick):
+    def vjp(g, out, x, y):
+        share = cast(pick(x, y), g.dtype) + cast(x == y, g.dtype) * 0.5
+        return (unbroadcast(g * share, x.shape) if _needs(x) else None,
+                unbroadcast(g * (1 - share), y.shape) if _needs(y) else None)
+    return vjp
+
+
+def _binary(name, impl, vjp, template, node_name, rule=_broadcast, saves=True):
+    return Primitive(name, impl, rule, vjp, ELEMENTWISE, node_name, template, saves_values=saves)
+
+
+def _true_divide(x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.true_divide(x, y)
+
+
+def _power(x, y):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.power(x, y)
+
+
+ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0", saves=False)
+SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", saves=False)
+MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0")
+DIV = _binary("div", _true_divide, _div_vjp, "({0} / {1})", "DivBackward0")
+POW = _binary("pow", _power, _pow_vjp, "({0} ** {1})", "PowBackward1")
+MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x > y),
+                  "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0")
+MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x < y),
+                  "({0} if (({0} <= {1}) | ({0} != {0})) else {1})", "MinimumBackward0")
+EQ = _binary("eq", np.equal, None, "({0} == {1})", "", rule=_compare)
+NE = _binary("ne", np.not_equal, None, "({0} != {1})", "", rule=_compare)
+LT = _binary("lt", np.less, None, "({0} < {1})", "", rule=_compare)
+LE = _binary("le", np.less_equal, None, "({0} <= {1})", "", rule=_compare)
+GT = _binary("gt", np.greater, None, "({0} > {1})", "", rule=_compare)
+GE = _binary("ge", np.greater_equal, None, "({0} >= {1})", "", rule=_compare)
+LOGICAL_AND = _binary("logical_and", np.logical_and, None, "({0} & {1})", "", rule=_compare)
+LOGICAL_OR = _binary("logical_or", np.logical_or, None, "({0} | {1})", "", rule=_compare)
+LOGICAL_NOT = Primitive("logical_not", np.logical_not, lambda x: (x.shape, dtypes.bool_), None,
+                        ELEMENTWISE, "", "(not {0})")
+
+
+def _pow_scalar_vjp(g, out, x, exponent):
+    if exponent == 0:
+        return (zeros_like_(x),)
+    return (g * (pow_scalar(x, exponent - 1) * exponent),)
+
+
+POW_SCALAR = Primitive("pow_scalar", lambda x, exponent: _power(x, x.dtype.type(exponent)), _same,
+                       _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
+                       params=("exponent",))
+
+
+def _clamp_vjp(g, out, x, min, max):
+    inside = (x >= min) & (x <= max)
+    return (g * inside,)
+
+
+CLAMP = Primitive("clamp", lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False), _same,
+                  _clamp_vjp, ELEMENTWISE, "ClampBackward1",
+                  "({min} if {0} < {min} else ({max} if {0} > {max} else {0}))", params=("min", "max"))
+
+
+def _where_rule(c, x, y):
+    return shapes.broadcast_many(c.shape, x.shape, y.shape), x.dtype
+
+
+def _where_vjp(g, out, c, x, y):
+    zero = zeros_like_(g)
+    return (None,
+            unbroadcast(where(c, g, zero), x.shape) if _needs(x) else None,
+            unbroadcast(where(c, zero, g), y.shape) if _needs(y) else None)
+
+
+WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "WhereBackward0",
+                  "({1} if {0} else {2})", saves_values=True)
+
+
+def as_tensor_operand(value, dtype=None) -> TensorBase:
+    """A tensor for an op operand: tensors pass through, arrays and scalars become constants."""
+    if isinstance(value, TensorBase):
+        return value
+    if isinstance(value, np.ndarray):
+        return lift(value, dtypes.from_numpy_dtype(value.dtype) if dtype is None else dtype)
+    if isinstance(value, (builtins.bool, builtins.int, builtins.float, np.generic)):
+        return lift(value, dtypes.scalar_dtype(value) if dtype is None else dtype)
+    if isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+        return lift(arr, dtypes.from_numpy_dtype(arr.dtype) if dtype is None else dtype)
+    raise TypeError(f"expected a Tensor, array or number as an operand, got {type(value).__name__}")
+
+
+def _promoted(*operands):
+    """Operands as tensors of one dtype, by PyTorch's promotion (Python scalars are weak)."""
+    if len(operands) == 2:
+        x, y = operands
+        if isinstance(x, TensorBase):
+            if isinstance(y, TensorBase):
+                if x._data.dtype == y._data.dtype:
+                    return operands
+            elif type(y) is builtins.float and x._data.dtype.kind == "f":
+                return x, lift(y, x._data.dtype, x)
+    like = None
+    keys = []
+    for op in operands:
+        if isinstance(op, TensorBase):
+            if like is None:
+                like = op
+            keys.append(op.dtype)
+        elif isinstance(op, np.ndarray):
+            keys.append(dtypes.from_numpy_dtype(op.dtype))
+        elif isinstance(op, (builtins.bool, builtins.int, builtins.float)):
+            keys.append(op)
+        elif isinstance(op, np.generic):
+            keys.append(op.item())
+        else:
+            raise TypeError(f"unsupported operand type {type(op).__name__}; expected a Tensor or a number")
+    dt = dtypes.result_type(*keys)
+    out = []
+    for op in operands:
+        if isinstance(op, TensorBase):
+            out.append(op if op.dtype == dt else bind(CAST, op, dtype=dt))
+        else:
+            out.append(lift(op, dt, like))
+    return out
+
+
+def _float_promoted(*operands):
+    ops = _promoted(*operands)
+    if not dtypes.is_floating(ops[0].dtype):
+        ops = [cast(o, dtypes.get_default_dtype()) for o in ops]
+    return ops
+
+
+def add(x, y, alpha=1):
+    if alpha != 1:
+        y = mul(y, alpha)
+    return bind(ADD, *_promoted(x, y))
+
+
+def sub(x, y, alpha=1):
+    if alpha != 1:
+        y = mul(y, alpha)
+    return bind(SUB, *_promoted(x, y))
+
+
+def mul(x, y):
+    return bind(MUL, *_promoted(x, y))
+
+
+def div(x, y):
+    """True division (integers give the default float, as in PyTorch)."""
+    return bind(DIV, *_float_promoted(x, y))
+
+
+def pow(x, exponent):  # noqa: A001
+    """x ** exponent; a Python-number exponent is an attribute (PowBackward0), a tensor one an operand."""
+    if isinstance(exponent, (builtins.int, builtins.float)) and not isinstance(exponent, builtins.bool) \
+            and isinstance(x, TensorBase):
+        if isinstance(exponent, builtins.float) and not dtypes.is_floating(x.dtype):
+            x = cast(x, dtypes.get_default_dtype())
+        return bind(POW_SCALAR, x, exponent=exponent)
+    return bind(POW, *_promoted(x, exponent))
+
+
+def pow_scalar(x, exponent):
+    return bind(POW_SCALAR, x, exponent=exponent)
+
+
+def maximum(x, y):
+    return bind(MAXIMUM, *_promoted(x, y))
+
+
+def minimum(x, y):
+    return bind(MINIMUM, *_promoted(x, y))
+
+
+def eq(x, y):
+    return bind(EQ, *_promoted(x, y))
+
+
+def ne(x, y):
+    return bind(NE, *_promoted(x, y))
+
+
+def lt(x, y):
+    return bind(LT, *_promoted(x, y))
+
+
+def le(x, y):
+    return bind(LE, *_promoted(x, y))
+
+
+def gt(x, y):
+    return bind(GT, *_promoted(x, y))
+
+
+def ge(x, y):
+    return bind(GE, *_promoted(x, y))
+
+
+def logical_and(x, y):
+    return bind(LOGICAL_AND, *(cast(t, dtypes.bool_) for t in _promoted(x, y)))
+
+
+def logical_or(x, y):
+    return bind(LOGICAL_OR, *(cast(t, dtypes.bool_) for t in _promoted(x, y)))
+
+
+def logical_not(x):
+    return bind(LOGICAL_NOT, cast(as_tensor_operand(x), dtypes.bool_))
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    """Clamp into [min, max]; tensor bounds go through maximum/minimum."""
+    x = as_tensor_operand(x)
+    if isinstance(min, TensorBase) or isinstance(max, TensorBase):
+        if min is not None:
+            x = maximum(x, min)
+        if max is not None:
+            x = minimum(x, max)
+        return x
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, builtins.float) or isinstance(max, builtins.float):
+        x = _floating(x)
+    lo, hi = _dtype_bounds(x.dtype)
+    lo = lo if min is None else x.dtype.type(min).item()
+    hi = hi if max is None else x.dtype.type(max).item()
+    return bind(CLAMP, x, min=lo, max=hi)
+
+
+def _dtype_bounds(dtype):
+    if dtypes.is_floating(dtype):
+        return -np.inf, np.inf
+    if dtype == dtypes.bool_:
+        return False, True
+    info = np.iinfo(dtype)
+    return builtins.int(info.min), builtins.int(info.max)
+
+
+def where(condition, x, y):
+    """Select x where condition holds, else y (broadcasting all three)."""
+    c = as_tensor_operand(condition)
+    if c.dtype != dtypes.bool_:
+        c = cast(c, dtypes.bool_)
+    x, y = _promoted(x, y)
+    return bind(WHERE, c, x, y)
+
+
+def zeros_like_(x):
+    """A zero constant shaped like x (used inside VJP rules; no graph)."""
+    return lift(np.zeros(x.shape, dtype=x.dtype), x.dtype, x if isinstance(x, TensorBase) else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions (dims are normalised to a sorted tuple before bind)
+# ---------------------------------------------------------------------------------------------
+
+
+def _expand_back(g, x, dims, keepdim):
+    """Broadcast a reduced cotangent back over x's shape."""
+    if not keepdim:
+        g = reshape(g, shapes.reduce(x.shape, dims, True))
+    return expand(g, x.shape)
+
+
+def _sum_vjp(g, out, x, dims, keepdim):
+    return (_expand_back(g, x, dims, keepdim),)
+
+
+def _mean_vjp(g, out, x, dims, keepdim):
+    n = shapes.numel(tuple(x.shape[d] for d in dims))
+    return (_expand_back(g / n, x, dims, keepdim),)
+
+
+def _extreme_reduce_vjp(g, out, x, dims, keepdim):
+    # Gradient is shared evenly among tied extreme elements (PyTorch's amax/amin/max() rule).
+    o = _expand_back(out, x, dims, keepdim)
+    mask = cast(x == o, g.dtype)
+    count = sum(mask, dims, keepdim=True)
+    return (_expand_back(g, x, dims, keepdim) * mask / count,)
+
+
+def _prod_vjp(g, out, x, dims, keepdim):
+    # Exact with zeros: with no zero, out/x; with one zero, the product of the others there.
+    is_zero = x == 0
+    zeros = sum(cast(is_zero, g.dtype), dims, keepdim=True)
+    others = prod(where(is_zero, 1.0, x), dims, keepdim=True)
+    full = _expand_back(out, x, dims, keepdim)
+    no_zero = full / where(is_zero, 1.0, x)
+    one_zero = where(is_zero, expand(others, x.shape), 0.0)
+    local = where(expand(zeros == 0, x.shape), no_zero, where(expand(zeros == 1, x.shape), one_zero, 0.0))
+    return (_expand_back(g, x, dims, keepdim) * local,)
+
+
+def _norm_impl(x, p, dims, keepdim):
+    if p == 2:
+        return np.sqrt(np.sum(x * x, axis=dims, keepdims=keepdim))
+    if p == np.inf:
+        return np.max(np.abs(x), axis=dims, keepdims=keepdim, initial=0)
+    if p == 1:
+        return np.sum(np.abs(x), axis=dims, keepdims=keepdim)
+    return np.sum(np.abs(x) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+
+
+def _norm_vjp(g, out, x, p, dims, keepdim):
+    o = _expand_back(out, x, dims, keepdim)
+    ge = _expand_back(g, x, dims, keepdim)
+    if p == 2:
+        local = x / where(o == 0, 1.0, o)
+    elif p == 1:
+        local = sign(x)
+    elif p == np.inf:
+        a = abs(x)
+        mask = cast(a == o, g.dtype)
+        local = sign(x) * mask / expand(sum(mask, dims, keepdim=True), x.shape)
+    else:
+        local = x * pow(abs(x), p - 2) / where(o == 0, 1.0, pow(o, p - 1))
+    return (ge * local,)
+
+
+def _var_impl(x, dims, correction, keepdim):
+    n = shapes.numel(tuple(x.shape[d] for d in dims))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.var(x, axis=dims, keepdims=keepdim, ddof=0) * (n / builtins.max(n - correction, 0))
+
+
+def _var_vjp(g, out, x, dims, correction, keepdim):
+    n = shapes.numel(tuple(x.shape[d] for d in dims))
+    centred = x - mean(x, dims, keepdim=True)
+    return (_expand_back(g, x, dims, keepdim) * centred * (2.0 / builtins.max(n - correction, 0)),)
+
+
+def _std_vjp(g, out, x, dims, correction, keepdim):
+    n = shapes.numel(tuple(x.shape[d] for d in dims))
+    centred = x - mean(x, dims, keepdim=True)
+    o = _expand_back(out, x, dims, keepdim)
+    return (_expand_back(g, x, dims, keepdim) * centred / (o * builtins.max(n - correction, 0)),)
+
+
+def _full_or_dim(stem):
+    """PyTorch names a full reduction ...Backward0 and one over given dims ...Backward1."""
+    def label(params, in_shapes):
+        full = len(params["dims"]) == len(in_shapes[0]) and not params["keepdim"]
+        return f"{stem}Backward{0 if full else 1}"
+    return label
+
+
+def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=()):
+    return Primitive(name, impl, rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"),
+                     saves_values=vjp not in (_sum_vjp, _mean_vjp))
+
+
+SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=keepdim),
+                 _sum_vjp, _full_or_dim("Sum"), rule=_summed)
+MEAN = _reduction("mean", lambda x, dims, keepdim: np.mean(x, axis=dims, keepdims=keepdim),
+                  _mean_vjp, _full_or_dim("Mean"))
+AMAX = _reduction("amax", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
+                  _extreme_reduce_vjp, "AmaxBackward0")
+AMIN = _reduction("amin", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
+                  _extreme_reduce_vjp, "AminBackward0")
+PROD = _reduction("prod", lambda x, dims, keepdim: np.prod(x, axis=dims, keepdims=keepdim),
+                  _prod_vjp, _full_or_dim("Prod"), rule=_summed)
+NORM = _reduction("norm", _norm_impl, _norm_vjp, "LinalgVectorNormBackward0", extra=("p",))
+VAR = _reduction("var", _var_impl, _var_vjp, "VarBackward0", extra=("correction",))
+STD = _reduction("std", lambda x, dims, correction, keepdim: np.sqrt(_var_impl(x, dims, correction, keepdim)),
+                 _std_vjp, "StdBackward0", extra=("correction",))
+ARGMAX = Primitive("argmax", lambda x, dim, keepdim: np.expand_dims(np.argmax(x, axis=dim), dim)
+                   if keepdim else np.argmax(x, axis=dim),
+                   lambda x, dim, keepdim: (shapes.reduce(x.shape, (dim,), keepdim), dtypes.int64),
+                   None, REDUCTION, "", params=("dim", "keepdim"))
+ARGMIN = Primitive("argmin", lambda x, dim, keepdim: np.expand_dims(np.argmin(x, axis=dim), dim)
+                   if keepdim else np.argmin(x, axis=dim),
+                   lambda x, dim, keepdim: (shapes.reduce(x.shape, (dim,), keepdim), dtypes.int64),
+                   None, REDUCTION, "", params=("dim", "keepdim"))
+
+def _dims(x, dim):
+    return shapes.normalize_dims(dim, x.ndim)
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
+    x = as_tensor_operand(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    return bind(SUM, x, dims=_dims(x, dim), keepdim=keepdim)
+
+
+def mean(x, dim=None, keepdim=False, dtype=None):
+    x = as_tensor_operand(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    if not dtypes.is_floating(x.dtype):
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point or "
+            f"complex dtype. Got: {dtypes.name(x.dtype)} (convert with .float() first)")
+    return bind(MEAN, x, dims=_dims(x, dim), keepdim=keepdim)
+
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])
+
+
+def amax(x, dim=None, keepdim=False):
+    x = as_tensor_operand(x)
+    if shapes.numel(x.shape) == 0:
+        raise RuntimeError("amax(): cannot reduce an empty tensor (it has no maximum)")
+    return bind(AMAX, x, dims=_dims(x, dim), keepdim=keepdim)
+
+
+def amin(x, dim=None, keepdim=False):
+    x = as_tensor_operand(x)
+    if shapes.numel(x.shape) == 0:
+        raise RuntimeError("amin(): cannot reduce an empty tensor (it has no minimum)")
+    return bind(AMIN, x, dims=_dims(x, dim), keepdim=keepdim)
+
+
+def max(x, dim=None, keepdim=False):  # noqa: A001
+    """max(x) -> the maximum; max(x, dim) -> (values, indices); max(x, tensor) -> maximum."""
+    if isinstance(dim, (TensorBase, np.ndarray)):
+        return maximum(x, dim)
+    x = as_tensor_operand(x)
+    if dim is None:
+        return amax(x)
+    values = amax(x, dim, keepdim)
+    return MaxMin(values, argmax(x, dim, keepdim))
+
+
+def min(x, dim=None, keepdim=False):  # noqa: A001
+    """min(x) -> the minimum; min(x, dim) -> (values, indices); min(x, tensor) -> minimum."""
+    if isinstance(dim, (TensorBase, np.ndarray)):
+        return minimum(x, dim)
+    x = as_tensor_operand(x)
+    if dim is None:
+        return amin(x)
+    values = amin(x, dim, keepdim)
+    return MaxMin(values, argmin(x, dim, keepdim))
+
+
+def argmax(x, dim=None, keepdim=False):
+    x = as_tensor_operand(x)
+    if dim is None:
+        return bind(ARGMAX, reshape(x, (-1,)), dim=0, keepdim=False)
+    return bind(ARGMAX, x, dim=shapes.normalize_dim(dim, x.ndim), keepdim=keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    x = as_tensor_operand(x)
+    if dim is None:
+        return bind(ARGMIN, reshape(x, (-1,)), dim=0, keepdim=False)
+    return bind(ARGMIN, x, dim=shapes.normalize_dim(dim, x.ndim), keepdim=keepdim)
+
+
+def prod(x, dim=None, keepdim=False):
+    x = as_tensor_operand(x)
+    return bind(PROD, x, dims=_dims(x, dim), keepdim=keepdim)
+
+
+def norm(x, p="fro", dim=None, keepdim=False):
+    """Vector p-norm over `dim` (all elements by default): p in {'fro', 2, 1, inf, other > 0}."""
+    x = _floating(x)
+    p = 2 if p in ("fro", 2) else p
+    if not isinstance(p, (builtins.int, builtins.float)) or p <= 0:
+        raise ValueError(f"norm: p must be 'fro' or a positive number (or inf), got {p!r}")
+    return bind(NORM, x, p=builtins.float(p), dims=_dims(x, dim), keepdim=keepdim)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    x = _floating(x)
+    return bind(VAR, x, dims=_dims(x, dim), correction=_correction(unbiased, correction), keepdim=keepdim)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    x = _floating(x)
+    return bind(STD, x, dims=_dims(x, dim), correction=_correction(unbiased, correction), keepdim=keepdim)
+
+
+# ---------------------------------------------------------------------------------------------
+# Matmul
+# ---------------------------------------------------------------------------------------------
+
+
+def _matmul_rule(a, b):
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected both matmul operands to have the same dtype, got "
+                           f"{dtypes.name(a.dtype)} and {dtypes.name(b.dtype)}")
+    return shapes.matmul(a.shape, b.shape), a.dtype
+
+
+def _matmul_vjp(g, out, a, b):
+    a2 = a if a.ndim > 1 else unsqueeze(a, 0)
+    b2 = b if b.ndim > 1 else unsqueeze(b, -1)
+    g2 = reshape(g, shapes.matmul(a2.shape, b2.shape))
+    ga = gb = None
+    if _needs(a):
+        ga = reshape(unbroadcast(matmul(g2, transpose(b2, -1, -2)), a2.shape), a.shape)
+    if _needs(b):
+        gb = reshape(unbroadcast(matmul(transpose(a2, -1, -2), g2), b2.shape), b.shape)
+    return ga, gb
+
+
+def _matmul_node_name(params, in_shapes):
+    ranks = (len(in_shapes[0]), len(in_shapes[1]))
+    return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (2, 2): "MmBackward0"}.get(ranks, "BmmBackward0")
+
+
+MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, _matmul_node_name)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast batch dims)."""
+    a, b = _promoted(a, b)
+    return bind(MATMUL_PRIM, a, b)
+
+
+def mm(a, b):
+    """2-D matrix product (errors on other ranks, as in PyTorch)."""
+    if as_tensor_operand(a).ndim != 2 or as_tensor_operand(b).ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got {as_tensor_operand(a).ndim}-D and "
+                           f"{as_tensor_operand(b).ndim}-D (use matmul for other ranks)")
+    return matmul(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape ops
+# ---------------------------------------------------------------------------------------------
+
+
+def _shape_to(x, shape):
+    return tuple(shape), x.dtype
+
+
+RESHAPE = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _shape_to,
+                    lambda g, out, x, shape: (reshape(g, x.shape),), SHAPE, "ViewBackward0",
+                    params=("shape",), saves_values=False)
+
+
+def _expand_rule(x, shape):
+    if shapes.broadcast(x.shape, shape) != tuple(shape):
+        raise RuntimeError(f"The expanded size of the tensor {tuple(shape)} must match the existing "
+                           f"size {tuple(x.shape)} at non-singleton dimensions")
+    return tuple(shape), x.dtype
+
+
+EXPAND = Primitive("expand", lambda x, shape: np.broadcast_to(x, shape), _expand_rule,
+                   lambda g, out, x, shape: (unbroadcast(g, x.shape),), SHAPE, "ExpandBackward0",
+                   params=("shape",), saves_values=False)
+
+
+def _permute_rule(x, dims):
+    return tuple(x.shape[d] for d in dims), x.dtype
+
+
+PERMUTE = Primitive("permute", lambda x, dims: np.transpose(x, dims), _permute_rule,
+                    lambda g, out, x, dims: (permute(g, shapes.inverse_permutation(dims)),), SHAPE,
+                    "PermuteBackward0", params=("dims",), saves_values=False)
+
+
+def _swap(ndim, d0, d1):
+    perm = list(range(ndim))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return tuple(perm)
+
+
+TRANSPOSE = Primitive("transpose", lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1),
+                      lambda x, dim0, dim1: (_permute_rule(x, _swap(x.ndim, dim0, dim1))),
+                      lambda g, out, x, dim0, dim1: (transpose(g, dim0, dim1),), SHAPE,
+                      "TransposeBackward0", params=("dim0", "dim1"), saves_values=False)
+SQUEEZE = Primitive("squeeze", lambda x, dims: np.squeeze(x, axis=dims),
+                    lambda x, dims: (tuple(s for i, s in enumerate(x.shape) if i not in dims), x.dtype),
+                    lambda g, out, x, dims: (reshape(g, x.shape),), SHAPE,
+                    lambda p, s: "SqueezeBackward1", params=("dims",), saves_values=False)
+UNSQUEEZE = Primitive("unsqueeze", lambda x, dim: np.expand_dims(x, dim),
+                      lambda x, dim: (x.shape[:dim] + (1,) + x.shape[dim:], x.dtype),
+                      lambda g, out, x, dim: (reshape(g, x.shape),), SHAPE, "UnsqueezeBackward0",
+                      params=("dim",), saves_values=False)
+
+
+def _cat_rule(*xs, dim):
+    first = xs[0]
+    for x in xs[1:]:
+        if x.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != dim):
+            raise RuntimeError(f"Sizes of tensors must match except in dimension {dim}: got shapes "
+                               f"{tuple(first.shape)} and {tuple(x.shape)}")
+    size = builtins.sum(x.shape[dim] for x in xs)
+    return first.shape[:dim] + (size,) + first.shape[dim + 1:], first.dtype
+
+
+def _cat_vjp(g, out, *xs, dim):
+    grads, start = [], 0
+    for x in xs:
+        n = x.shape[dim]
+        grads.append(narrow(g, dim, start, n) if _needs(x) else None)
+        start += n
+    return tuple(grads)
+
+
+def _stack_rule(*xs, dim):
+    for x in xs[1:]:
+        if x.shape != xs[0].shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {tuple(xs[0].shape)} "
+                               f"and {tuple(x.shape)}")
+    s = xs[0].shape
+    return s[:dim] + (len(xs),) + s[dim:], xs[0].dtype
+
+
+def _stack_vjp(g, out, *xs, dim):
+    return tuple(select(g, dim, i) if _needs(x) else None for i, x in enumerate(xs))
+
+
+CAT = Primitive("cat", lambda *xs, dim: np.concatenate(xs, axis=dim), _cat_rule, _cat_vjp, SHAPE,
+                "CatBackward0", params=("dim",), saves_values=False)
+STACK = Primitive("stack", lambda *xs, dim: np.stack(xs, axis=dim), _stack_rule, _stack_vjp, SHAPE,
+                  "StackBackward0", params=("dim",), saves_values=False)
+
+
+def reshape(x, *shape):
+    x = as_tensor_operand(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    shape = shapes.infer_reshape(x.shape, shape)
+    return x if shape == x.shape else bind(RESHAPE, x, shape=shape)
+
+
+def expand(x, *shape):
+    x = as_tensor_operand(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal "
+                           f"to the number of dimensions in the tensor ({x.ndim})")
+    shape = tuple(x.shape[i - lead] if s == -1 else builtins.int(s) for i, s in enumerate(shape))
+    return x if shape == x.shape else bind(EXPAND, x, shape=shape)
+
+
+def broadcast_to(x, shape):
+    return expand(x, tuple(shape))
+
+
+def permute(x, *dims):
+    x = as_tensor_operand(x)
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = dims[0]
+    return bind(PERMUTE, x, dims=shapes.check_permutation(dims, x.ndim))
+
+
+def transpose(x, dim0, dim1):
+    x = as_tensor_operand(x)
+    d0, d1 = shapes.normalize_dim(dim0, x.ndim), shapes.normalize_dim(dim1, x.ndim)
+    return bind(TRANSPOSE, x, dim0=builtins.min(d0, d1), dim1=builtins.max(d0, d1))
+
+
+def t(x):
+    """Transpose of a tensor of rank <= 2 (PyTorch's .t())."""
+    x = as_tensor_operand(x)
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return x if x.ndim < 2 else transpose(x, 0, 1)
+
+
+def squeeze(x, dim=None):
+    x = as_tensor_operand(x)
+    if dim is None:
+        dims = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        dims = tuple(d for d in shapes.normalize_dims(dim, x.ndim) if x.shape[d] == 1)
+    return x if not dims else bind(SQUEEZE, x, dims=dims)
+
+
+def unsqueeze(x, dim):
+    x = as_tensor_operand(x)
+    return bind(UNSQUEEZE, x, dim=shapes.normalize_dim(dim, x.ndim + 1))
+
+
+def cat(tensors, dim=0):
+    xs = _promoted(*tensors) if len(tensors) else []
+    if not xs:
+        raise RuntimeError("cat expects a non-empty list of tensors")
+    return bind(CAT, *xs, dim=shapes.normalize_dim(dim, xs[0].ndim))
+
+
+def stack(tensors, dim=0):
+    xs = _promoted(*tensors) if len(tensors) else []
+    if not xs:
+        raise RuntimeError("stack expects a non-empty list of tensors")
+    return bind(STACK, *xs, dim=shapes.normalize_dim(dim, xs[0].ndim + 1))
+
+
+def narrow(x, dim, start, length):
+    """The slice [start, start+length) along dim (a view, as in PyTorch)."""
+    index = (slice(None),) * dim + (slice(start, start + length),)
+    return getitem(x, index)
+
+
+def select(x, dim, index):
+    """The sub-tensor at `index` along dim (that dim removed)."""
+    return getitem(x, (slice(None),) * dim + (index,))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    x = as_tensor_operand(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = shapes.normalize_dim(start_dim, x.ndim)
+    e = shapes.normalize_dim(end_dim, x.ndim)
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexing: the index is a hashable spec; integer index arrays are operands after x
+# ---------------------------------------------------------------------------------------------
+
+
+def _index_of(spec, arrays):
+    """Rebuild a NumPy index tuple from a spec and its index arrays."""
+    out = []
+    for item in spec:
+        kind = item[0]
+        if kind == "a":
+            out.append(arrays[item[1]])
+        elif kind == "i":
+            out.append(item[1])
+        elif kind == "s":
+            out.append(slice(item[1], item[2], item[3]))
+        elif kind == "n":
+            out.append(None)
+        else:
+            out.append(Ellipsis)
+    return tuple(out)
+
+
+def _probe(shape, spec, arrays):
+    """Indexing result shape, found by indexing a zero-stride stand-in (also checks bounds)."""
+    stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.bool_), shape, (0,) * len(shape))
+    stand_ins = [a if isinstance(a, np.ndarray) else np.zeros(a.shape, dtype=np.int64) for a in arrays]
+    try:
+        return stand_in[_index_of(spec, stand_ins)].shape
+    except IndexError as exc:
+        raise IndexError(f"{exc} (indexing a tensor of shape {tuple(shape)})") from None
+
+
+def _getitem_rule(x, *arrays, spec):
+    return _probe(x.shape, spec, [a._data if isinstance(a, TensorBase) else a for a in arrays]), x.dtype
+
+
+def _getitem_vjp(g, out, x, *arrays, spec):
+    return (unindex(g, *arrays, spec=spec, shape=x.shape),) + (None,) * len(arrays)
+
+
+def _getitem_name(params, in_shapes):
+    kinds = {item[0] for item in params["spec"]}
+    if "a" in kinds:
+        return "IndexBackward0"
+    if kinds <= {"i"}:
+        return "SelectBackward0"
+    return "SliceBackward0"
+
+
+def _unindex_impl(g, *arrays, spec, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    index = _index_of(spec, arrays)
+    if arrays:
+        np.add.at(out, index, g)
+    else:
+        out[index] += g
+    return out
+
+
+GETITEM = Primitive("getitem", lambda x, *arrays, spec: np.asarray(x[_index_of(spec, arrays)]),
+                    _getitem_rule, _getitem_vjp, INDEX, _getitem_name, params=("spec",),
+                    saves_values=False)
+UNINDEX = Primitive("unindex", _unindex_impl, lambda g, *arrays, spec, shape: (tuple(shape), g.dtype),
+                    lambda gg, out, g, *arrays, spec, shape: (getitem_spec(gg, spec, arrays),) +
+                    (None,) * len(arrays), INDEX, "IndexPutBackward0", params=("spec", "shape"),
+                    saves_values=False)
+
+
+def _spec_of(index, x):
+    """Split a user index into (hashable spec, list of integer index tensors)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    spec, arrays = [], []
+    for item in index:
+        if item is None:
+            spec.append(("n",))
+        elif item is Ellipsis:
+            spec.append(("e",))
+        elif isinstance(item, slice):
+            parts = [None if v is None else _index_int(v) for v in (item.start, item.stop, item.step)]
+            spec.append(("s", *parts))
+        elif isinstance(item, (builtins.bool, np.bool_)):
+            raise IndexError("indexing with a Python bool is not supported; use a boolean tensor mask")
+        elif isinstance(item, (builtins.int, np.integer)):
+            spec.append(("i", builtins.int(item)))
+        else:
+            arr = as_tensor_operand(item)
+            if arr.dtype == dtypes.bool_:
+                if isinstance(arr._data, Symbolic):
+                    raise TypeError("boolean-mask indexing has a data-dependent shape and cannot be traced; "
+                                    "use jitgrad.where(mask, x, 0) instead")
+                for part in np.nonzero(arr._data):
+                    spec.append(("a", len(arrays)))
+                    arrays.append(lift(part, dtypes.int64, arr))
+                continue
+            if dtypes.is_floating(arr.dtype):
+                raise IndexError("tensors used as indices must be long, int or bool tensors, got "
+                                 f"{dtypes.name(arr.dtype)}")
+            spec.append(("a", len(arrays)))
+            arrays.append(arr)
+    return tuple(spec), arrays
+
+
+def _index_int(v):
+    if isinstance(v, TensorBase):
+        raise TypeError("slice bounds must be Python ints, not tensors")
+    return builtins.int(v)
+
+
+def getitem(x, index):
+    """x[index]: ints, slices, None, Ellipsis, integer arrays/tensors, boolean masks."""
+    x = as_tensor_operand(x)
+    spec, arrays = _spec_of(index, x)
+    return bind(GETITEM, x, *arrays, spec=spec)
+
+
+def getitem_spec(x, spec, arrays):
+    return bind(GETITEM, x, *arrays, spec=spec)
+
+
+def unindex(g, *arrays, spec, shape):
+    """Zeros of `shape` with g added at x[index] (the VJP of indexing; repeats accumulate)."""
+    return bind(UNINDEX, g, *arrays, spec=spec, shape=tuple(shape))
+
+
+def _setitem_rule(x, v, *arrays, spec):
+    target = _probe(x.shape, spec, [a._data if isinstance(a, TensorBase) else a for a in arrays])
+    shapes.broadcast(target, v.shape)
+    if shapes.broadcast(target, v.shape) != target:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {tuple(v.shape)} cannot be broadcast to "
+                           f"indexing result of shape {target}")
+    return x.shape, x.dtype
+
+
+def _setitem_impl(x, v, *arrays, spec):
+    out = x.copy()
+    out[_index_of(spec, arrays)] = v
+    return out
+
+
+def _setitem_vjp(g, out, x, v, *arrays, spec):
+    gx = None
+    if _needs(x):
+        gx = setitem_spec(g, lift(0, g.dtype, g), spec, arrays)
+    gv = unbroadcast(getitem_spec(g, spec, arrays), v.shape) if _needs(v) else None
+    return (gx, gv) + (None,) * len(arrays)
+
+
+SETITEM = Primitive("setitem", _setitem_impl, _setitem_rule, _setitem_vjp, INDEX, "CopySlices",
+                    params=("spec",), saves_values=False)
+
+
+def setitem(x, index, value):
+    """Out-of-place x[index] = value (the in-place form is Tensor.__setitem__)."""
+    x = as_tensor_operand(x)
+    spec, arrays = _spec_of(index, x)
+    value = _promoted(x, value)[1]
+    return bind(SETITEM, x, value, *arrays, spec=spec)
+
+
+def setitem_spec(x, value, spec, arrays):
+    return bind(SETITEM, x, value, *arrays, spec=spec)
+
+
+def _gather_rule(x, index, dim):
+    if index.ndim != x.ndim:
+        raise RuntimeError(f"gather: index tensor must have the same number of dimensions as input "
+                           f"({index.ndim} vs {x.ndim})")
+    for d in range(x.ndim):
+        if d != dim and index.shape[d] > x.shape[d]:
+            raise RuntimeError(f"gather: size of index {tuple(index.shape)} exceeds input {tuple(x.shape)} "
+                               f"at dimension {d}")
+    return tuple(index.shape), x.dtype
+
+
+def _gather_impl(x, index, dim):
+    trimmed = x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))]
+    if index.size and (index.max() >= x.shape[dim] or index.min() < -x.shape[dim]):
+        raise IndexError(f"gather: index {builtins.int(index.max())} is out of bounds for dimension {dim} "
+                         f"with size {x.shape[dim]}")
+    return np.take_along_axis(trimmed, index, axis=dim)
+
+
+def _scatter_add_impl(g, index, dim, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    np.add.at(out, tuple(grid), g)
+    return out
+
+
+GATHER = Primitive("gather", _gather_impl, _gather_rule,
+                   lambda g, out, x, index, dim: (scatter_add_to(g, index, dim, x.shape), None),
+                   INDEX, "GatherBackward0", params=("dim",), saves_values=False)
+SCATTER_ADD = Primitive("scatter_add", _scatter_add_impl, lambda g, index, dim, shape: (tuple(shape), g.dtype),
+                        lambda gg, out, g, index, dim, shape: (gather(gg, dim, index), None),
+                        INDEX, "ScatterAddBackward0", params=("dim", "shape"), saves_values=False)
+
+
+def gather(x, dim, index):
+    """out[i][j] = x[index[i][j]][j] for dim=0 (PyTorch's gather)."""
+    x = as_tensor_operand(x)
+    index = as_tensor_operand(index)
+    if dtypes.is_floating(index.dtype) or index.dtype == dtypes.bool_:
+        raise RuntimeError(f"gather(): Expected dtype int64 for index, got {dtypes.name(index.dtype)}")
+    return bind(GATHER, x, index, dim=shapes.normalize_dim(dim, x.ndim))
+
+
+def scatter_add_to(g, index, dim, shape):
+    """Zeros of `shape` with g added at the gather positions (the VJP of gather)."""
+    return bind(SCATTER_ADD, g, index, dim=dim, shape=tuple(shape))
+
+
+# Every declared primitive, for the table-driven tests and the back ends.
+ALL = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CAST, CLONE,
+       ADD, SUB, MUL, DIV, POW, POW_SCALAR, MAXIMUM, MINIMUM, CLAMP, WHERE,
+       EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT,
+       SUM, MEAN, AMAX, AMIN, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,
+       MATMUL_PRIM, RESHAPE, EXPAND, PERMUTE, TRANSPOSE, SQUEEZE, UNSQUEEZE, CAT, STACK,
+       GETITEM, UNINDEX, SETITEM, GATHER, SCATTER_ADD)
+BY_NAME = {p.name: p for p in ALL}

@@ -1,0 +1,676 @@
+"""Tensor: the user-facing array. Operators and methods call the wrappers in prims.py;
+in-place methods write into the storage and bump the version counter."""
+from __future__ import annotations
+
+import builtins
+import warnings
+import weakref
+
+import numpy as np
+
+from . import autodiff, core, devices, dtypes, prims
+from .core import Symbolic, TensorBase
+from .grad_mode import _state as _grad_state
+
+
+class Tensor(TensorBase):
+    """An n-dimensional array with PyTorch's autograd semantics (eager mode)."""
+
+    def __new__(cls, data=(), dtype=None, requires_grad: bool = False):
+        from .creation import tensor as make
+        t = make(data, dtype=dtype, requires_grad=requires_grad)
+        return cls._wrap(t._data, requires_grad=t._requires_grad)
+
+    # ----- attributes -------------------------------------------------------------------------
+
+    @property
+    def device(self) -> devices.device:
+        return devices.CPU
+
+    @property
+    def data(self) -> Tensor:
+        """A tensor sharing this storage with no history (and, as in PyTorch, its own version counter)."""
+        return type(self)._wrap(self._data)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, TensorBase):
+            raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
+        self._data = value._data
+
+    @property
+    def grad(self):
+        if self.grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+                "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor.",
+                UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, TensorBase):
+                raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
+            if tuple(value.shape) != tuple(self.shape):
+                raise RuntimeError(f"assigned grad has data of a different size: {list(value.shape)} vs "
+                                   f"{list(self.shape)}")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: {dtypes.name(value.dtype)} "
+                                   f"vs {dtypes.name(self.dtype)}")
+        self._grad = value
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        return prims.permute(self, tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        return prims.transpose(self, -2, -1)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        return dtypes.is_floating(self.dtype)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    __hash__ = object.__hash__
+
+    # ----- values -----------------------------------------------------------------------------
+
+    def _concrete(self, what: str) -> np.ndarray:
+        if isinstance(self._data, Symbolic):
+            raise self._data.builder.value_error(what)
+        return self._data
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The NumPy array sharing this tensor's memory."""
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        return self._concrete("t.numpy()")
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def item(self):
+        """The Python number held by a one-element tensor."""
+        data = self._concrete("t.item()")
+        if data.size != 1:
+            raise RuntimeError(f"a Tensor with {data.size} elements cannot be converted to Scalar")
+        return data.reshape(()).item()
+
+    def tolist(self):
+        return self._concrete("t.tolist()").tolist()
+
+    def __float__(self) -> float:
+        self._concrete("float(t)")
+        return builtins.float(self.item())
+
+    def __int__(self) -> int:
+        self._concrete("int(t)")
+        return builtins.int(self.item())
+
+    def __index__(self) -> int:
+        if not self.dtype.kind in "iu" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return builtins.int(self.item())
+
+    def __bool__(self) -> bool:
+        data = self._concrete("bool(t) (an `if` or `while` on a tensor)")
+        if data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return builtins.bool(data.reshape(()).item())
+
+    def __repr__(self) -> str:
+        from .printing import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0 and not isinstance(self._data, Symbolic):
+            return format(self.item(), spec)
+        return repr(self)
+
+    # ----- autograd ---------------------------------------------------------------------------
+
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Accumulate gradients of this tensor into the leaves' `.grad`."""
+        autodiff.backward(self, None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+    def detach_(self) -> Tensor:
+        """Detach in place: this tensor becomes a leaf with no history."""
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Populate `.grad` of this non-leaf during backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is not None:
+            self.grad_fn._retained = weakref.ref(self)
+            self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from .graph import accumulator_of
+        node = self.grad_fn if self.grad_fn is not None else accumulator_of(self)
+        hooks = node.metadata.setdefault("hooks", [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    # ----- conversion -------------------------------------------------------------------------
+
+    def to(self, *args, **kwargs) -> Tensor:
+        """to(dtype), to(device), to(device, dtype), to(other): self when nothing changes."""
+        dtype = kwargs.pop("dtype", None)
+        dev = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("copy", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, TensorBase):
+                dtype, dev = a.dtype, a.device
+            elif isinstance(a, (str, devices.device)):
+                dev = a
+            elif a is not None:
+                dtype = a
+        out = self
+        if dev is not None and devices.as_device(dev) != self.device:
+            raise RuntimeError(f"cannot move a tensor to device '{devices.as_device(dev)}': only 'cpu' "
+                               "tensors are available in this build")
+        if dtype is not None:
+            out = prims.cast(out, dtype)
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def float(self) -> Tensor:
+        return prims.cast(self, dtypes.float32)
+
+    def double(self) -> Tensor:
+        return prims.cast(self, dtypes.float64)
+
+    def long(self) -> Tensor:
+        return prims.cast(self, dtypes.int64)
+
+    def int(self) -> Tensor:
+        return prims.cast(self, dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return prims.cast(self, dtypes.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return prims.cast(self, other.dtype)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        return prims.clone(self)
+
+    # ----- operators --------------------------------------------------------------------------
+
+    def __add__(self, other):
+        return prims.add(self, other)
+
+    def __radd__(self, other):
+        return prims.add(other, self)
+
+    def __sub__(self, other):
+        return prims.sub(self, other)
+
+    def __rsub__(self, other):
+        return prims.sub(other, self)
+
+    def __mul__(self, other):
+        return prims.mul(self, other)
+
+    def __rmul__(self, other):
+        return prims.mul(other, self)
+
+    def __truediv__(self, other):
+        return prims.div(self, other)
+
+    def __rtruediv__(self, other):
+        return prims.div(other, self)
+
+    def __pow__(self, other):
+        return prims.pow(self, other)
+
+    def __rpow__(self, other):
+        return prims.pow(prims.as_tensor_operand(other, self.dtype if isinstance(other, builtins.float)
+                                                 else None), self)
+
+    def __matmul__(self, other):
+        return prims.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return prims.matmul(other, self)
+
+    def __neg__(self):
+        return prims.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return prims.abs(self)
+
+    def __eq__(self, other):  # noqa: D105 - elementwise, as in PyTorch
+        return prims.eq(self, other)
+
+    def __ne__(self, other):
+        return prims.ne(self, other)
+
+    def __lt__(self, other):
+        return prims.lt(self, other)
+
+    def __le__(self, other):
+        return prims.le(self, other)
+
+    def __gt__(self, other):
+        return prims.gt(self, other)
+
+    def __ge__(self, other):
+        return prims.ge(self, other)
+
+    def __and__(self, other):
+        return prims.logical_and(self, other)
+
+    def __or__(self, other):
+        return prims.logical_or(self, other)
+
+    def __invert__(self):
+        return prims.logical_not(self)
+
+    def __getitem__(self, index):
+        return prims.getitem(self, index)
+
+    def __setitem__(self, index, value) -> None:
+        _inplace(self, "setitem", lambda src: prims.setitem(src, index, value))
+
+    def __iadd__(self, other):
+        return _inplace(self, "add_", lambda src: prims.add(src, other))
+
+    def __isub__(self, other):
+        return _inplace(self, "sub_", lambda src: prims.sub(src, other))
+
+    def __imul__(self, other):
+        return _inplace(self, "mul_", lambda src: prims.mul(src, other))
+
+    def __itruediv__(self, other):
+        return _inplace(self, "div_", lambda src: prims.div(src, other))
+
+    # ----- math methods -----------------------------------------------------------------------
+
+    def add(self, other, alpha=1):
+        return prims.add(self, other, alpha=alpha)
+
+    def sub(self, other, alpha=1):
+        return prims.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return prims.mul(self, other)
+
+    def div(self, other):
+        return prims.div(self, other)
+
+    def pow(self, exponent):
+        return prims.pow(self, exponent)
+
+    def matmul(self, other):
+        return prims.matmul(self, other)
+
+    def mm(self, other):
+        return prims.mm(self, other)
+
+    def neg(self):
+        return prims.neg(self)
+
+    def abs(self):
+        return prims.abs(self)
+
+    def sign(self):
+        return prims.sign(self)
+
+    def exp(self):
+        return prims.exp(self)
+
+    def expm1(self):
+        return prims.expm1(self)
+
+    def log(self):
+        return prims.log(self)
+
+    def log1p(self):
+        return prims.log1p(self)
+
+    def sqrt(self):
+        return prims.sqrt(self)
+
+    def sin(self):
+        return prims.sin(self)
+
+    def cos(self):
+        return prims.cos(self)
+
+    def tan(self):
+        return prims.tan(self)
+
+    def tanh(self):
+        return prims.tanh(self)
+
+    def sigmoid(self):
+        return prims.sigmoid(self)
+
+    def relu(self):
+        return prims.relu(self)
+
+    def maximum(self, other):
+        return prims.maximum(self, other)
+
+    def minimum(self, other):
+        return prims.minimum(self, other)
+
+    def clamp(self, min=None, max=None):  # noqa: A002
+        return prims.clamp(self, min, max)
+
+    clip = clamp
+
+    def where(self, condition, other):
+        return prims.where(condition, self, other)
+
+    def eq(self, other):
+        return prims.eq(self, other)
+
+    def ne(self, other):
+        return prims.ne(self, other)
+
+    def lt(self, other):
+        return prims.lt(self, other)
+
+    def le(self, other):
+        return prims.le(self, other)
+
+    def gt(self, other):
+        return prims.gt(self, other)
+
+    def ge(self, other):
+        return prims.ge(self, other)
+
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        return prims.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        return prims.mean(self, dim, keepdim, dtype=dtype)
+
+    def max(self, dim=None, keepdim=False):
+        return prims.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return prims.min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return prims.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return prims.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return prims.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return prims.argmin(self, dim, keepdim)
+
+    def prod(self, dim=None, keepdim=False):
+        return prims.prod(self, dim, keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        return prims.norm(self, p, dim, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return prims.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return prims.std(self, dim, unbiased, keepdim, correction=correction)
+
+    # ----- shape methods ----------------------------------------------------------------------
+
+    def reshape(self, *shape):
+        return prims.reshape(self, *shape)
+
+    def view(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (tuple, list, builtins.int)):
+            return self.to(shape[0])
+        return prims.reshape(self, *shape)
+
+    def view_as(self, other):
+        return prims.reshape(self, other.shape)
+
+    def reshape_as(self, other):
+        return prims.reshape(self, other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return prims.flatten(self, start_dim, end_dim)
+
+    def expand(self, *shape):
+        return prims.expand(self, *shape)
+
+    def expand_as(self, other):
+        return prims.expand(self, other.shape)
+
+    def broadcast_to(self, shape):
+        return prims.broadcast_to(self, shape)
+
+    def permute(self, *dims):
+        return prims.permute(self, *dims)
+
+    def transpose(self, dim0, dim1):
+        return prims.transpose(self, dim0, dim1)
+
+    def t(self):
+        return prims.t(self)
+
+    def squeeze(self, dim=None):
+        return prims.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return prims.unsqueeze(self, dim)
+
+    def gather(self, dim, index):
+        return prims.gather(self, dim, index)
+
+    def narrow(self, dim, start, length):
+        return prims.narrow(self, dim, start, length)
+
+    def select(self, dim, index):
+        return prims.select(self, dim, index)
+
+    # ----- in-place methods -------------------------------------------------------------------
+
+    def add_(self, other, alpha=1):
+        return _inplace(self, "add_", lambda src: prims.add(src, other, alpha=alpha))
+
+    def sub_(self, other, alpha=1):
+        return _inplace(self, "sub_", lambda src: prims.sub(src, other, alpha=alpha))
+
+    def mul_(self, other):
+        return _inplace(self, "mul_", lambda src: prims.mul(src, other))
+
+    def div_(self, other):
+        return _inplace(self, "div_", lambda src: prims.div(src, other))
+
+    def pow_(self, exponent):
+        return _inplace(self, "pow_", lambda src: prims.pow(src, exponent))
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return _inplace(self, "clamp_", lambda src: prims.clamp(src, min, max))
+
+    clip_ = clamp_
+
+    def neg_(self):
+        return _inplace(self, "neg_", prims.neg)
+
+    def abs_(self):
+        return _inplace(self, "abs_", prims.abs)
+
+    def exp_(self):
+        return _inplace(self, "exp_", prims.exp)
+
+    def log_(self):
+        return _inplace(self, "log_", prims.log)
+
+    def sqrt_(self):
+        return _inplace(self, "sqrt_", prims.sqrt)
+
+    def sin_(self):
+        return _inplace(self, "sin_", prims.sin)
+
+    def cos_(self):
+        return _inplace(self, "cos_", prims.cos)
+
+    def tanh_(self):
+        return _inplace(self, "tanh_", prims.tanh)
+
+    def sigmoid_(self):
+        return _inplace(self, "sigmoid_", prims.sigmoid)
+
+    def relu_(self):
+        return _inplace(self, "relu_", prims.relu)
+
+    def zero_(self):
+        return _inplace(self, "zero_", lambda src: prims.mul(src, 0) if src.requires_grad
+                        else core.lift(np.zeros(src.shape, src.dtype), src.dtype, src))
+
+    def fill_(self, value):
+        def fill(src):
+            filled = core.lift(np.full(src.shape, value, dtype=src.dtype), src.dtype, src)
+            if isinstance(value, TensorBase):
+                filled = prims.expand(prims.cast(value, src.dtype), src.shape)
+            return filled if not src.requires_grad else prims.add(prims.mul(src, 0), filled)
+        return _inplace(self, "fill_", fill)
+
+    def copy_(self, src_tensor):
+        def copy(src):
+            value = prims.expand(prims.cast(prims.as_tensor_operand(src_tensor), src.dtype), src.shape)
+            return value if not src.requires_grad else prims.add(prims.mul(src, 0), value)
+        return _inplace(self, "copy_", copy)
+
+
+class _HookHandle:
+    """Returned by register_hook; remove() unregisters the hook."""
+
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
+    """Run `compute` out of place, write the result into self's storage, bump its version,
+    and (when recording) make the result's graph node self's grad_fn."""
+    recording = _grad_state.enabled
+    if recording and self._requires_grad and self.grad_fn is None:
+        raise RuntimeError(
+            f"a leaf Variable that requires grad is being used in an in-place operation ({op_name}). "
+            "Wrap the update in `with jitgrad.no_grad():` (as optimizers do), or use the out-of-place op.")
+    base = self._base
+    if recording and base is not None and base._requires_grad:
+        raise RuntimeError(
+            f"in-place operation {op_name} on a view of a tensor that requires grad is not supported "
+            "(it would silently skip the base's gradient); call .clone() on the view first, or use the "
+            "out-of-place op.")
+    src = self
+    if recording and self._requires_grad:
+        # The node may need self's old value: give it a snapshot that keeps self's history.
+        snapshot = self._data if isinstance(self._data, Symbolic) else self._data.copy()
+        src = type(self)._wrap(snapshot, requires_grad=True, grad_fn=self.grad_fn)
+    result = compute(src)
+    if tuple(result.shape) != tuple(self.shape):
+        raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                           f"{list(result.shape)} (in-place {op_name})")
+    if result.dtype != self.dtype:
+        if dtypes.is_floating(result.dtype) and not dtypes.is_floating(self.dtype):
+            raise RuntimeError(f"result type {dtypes.name(result.dtype)} can't be cast to the desired output "
+                               f"type {dtypes.name(self.dtype)} (in-place {op_name})")
+        result = prims.cast(result, self.dtype)
+    if isinstance(self._data, Symbolic) or isinstance(result._data, Symbolic):
+        self._data = result._data
+    else:
+        if not self._data.flags.writeable:
+            raise RuntimeError(f"in-place {op_name} on a tensor whose memory is read-only (an expanded or "
+                               "broadcast view); call .clone() first")
+        np.copyto(self._data, result._data)
+    self._version.bump(op_name)
+    if result.grad_fn is not None and recording:
+        self.grad_fn = result.grad_fn
+        self._requires_grad = True
+    return self
+
+
+core.default_tensor_type[0] = Tensor
+
+
+# Functional in-place forms (jitgrad.sin_(x) is x.sin_()).
+add_ = Tensor.add_
+sub_ = Tensor.sub_
+mul_ = Tensor.mul_
+div_ = Tensor.div_
+pow_ = Tensor.pow_
+clamp_ = Tensor.clamp_
+zero_ = Tensor.zero_
+fill_ = Tensor.fill_
+neg_ = Tensor.neg_
+abs_ = Tensor.abs_
+exp_ = Tensor.exp_
+log_ = Tensor.log_
+sqrt_ = Tensor.sqrt_
+sin_ = Tensor.sin_
+cos_ = Tensor.cos_
+tanh_ = Tensor.tanh_
+sigmoid_ = Tensor.sigmoid_
+relu_ = Tensor.relu_

@@ -1,0 +1,368 @@
+"""float64 kernels (same algorithms as ``_f32`` with longer polynomials)."""
+import math
+
+import numpy as np
+
+from . import _coeffs as C
+from ._f32 import LN2, LOG2E, PIO2
+from ._prims import (F64, I32, I64, as_f64, f64_bits, f64_from_bits, fma,
+                     horner, horner4, kernel, split)
+
+_ZERO, _HALF, _ONE, _TWO = F64(0.0), F64(0.5), F64(1.0), F64(2.0)
+_INF, _NAN = F64(math.inf), F64(math.nan)
+_MAGIC = F64(6755399441055744.0)      # 1.5 * 2**52
+_RINT_MAX = F64(2.0**51)
+_LOG2E = F64(1.4426950408889634)
+_LN2_HI, _LN2_LO = split(LN2, F64, 2)
+_LN2_HI42, _LN2_LO42 = split(LN2, F64, 2, bits=42)   # k * HI exact for |k| < 2**11
+_IL2_HI, _IL2_LO = split(LOG2E, F64, 2)
+_PIO2_A, _PIO2_B, _PIO2_C = split(PIO2, F64, 3)
+_TWO_OVER_PI = F64(0.6366197723675814)
+_EXP = as_f64(C.EXP_F64)
+_EXP2 = as_f64(C.EXP2_F64)
+_LOGR = as_f64(C.LOGR_F64)
+_LOGR_POW = as_f64(C.LOGR_POW64)
+_SIN = as_f64(C.SIN_F64)
+_COS = as_f64(C.COS_F64)
+_TANH = as_f64(C.TANH_F64)
+_ERF0 = as_f64(C.ERF0_F64)
+_ERF1, _ERF2 = as_f64(C.ERF1_F64), as_f64(C.ERF2_F64)
+_ERF3, _ERF4 = as_f64(C.ERF3_F64), as_f64(C.ERF4_F64)
+_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+_TWO52 = F64(2.0**52)
+_TWO53 = F64(2.0**53)
+_TWO54 = F64(2.0**54)
+_TINY_NORMAL = F64(2.2250738585072014e-308)
+
+
+@kernel
+def _rint(t):
+    """Round to nearest integer (ties to even), exact for |t| < 2**51."""
+    return (t + _MAGIC) - _MAGIC
+
+
+@kernel
+def _pow2i(n):
+    """2**n for integer-valued float n in [-1022, 1023], built from exponent bits."""
+    return f64_from_bits(I64(I32(n + F64(1023.0))) << 52)
+
+
+@kernel
+def _ldexp(p, k):
+    """p * 2**k for integer-valued k in [-1077, 1025], rounding once."""
+    k1 = _rint(k * _HALF)
+    return p * _pow2i(k1) * _pow2i(k - k1)
+
+
+@kernel
+def _clamp(x, lo, hi):
+    """Clamp x to [lo, hi]; NaN maps to hi."""
+    y = x if x < hi else hi
+    return y if y > lo else lo
+
+
+@kernel
+def _exp_reduce(x):
+    """x = k*ln2 + r, |r| <= ln2/2 (exact first Cody-Waite step thanks to FMA)."""
+    k = _rint(x * _LOG2E)
+    r = fma(-k, _LN2_HI, x)
+    return k, fma(-k, _LN2_LO, r)
+
+
+@kernel
+def _expm1_poly(r):
+    """exp(r) - 1 for |r| <= ln2/2."""
+    return fma(r * r, horner(r, _EXP), r)
+
+
+@kernel
+def _exp_core(x):
+    """exp(x) for x in [-746, 710] (no special values)."""
+    k, r = _exp_reduce(x)
+    return _ldexp(_expm1_poly(r) + _ONE, k)
+
+
+@kernel
+def _expm1_core(x):
+    """expm1(x) for x in [-40, 710]."""
+    k, r = _exp_reduce(x)
+    s = _pow2i(k - _ONE)
+    return fma(_expm1_poly(r), s, s - _HALF) * _TWO
+
+
+@kernel
+def exp_f64(x):
+    """exp(x) for float64."""
+    y = _exp_core(_clamp(x, F64(-746.0), F64(710.0)))
+    return x if x != x else y
+
+
+@kernel
+def exp2_f64(x):
+    """2**x for float64."""
+    xc = _clamp(x, F64(-1077.0), F64(1025.0))
+    k = _rint(xc)
+    y = _ldexp(horner(xc - k, _EXP2), k)
+    return x if x != x else y
+
+
+@kernel
+def expm1_f64(x):
+    """exp(x) - 1 for float64."""
+    y = _expm1_core(_clamp(x, F64(-40.0), F64(710.0)))
+    return x if (x != x) | (abs(x) < F64(5.551115123125783e-17)) else y
+
+
+@kernel
+def _log_split(x):
+    """x = 2**k * m, m in [sqrt(.5), sqrt(2)); returns (k, m - 1)."""
+    ix = f64_bits(x) - _SQRT_HALF_BITS
+    k = F64(I32(ix >> 52))
+    return k, f64_from_bits((ix & _MANT_MASK) + _SQRT_HALF_BITS) - _ONE
+
+
+@kernel
+def _log1p_small(f):
+    """log(1 + f) for f in [sqrt(.5) - 1, sqrt(2) - 1] as (hi, lo)."""
+    s = f / (_TWO + f)
+    z = s * s
+    hfsq = _HALF * f * f
+    hi = f - hfsq
+    lo = ((f - hi) - hfsq) + s * fma(z, horner(z, _LOGR), hfsq)
+    return hi, lo
+
+
+@kernel
+def _log_specials(x, y):
+    """log's special cases: -inf at 0, NaN below 0, x itself at +inf/NaN."""
+    y = -_INF if x == _ZERO else y
+    y = _NAN if x < _ZERO else y
+    return x if (x != x) | (x == _INF) else y
+
+
+@kernel
+def _prescale(x):
+    """Scale subnormal x by 2**54; returns (x, exponent adjustment)."""
+    sub = x < _TINY_NORMAL
+    return (x * _TWO54 if sub else x), (F64(-54.0) if sub else _ZERO)
+
+
+@kernel
+def log_f64(x):
+    """Natural log for float64."""
+    xs, kadj = _prescale(x)
+    k, f = _log_split(xs)
+    k = k + kadj
+    hi, lo = _log1p_small(f)
+    y = fma(k, _LN2_HI, fma(k, _LN2_LO, lo) + hi)
+    return _log_specials(x, y)
+
+
+@kernel
+def log2_f64(x):
+    """Base-2 log for float64."""
+    xs, kadj = _prescale(x)
+    k, f = _log_split(xs)
+    k = k + kadj
+    hi, lo = _log1p_small(f)
+    p = hi * _LOG2E
+    pe = fma(hi, _LOG2E, -p) + fma(hi, _IL2_LO, lo * _LOG2E)
+    sh = k + p
+    se = (k - sh) + p
+    return _log_specials(x, sh + (se + pe))
+
+
+@kernel
+def log1p_f64(x):
+    """log(1 + x) for float64."""
+    u = _ONE + x
+    c = x - (u - _ONE)
+    k, f = _log_split(_clamp(u, _TINY_NORMAL, F64(1.7e308)))
+    kc = k if k < F64(1000.0) else F64(1000.0)
+    f = f + c * _pow2i(-kc)
+    hi, lo = _log1p_small(f)
+    y = fma(k, _LN2_HI, fma(k, _LN2_LO, lo) + hi)
+    y = -_INF if u == _ZERO else y
+    y = _NAN if x < -_ONE else y
+    y = x if abs(x) < F64(1.1102230246251565e-16) else y
+    return x if (x != x) | (x == _INF) else y
+
+
+@kernel
+def _trig_reduce(x):
+    """x = k*pi/2 + r with 3-part FMA Cody-Waite; returns (r, k mod 4 in -2..2)."""
+    t = x * _TWO_OVER_PI
+    k = _rint(t) if abs(t) < _RINT_MAX else t
+    r = fma(-k, _PIO2_A, x)
+    r = fma(-k, _PIO2_B, r)
+    r = fma(-k, _PIO2_C, r)
+    q4 = k * F64(0.25)
+    q = k - F64(4.0) * (_rint(q4) if abs(q4) < _RINT_MAX else q4)
+    r = r if abs(r) < _TWO else _ZERO
+    return r, q
+
+
+@kernel
+def _sin_poly(r, z):
+    """sin(r) for |r| <= pi/4."""
+    return fma(r * z, horner(z, _SIN), r)
+
+
+@kernel
+def _cos_poly(z):
+    """cos(r) for |r| <= pi/4, z = r*r; 1 - z/2 split so its rounding error is kept."""
+    hz = _HALF * z
+    w = _ONE - hz
+    return w + (((_ONE - w) - hz) + z * z * horner(z, _COS))
+
+
+@kernel
+def _finite_or_nan(x, y):
+    """y for finite x, NaN otherwise."""
+    return y if abs(x) < _INF else x - x
+
+
+@kernel
+def sin_f64(x):
+    """sin(x) for float64."""
+    r, q = _trig_reduce(x)
+    z = r * r
+    odd = (q == _ONE) | (q == -_ONE)
+    v = _cos_poly(z) if odd else _sin_poly(r, z)
+    neg = (q == _TWO) | (q == -_TWO) | (q == -_ONE)
+    return _finite_or_nan(x, -v if neg else v)
+
+
+@kernel
+def cos_f64(x):
+    """cos(x) for float64."""
+    r, q = _trig_reduce(x)
+    z = r * r
+    odd = (q == _ONE) | (q == -_ONE)
+    v = _sin_poly(r, z) if odd else _cos_poly(z)
+    neg = (q == _TWO) | (q == -_TWO) | (q == _ONE)
+    return _finite_or_nan(x, -v if neg else v)
+
+
+@kernel
+def tan_f64(x):
+    """tan(x) for float64 as a quotient of the sin and cos polynomials."""
+    r, q = _trig_reduce(x)
+    z = r * r
+    s = _sin_poly(r, z)
+    c = _cos_poly(z)
+    odd = (q == _ONE) | (q == -_ONE)
+    return _finite_or_nan(x, (-c if odd else s) / (s if odd else c))
+
+
+@kernel
+def tanh_f64(x):
+    """tanh for float64 (odd polynomial below 0.625, expm1 formula above)."""
+    a = abs(x)
+    z = x * x
+    small = fma(x * z, horner(z, _TANH), x)
+    e = _expm1_core(_TWO * _clamp(a, _ZERO, F64(22.0)))
+    t = e / (e + _TWO)
+    t = -t if x < _ZERO else t
+    y = small if a < F64(0.625) else t
+    return x if x != x else y
+
+
+@kernel
+def sigmoid_f64(x):
+    """Logistic function for float64."""
+    z = _exp_core(-_clamp(abs(x), _ZERO, F64(746.0)))
+    y = (z if x < _ZERO else _ONE) / (_ONE + z)
+    return x if x != x else y
+
+
+@kernel
+def erf_f64(x):
+    """erf for float64: x*P(x*x) below 1, then four blended-coefficient pieces up to 6."""
+    a = abs(x)
+    z = x * x
+    small = x * horner(z, _ERF0)
+    b1 = a < _TWO
+    b2 = a < F64(3.0)
+    b3 = a < F64(4.5)
+    mid = F64(1.5) if b1 else (F64(2.5) if b2 else (F64(3.75) if b3 else F64(5.25)))
+    big = horner4(a - mid, b1, b2, b3, _ERF1, _ERF2, _ERF3, _ERF4)
+    big = _ONE if a >= F64(6.0) else big
+    big = -big if x < _ZERO else big
+    return small if a < _ONE else big
+
+
+@kernel
+def sqrt_f64(x):
+    """Square root via the hardware instruction."""
+    return np.sqrt(x)
+
+
+@kernel
+def rsqrt_f64(x):
+    """1 / sqrt(x)."""
+    return _ONE / np.sqrt(x)
+
+
+@kernel
+def _log_dd(x):
+    """log(x) as a double-double (hi, lo), ~2**-64 relative, for positive finite x."""
+    xs, kadj = _prescale(x)
+    k, f = _log_split(xs)
+    k = k + kadj
+    d = _TWO + f
+    dl = (_TWO - d) + f
+    s = f / d
+    sl = (fma(-s, d, f) - s * dl) / d
+    z = s * s
+    rest = F64(2.0) * sl + s * z * horner(z, _LOGR_POW)
+    b = k * _LN2_HI42
+    a = _TWO * s
+    th = b + a
+    te = (b - th) + a
+    tl = te + (rest + k * _LN2_LO42)
+    hi = th + tl
+    return hi, tl - (hi - th)
+
+
+@kernel
+def _is_int(y):
+    """Whether y is an integer (every |y| >= 2**52 is)."""
+    return (abs(y) >= _TWO52) | (_rint(y) == y)
+
+
+@kernel
+def _is_odd(y):
+    """Whether y is an odd integer."""
+    h = y * _HALF
+    return (abs(y) < _TWO53) & _is_int(y) & (_rint(h) != h)
+
+
+@kernel
+def pow_f64(x, y):
+    """x**y for float64: exp(y * log|x|) in double-double, C99/NumPy special cases."""
+    ax = abs(x)
+    fin = (ax > _ZERO) & (ax < _INF)
+    lh, ll = _log_dd(ax if fin else _ONE)
+    ph = y * lh
+    pl = fma(y, lh, -ph) + y * ll
+    pc = _clamp(ph, F64(-746.0), F64(710.0))
+    pl = pl if pc == ph else _ZERO
+    k, r = _exp_reduce(pc)
+    v = _ldexp(_expm1_poly(r + pl) + _ONE, k)
+    yint = _is_int(y)
+    yodd = _is_odd(y)
+    v0 = _INF if y < _ZERO else _ZERO
+    v = v0 if ax == _ZERO else v
+    vi = _ZERO if y < _ZERO else _INF
+    v = vi if ax == _INF else v
+    v = -v if yodd & (f64_bits(x) < 0) else v
+    v = _NAN if (x < _ZERO) & (x > -_INF) & (not yint) & (abs(y) < _INF) else v
+    vy = _ONE if ax == _ONE else ((_INF if y > _ZERO else _ZERO) if ax > _ONE
+                                  else (_ZERO if y > _ZERO else _INF))
+    v = vy if abs(y) == _INF else v
+    v = x + y if (x != x) | (y != y) else v
+    return _ONE if (y == _ZERO) | (x == _ONE) else v
+
+
