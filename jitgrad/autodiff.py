@@ -15,8 +15,11 @@ from .core import Symbolic, TensorBase
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, edge_to
 
-# Called with (node, input_grads) after each backward node when anomaly detection is on.
+# Called with (node, input_grads) after each backward node when anomaly detection is on, and with
+# (node, exception) when the node raised (to name the forward line); the exception is re-raised after.
 anomaly_hook: list = [None]
+# Set by the profiler while it records: called as hook(node, grad, create_graph) in place of node.apply.
+apply_hook: list = [None]
 
 
 def _seq(x) -> list:
@@ -124,6 +127,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
         grads[node] = g if node not in grads else grads[node] + g
     captured: dict = {}
     hook = anomaly_hook[0]
+    timed_apply = apply_hook[0]
     with set_grad_enabled(create_graph):
         for node in order:
             g = grads.pop(node, None)
@@ -131,6 +135,8 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 if not retain_graph:
                     node.release()
                 continue
+            if node._metadata is not None and node._metadata.get("hooks"):
+                g = _run_tensor_hooks(node._metadata["hooks"], g)
             if target_nodes is not None and node in target_nodes:
                 captured[node] = g
             if not capture:
@@ -139,7 +145,15 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 if not capture and (target_nodes is None or node in target_nodes):
                     accumulate_grad(node.variable, g, create_graph)
                 continue
-            input_grads = node.apply(g, create_graph)
+            try:
+                if timed_apply is None:
+                    input_grads = node.apply(g, create_graph)
+                else:
+                    input_grads = timed_apply(node, g, create_graph)
+            except Exception as exc:
+                if hook is not None:
+                    hook(node, exc)
+                raise
             if hook is not None:
                 hook(node, input_grads)
             for (nxt, _), ig in zip(node.next_functions, input_grads):
@@ -152,6 +166,18 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
             if not retain_graph:
                 node.release()
     return captured
+
+
+def _run_tensor_hooks(hooks: list, g):
+    """Tensor.register_hook functions: each sees the gradient and may return a replacement."""
+    for hook in list(hooks):
+        replaced = hook(g)
+        if replaced is not None:
+            if tuple(replaced.shape) != tuple(g.shape):
+                raise RuntimeError(f"hook returned a gradient of shape {list(replaced.shape)}; expected "
+                                   f"{list(g.shape)}")
+            g = replaced
+    return g
 
 
 def _deliver_retained(node, g, create_graph: bool, target_nodes, owners: dict) -> None:

@@ -37,6 +37,7 @@ class Primitive:
     template: str | None = None
     params: tuple[str, ...] = ()
     saves_values: bool = True
+    reads_output: bool = True  # the VJP reads `out`: in-place writes to the output then invalidate it
     doc: str = field(default="", repr=False)
 
     @property
@@ -61,6 +62,8 @@ class TensorBase:
 
     __slots__ = ("_data", "_requires_grad", "grad_fn", "_grad", "_version", "_retains_grad",
                  "_accumulator", "_base", "__weakref__")
+    # The class of op results when it differs from the inputs' class (nn.Parameter -> Tensor).
+    _op_result = None
 
     @classmethod
     def _wrap(cls, data, requires_grad: bool = False, grad_fn=None, version=None):
@@ -121,6 +124,8 @@ _VIEW_KINDS = (SHAPE, INDEX)
 default_tensor_type: list = [TensorBase]
 # Set by the profiler while it records: called as hook(run, prim, args, params).
 profile_hook: list = [None]
+# Set by anomaly mode while on: called as hook(node) for each recorded node (keeps the forward stack).
+record_hook: list = [None]
 
 
 def lift(value, dtype: np.dtype, like: TensorBase | None = None) -> TensorBase:
@@ -154,7 +159,8 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
     else:
         data = builder.emit(prim, datas, params, shape, dtype)
-    out = _new(type(args[0]))
+    cls = type(args[0])
+    out = _new(cls._op_result or cls)
     out._data = data
     out._requires_grad = False
     out.grad_fn = None
@@ -173,6 +179,8 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             if a._requires_grad:
                 out._requires_grad = True
                 out.grad_fn = PrimNode(prim, params, args, out)
+                if record_hook[0] is not None:
+                    record_hook[0](out.grad_fn)
                 break
     return out
 

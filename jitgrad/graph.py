@@ -29,12 +29,19 @@ class VersionCounter:
 class Node:
     """A backward function. `next_functions` holds (node, 0) per input, None where no grad flows."""
 
-    __slots__ = ("next_functions", "_retained", "metadata", "__weakref__")
+    __slots__ = ("next_functions", "_retained", "_metadata", "__weakref__")
 
     def __init__(self, next_functions: tuple) -> None:
         self.next_functions = next_functions
         self._retained = None
-        self.metadata: dict = {}
+        self._metadata = None
+
+    @property
+    def metadata(self) -> dict:
+        """Free-form per-node storage (hooks, anomaly-mode stacks), created on first use."""
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
 
     def name(self) -> str:
         return type(self).__name__
@@ -95,7 +102,9 @@ class PrimNode(Node):
 
     def __init__(self, prim, params: dict, inputs: tuple, output) -> None:
         edges = []
+        versions = []
         for t in inputs:
+            versions.append(t._version.value)
             if t._requires_grad:
                 fn = t.grad_fn
                 edges.append((fn if fn is not None else accumulator_of(t), 0))
@@ -103,13 +112,13 @@ class PrimNode(Node):
                 edges.append(_NO_EDGE)
         self.next_functions = tuple(edges)
         self._retained = None
-        self.metadata = {}
+        self._metadata = None
         self.prim = prim
         self.params = params
-        if not isinstance(prim.node_name, str):
+        if type(prim.node_name) is not str:
             self._in_shapes = tuple(t.shape for t in inputs)
-        versions = tuple(t._version.value for t in inputs)
-        self._saved = (inputs, versions, output._data, output._version, output._version.value)
+        counter = output._version
+        self._saved = (inputs, versions, output._data, counter, counter.value)
         self._out_meta = type(output)
 
     def name(self) -> str:
@@ -125,7 +134,7 @@ class PrimNode(Node):
         for i, (t, v) in enumerate(zip(inputs, versions)):
             if t._version.value != v:
                 raise _modified_error(t, self, i, v)
-        if out_counter.value != out_version:
+        if out_counter.value != out_version and self.prim.reads_output and self.prim.saves_values:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace "
                 f"operation ({out_counter.last_op or 'an in-place op'}): the output 0 of {self.name()} is at "

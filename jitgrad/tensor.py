@@ -104,6 +104,8 @@ class Tensor(TensorBase):
         return (self[i] for i in range(self.shape[0]))
 
     __hash__ = object.__hash__
+    # NumPy scalars/arrays on the left of an operator defer to Tensor's reflected op (as torch).
+    __array_priority__ = 1000
 
     # ----- values -----------------------------------------------------------------------------
 
@@ -194,6 +196,8 @@ class Tensor(TensorBase):
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         from .graph import accumulator_of
         node = self.grad_fn if self.grad_fn is not None else accumulator_of(self)
+        if self.grad_fn is None:
+            self._hooked_accumulator = node  # the leaf's node is weakly cached: keep it (and its hooks)
         hooks = node.metadata.setdefault("hooks", [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)

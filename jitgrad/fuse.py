@@ -1,0 +1,193 @@
+"""Fusion: group the equations of a simplified graph into passes over memory.
+
+A LoopGroup is one loop over an iteration shape: elementwise equations (with broadcasting
+loads) and reductions of values of that shape, all computed per element in one pass; a
+reduction's result is only available after its loop, so its consumers land in a later group.
+Matmul, reshapes and transposes are library steps (matmul's elementwise epilogue fuses into the
+loop that reads its result). Anything else falls back to the reference interpreter.
+
+The greedy rule, in equation order: an equation joins the earliest existing loop of its
+iteration shape in which all its inputs are ready (computed earlier in that loop, or by an
+earlier step); otherwise it opens a new loop. Loops of one graph therefore run in creation
+order and every value is produced before it is read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import prims
+from .core import ELEMENTWISE
+from .ir import Eqn, Graph, Var
+
+FUSED_REDUCTIONS = {"sum", "mean", "amax", "amin", "prod"}
+LIBRARY_OPS = {"matmul", "reshape", "squeeze", "unsqueeze", "permute", "transpose"}
+
+
+@dataclass
+class LoopGroup:
+    """One fused loop: `eqns` in order; all reductions reduce `reduce_dims` of `shape`."""
+
+    shape: tuple
+    eqns: list = field(default_factory=list)
+    reduce_dims: tuple | None = None
+
+
+@dataclass
+class LibraryGroup:
+    """A single unfused kernel (matmul, a reshape view, a transpose copy)."""
+
+    eqn: Eqn
+
+
+@dataclass
+class FallbackGroup:
+    """An equation with no back-end kernel: run by the reference interpreter."""
+
+    eqn: Eqn
+
+
+_SIZE_ONE_VIEWS = {"reshape", "squeeze", "unsqueeze"}
+
+
+def is_fusable_elementwise(eqn: Eqn) -> bool:
+    """Elementwise ops with a template, expand (a broadcasting load), and reshapes of
+    one-element values (which only move a scalar around)."""
+    prim = eqn.prim
+    if prim.kind == ELEMENTWISE and prim.template is not None or prim is prims.EXPAND:
+        return True
+    return prim.name in _SIZE_ONE_VIEWS and _numel(eqn.out.shape) == 1
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def is_fusable_reduction(eqn: Eqn) -> bool:
+    return eqn.prim.name in FUSED_REDUCTIONS
+
+
+def iteration_shape(eqn: Eqn) -> tuple:
+    """The loop shape an equation runs over: its output's, or its input's for a reduction."""
+    return tuple(eqn.inputs[0].shape) if is_fusable_reduction(eqn) else tuple(eqn.out.shape)
+
+
+def classify(eqn: Eqn) -> str:
+    """'loop', 'library' or 'fallback'."""
+    if is_fusable_elementwise(eqn) or is_fusable_reduction(eqn):
+        return "loop"
+    if eqn.prim.name in LIBRARY_OPS:
+        return "library"
+    return "fallback"
+
+
+def fuse(graph: Graph) -> list:
+    """The graph's equations grouped into LoopGroup/LibraryGroup/FallbackGroup steps, in order."""
+    groups: list = []
+    producer: dict[Var, int] = {}  # var -> index of the group that computes it
+    reduced: set = set()  # vars that are reduction outputs (ready only after their loop)
+    by_shape: dict[tuple, list[int]] = {}
+    for eqn in graph.eqns:
+        kind = classify(eqn)
+        if kind != "loop":
+            groups.append(LibraryGroup(eqn) if kind == "library" else FallbackGroup(eqn))
+            producer[eqn.out] = len(groups) - 1
+            continue
+        shape = iteration_shape(eqn)
+        is_reduction = is_fusable_reduction(eqn)
+        dims = tuple(eqn.params["dims"]) if is_reduction else None
+        chosen = None
+        for g in by_shape.get(shape, ()):
+            group = groups[g]
+            if is_reduction and group.reduce_dims not in (None, dims):
+                continue
+            if all(_ready_in(v, g, producer, reduced, shape) for v in eqn.inputs):
+                chosen = g
+                break
+        if chosen is None:
+            groups.append(LoopGroup(shape))
+            chosen = len(groups) - 1
+            by_shape.setdefault(shape, []).append(chosen)
+        group = groups[chosen]
+        group.eqns.append(eqn)
+        if is_reduction:
+            group.reduce_dims = dims
+            reduced.add(eqn.out)
+        producer[eqn.out] = chosen
+    return _sink(graph, groups)
+
+
+def _sink(graph: Graph, groups: list) -> list:
+    """Move elementwise equations into the later loop that reads them, when nothing earlier
+    does: values then stay in registers instead of a temporary array (the backward's
+    recomputed forward values join the loop that consumes them). One-element values may
+    join a loop of any shape (they broadcast)."""
+    home: dict = {}
+    for g, group in enumerate(groups):
+        for eqn in _eqns_of(group):
+            home[eqn] = g
+    consumers: dict = {}
+    for eqn in graph.eqns:
+        for v in eqn.inputs:
+            consumers.setdefault(v, []).append(eqn)
+    outputs = set(graph.outputs)
+    for eqn in reversed(graph.eqns):
+        g = home[eqn]
+        if not isinstance(groups[g], LoopGroup) or is_fusable_reduction(eqn) or eqn.out in outputs:
+            continue
+        users = consumers.get(eqn.out, [])
+        if not users:
+            continue
+        target = min(home[u] for u in users)
+        if target <= g or not isinstance(groups[target], LoopGroup):
+            continue
+        shape = groups[target].shape
+        if groups[g].shape != shape and not (_numel(eqn.out.shape) == 1 and len(eqn.out.shape) <= len(shape)):
+            continue
+        groups[g].eqns.remove(eqn)
+        first_user = min(groups[target].eqns.index(u) for u in users if home[u] == target)
+        groups[target].eqns.insert(first_user, eqn)
+        home[eqn] = target
+    return [grp for grp in groups if not (isinstance(grp, LoopGroup) and not grp.eqns)]
+
+
+def _ready_in(v: Var, g: int, producer: dict, reduced: set, shape: tuple) -> bool:
+    """Can loop g (iteration `shape`) read v? Yes if made by an earlier step, or earlier in
+    loop g itself as a per-element value of the loop's shape."""
+    p = producer.get(v)
+    if p is None or p < g:
+        return True
+    return p == g and v not in reduced and tuple(v.shape) == shape
+
+
+def materialized(graph: Graph, groups: list) -> set:
+    """Values that must live in arrays: graph outputs, reduction results, library/fallback
+    results, and loop values read by any other step."""
+    home: dict = {}
+    for i, group in enumerate(groups):
+        for eqn in _eqns_of(group):
+            home[eqn.out] = i
+    needed = set(graph.outputs)
+    for i, group in enumerate(groups):
+        if isinstance(group, LoopGroup):
+            for eqn in group.eqns:
+                if is_fusable_reduction(eqn):
+                    needed.add(eqn.out)
+                for v in eqn.inputs:
+                    if home.get(v, i) != i:
+                        needed.add(v)
+        else:
+            needed.add(group.eqn.out)
+            needed.update(v for v in group.eqn.inputs if v in home)
+    return needed
+
+
+def _eqns_of(group) -> list:
+    return group.eqns if isinstance(group, LoopGroup) else [group.eqn]
+
+
+def count_loops(groups: list) -> int:
+    """Passes over memory: fused loops (library steps are counted separately)."""
+    return sum(isinstance(g, LoopGroup) for g in groups)

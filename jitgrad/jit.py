@@ -1,0 +1,453 @@
+"""Compiled mode: jit, jit_grad, grad, value_and_grad.
+
+Each compiled function keeps a dictionary from the input signature (shapes, dtypes, which
+inputs require grad, static arguments, the argument structure) to an executable: traced once,
+simplified, fused, lowered and compiled (Numba's disk cache makes a new process skip the
+compile). A call is that dictionary lookup plus one call of the compiled entry point.
+
+Non-array arguments (Python numbers, strings, None) are static: they are part of the
+signature and baked into the graph, so each new value traces again (like JAX's
+static_argnums, applied automatically) -- tracing them as scalars would make `if n > 0`
+impossible in user code, and numbers that change every call belong in arrays.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from kernels import cpu
+
+from . import dtypes
+from .core import TensorBase
+from .grad_mode import _state as _grad_state, enable_grad
+from .graph import FREED_MESSAGE, Node, edge_to
+from .interpret import replay
+from .ir import Graph
+from .lower import Plan, lower
+from .simplify import simplify
+from .tensor import Tensor
+from .trace import trace
+from .tree import flatten, unflatten
+
+log = logging.getLogger("jitgrad.compile")
+_warned_fallbacks: set = set()
+
+
+class Executable:
+    """A graph fused, lowered and compiled: `run(arrays)` -> list of output arrays."""
+
+    def __init__(self, graph: Graph, name: str, reason: str) -> None:
+        start = time.perf_counter()
+        self.graph = simplify(graph)
+        self.plan: Plan = lower(self.graph, name)
+        self.compiled = []
+        for seg in self.plan.segments:
+            if seg.program is None:
+                _warn_fallback(seg.eqn.prim.name)
+                self.compiled.append(None)
+            else:
+                self.compiled.append(cpu.compile_program(seg.program, reason=reason))
+        self._by_name = {n: v for v, n in self.plan.names.items()}
+        self._input_index = {f"in{i}": i for i in range(len(self.graph.inputs))}
+        self.trace_seconds = time.perf_counter() - start
+        self._compiled_run = self._run_single if len(self.compiled) == 1 else self._run_segments
+        self.run = self._first_run
+        if len(self.compiled) == 1:
+            program = self.plan.segments[0].program
+            self._arg_index = [self._input_index[a.name] for a in program.inputs]
+            self._consts = [self._const_value(a.name) for a in program.constants]
+            self._fn = self.compiled[0].fn
+
+    def _first_run(self, arrays: Sequence[np.ndarray]):
+        """The first call compiles (or loads from disk); a Numba failure must never reach the
+        user: the graph then runs in the reference interpreter, with a warning."""
+        from numba.core.errors import NumbaError
+        start = time.perf_counter()
+        try:
+            result = self._compiled_run(arrays)
+        except NumbaError as exc:
+            warnings.warn(
+                f"jitgrad could not compile {self.plan.segments[0].program.name if self.plan.segments[0].program else 'a program'}"
+                f" ({type(exc).__name__}: {str(exc).splitlines()[0]}); running it in the reference interpreter "
+                "instead. This is a jitgrad bug: please report it with fn.source(*args).", RuntimeWarning,
+                stacklevel=3)
+            self.run = self._run_reference
+            return self._run_reference(arrays)
+        self.compile_seconds = time.perf_counter() - start
+        self.run = self._compiled_run
+        return result
+
+    def _run_reference(self, arrays: Sequence[np.ndarray]) -> list:
+        from .interpret import evaluate
+        return evaluate(self.graph, *arrays)
+
+    def _const_value(self, name: str) -> np.ndarray:
+        return np.ascontiguousarray(self._by_name[name].value)
+
+    def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
+        return self._fn(*[arrays[i] for i in self._arg_index], *self._consts)
+
+    def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
+        env = {f"in{i}": a for i, a in enumerate(arrays)}
+        for seg, compiled in zip(self.plan.segments, self.compiled):
+            if compiled is None:
+                eqn = seg.eqn
+                args = [self._lookup(env, v) for v in eqn.inputs]
+                out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype)
+                env[self.plan.names[eqn.out]] = out
+                continue
+            program = seg.program
+            args = [env[a.name] for a in program.inputs] + [self._const_value(a.name) for a in program.constants]
+            for name, value in zip(program.outputs, compiled.fn(*args)):
+                env[name] = value
+        return [self._lookup(env, v) for v in self.graph.outputs]
+
+    def _lookup(self, env: dict, v) -> np.ndarray:
+        if v.value is not None:
+            return np.asarray(v.value)
+        return env[self.plan.names[v]]
+
+    def source(self) -> str:
+        parts = []
+        for seg, compiled in zip(self.plan.segments, self.compiled):
+            parts.append(compiled.source if compiled is not None else
+                         f"# reference interpreter: {seg.eqn!r}\n")
+        return "\n".join(parts)
+
+
+def _warn_fallback(name: str) -> None:
+    if name not in _warned_fallbacks:
+        _warned_fallbacks.add(name)
+        warnings.warn(f"jitgrad: no fused kernel for '{name}'; it runs in the reference interpreter "
+                      "between compiled programs", RuntimeWarning, stacklevel=4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures
+# ---------------------------------------------------------------------------------------------
+
+
+def _array_of(leaf) -> np.ndarray:
+    data = leaf._data if isinstance(leaf, TensorBase) else leaf
+    if not isinstance(data, np.ndarray):
+        data = np.asarray(data)
+    if not data.flags.c_contiguous:
+        data = np.ascontiguousarray(data)
+    return data
+
+
+def _leaf_key(leaf) -> tuple:
+    if isinstance(leaf, TensorBase):
+        return (leaf._data.shape, leaf._data.dtype.char, leaf._requires_grad)
+    arr = np.asarray(leaf)
+    dt = dtypes.from_numpy_dtype(arr.dtype)
+    return (arr.shape, dt.char, False)
+
+
+def _prepare(args: tuple, kwargs: dict, static_argnums: tuple):
+    """(signature key, leaves, any Tensor among them) for a call."""
+    if not kwargs and not static_argnums:
+        simple = True
+        for a in args:
+            if not isinstance(a, (TensorBase, np.ndarray)):
+                simple = False
+                break
+        if simple:
+            key = tuple(_leaf_key(a) for a in args)
+            return key, list(args), any(isinstance(a, TensorBase) for a in args)
+    static_set = {i % len(args) for i in static_argnums} if args else set()
+    leaves, trees = [], []
+    for i, a in enumerate(args):
+        if i in static_set:
+            trees.append(("static", _static_key(a)))
+        else:
+            ls, tree = flatten(a)
+            leaves.extend(ls)
+            trees.append(tree)
+    kw_leaves, kw_tree = flatten(dict(kwargs))
+    leaves.extend(kw_leaves)
+    key = (tuple(trees), kw_tree, tuple(_leaf_key(x) for x in leaves))
+    return key, leaves, any(isinstance(x, TensorBase) for x in leaves)
+
+
+def _static_key(value):
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
+def _describe(leaves) -> str:
+    return ", ".join(f"{dtypes.name(np.dtype(k[1]))}{list(k[0])}" for k in map(_leaf_key, leaves))
+
+
+def _log_compile(fn_name: str, what: str, leaves, seconds: float) -> None:
+    log.info("compiled %s %s for (%s) in %.2f s: new signature", what, fn_name, _describe(leaves), seconds)
+
+
+def _numpy_or_tensor(arrays, out_tree, as_tensor: bool):
+    outs = []
+    for a in arrays:
+        a = np.asarray(a)
+        outs.append(Tensor._wrap(a) if as_tensor else (a[()] if a.ndim == 0 else a))
+    return unflatten(out_tree, outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# jit: compiled forward only
+# ---------------------------------------------------------------------------------------------
+
+
+class _CompiledFunction:
+    """Common machinery: a per-signature cache of executables for one user function."""
+
+    kind = "jit"
+
+    def __init__(self, fn: Callable, static_argnums=()) -> None:
+        self.fn = fn
+        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self._cache: dict = {}
+        functools.update_wrapper(self, fn)
+
+    def _traced_fn(self) -> Callable:
+        return self.fn
+
+    def _entry(self, key, args, kwargs, leaves):
+        entry = self._cache.get(key)
+        if entry is None:
+            start = time.perf_counter()
+            graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
+            entry = (Executable(graph, _name(self.fn, self.kind), "new signature"), graph.out_tree)
+            self._cache[key] = entry
+            _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
+        return entry
+
+    def __call__(self, *args, **kwargs):
+        key, leaves, any_tensor = _prepare(args, kwargs, self.static_argnums)
+        entry = self._cache.get(key) or self._entry(key, args, kwargs, leaves)
+        exe, out_tree = entry
+        outs = exe.run([_array_of(x) for x in leaves])
+        return _numpy_or_tensor(outs, out_tree, any_tensor)
+
+    def executable(self, *args, **kwargs) -> Executable:
+        """The compiled executable for these arguments (compiling it if needed)."""
+        key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
+        return self._entry(key, args, kwargs, leaves)[0]
+
+    def source(self, *args, **kwargs) -> str:
+        """The generated source for these arguments; each loop line names its IR equation."""
+        return self.executable(*args, **kwargs).source()
+
+
+def _name(fn: Callable, kind: str) -> str:
+    base = "".join(c if c.isalnum() else "_" for c in getattr(fn, "__name__", "fn"))
+    return f"{kind}_{base}"
+
+
+def jit(fn: Callable | None = None, *, static_argnums=()):
+    """Compile fn's forward (no gradients): NumPy arrays in -> arrays out, Tensors -> Tensors."""
+    if fn is None:
+        return functools.partial(jit, static_argnums=static_argnums)
+    return _CompiledFunction(fn, static_argnums)
+
+
+class _CompiledGrad(_CompiledFunction):
+    """grad / value_and_grad: the traced function is the functional transform of fn."""
+
+    def __init__(self, fn, argnums, has_aux, with_value, static_argnums=()) -> None:
+        super().__init__(fn, static_argnums)
+        self.argnums, self.has_aux, self.with_value = argnums, has_aux, with_value
+        self.kind = "value_and_grad" if with_value else "grad"
+
+    def _traced_fn(self) -> Callable:
+        from . import transforms
+        make = transforms.value_and_grad if self.with_value else transforms.grad
+        return make(self.fn, argnums=self.argnums, has_aux=self.has_aux)
+
+
+def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *, static_argnums=()):
+    """Compiled gradient of a scalar function w.r.t. argument(s) `argnums`."""
+    return _CompiledGrad(fn, argnums, has_aux, False, static_argnums)
+
+
+def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *, static_argnums=()):
+    """Compiled (value, gradient) of a scalar function w.r.t. argument(s) `argnums`."""
+    return _CompiledGrad(fn, argnums, has_aux, True, static_argnums)
+
+
+# ---------------------------------------------------------------------------------------------
+# jit_grad: compiled forward and backward behind one autograd node
+# ---------------------------------------------------------------------------------------------
+
+
+class _Packed:
+    """Cotangents of several outputs of one compiled call, merged by the engine's `+`."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: dict) -> None:
+        self.parts = parts
+
+    def __add__(self, other: _Packed) -> _Packed:
+        merged = dict(self.parts)
+        for i, g in other.parts.items():
+            merged[i] = merged[i] + g if i in merged else g
+        return _Packed(merged)
+
+
+class CompiledOutputBackward(Node):
+    """One output of a multi-output compiled call: forwards its cotangent, tagged."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, shared: Node, index: int) -> None:
+        super().__init__(((shared, 0),))
+        self.index = index
+
+    def name(self) -> str:
+        return "CompiledOutputBackward"
+
+    def apply(self, grad, create_graph: bool) -> tuple:
+        return (_Packed({self.index: grad}),)
+
+
+class CompiledFunctionBackward(Node):
+    """The single grad_fn of a jit_grad call: runs the compiled backward program."""
+
+    __slots__ = ("entry", "residuals", "inputs", "versions", "outputs_meta")
+
+    def __init__(self, entry, inputs: list, residuals: list, outputs_meta: list) -> None:
+        super().__init__(tuple(edge_to(t) if isinstance(t, TensorBase) else (None, 0) for t in inputs))
+        self.entry = entry
+        self.inputs = inputs
+        self.versions = [t._version.value if isinstance(t, TensorBase) else 0 for t in inputs]
+        self.residuals = residuals
+        self.outputs_meta = outputs_meta  # (shape, dtype) of each differentiable output
+
+    def name(self) -> str:
+        return "CompiledFunctionBackward"
+
+    def _cotangents(self, grad) -> list:
+        parts = grad.parts if isinstance(grad, _Packed) else {0: grad}
+        return [parts[i] if i in parts else Tensor._wrap(np.zeros(shape, dtype))
+                for i, (shape, dtype) in enumerate(self.outputs_meta)]
+
+    def apply(self, grad, create_graph: bool) -> tuple:
+        if self.residuals is None:
+            raise RuntimeError(FREED_MESSAGE)
+        for t, v in zip(self.inputs, self.versions):
+            if isinstance(t, TensorBase) and t._version.value != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation ({t._version.last_op or 'an in-place op'}): an input of a jit_grad function is at "
+                    f"version {t._version.value}; expected version {v} instead.")
+        cts = self._cotangents(grad)
+        wrt = self.entry.wrt
+        if create_graph:
+            # Higher order: run the adjoint eagerly on the original inputs, recording a graph.
+            with enable_grad():
+                outs = replay(self.entry.vjp_graph, [t if isinstance(t, TensorBase) else Tensor._wrap(t)
+                                                     for t in self.inputs] + cts)
+            grads = outs[len(outs) - len(wrt):]
+        else:
+            arrays = self.residuals + [_array_of(g) for g in cts]
+            grads = [Tensor._wrap(np.asarray(a)) for a in self.entry.backward.run(arrays)]
+        result = [None] * len(self.inputs)
+        for i, g in zip(wrt, grads):
+            result[i] = g
+        return tuple(result)
+
+    def release(self) -> None:
+        self.residuals = None
+
+
+class _GradEntry:
+    """Compiled forward (outputs + residuals) and backward (residuals + cotangents -> grads)."""
+
+    def __init__(self, graph: Graph, wrt: tuple, name: str) -> None:
+        from .adjoint import split, vjp_graph
+        self.wrt = wrt
+        fwd, bwd = split(graph, wrt)
+        self.n_outputs = len(graph.outputs)
+        self.out_tree = graph.out_tree
+        self.forward = Executable(fwd, f"{name}_fwd", "new signature")
+        self.backward = Executable(bwd, f"{name}_bwd", "new signature")
+        self._graph = graph
+        self._vjp = None
+        self._vjp_graph = vjp_graph
+
+    @property
+    def vjp_graph(self) -> Graph:
+        if self._vjp is None:
+            self._vjp = self._vjp_graph(self._graph, self.wrt, unused="zeros", seed_scalar=False)
+        return self._vjp
+
+
+class _JitGrad(_CompiledFunction):
+    """jit_grad(fn): compiled forward; the outputs' grad_fn runs the compiled backward."""
+
+    kind = "jit_grad"
+
+    def __call__(self, *args, **kwargs):
+        key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
+        recording = _grad_state.enabled and any(isinstance(x, TensorBase) and x._requires_grad for x in leaves)
+        if not recording:
+            exe, out_tree = self._cache.get(key) or self._entry(key, args, kwargs, leaves)
+            outs = exe.run([_array_of(x) for x in leaves])
+            return _numpy_or_tensor(outs, out_tree, True)
+        gkey = ("grad", key)
+        entry = self._cache.get(gkey)
+        if entry is None:
+            start = time.perf_counter()
+            graph = trace(self.fn, args, kwargs, self.static_argnums)
+            wrt = tuple(i for i, x in enumerate(leaves) if isinstance(x, TensorBase) and x._requires_grad)
+            entry = self._cache[gkey] = _GradEntry(graph, wrt, _name(self.fn, "jit_grad"))
+            _log_compile(getattr(self.fn, "__name__", "fn"), "jit_grad", leaves, time.perf_counter() - start)
+        results = entry.forward.run([_array_of(x) for x in leaves])
+        outs = [np.asarray(a) for a in results[:entry.n_outputs]]
+        residuals = [np.asarray(a) for a in results[entry.n_outputs:]]
+        diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]
+        node = CompiledFunctionBackward(entry, list(leaves), residuals,
+                                        [(outs[i].shape, outs[i].dtype) for i in diff])
+        tensors = [Tensor._wrap(a) for a in outs]
+        for k, i in enumerate(diff):
+            t = tensors[i]
+            t._requires_grad = True
+            t.grad_fn = node if len(diff) == 1 else CompiledOutputBackward(node, k)
+        return unflatten(entry.out_tree, tensors)
+
+    def executable(self, *args, **kwargs):
+        """The forward executable (and, when an input requires grad, see `grad_executables`)."""
+        return super().executable(*args, **kwargs)
+
+    def grad_executables(self, *args, **kwargs) -> tuple[Executable, Executable]:
+        """(forward, backward) executables for these arguments (some must require grad)."""
+        self(*args, **kwargs)
+        key, _, _ = _prepare(args, kwargs, self.static_argnums)
+        entry = self._cache[("grad", key)]
+        return entry.forward, entry.backward
+
+    def source(self, *args, **kwargs) -> str:
+        key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
+        if any(isinstance(x, TensorBase) and x._requires_grad for x in leaves):
+            fwd, bwd = self.grad_executables(*args, **kwargs)
+            return "# forward\n" + fwd.source() + "\n# backward\n" + bwd.source()
+        return super().source(*args, **kwargs)
+
+
+def jit_grad(fn: Callable | None = None, *, static_argnums=()):
+    """Compile fn (a function of Tensors) so that its forward runs as fused kernels and its
+    outputs' single grad_fn runs the compiled, fused backward: `loss.backward()`, `.grad`
+    accumulation, retain_graph, no_grad and optimizers work as in eager mode."""
+    if fn is None:
+        return functools.partial(jit_grad, static_argnums=static_argnums)
+    return _JitGrad(fn, static_argnums)
+
+
+__all__ = ["jit", "jit_grad", "grad", "value_and_grad", "Executable"]

@@ -1,0 +1,272 @@
+"""Lowering: a fused graph -> a Plan of kernels.spec Programs (filled op templates, planned
+buffers). Without fallback equations the plan is ONE program: one compiled entry point, one
+Numba dispatch per call. A fallback equation (no back-end kernel) splits the plan: the
+reference interpreter runs it between two compiled programs."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import vmath
+from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
+
+from . import dtypes, prims
+from .fuse import FallbackGroup, LibraryGroup, LoopGroup, fuse, is_fusable_reduction, materialized
+from .ir import Eqn, Graph, Var
+
+_REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "prod": "prod"}
+_MATH_CALL = re.compile(r"math\.(\w+)\(")
+# Templates may use math.sqrt and math.fabs as they are: both are single instructions.
+_HARDWARE = {"sqrt", "fabs"}
+
+
+@dataclass
+class Segment:
+    """One step of a plan: a compiled program, or an equation for the reference interpreter."""
+
+    program: Program | None = None
+    eqn: Eqn | None = None
+
+
+@dataclass
+class Plan:
+    """Programs and fallback equations in order; `names` maps each Var to its array name."""
+
+    segments: list
+    names: dict
+    graph: Graph
+    loops: int
+    library_calls: int
+
+    @property
+    def single_program(self) -> Program | None:
+        return self.segments[0].program if len(self.segments) == 1 else None
+
+
+def literal(value, dtype: np.dtype) -> str:
+    """Source text of a scalar typed like `dtype` (so float32 loops stay float32)."""
+    name = dtypes.name(dtype)
+    if dtype == dtypes.bool_:
+        return "True" if bool(value) else "False"
+    if dtype.kind == "f":
+        v = float(value)
+        if math.isnan(v):
+            return f"np.{name}(np.nan)"
+        if math.isinf(v):
+            return f"np.{name}({'-' if v < 0 else ''}np.inf)"
+        return f"np.{name}({v!r})"
+    return f"np.{name}({int(value)})"
+
+
+def _suffix(dtype: np.dtype) -> str:
+    return "f32" if dtype == dtypes.float32 else "f64"
+
+
+class _Namer:
+    """Array and scalar names for Vars, and literal text for inlined 0-d constants."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.arrays: dict[Var, str] = {}
+        for i, v in enumerate(graph.inputs):
+            self.arrays[v] = f"in{i}"
+        self.count = 0
+
+    def scalar(self, v: Var) -> str:
+        """A fresh loop-local scalar name (deterministic, so the source text is a stable cache key)."""
+        self.count += 1
+        return f"t{self.count}"
+
+    def array(self, v: Var) -> str:
+        name = self.arrays.get(v)
+        if name is None:
+            self.count += 1
+            name = self.arrays[v] = (f"k{self.count}" if v.value is not None else f"a{self.count}")
+        return name
+
+
+def _is_inline_const(v: Var) -> bool:
+    return v.value is not None and v.ndim == 0
+
+
+def expression(eqn: Eqn, operands: list[str]) -> str:
+    """The scalar expression of one elementwise equation, with vectorisable math calls."""
+    prim = eqn.prim
+    x_dtype = eqn.inputs[0].dtype if eqn.inputs else eqn.out.dtype
+    if prim is prims.EXPAND or prim is prims.CLONE or prim.template is None:
+        return operands[0]  # a broadcast, a copy, or a one-element reshape (see fuse.py)
+    if prim is prims.CAST:
+        target = eqn.params["dtype"]
+        if target == dtypes.bool_:
+            return f"({operands[0]} != 0)"
+        return f"np.{dtypes.name(target)}({operands[0]})"
+    if prim is prims.POW_SCALAR:
+        return _pow_scalar(operands[0], eqn.params["exponent"], eqn.out.dtype)
+    if prim is prims.ABS and x_dtype.kind != "f":
+        return f"({operands[0]} if {operands[0]} >= 0 else -{operands[0]})"
+    if x_dtype.kind == "f" and prim.name in vmath.FUNCTIONS and prim.name not in _HARDWARE:
+        return f"vm.{prim.name}_{_suffix(x_dtype)}({', '.join(operands)})"
+    params = {k: (literal(v, x_dtype) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+              for k, v in eqn.params.items()}
+    text = prim.template.format(*operands, zero=literal(0, x_dtype), one=literal(1, x_dtype), **params)
+    if x_dtype.kind == "f":
+        text = _MATH_CALL.sub(lambda m: _math_call(m.group(1), x_dtype), text)
+    return text
+
+
+def _math_call(name: str, dtype: np.dtype) -> str:
+    if name in _HARDWARE or name not in vmath.FUNCTIONS:
+        return f"math.{name}("
+    return f"vm.{name}_{_suffix(dtype)}("
+
+
+def _pow_scalar(x: str, exponent, dtype: np.dtype) -> str:
+    """x ** c for a constant c: small integer powers by multiplication, halves by sqrt."""
+    one = literal(1, dtype)
+    if exponent == int(exponent) and abs(exponent) <= 8:
+        n = int(abs(exponent))
+        body = one if n == 0 else "(" + " * ".join([x] * n) + ")"
+        return f"({one} / {body})" if exponent < 0 else body
+    if dtype.kind == "f" and exponent == 0.5:
+        return f"math.sqrt({x})"
+    if dtype.kind == "f" and exponent == -0.5:
+        return f"({one} / math.sqrt({x}))"
+    if dtype.kind == "f":
+        return f"vm.pow_{_suffix(dtype)}({x}, {literal(exponent, dtype)})"
+    return f"({x} ** {int(exponent)})"
+
+
+def _array(namer: _Namer, v: Var) -> Array:
+    return Array(namer.array(v), tuple(v.shape), dtypes.name(v.dtype))
+
+
+def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: dict) -> Loop:
+    loads, stmts, stores, reduces = [], [], [], []
+    local: dict[Var, str] = {}
+    loaded: dict[Var, str] = {}
+
+    def operand(v: Var) -> str:
+        if v in local:
+            return local[v]
+        if _is_inline_const(v):
+            return literal(np.asarray(v.value)[()], v.dtype)
+        if v not in loaded:
+            arr = _array(namer, v)
+            program_arrays[arr.name] = (arr, v)
+            loaded[v] = f"l{len(loaded)}_{arr.name}"
+            loads.append(Load(loaded[v], arr.name))
+        return loaded[v]
+
+    for eqn in group.eqns:
+        target = namer.scalar(eqn.out)
+        origin = f"{eqn.prim.name} -> {namer.array(eqn.out) if eqn.out in needed else target}"
+        if is_fusable_reduction(eqn):
+            value = operand(eqn.inputs[0])
+            arr = _array(namer, eqn.out)
+            program_arrays[arr.name] = (arr, eqn.out)
+            scale = 1.0
+            if eqn.prim.name == "mean":
+                n = 1
+                for d in eqn.params["dims"]:
+                    n *= eqn.inputs[0].shape[d]
+                scale = 1.0 / n
+            reduces.append(Reduce(arr.name, _REDUCE_OP[eqn.prim.name], value, tuple(eqn.params["dims"]),
+                                  scale, origin))
+            continue
+        stmts.append(Stmt(target, expression(eqn, [operand(v) for v in eqn.inputs]), origin))
+        local[eqn.out] = target
+        if eqn.out in needed:
+            arr = _array(namer, eqn.out)
+            program_arrays[arr.name] = (arr, eqn.out)
+            stores.append(Store(arr.name, target, origin))
+    return Loop(tuple(group.shape), tuple(loads), tuple(stmts), tuple(stores), tuple(reduces))
+
+
+def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict) -> Call:
+    ins = []
+    for v in eqn.inputs:
+        arr = _array(namer, v)
+        program_arrays[arr.name] = (arr, v)
+        ins.append(arr.name)
+    out = _array(namer, eqn.out)
+    program_arrays[out.name] = (out, eqn.out)
+    name = eqn.prim.name
+    origin = f"{name} -> {out.name}"
+    if name == "matmul":
+        return Call("matmul", tuple(ins), out.name, origin=origin)
+    if name in ("reshape", "squeeze", "unsqueeze"):
+        return Call("reshape", tuple(ins), out.name, (tuple(eqn.out.shape),), origin)
+    if name == "permute":
+        return Call("permute", tuple(ins), out.name, (tuple(eqn.params["dims"]),), origin)
+    perm = list(range(eqn.inputs[0].ndim))
+    d0, d1 = eqn.params["dim0"], eqn.params["dim1"]
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return Call("permute", tuple(ins), out.name, (tuple(perm),), origin)
+
+
+def lower(graph: Graph, name: str = "program") -> Plan:
+    """Fuse and lower `graph` into a plan of programs (one when nothing falls back)."""
+    groups = fuse(graph)
+    needed = materialized(graph, groups)
+    namer = _Namer(graph)
+    chunks: list = []  # (steps, arrays) for compiled runs, or an Eqn for the interpreter
+    n_loops = n_lib = 0
+    for group in groups:
+        if isinstance(group, FallbackGroup):
+            for v in list(group.eqn.inputs) + [group.eqn.out]:
+                namer.array(v)
+            chunks.append(group.eqn)
+            continue
+        if not chunks or isinstance(chunks[-1], Eqn):
+            chunks.append(([], {}))
+        steps, arrays = chunks[-1]
+        if isinstance(group, LoopGroup):
+            steps.append(_lower_loop(group, namer, needed, arrays))
+            n_loops += 1
+        else:
+            steps.append(_lower_library(group.eqn, namer, arrays))
+            n_lib += 1
+    single = not any(isinstance(c, Eqn) for c in chunks)
+    if single and not chunks:
+        chunks.append(([], {}))
+    segments = []
+    for i, chunk in enumerate(chunks):
+        if isinstance(chunk, Eqn):
+            segments.append(Segment(eqn=chunk))
+        else:
+            segments.append(Segment(program=_program(f"{name}_{i}", graph, chunk[0], chunk[1], namer, single)))
+    for v in graph.outputs:
+        namer.array(v)
+    return Plan(segments, namer.arrays, graph, n_loops, n_lib)
+
+
+def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, single: bool) -> Program:
+    """A Program whose arguments are the arrays it reads but does not write. A single-program
+    plan returns the graph's outputs; in a split plan each program returns all it writes."""
+    written = set()
+    for step in steps:
+        if isinstance(step, Loop):
+            written.update(st.array for st in step.stores)
+            written.update(r.array for r in step.reduces)
+        else:
+            written.add(step.output)
+    if single:
+        for v in graph.outputs:
+            arr = _array(namer, v)
+            arrays.setdefault(arr.name, (arr, v))
+        outputs = tuple(namer.array(v) for v in graph.outputs)
+    else:
+        outputs = tuple(sorted(written))
+    args, consts, temps = [], [], []
+    for arr_name in sorted(arrays):
+        arr, var = arrays[arr_name]
+        if arr_name in written:
+            temps.append(arr)
+        elif var.value is not None:
+            consts.append(arr)
+        else:
+            args.append(arr)
+    return Program(name, tuple(args), outputs, temporaries=tuple(temps), steps=tuple(steps),
+                   constants=tuple(consts))

@@ -1,0 +1,58 @@
+"""Hand-written kernels that are not fused (matmul and layout changes), callable from the
+generated njit function. `call_source` renders a spec.Call as one line of that function."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .spec import Array, Call
+
+
+@numba.njit(cache=True)
+def matmul2d(a, b):
+    """(n, k) @ (k, m) through BLAS (np.dot)."""
+    return np.dot(a, b)
+
+
+@numba.njit(cache=True)
+def matmul_batched(a, b, out_shape):
+    """Batched (..., n, k) @ (..., k, m) with batch dims already broadcast to out_shape[:-2]."""
+    batch = 1
+    for s in out_shape[:-2]:
+        batch *= s
+    n, k, m = a.shape[-2], a.shape[-1], b.shape[-1]
+    a3 = np.ascontiguousarray(a).reshape((batch, n, k))
+    b3 = np.ascontiguousarray(b).reshape((batch, k, m))
+    out = np.empty((batch, n, m), a.dtype)
+    for i in range(batch):
+        out[i] = np.dot(a3[i], b3[i])
+    return out.reshape(out_shape)
+
+
+@numba.njit(cache=True)
+def transpose2d(a):
+    """A C-contiguous copy of a.T (so following loops read it with unit stride)."""
+    return np.ascontiguousarray(a.T)
+
+
+OPS = ("matmul", "transpose2d", "permute", "reshape", "copy")
+
+
+def call_source(step: Call, arrays: dict[str, Array]) -> str:
+    """One line of generated code for a library call."""
+    ins = [arrays[n] for n in step.inputs]
+    out = arrays[step.output]
+    if step.op == "matmul":
+        a, b = ins
+        if len(a.shape) == 2 and len(b.shape) == 2:
+            return f"{out.name} = lib.matmul2d({a.name}, {b.name})"
+        return f"{out.name} = lib.matmul_batched({a.name}, {b.name}, {tuple(out.shape)!r})"
+    if step.op == "transpose2d":
+        return f"{out.name} = lib.transpose2d({ins[0].name})"
+    if step.op == "permute":
+        return f"{out.name} = np.ascontiguousarray(np.transpose({ins[0].name}, {tuple(step.params[0])!r}))"
+    if step.op == "reshape":
+        return f"{out.name} = np.ascontiguousarray({ins[0].name}).reshape({tuple(step.params[0])!r})"
+    if step.op == "copy":
+        return f"{out.name} = {ins[0].name}.copy()"
+    raise ValueError(f"unknown library op {step.op!r}; known: {OPS}")

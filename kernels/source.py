@@ -1,0 +1,267 @@
+"""Program -> Python source text of ONE function (all loops and library calls inside it), so a
+call of the compiled program is one Numba dispatch. Each generated line of loop bodies names
+the IR equation it came from in a trailing comment."""
+from __future__ import annotations
+
+from . import library
+from .spec import Array, Call, Loop, Program, Reduce
+
+_INIT = {"sum": "0", "prod": "1", "max": "-np.inf", "min": "np.inf"}
+_INT_INIT = {"max": "np.iinfo(np.{dt}).min", "min": "np.iinfo(np.{dt}).max"}
+
+
+def accumulator_dtype(dtype: str, op: str) -> str:
+    """float32 sums and products accumulate in float64 (more accurate than NumPy's pairwise)."""
+    if dtype == "float32" and op in ("sum", "prod"):
+        return "float64"
+    if dtype == "bool":
+        return "int64"
+    return dtype
+
+
+def _combine(op: str, acc: str, value: str) -> str:
+    if op == "sum":
+        return f"{acc} += {value}"
+    if op == "prod":
+        return f"{acc} *= {value}"
+    cmp = ">" if op == "max" else "<"
+    # NaN propagates as in NumPy: once acc is NaN no comparison is true; a NaN value wins.
+    return f"{acc} = {value} if (({value} {cmp} {acc}) | ({value} != {value})) else {acc}"
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+
+    def line(self, text: str, comment: str = "") -> None:
+        pad = "    " * self.depth
+        self.lines.append(f"{pad}{text}" + (f"  # {comment}" if comment else ""))
+
+    def indent(self) -> None:
+        self.depth += 1
+
+    def dedent(self) -> None:
+        self.depth -= 1
+
+
+def _index(array: Array, loop_shape: tuple[int, ...], ivars: list[str]) -> str:
+    """Broadcast index of `array` inside a loop over `loop_shape`."""
+    n, r = len(loop_shape), len(array.shape)
+    if r == 0:
+        return "()"
+    parts = []
+    for j, size in enumerate(array.shape):
+        k = n - r + j
+        parts.append(ivars[k] if size == loop_shape[k] and size != 1 else "0")
+    return ", ".join(parts)
+
+
+def _is_flat(loop: Loop, arrays: dict[str, Array]) -> bool:
+    """All loads and stores cover the loop shape exactly and reductions reduce everything:
+    the loop can run over one flat index (best for SIMD)."""
+    for load in loop.loads:
+        if arrays[load.array].shape != loop.shape and _numel(arrays[load.array].shape) != 1:
+            return False
+    for store in loop.stores:
+        if arrays[store.array].shape != loop.shape:
+            return False
+    return not loop.reduces or set(loop.reduced_dims) == set(range(len(loop.shape)))
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _is_scalar_load(load, arrays: dict) -> bool:
+    return _numel(arrays[load.array].shape) == 1
+
+
+def _emit_hoisted_loads(w: _Writer, loop: Loop, arrays: dict) -> None:
+    """One-element arrays are read once, before the loop (Numba's parfors also need it)."""
+    for load in loop.loads:
+        a = arrays[load.array]
+        if _is_scalar_load(load, arrays):
+            idx = ", ".join("0" for _ in a.shape) or "()"
+            w.line(f"{load.target} = {load.array}[{idx}]")
+
+
+def _emit_body(w: _Writer, loop: Loop, arrays: dict, index_of) -> None:
+    for load in loop.loads:
+        if not _is_scalar_load(load, arrays):
+            w.line(f"{load.target} = {load.array}[{index_of(arrays[load.array])}]")
+    for stmt in loop.stmts:
+        w.line(f"{stmt.target} = {stmt.expr}", stmt.origin)
+    for store in loop.stores:
+        w.line(f"{store.array}[{index_of(arrays[store.array])}] = {store.value}", store.origin)
+
+
+def _acc_name(r: Reduce) -> str:
+    return f"_acc_{r.array}"
+
+
+def _init_expr(r: Reduce, arrays: dict) -> str:
+    dt = arrays[r.array].dtype
+    acc_dt = accumulator_dtype(dt, r.op)
+    if acc_dt.startswith("int") and r.op in _INT_INIT:
+        return f"np.{acc_dt}({_INT_INIT[r.op].format(dt=acc_dt)})"
+    return f"np.{acc_dt}({_INIT[r.op]})"
+
+
+def _finish(r: Reduce, arrays: dict, acc: str) -> str:
+    dt = arrays[r.array].dtype
+    value = acc if r.scale == 1.0 else f"{acc} * {r.scale!r}"
+    return f"np.{dt}({value})"
+
+
+def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
+    n = _numel(loop.shape)
+    flat = {name: f"{name}_flat" for name in {ld.array for ld in loop.loads if not _is_scalar_load(ld, arrays)}
+            | {s.array for s in loop.stores}}
+    for name, alias in sorted(flat.items()):
+        w.line(f"{alias} = {name}.reshape({n})")
+    _emit_hoisted_loads(w, loop, arrays)
+
+    def body() -> None:
+        for load in loop.loads:
+            if not _is_scalar_load(load, arrays):
+                w.line(f"{load.target} = {flat[load.array]}[_i]")
+        for stmt in loop.stmts:
+            w.line(f"{stmt.target} = {stmt.expr}", stmt.origin)
+        for store in loop.stores:
+            w.line(f"{flat[store.array]}[_i] = {store.value}", store.origin)
+        for r in loop.reduces:
+            w.line(_combine(r.op, _acc_name(r), r.value), r.origin)
+
+    if not parallel:
+        for r in loop.reduces:
+            w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+        w.line(f"for _i in range({n}):")
+        w.indent()
+        body()
+        w.dedent()
+        for r in loop.reduces:
+            w.line(f"{r.array}[()] = {_finish(r, arrays, _acc_name(r))}")
+        return
+    # Parallel: fixed chunks, one partial per chunk, combined in order (deterministic).
+    # A fixed chunk count (not the thread count) keeps results identical on every machine.
+    w.line("_nchunks = %d" % max(1, min(64, n // 4096)))
+    for r in loop.reduces:
+        acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
+        w.line(f"_part_{r.array} = np.empty(_nchunks, np.{acc_dt})")
+    w.line("for _c in numba.prange(_nchunks):")
+    w.indent()
+    w.line(f"_lo = _c * {n} // _nchunks")
+    w.line(f"_hi = (_c + 1) * {n} // _nchunks")
+    for r in loop.reduces:
+        w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+    w.line("for _i in range(_lo, _hi):")
+    w.indent()
+    body()
+    w.dedent()
+    for r in loop.reduces:
+        w.line(f"_part_{r.array}[_c] = {_acc_name(r)}")
+    w.dedent()
+    for r in loop.reduces:
+        w.line(f"{_acc_name(r)} = _part_{r.array}[0]")
+        w.line("for _c in range(1, _nchunks):")
+        w.indent()
+        w.line(_combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
+        w.dedent()
+        w.line(f"{r.array}[()] = {_finish(r, arrays, _acc_name(r))}")
+
+
+def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
+    n = len(loop.shape)
+    reduced = loop.reduced_dims
+    kept = [d for d in range(n) if d not in reduced]
+    order = kept + list(reduced)
+    ivars = [f"_i{d}" for d in range(n)]
+
+    def index_of(array: Array) -> str:
+        return _index(array, loop.shape, ivars)
+
+    def reduce_target(r: Reduce) -> str:
+        out = arrays[r.array]
+        if len(out.shape) == n:  # keepdim
+            idx = ", ".join("0" if d in reduced else ivars[d] for d in range(n))
+        else:
+            idx = ", ".join(ivars[d] for d in kept)
+        return f"{r.array}[{idx or '()'}]"
+
+    _emit_hoisted_loads(w, loop, arrays)
+    opened = 0
+    for pos, d in enumerate(order):
+        if pos == len(kept):
+            for r in loop.reduces:
+                w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+        rng = "numba.prange" if parallel and pos == 0 and kept else "range"
+        w.line(f"for {ivars[d]} in {rng}({loop.shape[d]}):")
+        w.indent()
+        opened += 1
+    if not order:  # a 0-d loop
+        for r in loop.reduces:
+            w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+    _emit_body(w, loop, arrays, index_of)
+    for r in loop.reduces:
+        w.line(_combine(r.op, _acc_name(r), r.value), r.origin)
+    for _ in reduced:
+        w.dedent()
+        opened -= 1
+    for r in loop.reduces:
+        w.line(f"{reduce_target(r)} = {_finish(r, arrays, _acc_name(r))}")
+    for _ in range(opened):
+        w.dedent()
+
+
+def render(program: Program, parallel_threshold: int = 1 << 17) -> str:
+    """The generated module text: imports and one function named `program.name`."""
+    arrays = program.arrays()
+    args = [a.name for a in program.inputs + program.constants]
+    w = _Writer()
+    w.depth = 0
+    w.line(f'"""Generated by jitgrad for program {program.name}; do not edit."""')
+    w.line("import math")
+    w.line("import numba")
+    w.line("import numpy as np")
+    w.line("from kernels import library as lib")
+    w.line("from kernels import vmath as vm")
+    w.line("")
+    w.line("")
+    w.line(f"def {program.name}({', '.join(args)}):")
+    w.depth = 1
+    for note in program.notes:
+        w.line(f"# {note}")
+    for a in program.inputs + program.constants:
+        w.line(f"# {a.name}: {a.dtype}{list(a.shape)}")
+    allocated = {a.name for a in program.inputs + program.constants}
+    for step in program.steps:
+        written = _written(step)
+        for name in written:
+            if name not in allocated:
+                t = arrays[name]
+                w.line(f"{name} = np.empty({tuple(t.shape)!r}, np.{t.dtype})")
+                allocated.add(name)
+        if isinstance(step, Loop):
+            parallel = step.parallel or _numel(step.shape) >= parallel_threshold
+            if _is_flat(step, arrays):
+                _emit_flat_loop(w, step, arrays, parallel)
+            else:
+                _emit_nested_loop(w, step, arrays, parallel)
+        elif isinstance(step, Call):
+            w.line(library.call_source(step, arrays), step.origin)
+        else:
+            raise TypeError(f"unknown program step {step!r}")
+    outs = ", ".join(program.outputs)
+    w.line(f"return ({outs}{',' if len(program.outputs) == 1 else ''})")
+    return "\n".join(w.lines) + "\n"
+
+
+def _written(step) -> list[str]:
+    """Arrays a step writes into and so needs allocated first (library calls allocate their own)."""
+    if isinstance(step, Loop):
+        return [s.array for s in step.stores] + [r.array for r in step.reduces]
+    return []

@@ -1,0 +1,117 @@
+"""The whole contract between jitgrad's lowering and the back ends: a Program is plain data.
+
+A Program is one compiled entry point (the whole forward, or the whole backward). Its steps
+run in order: fused loops (elementwise statements, optionally ending in reductions) and
+library calls (matmul and other unfused kernels). Array names are identifiers in the
+generated source; scalar expressions are already-filled op templates over temporaries.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DTYPES = ("bool", "int32", "int64", "float32", "float64")
+
+
+@dataclass(frozen=True)
+class Array:
+    """An array value of the program: an argument, a temporary, or a constant."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unsupported dtype {self.dtype!r} for array {self.name}; expected one of {DTYPES}")
+
+
+@dataclass(frozen=True)
+class Load:
+    """Read `array` at the loop index into scalar `target` (NumPy broadcasting: the array's
+    dims align with the loop's last dims, and size-1 dims read index 0)."""
+
+    target: str
+    array: str
+
+
+@dataclass(frozen=True)
+class Stmt:
+    """`target = expr`, one scalar temporary; `origin` names the IR equation it came from."""
+
+    target: str
+    expr: str
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Store:
+    """Write scalar `value` into `array` (shaped like the loop, or broadcast-compatible) at the index."""
+
+    array: str
+    value: str
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """Accumulate scalar `value` with `op` over loop dims `dims` into `array` (the loop's shape
+    with those dims removed, or kept as 1 when keepdim). `scale` multiplies the result (mean)."""
+
+    array: str
+    op: str
+    value: str
+    dims: tuple[int, ...]
+    scale: float = 1.0
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in ("sum", "prod", "max", "min"):
+            raise ValueError(f"unsupported reduction {self.op!r}")
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One pass over the iteration space `shape`: loads, statements, stores and reductions.
+    All reductions of one loop reduce the same dims."""
+
+    shape: tuple[int, ...]
+    loads: tuple[Load, ...]
+    stmts: tuple[Stmt, ...]
+    stores: tuple[Store, ...] = ()
+    reduces: tuple[Reduce, ...] = ()
+    parallel: bool = False
+
+    @property
+    def reduced_dims(self) -> tuple[int, ...]:
+        dims = {r.dims for r in self.reduces}
+        if len(dims) > 1:
+            raise ValueError(f"a loop's reductions must share their dims, got {sorted(dims)}")
+        return dims.pop() if dims else ()
+
+
+@dataclass(frozen=True)
+class Call:
+    """A library kernel that is not fused: `op` in library.OPS, writing `output`."""
+
+    op: str
+    inputs: tuple[str, ...]
+    output: str
+    params: tuple = ()
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Program:
+    """One compiled entry point: arguments in, steps in order, outputs returned as a tuple.
+    `constants` are arrays passed as extra trailing arguments by the caller."""
+
+    name: str
+    inputs: tuple[Array, ...]
+    outputs: tuple[str, ...]
+    temporaries: tuple[Array, ...] = ()
+    steps: tuple = ()
+    constants: tuple[Array, ...] = ()
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def arrays(self) -> dict[str, Array]:
+        return {a.name: a for a in self.inputs + self.constants + self.temporaries}

@@ -1,0 +1,83 @@
+"""The kernels back end on hand-built programs: generated loops agree with NumPy."""
+import numpy as np
+import pytest
+
+from kernels import cpu
+from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
+
+RNG = np.random.default_rng(0)
+
+
+def _compile(name, inputs, outputs, temps, steps, threshold=cpu.PARALLEL_THRESHOLD):
+    prog = Program(name, tuple(inputs), tuple(outputs), temporaries=tuple(temps), steps=tuple(steps))
+    return cpu.compile_program(prog, threshold=threshold)
+
+
+def test_flat_loop_with_broadcast_free_inputs_and_full_reduction():
+    x = RNG.standard_normal(1000).astype(np.float32)
+    y = RNG.standard_normal(1000).astype(np.float32)
+    loop = Loop((1000,), (Load("a", "x"), Load("b", "y")),
+                (Stmt("t", "a * b + a", "mul/add"),),
+                stores=(Store("out", "t"),), reduces=(Reduce("total", "sum", "t", (0,)),))
+    fn = _compile("flat", [Array("x", (1000,), "float32"), Array("y", (1000,), "float32")], ["out", "total"],
+                  [Array("out", (1000,), "float32"), Array("total", (), "float32")], [loop])
+    out, total = fn(x, y)
+    np.testing.assert_allclose(out, x * y + x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(total, np.sum((x * y + x).astype(np.float64)), rtol=1e-5)
+    assert "# mul/add" in fn.source
+
+
+def test_nested_loop_broadcasts_and_reduces_some_dims():
+    x = RNG.standard_normal((3, 4, 5))
+    b = RNG.standard_normal((4, 1))
+    loop = Loop((3, 4, 5), (Load("p", "x"), Load("q", "b")), (Stmt("t", "p * q"),),
+                stores=(Store("prod", "t"),),
+                reduces=(Reduce("s", "sum", "t", (0, 2)), Reduce("m", "max", "t", (0, 2))))
+    fn = _compile("nested", [Array("x", (3, 4, 5), "float64"), Array("b", (4, 1), "float64")],
+                  ["prod", "s", "m"],
+                  [Array("prod", (3, 4, 5), "float64"), Array("s", (4,), "float64"), Array("m", (1, 4, 1), "float64")],
+                  [loop])
+    prod, s, m = fn(x, b)
+    np.testing.assert_allclose(prod, x * b)
+    np.testing.assert_allclose(s, (x * b).sum(axis=(0, 2)))
+    np.testing.assert_allclose(m, (x * b).max(axis=(0, 2), keepdims=True))
+
+
+@pytest.mark.parametrize("op, ref", [("max", np.max), ("min", np.min)])
+def test_extreme_reductions_propagate_nan_like_numpy(op, ref):
+    x = np.array([1.0, np.nan, 3.0, -2.0])
+    loop = Loop((4,), (Load("a", "x"),), (), reduces=(Reduce("r", op, "a", (0,)),))
+    fn = _compile(f"nan_{op}", [Array("x", (4,), "float64")], ["r"], [Array("r", (), "float64")], [loop])
+    assert np.isnan(fn(x)[0]) and np.isnan(ref(x))
+    y = np.array([1.0, 5.0, -3.0])
+    loop = Loop((3,), (Load("a", "x"),), (), reduces=(Reduce("r", op, "a", (0,)),))
+    fn = _compile(f"plain_{op}", [Array("x", (3,), "float64")], ["r"], [Array("r", (), "float64")], [loop])
+    assert fn(y)[0] == ref(y)
+
+
+def test_parallel_chunked_reduction_matches_serial():
+    n = 300_000
+    x = RNG.standard_normal(n).astype(np.float32)
+    loop = Loop((n,), (Load("a", "x"),), (Stmt("t", "a * a"),), reduces=(Reduce("s", "sum", "t", (0,), scale=1 / n),))
+    fn = _compile("par_mean", [Array("x", (n,), "float32")], ["s"], [Array("s", (), "float32")], [loop], threshold=1)
+    assert "prange" in fn.source
+    np.testing.assert_allclose(fn(x)[0], np.mean(x.astype(np.float64) ** 2), rtol=1e-6)
+
+
+def test_matmul_library_call_then_fused_epilogue():
+    a = RNG.standard_normal((4, 3))
+    w = RNG.standard_normal((3, 2))
+    bias = RNG.standard_normal(2)
+    steps = [Call("matmul", ("a", "w"), "h", origin="matmul"),
+             Loop((4, 2), (Load("p", "h"), Load("q", "bias")),
+                  (Stmt("z", "p + q"), Stmt("r", "z if z > 0.0 else 0.0")), stores=(Store("out", "r"),))]
+    fn = _compile("mm_relu", [Array("a", (4, 3), "float64"), Array("w", (3, 2), "float64"),
+                              Array("bias", (2,), "float64")], ["out"],
+                  [Array("h", (4, 2), "float64"), Array("out", (4, 2), "float64")], steps)
+    np.testing.assert_allclose(fn(a, w, bias)[0], np.maximum(a @ w + bias, 0))
+
+
+def test_same_source_is_loaded_once_per_process():
+    from kernels import cache
+    text = "def f():\n    return 1\n"
+    assert cache.load_module(text) is cache.load_module(text)
