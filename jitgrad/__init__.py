@@ -2,7 +2,7 @@
 
 This module only re-exports the public API; each name is defined in the module named below.
 """
-from . import autograd
+from . import autograd, nn, optim, viz
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        initial_seed, linspace, manual_seed, normal, ones, ones_like, rand, rand_like,
                        randint, randn, randn_like, tensor, zeros, zeros_like)
@@ -15,6 +15,9 @@ from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, ca
                     logical_not, logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul,
                     narrow, ne, neg, norm, permute, pow, prod, relu, reshape, select, sigmoid, sign, sin,
                     sqrt, squeeze, stack, std, sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
+from .tape import GradientTape
+from .trace import TracingError, make_ir
+from .transforms import grad, value_and_grad
 from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,
                      sigmoid_, sin_, sqrt_, sub_, tanh_, zero_)
 

@@ -98,19 +98,31 @@ def scalar_dtype(value) -> np.dtype:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
+class ZeroDim:
+    """Marks the dtype of a 0-d tensor operand for result_type (it ranks below tensors with dims)."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+
+
 def result_type(*operands) -> np.dtype:
-    """PyTorch promotion: tensors (given as np.dtype) decide within a category; Python
-    scalars only lift the category (int tensor * 2.5 -> default float, float32 * 2.0 -> float32)."""
-    tensor_dtype = None
+    """PyTorch promotion over three tiers: tensors with dims (np.dtype) decide within a category;
+    0-d tensors (ZeroDim) count only when they lift the category; Python scalars lift the
+    category to its default dtype (int tensor * 2.5 -> float32, float32 * 2.0 -> float32)."""
+    dims_dtype = zero_dtype = None
     scalar_cat = -1
     for op in operands:
         if isinstance(op, np.dtype):
-            if tensor_dtype is None:
-                tensor_dtype = op
-            elif op != tensor_dtype:
-                tensor_dtype = _promote_pair(tensor_dtype, op)
+            dims_dtype = op if dims_dtype is None else _promote_pair(dims_dtype, op)
+        elif isinstance(op, ZeroDim):
+            zero_dtype = op.dtype if zero_dtype is None else _promote_pair(zero_dtype, op.dtype)
         else:
             scalar_cat = max(scalar_cat, _CATEGORY[scalar_dtype(op)])
+    tensor_dtype = dims_dtype
+    if zero_dtype is not None and (tensor_dtype is None or _CATEGORY[zero_dtype] > _CATEGORY[tensor_dtype]):
+        tensor_dtype = zero_dtype
     if tensor_dtype is None:
         return {0: bool_, 1: int64, 2: get_default_dtype()}[scalar_cat]
     if scalar_cat > _CATEGORY[tensor_dtype]:

@@ -19,7 +19,7 @@ from . import prims
 from .core import ELEMENTWISE
 from .ir import Eqn, Graph, Var
 
-FUSED_REDUCTIONS = {"sum", "mean", "amax", "amin", "prod"}
+FUSED_REDUCTIONS = {"sum", "mean", "amax", "amin", "max", "min", "prod"}
 LIBRARY_OPS = {"matmul", "reshape", "squeeze", "unsqueeze", "permute", "transpose"}
 
 

@@ -131,8 +131,11 @@ class PrimNode(Node):
         if saved is None:
             raise RuntimeError(FREED_MESSAGE)
         inputs, versions, out_data, out_counter, out_version = saved
+        saves = self.prim.saves_values
         for i, (t, v) in enumerate(zip(inputs, versions)):
-            if t._version.value != v:
+            # Ops that keep no values (add, reshape...) only need their inputs' shapes, but index
+            # operands (integer tensors) are always read.
+            if t._version.value != v and (saves or t.dtype.kind in "biu"):
                 raise _modified_error(t, self, i, v)
         if out_counter.value != out_version and self.prim.reads_output and self.prim.saves_values:
             raise RuntimeError(

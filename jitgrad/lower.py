@@ -17,7 +17,7 @@ from . import dtypes, prims
 from .fuse import FallbackGroup, LibraryGroup, LoopGroup, fuse, is_fusable_reduction, materialized
 from .ir import Eqn, Graph, Var
 
-_REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "prod": "prod"}
+_REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "max": "max", "min": "min", "prod": "prod"}
 _MATH_CALL = re.compile(r"math\.(\w+)\(")
 # Templates may use math.sqrt and math.fabs as they are: both are single instructions.
 _HARDWARE = {"sqrt", "fabs"}

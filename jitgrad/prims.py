@@ -75,21 +75,24 @@ def _sigmoid_impl(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-def _unary(name, impl, vjp, template, node_name, saves=True):
-    return Primitive(name, impl, _same, vjp, ELEMENTWISE, node_name, template, saves_values=saves)
+def _unary(name, impl, vjp, template, node_name, saves=True, reads_out=True):
+    return Primitive(name, impl, _same, vjp, ELEMENTWISE, node_name, template, saves_values=saves,
+                     reads_output=reads_out)
 
 
 NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", saves=False)
-ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0")
+ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0", reads_out=False)
 SIGN = _unary("sign", np.sign, lambda g, out, x: (zeros_like_(x),),
-              "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
+              "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0",
+              reads_out=False)
 EXP = _unary("exp", np.exp, lambda g, out, x: (g * out,), "math.exp({0})", "ExpBackward0")
 EXPM1 = _unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), "math.expm1({0})", "Expm1Backward0")
-LOG = _unary("log", np.log, lambda g, out, x: (g / x,), "math.log({0})", "LogBackward0")
-LOG1P = _unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),), "math.log1p({0})", "Log1PBackward0")
+LOG = _unary("log", np.log, lambda g, out, x: (g / x,), "math.log({0})", "LogBackward0", reads_out=False)
+LOG1P = _unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),), "math.log1p({0})", "Log1PBackward0",
+              reads_out=False)
 SQRT = _unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),), "math.sqrt({0})", "SqrtBackward0")
-SIN = _unary("sin", np.sin, lambda g, out, x: (g * cos(x),), "math.sin({0})", "SinBackward0")
-COS = _unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), "math.cos({0})", "CosBackward0")
+SIN = _unary("sin", np.sin, lambda g, out, x: (g * cos(x),), "math.sin({0})", "SinBackward0", reads_out=False)
+COS = _unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), "math.cos({0})", "CosBackward0", reads_out=False)
 TAN = _unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),), "math.tan({0})", "TanBackward0")
 TANH = _unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), "math.tanh({0})", "TanhBackward0")
 SIGMOID = _unary("sigmoid", _sigmoid_impl, lambda g, out, x: (g * (out * (1 - out)),),
@@ -226,8 +229,9 @@ def _extremum_vjp(pick):
     return vjp
 
 
-def _binary(name, impl, vjp, template, node_name, rule=_broadcast, saves=True):
-    return Primitive(name, impl, rule, vjp, ELEMENTWISE, node_name, template, saves_values=saves)
+def _binary(name, impl, vjp, template, node_name, rule=_broadcast, saves=True, reads_out=True):
+    return Primitive(name, impl, rule, vjp, ELEMENTWISE, node_name, template, saves_values=saves,
+                     reads_output=reads_out)
 
 
 def _true_divide(x, y):
@@ -242,13 +246,13 @@ def _power(x, y):
 
 ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0", saves=False)
 SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", saves=False)
-MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0")
-DIV = _binary("div", _true_divide, _div_vjp, "({0} / {1})", "DivBackward0")
+MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0", reads_out=False)
+DIV = _binary("div", _true_divide, _div_vjp, "({0} / {1})", "DivBackward0", reads_out=False)
 POW = _binary("pow", _power, _pow_vjp, "({0} ** {1})", "PowBackward1")
 MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x > y),
-                  "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0")
+                  "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0", reads_out=False)
 MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x < y),
-                  "({0} if (({0} <= {1}) | ({0} != {0})) else {1})", "MinimumBackward0")
+                  "({0} if (({0} <= {1}) | ({0} != {0})) else {1})", "MinimumBackward0", reads_out=False)
 EQ = _binary("eq", np.equal, None, "({0} == {1})", "", rule=_compare)
 NE = _binary("ne", np.not_equal, None, "({0} != {1})", "", rule=_compare)
 LT = _binary("lt", np.less, None, "({0} < {1})", "", rule=_compare)
@@ -269,7 +273,7 @@ def _pow_scalar_vjp(g, out, x, exponent):
 
 POW_SCALAR = Primitive("pow_scalar", lambda x, exponent: _power(x, x.dtype.type(exponent)), _same,
                        _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
-                       params=("exponent",))
+                       params=("exponent",), reads_output=False)
 
 
 def _clamp_vjp(g, out, x, min, max):
@@ -279,7 +283,8 @@ def _clamp_vjp(g, out, x, min, max):
 
 CLAMP = Primitive("clamp", lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False), _same,
                   _clamp_vjp, ELEMENTWISE, "ClampBackward1",
-                  "({min} if {0} < {min} else ({max} if {0} > {max} else {0}))", params=("min", "max"))
+                  "({min} if {0} < {min} else ({max} if {0} > {max} else {0}))", params=("min", "max"),
+                  reads_output=False)
 
 
 def _where_rule(c, x, y):
@@ -294,7 +299,7 @@ def _where_vjp(g, out, c, x, y):
 
 
 WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "WhereBackward0",
-                  "({1} if {0} else {2})", saves_values=True)
+                  "({1} if {0} else {2})", saves_values=True, reads_output=False)
 
 
 def as_tensor_operand(value, dtype=None) -> TensorBase:
@@ -327,7 +332,7 @@ def _promoted(*operands):
         if isinstance(op, TensorBase):
             if like is None:
                 like = op
-            keys.append(op.dtype)
+            keys.append(op.dtype if op.ndim else dtypes.ZeroDim(op.dtype))
         elif isinstance(op, np.ndarray):
             keys.append(dtypes.from_numpy_dtype(op.dtype))
         elif isinstance(op, (builtins.bool, builtins.int, builtins.float)):
@@ -503,16 +508,39 @@ def _extreme_reduce_vjp(g, out, x, dims, keepdim):
     return (_expand_back(g, x, dims, keepdim) * mask / count,)
 
 
+# Reductions of at most this many elements differentiate prod exactly to every order (through
+# the products of all-but-one elements, an n x n intermediate); larger ones use out / x, exact
+# to first order everywhere and to second order unless two or more elements are zero.
+PROD_EXACT_MAX = 64
+
+
 def _prod_vjp(g, out, x, dims, keepdim):
-    # Exact with zeros: with no zero, out/x; with one zero, the product of the others there.
-    is_zero = x == 0
-    zeros = sum(cast(is_zero, g.dtype), dims, keepdim=True)
-    others = prod(where(is_zero, 1.0, x), dims, keepdim=True)
-    full = _expand_back(out, x, dims, keepdim)
-    no_zero = full / where(is_zero, 1.0, x)
-    one_zero = where(is_zero, expand(others, x.shape), 0.0)
-    local = where(expand(zeros == 0, x.shape), no_zero, where(expand(zeros == 1, x.shape), one_zero, 0.0))
+    n = shapes.numel(tuple(x.shape[d] for d in dims))
+    if 0 < n <= PROD_EXACT_MAX:
+        local = _products_of_others(x, dims)
+    else:
+        # d out / d x_i = product of the others: out / x_i where x_i != 0; at a lone zero the
+        # product of the non-zero elements; with two or more zeros, 0.
+        is_zero = x == 0
+        zeros = sum(cast(is_zero, g.dtype), dims, keepdim=True)
+        others = prod(where(is_zero, 1.0, x), dims, keepdim=True)
+        full = _expand_back(out, x, dims, keepdim)
+        at_zero = where(expand(zeros == 1, x.shape), expand(others, x.shape), 0.0)
+        local = where(is_zero, at_zero, full / where(is_zero, 1.0, x))
     return (_expand_back(g, x, dims, keepdim) * local,)
+
+
+def _products_of_others(x, dims):
+    """For each element, the product of the other elements of its reduction (shape of x):
+    row i of an n x n matrix holds the n elements with the i-th replaced by 1."""
+    kept = tuple(d for d in range(x.ndim) if d not in dims)
+    n = shapes.numel(tuple(x.shape[d] for d in dims))
+    lead = tuple(x.shape[d] for d in kept)
+    rows = reshape(permute(x, kept + tuple(dims)), lead + (1, n))
+    eye = lift(np.eye(n, dtype=np.bool_), dtypes.bool_, x)
+    others = prod(where(eye, 1.0, expand(rows, lead + (n, n))), -1)
+    inverse = shapes.inverse_permutation(kept + tuple(dims))
+    return permute(reshape(others, lead + tuple(x.shape[d] for d in dims)), inverse)
 
 
 def _norm_impl(x, p, dims, keepdim):
@@ -570,7 +598,7 @@ def _full_or_dim(stem):
 
 def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=()):
     return Primitive(name, impl, rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"),
-                     saves_values=vjp not in (_sum_vjp, _mean_vjp))
+                     saves_values=vjp not in (_sum_vjp, _mean_vjp), reads_output=vjp is not _var_vjp)
 
 
 SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=keepdim),
@@ -581,6 +609,30 @@ AMAX = _reduction("amax", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdim
                   _extreme_reduce_vjp, "AmaxBackward0")
 AMIN = _reduction("amin", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
                   _extreme_reduce_vjp, "AminBackward0")
+MAX = _reduction("max", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
+                 _extreme_reduce_vjp, "MaxBackward1")
+MIN = _reduction("min", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
+                 _extreme_reduce_vjp, "MinBackward1")
+
+
+def _extreme_dim_vjp(arg):
+    def vjp(g, out, x, dim, keepdim):
+        # The gradient goes to the element whose index max(dim)/min(dim) returns (PyTorch's rule).
+        index = arg(x, dim, keepdim=True)
+        return (scatter_add_to(g if keepdim else unsqueeze(g, dim), index, dim, x.shape),)
+    return vjp
+
+
+def _extreme_dim_rule(x, dim, keepdim):
+    return shapes.reduce(x.shape, (dim,), keepdim), x.dtype
+
+
+MAX_DIM = Primitive("max_dim", lambda x, dim, keepdim: np.amax(x, axis=dim, keepdims=keepdim),
+                    _extreme_dim_rule, _extreme_dim_vjp(lambda x, d, keepdim: argmax(x, d, keepdim)),
+                    REDUCTION, "MaxBackward0", params=("dim", "keepdim"), reads_output=False)
+MIN_DIM = Primitive("min_dim", lambda x, dim, keepdim: np.amin(x, axis=dim, keepdims=keepdim),
+                    _extreme_dim_rule, _extreme_dim_vjp(lambda x, d, keepdim: argmin(x, d, keepdim)),
+                    REDUCTION, "MinBackward0", params=("dim", "keepdim"), reads_output=False)
 PROD = _reduction("prod", lambda x, dims, keepdim: np.prod(x, axis=dims, keepdims=keepdim),
                   _prod_vjp, _full_or_dim("Prod"), rule=_summed)
 NORM = _reduction("norm", _norm_impl, _norm_vjp, "LinalgVectorNormBackward0", extra=("p",))
@@ -621,6 +673,12 @@ def mean(x, dim=None, keepdim=False, dtype=None):
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
 
+def _check_nonempty(x, name: str) -> None:
+    if shapes.numel(x.shape) == 0:
+        raise RuntimeError(f"{name}(): cannot reduce an empty tensor (it has no {name}imum); "
+                           "give a dim whose size is not 0")
+
+
 def amax(x, dim=None, keepdim=False):
     x = as_tensor_operand(x)
     if shapes.numel(x.shape) == 0:
@@ -640,10 +698,11 @@ def max(x, dim=None, keepdim=False):  # noqa: A001
     if isinstance(dim, (TensorBase, np.ndarray)):
         return maximum(x, dim)
     x = as_tensor_operand(x)
+    _check_nonempty(x, "max")
     if dim is None:
-        return amax(x)
-    values = amax(x, dim, keepdim)
-    return MaxMin(values, argmax(x, dim, keepdim))
+        return bind(MAX, x, dims=tuple(range(x.ndim)), keepdim=False)
+    d = shapes.normalize_dim(dim, x.ndim)
+    return MaxMin(bind(MAX_DIM, x, dim=d, keepdim=keepdim), argmax(x, d, keepdim))
 
 
 def min(x, dim=None, keepdim=False):  # noqa: A001
@@ -651,10 +710,11 @@ def min(x, dim=None, keepdim=False):  # noqa: A001
     if isinstance(dim, (TensorBase, np.ndarray)):
         return minimum(x, dim)
     x = as_tensor_operand(x)
+    _check_nonempty(x, "min")
     if dim is None:
-        return amin(x)
-    values = amin(x, dim, keepdim)
-    return MaxMin(values, argmin(x, dim, keepdim))
+        return bind(MIN, x, dims=tuple(range(x.ndim)), keepdim=False)
+    d = shapes.normalize_dim(dim, x.ndim)
+    return MaxMin(bind(MIN_DIM, x, dim=d, keepdim=keepdim), argmin(x, d, keepdim))
 
 
 def argmax(x, dim=None, keepdim=False):
@@ -730,7 +790,8 @@ def _matmul_node_name(params, in_shapes):
     return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (2, 2): "MmBackward0"}.get(ranks, "BmmBackward0")
 
 
-MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, _matmul_node_name)
+MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, _matmul_node_name,
+                        reads_output=False)
 
 
 def matmul(a, b):
@@ -792,10 +853,15 @@ TRANSPOSE = Primitive("transpose", lambda x, dim0, dim1: np.swapaxes(x, dim0, di
                       lambda x, dim0, dim1: (_permute_rule(x, _swap(x.ndim, dim0, dim1))),
                       lambda g, out, x, dim0, dim1: (transpose(g, dim0, dim1),), SHAPE,
                       "TransposeBackward0", params=("dim0", "dim1"), saves_values=False)
-SQUEEZE = Primitive("squeeze", lambda x, dims: np.squeeze(x, axis=dims),
-                    lambda x, dims: (tuple(s for i, s in enumerate(x.shape) if i not in dims), x.dtype),
-                    lambda g, out, x, dims: (reshape(g, x.shape),), SHAPE,
-                    lambda p, s: "SqueezeBackward1", params=("dims",), saves_values=False)
+def _squeeze_name(params, in_shapes):
+    """PyTorch names squeeze() SqueezeBackward0 and squeeze(dim) SqueezeBackward1."""
+    return "SqueezeBackward1" if params["explicit"] else "SqueezeBackward0"
+
+
+SQUEEZE = Primitive("squeeze", lambda x, dims, explicit: np.squeeze(x, axis=dims),
+                    lambda x, dims, explicit: (tuple(s for i, s in enumerate(x.shape) if i not in dims), x.dtype),
+                    lambda g, out, x, dims, explicit: (reshape(g, x.shape),), SHAPE,
+                    _squeeze_name, params=("dims", "explicit"), saves_values=False)
 UNSQUEEZE = Primitive("unsqueeze", lambda x, dim: np.expand_dims(x, dim),
                       lambda x, dim: (x.shape[:dim] + (1,) + x.shape[dim:], x.dtype),
                       lambda g, out, x, dim: (reshape(g, x.shape),), SHAPE, "UnsqueezeBackward0",
@@ -891,7 +957,7 @@ def squeeze(x, dim=None):
         dims = tuple(i for i, s in enumerate(x.shape) if s == 1)
     else:
         dims = tuple(d for d in shapes.normalize_dims(dim, x.ndim) if x.shape[d] == 1)
-    return x if not dims else bind(SQUEEZE, x, dims=dims)
+    return x if not dims else bind(SQUEEZE, x, dims=dims, explicit=dim is not None)
 
 
 def unsqueeze(x, dim):
@@ -975,12 +1041,18 @@ def _getitem_vjp(g, out, x, *arrays, spec):
 
 
 def _getitem_name(params, in_shapes):
-    kinds = {item[0] for item in params["spec"]}
-    if "a" in kinds:
+    """PyTorch records one node per indexing step (full slices and ... record none): name the last."""
+    spec = params["spec"]
+    if any(item[0] == "a" for item in spec):
         return "IndexBackward0"
-    if kinds <= {"i"}:
-        return "SelectBackward0"
-    return "SliceBackward0"
+    for item in reversed(spec):
+        if item[0] == "i":
+            return "SelectBackward0"
+        if item[0] == "n":
+            return "UnsqueezeBackward0"
+        if item[0] == "s" and item[1:] != (None, None, None):
+            return "SliceBackward0"
+    return "SliceBackward0" if any(item[0] == "s" for item in spec) else "AliasBackward0"
 
 
 def _unindex_impl(g, *arrays, spec, shape):
@@ -1082,7 +1154,8 @@ def _setitem_vjp(g, out, x, v, *arrays, spec):
     return (gx, gv) + (None,) * len(arrays)
 
 
-SETITEM = Primitive("setitem", _setitem_impl, _setitem_rule, _setitem_vjp, INDEX, "CopySlices",
+SETITEM = Primitive("setitem", _setitem_impl, _setitem_rule, _setitem_vjp, INDEX,
+                    lambda p, s: "IndexPutBackward0" if any(i[0] == "a" for i in p["spec"]) else "CopySlices",
                     params=("spec",), saves_values=False)
 
 
@@ -1151,7 +1224,7 @@ def scatter_add_to(g, index, dim, shape):
 ALL = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CAST, CLONE,
        ADD, SUB, MUL, DIV, POW, POW_SCALAR, MAXIMUM, MINIMUM, CLAMP, WHERE,
        EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT,
-       SUM, MEAN, AMAX, AMIN, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,
+       SUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,
        MATMUL_PRIM, RESHAPE, EXPAND, PERMUTE, TRANSPOSE, SQUEEZE, UNSQUEEZE, CAT, STACK,
        GETITEM, UNINDEX, SETITEM, GATHER, SCATTER_ADD)
 BY_NAME = {p.name: p for p in ALL}

@@ -35,7 +35,8 @@ def format_array(arr: np.ndarray) -> str:
     kwargs = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)
     if arr.dtype.kind == "f":
         fmt = _float_formatter(arr)
-        width = max((len(fmt(v)) for v in arr.flat), default=0)
+        # Width from the finite values only: PyTorch leaves inf/nan unpadded beside them.
+        width = max((len(fmt(v)) for v in arr.flat if np.isfinite(v)), default=0)
         return np.array2string(arr, formatter={"float_kind": lambda v: fmt(v).rjust(width)}, **kwargs)
     if arr.dtype == np.bool_:
         return np.array2string(arr, formatter={"bool": lambda v: str(bool(v)).rjust(5)}, **kwargs)

@@ -116,7 +116,7 @@ class Tensor(TensorBase):
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The NumPy array sharing this tensor's memory."""
-        if self._requires_grad and not force:
+        if self._requires_grad and not force and not isinstance(self._data, Symbolic):
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
         return self._concrete("t.numpy()")

@@ -1,5 +1,8 @@
-"""PyTorch's torch.autograd namespace: backward, grad, gradcheck."""
+"""PyTorch's torch.autograd namespace: backward, grad, gradcheck, functional, profiler, anomaly mode."""
 from ..autodiff import backward, grad
+from . import functional, profiler
+from .anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
-__all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "GradcheckError"]
+__all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "GradcheckError", "functional", "profiler",
+           "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]

@@ -26,9 +26,11 @@ blocks vectorisation) and at most ``fastmath={'contract'}``; flags such as
 Accuracy (see ``benchmarks/vmath_sweep.py``): float32 <= 2 ulp, float64 <= 4 ulp
 against correctly rounded results; special values (+-0, +-inf, NaN,
 subnormals, overflow/underflow thresholds) as NumPy. Range reduction for
-sin/cos/tan is accurate for |x| < 2**22 (float32) and about 2**20 (float64,
-see the sweep); beyond that the results stay finite and within [-1, 1] for
-sin/cos but are NOT accurate (NumPy uses Payne-Hanek there). An FMA unit is
+sin/cos/tan is accurate (<= 2 ulp) for |x| < 2**20 ~ 1.05e6 in both dtypes
+(float32 sin/cos reach ~3 ulp between 2**20 and 2**22; float32 tan reduces in
+float64 and stays <= 0.5 ulp there). Beyond 2**22 (float32) / 2**51 (float64)
+the results stay finite and within [-1, 1] for sin/cos but are NOT accurate:
+there is no Payne-Hanek path (NumPy/libm have one). An FMA unit is
 assumed (x86-64 since Haswell, every CUDA GPU); without one ``llvm.fma``
 becomes a libm call.
 
@@ -50,18 +52,49 @@ from typing import Callable
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from ._f32 import (cos_f32, erf_f32, exp2_f32, exp_f32, expm1_f32, log1p_f32,
-                   log2_f32, log_f32, pow_f32, rsqrt_f32, sigmoid_f32, sin_f32,
-                   sqrt_f32, tan_f32, tanh_f32)
-from ._f64 import (cos_f64, erf_f64, exp2_f64, exp_f64, expm1_f64, log1p_f64,
-                   log2_f64, log_f64, pow_f64, rsqrt_f64, sigmoid_f64, sin_f64,
-                   sqrt_f64, tan_f64, tanh_f64)
+from ._f32 import (
+    cos_f32,
+    erf_f32,
+    exp2_f32,
+    exp_f32,
+    expm1_f32,
+    log1p_f32,
+    log2_f32,
+    log_f32,
+    pow_f32,
+    rsqrt_f32,
+    sigmoid_f32,
+    sin_f32,
+    sqrt_f32,
+    tan_f32,
+    tanh_f32,
+)
+from ._f64 import (
+    cos_f64,
+    erf_f64,
+    exp2_f64,
+    exp_f64,
+    expm1_f64,
+    log1p_f64,
+    log2_f64,
+    log_f64,
+    pow_f64,
+    rsqrt_f64,
+    sigmoid_f64,
+    sin_f64,
+    sqrt_f64,
+    tan_f64,
+    tanh_f64,
+)
 from ._prims import JIT_OPTIONS
 
-__all__ = ['FUNCTIONS', 'JIT_OPTIONS', 'resolve', 'cuda_device'] + [
-    f'{op}_{t}' for op in (
-        'exp', 'expm1', 'exp2', 'log', 'log1p', 'log2', 'sin', 'cos', 'tan',
-        'tanh', 'sigmoid', 'erf', 'pow', 'sqrt', 'rsqrt') for t in ('f32', 'f64')]
+__all__ = [
+    'FUNCTIONS', 'ARITY', 'JIT_OPTIONS', 'resolve', 'cuda_device', 'exp_f32', 'exp_f64',
+    'expm1_f32', 'expm1_f64', 'exp2_f32', 'exp2_f64', 'log_f32', 'log_f64', 'log1p_f32',
+    'log1p_f64', 'log2_f32', 'log2_f64', 'sin_f32', 'sin_f64', 'cos_f32', 'cos_f64',
+    'tan_f32', 'tan_f64', 'tanh_f32', 'tanh_f64', 'sigmoid_f32', 'sigmoid_f64', 'erf_f32',
+    'erf_f64', 'pow_f32', 'pow_f64', 'sqrt_f32', 'sqrt_f64', 'rsqrt_f32', 'rsqrt_f64',
+]
 
 #: op name -> (float32 function name, float64 function name) in this module.
 FUNCTIONS: dict[str, tuple[str, str]] = {

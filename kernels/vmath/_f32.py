@@ -7,9 +7,28 @@ import math
 
 import numpy as np
 
-from . import _coeffs as C
-from ._prims import (F32, F64, I32, I64, as_f32, as_f64, f32_bits, f32_from_bits,
-                     f64_bits, f64_from_bits, fma, horner, horner2, kernel, split)
+from . import _coeffs as coef
+from ._prims import (
+    F32,
+    F64,
+    I32,
+    I64,
+    as_f32,
+    as_f64,
+    f32_bits,
+    f32_from_bits,
+    f64_bits,
+    f64_from_bits,
+    fma,
+    horner,
+    horner2,
+    i32_add,
+    i32_and,
+    i32_sar,
+    kernel,
+    kernel_inline,
+    split,
+)
 
 LN2 = '0.693147180559945309417232121458176568075500134360255254120680'
 LOG2E = '1.442695040888963407359924681001892137426645954152985934135449'
@@ -24,19 +43,24 @@ _LN2_HI, _LN2_LO = split(LN2, F32, 2)
 _IL2_HI, _IL2_LO = split(LOG2E, F32, 2)
 _PIO2_A, _PIO2_B, _PIO2_C = split(PIO2, F32, 3)
 _TWO_OVER_PI = F32(0.6366197723675814)
-_EXP = as_f32(C.EXP_F32)
-_EXP2 = as_f32(C.EXP2_F32)
-_LOGR = as_f32(C.LOGR_F32)
-_SIN = as_f32(C.SIN_F32)
-_COS = as_f32(C.COS_F32)
-_TANH = as_f32(C.TANH_F32)
-_ERF0 = as_f32(C.ERF0_F32)
-_ERF1 = as_f32(C.ERF1_F32)
-_ERF2 = as_f32(C.ERF2_F32)
+_EXP = as_f32(coef.EXP_F32)
+_EXP2 = as_f32(coef.EXP2_F32)
+_LOG1P = as_f32(coef.LOG1P_F32)
+_LOG1P_L2E = as_f32([c * 1.4426950408889634 for c in coef.LOG1P_F32])
+_HALF_L2E = F32(-0.5 * 1.4426950408889634)
+_TAN = as_f32(coef.TAN_F32)
+_SIN = as_f32(coef.SIN_F32)
+_COS = as_f32(coef.COS_F32)
+_TANH = as_f32(coef.TANH_F32)
+_ERF0_HI, _ERF0_LO = split(repr(coef.ERF0_F32[0]), F32, 2)
+_ERF0_TAIL = as_f32(coef.ERF0_F32[1:])
+_ERF1 = as_f32(coef.ERF1_F32)
+_ERF2 = as_f32(coef.ERF2_F32)
 _SQRT_HALF_BITS = I32(0x3F3504F3)  # bits of sqrt(0.5): log mantissa lands in [sqrt(.5), sqrt(2))
 _MANT_MASK = I32(0x007FFFFF)
 _TWO23 = F32(8388608.0)
 _TWO24 = F32(16777216.0)
+_TINY_ODD = F32(2.0**-13)   # below this sin/tan/tanh(x) round to x
 _TINY_NORMAL = F32(1.1754943508222875e-38)
 
 
@@ -121,21 +145,16 @@ def expm1_f32(x):
 @kernel
 def _log_split(x):
     """For normal positive x: x = 2**k * m, m in [sqrt(.5), sqrt(2)); returns (k, m - 1)."""
-    ix = f32_bits(x) - _SQRT_HALF_BITS
-    k = I32(ix >> 23)
-    m = f32_from_bits(I32((ix & _MANT_MASK) + _SQRT_HALF_BITS))
+    ix = i32_add(f32_bits(x), -_SQRT_HALF_BITS)
+    k = i32_sar(ix, I32(23))
+    m = f32_from_bits(i32_add(i32_and(ix, _MANT_MASK), _SQRT_HALF_BITS))
     return F32(k), m - _ONE
 
 
 @kernel
-def _log1p_small(f):
-    """log(1 + f) for f in [sqrt(.5) - 1, sqrt(2) - 1] as (hi, lo)."""
-    s = f / (_TWO + f)
-    z = s * s
-    hfsq = _HALF * f * f
-    hi = f - hfsq
-    lo = ((f - hi) - hfsq) + s * fma(z, horner(z, _LOGR), hfsq)
-    return hi, lo
+def _log1p_tail(f):
+    """log(1 + f) - f for f in [sqrt(.5) - 1, sqrt(2) - 1]: f*f*(f*P(f) - 1/2), no division."""
+    return (f * f) * fma(f, horner(f, _LOG1P), -_HALF)
 
 
 @kernel
@@ -154,29 +173,26 @@ def _prescale(x):
 
 
 @kernel
+def _log_kf(k, f):
+    """k*ln2 + log(1 + f), the small terms summed first."""
+    return fma(k, _LN2_HI, f + fma(k, _LN2_LO, _log1p_tail(f)))
+
+
+@kernel
 def log_f32(x):
     """Natural log for float32."""
     xs, kadj = _prescale(x)
     k, f = _log_split(xs)
-    k = k + kadj
-    hi, lo = _log1p_small(f)
-    y = fma(k, _LN2_HI, fma(k, _LN2_LO, lo) + hi)
-    return _log_specials(x, y)
+    return _log_specials(x, _log_kf(k + kadj, f))
 
 
 @kernel
 def log2_f32(x):
-    """Base-2 log for float32 (log(m) kept as hi + lo so integer results are exact)."""
+    """Base-2 log for float32: k + log2e*(f + tail), log2e as hi + lo (x = 2**k exact)."""
     xs, kadj = _prescale(x)
     k, f = _log_split(xs)
-    k = k + kadj
-    hi, lo = _log1p_small(f)
-    p = hi * _LOG2E
-    pe = fma(hi, _LOG2E, -p) + fma(hi, _IL2_LO, lo * _LOG2E)
-    sh = k + p
-    se = (k - sh) + p
-    y = sh + (se + pe)
-    return _log_specials(x, y)
+    t = (f * f) * fma(f, horner(f, _LOG1P_L2E), _HALF_L2E)
+    return _log_specials(x, (k + kadj) + fma(f, _IL2_HI, fma(f, _IL2_LO, t)))
 
 
 @kernel
@@ -184,12 +200,10 @@ def log1p_f32(x):
     """log(1 + x) for float32; u = 1 + x with its rounding error folded back in."""
     u = _ONE + x
     c = x - (u - _ONE)
-    uc = _clamp(u, _TINY_NORMAL, F32(3.0e38))
+    uc = _clamp(u, _TINY_NORMAL, F32(3.4028235e38))
     k, f = _log_split(uc)
     kc = k if k < F32(100.0) else F32(100.0)
-    f = f + c * _pow2i(-kc)
-    hi, lo = _log1p_small(f)
-    y = fma(k, _LN2_HI, fma(k, _LN2_LO, lo) + hi)
+    y = _log_kf(k, fma(c, _pow2i(-kc), f))
     y = -_INF if u == _ZERO else y
     y = _NAN if x < -_ONE else y
     y = x if abs(x) < F32(5.9604645e-08) else y
@@ -200,7 +214,7 @@ def log1p_f32(x):
 def _trig_reduce(x):
     """x = k*pi/2 + r, |r| <= ~pi/4; returns (r, q) with q = k mod 4 in -2..2.
 
-    3-part Cody-Waite with FMAs: exact first step; accurate while |x| < 2**22.
+    3-part Cody-Waite with FMAs: exact first step; <= 2 ulp results for |x| < 2**20.
     """
     t = x * _TWO_OVER_PI
     k = _rint(t) if abs(t) < _RINT_MAX else t
@@ -221,8 +235,10 @@ def _sin_poly(r, z):
 
 @kernel
 def _cos_poly(z):
-    """cos(r) for |r| <= pi/4, z = r*r."""
-    return fma(z * z, horner(z, _COS), _ONE - _HALF * z)
+    """cos(r) for |r| <= pi/4, z = r*r; the rounding error of 1 - z/2 is kept."""
+    hz = _HALF * z
+    w = _ONE - hz
+    return w + (((_ONE - w) - hz) + z * z * horner(z, _COS))
 
 
 @kernel
@@ -233,18 +249,19 @@ def _finite_or_nan(x, y):
 
 @kernel
 def sin_f32(x):
-    """sin(x) for float32 (accurate range reduction for |x| < 2**22)."""
+    """sin(x) for float32 (accurate range reduction for |x| < 2**20)."""
     r, q = _trig_reduce(x)
     z = r * r
     odd = (q == _ONE) | (q == -_ONE)
     v = _cos_poly(z) if odd else _sin_poly(r, z)
     neg = (q == _TWO) | (q == -_TWO) | (q == -_ONE)
-    return _finite_or_nan(x, -v if neg else v)
+    v = -v if neg else v
+    return _finite_or_nan(x, x if abs(x) < _TINY_ODD else v)
 
 
 @kernel
 def cos_f32(x):
-    """cos(x) for float32 (accurate range reduction for |x| < 2**22)."""
+    """cos(x) for float32 (accurate range reduction for |x| < 2**20)."""
     r, q = _trig_reduce(x)
     z = r * r
     odd = (q == _ONE) | (q == -_ONE)
@@ -254,15 +271,39 @@ def cos_f32(x):
 
 
 @kernel
+def _trig_reduce_dd(x):
+    """Like _trig_reduce, but r as hi + lo (the 2nd Cody-Waite step done as an exact
+    TwoSum): <= 2 ulp tan needs r to better than 1 ulp."""
+    t = x * _TWO_OVER_PI
+    k = _rint(t) if abs(t) < _RINT_MAX else t
+    r1 = fma(-k, _PIO2_A, x)             # exact
+    p = k * _PIO2_B
+    pl = fma(k, _PIO2_B, -p)             # k*B == p + pl exactly
+    s = r1 - p
+    bb = s - r1
+    err = (r1 - (s - bb)) - (p + bb)     # r1 - p == s + err exactly
+    tail = fma(-k, _PIO2_C, err - pl)
+    r = s + tail
+    q4 = k * F32(0.25)
+    q = k - F32(4.0) * (_rint(q4) if abs(q4) < _RINT_MAX else q4)
+    big = abs(r) >= _TWO                  # |x| beyond the bound: stay bounded
+    return (_ZERO if big else r), (_ZERO if big else (s - r) + tail), q
+
+
+@kernel_inline
 def tan_f32(x):
-    """tan(x) = sin(r)/cos(r) or -cos(r)/sin(r) by quadrant parity."""
-    r, q = _trig_reduce(x)
+    """tan: r + r**3*P(r*r) after reduction; -1/tan(r) for odd quadrants, with a
+    Newton-style correction of the reciprocal using the tail of tan(r)."""
+    r, rl, q = _trig_reduce_dd(x)
     z = r * r
-    s = _sin_poly(r, z)
-    c = _cos_poly(z)
+    lo = (r * z) * horner(z, _TAN)
+    d = r + lo
+    dl = ((r - d) + lo) + fma(rl, d * d, rl)    # tan(r + rl) ~ d + dl
+    inv = -_ONE / d
+    e = fma(inv, d, _ONE) + inv * dl
     odd = (q == _ONE) | (q == -_ONE)
-    v = (-c if odd else s) / (s if odd else c)
-    return _finite_or_nan(x, v)
+    v = fma(inv, e, inv) if odd else d + dl
+    return _finite_or_nan(x, x if abs(x) < _TINY_ODD else v)
 
 
 @kernel
@@ -275,6 +316,7 @@ def tanh_f32(x):
     t = e / (e + _TWO)
     t = -t if x < _ZERO else t
     y = small if a < F32(0.625) else t
+    y = x if a < _TINY_ODD else y
     return x if x != x else y
 
 
@@ -283,7 +325,12 @@ def sigmoid_f32(x):
     """Logistic 1 / (1 + exp(-x)), evaluated as z/(1+z) for x < 0 to keep precision."""
     z = _exp_core(-_clamp(abs(x), _ZERO, F32(104.0)))
     d = _ONE + z
-    y = (z if x < _ZERO else _ONE) / d
+    dl = (_ONE - d) + z              # d + dl == 1 + z exactly
+    num = z if x < _ZERO else _ONE
+    rcp = _ONE / d
+    q = num * rcp
+    rem = fma(-q, d, num) - q * dl   # num - q*(1 + z), nearly exact
+    y = fma(rem, rcp, q)
     return x if x != x else y
 
 
@@ -292,7 +339,7 @@ def erf_f32(x):
     """erf: x*P(x*x) for |x| < 1, piecewise polynomials on [1, 2.5), [2.5, 4), 1 beyond."""
     a = abs(x)
     z = x * x
-    small = x * horner(z, _ERF0)
+    small = fma(x, _ERF0_HI, x * fma(z, horner(z, _ERF0_TAIL), _ERF0_LO))
     lo = a < F32(2.5)
     t = a - (F32(1.75) if lo else F32(3.25))
     big = horner2(t, lo, _ERF1, _ERF2)
@@ -314,10 +361,9 @@ def rsqrt_f32(x):
 
 
 # ---- pow: log2 and exp2 in float64 ---------------------------------------------
-_D_ONE, _D_TWO, _D_HALF = F64(1.0), F64(2.0), F64(0.5)
 _D_LOG2E = F64(1.4426950408889634)
-_D_LOGR = as_f64(C.LOGR_POW32)
-_D_EXP2 = as_f64(C.EXP2_POW32)
+_D_LOGR = as_f64(coef.LOGR_POW32)
+_D_EXP2 = as_f64(coef.EXP2_POW32)
 _D_MAGIC = F64(6755399441055744.0)   # 1.5 * 2**52
 _D_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
 
@@ -353,11 +399,13 @@ def _is_int(y):
 @kernel
 def _is_odd(y):
     """Whether float32 y is an odd integer."""
-    h = y * _HALF
-    return (abs(y) < _TWO24) & _is_int(y) & (_rint(h) != h)
+    ay = abs(y)
+    ah = ay * _HALF
+    rh = (ah + _TWO23) - _TWO23     # nearest integer to ah, exact below 2**23
+    return (ay < _TWO24) & (abs(ay - (rh + rh)) == _ONE)
 
 
-@kernel
+@kernel_inline
 def pow_f32(x, y):
     """x**y for float32 with C99/NumPy special cases, via exp2(y*log2|x|) in float64."""
     ax = abs(x)
@@ -373,11 +421,11 @@ def pow_f32(x, y):
     v = v0 if ax == _ZERO else v
     vi = _ZERO if y < _ZERO else _INF
     v = vi if ax == _INF else v
-    v = -v if yodd & (f32_bits(x) < I32(0)) else v
+    v = v * (math.copysign(_ONE, x) if yodd else _ONE)   # (a select on yodd & sign did not vectorise)
     v = _NAN if (x < _ZERO) & (x > -_INF) & (not yint) & (abs(y) < _INF) else v
     # infinite exponent
-    vy = _ONE if ax == _ONE else ((_INF if y > _ZERO else _ZERO) if ax > _ONE
-                                  else (_ZERO if y > _ZERO else _INF))
+    vy = _INF if (y > _ZERO) == (ax > _ONE) else _ZERO
+    vy = _ONE if ax == _ONE else vy
     v = vy if abs(y) == _INF else v
     v = x + y if (x != x) | (y != y) else v
     return _ONE if (y == _ZERO) | (x == _ONE) else v

@@ -3,10 +3,9 @@ import math
 
 import numpy as np
 
-from . import _coeffs as C
+from . import _coeffs as coef
 from ._f32 import LN2, LOG2E, PIO2
-from ._prims import (F64, I32, I64, as_f64, f64_bits, f64_from_bits, fma,
-                     horner, horner4, kernel, split)
+from ._prims import F64, I32, I64, as_f64, f64_bits, f64_from_bits, fma, horner, horner4, kernel, kernel_inline, split
 
 _ZERO, _HALF, _ONE, _TWO = F64(0.0), F64(0.5), F64(1.0), F64(2.0)
 _INF, _NAN = F64(math.inf), F64(math.nan)
@@ -18,21 +17,23 @@ _LN2_HI42, _LN2_LO42 = split(LN2, F64, 2, bits=42)   # k * HI exact for |k| < 2*
 _IL2_HI, _IL2_LO = split(LOG2E, F64, 2)
 _PIO2_A, _PIO2_B, _PIO2_C = split(PIO2, F64, 3)
 _TWO_OVER_PI = F64(0.6366197723675814)
-_EXP = as_f64(C.EXP_F64)
-_EXP2 = as_f64(C.EXP2_F64)
-_LOGR = as_f64(C.LOGR_F64)
-_LOGR_POW = as_f64(C.LOGR_POW64)
-_SIN = as_f64(C.SIN_F64)
-_COS = as_f64(C.COS_F64)
-_TANH = as_f64(C.TANH_F64)
-_ERF0 = as_f64(C.ERF0_F64)
-_ERF1, _ERF2 = as_f64(C.ERF1_F64), as_f64(C.ERF2_F64)
-_ERF3, _ERF4 = as_f64(C.ERF3_F64), as_f64(C.ERF4_F64)
+_EXP = as_f64(coef.EXP_F64)
+_EXP2 = as_f64(coef.EXP2_F64)
+_LOGR = as_f64(coef.LOGR_F64)
+_LOGR_POW = as_f64(coef.LOGR_POW64)
+_SIN = as_f64(coef.SIN_F64)
+_COS = as_f64(coef.COS_F64)
+_TANH = as_f64(coef.TANH_F64)
+_ERF0_HI, _ERF0_LO = split('1.128379167095512573896158903121545171688101258657997713688171', F64, 2)
+_ERF0_TAIL = as_f64(coef.ERF0_F64[1:])
+_ERF1, _ERF2 = as_f64(coef.ERF1_F64), as_f64(coef.ERF2_F64)
+_ERF3, _ERF4 = as_f64(coef.ERF3_F64), as_f64(coef.ERF4_F64)
 _SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
 _MANT_MASK = 0x000FFFFFFFFFFFFF
 _TWO52 = F64(2.0**52)
 _TWO53 = F64(2.0**53)
 _TWO54 = F64(2.0**54)
+_TINY_ODD = F64(2.0**-27)   # below this sin/tan/tanh(x) round to x
 _TINY_NORMAL = F64(2.2250738585072014e-308)
 
 
@@ -223,7 +224,7 @@ def _finite_or_nan(x, y):
     return y if abs(x) < _INF else x - x
 
 
-@kernel
+@kernel_inline
 def sin_f64(x):
     """sin(x) for float64."""
     r, q = _trig_reduce(x)
@@ -231,7 +232,8 @@ def sin_f64(x):
     odd = (q == _ONE) | (q == -_ONE)
     v = _cos_poly(z) if odd else _sin_poly(r, z)
     neg = (q == _TWO) | (q == -_TWO) | (q == -_ONE)
-    return _finite_or_nan(x, -v if neg else v)
+    v = -v if neg else v
+    return _finite_or_nan(x, x if abs(x) < _TINY_ODD else v)
 
 
 @kernel
@@ -253,7 +255,8 @@ def tan_f64(x):
     s = _sin_poly(r, z)
     c = _cos_poly(z)
     odd = (q == _ONE) | (q == -_ONE)
-    return _finite_or_nan(x, (-c if odd else s) / (s if odd else c))
+    v = (-c if odd else s) / (s if odd else c)
+    return _finite_or_nan(x, x if abs(x) < _TINY_ODD else v)
 
 
 @kernel
@@ -266,6 +269,7 @@ def tanh_f64(x):
     t = e / (e + _TWO)
     t = -t if x < _ZERO else t
     y = small if a < F64(0.625) else t
+    y = x if a < _TINY_ODD else y
     return x if x != x else y
 
 
@@ -273,16 +277,21 @@ def tanh_f64(x):
 def sigmoid_f64(x):
     """Logistic function for float64."""
     z = _exp_core(-_clamp(abs(x), _ZERO, F64(746.0)))
-    y = (z if x < _ZERO else _ONE) / (_ONE + z)
+    d = _ONE + z
+    dl = (_ONE - d) + z
+    num = z if x < _ZERO else _ONE
+    rcp = _ONE / d
+    q = num * rcp
+    y = fma(fma(-q, d, num) - q * dl, rcp, q)
     return x if x != x else y
 
 
-@kernel
+@kernel_inline
 def erf_f64(x):
     """erf for float64: x*P(x*x) below 1, then four blended-coefficient pieces up to 6."""
     a = abs(x)
     z = x * x
-    small = x * horner(z, _ERF0)
+    small = fma(x, _ERF0_HI, x * fma(z, horner(z, _ERF0_TAIL), _ERF0_LO))
     b1 = a < _TWO
     b2 = a < F64(3.0)
     b3 = a < F64(4.5)
@@ -335,11 +344,13 @@ def _is_int(y):
 @kernel
 def _is_odd(y):
     """Whether y is an odd integer."""
-    h = y * _HALF
-    return (abs(y) < _TWO53) & _is_int(y) & (_rint(h) != h)
+    ay = abs(y)
+    ah = ay * _HALF
+    rh = (ah + _TWO52) - _TWO52
+    return (ay < _TWO53) & (abs(ay - (rh + rh)) == _ONE)
 
 
-@kernel
+@kernel_inline
 def pow_f64(x, y):
     """x**y for float64: exp(y * log|x|) in double-double, C99/NumPy special cases."""
     ax = abs(x)
@@ -357,10 +368,10 @@ def pow_f64(x, y):
     v = v0 if ax == _ZERO else v
     vi = _ZERO if y < _ZERO else _INF
     v = vi if ax == _INF else v
-    v = -v if yodd & (f64_bits(x) < 0) else v
+    v = v * (math.copysign(_ONE, x) if yodd else _ONE)   # (a select on yodd & sign did not vectorise)
     v = _NAN if (x < _ZERO) & (x > -_INF) & (not yint) & (abs(y) < _INF) else v
-    vy = _ONE if ax == _ONE else ((_INF if y > _ZERO else _ZERO) if ax > _ONE
-                                  else (_ZERO if y > _ZERO else _INF))
+    vy = _INF if (y > _ZERO) == (ax > _ONE) else _ZERO
+    vy = _ONE if ax == _ONE else vy
     v = vy if abs(y) == _INF else v
     v = x + y if (x != x) | (y != y) else v
     return _ONE if (y == _ZERO) | (x == _ONE) else v

@@ -23,6 +23,9 @@ JIT_OPTIONS = {'fastmath': {'contract'}, 'error_model': 'numpy'}
 
 kernel = njit(**JIT_OPTIONS)
 
+#: For functions too big for LLVM's inliner (pow): Numba-IR inlining into callers.
+kernel_inline = njit(**JIT_OPTIONS, inline='always')
+
 
 def _bitcast_intrinsic(src, dst, llty):
     """Build an intrinsic reinterpreting the bits of a ``src`` value as ``dst``."""
@@ -91,6 +94,74 @@ def _ov_f64_from_bits(i):
     return lambda i: _i64_as_f64(np.int64(i))
 
 
+def _wrap32(v: int):
+    """Python int wrapped to a two's-complement int32."""
+    return np.int32(((int(v) + (1 << 31)) % (1 << 32)) - (1 << 31))
+
+
+def i32_add(a, b):
+    """a + b in int32 with wrap-around (Python fallback)."""
+    return _wrap32(int(a) + int(b))
+
+
+def i32_and(a, b):
+    """Bitwise a & b of int32 values (Python fallback)."""
+    return _wrap32(int(a) & int(b))
+
+
+def i32_sar(a, n):
+    """Arithmetic shift right of an int32 (Python fallback)."""
+    return _wrap32(int(a) >> int(n))
+
+
+def _i32_binop(op):
+    """Intrinsic applying an LLVM i32 instruction, so Numba does not widen to int64.
+
+    Numba types int32 + int32 as int64; on vectors that costs sign extensions,
+    two half-width operations and packing back (about a dozen extra instructions).
+    """
+
+    @intrinsic
+    def binop(typingctx, a, b):
+        """One i32 instruction."""
+        if not (isinstance(a, types.Integer) and isinstance(b, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            i32 = ir.IntType(32)
+            x, y = (context.cast(builder, v, t, types.int32)
+                    for v, t in zip(args, signature.args, strict=True))
+            assert x.type == i32
+            return getattr(builder, op)(x, y)
+
+        return types.int32(a, b), codegen
+
+    return binop
+
+
+_i32_add = _i32_binop('add')
+_i32_and = _i32_binop('and_')
+_i32_sar = _i32_binop('ashr')
+
+
+@overload(i32_add, target='generic')
+def _ov_i32_add(a, b):
+    """Compiled i32_add: one i32 add."""
+    return lambda a, b: _i32_add(a, b)
+
+
+@overload(i32_and, target='generic')
+def _ov_i32_and(a, b):
+    """Compiled i32_and: one i32 and."""
+    return lambda a, b: _i32_and(a, b)
+
+
+@overload(i32_sar, target='generic')
+def _ov_i32_sar(a, n):
+    """Compiled i32_sar: one i32 ashr."""
+    return lambda a, n: _i32_sar(a, n)
+
+
 def _two_prod(a: float, b: float):
     """Exact a*b as a float pair (Dekker split; Python floats)."""
     p = a * b
@@ -104,7 +175,8 @@ def _two_prod(a: float, b: float):
 def fma(a, b, c):
     """a*b + c with a single rounding (Python fallback; exact via fsum)."""
     if isinstance(a, np.float32):
-        return np.float32(math.fsum((float(a) * float(b), float(c))))
+        p, c = float(a) * float(b), float(c)
+        return np.float32(math.fsum((p, c)) if math.isfinite(p + c) else p + c)
     a, b, c = float(a), float(b), float(c)
     if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
         return np.float64(a * b + c)

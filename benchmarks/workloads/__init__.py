@@ -1,0 +1,123 @@
+"""The benchmark tables: CASES (what is computed, at which sizes) and VARIANTS (who computes it).
+
+A variant's module (``numpy_ref``, ``jitgrad_eager``, ...) holds ``FACTORIES``: workload id ->
+``factory(inputs) -> fn``, where ``fn()`` computes the value and every gradient once and returns
+``(value, (grad, ...))`` in that framework's own types. Factories do the set-up (converting the
+NumPy inputs, building modules, compiling); only ``fn()`` is timed. A factory, or the module's
+``unavailable()``, raises/returns the reason when the API or library it needs is missing, and
+the harness prints "n/a" for that cell. The callables of end-to-end rows (a Case with
+`warmup_size`) take an optional run length, so the harness can warm up the SAME callable (its
+compiled functions, caches) on a short run: ``fn(warmup_size)``, then time ``fn()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import data
+
+MODES = ("full", "quick", "smoke")
+
+Inputs = dict[str, Any]
+Result = tuple[Any, tuple[Any, ...]]
+
+
+class NotAvailableError(Exception):
+    """The API or library a variant needs is missing here; the cell reads "n/a"."""
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A stated performance goal: `variant`'s time is at most `max_ratio` x `against`'s time."""
+
+    variant: str
+    against: str
+    max_ratio: float
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table: a workload at one size.
+
+    `sizes` maps each mode to the size parameter that `make_inputs` takes (N, batch, epochs, ops);
+    `size_label` formats it for the table. `per_ops(size)` divides the measured time when the row
+    reports a time per op. `expected(size)` is a known answer, checked instead of the NumPy
+    result's agreement when not None. End-to-end rows (`warmup_size` set) warm up on a shorter
+    run, then time ONE full run, whose result is checked.
+    """
+
+    key: str
+    workload: str
+    title: str
+    sizes: dict[str, int]
+    size_label: str
+    make_inputs: Callable[[int], Inputs]
+    outputs: tuple[str, ...]
+    per: str = "call"
+    per_ops: Callable[[int], int] | None = None
+    warmup_size: int | None = None
+    expected: Callable[[int], tuple | None] | None = None
+    goal: Goal | None = None
+
+    def label(self, mode: str) -> str:
+        return f"{self.title} ({self.size_label.format(self.sizes[mode])})"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One column: a framework run one way. `needs` is the library it imports; when `optional`
+    and that library is missing, the column is left out instead of reading "n/a"."""
+
+    name: str
+    module: str
+    needs: str | None = None
+    optional: bool = False
+
+
+NUMPY = "NumPy (hand-written grads)"
+EAGER = "jitgrad eager"
+JIT = "jitgrad jit"
+TORCH = "PyTorch eager"
+JAX = "JAX jit"
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(NUMPY, "numpy_ref"),
+    Variant(EAGER, "jitgrad_eager"),
+    Variant(JIT, "jitgrad_jit"),
+    Variant(TORCH, "torch_eager", needs="torch", optional=True),
+    Variant(JAX, "jax_jit", needs="jax", optional=True),
+)
+BASELINE = NUMPY
+
+
+def _w2_expected(epochs: int) -> tuple | None:
+    """The answer of the full 330,000-epoch run (loss, (w, b)); shorter runs are checked against NumPy."""
+    if epochs != data.W2_EPOCHS:
+        return None
+    return data.W2_LANDING
+
+
+CASES: tuple[Case, ...] = (
+    Case("W1a", "W1", "sum(2 sin a + 1)", {"full": 25, "quick": 25, "smoke": 25}, "N={:,}",
+         data.sin_sum, ("value", "a.grad")),
+    Case("W1b", "W1", "sum(2 sin a + 1)", {"full": 10_000_000, "quick": 10_000_000, "smoke": 1000}, "N={:,}",
+         data.sin_sum, ("value", "a.grad"), goal=Goal(EAGER, NUMPY, 1.3)),
+    Case("W2", "W2", "F->C regression, SGD", {"full": data.W2_EPOCHS, "quick": 3000, "smoke": 30},
+         "{:,} epochs", data.regression, ("final loss", "params"), per="run", warmup_size=100,
+         expected=_w2_expected),
+    Case("W3a", "W3", "MLP 1000-100-10", {"full": 16, "quick": 16, "smoke": 2}, "batch {}",
+         data.mlp, ("value", "w1.grad", "b1.grad", "w2.grad", "b2.grad")),
+    Case("W3b", "W3", "MLP 1000-100-10", {"full": 1024, "quick": 1024, "smoke": 4}, "batch {}",
+         data.mlp, ("value", "w1.grad", "b1.grad", "w2.grad", "b2.grad")),
+    Case("W4", "W4", "mean(tanh(xy+sin x)exp(-x^2)+log1p(y^2))",
+         {"full": 4_000_000, "quick": 1_000_000, "smoke": 1000}, "N={:,}", data.chain, ("value", "x.grad", "y.grad")),
+    Case("W5", "W5", "RNN cell sum(tanh(Wh h + Wx x))", {"full": 256, "quick": 256, "smoke": 8},
+         "n={}, 64 columns", data.rnn, ("value", "w_h.grad", "w_x.grad")),
+    Case("W6", "W6", "z=(z/x)*y loop, 2x3", {"full": 1000, "quick": 1000, "smoke": 10}, "{:,} steps",
+         data.div_mul_loop, ("value", "x.grad", "y.grad")),
+    Case("OH", "OH", "eager per-op overhead: x*y, 4 elements", {"full": 100, "quick": 100, "smoke": 5},
+         "chain of {} ops + backward", data.tiny_chain, ("value", "x.grad", "y.grad"), per="op",
+         per_ops=lambda ops: ops, goal=Goal(EAGER, TORCH, 2.0)),
+)
+
+WORKLOADS: tuple[str, ...] = tuple(dict.fromkeys(c.workload for c in CASES))

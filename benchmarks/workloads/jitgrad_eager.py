@@ -1,0 +1,115 @@
+"""Each workload in jitgrad's eager mode, written as a PyTorch user would write it."""
+from __future__ import annotations
+
+import jitgrad as jg
+
+
+def _leaf(array, requires_grad: bool = True) -> jg.Tensor:
+    return jg.tensor(array, requires_grad=requires_grad)
+
+
+def _clear(*params: jg.Tensor) -> None:
+    for p in params:
+        p.grad = None
+
+
+def sin_sum(inp: dict):
+    a = _leaf(inp["a"])
+
+    def run():
+        _clear(a)
+        out = (2 * a.sin() + 1).sum()
+        out.backward()
+        return out, (a.grad,)
+    return run
+
+
+def model(x: jg.Tensor, w: jg.Tensor, b: jg.Tensor) -> jg.Tensor:
+    return w * x + b
+
+
+def regression(inp: dict):
+    x, y = _leaf(inp["x"], False), _leaf(inp["y"], False)
+    p0, lr, epochs = inp["params"], inp["lr"], inp["epochs"]
+
+    def run(epochs: int = epochs):
+        params = _leaf(p0)
+        loss = None
+        for _ in range(epochs):
+            if params.grad is not None:
+                params.grad.zero_()
+            loss = ((model(x, *params) - y) ** 2).mean()
+            loss.backward()
+            with jg.no_grad():
+                params -= lr * params.grad
+        return loss, (params,)
+    return run
+
+
+def mlp(inp: dict):
+    x, t = _leaf(inp["x"], False), _leaf(inp["target"], False)
+    params = w1, b1, w2, b2 = tuple(_leaf(inp[k]) for k in ("w1", "b1", "w2", "b2"))
+
+    def run():
+        _clear(*params)
+        h = (x @ w1.t() + b1).relu()
+        loss = ((h @ w2.t() + b2 - t) ** 2).mean()
+        loss.backward()
+        return loss, tuple(p.grad for p in params)
+    return run
+
+
+def chain(inp: dict):
+    x, y = _leaf(inp["x"]), _leaf(inp["y"])
+
+    def run():
+        _clear(x, y)
+        f = ((x * y + x.sin()).tanh() * (-x * x).exp() + (y * y).log1p()).mean()
+        f.backward()
+        return f, (x.grad, y.grad)
+    return run
+
+
+def rnn(inp: dict):
+    w_h, w_x = _leaf(inp["w_h"]), _leaf(inp["w_x"])
+    h, x = _leaf(inp["h"], False), _leaf(inp["x"], False)
+
+    def run():
+        _clear(w_h, w_x)
+        f = (w_h @ h + w_x @ x).tanh().sum()
+        f.backward()
+        return f, (w_h.grad, w_x.grad)
+    return run
+
+
+def div_mul_loop(inp: dict):
+    x, y, z0 = _leaf(inp["x"]), _leaf(inp["y"]), _leaf(inp["z0"], False)
+    steps = inp["steps"]
+
+    def run():
+        _clear(x, y)
+        z = z0
+        for _ in range(steps):
+            z = (z / x) * y
+        out = z.sum()
+        out.backward()
+        return out, (x.grad, y.grad)
+    return run
+
+
+def tiny_chain(inp: dict):
+    x, y, ops = _leaf(inp["x"]), _leaf(inp["y"]), inp["ops"]
+
+    def run():
+        _clear(x, y)
+        z = x
+        for _ in range(ops):
+            z = z * y
+        out = z.sum()
+        out.backward()
+        return out, (x.grad, y.grad)
+    return run
+
+
+FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
+             "OH": tiny_chain}

@@ -1,0 +1,116 @@
+"""Each workload through jitgrad's compiled mode: the compiled `value_and_grad(f, argnums)` over
+NumPy arrays, and `jit_grad` inside an ordinary eager training loop for W2.
+
+Written against the API that DESIGN.md specifies; where it is missing, `unavailable()` or the
+factory says so and the table reads "n/a".
+"""
+from __future__ import annotations
+
+import importlib
+
+import jitgrad as jg
+
+from . import NotAvailableError
+
+
+def _compiled_module():
+    """jitgrad's compiled-mode module (`jitgrad/jit.py`), found through sys.modules: once
+    `jitgrad.jit` is exported as a function it shadows the module attribute of the same name."""
+    try:
+        return importlib.import_module("jitgrad.jit")
+    except ImportError:
+        return None
+
+
+def unavailable() -> str | None:
+    """Why this column cannot run yet (None when it can)."""
+    module = _compiled_module()
+    if module is None:
+        return "jitgrad's compiled mode (jitgrad/jit.py) does not exist yet"
+    missing = [name for name in ("value_and_grad", "jit_grad") if not hasattr(module, name)]
+    return f"jitgrad.jit.{' / '.join(missing)} not implemented yet" if len(missing) == 2 else None
+
+
+def _api(name: str):
+    """The compiled `name` (value_and_grad, jit_grad); NOT jitgrad.value_and_grad, the eager transform."""
+    fn = getattr(_compiled_module(), name, None)
+    if fn is None:
+        raise NotAvailableError(f"jitgrad.jit.{name} not implemented yet")
+    return fn
+
+
+def _compiled(f, argnums, *args):
+    """A zero-arg callable computing (value, grads) of f at args through one compiled function."""
+    step = _api("value_and_grad")(f, argnums=argnums)
+
+    def run():
+        value, grads = step(*args)
+        return value, tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+    return run
+
+
+def sin_sum(inp: dict):
+    return _compiled(lambda a: (2 * jg.sin(a) + 1).sum(), 0, inp["a"])
+
+
+def regression(inp: dict):
+    loss_fn = _api("jit_grad")(lambda params, x, y: ((params[0] * x + params[1] - y) ** 2).mean())
+    x, y = jg.tensor(inp["x"]), jg.tensor(inp["y"])
+    p0, lr, epochs = inp["params"], inp["lr"], inp["epochs"]
+
+    def run(epochs: int = epochs):
+        params = jg.tensor(p0, requires_grad=True)
+        loss = None
+        for _ in range(epochs):
+            if params.grad is not None:
+                params.grad.zero_()
+            loss = loss_fn(params, x, y)
+            loss.backward()
+            with jg.no_grad():
+                params -= lr * params.grad
+        return loss, (params,)
+    return run
+
+
+def mlp(inp: dict):
+    def loss_fn(w1, b1, w2, b2, x, t):
+        h = jg.relu(x @ w1.t() + b1)
+        return ((h @ w2.t() + b2 - t) ** 2).mean()
+    return _compiled(loss_fn, (0, 1, 2, 3), *(inp[k] for k in ("w1", "b1", "w2", "b2", "x", "target")))
+
+
+def chain(inp: dict):
+    def f(x, y):
+        return (jg.tanh(x * y + jg.sin(x)) * jg.exp(-x * x) + jg.log1p(y * y)).mean()
+    return _compiled(f, (0, 1), inp["x"], inp["y"])
+
+
+def rnn(inp: dict):
+    def f(w_h, w_x, h, x):
+        return jg.tanh(w_h @ h + w_x @ x).sum()
+    return _compiled(f, (0, 1), inp["w_h"], inp["w_x"], inp["h"], inp["x"])
+
+
+def div_mul_loop(inp: dict):
+    steps = inp["steps"]
+
+    def f(x, y, z):
+        for _ in range(steps):
+            z = (z / x) * y
+        return z.sum()
+    return _compiled(f, (0, 1), inp["x"], inp["y"], inp["z0"])
+
+
+def tiny_chain(inp: dict):
+    ops = inp["ops"]
+
+    def f(x, y):
+        z = x
+        for _ in range(ops):
+            z = z * y
+        return z.sum()
+    return _compiled(f, (0, 1), inp["x"], inp["y"])
+
+
+FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
+             "OH": tiny_chain}

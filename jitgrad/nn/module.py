@@ -1,0 +1,356 @@
+"""Module: the base of layers. Assigning a Parameter or a Module as an attribute registers it,
+so parameters(), state_dict() and train()/eval() reach the whole tree."""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from .. import dtypes
+from ..core import TensorBase
+from ..grad_mode import no_grad
+from ..tensor import Tensor
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of all layers: subclasses set sub-modules/parameters in __init__ and define forward."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # ----- registration -----------------------------------------------------------------------
+
+    def _registry(self, kind: str) -> OrderedDict:
+        try:
+            return self.__dict__[kind]
+        except KeyError:
+            raise AttributeError(f"cannot assign a {kind[1:-1]} before {type(self).__name__}.__init__() ran: "
+                                 "call super().__init__() first in your __init__") from None
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, Parameter):
+            self._forget(name)
+            self._registry("_parameters")[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            self._registry("_modules")[name] = value
+        elif name in self.__dict__.get("_parameters", ()):
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(jitgrad.nn.Parameter or None expected)")
+            self._parameters[name] = None
+        elif name in self.__dict__.get("_modules", ()):
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                                "(jitgrad.nn.Module or None expected)")
+            self._modules[name] = None
+        elif name in self.__dict__.get("_buffers", ()):
+            if value is not None and not isinstance(value, TensorBase):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(jitgrad.Tensor or None expected)")
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        """Drop `name` from every registry and the instance dict (before re-registering it)."""
+        d = self.__dict__
+        for kind in ("_parameters", "_modules", "_buffers"):
+            d.get(kind, {}).pop(name, None)
+        d.pop(name, None)
+
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for kind in ("_parameters", "_buffers", "_modules"):
+            registry = d.get(kind)
+            if registry is not None and name in registry:
+                return registry[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for kind in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(kind, ()):
+                del self.__dict__[kind][name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def _check_name(self, name: str, what: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f"{what} name can't contain \".\" and can't be empty, got {name!r}")
+        if name in self.__dict__ and not any(name in self.__dict__.get(k, ())
+                                             for k in ("_parameters", "_buffers", "_modules")):
+            raise KeyError(f"attribute '{name}' already exists on {type(self).__name__}")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register a Parameter (or None, a declared but absent parameter) under `name`."""
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                            "(jitgrad.nn.Parameter or None required)")
+        self._forget(name)
+        self._registry("_parameters")[name] = param
+
+    def register_buffer(self, name: str, tensor: TensorBase | None, persistent: bool = True) -> None:
+        """Register a non-trainable tensor that state_dict() saves unless persistent=False."""
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, TensorBase):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(jitgrad.Tensor or None required)")
+        self._forget(name)
+        self._registry("_buffers")[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register a child module under `name`."""
+        self._check_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._forget(name)
+        self._registry("_modules")[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The sub-module at a dotted path such as 'features.0'."""
+        module = self
+        for part in target.split(".") if target else ():
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no sub-module '{part}' (in path '{target}')")
+            module = child
+        return module
+
+    # ----- traversal --------------------------------------------------------------------------
+
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and all descendants, each module once."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator[Module]:
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, kind: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, module in modules:
+            for name, value in module.__dict__[kind].items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) over the tree; a shared parameter is listed once."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, TensorBase]]:
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[TensorBase]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call fn on every sub-module (children first) and then on self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ----- modes and gradients ----------------------------------------------------------------
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and all descendants (affects e.g. dropout layers)."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"training mode is expected to be boolean, got {type(mode).__name__}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (False) or unfreeze (True) every parameter of the tree."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters: to None (default) or to zeros in place."""
+        for p in self.parameters():
+            zero_grad_of(p, set_to_none)
+
+    # ----- dtype conversion -------------------------------------------------------------------
+
+    def _apply_dtype(self, dtype) -> Module:
+        dt = dtypes.as_dtype(dtype)
+        for m in self.modules():
+            for registry in (m._parameters, m._buffers):
+                for t in registry.values():
+                    if t is not None and dtypes.is_floating(t.dtype) and t.dtype != dt:
+                        t._data = t._data.astype(dt)
+                        if t._grad is not None:
+                            t._grad = Tensor._wrap(t._grad._data.astype(dt))
+        return self
+
+    def to(self, *args, **kwargs) -> Module:
+        """to(dtype) converts floating parameters and buffers in place; to('cpu') is a no-op."""
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("device", None)
+        for a in args:
+            if isinstance(a, str) and a.startswith("cpu"):
+                continue
+            if dtype is None and not isinstance(a, str):
+                dtype = a
+            else:
+                raise RuntimeError(f"Module.to: only dtypes and 'cpu' are supported, got {a!r}")
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        return self if dtype is None else self._apply_dtype(dtype)
+
+    def float(self) -> Module:
+        return self._apply_dtype(dtypes.float32)
+
+    def double(self) -> Module:
+        return self._apply_dtype(dtypes.float64)
+
+    def cpu(self) -> Module:
+        return self
+
+    # ----- state dict -------------------------------------------------------------------------
+
+    def state_dict(self, destination: OrderedDict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by dotted name (detached, sharing storage)."""
+        out = OrderedDict() if destination is None else destination
+        for mod_prefix, m in self.named_modules(prefix=prefix.rstrip(".")):
+            base = f"{mod_prefix}." if mod_prefix else ""
+            for name, p in m._parameters.items():
+                if p is not None:
+                    out[base + name] = p if keep_vars else p.detach()
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent:
+                    out[base + name] = b if keep_vars else b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values into the existing parameters/buffers; strict=True wants exactly the same keys."""
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        updates = []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            array = value.detach()._data if isinstance(value, TensorBase) else np.asarray(value)
+            if tuple(array.shape) != tuple(target.shape):
+                errors.append(f"size mismatch for {key}: copying a param with shape {list(array.shape)} from "
+                              f"checkpoint, the shape in current model is {list(target.shape)}.")
+            else:
+                updates.append((target, array))
+        if strict:
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+            if unexpected:
+                errors.insert(len(missing) > 0, "Unexpected key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        if errors:
+            hint = "\n\t(pass strict=False to ignore missing/unexpected keys)" if strict and (missing or unexpected) \
+                else ""
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors) + hint)
+        with no_grad():
+            for target, array in updates:
+                target._data[...] = array
+                target._version.bump("load_state_dict")
+        return IncompatibleKeys(missing, unexpected)
+
+    # ----- calling and printing ---------------------------------------------------------------
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        """The text inside the parentheses of this module's repr (override in layers)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"({name}): " + _indent(repr(child)) for name, child in self._modules.items()]
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        body = "\n  ".join(([extra] if extra else []) + lines)
+        return f"{type(self).__name__}(\n  {body}\n)"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+def zero_grad_of(p: TensorBase, set_to_none: bool) -> None:
+    """Set p.grad to None, or zero it in place (detached first, as PyTorch does)."""
+    g = p._grad
+    if g is None:
+        return
+    if set_to_none:
+        p._grad = None
+        return
+    if g.grad_fn is not None:
+        g.detach_()
+    else:
+        g._requires_grad = False
+    g._data[...] = 0
+    g._version.bump("zero_")
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")

@@ -1,0 +1,187 @@
+"""Optimizer: the base of SGD/Adam/AdamW. Holds param groups (dicts of options plus 'params'),
+per-parameter state, and runs each step's updates through one of three executors (fused.py)."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+
+from ..core import TensorBase
+from ..grad_mode import enable_grad, no_grad
+from ..nn.module import zero_grad_of
+from ..tensor import Tensor
+from . import fused
+
+
+class _Required:
+    """Marks a hyper-parameter that has no default (PyTorch's `required`)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class Optimizer:
+    """Base class: subclasses declare `defaults` and the three update forms used by fused.run."""
+
+    # Names of per-parameter state tensors, in the order the kernels take them.
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params, defaults: dict) -> None:
+        if isinstance(params, TensorBase):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {type(params).__name__}")
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        self.defaults = dict(defaults)
+        self.state: dict = {}
+        self.param_groups: list[dict] = []
+        self._cache: dict = {}
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group: a dict with 'params' and any options that override the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if isinstance(params, TensorBase):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        else:
+            params = list(params) if params is not None else []
+        for p in params:
+            if not isinstance(p, TensorBase):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if p.grad_fn is not None:
+                raise ValueError("can't optimize a non-leaf Tensor (call .detach().requires_grad_() on it, or pass "
+                                 "the leaf it was computed from)")
+            if p.dtype.kind != "f":
+                raise ValueError(f"can only optimize floating-point Tensors, got one of dtype {p.dtype}")
+        group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+            group.setdefault(name, default)
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("a parameter group contains the same parameter twice")
+        if existing & {id(p) for p in params}:
+            raise ValueError("some parameters appear in more than one parameter group")
+        self._validate(group)
+        self.param_groups.append(group)
+
+    def _validate(self, group: dict) -> None:
+        """Check a group's options (subclasses raise ValueError naming the bad value)."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all optimized parameters (to None by default)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                zero_grad_of(p, set_to_none)
+
+    def step(self, closure: Callable[[], TensorBase] | None = None):
+        """One update of every parameter that has a gradient (closure re-evaluates the loss first)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for index, group in enumerate(self.param_groups):
+                fused.step_group(self, index, group)
+        return loss
+
+    # ----- what subclasses define ---------------------------------------------------------------
+
+    def _init_state(self, group: dict, p: TensorBase, state: dict) -> None:
+        """Create the state tensors of a parameter seen for the first time."""
+
+    def _advance(self, group: dict, p: TensorBase, state: dict) -> tuple:
+        """Count this step in `state` (creating lazy state); return what varies per parameter
+        (first step, step count) as a tuple: tensors with equal tuples can share one kernel call."""
+        return ()
+
+    # ----- state dict -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """{'state': {index: {name: value}}, 'param_groups': [options + 'params': indices]} as in PyTorch."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: _export(k, v) for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore options and state saved by state_dict() (values are copied)."""
+        saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if saved_groups is None or "state" not in state_dict:
+            raise ValueError("optimizer state_dict must be a dict with 'state' and 'param_groups' keys")
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has a different number of parameter groups ({len(saved_groups)}) "
+                             f"than this optimizer ({len(self.param_groups)})")
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                                 f"optimizer's group ({len(saved['params'])} vs {len(group['params'])} params)")
+        by_index = {}
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            for i, p in zip(saved["params"], group["params"], strict=True):
+                by_index[i] = p
+        self.state = {}
+        for i, values in state_dict["state"].items():
+            p = by_index.get(int(i))
+            if p is None:
+                raise ValueError(f"state for parameter index {i} has no parameter in the param groups")
+            self.state[p] = {k: _import(k, v, p) for k, v in values.items()}
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = copy.deepcopy(v)
+        self._cache.clear()
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {group[k]}" for k in sorted(group) if k != "params")
+        return "\n".join(lines + [")"])
+
+
+def _export(name: str, value):
+    """State values as saved: tensors detached (sharing storage), the step count as a float tensor."""
+    if name == "step":
+        return Tensor._wrap(np.asarray(float(value), dtype=np.float32))
+    return value.detach() if isinstance(value, TensorBase) else value
+
+
+def _import(name: str, value, p: TensorBase):
+    """A loaded state value: the step as an int, tensors copied into the parameter's dtype."""
+    if name == "step":
+        return int(value.item() if isinstance(value, TensorBase) else value)
+    if isinstance(value, TensorBase) or isinstance(value, np.ndarray):
+        array = value.detach()._data if isinstance(value, TensorBase) else value
+        if tuple(array.shape) != tuple(p.shape):
+            raise ValueError(f"state '{name}' has shape {list(array.shape)} but its parameter has shape "
+                             f"{list(p.shape)}")
+        return Tensor._wrap(np.array(array, dtype=p.dtype, copy=True))
+    return copy.deepcopy(value)
+

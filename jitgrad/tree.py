@@ -1,0 +1,89 @@
+"""Flatten nested lists/tuples/dicts of arrays into a flat leaf list plus a tree description,
+and rebuild them: how traced functions take and return structured values.
+
+A tree description is a tuple: ("leaf",) for an array/tensor, ("static", value) for anything
+else (numbers, None, strings; kept as is), ("seq", type, children) for lists/tuples (named
+tuples too), ("dict", keys, children) for dicts. Descriptions are hashable when statics are.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .core import TensorBase
+
+LEAF = ("leaf",)
+
+
+def is_leaf(x) -> bool:
+    """Tensors and NumPy arrays are leaves (they become graph inputs/outputs)."""
+    return isinstance(x, (TensorBase, np.ndarray))
+
+
+def flatten(x) -> tuple[list, tuple]:
+    """(leaves in order, tree description) of a nested structure."""
+    leaves: list = []
+    return leaves, _flatten(x, leaves)
+
+
+def _flatten(x, leaves: list) -> tuple:
+    if is_leaf(x):
+        leaves.append(x)
+        return LEAF
+    if isinstance(x, (list, tuple)):
+        return ("seq", type(x), tuple(_flatten(c, leaves) for c in x))
+    if isinstance(x, dict):
+        return ("dict", tuple(x), tuple(_flatten(v, leaves) for v in x.values()))
+    return ("static", x)
+
+
+def unflatten(tree: tuple, leaves) -> object:
+    """Rebuild the structure described by `tree` with `leaves` in place of its leaves."""
+    it = iter(leaves)
+    out = _unflatten(tree, it)
+    if next(it, _END) is not _END:
+        raise ValueError("unflatten: more leaves than the tree has places for")
+    return out
+
+
+_END = object()
+
+
+def _unflatten(tree: tuple, it):
+    kind = tree[0]
+    if kind == "leaf":
+        value = next(it, _END)
+        if value is _END:
+            raise ValueError("unflatten: fewer leaves than the tree has places for")
+        return value
+    if kind == "static":
+        return tree[1]
+    if kind == "seq":
+        children = [_unflatten(c, it) for c in tree[2]]
+        cls = tree[1]
+        if cls is list or cls is tuple:
+            return cls(children)
+        if hasattr(cls, "_fields"):
+            return cls(*children)
+        return cls(children)
+    return dict(zip(tree[1], (_unflatten(c, it) for c in tree[2]), strict=False))
+
+
+def num_leaves(tree: tuple) -> int:
+    """How many leaves a tree description has."""
+    n, stack = 0, [tree]
+    while stack:
+        t = stack.pop()
+        if t[0] == "leaf":
+            n += 1
+        elif t[0] in ("seq", "dict"):
+            stack.extend(t[2])
+    return n
+
+
+def seq(*children: tuple) -> tuple:
+    """The description of a tuple of the given subtrees."""
+    return ("seq", tuple, tuple(children))
+
+
+def static(value) -> tuple:
+    return ("static", value)

@@ -1,0 +1,51 @@
+"""CUDA-simulator tests of kernels.vmath.cuda_device (run with NUMBA_ENABLE_CUDASIM=1).
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_vmath_cuda.py
+"""
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+SIM = os.environ.get('NUMBA_ENABLE_CUDASIM') == '1'
+pytestmark = pytest.mark.skipif(not SIM, reason='needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator)')
+if SIM:
+    from numba import cuda  # module global: the simulator patches kernel globals
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64], ids=['f32', 'f64'])
+def test_device_functions_match_cpu(dtype):
+    """Every cuda_device() version agrees with the CPU kernel within 1 ulp on a small sample."""
+    from kernels import vmath as vm
+
+    rng = np.random.default_rng(0)
+    warnings.simplefilter('ignore')
+    for op in vm.FUNCTIONS:
+        dev = vm.cuda_device(op, dtype)
+        x = np.concatenate([rng.uniform(-5, 5, 6), [0.0, -0.0, np.inf, np.nan]]).astype(dtype)
+        y = rng.uniform(-3, 3, x.size).astype(dtype)
+        if op in ('log', 'log2', 'sqrt', 'rsqrt', 'pow'):
+            x = np.abs(x)
+        out = np.zeros_like(x)
+        cpu_f = vm.resolve(op, dtype)
+        if vm.ARITY[op] == 1:
+            @cuda.jit
+            def k1(x, out):
+                i = cuda.grid(1)
+                if i < x.size:
+                    out[i] = dev(x[i])  # noqa: B023 (compiled immediately)
+            k1[1, 32](x, out)
+            cpu = np.array([cpu_f(v) for v in x], dtype)
+        else:
+            @cuda.jit
+            def k2(x, y, out):
+                i = cuda.grid(1)
+                if i < x.size:
+                    out[i] = dev(x[i], y[i])  # noqa: B023
+            k2[1, 32](x, y, out)
+            cpu = np.array([cpu_f(a, b) for a, b in zip(x, y, strict=True)], dtype)
+        same = (out == cpu) | (np.isnan(out) & np.isnan(cpu))
+        with np.errstate(all='ignore'):
+            diff = np.abs(out.astype(np.float64) - cpu) / np.spacing(np.abs(cpu))
+        assert np.all(same | (diff <= 1)), (op, x, out, cpu)

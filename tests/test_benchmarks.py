@@ -1,0 +1,178 @@
+"""The benchmark harness: a whole run at tiny sizes, the correctness gate, timing and the CLI's errors."""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+from benchmarks import harness, report
+from benchmarks.__main__ import main, parse_args
+from benchmarks.workloads import (
+    BASELINE,
+    CASES,
+    EAGER,
+    JIT,
+    TORCH,
+    VARIANTS,
+    NotAvailableError,
+    Variant,
+    data,
+    jitgrad_jit,
+    numpy_ref,
+)
+
+CASE = {c.key: c for c in CASES}
+
+
+def _settings(**kw) -> harness.Settings:
+    return harness.Settings(**{"mode": "smoke", "min_time": 0.0, "min_reps": 2, "max_reps": 2, **kw})
+
+
+def test_smoke_run_checks_and_times_every_row(tmp_path):
+    """Every row at tiny sizes; the jit column is left to the CLI test below (its first compile is slow)."""
+    variants = tuple(v for v in VARIANTS if v.name != JIT)
+    result = harness.run(_settings(), variants=variants, stream=io.StringIO())
+    result["machine"] = report.machine_info()
+    report.write(result, tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    markdown = (tmp_path / "results.md").read_text()
+    assert saved["rows"] == json.loads(json.dumps(result["rows"]))
+    assert [r["key"] for r in saved["rows"]] == [c.key for c in CASES]
+    has_torch = importlib.util.find_spec("torch") is not None
+    assert (TORCH in saved["columns"]) == has_torch
+    assert (importlib.util.find_spec("matplotlib") is not None) == (tmp_path / "results.png").exists()
+    for row in saved["rows"]:
+        cells = row["cells"]
+        assert cells[BASELINE]["status"] == "ok" and cells[BASELINE]["ratio"] == 1.0
+        assert cells[EAGER]["status"] == "ok", (row["key"], cells[EAGER])   # eager grads match NumPy's
+        assert cells[EAGER]["median_s"] > 0 and cells[EAGER]["reps"] == (1 if row["per"] == "run" else 2)
+        if has_torch:
+            assert cells[TORCH]["status"] == "ok", (row["key"], cells[TORCH])
+        assert f"| {row['key']} " in markdown
+    assert "≤ 1.3× NumPy" in markdown and "≤ 2× PyTorch eager" in markdown
+    oh = next(r for r in saved["rows"] if r["key"] == "OH")["cells"][BASELINE]
+    assert oh["per_unit_s"] == pytest.approx(oh["median_s"] / CASE["OH"].sizes["smoke"])
+
+
+def test_cli_writes_table_json_and_chart(tmp_path, capsys):
+    assert main(["--smoke", "--only", "W1a", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert (tmp_path / "results.md").read_text() == capsys.readouterr().out.rstrip("\n") + "\n"
+    assert saved["settings"]["mode"] == "smoke" and [r["key"] for r in saved["rows"]] == ["W1a"]
+    assert saved["machine"]["cpu"] and saved["machine"]["versions"]["numpy"] == np.__version__
+    jit_cell = saved["rows"][0]["cells"][JIT]
+    assert jit_cell["status"] == ("n/a" if jitgrad_jit.unavailable() else "ok"), jit_cell
+
+
+def test_wrong_gradient_is_caught_before_timing():
+    case = CASE["W1a"]
+    ref = harness.run_cell(case, numpy_ref, _settings(), None)[1]
+    calls = []
+
+    def off_by_one_percent(inp):
+        run = numpy_ref.sin_sum(inp)
+
+        def bad():
+            calls.append(1)
+            value, (grad,) = run()
+            return value, (grad * np.float32(1.01),)
+        return bad
+    module = types.SimpleNamespace(FACTORIES={"W1": off_by_one_percent})
+    cell, _ = harness.run_cell(case, module, _settings(), ref)
+    assert cell["status"] == "wrong" and cell["reason"].startswith("a.grad")
+    assert "median_s" not in cell and len(calls) == 1
+
+
+def test_unavailable_and_failing_factories_give_na_and_error():
+    def missing(inp):
+        raise NotAvailableError("needs jitgrad.frobnicate")
+
+    def broken(inp):
+        raise ZeroDivisionError("boom")
+    for factory, status, words in ((missing, "n/a", "frobnicate"), (broken, "error", "ZeroDivisionError: boom")):
+        module = types.SimpleNamespace(FACTORIES={"W1": factory})
+        cell, result = harness.run_cell(CASE["W1a"], module, _settings(), None)
+        assert cell["status"] == status and words in cell["reason"] and result is None
+
+
+def test_warnings_of_a_variant_are_recorded_not_printed():
+    def noisy(inp):
+        run = numpy_ref.sin_sum(inp)
+
+        def fn():
+            warnings.warn("slow path taken", RuntimeWarning, stacklevel=1)
+            return run()
+        return fn
+    ref = harness.run_cell(CASE["W1a"], numpy_ref, _settings(), None)[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cell, _ = harness.run_cell(CASE["W1a"], types.SimpleNamespace(FACTORIES={"W1": noisy}), _settings(), ref)
+    assert cell["status"] == "ok" and cell["warnings"] == ["RuntimeWarning: slow path taken"]
+
+
+def test_missing_optional_library_hides_the_column_and_missing_required_one_reads_na():
+    variants = (Variant(BASELINE, "numpy_ref"), Variant("ghost", "numpy_ref", needs="no_such_lib_zq", optional=True),
+                Variant("needed", "numpy_ref", needs="no_such_lib_zq"))
+    report = harness.run(_settings(only=("W1a",)), variants=variants, stream=io.StringIO())
+    assert report["columns"] == [BASELINE, "needed"]
+    assert report["hidden_columns"] == {"ghost": "no_such_lib_zq is not installed"}
+    assert report["rows"][0]["cells"]["needed"] == {"status": "n/a", "reason": "no_such_lib_zq is not installed"}
+
+
+def test_mismatch_reports_what_differs():
+    ok = (np.float32(3.0), np.array([1.0, 0.0, -2.0], np.float32))
+    names = ("value", "x.grad")
+    assert harness.mismatch(ok, ok, names, 1e-3) is None
+    near_zero = (ok[0], ok[1] + np.float32(1e-3))      # within rtol * max|want| of entries near zero
+    assert harness.mismatch(near_zero, ok, names, 1e-3) is None
+    assert "x.grad: shape" in harness.mismatch((ok[0], ok[1][:2]), ok, names, 1e-3)
+    assert "dtype float64" in harness.mismatch((ok[0], ok[1].astype(np.float64)), ok, names, 1e-3)
+    assert "not finite" in harness.mismatch((np.float32(np.nan), ok[1]), ok, names, 1e-3)
+    assert harness.mismatch((np.float32(3.1), ok[1]), ok, names, 1e-3).startswith("value: max |error|")
+
+
+def test_timing_respects_repetition_limits():
+    calls = []
+    samples = harness.time_calls(lambda: calls.append(1), _settings(min_reps=3, max_reps=7, min_time=10.0))
+    assert len(samples) == len(calls) == 7
+    samples = harness.time_calls(lambda: None, _settings(min_reps=4, max_reps=100, min_time=0.0))
+    assert len(samples) == 4 and all(s >= 0 for s in samples)
+
+
+def test_progress_bar_counts_to_total():
+    out = io.StringIO()
+    bar = harness.Progress(2, out, width=10)
+    bar.show("first")
+    bar.step()
+    bar.step()
+    bar.close()
+    text = out.getvalue()
+    assert "[----------] 0/2" in text and "[##########] 2/2" in text and "first" in text
+
+
+def test_w2_numpy_baseline_lands_on_the_stated_answer():
+    """330,000 epochs of SGD end at w = 0.5358, b = -17.2503, loss = 2.9279 (about 4 s)."""
+    value, (params,) = numpy_ref.regression(data.regression(data.W2_EPOCHS))()
+    want_loss, (want_params,) = data.W2_LANDING
+    assert value == pytest.approx(want_loss, abs=1e-3)
+    np.testing.assert_allclose(params, want_params, atol=2e-3)
+
+
+def test_bad_arguments_are_refused_with_a_clear_message(capsys):
+    assert main(["--smoke", "--only", "W1,W9"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown workload(s) W9" in err and "W1, W2" in err
+    for argv, words in ((["--reps", "0"], "--reps must be at least 1"), (["--threads", "-1"], "--threads must be 0"),
+                        (["--quick", "--smoke"], "not allowed with")):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+        assert words in capsys.readouterr().err
+    with pytest.raises(ValueError, match="mode must be one of full, quick, smoke"):
+        harness.Settings(mode="fast")
+    with pytest.raises(ValueError, match="first variant must be the baseline"):
+        harness.run(_settings(), variants=(Variant(EAGER, "jitgrad_eager"),))

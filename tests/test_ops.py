@@ -1,0 +1,35 @@
+"""Every case of the op table through the three checks: finite differences to second order,
+PyTorch's values and gradients in float32 and float64, and agreement of all modes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import check_grads, check_modes, check_torch
+from op_table import CASES, GRAD_CASES, jitgrad_fn, make_inputs
+
+GRADCHECK_CASES = [c for c in GRAD_CASES if not c.no_gradcheck]
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES, ids=lambda c: c.name)
+def test_gradcheck(case):
+    """Analytical first and second derivatives match central differences (float64)."""
+    order = 1 if case.no_second_order else 2
+    check_grads(jitgrad_fn(case), make_inputs(case, np.float64), order=order, eps=case.eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_torch_oracle(case, dtype):
+    """Values, output dtypes, requires_grad and gradients match PyTorch."""
+    pytest.importorskip("torch")
+    if dtype == np.float32:
+        rtol, atol = 2e-5 * case.tol, 2e-5 * case.tol
+    else:
+        rtol, atol = 1e-10, 1e-12
+    check_torch(case.jg, case.th, make_inputs(case, dtype), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_modes(case):
+    """Every execution mode gives eager's values and gradients."""
+    check_modes(jitgrad_fn(case), make_inputs(case, np.float64))
