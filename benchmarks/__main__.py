@@ -12,6 +12,7 @@ from pathlib import Path
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 DEFAULT_THREADS = 1
 
 
@@ -57,7 +58,9 @@ def cap_threads(threads: int | None) -> dict[str, str]:
             os.environ[name] = n
         else:
             os.environ.setdefault(name, n)
-    return {name: os.environ[name] for name in THREAD_VARIABLES}
+    if n == "1" and "XLA_FLAGS" not in os.environ:   # JAX's CPU back end reads no *_NUM_THREADS variable
+        os.environ["XLA_FLAGS"] = XLA_ONE_THREAD
+    return {name: os.environ[name] for name in (*THREAD_VARIABLES, "XLA_FLAGS") if name in os.environ}
 
 
 def main(argv: list[str] | None = None) -> int:

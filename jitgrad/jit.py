@@ -64,18 +64,30 @@ class Executable:
             self._fn = self.compiled[0].fn
 
     def _first_run(self, arrays: Sequence[np.ndarray]):
-        """The first call compiles (or loads from disk); a Numba failure must never reach the
-        user: the graph then runs in the reference interpreter, with a warning."""
+        """The first call compiles (or loads from disk). A cache entry that fails to load is
+        deleted and rebuilt; a Numba failure never reaches the user: the graph then runs in
+        the reference interpreter, with a warning."""
         from numba.core.errors import NumbaError
         start = time.perf_counter()
         try:
-            result = self._compiled_run(arrays)
+            try:
+                result = self._compiled_run(arrays)
+            except NumbaError:
+                raise
+            except Exception as exc:  # a corrupt or unreadable on-disk cache entry
+                log.info("rebuilding a cache entry that failed to load (%s: %s)", type(exc).__name__, exc)
+                for compiled in self.compiled:
+                    if compiled is not None:
+                        compiled.rebuild()
+                if len(self.compiled) == 1:
+                    self._fn = self.compiled[0].fn
+                result = self._compiled_run(arrays)
         except NumbaError as exc:
+            name = next((c.program.name for c in self.compiled if c is not None), "a program")
             warnings.warn(
-                f"jitgrad could not compile {self.plan.segments[0].program.name if self.plan.segments[0].program else 'a program'}"
-                f" ({type(exc).__name__}: {str(exc).splitlines()[0]}); running it in the reference interpreter "
-                "instead. This is a jitgrad bug: please report it with fn.source(*args).", RuntimeWarning,
-                stacklevel=3)
+                f"jitgrad could not compile {name} ({type(exc).__name__}: {str(exc).splitlines()[0]}); running "
+                "it in the reference interpreter instead. This is a jitgrad bug: please report it with "
+                "fn.source(*args).", RuntimeWarning, stacklevel=3)
             self.run = self._run_reference
             return self._run_reference(arrays)
         self.compile_seconds = time.perf_counter() - start

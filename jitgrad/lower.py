@@ -268,5 +268,6 @@ def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, 
             consts.append(arr)
         else:
             args.append(arr)
+    from . import __version__
     return Program(name, tuple(args), outputs, temporaries=tuple(temps), steps=tuple(steps),
-                   constants=tuple(consts))
+                   constants=tuple(consts), notes=(f"jitgrad {__version__}",))

@@ -93,9 +93,9 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
             call[i] = _diff_arg(args[i], i)
         with enable_grad():
             result = fn(*call, **kwargs)
-            out, aux = result if has_aux else (result, None)
             if has_aux and not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError("with has_aux=True the function must return a pair (scalar, aux)")
+            out, aux = result if has_aux else (result, None)
             out = _check_scalar(out)
             targets = [call[i] for i in nums]
             if out.requires_grad:

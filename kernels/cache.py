@@ -87,3 +87,16 @@ def load_module(source: str, reason: str = ""):
         raise
     log.info("loaded %s%s", path.name, f" ({reason})" if reason else "")
     return module
+
+
+def purge_compiled(module) -> int:
+    """Delete Numba's cache files of a generated module (after they failed to load)."""
+    path = Path(module.__file__)
+    removed = 0
+    for f in (path.parent / "__pycache__").glob(path.stem + ".*"):
+        try:
+            f.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed

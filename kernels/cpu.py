@@ -2,7 +2,10 @@
 compiled once per program text and cached on disk. The source is kept for debugging."""
 from __future__ import annotations
 
+import sys
 import time
+
+import numba
 
 from . import cache, source
 from .spec import Loop, Program
@@ -23,6 +26,14 @@ class CompiledProgram:
 
     def __call__(self, *arrays):
         return self.fn(*arrays)
+
+    def rebuild(self) -> None:
+        """Drop Numba's on-disk entry for this program (e.g. a corrupt file) and start afresh:
+        the next call compiles and writes a new entry."""
+        module = sys.modules[self.fn.py_func.__module__]
+        cache.purge_compiled(module)
+        options = {k: v for k, v in self.fn.targetoptions.items() if k != "nopython"}
+        self.fn = numba.njit(cache=True, **options)(self.fn.py_func)
 
 
 def uses_parallel(program: Program, threshold: int) -> bool:

@@ -229,6 +229,48 @@ def test_disk_cache_is_reused_by_a_new_process(tmp_path):
     assert second.stdout.split() == ["1", "0"]
 
 
+def test_corrupt_numba_cache_entry_is_rebuilt(tmp_path):
+    script = textwrap.dedent("""
+        import numpy as np, jitgrad as jg
+        from jitgrad.jit import jit
+        f = jit(lambda a: jg.exp(a) - 2 * a)
+        x = np.linspace(-1, 1, 5).astype(np.float32)
+        np.testing.assert_allclose(f(x), np.exp(x) - 2 * x, rtol=1e-5)
+        stats = f.executable(x).compiled[0].fn.stats
+        print(sum(stats.cache_hits.values()))
+    """)
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path))
+
+    def run():
+        return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert run() == "0"
+    entries = list(tmp_path.rglob("*.nb[ic]"))
+    assert entries
+    for f in entries:
+        f.write_bytes(b"not a pickle")
+    assert run() == "0"  # rebuilt, not trusted
+    assert run() == "1"  # and the rebuilt entry serves the next process
+
+
+def test_concurrent_processes_fill_one_cache_dir(tmp_path):
+    script = textwrap.dedent("""
+        import numpy as np, jitgrad as jg
+        from jitgrad.jit import jit
+        f = jit(lambda a: jg.sigmoid(a) * 5 - a)
+        x = np.linspace(-2, 2, 9).astype(np.float32)
+        np.testing.assert_allclose(f(x), 1 / (1 + np.exp(-x)) * 5 - x, rtol=1e-5)
+        print("ok")
+    """)
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [o[0].strip() for o in outs] == ["ok"] * 3, [o[1][-2000:] for o in outs]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_corrupt_cache_file_is_rewritten(tmp_path, monkeypatch):
     from kernels import cache
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))

@@ -271,39 +271,35 @@ def cos_f32(x):
 
 
 @kernel
-def _trig_reduce_dd(x):
-    """Like _trig_reduce, but r as hi + lo (the 2nd Cody-Waite step done as an exact
-    TwoSum): <= 2 ulp tan needs r to better than 1 ulp."""
-    t = x * _TWO_OVER_PI
-    k = _rint(t) if abs(t) < _RINT_MAX else t
+def tan_f32(x):
+    """tan for float32, <= 2 ulp for |x| < 2**17 (~1.3e5), finite beyond.
+
+    Cody-Waite reduction x = k*pi/2 + (r + rl) whose second step is an exact
+    Fast2Sum (tan magnifies errors in r), tan(r) = r + r**3*P(r*r), and for odd
+    k -1/tan(r) with one Newton correction of the reciprocal. The parity of k
+    is read from the low bit of the rounding-constant sum; +-inf/NaN give NaN
+    through the arithmetic itself.
+    """
+    sk = x * _TWO_OVER_PI + _MAGIC
+    k = sk - _MAGIC
+    odd = i32_and(f32_bits(sk), I32(1)) != I32(0)
     r1 = fma(-k, _PIO2_A, x)             # exact
     p = k * _PIO2_B
     pl = fma(k, _PIO2_B, -p)             # k*B == p + pl exactly
     s = r1 - p
-    bb = s - r1
-    err = (r1 - (s - bb)) - (p + bb)     # r1 - p == s + err exactly
-    tail = fma(-k, _PIO2_C, err - pl)
+    tail = fma(-k, _PIO2_C, ((r1 - s) - p) - pl)
     r = s + tail
-    q4 = k * F32(0.25)
-    q = k - F32(4.0) * (_rint(q4) if abs(q4) < _RINT_MAX else q4)
-    big = abs(r) >= _TWO                  # |x| beyond the bound: stay bounded
-    return (_ZERO if big else r), (_ZERO if big else (s - r) + tail), q
-
-
-@kernel_inline
-def tan_f32(x):
-    """tan: r + r**3*P(r*r) after reduction; -1/tan(r) for odd quadrants, with a
-    Newton-style correction of the reciprocal using the tail of tan(r)."""
-    r, rl, q = _trig_reduce_dd(x)
+    big = abs(r) >= _TWO                 # |x| > 2**22: no accurate reduction, stay finite
+    rl = _ZERO if big else (s - r) + tail
+    r = _ZERO if big else r
     z = r * r
     lo = (r * z) * horner(z, _TAN)
     d = r + lo
     dl = ((r - d) + lo) + fma(rl, d * d, rl)    # tan(r + rl) ~ d + dl
     inv = -_ONE / d
     e = fma(inv, d, _ONE) + inv * dl
-    odd = (q == _ONE) | (q == -_ONE)
-    v = fma(inv, e, inv) if odd else d + dl
-    return _finite_or_nan(x, x if abs(x) < _TINY_ODD else v)
+    v = fma(inv, e, inv) if odd & (not big) else d + dl
+    return x if abs(x) < _TINY_ODD else v
 
 
 @kernel
@@ -360,34 +356,42 @@ def rsqrt_f32(x):
     return _ONE / np.sqrt(x)
 
 
-# ---- pow: log2 and exp2 in float64 ---------------------------------------------
-_D_LOG2E = F64(1.4426950408889634)
-_D_LOGR = as_f64(coef.LOGR_POW32)
-_D_EXP2 = as_f64(coef.EXP2_POW32)
-_D_MAGIC = F64(6755399441055744.0)   # 1.5 * 2**52
-_D_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
+# ---- pow: exp2(y * log2|x|) with log2 as a float32 pair --------------------------
+_LOGR_POW = as_f32(coef.LOGR_POW32)
+_TL2E_HI, _TL2E_LO = split('2.885390081777926814719849362003784274853291908304', F32, 2)
 
 
 @kernel
-def _log2_pow(x):
-    """log2(x) in float64 for a positive finite float32 x (relative error ~1e-15)."""
-    d = F64(x)
-    ix = f64_bits(d) - _D_SQRT_HALF_BITS
-    k = F64(I32(ix >> 52))
-    f = f64_from_bits((ix & 0x000FFFFFFFFFFFFF) + _D_SQRT_HALF_BITS) - _D_ONE
-    s = f / (_D_TWO + f)
-    z = s * s
-    hfsq = _D_HALF * f * f
-    lg = f - (hfsq - s * fma(z, horner(z, _D_LOGR), hfsq))
-    return fma(lg, _D_LOG2E, k)
+def _log2_pair(x):
+    """log2(x) as hi + lo (relative error ~2**-31) for positive finite float32 x.
+
+    log(m) = 2*atanh(s), s = (m - 1)/(m + 1), with s kept as sh + sl (exact
+    residual by FMA) because y*log2(x) needs ~32 bits for a <= 2 ulp pow.
+    """
+    xs, kadj = _prescale(x)
+    k, f = _log_split(xs)
+    m = f + _ONE
+    den = m + _ONE
+    den_lo = m - (den - _ONE)                   # den + den_lo == m + 1 exactly
+    rcp = _ONE / den
+    sh = f * rcp
+    sl = (fma(-sh, den, f) - sh * den_lo) * rcp
+    z = sh * sh
+    t = (sh * z) * horner(z, _LOGR_POW)         # log(m) = 2*(sh + sl) + t
+    lh = sh * _TL2E_HI
+    ll = fma(sh, _TL2E_HI, -lh) + fma(sh, _TL2E_LO, fma(sl, _TL2E_HI, t * _LOG2E))
+    k = k + kadj
+    h = k + lh
+    return h, ((k - h) + lh) + ll
 
 
 @kernel
-def _exp2_pow(t):
-    """2**t in float64 for t in [-160, 130] (relative error ~1e-13)."""
-    k = (t + _D_MAGIC) - _D_MAGIC
-    p = horner(t - k, _D_EXP2)
-    return p * f64_from_bits(I64(I32(k + F64(1023.0))) << 52)
+def _exp2_pair(th, tl):
+    """2**(th + tl) for |tl| << 1, with th clamped to [-160, 130] (overflow/underflow)."""
+    c = _clamp(th, F32(-160.0), F32(130.0))
+    k = _rint(c)
+    fr = (c - k) + (tl if c == th else _ZERO)
+    return _ldexp(horner(fr, _EXP2), k)
 
 
 @kernel
@@ -407,13 +411,12 @@ def _is_odd(y):
 
 @kernel_inline
 def pow_f32(x, y):
-    """x**y for float32 with C99/NumPy special cases, via exp2(y*log2|x|) in float64."""
+    """x**y for float32 with C99/NumPy special cases, via exp2(y*log2|x|) in float32 pairs."""
     ax = abs(x)
     fin = (ax > _ZERO) & (ax < _INF)
-    t = F64(y) * _log2_pow(ax if fin else _ONE)
-    tc = t if t < F64(130.0) else F64(130.0)
-    tc = tc if tc > F64(-160.0) else F64(-160.0)
-    v = F32(_exp2_pow(tc))
+    h, lo = _log2_pair(ax if fin else _ONE)
+    th = y * h
+    v = _exp2_pair(th, fma(y, h, -th) + y * lo)
     yint = _is_int(y)
     yodd = _is_odd(y)
     # zero / infinite base
