@@ -1,7 +1,9 @@
 """float32 kernels: every operation stays in float32 (full SIMD width).
 
-Exception: ``pow_f32`` evaluates log2/exp2 in float64, which is what makes a
-<1 ulp float32 pow cheap (the product y*log2(x) needs ~40 bits).
+Where one float32 is not precise enough, values are carried as hi + lo float32
+pairs (tan's reduced argument) rather than in float64, which would halve the
+vector width. Exception: ``pow_f32`` evaluates log2/exp2 in float64 (the
+product y*log2(x) needs ~40 bits; a float32-pair log2 reached only ~2**-28).
 """
 import math
 
@@ -356,42 +358,35 @@ def rsqrt_f32(x):
     return _ONE / np.sqrt(x)
 
 
-# ---- pow: exp2(y * log2|x|) with log2 as a float32 pair --------------------------
-_LOGR_POW = as_f32(coef.LOGR_POW32)
-_TL2E_HI, _TL2E_LO = split('2.885390081777926814719849362003784274853291908304', F32, 2)
+# ---- pow: log2 and exp2 in float64 ---------------------------------------------
+_D_ONE, _D_TWO, _D_HALF = F64(1.0), F64(2.0), F64(0.5)
+_D_LOG2E = F64(1.4426950408889634)
+_D_LOGR = as_f64(coef.LOGR_POW32)
+_D_EXP2 = as_f64(coef.EXP2_POW32)
+_D_MAGIC = F64(6755399441055744.0)   # 1.5 * 2**52
+_D_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
 
 
 @kernel
-def _log2_pair(x):
-    """log2(x) as hi + lo (relative error ~2**-31) for positive finite float32 x.
-
-    log(m) = 2*atanh(s), s = (m - 1)/(m + 1), with s kept as sh + sl (exact
-    residual by FMA) because y*log2(x) needs ~32 bits for a <= 2 ulp pow.
-    """
-    xs, kadj = _prescale(x)
-    k, f = _log_split(xs)
-    m = f + _ONE
-    den = m + _ONE
-    den_lo = m - (den - _ONE)                   # den + den_lo == m + 1 exactly
-    rcp = _ONE / den
-    sh = f * rcp
-    sl = (fma(-sh, den, f) - sh * den_lo) * rcp
-    z = sh * sh
-    t = (sh * z) * horner(z, _LOGR_POW)         # log(m) = 2*(sh + sl) + t
-    lh = sh * _TL2E_HI
-    ll = fma(sh, _TL2E_HI, -lh) + fma(sh, _TL2E_LO, fma(sl, _TL2E_HI, t * _LOG2E))
-    k = k + kadj
-    h = k + lh
-    return h, ((k - h) + lh) + ll
+def _log2_pow(x):
+    """log2(x) in float64 for a positive finite float32 x (relative error ~1e-15)."""
+    d = F64(x)
+    ix = f64_bits(d) - _D_SQRT_HALF_BITS
+    k = F64(I32(ix >> 52))
+    f = f64_from_bits((ix & 0x000FFFFFFFFFFFFF) + _D_SQRT_HALF_BITS) - _D_ONE
+    s = f / (_D_TWO + f)
+    z = s * s
+    hfsq = _D_HALF * f * f
+    lg = f - (hfsq - s * fma(z, horner(z, _D_LOGR), hfsq))
+    return fma(lg, _D_LOG2E, k)
 
 
 @kernel
-def _exp2_pair(th, tl):
-    """2**(th + tl) for |tl| << 1, with th clamped to [-160, 130] (overflow/underflow)."""
-    c = _clamp(th, F32(-160.0), F32(130.0))
-    k = _rint(c)
-    fr = (c - k) + (tl if c == th else _ZERO)
-    return _ldexp(horner(fr, _EXP2), k)
+def _exp2_pow(t):
+    """2**t in float64 for t in [-160, 130] (relative error ~1e-13)."""
+    k = (t + _D_MAGIC) - _D_MAGIC
+    p = horner(t - k, _D_EXP2)
+    return p * f64_from_bits(I64(I32(k + F64(1023.0))) << 52)
 
 
 @kernel
@@ -411,12 +406,13 @@ def _is_odd(y):
 
 @kernel_inline
 def pow_f32(x, y):
-    """x**y for float32 with C99/NumPy special cases, via exp2(y*log2|x|) in float32 pairs."""
+    """x**y for float32 with C99/NumPy special cases, via exp2(y*log2|x|) in float64."""
     ax = abs(x)
     fin = (ax > _ZERO) & (ax < _INF)
-    h, lo = _log2_pair(ax if fin else _ONE)
-    th = y * h
-    v = _exp2_pair(th, fma(y, h, -th) + y * lo)
+    t = F64(y) * _log2_pow(ax if fin else _ONE)
+    tc = t if t < F64(130.0) else F64(130.0)
+    tc = tc if tc > F64(-160.0) else F64(-160.0)
+    v = F32(_exp2_pow(tc))
     yint = _is_int(y)
     yodd = _is_odd(y)
     # zero / infinite base

@@ -43,7 +43,7 @@ def _tables():
     yield 'LOG1P_F32', *_fit(g_log1p, lo_f, hi_f, 9)
     yield 'LOGR_F64', *_fit(g_log, 0, smax2, 7)
     yield 'LOGR_POW64', *_fit(g_log, 0, smax2, 9)
-    yield 'LOGR_POW32', *_fit(g_log, 0, smax2, 4)
+    yield 'LOGR_POW32', *_fit(g_log, 0, smax2, 5)
     yield 'SIN_F32', *_fit(g_sin, 0, pio4sq, 4)
     yield 'COS_F32', *_fit(g_cos, 0, pio4sq, 4)
     yield 'SIN_F64', *_fit(g_sin, 0, pio4sq, 7)
