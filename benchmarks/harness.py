@@ -48,12 +48,13 @@ def select_cases(only: tuple[str, ...] | None, cases: tuple[Case, ...] = CASES) 
     """The cases whose workload id or case key is named in `only` (all when None)."""
     if not only:
         return cases
-    known = {c.workload for c in cases} | {c.key for c in cases}
-    unknown = [w for w in only if w not in known]
+    wanted = {w.lower() for w in only}
+    known = {c.workload.lower() for c in cases} | {c.key.lower() for c in cases}
+    unknown = [w for w in only if w.lower() not in known]
     if unknown:
         raise ValueError(f"unknown workload(s) {', '.join(unknown)} in --only; choose from "
                          f"{', '.join(dict.fromkeys(c.workload for c in cases))} (or a row key such as W1b)")
-    return tuple(c for c in cases if c.workload in only or c.key in only)
+    return tuple(c for c in cases if c.workload.lower() in wanted or c.key.lower() in wanted)
 
 
 # ----- results and checks ----------------------------------------------------------------------

@@ -2,8 +2,8 @@
 point through which every op runs, eagerly on NumPy or symbolically into an IR graph."""
 from __future__ import annotations
 
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,6 +158,9 @@ def _bind(prim: Primitive, args: tuple, params: dict):
         if data.shape != shape:
             raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
     else:
+        for i, a in enumerate(args):
+            if a._requires_grad and type(datas[i]) is _ndarray:
+                datas[i] = builder.capture(a)
         data = builder.emit(prim, datas, params, shape, dtype)
     cls = type(args[0])
     out = _new(cls._op_result or cls)

@@ -123,11 +123,14 @@ class Graph:
     """inputs -> outputs through `eqns`. `in_tree`/`out_tree` (jitgrad.tree descriptions)
     rebuild the caller's argument and result structures from the flat lists."""
 
-    __slots__ = ("inputs", "constants", "eqns", "outputs", "in_tree", "out_tree")
+    __slots__ = ("inputs", "constants", "eqns", "outputs", "in_tree", "out_tree", "captured")
 
     def __init__(self, inputs: Sequence[Var], eqns: Sequence[Eqn], outputs: Sequence[Var],
                  constants: Sequence[Var] | None = None, in_tree: tuple | None = None,
-                 out_tree: tuple | None = None) -> None:
+                 out_tree: tuple | None = None, captured: Sequence = ()) -> None:
+        # `captured`: tensors read from the enclosing scope that became the LAST inputs (see
+        # Builder.capture); the caller passes their current values on every call.
+        self.captured = list(captured)
         self.inputs = list(inputs)
         self.eqns = list(eqns)
         self.outputs = list(outputs)
@@ -169,7 +172,7 @@ class Graph:
     def replace(self, **changes) -> Graph:
         """A copy with some fields replaced (constants recomputed unless given)."""
         fields = {"inputs": self.inputs, "eqns": self.eqns, "outputs": self.outputs,
-                  "in_tree": self.in_tree, "out_tree": self.out_tree}
+                  "in_tree": self.in_tree, "out_tree": self.out_tree, "captured": self.captured}
         fields.update(changes)
         return Graph(**fields)
 
@@ -199,6 +202,7 @@ class Builder:
         self.eqns: list[Eqn] = []
         self.count = 0
         self.adjoint = False  # set while the adjoint transform emits: zero constants are marked
+        self.captured: dict = {}  # id(tensor) -> (tensor, input Var), see capture()
 
     def new_var(self, shape: tuple, dtype: np.dtype) -> Var:
         self.count += 1
@@ -214,6 +218,14 @@ class Builder:
         v = const_var(value, self, id=self.count)
         v.adjoint_zero = adjoint_zero if adjoint_zero is not None else (self.adjoint and not v.value.any())
         return v
+
+    def capture(self, tensor) -> Var:
+        """An implicit input for a concrete tensor from the enclosing scope that requires grad
+        (a parameter): its value is read at every call and gradients flow back to it."""
+        entry = self.captured.get(id(tensor))
+        if entry is None:
+            entry = self.captured[id(tensor)] = (tensor, self.input(tensor.shape, tensor.dtype))
+        return entry[1]
 
     def operand(self, data) -> Var:
         """A Var for an input datum of an op: our Vars pass, arrays become constants."""

@@ -23,8 +23,9 @@ import numpy as np
 from kernels import cpu
 
 from . import dtypes
-from .core import TensorBase
-from .grad_mode import _state as _grad_state, enable_grad
+from .core import Symbolic, TensorBase
+from .grad_mode import _state as _grad_state
+from .grad_mode import enable_grad
 from .graph import FREED_MESSAGE, Node, edge_to
 from .interpret import replay
 from .ir import Graph
@@ -211,13 +212,67 @@ def _numpy_or_tensor(arrays, out_tree, as_tensor: bool):
     return unflatten(out_tree, outs)
 
 
-# ---------------------------------------------------------------------------------------------
-# jit: compiled forward only
-# ---------------------------------------------------------------------------------------------
+def _symbolic(leaves) -> bool:
+    """Called while another function is being traced: run inline (nesting, jit inside jit)."""
+    for x in leaves:
+        if isinstance(x, TensorBase) and isinstance(x._data, Symbolic):
+            return True
+    return False
+
+
+def _name(fn: Callable, kind: str) -> str:
+    base = "".join(c if c.isalnum() else "_" for c in getattr(fn, "__name__", "fn"))
+    return f"{kind}_{base}"
+
+
+class _Entry:
+    """What one signature compiled to: the traced graph, the tensors it captured from the
+    enclosing scope, and executables built on first use."""
+
+    def __init__(self, graph: Graph, name: str) -> None:
+        self.graph = graph
+        self.name = name
+        self.captured = graph.captured
+        self.captured_flags = tuple(t._requires_grad for t in self.captured)
+        self.out_tree = graph.out_tree
+        self.n_outputs = len(graph.outputs)
+        self._forward_only = self._split = self._vjp = None
+        self.wrt: tuple = ()
+
+    def current(self) -> bool:
+        """False when a captured tensor's requires_grad changed since tracing (retrace)."""
+        return tuple(t._requires_grad for t in self.captured) == self.captured_flags
+
+    def arrays(self, leaves) -> list:
+        return [_array_of(x) for x in leaves] + [_array_of(t) for t in self.captured]
+
+    @property
+    def forward_only(self) -> Executable:
+        if self._forward_only is None:
+            self._forward_only = Executable(self.graph, self.name, "new signature")
+        return self._forward_only
+
+    def grad_executables(self, wrt: tuple) -> tuple[Executable, Executable]:
+        """(forward returning outputs + residuals, backward) for differentiating w.r.t. `wrt`."""
+        if self._split is None or self.wrt != wrt:
+            from .adjoint import split
+            fwd, bwd = split(self.graph, wrt)
+            self.wrt = wrt
+            self._split = (Executable(fwd, f"{self.name}_fwd", "new signature"),
+                           Executable(bwd, f"{self.name}_bwd", "new signature"))
+            self._vjp = None
+        return self._split
+
+    @property
+    def vjp_graph(self) -> Graph:
+        if self._vjp is None:
+            from .adjoint import vjp_graph
+            self._vjp = vjp_graph(self.graph, self.wrt, unused="zeros", seed_scalar=False)
+        return self._vjp
 
 
 class _CompiledFunction:
-    """Common machinery: a per-signature cache of executables for one user function."""
+    """A per-signature cache of compiled entries for one user function (jit: forward only)."""
 
     kind = "jit"
 
@@ -230,36 +285,33 @@ class _CompiledFunction:
     def _traced_fn(self) -> Callable:
         return self.fn
 
-    def _entry(self, key, args, kwargs, leaves):
+    def _entry(self, key, args, kwargs, leaves) -> _Entry:
         entry = self._cache.get(key)
-        if entry is None:
+        if entry is None or not entry.current():
             start = time.perf_counter()
             graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
-            entry = (Executable(graph, _name(self.fn, self.kind), "new signature"), graph.out_tree)
-            self._cache[key] = entry
+            entry = self._cache[key] = _Entry(graph, _name(self.fn, self.kind))
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
         return entry
 
     def __call__(self, *args, **kwargs):
         key, leaves, any_tensor = _prepare(args, kwargs, self.static_argnums)
-        entry = self._cache.get(key) or self._entry(key, args, kwargs, leaves)
-        exe, out_tree = entry
-        outs = exe.run([_array_of(x) for x in leaves])
-        return _numpy_or_tensor(outs, out_tree, any_tensor)
+        entry = self._cache.get(key)
+        if entry is None or not entry.current():
+            if _symbolic(leaves):
+                return self._traced_fn()(*args, **kwargs)
+            entry = self._entry(key, args, kwargs, leaves)
+        outs = entry.forward_only.run(entry.arrays(leaves))
+        return _numpy_or_tensor(outs, entry.out_tree, any_tensor)
 
     def executable(self, *args, **kwargs) -> Executable:
         """The compiled executable for these arguments (compiling it if needed)."""
         key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
-        return self._entry(key, args, kwargs, leaves)[0]
+        return self._entry(key, args, kwargs, leaves).forward_only
 
     def source(self, *args, **kwargs) -> str:
         """The generated source for these arguments; each loop line names its IR equation."""
         return self.executable(*args, **kwargs).source()
-
-
-def _name(fn: Callable, kind: str) -> str:
-    base = "".join(c if c.isalnum() else "_" for c in getattr(fn, "__name__", "fn"))
-    return f"{kind}_{base}"
 
 
 def jit(fn: Callable | None = None, *, static_argnums=()):
@@ -284,7 +336,8 @@ class _CompiledGrad(_CompiledFunction):
 
 
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *, static_argnums=()):
-    """Compiled gradient of a scalar function w.r.t. argument(s) `argnums`."""
+    """Compiled gradient of a scalar function w.r.t. argument(s) `argnums` (NumPy arrays in ->
+    NumPy arrays out; Tensors in -> Tensors out)."""
     return _CompiledGrad(fn, argnums, has_aux, False, static_argnums)
 
 
@@ -334,7 +387,7 @@ class CompiledFunctionBackward(Node):
 
     __slots__ = ("entry", "residuals", "inputs", "versions", "outputs_meta")
 
-    def __init__(self, entry, inputs: list, residuals: list, outputs_meta: list) -> None:
+    def __init__(self, entry: _Entry, inputs: list, residuals: list, outputs_meta: list) -> None:
         super().__init__(tuple(edge_to(t) if isinstance(t, TensorBase) else (None, 0) for t in inputs))
         self.entry = entry
         self.inputs = inputs
@@ -363,13 +416,13 @@ class CompiledFunctionBackward(Node):
         wrt = self.entry.wrt
         if create_graph:
             # Higher order: run the adjoint eagerly on the original inputs, recording a graph.
+            inputs = [t if isinstance(t, TensorBase) else Tensor._wrap(np.asarray(t)) for t in self.inputs]
             with enable_grad():
-                outs = replay(self.entry.vjp_graph, [t if isinstance(t, TensorBase) else Tensor._wrap(t)
-                                                     for t in self.inputs] + cts)
+                outs = replay(self.entry.vjp_graph, inputs + cts)
             grads = outs[len(outs) - len(wrt):]
         else:
             arrays = self.residuals + [_array_of(g) for g in cts]
-            grads = [Tensor._wrap(np.asarray(a)) for a in self.entry.backward.run(arrays)]
+            grads = [Tensor._wrap(np.asarray(a)) for a in self.entry.grad_executables(wrt)[1].run(arrays)]
         result = [None] * len(self.inputs)
         for i, g in zip(wrt, grads):
             result[i] = g
@@ -379,28 +432,6 @@ class CompiledFunctionBackward(Node):
         self.residuals = None
 
 
-class _GradEntry:
-    """Compiled forward (outputs + residuals) and backward (residuals + cotangents -> grads)."""
-
-    def __init__(self, graph: Graph, wrt: tuple, name: str) -> None:
-        from .adjoint import split, vjp_graph
-        self.wrt = wrt
-        fwd, bwd = split(graph, wrt)
-        self.n_outputs = len(graph.outputs)
-        self.out_tree = graph.out_tree
-        self.forward = Executable(fwd, f"{name}_fwd", "new signature")
-        self.backward = Executable(bwd, f"{name}_bwd", "new signature")
-        self._graph = graph
-        self._vjp = None
-        self._vjp_graph = vjp_graph
-
-    @property
-    def vjp_graph(self) -> Graph:
-        if self._vjp is None:
-            self._vjp = self._vjp_graph(self._graph, self.wrt, unused="zeros", seed_scalar=False)
-        return self._vjp
-
-
 class _JitGrad(_CompiledFunction):
     """jit_grad(fn): compiled forward; the outputs' grad_fn runs the compiled backward."""
 
@@ -408,25 +439,23 @@ class _JitGrad(_CompiledFunction):
 
     def __call__(self, *args, **kwargs):
         key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
-        recording = _grad_state.enabled and any(isinstance(x, TensorBase) and x._requires_grad for x in leaves)
-        if not recording:
-            exe, out_tree = self._cache.get(key) or self._entry(key, args, kwargs, leaves)
-            outs = exe.run([_array_of(x) for x in leaves])
-            return _numpy_or_tensor(outs, out_tree, True)
-        gkey = ("grad", key)
-        entry = self._cache.get(gkey)
-        if entry is None:
-            start = time.perf_counter()
-            graph = trace(self.fn, args, kwargs, self.static_argnums)
-            wrt = tuple(i for i, x in enumerate(leaves) if isinstance(x, TensorBase) and x._requires_grad)
-            entry = self._cache[gkey] = _GradEntry(graph, wrt, _name(self.fn, "jit_grad"))
-            _log_compile(getattr(self.fn, "__name__", "fn"), "jit_grad", leaves, time.perf_counter() - start)
-        results = entry.forward.run([_array_of(x) for x in leaves])
-        outs = [np.asarray(a) for a in results[:entry.n_outputs]]
-        residuals = [np.asarray(a) for a in results[entry.n_outputs:]]
+        entry = self._cache.get(key)
+        if entry is None or not entry.current():
+            if _symbolic(leaves):
+                return self.fn(*args, **kwargs)
+            entry = self._entry(key, args, kwargs, leaves)
+        arrays = entry.arrays(leaves)
+        inputs = list(leaves) + entry.captured
+        wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)
+        if not (_grad_state.enabled and wrt):
+            return _numpy_or_tensor(entry.forward_only.run(arrays), entry.out_tree, True)
+        forward, _ = entry.grad_executables(wrt)
+        results = forward.run(arrays)
+        n = entry.n_outputs
+        outs = [np.asarray(a) for a in results[:n]]
+        residuals = [np.asarray(a) for a in results[n:]]
         diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]
-        node = CompiledFunctionBackward(entry, list(leaves), residuals,
-                                        [(outs[i].shape, outs[i].dtype) for i in diff])
+        node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
         tensors = [Tensor._wrap(a) for a in outs]
         for k, i in enumerate(diff):
             t = tensors[i]
@@ -434,20 +463,20 @@ class _JitGrad(_CompiledFunction):
             t.grad_fn = node if len(diff) == 1 else CompiledOutputBackward(node, k)
         return unflatten(entry.out_tree, tensors)
 
-    def executable(self, *args, **kwargs):
-        """The forward executable (and, when an input requires grad, see `grad_executables`)."""
-        return super().executable(*args, **kwargs)
-
     def grad_executables(self, *args, **kwargs) -> tuple[Executable, Executable]:
-        """(forward, backward) executables for these arguments (some must require grad)."""
-        self(*args, **kwargs)
-        key, _, _ = _prepare(args, kwargs, self.static_argnums)
-        entry = self._cache[("grad", key)]
-        return entry.forward, entry.backward
+        """(forward, backward) executables for these arguments (some input must require grad)."""
+        key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
+        entry = self._entry(key, args, kwargs, leaves)
+        inputs = list(leaves) + entry.captured
+        wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)
+        if not wrt:
+            raise ValueError("grad_executables: no input (or captured parameter) requires grad")
+        return entry.grad_executables(wrt)
 
     def source(self, *args, **kwargs) -> str:
         key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
-        if any(isinstance(x, TensorBase) and x._requires_grad for x in leaves):
+        entry = self._entry(key, args, kwargs, leaves)
+        if any(isinstance(x, TensorBase) and x._requires_grad for x in list(leaves) + entry.captured):
             fwd, bwd = self.grad_executables(*args, **kwargs)
             return "# forward\n" + fwd.source() + "\n# backward\n" + bwd.source()
         return super().source(*args, **kwargs)
@@ -456,7 +485,9 @@ class _JitGrad(_CompiledFunction):
 def jit_grad(fn: Callable | None = None, *, static_argnums=()):
     """Compile fn (a function of Tensors) so that its forward runs as fused kernels and its
     outputs' single grad_fn runs the compiled, fused backward: `loss.backward()`, `.grad`
-    accumulation, retain_graph, no_grad and optimizers work as in eager mode."""
+    accumulation, retain_graph, no_grad and optimizers work as in eager mode. Parameters of
+    Modules used inside fn (tensors that require grad, from the enclosing scope) are inputs
+    too: their current values are used at every call and they receive gradients."""
     if fn is None:
         return functools.partial(jit_grad, static_argnums=static_argnums)
     return _JitGrad(fn, static_argnums)

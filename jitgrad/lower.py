@@ -14,7 +14,7 @@ from kernels import vmath
 from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 from . import dtypes, prims
-from .fuse import FallbackGroup, LibraryGroup, LoopGroup, fuse, is_fusable_reduction, materialized
+from .fuse import FallbackGroup, LoopGroup, fuse, is_fusable_reduction, materialized
 from .ir import Eqn, Graph, Var
 
 _REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "max": "max", "min": "min", "prod": "prod"}

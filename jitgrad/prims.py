@@ -14,8 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes, shapes
-from .core import (ELEMENTWISE, INDEX, MATMUL, OTHER, REDUCTION, SHAPE, Primitive, Symbolic,
-                   TensorBase, bind, lift)
+from .core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, SHAPE, Primitive, Symbolic, TensorBase, bind, lift
 
 # ---------------------------------------------------------------------------------------------
 # Shape/dtype rules shared by several declarations

@@ -144,14 +144,14 @@ class Tensor(TensorBase):
         return builtins.int(self.item())
 
     def __index__(self) -> int:
-        if not self.dtype.kind in "iu" or self.numel() != 1:
+        if self.dtype.kind not in "iu" or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return builtins.int(self.item())
 
     def __bool__(self) -> bool:
         data = self._concrete("bool(t) (an `if` or `while` on a tensor)")
         if data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(data.reshape(()).item())
 
     def __repr__(self) -> str:

@@ -6,7 +6,11 @@ What becomes what while tracing:
 * Python numbers (and anything else that is not an array) passed as arguments are static:
   their values are baked into the graph as constants, so a new value means a new trace.
   `static_argnums` makes whole arguments static (arrays included).
-* Python scalars and NumPy arrays met inside the function become constants.
+* Python scalars and NumPy arrays met inside the function become constants, and so do tensors
+  from the enclosing scope that don't require grad (pass data that changes as arguments).
+* Tensors from the enclosing scope that require grad (parameters of a Module used inside the
+  function) become extra inputs after the arguments (`graph.captured`): compiled functions
+  read their current values at every call and send gradients back to them.
 * Python control flow over Python values is unrolled. Reading a tensor's value (`float(t)`,
   `t.item()`, `if t > 0:`, `t.numpy()`, `t.tolist()`) raises TracingError naming the line.
 """
@@ -102,7 +106,11 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph
     result = fn(*call_args, **call_kwargs)
     out_leaves, out_tree = flatten(result)
     outputs = [_output_datum(leaf) for leaf in out_leaves]
-    return builder.build([t._data for t in tensors], outputs, in_tree=in_tree, out_tree=out_tree)
+    captured = list(builder.captured.values())
+    graph = builder.build([t._data for t in tensors] + [v for _, v in captured], outputs, in_tree=in_tree,
+                          out_tree=out_tree)
+    graph.captured = [t for t, _ in captured]
+    return graph
 
 
 def make_ir(fn: Callable, static_argnums: int | Sequence[int] = ()) -> Callable[..., Graph]:

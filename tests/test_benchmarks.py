@@ -163,6 +163,11 @@ def test_w2_numpy_baseline_lands_on_the_stated_answer():
     np.testing.assert_allclose(params, want_params, atol=2e-3)
 
 
+def test_only_selects_workloads_and_rows_case_insensitively():
+    assert [c.key for c in harness.select_cases(("W1", "w3b"))] == ["W1a", "W1b", "W3b"]
+    assert harness.select_cases(None) == CASES
+
+
 def test_bad_arguments_are_refused_with_a_clear_message(capsys):
     assert main(["--smoke", "--only", "W1,W9"]) == 2
     err = capsys.readouterr().err

@@ -280,3 +280,48 @@ def test_corrupt_cache_file_is_rewritten(tmp_path, monkeypatch):
     sys.modules.pop(f"jitgrad_generated_{cache.source_key(text)}", None)
     assert cache.load_module(text).X == 42
     assert path.read_text() == text
+
+
+def test_module_parameters_inside_jit_grad_are_inputs_and_get_gradients():
+    from jitgrad import nn, optim
+
+    def make():
+        jg.manual_seed(3)
+        return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 2))
+
+    x = jg.tensor(RNG.standard_normal((4, 6)).astype(np.float32))
+    y = jg.tensor(RNG.standard_normal((4, 2)).astype(np.float32))
+    eager_model, compiled_model = make(), make()
+    loss_fn = nn.MSELoss()
+    step = jit_grad(lambda x, y: loss_fn(compiled_model(x), y))
+    opt_e = optim.SGD(eager_model.parameters(), lr=0.1, momentum=0.9)
+    opt_c = optim.SGD(compiled_model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(5):
+        for opt, run in ((opt_e, lambda: loss_fn(eager_model(x), y)), (opt_c, lambda: step(x, y))):
+            opt.zero_grad()
+            loss = run()
+            loss.backward()
+            opt.step()
+    for pe, pc in zip(eager_model.parameters(), compiled_model.parameters()):
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert len(step._cache) == 1  # parameter updates don't retrace
+
+
+def test_freezing_a_captured_parameter_retraces():
+    w = jg.tensor([1.0, 2.0], requires_grad=True)
+    f = jit_grad(lambda x: (x * w).sum())
+    x = _leaf(2)
+    f(x).backward()
+    assert w.grad is not None
+    w.grad = None
+    w.requires_grad = False
+    f(x).backward()
+    assert w.grad is None and x.grad is not None
+
+
+def test_compiled_functions_nest_and_inline_while_tracing():
+    inner = jit(lambda a: jg.sin(a) * 2)
+    outer = jit_grad(lambda a: inner(a).sum())
+    a = _leaf(4)
+    outer(a).backward()
+    np.testing.assert_allclose(a.grad.numpy(), 2 * np.cos(a.detach().numpy()), rtol=1e-5)

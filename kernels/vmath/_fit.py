@@ -37,7 +37,6 @@ def _tables():
     yield 'EXP2_F32', *_fit(exp2, -0.505, 0.505, 7)
     yield 'EXP2_F64', *_fit(exp2, -0.505, 0.505, 13)
     yield 'EXP2_POW32', *_fit(exp2, -0.505, 0.505, 9)
-    yield 'LOGR_F32', *_fit(g_log, 0, smax2, 3)
     lo_f, hi_f = (mp.sqrt(0.5) - 1) * mp.mpf('1.01'), (mp.sqrt(2) - 1) * mp.mpf('1.01')
     g_log1p = _safe(lambda f: (mp.log1p(f) - f + f**2 / 2) / f**3, mp.mpf(1) / 3)
     yield 'LOG1P_F32', *_fit(g_log1p, lo_f, hi_f, 9)
