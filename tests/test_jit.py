@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jitgrad as jg
-from jitgrad.jit import jit, jit_grad
+from jitgrad.compiled import jit, jit_grad
 
 RNG = np.random.default_rng(1)
 
@@ -161,8 +161,8 @@ def test_op_without_kernel_falls_back_to_interpreter_with_warning():
     f = jit_grad(lambda x, idx: x.gather(0, idx).sum() * 2)
     x = _leaf(5)
     idx = jg.tensor([0, 3, 3])
-    import jitgrad.jit
-    jitgrad.jit._warned_fallbacks.discard("gather")
+    import jitgrad.compiled
+    jitgrad.compiled._warned_fallbacks.discard("gather")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = f(x, idx)
@@ -215,7 +215,7 @@ def test_manual_sgd_through_jit_grad_converges_to_least_squares():
 def test_disk_cache_is_reused_by_a_new_process(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, jitgrad as jg
-        from jitgrad.jit import jit
+        from jitgrad.compiled import jit
         f = jit(lambda a: jg.tanh(a) * 3 + 1)
         f(np.ones(7, np.float32))
         exe = f.executable(np.ones(7, np.float32))
@@ -232,7 +232,7 @@ def test_disk_cache_is_reused_by_a_new_process(tmp_path):
 def test_corrupt_numba_cache_entry_is_rebuilt(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, jitgrad as jg
-        from jitgrad.jit import jit
+        from jitgrad.compiled import jit
         f = jit(lambda a: jg.exp(a) - 2 * a)
         x = np.linspace(-1, 1, 5).astype(np.float32)
         np.testing.assert_allclose(f(x), np.exp(x) - 2 * x, rtol=1e-5)
@@ -257,7 +257,7 @@ def test_corrupt_numba_cache_entry_is_rebuilt(tmp_path):
 def test_concurrent_processes_fill_one_cache_dir(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, jitgrad as jg
-        from jitgrad.jit import jit
+        from jitgrad.compiled import jit
         f = jit(lambda a: jg.sigmoid(a) * 5 - a)
         x = np.linspace(-2, 2, 9).astype(np.float32)
         np.testing.assert_allclose(f(x), 1 / (1 + np.exp(-x)) * 5 - x, rtol=1e-5)

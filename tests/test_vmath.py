@@ -8,40 +8,14 @@ import sys
 import numpy as np
 import pytest
 from numba import njit
+from vmath_kernels import asm, run
 
 from kernels import vmath as vm
+from kernels.vmath import _prims
 
 UNARY = [op for op in vm.FUNCTIONS if vm.ARITY[op] == 1]
 DTYPES = [np.float32, np.float64]
 BOUND = {np.float32: 2.0, np.float64: 4.0}
-_LOOPS: dict = {}
-
-
-def loop_for(op, dtype):
-    """Compiled (and cached per session) out[i] = op(x[i]) loop, as generated code does."""
-    key = (op, dtype)
-    if key not in _LOOPS:
-        f = vm.resolve(op, dtype)
-        if vm.ARITY[op] == 1:
-            @njit(**vm.JIT_OPTIONS)
-            def loop(x, out):
-                for i in range(x.size):
-                    out[i] = f(x[i])
-        else:
-            @njit(**vm.JIT_OPTIONS)
-            def loop(x, y, out):
-                for i in range(x.size):
-                    out[i] = f(x[i], y[i])
-        _LOOPS[key] = loop
-    return _LOOPS[key]
-
-
-def run(op, dtype, *args):
-    """Apply op elementwise through its compiled loop."""
-    args = [np.ascontiguousarray(a, dtype) for a in args]
-    out = np.empty_like(args[0])
-    loop_for(op, dtype)(*args, out)
-    return out
 
 
 def reference(op, x):
@@ -180,12 +154,9 @@ _PACKED = re.compile(r'\bv(?:add|sub|mul|div|sqrt|max|min|f?n?m(?:add|sub)\d*)p[
 @pytest.mark.parametrize('op', list(vm.FUNCTIONS))
 def test_loop_vectorises(op, dtype):
     """A loop calling the function from another njit function uses packed SIMD arithmetic."""
-    loop = loop_for(op, dtype)
-    if not loop.signatures:
-        run(op, dtype, *([np.ones(4)] * vm.ARITY[op]))
-    asm = loop.inspect_asm(loop.signatures[0])
-    assert _PACKED.search(asm), f'{op} {dtype.__name__}: no packed arithmetic in loop'
-    assert not re.search(r'call\w*\s+\w*(exp|log|sin|cos|tan|pow|erf|fma)', asm), 'libm call'
+    text = asm(op, dtype)
+    assert _PACKED.search(text), f'{op} {dtype.__name__}: no packed arithmetic in loop'
+    assert not re.search(r'call\w*\s+\w*(exp|log|sin|cos|tan|pow|erf|fma)', text), 'libm call'
 
 
 @pytest.mark.parametrize('dtype', DTYPES, ids=['f32', 'f64'])
@@ -195,6 +166,40 @@ def test_trig_large_arguments_stay_bounded(dtype):
     for op in ('sin', 'cos'):
         y = run(op, dtype, x)
         assert np.all(np.abs(y) <= 1), (op, y)
+
+
+@pytest.mark.parametrize('dtype', DTYPES, ids=['f32', 'f64'])
+def test_tan_near_multiples_of_half_pi(dtype):
+    """tan is accurate where reduction cancels most: next to k*pi/2, up to the 2**17 bound."""
+    k = np.concatenate([np.arange(1, 60), np.geomspace(60, 83000, 300).round()])
+    base = (k * (np.pi / 2)).astype(dtype)
+    x = np.concatenate([base, np.nextafter(base, dtype(0)), np.nextafter(base, dtype(np.inf))])
+    x = np.concatenate([x, -x])
+    err = ulp_error(run('tan', dtype, x), reference('tan', x), dtype)
+    worst = int(np.argmax(err))
+    assert err[worst] <= BOUND[dtype], (x[worst], err[worst])
+
+
+def test_tan_large_arguments_stay_finite():
+    """Beyond its accurate range float32 tan returns finite values (NaN only for inf/NaN)."""
+    x = np.array([3e5, -1e7, 3e9, 1e20, -3.3e38, np.inf, -np.inf, np.nan], np.float32)
+    y = run('tan', np.float32, x)
+    assert np.all(np.isfinite(y[:5])) and np.all(np.isnan(y[5:])), y
+
+
+def test_int32_primitives_wrap_like_compiled():
+    """i32_add/i32_and/i32_sar: Python fallbacks and compiled versions agree (int32 wrap)."""
+    big, one = np.int32(2**31 - 1), np.int32(1)
+    cases = [(big, one), (np.int32(-5), np.int32(3)), (np.int32(-2**31), np.int32(-1))]
+
+    @njit
+    def compiled(a, b):
+        return _prims.i32_add(a, b), _prims.i32_and(a, b), _prims.i32_sar(a, np.int32(1))
+
+    for a, b in cases:
+        py = (_prims.i32_add(a, b), _prims.i32_and(a, b), _prims.i32_sar(a, np.int32(1)))
+        assert py == compiled(a, b), (a, b)
+    assert _prims.i32_add(big, one) == -2**31
 
 
 def test_resolve_and_table():

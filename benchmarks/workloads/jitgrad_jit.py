@@ -1,47 +1,20 @@
-"""Each workload through jitgrad's compiled mode: the compiled `value_and_grad(f, argnums)` over
-NumPy arrays, and `jit_grad` inside an ordinary eager training loop for W2.
-
-Written against the API that DESIGN.md specifies; where it is missing, `unavailable()` or the
-factory says so and the table reads "n/a".
+"""Each workload through jitgrad's compiled mode: `jitgrad.value_and_grad(f, argnums)` over
+NumPy arrays (one fused, compiled entry point per call), and `jitgrad.jit_grad` inside an
+ordinary eager training loop for W2.
 """
 from __future__ import annotations
 
-import importlib
-
 import jitgrad as jg
-
-from . import NotAvailableError
-
-
-def _compiled_module():
-    """jitgrad's compiled-mode module (`jitgrad/jit.py`), found through sys.modules: once
-    `jitgrad.jit` is exported as a function it shadows the module attribute of the same name."""
-    try:
-        return importlib.import_module("jitgrad.jit")
-    except ImportError:
-        return None
 
 
 def unavailable() -> str | None:
-    """Why this column cannot run yet (None when it can)."""
-    module = _compiled_module()
-    if module is None:
-        return "jitgrad's compiled mode (jitgrad/jit.py) does not exist yet"
-    missing = [name for name in ("value_and_grad", "jit_grad") if not hasattr(module, name)]
-    return f"jitgrad.jit.{' / '.join(missing)} not implemented yet" if len(missing) == 2 else None
-
-
-def _api(name: str):
-    """The compiled `name` (value_and_grad, jit_grad); NOT jitgrad.value_and_grad, the eager transform."""
-    fn = getattr(_compiled_module(), name, None)
-    if fn is None:
-        raise NotAvailableError(f"jitgrad.jit.{name} not implemented yet")
-    return fn
+    """Why this column cannot run (None: it can)."""
+    return None
 
 
 def _compiled(f, argnums, *args):
     """A zero-arg callable computing (value, grads) of f at args through one compiled function."""
-    step = _api("value_and_grad")(f, argnums=argnums)
+    step = jg.value_and_grad(f, argnums=argnums)
 
     def run():
         value, grads = step(*args)
@@ -54,7 +27,7 @@ def sin_sum(inp: dict):
 
 
 def regression(inp: dict):
-    loss_fn = _api("jit_grad")(lambda params, x, y: ((params[0] * x + params[1] - y) ** 2).mean())
+    loss_fn = jg.jit_grad(lambda params, x, y: ((params[0] * x + params[1] - y) ** 2).mean())
     x, y = jg.tensor(inp["x"]), jg.tensor(inp["y"])
     p0, lr, epochs = inp["params"], inp["lr"], inp["epochs"]
 

@@ -208,7 +208,7 @@ def _numpy_or_tensor(arrays, out_tree, as_tensor: bool):
     outs = []
     for a in arrays:
         a = np.asarray(a)
-        outs.append(Tensor._wrap(a) if as_tensor else (a[()] if a.ndim == 0 else a))
+        outs.append(Tensor._wrap(a) if as_tensor else a)
     return unflatten(out_tree, outs)
 
 
@@ -280,7 +280,7 @@ class _CompiledFunction:
         self.fn = fn
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self._cache: dict = {}
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())  # not __dict__: fn may be compiled too
 
     def _traced_fn(self) -> Callable:
         return self.fn
@@ -333,6 +333,14 @@ class _CompiledGrad(_CompiledFunction):
         from . import transforms
         make = transforms.value_and_grad if self.with_value else transforms.grad
         return make(self.fn, argnums=self.argnums, has_aux=self.has_aux)
+
+    def __call__(self, *args, **kwargs):
+        key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
+        if _grad_state.enabled and any(isinstance(x, TensorBase) and x._requires_grad for x in leaves):
+            # Arguments with autograd history: the gradient must stay differentiable (higher
+            # order, as torch.func.grad gives), so the transform runs eagerly on the engine.
+            return self._traced_fn()(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
 
 
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *, static_argnums=()):
