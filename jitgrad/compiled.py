@@ -33,7 +33,7 @@ from .lower import Plan, lower
 from .simplify import simplify
 from .tensor import Tensor
 from .trace import trace
-from .tree import flatten, unflatten
+from .tree import flatten, make_rebuilder, unflatten
 
 log = logging.getLogger("jitgrad.compile")
 _warned_fallbacks: set = set()
@@ -63,6 +63,10 @@ class Executable:
             self._arg_index = [self._input_index[a.name] for a in program.inputs]
             self._consts = [self._const_value(a.name) for a in program.constants]
             self._fn = self.compiled[0].fn
+
+    @property
+    def single_program(self) -> bool:
+        return len(self.compiled) == 1 and self.compiled[0] is not None
 
     def _first_run(self, arrays: Sequence[np.ndarray]):
         """The first call compiles (or loads from disk). A cache entry that fails to load is
@@ -204,6 +208,36 @@ def _log_compile(fn_name: str, what: str, leaves, seconds: float) -> None:
     log.info("compiled %s %s for (%s) in %.2f s: new signature", what, fn_name, _describe(leaves), seconds)
 
 
+def _fast_key(args: tuple):
+    """The signature of a call with NumPy arrays only (None otherwise): the hot path's key."""
+    key = []
+    for a in args:
+        if type(a) is not np.ndarray:
+            return None
+        key.append((a.shape, a.dtype.char))
+    return tuple(key)
+
+
+def _fast_path(exe: Executable, out_tree, owner):
+    """A call of the compiled entry point with no more Python around it than the dictionary
+    lookup that found it (NumPy arrays in and out; anything unusual takes the full path)."""
+    if not exe.single_program or exe.run != exe._compiled_run:
+        return None
+    fn, consts, index = exe._fn, tuple(exe._consts), exe._arg_index
+    identity = index == list(range(len(index)))
+    rebuild = make_rebuilder(out_tree)
+
+    def call(args):
+        for a in args:
+            if not a.flags.c_contiguous or a.dtype.char not in _NATIVE:
+                return owner._slow(args)
+        return rebuild(fn(*args, *consts) if identity else fn(*[args[i] for i in index], *consts))
+    return call
+
+
+_NATIVE = {"f", "d", "i", "l", "?"}
+
+
 def _numpy_or_tensor(arrays, out_tree, as_tensor: bool):
     outs = []
     for a in arrays:
@@ -280,6 +314,7 @@ class _CompiledFunction:
         self.fn = fn
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self._cache: dict = {}
+        self._fast: dict = {}  # NumPy-only signatures -> a direct call (see _fast_path)
         functools.update_wrapper(self, fn, updated=())  # not __dict__: fn may be compiled too
 
     def _traced_fn(self) -> Callable:
@@ -295,6 +330,10 @@ class _CompiledFunction:
         return entry
 
     def __call__(self, *args, **kwargs):
+        if not kwargs:
+            fast = self._fast.get(_fast_key(args))
+            if fast is not None:
+                return fast(args)
         key, leaves, any_tensor = _prepare(args, kwargs, self.static_argnums)
         entry = self._cache.get(key)
         if entry is None or not entry.current():
@@ -302,7 +341,15 @@ class _CompiledFunction:
                 return self._traced_fn()(*args, **kwargs)
             entry = self._entry(key, args, kwargs, leaves)
         outs = entry.forward_only.run(entry.arrays(leaves))
+        if not any_tensor and not kwargs and not self.static_argnums and not entry.captured:
+            self._fast[_fast_key(args)] = _fast_path(entry.forward_only, entry.out_tree, self)
         return _numpy_or_tensor(outs, entry.out_tree, any_tensor)
+
+    def _slow(self, args: tuple):
+        """The full call path (used by the fast path when an argument needs conversion)."""
+        key, leaves, any_tensor = _prepare(args, {}, self.static_argnums)
+        entry = self._entry(key, args, {}, leaves)
+        return _numpy_or_tensor(entry.forward_only.run(entry.arrays(leaves)), entry.out_tree, any_tensor)
 
     def executable(self, *args, **kwargs) -> Executable:
         """The compiled executable for these arguments (compiling it if needed)."""
@@ -335,6 +382,10 @@ class _CompiledGrad(_CompiledFunction):
         return make(self.fn, argnums=self.argnums, has_aux=self.has_aux)
 
     def __call__(self, *args, **kwargs):
+        if not kwargs:
+            fast = self._fast.get(_fast_key(args))
+            if fast is not None:
+                return fast(args)
         key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
         if _grad_state.enabled and any(isinstance(x, TensorBase) and x._requires_grad for x in leaves):
             # Arguments with autograd history: the gradient must stay differentiable (higher

@@ -87,3 +87,34 @@ def seq(*children: tuple) -> tuple:
 
 def static(value) -> tuple:
     return ("static", value)
+
+
+def make_rebuilder(tree: tuple):
+    """A function rebuilding `tree`'s structure from a flat sequence of leaves: the
+    structure is walked once here, not at every call (compiled functions' hot path)."""
+    if tree == ("leaf",):
+        return lambda leaves: leaves[0]
+    counter = [0]
+
+    def build(t):
+        kind = t[0]
+        if kind == "leaf":
+            i = counter[0]
+            counter[0] += 1
+            return lambda leaves: leaves[i]
+        if kind == "static":
+            value = t[1]
+            return lambda leaves: value
+        parts = [build(c) for c in t[2]]
+        if kind == "seq":
+            cls = t[1]
+            if cls is tuple:
+                return lambda leaves: tuple([p(leaves) for p in parts])
+            if cls is list:
+                return lambda leaves: [p(leaves) for p in parts]
+            if hasattr(cls, "_fields"):
+                return lambda leaves: cls(*[p(leaves) for p in parts])
+            return lambda leaves: cls([p(leaves) for p in parts])
+        keys = t[1]
+        return lambda leaves: dict(zip(keys, [p(leaves) for p in parts]))
+    return build(tree)

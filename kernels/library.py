@@ -8,6 +8,22 @@ import numpy as np
 from .spec import Array, Call
 
 
+# Reduction steps. Their additions carry the `reassoc` fast-math flag, which survives LLVM's
+# inlining into the generated loop, so the loop's sum vectorises (several partial sums in a
+# vector register) while every other instruction of the loop keeps strict IEEE order (the
+# vmath kernels depend on it).
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+def reduce_add(acc, value):
+    """acc + value, reassociable."""
+    return acc + value
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+def reduce_mul(acc, value):
+    """acc * value, reassociable."""
+    return acc * value
+
+
 @numba.njit(cache=True)
 def matmul2d(a, b):
     """(n, k) @ (k, m) through BLAS (np.dot)."""

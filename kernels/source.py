@@ -21,9 +21,9 @@ def accumulator_dtype(dtype: str, op: str) -> str:
 
 def _combine(op: str, acc: str, value: str) -> str:
     if op == "sum":
-        return f"{acc} += {value}"
+        return f"{acc} = lib.reduce_add({acc}, {value})"
     if op == "prod":
-        return f"{acc} *= {value}"
+        return f"{acc} = lib.reduce_mul({acc}, {value})"
     cmp = ">" if op == "max" else "<"
     # NaN propagates as in NumPy: once acc is NaN no comparison is true; a NaN value wins.
     return f"{acc} = {value} if (({value} {cmp} {acc}) | ({value} != {value})) else {acc}"
