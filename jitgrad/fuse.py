@@ -13,6 +13,7 @@ order and every value is produced before it is read.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 
 from . import prims
@@ -74,11 +75,16 @@ def iteration_shape(eqn: Eqn) -> tuple:
     return tuple(eqn.inputs[0].shape) if is_fusable_reduction(eqn) else tuple(eqn.out.shape)
 
 
+# Numba's np.dot needs SciPy's BLAS wrappers; without SciPy a matmul runs through NumPy between
+# compiled programs (correct, one more dispatch).
+HAVE_SCIPY_BLAS = importlib.util.find_spec("scipy") is not None
+
+
 def classify(eqn: Eqn) -> str:
     """'loop', 'library' or 'fallback'."""
     if is_fusable_elementwise(eqn) or is_fusable_reduction(eqn):
         return "loop"
-    if eqn.prim.name in LIBRARY_OPS:
+    if eqn.prim.name in LIBRARY_OPS and (eqn.prim.name != "matmul" or HAVE_SCIPY_BLAS):
         return "library"
     return "fallback"
 
