@@ -325,3 +325,16 @@ def test_compiled_functions_nest_and_inline_while_tracing():
     a = _leaf(4)
     outer(a).backward()
     np.testing.assert_allclose(a.grad.numpy(), 2 * np.cos(a.detach().numpy()), rtol=1e-5)
+
+
+def test_matmul_without_scipy_runs_through_numpy_between_programs(monkeypatch):
+    from jitgrad import fuse
+    monkeypatch.setattr(fuse, "HAVE_SCIPY_BLAS", False)
+    fn, shapes = SEED_FUNCTIONS["mlp"]
+    inputs = [_leaf(*s, dtype=np.float64) for s in shapes]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        (v_e, g_e), (v_c, g_c) = _eager_and_compiled(fn, *inputs)
+    np.testing.assert_allclose(v_c, v_e, rtol=1e-10)
+    for a, b in zip(g_c, g_e):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
