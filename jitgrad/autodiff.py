@@ -14,6 +14,7 @@ from . import dtypes
 from .core import Symbolic, TensorBase
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, edge_to
+from .shapes import numel
 
 # Called with (node, input_grads) after each backward node when anomaly detection is on, and with
 # (node, exception) when the node raised (to name the forward line); the exception is re-raised after.
@@ -40,7 +41,7 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
-            if _numel(t.shape) != 1:
+            if numel(t.shape) != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs (output {i} has shape "
                     f"{list(t.shape)}); pass gradient=... with that shape, or reduce it first (e.g. .sum())")
@@ -61,12 +62,6 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
         out.append(g)
     return out
 
-
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 def _topological(root_nodes: list) -> list:

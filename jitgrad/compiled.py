@@ -33,7 +33,7 @@ from .lower import Plan, lower
 from .simplify import simplify
 from .tensor import Tensor
 from .trace import trace
-from .tree import flatten, make_rebuilder, unflatten
+from .tree import flatten_args, make_rebuilder, unflatten
 
 log = logging.getLogger("jitgrad.compile")
 _warned_fallbacks: set = set()
@@ -178,17 +178,8 @@ def _prepare(args: tuple, kwargs: dict, static_argnums: tuple):
             key = tuple(_leaf_key(a) for a in args)
             return key, list(args), any(isinstance(a, TensorBase) for a in args)
     static_set = {i % len(args) for i in static_argnums} if args else set()
-    leaves, trees = [], []
-    for i, a in enumerate(args):
-        if i in static_set:
-            trees.append(("static", _static_key(a)))
-        else:
-            ls, tree = flatten(a)
-            leaves.extend(ls)
-            trees.append(tree)
-    kw_leaves, kw_tree = flatten(dict(kwargs))
-    leaves.extend(kw_leaves)
-    key = (tuple(trees), kw_tree, tuple(_leaf_key(x) for x in leaves))
+    leaves, tree = flatten_args(args, kwargs, static_set, lambda a: ("static", _static_key(a)))
+    key = (tree, tuple(_leaf_key(x) for x in leaves))
     return key, leaves, any(isinstance(x, TensorBase) for x in leaves)
 
 
@@ -320,6 +311,10 @@ class _CompiledFunction:
     def _traced_fn(self) -> Callable:
         return self.fn
 
+    def _run_eagerly(self, leaves) -> bool:
+        """Whether this call bypasses compilation (see _CompiledGrad)."""
+        return False
+
     def _entry(self, key, args, kwargs, leaves) -> _Entry:
         entry = self._cache.get(key)
         if entry is None or not entry.current():
@@ -335,6 +330,8 @@ class _CompiledFunction:
             if fast is not None:
                 return fast(args)
         key, leaves, any_tensor = _prepare(args, kwargs, self.static_argnums)
+        if self._run_eagerly(leaves):
+            return self._traced_fn()(*args, **kwargs)
         entry = self._cache.get(key)
         if entry is None or not entry.current():
             if _symbolic(leaves):
@@ -381,17 +378,10 @@ class _CompiledGrad(_CompiledFunction):
         make = transforms.value_and_grad if self.with_value else transforms.grad
         return make(self.fn, argnums=self.argnums, has_aux=self.has_aux)
 
-    def __call__(self, *args, **kwargs):
-        if not kwargs:
-            fast = self._fast.get(_fast_key(args))
-            if fast is not None:
-                return fast(args)
-        key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
-        if _grad_state.enabled and any(isinstance(x, TensorBase) and x._requires_grad for x in leaves):
-            # Arguments with autograd history: the gradient must stay differentiable (higher
-            # order, as torch.func.grad gives), so the transform runs eagerly on the engine.
-            return self._traced_fn()(*args, **kwargs)
-        return super().__call__(*args, **kwargs)
+    def _run_eagerly(self, leaves) -> bool:
+        # Arguments with autograd history: the gradient must stay differentiable (higher
+        # order, as torch.func.grad gives), so the transform runs eagerly on the engine.
+        return _grad_state.enabled and any(isinstance(x, TensorBase) and x._requires_grad for x in leaves)
 
 
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *, static_argnums=()):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from . import prims
 from .core import ELEMENTWISE
 from .ir import Eqn, Graph, Var
+from .shapes import numel
 
 FUSED_REDUCTIONS = {"sum", "mean", "amax", "amin", "max", "min", "prod"}
 LIBRARY_OPS = {"matmul", "reshape", "squeeze", "unsqueeze", "permute", "transpose"}
@@ -56,14 +57,8 @@ def is_fusable_elementwise(eqn: Eqn) -> bool:
     prim = eqn.prim
     if prim.kind == ELEMENTWISE and prim.template is not None or prim is prims.EXPAND:
         return True
-    return prim.name in _SIZE_ONE_VIEWS and _numel(eqn.out.shape) == 1
+    return prim.name in _SIZE_ONE_VIEWS and numel(eqn.out.shape) == 1
 
-
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 def is_fusable_reduction(eqn: Eqn) -> bool:
@@ -150,7 +145,7 @@ def _sink(graph: Graph, groups: list) -> list:
         if target <= g or not isinstance(groups[target], LoopGroup):
             continue
         shape = groups[target].shape
-        if groups[g].shape != shape and not (_numel(eqn.out.shape) == 1 and len(eqn.out.shape) <= len(shape)):
+        if groups[g].shape != shape and not (numel(eqn.out.shape) == 1 and len(eqn.out.shape) <= len(shape)):
             continue
         groups[g].eqns.remove(eqn)
         first_user = min(groups[target].eqns.index(u) for u in users if home[u] == target)

@@ -27,7 +27,7 @@ from . import dtypes
 from .core import Symbolic, TensorBase
 from .ir import Builder, Graph, gc_paused
 from .tensor import Tensor
-from .tree import flatten, static, unflatten
+from .tree import flatten, flatten_args, unflatten
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -90,17 +90,7 @@ def trace(fn: Callable, args: Sequence = (), kwargs: dict | None = None,
 
 def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph:
     builder = TraceBuilder()
-    leaves, arg_trees = [], []
-    for i, a in enumerate(args):
-        if i in static_set:
-            arg_trees.append(static(a))
-        else:
-            ls, t = flatten(a)
-            leaves.extend(ls)
-            arg_trees.append(t)
-    kw_leaves, kw_tree = flatten(dict(kwargs))
-    leaves.extend(kw_leaves)
-    in_tree = ("seq", tuple, (("seq", tuple, tuple(arg_trees)), kw_tree))
+    leaves, in_tree = flatten_args(args, kwargs, static_set)
     tensors = [_input_tensor(builder, leaf) for leaf in leaves]
     call_args, call_kwargs = unflatten(in_tree, tensors)
     result = fn(*call_args, **call_kwargs)

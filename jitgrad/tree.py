@@ -118,3 +118,19 @@ def make_rebuilder(tree: tuple):
         keys = t[1]
         return lambda leaves: dict(zip(keys, [p(leaves) for p in parts]))
     return build(tree)
+
+
+def flatten_args(args, kwargs: dict, static_set, static_node=static) -> tuple[list, tuple]:
+    """Leaves and tree of a call's (args, kwargs); positions in `static_set` are kept whole
+    as `static_node(arg)` (a trace bakes them in; a signature key hashes them)."""
+    leaves, arg_trees = [], []
+    for i, a in enumerate(args):
+        if i in static_set:
+            arg_trees.append(static_node(a))
+        else:
+            ls, t = flatten(a)
+            leaves.extend(ls)
+            arg_trees.append(t)
+    kw_leaves, kw_tree = flatten(dict(kwargs))
+    leaves.extend(kw_leaves)
+    return leaves, ("seq", tuple, (("seq", tuple, tuple(arg_trees)), kw_tree))
