@@ -144,7 +144,7 @@ def bind(prim: Primitive, *args: TensorBase, **params):
 
 
 def _bind(prim: Primitive, args: tuple, params: dict):
-    shape, dtype = prim.abstract(*args, **params)
+    shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
     datas = [a._data for a in args]
     builder = None
     for d in datas:
@@ -152,7 +152,7 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             builder = d.builder
             break
     if builder is None:
-        data = prim.impl(*datas, **params)
+        data = prim.impl(*datas, **params) if params else prim.impl(*datas)
         if type(data) is not _ndarray or data.dtype != dtype:
             data = np.asarray(data, dtype=dtype)
         if data.shape != shape:
