@@ -62,6 +62,7 @@ class Executable:
             program = self.plan.segments[0].program
             self._arg_index = [self._input_index[a.name] for a in program.inputs]
             self._consts = [self._const_value(a.name) for a in program.constants]
+            self._prealloc = _buffer_specs(program)
             self._fn = self.compiled[0].fn
 
     @property
@@ -107,7 +108,8 @@ class Executable:
         return np.ascontiguousarray(self._by_name[name].value)
 
     def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
-        return self._fn(*[arrays[i] for i in self._arg_index], *self._consts)
+        return self._fn(*[arrays[i] for i in self._arg_index], *self._consts,
+                        *[np.empty(shape, dtype) for shape, dtype in self._prealloc])
 
     def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
         env = {f"in{i}": a for i, a in enumerate(arrays)}
@@ -119,7 +121,8 @@ class Executable:
                 env[self.plan.names[eqn.out]] = out
                 continue
             program = seg.program
-            args = [env[a.name] for a in program.inputs] + [self._const_value(a.name) for a in program.constants]
+            args = ([env[a.name] for a in program.inputs] + [self._const_value(a.name) for a in program.constants]
+                    + [np.empty(shape, dtype) for shape, dtype in _buffer_specs(program)])
             for name, value in zip(program.outputs, compiled.fn(*args)):
                 env[name] = value
         return [self._lookup(env, v) for v in self.graph.outputs]
@@ -135,6 +138,11 @@ class Executable:
             parts.append(compiled.source if compiled is not None else
                          f"# reference interpreter: {seg.eqn!r}\n")
         return "\n".join(parts)
+
+
+def _buffer_specs(program) -> list:
+    """(shape, dtype) of the buffers a program expects its caller to allocate."""
+    return [(a.shape, np.dtype(a.dtype)) for a in program.preallocated]
 
 
 def _warn_fallback(name: str) -> None:
@@ -214,7 +222,7 @@ def _fast_path(exe: Executable, out_tree, owner):
     lookup that found it (NumPy arrays in and out; anything unusual takes the full path)."""
     if not exe.single_program or exe.run != exe._compiled_run:
         return None
-    fn, consts, index = exe._fn, tuple(exe._consts), exe._arg_index
+    fn, consts, index, buffers = exe._fn, tuple(exe._consts), exe._arg_index, exe._prealloc
     identity = index == list(range(len(index)))
     rebuild = make_rebuilder(out_tree)
 
@@ -222,7 +230,8 @@ def _fast_path(exe: Executable, out_tree, owner):
         for a in args:
             if not a.flags.c_contiguous or a.dtype.char not in _NATIVE:
                 return owner._slow(args)
-        return rebuild(fn(*args, *consts) if identity else fn(*[args[i] for i in index], *consts))
+        extra = (*consts, *[np.empty(shape, dtype) for shape, dtype in buffers]) if buffers else consts
+        return rebuild(fn(*args, *extra) if identity else fn(*[args[i] for i in index], *extra))
     return call
 
 

@@ -259,10 +259,12 @@ def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, 
         outputs = tuple(namer.array(v) for v in graph.outputs)
     else:
         outputs = tuple(sorted(written))
-    args, consts, temps = [], [], []
+    args, consts, temps, prealloc = [], [], [], []
     for arr_name in sorted(arrays):
         arr, var = arrays[arr_name]
-        if arr_name in written:
+        if arr_name in written and _preallocate(arr, steps):
+            prealloc.append(arr)
+        elif arr_name in written:
             temps.append(arr)
         elif var.value is not None:
             consts.append(arr)
@@ -270,4 +272,19 @@ def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, 
             args.append(arr)
     from . import __version__
     return Program(name, tuple(args), outputs, temporaries=tuple(temps), steps=tuple(steps),
-                   constants=tuple(consts), notes=(f"jitgrad {__version__}",))
+                   constants=tuple(consts), notes=(f"jitgrad {__version__}",), preallocated=tuple(prealloc))
+
+
+# Buffers of at least this many elements, written by a loop, are allocated by the caller with
+# NumPy (huge pages for fresh memory), not by np.empty inside the compiled function.
+PREALLOCATE_MIN = 1 << 16
+
+
+def _preallocate(arr: Array, steps: list) -> bool:
+    n = 1
+    for s in arr.shape:
+        n *= s
+    if n < PREALLOCATE_MIN:
+        return False
+    return any(isinstance(st, Loop) and (any(x.array == arr.name for x in st.stores)
+                                         or any(r.array == arr.name for r in st.reduces)) for st in steps)

@@ -103,7 +103,9 @@ class Call:
 @dataclass(frozen=True)
 class Program:
     """One compiled entry point: arguments in, steps in order, outputs returned as a tuple.
-    `constants` are arrays passed as extra trailing arguments by the caller."""
+    `constants` are arrays passed as extra trailing arguments by the caller, then the
+    `preallocated` arrays: large buffers the caller allocates with NumPy (whose allocator asks
+    the kernel for huge pages: writing a fresh 40 MB array costs half the page faults)."""
 
     name: str
     inputs: tuple[Array, ...]
@@ -112,6 +114,12 @@ class Program:
     steps: tuple = ()
     constants: tuple[Array, ...] = ()
     notes: tuple[str, ...] = field(default=(), compare=False)
+    preallocated: tuple[Array, ...] = ()
 
     def arrays(self) -> dict[str, Array]:
-        return {a.name: a for a in self.inputs + self.constants + self.temporaries}
+        return {a.name: a for a in self.inputs + self.constants + self.temporaries + self.preallocated}
+
+    @property
+    def arguments(self) -> tuple[Array, ...]:
+        """The entry point's parameters, in order."""
+        return self.inputs + self.constants + self.preallocated
