@@ -81,7 +81,14 @@ def classify(eqn: Eqn) -> str:
         return "loop"
     if eqn.prim.name in LIBRARY_OPS and (eqn.prim.name != "matmul" or HAVE_SCIPY_BLAS):
         return "library"
+    if eqn.prim.name in ("getitem", "unindex") and is_basic_index(eqn.params["spec"]):
+        return "library"
     return "fallback"
+
+
+def is_basic_index(spec: tuple) -> bool:
+    """Ints, slices, None and Ellipsis only (no index arrays): a view, lowered as slicing."""
+    return all(item[0] != "a" for item in spec)
 
 
 def fuse(graph: Graph) -> list:

@@ -194,6 +194,12 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict) -> Call:
     program_arrays[out.name] = (out, eqn.out)
     name = eqn.prim.name
     origin = f"{name} -> {out.name}"
+    if name == "getitem":
+        slices, _ = basic_slices(eqn.params["spec"], eqn.inputs[0].shape)
+        return Call("getitem_basic", tuple(ins), out.name, (slices, tuple(eqn.out.shape)), origin)
+    if name == "unindex":
+        slices, sliced = basic_slices(eqn.params["spec"], eqn.params["shape"])
+        return Call("unindex_basic", tuple(ins), out.name, (slices, tuple(eqn.params["shape"]), sliced), origin)
     if name == "matmul":
         return Call("matmul", tuple(ins), out.name, origin=origin)
     if name in ("reshape", "squeeze", "unsqueeze"):
@@ -204,6 +210,36 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict) -> Call:
     d0, d1 = eqn.params["dim0"], eqn.params["dim1"]
     perm[d0], perm[d1] = perm[d1], perm[d0]
     return Call("permute", tuple(ins), out.name, (tuple(perm),), origin)
+
+
+def basic_slices(spec: tuple, shape: tuple) -> tuple[str, tuple]:
+    """Source text of the slices that select a basic index (ints, slices, None, Ellipsis)
+    keeping every dimension, and the shape that selection has (ints keep a size-1 dim; the
+    caller reshapes)."""
+    items = [it for it in spec if it[0] != "n"]
+    explicit = sum(1 for it in items if it[0] != "e")
+    parts, sizes, d = [], [], 0
+    for it in items:
+        if it[0] == "e":
+            for _ in range(len(shape) - explicit):
+                parts.append(":")
+                sizes.append(shape[d])
+                d += 1
+            continue
+        if it[0] == "i":
+            k = it[1] % shape[d]
+            parts.append(f"{k}:{k + 1}")
+            sizes.append(1)
+        else:
+            _, start, stop, step = it
+            parts.append(":".join("" if v is None else str(v) for v in (start, stop, step)))
+            sizes.append(len(range(*slice(start, stop, step).indices(shape[d]))))
+        d += 1
+    while d < len(shape):
+        parts.append(":")
+        sizes.append(shape[d])
+        d += 1
+    return ", ".join(parts) or "...", tuple(sizes)
 
 
 def lower(graph: Graph, name: str = "program") -> Plan:

@@ -51,7 +51,7 @@ def transpose2d(a):
     return np.ascontiguousarray(a.T)
 
 
-OPS = ("matmul", "transpose2d", "permute", "reshape", "copy")
+OPS = ("matmul", "transpose2d", "permute", "reshape", "getitem_basic", "unindex_basic", "copy")
 
 
 def call_source(step: Call, arrays: dict[str, Array]) -> str:
@@ -69,6 +69,13 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         return f"{out.name} = np.ascontiguousarray(np.transpose({ins[0].name}, {tuple(step.params[0])!r}))"
     if step.op == "reshape":
         return f"{out.name} = np.ascontiguousarray({ins[0].name}).reshape({tuple(step.params[0])!r})"
+    if step.op == "getitem_basic":
+        slices, out_shape = step.params
+        return f"{out.name} = np.ascontiguousarray({ins[0].name}[{slices}]).reshape({tuple(out_shape)!r})"
+    if step.op == "unindex_basic":
+        slices, shape, sliced = step.params
+        return (f"{out.name} = np.zeros({tuple(shape)!r}, np.{out.dtype}); "
+                f"{out.name}[{slices}] += np.ascontiguousarray({ins[0].name}).reshape({tuple(sliced)!r})")
     if step.op == "copy":
         return f"{out.name} = {ins[0].name}.copy()"
     raise ValueError(f"unknown library op {step.op!r}; known: {OPS}")

@@ -338,3 +338,16 @@ def test_matmul_without_scipy_runs_through_numpy_between_programs(monkeypatch):
     np.testing.assert_allclose(v_c, v_e, rtol=1e-10)
     for a, b in zip(g_c, g_e):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+@pytest.mark.parametrize("index", [0, -1, (slice(1, None), 0), (Ellipsis, slice(None, None, -2)),
+                                   (None, 1), (slice(0, 3, 2), slice(None), None)])
+def test_basic_indexing_compiles_without_fallback(index):
+    x = _leaf(3, 4)
+    f = jit_grad(lambda x: (x[index] * 2).sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no reference-interpreter fallback
+        f(x).backward()
+    expected = np.zeros((3, 4), np.float32)
+    expected[index] += 2
+    np.testing.assert_allclose(x.grad.numpy(), expected)
