@@ -184,7 +184,8 @@ def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: di
     return Loop(tuple(group.shape), tuple(loads), tuple(stmts), tuple(stores), tuple(reduces))
 
 
-def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict) -> Call:
+def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool = False) -> Call:
+    """One library call; `views_ok`: every reader is a matmul (BLAS reads a transposed view)."""
     ins = []
     for v in eqn.inputs:
         arr = _array(namer, v)
@@ -204,6 +205,8 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict) -> Call:
         return Call("matmul", tuple(ins), out.name, origin=origin)
     if name in ("reshape", "squeeze", "unsqueeze"):
         return Call("reshape", tuple(ins), out.name, (tuple(eqn.out.shape),), origin)
+    if views_ok and eqn.inputs[0].ndim == 2 and (name == "transpose" or eqn.params["dims"] == (1, 0)):
+        return Call("transpose_view", tuple(ins), out.name, (), origin)
     if name == "permute":
         return Call("permute", tuple(ins), out.name, (tuple(eqn.params["dims"]),), origin)
     perm = list(range(eqn.inputs[0].ndim))
@@ -247,6 +250,11 @@ def lower(graph: Graph, name: str = "program") -> Plan:
     groups = fuse(graph)
     needed = materialized(graph, groups)
     namer = _Namer(graph)
+    consumers: dict = {}
+    for e in graph.eqns:
+        for v in e.inputs:
+            consumers.setdefault(v, []).append(e)
+    outputs = set(graph.outputs)
     chunks: list = []  # (steps, arrays) for compiled runs, or an Eqn for the interpreter
     n_loops = n_lib = 0
     for group in groups:
@@ -262,7 +270,10 @@ def lower(graph: Graph, name: str = "program") -> Plan:
             steps.append(_lower_loop(group, namer, needed, arrays))
             n_loops += 1
         else:
-            steps.append(_lower_library(group.eqn, namer, arrays))
+            readers = consumers.get(group.eqn.out, [])
+            views_ok = bool(readers) and group.eqn.out not in outputs and all(
+                r.prim.name == "matmul" for r in readers)
+            steps.append(_lower_library(group.eqn, namer, arrays, views_ok))
             n_lib += 1
     single = not any(isinstance(c, Eqn) for c in chunks)
     if single and not chunks:

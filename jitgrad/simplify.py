@@ -12,6 +12,8 @@ Algebraic rules (`algebraic`), and when they are safe:
   reshape(reshape x) -> one reshape;
   reshape(sum[keepdim=True] x) -> sum[keepdim=False] x when the sum has no other use.
 * sum(expand x) over dims that expand broadcast -> x * count.
+* transpose(transpose x) -> x; transpose(a @ b) -> transpose(b) @ transpose(a) for matrices
+  when the product has no other use (exact: the same products and sums, in the same order).
 * exp(log x) -> x only when x comes from an op whose result is >= 0 or nan (exp, sqrt,
   sigmoid, abs, relu): for x < 0, log x is nan, so the rewrite would change results.
   log(exp x) is never rewritten (exp overflows to inf for large x).
@@ -312,6 +314,31 @@ def _sum(rw, e):
     return rw.emit("mul", (v, rw.const(np.asarray(count, dtype=e.out.dtype))))
 
 
+def _is_matrix_transpose(e: Eqn) -> bool:
+    if e.prim.name == "transpose":
+        return e.inputs[0].ndim == 2
+    return e.prim.name == "permute" and e.params["dims"] == (1, 0)
+
+
+def _transpose(rw, e):
+    """T(T(x)) -> x; T(a @ b) -> T(b) @ T(a) for matrices when the product has no other use
+    (the adjoint of x @ W.T makes (x.T @ g).T: this way BLAS reads transposed views and no
+    large transposed copy is made)."""
+    if not _is_matrix_transpose(e):
+        return None
+    x = e.inputs[0]
+    p = rw.producer.get(x)
+    if p is None:
+        return None
+    if _is_matrix_transpose(p):
+        return p.inputs[0]
+    if p.prim.name == "matmul" and rw.uses().get(x) == 1 and all(v.ndim == 2 for v in p.inputs):
+        a, b = p.inputs
+        return rw.emit("matmul", (rw.emit("transpose", (b,), dim0=0, dim1=1),
+                                  rw.emit("transpose", (a,), dim0=0, dim1=1)))
+    return None
+
+
 def _broadcast_scalars(rw, e):
     """Elementwise op: feed 0-d values directly instead of their broadcasts."""
     if len(e.inputs) < 2:
@@ -337,7 +364,7 @@ def _broadcast_scalars(rw, e):
 ALGEBRAIC_RULES = {
     "add": _add, "sub": _sub, "mul": _mul, "div": _div, "neg": _neg, "cast": _same_dtype,
     "reshape": _same_shape, "expand": _same_shape, "clone": _clone, "exp": _exp,
-    "pow_scalar": _pow_one, "sum": _sum,
+    "pow_scalar": _pow_one, "sum": _sum, "transpose": _transpose, "permute": _transpose,
 }
 
 

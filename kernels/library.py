@@ -51,7 +51,7 @@ def transpose2d(a):
     return np.ascontiguousarray(a.T)
 
 
-OPS = ("matmul", "transpose2d", "permute", "reshape", "getitem_basic", "unindex_basic", "copy")
+OPS = ("matmul", "transpose2d", "transpose_view", "permute", "reshape", "getitem_basic", "unindex_basic", "copy")
 
 
 def call_source(step: Call, arrays: dict[str, Array]) -> str:
@@ -65,6 +65,8 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         return f"{out.name} = lib.matmul_batched({a.name}, {b.name}, {tuple(out.shape)!r})"
     if step.op == "transpose2d":
         return f"{out.name} = lib.transpose2d({ins[0].name})"
+    if step.op == "transpose_view":
+        return f"{out.name} = {ins[0].name}.T"
     if step.op == "permute":
         return f"{out.name} = np.ascontiguousarray(np.transpose({ins[0].name}, {tuple(step.params[0])!r}))"
     if step.op == "reshape":

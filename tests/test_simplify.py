@@ -190,3 +190,13 @@ def test_simplify_reaches_a_fixed_point_and_returns_unchanged_graphs():
     once = simplify(graph)
     assert simplify(once) is once
     assert [p.__name__ for p in PASSES] == ["fold_constants", "algebraic", "cse", "dce"]
+
+
+def test_transpose_rules_drop_double_transposes_and_move_them_into_products():
+    a = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    b = np.random.default_rng(6).standard_normal((4, 2)).astype(np.float32)
+    graph = jg.make_ir(lambda a, b: (a @ b).t().t().t() * 2)(a, b)
+    simpler = simplify(graph)
+    names = [e.prim.name for e in simpler.eqns]
+    assert names.count("transpose") == 2 and names.count("matmul") == 1  # (a @ b).T -> b.T @ a.T
+    np.testing.assert_allclose(evaluate(simpler, a, b)[0], (a @ b).T * 2, rtol=1e-6)
