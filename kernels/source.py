@@ -247,6 +247,9 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
         return f"{r.array}[{idx or '()'}]"
 
     _emit_hoisted_loads(w, loop, arrays)
+    if reduced and kept and max(reduced) < min(kept):
+        _emit_leading_reduction(w, loop, arrays, kept, ivars, index_of)
+        return
     opened = 0
     for pos, d in enumerate(order):
         if pos == len(kept):
@@ -269,6 +272,29 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
         w.line(f"{reduce_target(r)} = {_finish(r, arrays, _acc_name(r))}")
     for _ in range(opened):
         w.dedent()
+
+
+def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, ivars: list, index_of) -> None:
+    """Reductions over leading dims (a bias gradient: sum over the batch) run in memory order
+    into an array of accumulators, so the inner loop is contiguous and vectorises (the general
+    order, reduced dims innermost, would walk columns)."""
+    kshape = tuple(loop.shape[d] for d in kept)
+    kidx = ", ".join(ivars[d] for d in kept)
+    for r in loop.reduces:
+        acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
+        w.line(f"{_acc_name(r)} = np.full({kshape!r}, {_init_expr(r, arrays)}, np.{acc_dt})")
+    for d in range(len(loop.shape)):
+        w.line(f"for {ivars[d]} in range({loop.shape[d]}):")
+        w.indent()
+    _emit_body(w, loop, arrays, index_of)
+    for r in loop.reduces:
+        w.line(_combine(r.op, f"{_acc_name(r)}[{kidx}]", r.value), r.origin)
+    for _ in loop.shape:
+        w.dedent()
+    for r in loop.reduces:
+        dt = arrays[r.array].dtype
+        scaled = _acc_name(r) if r.scale == 1.0 else f"{_acc_name(r)} * {r.scale!r}"
+        w.line(f"{r.array}.reshape({kshape!r})[...] = ({scaled}).astype(np.{dt})")
 
 
 def render(program: Program, parallel_threshold: int = 1 << 17) -> str:

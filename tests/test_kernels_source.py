@@ -81,3 +81,17 @@ def test_same_source_is_loaded_once_per_process():
     from kernels import cache
     text = "def f():\n    return 1\n"
     assert cache.load_module(text) is cache.load_module(text)
+
+
+def test_reduction_over_leading_dims_runs_in_memory_order():
+    x = RNG.standard_normal((6, 5)).astype(np.float32)
+    loop = Loop((6, 5), (Load("p", "x"),), (Stmt("t", "p * p"),), stores=(Store("sq", "t"),),
+                reduces=(Reduce("s", "sum", "t", (0,)), Reduce("m", "max", "p", (0,), origin="max")))
+    fn = _compile("leading", [Array("x", (6, 5), "float32")], ["sq", "s", "m"],
+                  [Array("sq", (6, 5), "float32"), Array("s", (1, 5), "float32"), Array("m", (5,), "float32")],
+                  [loop])
+    sq, s, m = fn(x)
+    assert "np.full((5,)" in fn.source
+    np.testing.assert_allclose(sq, x * x, rtol=1e-6)
+    np.testing.assert_allclose(s, (x * x).sum(0, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(m, x.max(0))
