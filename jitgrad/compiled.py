@@ -56,9 +56,10 @@ class Executable:
         self._by_name = {n: v for v, n in self.plan.names.items()}
         self._input_index = {f"in{i}": i for i in range(len(self.graph.inputs))}
         self.trace_seconds = time.perf_counter() - start
-        self._compiled_run = self._run_single if len(self.compiled) == 1 else self._run_segments
+        single = len(self.compiled) == 1 and self.compiled[0] is not None
+        self._compiled_run = self._run_single if single else self._run_segments
         self.run = self._first_run
-        if len(self.compiled) == 1:
+        if single:
             program = self.plan.segments[0].program
             self._arg_index = [self._input_index[a.name] for a in program.inputs]
             self._consts = [self._const_value(a.name) for a in program.constants]
@@ -105,7 +106,7 @@ class Executable:
         return evaluate(self.graph, *arrays)
 
     def _const_value(self, name: str) -> np.ndarray:
-        return np.ascontiguousarray(self._by_name[name].value)
+        return np.asarray(self._by_name[name].value, order="C")  # (ascontiguousarray makes 0-d 1-d)
 
     def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
         return self._fn(*[arrays[i] for i in self._arg_index], *self._consts,

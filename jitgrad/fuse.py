@@ -79,7 +79,10 @@ def classify(eqn: Eqn) -> str:
     """'loop', 'library' or 'fallback'."""
     if is_fusable_elementwise(eqn) or is_fusable_reduction(eqn):
         return "loop"
-    if eqn.prim.name in LIBRARY_OPS and (eqn.prim.name != "matmul" or HAVE_SCIPY_BLAS):
+    if eqn.prim.name == "matmul":
+        # np.dot inside Numba: matrix and vector products; batched ones run through NumPy.
+        return "library" if HAVE_SCIPY_BLAS and all(v.ndim <= 2 for v in eqn.inputs) else "fallback"
+    if eqn.prim.name in LIBRARY_OPS:
         return "library"
     if eqn.prim.name in ("getitem", "unindex") and is_basic_index(eqn.params["spec"]):
         return "library"

@@ -26,23 +26,8 @@ def reduce_mul(acc, value):
 
 @numba.njit(cache=True)
 def matmul2d(a, b):
-    """(n, k) @ (k, m) through BLAS (np.dot)."""
+    """Matrix/vector products through BLAS (np.dot; C- or F-ordered operands)."""
     return np.dot(a, b)
-
-
-@numba.njit(cache=True)
-def matmul_batched(a, b, out_shape):
-    """Batched (..., n, k) @ (..., k, m) with batch dims already broadcast to out_shape[:-2]."""
-    batch = 1
-    for s in out_shape[:-2]:
-        batch *= s
-    n, k, m = a.shape[-2], a.shape[-1], b.shape[-1]
-    a3 = np.ascontiguousarray(a).reshape((batch, n, k))
-    b3 = np.ascontiguousarray(b).reshape((batch, k, m))
-    out = np.empty((batch, n, m), a.dtype)
-    for i in range(batch):
-        out[i] = np.dot(a3[i], b3[i])
-    return out.reshape(out_shape)
 
 
 @numba.njit(cache=True)
@@ -60,9 +45,11 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
     out = arrays[step.output]
     if step.op == "matmul":
         a, b = ins
-        if len(a.shape) == 2 and len(b.shape) == 2:
-            return f"{out.name} = lib.matmul2d({a.name}, {b.name})"
-        return f"{out.name} = lib.matmul_batched({a.name}, {b.name}, {tuple(out.shape)!r})"
+        if len(a.shape) > 2 or len(b.shape) > 2:
+            raise ValueError("library matmul takes matrices and vectors; batched products run through NumPy")
+        if len(out.shape) == 0:  # vector . vector: np.dot gives a scalar
+            return f"{out.name} = np.empty((), np.{out.dtype}); {out.name}[()] = lib.matmul2d({a.name}, {b.name})"
+        return f"{out.name} = lib.matmul2d({a.name}, {b.name})"
     if step.op == "transpose2d":
         return f"{out.name} = lib.transpose2d({ins[0].name})"
     if step.op == "transpose_view":

@@ -82,16 +82,21 @@ def _eager_runner(fn: Callable, inputs: Sequence) -> tuple[list, list]:
     return outputs_and_grads(fn, inputs)
 
 
-# mode name -> runner(fn, inputs) -> (outputs, grads). Later modes: "compiled" (jitgrad.jit_grad),
-# "ir" (reference interpreter); add the runner here and its name to MODES.
-RUNNERS: dict[str, Callable] = {"eager": _eager_runner}
-MODES: list[str] = ["eager"]
+# mode name -> runner(fn, inputs) -> (outputs, grads); adding a mode is one entry here and in MODES.
+def _compiled_runner(fn: Callable, inputs: Sequence) -> tuple[list, list]:
+    """Through jitgrad.jit_grad: traced, fused, compiled forward and backward."""
+    return outputs_and_grads(jitgrad.jit_grad(fn), inputs)
 
 
-def check_modes(fn: Callable, inputs: Sequence, *, rtol: float = 1e-6, atol: float = 1e-8) -> None:
-    """Every mode in MODES gives the values and gradients of the first one (eager)."""
+RUNNERS: dict[str, Callable] = {"eager": _eager_runner, "compiled": _compiled_runner}
+MODES: list[str] = ["eager", "compiled"]
+
+
+def check_modes(fn: Callable, inputs: Sequence, *, rtol: float = 1e-6, atol: float = 1e-8,
+                modes: Sequence[str] | None = None) -> None:
+    """Every mode in `modes` (default MODES) gives the values and gradients of the first (eager)."""
     reference = None
-    for mode in MODES:
+    for mode in (MODES if modes is None else modes):
         outs, grads = RUNNERS[mode](fn, inputs)
         for i, (g, x) in enumerate(zip(grads, inputs, strict=True)):
             if g is not None:

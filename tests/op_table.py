@@ -84,6 +84,7 @@ class Case:
     no_gradcheck: str = ""  # why finite differences do not apply at these inputs
     no_second_order: str = ""  # why second order is meaningless
     no_node_name: str = ""  # why grad_fn.name() differs from torch by design
+    eager_only: str = ""    # why the case cannot be traced (compiled mode must refuse it clearly)
     tol: float = 1.0        # multiplier on the float32 torch tolerances
     eps: float = 1e-6       # finite-difference step (larger where values pass through float32)
 
@@ -374,8 +375,10 @@ case("getitem-array-repeated", "getitem", lambda m, x: x[[0, 2, 2, 0]], _s(3, 2)
 case("getitem-array-2d", "getitem", lambda m, x: x[[0, 0, 1], [1, 2, 1]], _s(2, 3))
 case("getitem-index-tensor", "getitem", lambda m, x, i: x[i], _s(4, 3), _idx(5, high=4))
 case("getitem-index-tensor-dim1", "getitem", lambda m, x, i: x[:, i], _s(2, 4), _idx(2, 3, high=4))
-case("getitem-bool-mask", "getitem gt", lambda m, x: x[x > 0], _s(3, 4, domain="away"))
-case("getitem-bool-mask-rows", "getitem gt", lambda m, x, y: x[y > 0], _s(4, 2), _s(4, grad=False))
+_MASK = "a boolean mask's result shape depends on the data"
+case("getitem-bool-mask", "getitem gt", lambda m, x: x[x > 0], _s(3, 4, domain="away"), eager_only=_MASK)
+case("getitem-bool-mask-rows", "getitem gt", lambda m, x, y: x[y > 0], _s(4, 2), _s(4, grad=False),
+     eager_only=_MASK)
 case("getitem-neg-index-array", "getitem", lambda m, x: x[[-1, 0, -1]], _s(3, 2))
 
 
@@ -404,7 +407,7 @@ for _tag, _index, _vshape in [("int", 1, (4,)), ("slice-step-scalar", np.s_[::2]
     case(f"setitem-inplace-{_tag}", "setitem mul", _inplace_setitem(_index), _s(3, 4), _s(*_vshape),
          no_node_name="torch records the broadcast of the value as ExpandBackward0" if _tag == "broadcast-col" else "")
 case("setitem-inplace-mask", "setitem mul gt", lambda m, x, v: _inplace_setitem(x.detach() > 0)(m, x, v),
-     _s(3, 4, domain="away"), _s())
+     _s(3, 4, domain="away"), _s(), eager_only=_MASK)
 case("setitem-inplace-constant", "setitem mul",
      lambda m, x: _inplace_setitem(np.s_[1:])(m, x, m.zeros((), dtype=x.dtype)), _s(3, 2))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import check_grads, check_modes, check_torch
+from helpers import RUNNERS, check_grads, check_modes, check_torch
 from op_table import CASES, GRAD_CASES, jitgrad_fn, make_inputs
+
+import jitgrad
 
 GRADCHECK_CASES = [c for c in GRAD_CASES if not c.no_gradcheck]
 
@@ -31,5 +33,11 @@ def test_torch_oracle(case, dtype):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_modes(case):
-    """Every execution mode gives eager's values and gradients."""
+    """Every execution mode gives eager's values and gradients; an untraceable case is refused
+    by compiled mode with an error that says why."""
+    if case.eager_only:
+        with pytest.raises((TypeError, jitgrad.TracingError), match="data-dependent"):
+            RUNNERS["compiled"](jitgrad_fn(case), make_inputs(case, np.float64))
+        check_modes(jitgrad_fn(case), make_inputs(case, np.float64), modes=["eager"])
+        return
     check_modes(jitgrad_fn(case), make_inputs(case, np.float64))
