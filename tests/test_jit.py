@@ -351,3 +351,16 @@ def test_basic_indexing_compiles_without_fallback(index):
     expected = np.zeros((3, 4), np.float32)
     expected[index] += 2
     np.testing.assert_allclose(x.grad.numpy(), expected)
+
+
+def test_value_and_grad_of_the_4m_chain_is_one_pass_and_mlp_epilogues_fuse():
+    chain = SEED_FUNCTIONS["chain4"][0]
+    x = np.linspace(-1, 1, 64).astype(np.float32)
+    exe = jg.value_and_grad(chain, (0, 1)).executable(x, x[::-1].copy())
+    assert exe.plan.loops == 1 and exe.plan.library_calls == 0
+    mlp = jg.value_and_grad(lambda w1, b1, w2, x: ((x @ w1 + b1).relu() @ w2).sum(), (0, 1, 2))
+    args = [RNG.standard_normal(s).astype(np.float32) for s in ((6, 5), (5,), (5, 3), (4, 6))]
+    plan = mlp.executable(*args).plan
+    # forward: matmul, bias+relu loop, matmul, sum; backward: relu mask loop with the bias grad,
+    # and the weight-gradient matmuls -- no transposed copies (BLAS reads transposed views)
+    assert plan.loops <= 3 and "np.transpose" not in mlp.source(*args)
