@@ -90,14 +90,16 @@ def _emit_hoisted_loads(w: _Writer, loop: Loop, arrays: dict) -> None:
             w.line(f"{load.target} = {load.array}[{idx}]")
 
 
-def _emit_body(w: _Writer, loop: Loop, arrays: dict, index_of) -> None:
+def _emit_body(w: _Writer, loop: Loop, arrays: dict, element) -> None:
+    """Loads, statements and stores of one iteration; element(name) is the text of the
+    array element the iteration reads or writes."""
     for load in loop.loads:
         if not _is_scalar_load(load, arrays):
-            w.line(f"{load.target} = {load.array}[{index_of(arrays[load.array])}]")
+            w.line(f"{load.target} = {element(load.array)}")
     for stmt in loop.stmts:
         w.line(f"{stmt.target} = {stmt.expr}", stmt.origin)
     for store in loop.stores:
-        w.line(f"{store.array}[{index_of(arrays[store.array])}] = {store.value}", store.origin)
+        w.line(f"{element(store.array)} = {store.value}", store.origin)
 
 
 def _acc_name(r: Reduce) -> str:
@@ -159,13 +161,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     _emit_hoisted_loads(w, loop, arrays)
 
     def body(out: _Writer) -> None:
-        for load in loop.loads:
-            if not _is_scalar_load(load, arrays):
-                out.line(f"{load.target} = {flat[load.array]}[_i]")
-        for stmt in loop.stmts:
-            out.line(f"{stmt.target} = {stmt.expr}", stmt.origin)
-        for store in loop.stores:
-            out.line(f"{flat[store.array]}[_i] = {store.value}", store.origin)
+        _emit_body(out, loop, arrays, lambda name: f"{flat[name]}[_i]")
         for r in loop.reduces:
             value = r.value if not pad else f"({r.value} if _i < {n} else {_identity(r, arrays)})"
             out.line(_combine(r.op, _acc_name(r), value), r.origin)
@@ -235,8 +231,8 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
     order = kept + list(reduced)
     ivars = [f"_i{d}" for d in range(n)]
 
-    def index_of(array: Array) -> str:
-        return _index(array, loop.shape, ivars)
+    def element(name: str) -> str:
+        return f"{name}[{_index(arrays[name], loop.shape, ivars)}]"
 
     def reduce_target(r: Reduce) -> str:
         out = arrays[r.array]
@@ -248,7 +244,7 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
 
     _emit_hoisted_loads(w, loop, arrays)
     if reduced and kept and max(reduced) < min(kept):
-        _emit_leading_reduction(w, loop, arrays, kept, ivars, index_of)
+        _emit_leading_reduction(w, loop, arrays, kept, ivars, element)
         return
     opened = 0
     for pos, d in enumerate(order):
@@ -262,7 +258,7 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
     if not order:  # a 0-d loop
         for r in loop.reduces:
             w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
-    _emit_body(w, loop, arrays, index_of)
+    _emit_body(w, loop, arrays, element)
     for r in loop.reduces:
         w.line(_combine(r.op, _acc_name(r), r.value), r.origin)
     for _ in reduced:
@@ -274,7 +270,7 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
         w.dedent()
 
 
-def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, ivars: list, index_of) -> None:
+def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, ivars: list, element) -> None:
     """Reductions over leading dims (a bias gradient: sum over the batch) run in memory order
     into an array of accumulators, so the inner loop is contiguous and vectorises (the general
     order, reduced dims innermost, would walk columns)."""
@@ -286,7 +282,7 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
     for d in range(len(loop.shape)):
         w.line(f"for {ivars[d]} in range({loop.shape[d]}):")
         w.indent()
-    _emit_body(w, loop, arrays, index_of)
+    _emit_body(w, loop, arrays, element)
     for r in loop.reduces:
         w.line(_combine(r.op, f"{_acc_name(r)}[{kidx}]", r.value), r.origin)
     for _ in loop.shape:
