@@ -30,13 +30,7 @@ def matmul2d(a, b):
     return np.dot(a, b)
 
 
-@numba.njit(cache=True)
-def transpose2d(a):
-    """A C-contiguous copy of a.T (so following loops read it with unit stride)."""
-    return np.ascontiguousarray(a.T)
-
-
-OPS = ("matmul", "transpose2d", "transpose_view", "permute", "reshape", "getitem_basic", "unindex_basic", "copy")
+OPS = ("matmul", "transpose_view", "permute", "reshape", "getitem_basic", "unindex_basic")
 
 
 def call_source(step: Call, arrays: dict[str, Array]) -> str:
@@ -50,8 +44,6 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         if len(out.shape) == 0:  # vector . vector: np.dot gives a scalar
             return f"{out.name} = np.empty((), np.{out.dtype}); {out.name}[()] = lib.matmul2d({a.name}, {b.name})"
         return f"{out.name} = lib.matmul2d({a.name}, {b.name})"
-    if step.op == "transpose2d":
-        return f"{out.name} = lib.transpose2d({ins[0].name})"
     if step.op == "transpose_view":
         return f"{out.name} = {ins[0].name}.T"
     if step.op == "permute":
@@ -65,6 +57,4 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         slices, shape, sliced = step.params
         return (f"{out.name} = np.zeros({tuple(shape)!r}, np.{out.dtype}); "
                 f"{out.name}[{slices}] += np.ascontiguousarray({ins[0].name}).reshape({tuple(sliced)!r})")
-    if step.op == "copy":
-        return f"{out.name} = {ins[0].name}.copy()"
     raise ValueError(f"unknown library op {step.op!r}; known: {OPS}")
