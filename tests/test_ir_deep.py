@@ -70,9 +70,12 @@ def test_deep_chain_is_correct_without_recursion():
 
 def test_time_is_linear_in_graph_size():
     pipeline(50)  # warm up imports and caches
-    small = pipeline(83)    # ~1,000 equations in the VJP graph
+    smalls = [pipeline(83) for _ in range(3)]    # ~1,000 equations in the VJP graph
     big = pipeline(833)     # ~10,000
-    ratio_size = big["sizes"]["vjp"] / small["sizes"]["vjp"]
+    ratio_size = big["sizes"]["vjp"] / smalls[0]["sizes"]["vjp"]
     for stage in ("trace", "vjp", "simplify", "split", "evaluate"):
-        ratio = big["times"][stage] / max(small["times"][stage], 1e-4)
+        # best of three small runs, and a 2 ms floor: millisecond timings on a shared machine
+        # are noise-dominated, and the bound is about growth, not about jitter
+        small = min(r["times"][stage] for r in smalls)
+        ratio = big["times"][stage] / max(small, 2e-3)
         assert ratio < 4 * ratio_size, f"{stage}: {ratio:.1f}x time for {ratio_size:.1f}x equations"
