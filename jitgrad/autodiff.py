@@ -134,7 +134,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 g = _run_tensor_hooks(node._metadata["hooks"], g)
             if target_nodes is not None and node in target_nodes:
                 captured[node] = g
-            if not capture:
+            if not capture and (owners or node._retained is not None):
                 _deliver_retained(node, g, create_graph, target_nodes, owners)
             if isinstance(node, AccumulateGrad):
                 if not capture and (target_nodes is None or node in target_nodes):

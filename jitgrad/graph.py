@@ -125,8 +125,9 @@ class PrimNode(Node):
         label = self.prim.node_name
         return label if isinstance(label, str) else label(self.params, self._in_shapes)
 
-    def saved_values(self):
-        """(inputs, output) as tensors; the output is re-attached to this node for higher order."""
+    def saved_values(self, attach: bool = True):
+        """(inputs, output) as tensors; with `attach` the output is re-attached to this node
+        (its history, for higher order), else it is a detached tensor."""
         saved = self._saved
         if saved is None:
             raise RuntimeError(FREED_MESSAGE)
@@ -144,13 +145,12 @@ class PrimNode(Node):
                 f"version {out_counter.value}; expected version {out_version} instead. Hint: avoid modifying "
                 f"it in place (use the out-of-place op, or .clone() before the in-place op)."
             )
-        out = self._out_meta._wrap(out_data, requires_grad=True, grad_fn=self, version=out_counter)
-        return inputs, out
+        if attach:
+            return inputs, self._out_meta._wrap(out_data, requires_grad=True, grad_fn=self, version=out_counter)
+        return inputs, self._out_meta._wrap(out_data, version=out_counter)
 
     def apply(self, grad, create_graph: bool) -> tuple:
-        inputs, out = self.saved_values()
-        if not create_graph:
-            out = out.detach()
+        inputs, out = self.saved_values(attach=create_graph)
         grads = self.prim.vjp(grad, out, *inputs, **self.params)
         if len(grads) != len(inputs):
             raise RuntimeError(f"internal error: VJP of {self.prim.name} returned {len(grads)} grads "
