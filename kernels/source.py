@@ -293,7 +293,7 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
         w.line(f"{r.array}.reshape({kshape!r})[...] = ({scaled}).astype(np.{dt})")
 
 
-def render(program: Program, parallel_threshold: int = 1 << 17) -> str:
+def render(program: Program, parallel_threshold: int) -> str:
     """The generated module text: imports and one function named `program.name`."""
     arrays = program.arrays()
     args = [a.name for a in program.arguments]
