@@ -2,10 +2,10 @@
 
 This module only re-exports the public API; each name is defined in the module named below.
 """
-from . import autograd, nn, optim, viz
-from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, initial_seed,
-                       linspace, manual_seed, normal, ones, ones_like, rand, rand_like, randint, randn,
-                       randn_like, tensor, zeros, zeros_like)
+from . import autograd, cuda, nn, optim, viz
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
+                       get_default_device, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
+                       rand_like, randint, randn, randn_like, set_default_device, tensor, zeros, zeros_like)
 from .devices import device
 from .dtypes import bool_, double, float32, float64, get_default_dtype, int32, int64, long, set_default_dtype
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import dtypes
-from .core import Symbolic, TensorBase
+from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, edge_to
 from .shapes import numel
@@ -45,13 +45,16 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs (output {i} has shape "
                     f"{list(t.shape)}); pass gradient=... with that shape, or reduce it first (e.g. .sum())")
-            g = type(t)._wrap(np.ones(t.shape, dtype=t.dtype))
+            g = type(t)._wrap(full_like_data(t._data, t.shape, t.dtype, 1))
         else:
             if not isinstance(g, TensorBase):
                 g = type(t)._wrap(np.asarray(g, dtype=t.dtype))
             if tuple(g.shape) != tuple(t.shape):
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "
                                    f"output[{i}] has a shape of {list(t.shape)}.")
+            if not isinstance(g._data, Symbolic) and on_host(g._data) != on_host(t._data):
+                raise RuntimeError(f"grad_output[{i}] is on device '{g.device}' but output[{i}] is on device "
+                                   f"'{t.device}'; move the gradient with .to(output.device)")
             if g.dtype != t.dtype:
                 if not dtypes.is_floating(g.dtype):
                     raise RuntimeError(f"grad_output[{i}] must be floating, got {dtypes.name(g.dtype)}")
@@ -202,10 +205,15 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
         return
     data = g._data
     if variable._grad is None:
-        fresh = data if isinstance(data, Symbolic) else np.array(data, copy=True)
+        fresh = data if isinstance(data, Symbolic) else copy_data(data)
     else:
         old = variable._grad._data
-        fresh = old + data if isinstance(old, Symbolic) or isinstance(data, Symbolic) else np.add(old, data)
+        if isinstance(old, Symbolic) or isinstance(data, Symbolic):
+            fresh = old + data
+        elif on_host(old) and on_host(data):
+            fresh = np.add(old, data)
+        else:  # GPU storage: the sum is computed (or runs out of memory) before .grad changes
+            fresh = (variable._grad.detach() + g.detach())._data
     variable._grad = type(g)._wrap(fresh)
 
 
@@ -258,7 +266,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
                                    "graph. Set allow_unused=True if this is the desired behavior.")
             if materialize_grads:
-                g = type(t)._wrap(np.zeros(t.shape, dtype=t.dtype))
+                g = type(t)._wrap(full_like_data(t._data, t.shape, t.dtype, 0))
         elif not create_graph:
             g = g.detach()
         result.append(g)

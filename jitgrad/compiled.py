@@ -22,7 +22,7 @@ import numpy as np
 
 from kernels import cpu
 
-from . import dtypes
+from . import core, dtypes
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
@@ -40,10 +40,12 @@ _warned_fallbacks: set = set()
 
 
 class Executable:
-    """A graph fused, lowered and compiled: `run(arrays)` -> list of output arrays."""
+    """A graph fused, lowered and compiled for one device ('cpu': numba.njit; 'cuda':
+    numba.cuda kernels): `run(arrays)` -> list of output arrays on that device."""
 
-    def __init__(self, graph: Graph, name: str, reason: str) -> None:
+    def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu") -> None:
         start = time.perf_counter()
+        self.device = device
         self.graph = simplify(graph)
         self.plan: Plan = lower(self.graph, name)
         self.compiled = []
@@ -51,12 +53,16 @@ class Executable:
             if seg.program is None:
                 _warn_fallback(seg.eqn.prim.name)
                 self.compiled.append(None)
+            elif device == "cuda":
+                from kernels.cuda import program as cuda_program  # lazy: CPU users never load numba.cuda
+                self.compiled.append(cuda_program.compile_program(seg.program, reason=reason))
             else:
                 self.compiled.append(cpu.compile_program(seg.program, reason=reason))
         self._by_name = {n: v for v, n in self.plan.names.items()}
+        self._device_consts: dict = {}
         self._input_index = {f"in{i}": i for i in range(len(self.graph.inputs))}
         self.trace_seconds = time.perf_counter() - start
-        single = len(self.compiled) == 1 and self.compiled[0] is not None
+        single = len(self.compiled) == 1 and self.compiled[0] is not None and device == "cpu"
         self._compiled_run = self._run_single if single else self._run_segments
         self.run = self._first_run
         if single:
@@ -103,10 +109,18 @@ class Executable:
 
     def _run_reference(self, arrays: Sequence[np.ndarray]) -> list:
         from .interpret import evaluate
-        return evaluate(self.graph, *arrays)
+        if self.device == "cpu":
+            return evaluate(self.graph, *arrays)
+        outs = evaluate(self.graph, *[core.host_array(a) for a in arrays])
+        return [_to_gpu(o) for o in outs]
 
     def _const_value(self, name: str) -> np.ndarray:
-        return np.asarray(self._by_name[name].value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+        value = self._device_consts.get(name)
+        if value is None:
+            value = np.asarray(self._by_name[name].value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+            if self.device == "cuda":
+                value = self._device_consts[name] = _to_gpu(value)  # moved once, reused by every call
+        return value
 
     def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
         return self._fn(*[arrays[i] for i in self._arg_index], *self._consts,
@@ -114,23 +128,31 @@ class Executable:
 
     def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
         env = {f"in{i}": a for i, a in enumerate(arrays)}
+        gpu = self.device == "cuda"
         for seg, compiled in zip(self.plan.segments, self.compiled):
             if compiled is None:
                 eqn = seg.eqn
                 args = [self._lookup(env, v) for v in eqn.inputs]
-                out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype)
+                if gpu:  # the eager GPU op (a CUDA kernel, or its documented host fallback)
+                    out = core.device_backend[0].run(eqn.prim, args, eqn.params, eqn.out.shape, eqn.out.dtype)
+                else:
+                    out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype)
                 env[self.plan.names[eqn.out]] = out
                 continue
             program = seg.program
-            args = ([env[a.name] for a in program.inputs] + [self._const_value(a.name) for a in program.constants]
-                    + [np.empty(shape, dtype) for shape, dtype in _buffer_specs(program)])
-            for name, value in zip(program.outputs, compiled.fn(*args)):
+            args = [env[a.name] for a in program.inputs] + [self._const_value(a.name) for a in program.constants]
+            if gpu:
+                outs = compiled(*args)
+            else:
+                outs = compiled.fn(*args, *[np.empty(shape, dtype) for shape, dtype in _buffer_specs(program)])
+            for name, value in zip(program.outputs, outs):
                 env[name] = value
         return [self._lookup(env, v) for v in self.graph.outputs]
 
     def _lookup(self, env: dict, v) -> np.ndarray:
         if v.value is not None:
-            return np.asarray(v.value)
+            return self._const_value(self.plan.names[v]) if self.device == "cuda" and v in self.plan.names \
+                else (_to_gpu(np.asarray(v.value)) if self.device == "cuda" else np.asarray(v.value))
         return env[self.plan.names[v]]
 
     def source(self) -> str:
@@ -139,6 +161,11 @@ class Executable:
             parts.append(compiled.source if compiled is not None else
                          f"# reference interpreter: {seg.eqn!r}\n")
         return "\n".join(parts)
+
+
+def _to_gpu(array: np.ndarray):
+    from .cuda import eager
+    return eager.to_device(array)
 
 
 def _buffer_specs(program) -> list:
@@ -160,6 +187,9 @@ def _warn_fallback(name: str) -> None:
 
 def _array_of(leaf) -> np.ndarray:
     data = leaf._data if isinstance(leaf, TensorBase) else leaf
+    if not isinstance(data, np.ndarray) and core.device_backend[0] is not None and not core.on_host(data) \
+            and _is_gpu(data):
+        return data  # GPU storage is C-contiguous by construction
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
     if not data.flags.c_contiguous:
@@ -167,9 +197,17 @@ def _array_of(leaf) -> np.ndarray:
     return data
 
 
+def _is_gpu(data) -> bool:
+    from kernels.cuda import runtime
+    return runtime.is_device_array(data)
+
+
 def _leaf_key(leaf) -> tuple:
     if isinstance(leaf, TensorBase):
-        return (leaf._data.shape, leaf._data.dtype.char, leaf._requires_grad)
+        data = leaf._data
+        if type(data) is np.ndarray or isinstance(data, Symbolic):
+            return (data.shape, data.dtype.char, leaf._requires_grad)
+        return (tuple(data.shape), np.dtype(data.dtype).char, leaf._requires_grad, "cuda")
     arr = np.asarray(leaf)
     dt = dtypes.from_numpy_dtype(arr.dtype)
     return (arr.shape, dt.char, False)
@@ -242,9 +280,15 @@ _NATIVE = {"f", "d", "i", "l", "?"}
 def _numpy_or_tensor(arrays, out_tree, as_tensor: bool):
     outs = []
     for a in arrays:
-        a = np.asarray(a)
+        a = _host_or_gpu(a)
         outs.append(Tensor._wrap(a) if as_tensor else a)
     return unflatten(out_tree, outs)
+
+
+def _host_or_gpu(a):
+    """Program outputs as NumPy arrays (scalars made 0-d), GPU storage as it is."""
+    return a if type(a) is np.ndarray or (not isinstance(a, (np.generic, int, float, bool)) and _is_gpu(a)) \
+        else np.asarray(a)
 
 
 def _symbolic(leaves) -> bool:
@@ -253,6 +297,21 @@ def _symbolic(leaves) -> bool:
         if isinstance(x, TensorBase) and isinstance(x._data, Symbolic):
             return True
     return False
+
+
+def _device_of(leaves, captured) -> str:
+    """'cuda' when the arrays of a call live on the GPU, 'cpu' when on the host; mixing is an error."""
+    found = set()
+    for x in list(leaves) + list(captured):
+        data = x._data if isinstance(x, TensorBase) else x
+        if isinstance(data, np.ndarray) and data.ndim == 0:
+            continue  # 0-d host values go with either device, as in eager mode
+        found.add("cpu" if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else "cuda")
+    if len(found) > 1:
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, cuda:0 "
+                           "and cpu! (arguments of a compiled function, or parameters it uses); move them with "
+                           ".to(...) first")
+    return found.pop() if found else "cpu"
 
 
 def _name(fn: Callable, kind: str) -> str:
@@ -264,9 +323,10 @@ class _Entry:
     """What one signature compiled to: the traced graph, the tensors it captured from the
     enclosing scope, and executables built on first use."""
 
-    def __init__(self, graph: Graph, name: str) -> None:
+    def __init__(self, graph: Graph, name: str, device: str = "cpu") -> None:
         self.graph = graph
         self.name = name
+        self.device = device  # where the arrays of this signature live: 'cpu' or 'cuda'
         self.captured = graph.captured
         self.captured_flags = tuple(t._requires_grad for t in self.captured)
         self.out_tree = graph.out_tree
@@ -284,7 +344,7 @@ class _Entry:
     @property
     def forward_only(self) -> Executable:
         if self._forward_only is None:
-            self._forward_only = Executable(self.graph, self.name, "new signature")
+            self._forward_only = Executable(self.graph, self.name, "new signature", self.device)
         return self._forward_only
 
     def grad_executables(self, wrt: tuple) -> tuple[Executable, Executable]:
@@ -293,8 +353,8 @@ class _Entry:
             from .adjoint import split
             fwd, bwd = split(self.graph, wrt)
             self.wrt = wrt
-            self._split = (Executable(fwd, f"{self.name}_fwd", "new signature"),
-                           Executable(bwd, f"{self.name}_bwd", "new signature"))
+            self._split = (Executable(fwd, f"{self.name}_fwd", "new signature", self.device),
+                           Executable(bwd, f"{self.name}_bwd", "new signature", self.device))
             self._vjp = None
         return self._split
 
@@ -330,7 +390,7 @@ class _CompiledFunction:
         if entry is None or not entry.current():
             start = time.perf_counter()
             graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
-            entry = self._cache[key] = _Entry(graph, _name(self.fn, self.kind))
+            entry = self._cache[key] = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
         return entry
 
@@ -459,7 +519,9 @@ class CompiledFunctionBackward(Node):
 
     def _cotangents(self, grad) -> list:
         parts = grad.parts if isinstance(grad, _Packed) else {0: grad}
-        return [parts[i] if i in parts else Tensor._wrap(np.zeros(shape, dtype))
+        gpu = self.entry.device == "cuda"
+        return [parts[i] if i in parts else
+                Tensor._wrap(core.device_backend[0].full(shape, dtype, 0) if gpu else np.zeros(shape, dtype))
                 for i, (shape, dtype) in enumerate(self.outputs_meta)]
 
     def apply(self, grad, create_graph: bool) -> tuple:
@@ -475,13 +537,13 @@ class CompiledFunctionBackward(Node):
         wrt = self.entry.wrt
         if create_graph:
             # Higher order: run the adjoint eagerly on the original inputs, recording a graph.
-            inputs = [t if isinstance(t, TensorBase) else Tensor._wrap(np.asarray(t)) for t in self.inputs]
+            inputs = [t if isinstance(t, TensorBase) else Tensor._wrap(_host_or_gpu(t)) for t in self.inputs]
             with enable_grad():
                 outs = replay(self.entry.vjp_graph, inputs + cts)
             grads = outs[len(outs) - len(wrt):]
         else:
             arrays = self.residuals + [_array_of(g) for g in cts]
-            grads = [Tensor._wrap(np.asarray(a)) for a in self.entry.grad_executables(wrt)[1].run(arrays)]
+            grads = [Tensor._wrap(_host_or_gpu(a)) for a in self.entry.grad_executables(wrt)[1].run(arrays)]
         result = [None] * len(self.inputs)
         for i, g in zip(wrt, grads):
             result[i] = g
@@ -511,8 +573,8 @@ class _JitGrad(_CompiledFunction):
         forward, _ = entry.grad_executables(wrt)
         results = forward.run(arrays)
         n = entry.n_outputs
-        outs = [np.asarray(a) for a in results[:n]]
-        residuals = [np.asarray(a) for a in results[n:]]
+        outs = [_host_or_gpu(a) for a in results[:n]]
+        residuals = [_host_or_gpu(a) for a in results[n:]]
         diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]
         node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
         tensors = [Tensor._wrap(a) for a in outs]

@@ -12,8 +12,8 @@ from . import dtypes
 from .grad_mode import _state as _grad_state
 from .graph import PrimNode, VersionCounter
 
-ELEMENTWISE, REDUCTION, MATMUL, SHAPE, INDEX, OTHER = (
-    "elementwise", "reduction", "matmul", "shape", "index", "other")
+ELEMENTWISE, REDUCTION, MATMUL, SHAPE, INDEX, OTHER, TRANSFER = (
+    "elementwise", "reduction", "matmul", "shape", "index", "other", "transfer")
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +64,8 @@ class TensorBase:
                  "_accumulator", "_base", "__weakref__")
     # The class of op results when it differs from the inputs' class (nn.Parameter -> Tensor).
     _op_result = None
+    # nn.Parameter: ops on it are recorded while tracing even when no input is symbolic (see tracing).
+    _recorded_in_traces = False
 
     @classmethod
     def _wrap(cls, data, requires_grad: bool = False, grad_fn=None, version=None):
@@ -126,6 +128,40 @@ default_tensor_type: list = [TensorBase]
 profile_hook: list = [None]
 # Set by anomaly mode while on: called as hook(node) for each recorded node (keeps the forward stack).
 record_hook: list = [None]
+# The Builder of the trace being recorded (set by trace.py): while it is set, an op on an
+# nn.Parameter that requires grad is recorded too (the parameter a captured input), not run once
+# at trace time, so compiled functions read parameters' current values at every call (e.g.
+# weight.t() in nn.Linear: a NumPy view would alias, but GPU storage is never aliased).
+tracing: list = [None]
+# Set by jitgrad.cuda when a GPU tensor is first made: the object that runs ops on device storage
+# (run, full, copy, copy_into, to_host, device; see jitgrad/cuda/eager.py).
+device_backend: list = [None]
+
+
+def on_host(data) -> bool:
+    """Whether tensor storage is a NumPy array (not GPU memory, not a symbolic IR value)."""
+    return type(data) is _ndarray or isinstance(data, np.ndarray)
+
+
+def full_like_data(data, shape: tuple, dtype: np.dtype, value) -> object:
+    """Storage filled with `value` on the device that `data` lives on (host for NumPy/symbolic)."""
+    if on_host(data) or isinstance(data, Symbolic):
+        return np.full(shape, value, dtype=dtype)
+    return device_backend[0].full(shape, dtype, value)
+
+
+def copy_data(data) -> object:
+    """A fresh copy of (host or device) storage."""
+    if on_host(data):
+        return np.array(data, copy=True)
+    return device_backend[0].copy(data)
+
+
+def host_array(data) -> np.ndarray:
+    """The values of storage as a NumPy array (a copy when the storage is GPU memory)."""
+    if on_host(data):
+        return data
+    return device_backend[0].to_host(data)
 
 
 def lift(value, dtype: np.dtype, like: TensorBase | None = None) -> TensorBase:
@@ -147,11 +183,22 @@ def _bind(prim: Primitive, args: tuple, params: dict):
     shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
     datas = [a._data for a in args]
     builder = None
+    on_device = False
     for d in datas:
-        if type(d) is not _ndarray and isinstance(d, Symbolic):
-            builder = d.builder
-            break
-    if builder is None:
+        if type(d) is not _ndarray:
+            if isinstance(d, Symbolic):
+                builder = d.builder
+                break
+            on_device = on_device or not isinstance(d, np.ndarray)
+    if builder is None and tracing[0] is not None:
+        for a in args:
+            if a._requires_grad and a._recorded_in_traces:
+                builder = tracing[0]
+                break
+    if builder is None and (on_device or prim.kind is TRANSFER):
+        data = device_backend[0].run(prim, datas, params, shape, dtype) if on_device \
+            else prim.impl(*datas, **params)
+    elif builder is None:
         data = prim.impl(*datas, **params) if params else prim.impl(*datas)
         if type(data) is not _ndarray or data.dtype != dtype:
             data = np.asarray(data, dtype=dtype)
@@ -159,7 +206,7 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
     else:
         for i, a in enumerate(args):
-            if a._requires_grad and type(datas[i]) is _ndarray:
+            if a._requires_grad and not isinstance(datas[i], Symbolic):
                 datas[i] = builder.capture(a)
         data = builder.emit(prim, datas, params, shape, dtype)
     cls = type(args[0])
@@ -172,7 +219,7 @@ def _bind(prim: Primitive, args: tuple, params: dict):
     out._retains_grad = False
     out._accumulator = None
     out._base = None
-    if prim.kind in _VIEW_KINDS and builder is None and data.base is not None \
+    if prim.kind in _VIEW_KINDS and builder is None and type(data) is _ndarray and data.base is not None \
             and np.may_share_memory(data, datas[0]):
         # A NumPy view: in-place writes through either must invalidate values saved from the other.
         out._version = args[0]._version

@@ -13,13 +13,26 @@ from .tensor import Tensor
 DEFAULT_SEED = 67280421310721  # PyTorch's default_generator initial seed
 _generator = [np.random.Generator(np.random.PCG64(DEFAULT_SEED))]
 _seed = [DEFAULT_SEED]
+_gpu_stream = [DEFAULT_SEED, 0]  # (seed, draws so far): each GPU draw gets its own derived seed
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reset the one random generator; the same seed gives the same rand/randn/randint/init."""
+    """Reset the random generators (host and GPU); the same seed gives the same
+    rand/randn/randint/init."""
     _seed[0] = builtins.int(seed)
     _generator[0] = np.random.Generator(np.random.PCG64(_seed[0]))
+    manual_seed_gpu(seed)
     return _generator[0]
+
+
+def manual_seed_gpu(seed: int) -> None:
+    """Reset only the GPU random stream (jitgrad.cuda.manual_seed)."""
+    _gpu_stream[0], _gpu_stream[1] = builtins.int(seed), 0
+
+
+def _next_gpu_seed() -> int:
+    _gpu_stream[1] += 1
+    return builtins.int(np.random.SeedSequence([_gpu_stream[0] % 2**63, _gpu_stream[1]]).generate_state(1)[0])
 
 
 def initial_seed() -> int:
@@ -30,10 +43,41 @@ def default_generator() -> np.random.Generator:
     return _generator[0]
 
 
-def _leaf(array: np.ndarray, requires_grad: bool, device=None) -> Tensor:
-    devices.as_device(device)
-    if str(devices.as_device(device)) != "cpu":
-        raise RuntimeError(f"device '{device}' is not available: only 'cpu' tensors are supported in this build")
+def _gpu():
+    """The CUDA back end, checked usable (a clear error says why not)."""
+    from .cuda import eager  # lazy: CPU users never load numba.cuda
+    eager.install()
+    return eager
+
+
+_default_device = [None]  # set_default_device: where factories put tensors when no device is given
+
+
+def set_default_device(device) -> None:
+    """Make factories (tensor, zeros, rand, ...) create tensors on `device` unless told otherwise
+    (PyTorch's torch.set_default_device); None or 'cpu' restores the host."""
+    if device is not None and devices.as_device(device).type == "cuda":
+        _gpu()
+    _default_device[0] = None if device is None else devices.as_device(device)
+
+
+def get_default_device() -> devices.device:
+    return _default_device[0] or devices.CPU
+
+
+def _on_gpu(device) -> bool:
+    if device is None:
+        device = _default_device[0]
+    return device is not None and devices.as_device(device).type == "cuda"
+
+
+def _leaf(array, requires_grad: bool, device=None) -> Tensor:
+    """A leaf holding `array` (host data, or GPU storage already made) on `device`."""
+    if device is None:
+        device = _default_device[0]
+    if _on_gpu(device) and isinstance(array, np.ndarray):
+        eager = _gpu()
+        array = eager.move(array, str(devices.as_device(device)))
     t = Tensor._wrap(array)
     if requires_grad:
         t.requires_grad = True
@@ -75,13 +119,16 @@ def _plain(data):
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of `data` (nested lists, numbers, arrays, tensors)."""
     dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    if device is None and isinstance(data, TensorBase) and data.device.type == "cuda":
+        device = data.device  # as in PyTorch: the copy stays on the tensor's device
     return _leaf(np.array(_plain(data), dtype=dt, copy=True), requires_grad, device)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like tensor(), but shares memory with a NumPy array (or returns a tensor) when possible."""
     if isinstance(data, TensorBase):
-        return data if dtype is None else data.to(dtype)
+        data = data if dtype is None else data.to(dtype)
+        return data if device is None else data.to(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
     return _leaf(np.asarray(_plain(data), dtype=dt), False, device)
 
@@ -95,11 +142,11 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _leaf(np.zeros(_size(size), dtype=dtypes.as_dtype(dtype)), requires_grad, device)
+    return full(_size(size), 0, dtype=dtypes.as_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _leaf(np.ones(_size(size), dtype=dtypes.as_dtype(dtype)), requires_grad, device)
+    return full(_size(size), 1, dtype=dtypes.as_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -108,40 +155,50 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
-    return _leaf(np.full(_size((size,)), fill_value, dtype=dt), requires_grad, device)
+    shape = _size((size,))
+    if _on_gpu(device):
+        return _leaf(_gpu().full(shape, dt, fill_value), requires_grad, device)
+    return _leaf(np.full(shape, fill_value, dtype=dt), requires_grad, device)
 
 
 def _like(x, dtype):
     return x.shape, (x.dtype if dtype is None else dtypes.as_dtype(dtype))
 
 
-def zeros_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def _device_of(x, device):
+    """*_like keeps x's device unless told otherwise (as in PyTorch)."""
+    if device is not None:
+        return device
+    return x.device if isinstance(x, TensorBase) else None
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
-    return zeros(shape, dtype=dt, requires_grad=requires_grad)
+    return zeros(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
-    return ones(shape, dtype=dt, requires_grad=requires_grad)
+    return ones(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
-    return zeros_like(x, dtype, requires_grad)
+def empty_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(x, dtype, device, requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+def full_like(x, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
-    return full(shape, fill_value, dtype=dt, requires_grad=requires_grad)
+    return full(shape, fill_value, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def rand_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def rand_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
-    return rand(shape, dtype=dt, requires_grad=requires_grad)
+    return rand(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def randn_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
-    return randn(shape, dtype=dt, requires_grad=requires_grad)
+    return randn(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -177,12 +234,20 @@ def _float_dtype(dtype):
 def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator."""
     dt = _float_dtype(dtype)
+    if _on_gpu(device):
+        _gpu()
+        from kernels.cuda import random as gpu_random
+        return _leaf(gpu_random.uniform(_size(size), dt, _next_gpu_seed()), requires_grad, device)
     return _leaf(_generator[0].random(_size(size), dtype=dt), requires_grad, device)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator."""
     dt = _float_dtype(dtype)
+    if _on_gpu(device):
+        _gpu()
+        from kernels.cuda import random as gpu_random
+        return _leaf(gpu_random.normal(_size(size), dt, _next_gpu_seed()), requires_grad, device)
     return _leaf(_generator[0].standard_normal(_size(size), dtype=dt), requires_grad, device)
 
 
@@ -197,3 +262,21 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
 def normal(mean: float = 0.0, std: float = 1.0, size=(), dtype=None, requires_grad: bool = False) -> Tensor:
     return _leaf((mean + std * _generator[0].standard_normal(_size((size,)))).astype(_float_dtype(dtype)),
                  requires_grad)
+
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor sharing `obj`'s memory: host arrays through DLPack (NumPy, PyTorch CPU, JAX CPU);
+    GPU arrays through __cuda_array_interface__ (CuPy, PyTorch CUDA, Numba), as Numba's device
+    arrays have no DLPack import."""
+    if isinstance(obj, TensorBase):  # a jitgrad tensor (on any device): the same storage, no history
+        return obj.detach()
+    device_type = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else None
+    if device_type in (None, 1) and hasattr(obj, "__dlpack__"):
+        array = np.from_dlpack(obj)
+        if dtypes.from_numpy_dtype(array.dtype) != array.dtype:
+            raise TypeError(f"jitgrad tensors hold bool, int32, int64, float32 or float64, not {array.dtype}")
+        return Tensor._wrap(array)
+    if hasattr(obj, "__cuda_array_interface__"):
+        return Tensor._wrap(_gpu().from_cuda_array(obj))
+    raise TypeError(f"from_dlpack: {type(obj).__name__} has neither __dlpack__ (host memory) nor "
+                    "__cuda_array_interface__ (GPU memory)")

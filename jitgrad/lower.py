@@ -93,24 +93,29 @@ def _is_inline_const(v: Var) -> bool:
 
 def expression(eqn: Eqn, operands: list[str]) -> str:
     """The scalar expression of one elementwise equation, with vectorisable math calls."""
-    prim = eqn.prim
     x_dtype = eqn.inputs[0].dtype if eqn.inputs else eqn.out.dtype
+    return scalar_expression(eqn.prim, eqn.params, x_dtype, eqn.out.dtype, operands)
+
+
+def scalar_expression(prim, params: dict, x_dtype: np.dtype, out_dtype: np.dtype, operands: list[str]) -> str:
+    """An elementwise primitive's template filled for these operand names and dtypes (shared by
+    the fused CPU and CUDA loops and the eager CUDA kernels: each op's math is written once)."""
     if prim is prims.EXPAND or prim is prims.CLONE or prim.template is None:
         return operands[0]  # a broadcast, a copy, or a one-element reshape (see fuse.py)
     if prim is prims.CAST:
-        target = eqn.params["dtype"]
+        target = params["dtype"]
         if target == dtypes.bool_:
             return f"({operands[0]} != 0)"
         return f"np.{dtypes.name(target)}({operands[0]})"
     if prim is prims.POW_SCALAR:
-        return _pow_scalar(operands[0], eqn.params["exponent"], eqn.out.dtype)
+        return _pow_scalar(operands[0], params["exponent"], out_dtype)
     if prim is prims.ABS and x_dtype.kind != "f":
         return f"({operands[0]} if {operands[0]} >= 0 else -{operands[0]})"
     if x_dtype.kind == "f" and prim.name in vmath.FUNCTIONS and prim.name not in _HARDWARE:
         return f"vm.{prim.name}_{_suffix(x_dtype)}({', '.join(operands)})"
-    params = {k: (literal(v, x_dtype) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-              for k, v in eqn.params.items()}
-    text = prim.template.format(*operands, zero=literal(0, x_dtype), one=literal(1, x_dtype), **params)
+    filled = {k: (literal(v, x_dtype) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+              for k, v in params.items()}
+    text = prim.template.format(*operands, zero=literal(0, x_dtype), one=literal(1, x_dtype), **filled)
     if x_dtype.kind == "f":
         text = _MATH_CALL.sub(lambda m: _math_call(m.group(1), x_dtype), text)
     return text

@@ -13,8 +13,21 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import dtypes, shapes
-from .core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, SHAPE, Primitive, Symbolic, TensorBase, bind, lift
+from . import devices, dtypes, shapes
+from .core import (
+    ELEMENTWISE,
+    INDEX,
+    MATMUL,
+    REDUCTION,
+    SHAPE,
+    TRANSFER,
+    Primitive,
+    Symbolic,
+    TensorBase,
+    bind,
+    full_like_data,
+    lift,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Shape/dtype rules shared by several declarations
@@ -112,6 +125,28 @@ CAST = Primitive("cast", lambda x, dtype: x.astype(dtype), _cast_rule, _cast_vjp
                  "ToCopyBackward0", "{dtype}({0})", params=("dtype",), saves_values=False)
 CLONE = Primitive("clone", lambda x: x.copy(), _same, lambda g, out, x: (g,), ELEMENTWISE,
                   "CloneBackward0", "{0}", saves_values=False)
+
+
+def _to_device_impl(x, device, source):
+    """Host-to-GPU copies (GPU sources go through the CUDA back end, see core.bind)."""
+    if devices.device(device).type == "cpu":
+        return np.array(x, copy=True)
+    from .cuda import eager  # lazy: the CUDA back end loads only when a GPU tensor is asked for
+    eager.install()
+    return eager.move(x, device)
+
+
+# A move between devices: recorded as PyTorch records .to(device), so gradients flow back to the
+# source device.
+TO_DEVICE = Primitive("to_device", _to_device_impl, lambda x, device, source: (x.shape, x.dtype),
+                      lambda g, out, x, device, source: (to_device(g, source),), TRANSFER,
+                      "ToCopyBackward0", params=("device", "source"), saves_values=False, reads_output=False)
+
+
+def to_device(x, device) -> TensorBase:
+    """x copied onto `device` ('cpu', 'cuda', 'cuda:0'), differentiably."""
+    x = as_tensor_operand(x)
+    return bind(TO_DEVICE, x, device=str(devices.as_device(device)), source=str(x.device))
 
 
 def _floating(x):
@@ -475,7 +510,9 @@ def where(condition, x, y):
 
 def zeros_like_(x):
     """A zero constant shaped like x (used inside VJP rules; no graph)."""
-    return lift(np.zeros(x.shape, dtype=x.dtype), x.dtype, x if isinstance(x, TensorBase) else None)
+    if isinstance(x, TensorBase):
+        return type(x)._wrap(full_like_data(x._data, x.shape, x.dtype, 0))
+    return lift(np.zeros(x.shape, dtype=x.dtype), x.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -529,6 +566,15 @@ def _prod_vjp(g, out, x, dims, keepdim):
     return (_expand_back(g, x, dims, keepdim) * local,)
 
 
+def _constant_like(value: np.ndarray, dtype, like: TensorBase) -> TensorBase:
+    """A constant for a VJP rule, on the device of `like` (GPU rules must not mix in host arrays)."""
+    c = lift(value, dtype, like)
+    data = like._data
+    if type(data) is np.ndarray or isinstance(data, Symbolic):
+        return c
+    return bind(TO_DEVICE, c, device=str(like.device), source="cpu")
+
+
 def _products_of_others(x, dims):
     """For each element, the product of the other elements of its reduction (shape of x):
     row i of an n x n matrix holds the n elements with the i-th replaced by 1."""
@@ -536,7 +582,7 @@ def _products_of_others(x, dims):
     n = shapes.numel(tuple(x.shape[d] for d in dims))
     lead = tuple(x.shape[d] for d in kept)
     rows = reshape(permute(x, kept + tuple(dims)), lead + (1, n))
-    eye = lift(np.eye(n, dtype=np.bool_), dtypes.bool_, x)
+    eye = _constant_like(np.eye(n, dtype=np.bool_), dtypes.bool_, x)
     others = prod(where(eye, 1.0, expand(rows, lead + (n, n))), -1)
     inverse = shapes.inverse_permutation(kept + tuple(dims))
     return permute(reshape(others, lead + tuple(x.shape[d] for d in dims)), inverse)
@@ -1221,6 +1267,7 @@ def scatter_add_to(g, index, dim, shape):
 
 # Every declared primitive, for the table-driven tests and the back ends.
 ALL = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CAST, CLONE,
+       TO_DEVICE,
        ADD, SUB, MUL, DIV, POW, POW_SCALAR, MAXIMUM, MINIMUM, CLAMP, WHERE,
        EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT,
        SUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,

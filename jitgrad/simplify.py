@@ -9,6 +9,7 @@ Algebraic rules (`algebraic`), and when they are safe:
   `adjoint_zero`): for a user-written 0, inf * 0 and nan * 0 are nan, and x's finiteness is
   not known. Zero cotangents carry no information, so dropping them is what the user means.
 * x ** 1 (pow_scalar), neg(neg x), cast to the same dtype, reshape/expand to the same shape, clone -> x;
+  to_device -> x (a compiled graph runs wholly on the device of its arguments, so a move is a copy);
   reshape(reshape x) -> one reshape;
   reshape(sum[keepdim=True] x) -> sum[keepdim=False] x when the sum has no other use.
 * sum(expand x) over dims that expand broadcast -> x * count.
@@ -363,7 +364,7 @@ def _broadcast_scalars(rw, e):
 
 ALGEBRAIC_RULES = {
     "add": _add, "sub": _sub, "mul": _mul, "div": _div, "neg": _neg, "cast": _same_dtype,
-    "reshape": _same_shape, "expand": _same_shape, "clone": _clone, "exp": _exp,
+    "reshape": _same_shape, "expand": _same_shape, "clone": _clone, "to_device": _clone, "exp": _exp,
     "pow_scalar": _pow_one, "sum": _sum, "transpose": _transpose, "permute": _transpose,
 }
 

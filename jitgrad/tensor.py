@@ -25,7 +25,16 @@ class Tensor(TensorBase):
 
     @property
     def device(self) -> devices.device:
-        return devices.CPU
+        data = self._data
+        if type(data) is np.ndarray:
+            return devices.CPU
+        if isinstance(data, Symbolic):
+            return devices.device(getattr(data, "device", "cpu"))
+        return core.device_backend[0].device(data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
 
     @property
     def data(self) -> Tensor:
@@ -110,12 +119,16 @@ class Tensor(TensorBase):
     # ----- values -----------------------------------------------------------------------------
 
     def _concrete(self, what: str) -> np.ndarray:
-        if isinstance(self._data, Symbolic):
-            raise self._data.builder.value_error(what)
-        return self._data
+        data = self._data
+        if type(data) is np.ndarray:
+            return data
+        if isinstance(data, Symbolic):
+            raise data.builder.value_error(what)
+        return core.host_array(data)
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The NumPy array sharing this tensor's memory."""
+        """The NumPy array sharing this tensor's memory; for a GPU tensor, a copy on the host
+        (writes to it do not reach the GPU)."""
         if self._requires_grad and not force and not isinstance(self._data, Symbolic):
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
@@ -205,11 +218,12 @@ class Tensor(TensorBase):
     # ----- conversion -------------------------------------------------------------------------
 
     def to(self, *args, **kwargs) -> Tensor:
-        """to(dtype), to(device), to(device, dtype), to(other): self when nothing changes."""
+        """to(dtype), to(device), to(device, dtype), to(other): self when nothing changes (unless
+        copy=True). Moves between devices are differentiable: the gradient goes back to the source."""
         dtype = kwargs.pop("dtype", None)
         dev = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
-        kwargs.pop("copy", None)
+        copy = bool(kwargs.pop("copy", False))
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
@@ -220,15 +234,42 @@ class Tensor(TensorBase):
             elif a is not None:
                 dtype = a
         out = self
-        if dev is not None and devices.as_device(dev) != self.device:
-            raise RuntimeError(f"cannot move a tensor to device '{devices.as_device(dev)}': only 'cpu' "
-                               "tensors are available in this build")
         if dtype is not None:
             out = prims.cast(out, dtype)
+        if dev is not None and devices.as_device(dev) != self.device:
+            out = prims.to_device(out, dev)
+        elif copy and out is self:  # a copy recorded as PyTorch records it (ToCopyBackward0)
+            out = prims.to_device(out, self.device)
         return out
 
     def cpu(self) -> Tensor:
+        """This tensor in host memory (self when it is already there); differentiable."""
         return self.to("cpu")
+
+    def cuda(self, device=None) -> Tensor:
+        """This tensor in GPU memory (self when it is already there); differentiable."""
+        return self.to("cuda" if device is None else devices.device("cuda", device) if isinstance(device, int)
+                       else device)
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        """The GPU buffer, for CuPy, PyTorch and Numba to read without a copy (GPU tensors only)."""
+        data = self._data
+        if type(data) is np.ndarray or isinstance(data, Symbolic) or self._requires_grad:
+            raise AttributeError("__cuda_array_interface__ is only defined for GPU tensors that do not require "
+                                 "grad (use .cuda(), and .detach() first if it requires grad)")
+        return core.device_backend[0].array_interface(data)
+
+    def __dlpack__(self, *args, **kwargs):
+        """DLPack export (CPU tensors: NumPy's; GPU tensors export __cuda_array_interface__ instead,
+        as Numba's device arrays have no DLPack support)."""
+        if self.device.type != "cpu":
+            raise BufferError("jitgrad GPU tensors export __cuda_array_interface__, not DLPack: use "
+                              "torch.as_tensor(t, device='cuda'), cupy.asarray(t) or numba.cuda.as_cuda_array(t)")
+        return self.detach().numpy().__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return (1, 0) if self.device.type == "cpu" else (2, self.device.index or 0)
 
     def float(self) -> Tensor:
         return prims.cast(self, dtypes.float32)
@@ -586,19 +627,24 @@ class Tensor(TensorBase):
 
     def zero_(self):
         return _inplace(self, "zero_", lambda src: prims.mul(src, 0) if src.requires_grad
-                        else core.lift(np.zeros(src.shape, src.dtype), src.dtype, src))
+                        else type(src)._wrap(core.full_like_data(src._data, src.shape, src.dtype, 0)))
 
     def fill_(self, value):
         def fill(src):
-            filled = core.lift(np.full(src.shape, value, dtype=src.dtype), src.dtype, src)
             if isinstance(value, TensorBase):
                 filled = prims.expand(prims.cast(value, src.dtype), src.shape)
+            else:
+                filled = type(src)._wrap(core.full_like_data(src._data, src.shape, src.dtype, value))
             return filled if not src.requires_grad else prims.add(prims.mul(src, 0), filled)
         return _inplace(self, "fill_", fill)
 
     def copy_(self, src_tensor):
         def copy(src):
-            value = prims.expand(prims.cast(prims.as_tensor_operand(src_tensor), src.dtype), src.shape)
+            value = prims.cast(prims.as_tensor_operand(src_tensor), src.dtype)
+            if not isinstance(value._data, Symbolic) and not isinstance(src._data, Symbolic) \
+                    and value.device != src.device:  # copy_ crosses devices, as in PyTorch (differentiably)
+                value = prims.to_device(value, src.device)
+            value = prims.expand(value, src.shape)
             return value if not src.requires_grad else prims.add(prims.mul(src, 0), value)
         return _inplace(self, "copy_", copy)
 
@@ -631,7 +677,7 @@ def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
     src = self
     if recording and self._requires_grad:
         # The node may need self's old value: give it a snapshot that keeps self's history.
-        snapshot = self._data if isinstance(self._data, Symbolic) else self._data.copy()
+        snapshot = self._data if isinstance(self._data, Symbolic) else core.copy_data(self._data)
         src = type(self)._wrap(snapshot, requires_grad=True, grad_fn=self.grad_fn)
     result = compute(src)
     if tuple(result.shape) != tuple(self.shape):
@@ -643,7 +689,14 @@ def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
                                f"type {dtypes.name(self.dtype)} (in-place {op_name})")
         result = prims.cast(result, self.dtype)
     if isinstance(self._data, Symbolic) or isinstance(result._data, Symbolic):
+        if not isinstance(self._data, Symbolic) and self._requires_grad and self.grad_fn is None:
+            raise RuntimeError(f"in-place {op_name} of a parameter (a leaf that requires grad, from outside the "
+                               "traced function) inside a traced function is not supported: its new value would "
+                               "only exist in the trace. Update parameters outside the compiled function (e.g. "
+                               "optimizer.step() after calling it).")
         self._data = result._data
+    elif not core.on_host(self._data):
+        core.device_backend[0].copy_into(self._data, result._data)
     else:
         if not self._data.flags.writeable:
             raise RuntimeError(f"in-place {op_name} on a tensor whose memory is read-only (an expanded or "

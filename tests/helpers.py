@@ -88,8 +88,50 @@ def _compiled_runner(fn: Callable, inputs: Sequence) -> tuple[list, list]:
     return outputs_and_grads(jitgrad.jit_grad(fn), inputs)
 
 
-RUNNERS: dict[str, Callable] = {"eager": _eager_runner, "compiled": _compiled_runner}
+def to_gpu_leaves(inputs: Sequence) -> list:
+    """GPU leaf copies of the inputs (same values and requires_grad flags)."""
+    out = []
+    for x in inputs:
+        if isinstance(x, TensorBase):
+            t = x.detach().cuda()
+            out.append(t.requires_grad_() if x.requires_grad else t)
+        else:
+            out.append(x)
+    return out
+
+
+def _gpu_runner(fn: Callable, inputs: Sequence, compiled: bool) -> tuple[list, list]:
+    """fn on GPU tensors (eagerly, or through jit_grad); outputs and gradients copied to the host."""
+    xs = to_gpu_leaves(fresh_leaves(inputs))
+    call = jitgrad.jit_grad(fn) if compiled else fn
+    outs = _tuple(call(*xs))
+    for o in outs:
+        assert o.device.type == "cuda", f"an output of a GPU computation is on {o.device}"
+    values = [np.array(o.detach().numpy(), copy=True) for o in outs]
+    diff = [o for o in outs if _is_float(o.dtype) and o.requires_grad]
+    wrt = [x for x in xs if isinstance(x, TensorBase) and x.requires_grad]
+    grads = [None] * len(xs)
+    if diff and wrt:
+        cots = [jitgrad.tensor(cotangent(o.shape, o.dtype), device="cuda") for o in diff]
+        gs = jitgrad.autograd.grad(diff, wrt, cots, allow_unused=True)
+        found = iter(gs)
+        for i, x in enumerate(xs):
+            if isinstance(x, TensorBase) and x.requires_grad:
+                g = next(found)
+                if g is not None:
+                    assert g.device.type == "cuda", f"gradient {i} of a GPU input is on {g.device}"
+                grads[i] = None if g is None else np.array(g.numpy(), copy=True)
+    return values, grads
+
+
+RUNNERS: dict[str, Callable] = {
+    "eager": _eager_runner, "compiled": _compiled_runner,
+    # GPU modes (tests/cuda runs them under Numba's simulator; on a real GPU as they are)
+    "cuda-eager": lambda fn, inputs: _gpu_runner(fn, inputs, compiled=False),
+    "cuda-compiled": lambda fn, inputs: _gpu_runner(fn, inputs, compiled=True),
+}
 MODES: list[str] = ["eager", "compiled"]
+GPU_MODES: list[str] = ["eager", "cuda-eager", "cuda-compiled"]
 
 
 def check_modes(fn: Callable, inputs: Sequence, *, rtol: float = 1e-6, atol: float = 1e-8,

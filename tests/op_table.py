@@ -316,7 +316,7 @@ case("mm", "matmul", lambda m, a, b: m.mm(a, b), _s(3, 2), _s(2, 4))
 case("mm-method", "matmul", lambda m, a, b: a.mm(b), _s(3, 2), _s(2, 4))
 case("matmul-operator", "matmul", lambda m, a, b: a @ b, _s(3, 2), _s(2, 4))
 case("matmul-one-no-grad", "matmul", lambda m, a, b: a @ b, _s(3, 2), _s(2, 4, grad=False))
-case("matmul-reflected-constant", "matmul", lambda m, b: m.ones(3, 2, dtype=b.dtype) @ b, _s(2, 4))
+case("matmul-reflected-constant", "matmul", lambda m, b: m.ones(3, 2, dtype=b.dtype, device=b.device) @ b, _s(2, 4))
 
 # ---------------------------------------------------------------------------------------------
 # Shape ops
@@ -443,6 +443,7 @@ case("cast-bool-to-float", "cast gt", lambda m, x: (x > 0).float(), _s(3, 2), gr
 case("cast-int-to-float-grad", "cast mul", lambda m, x, i: x * i.double(), _s(5), _idx(5, high=4),
      no_node_name="jitgrad records promotion as a ToCopyBackward0 node; torch promotes inside MulBackward0")
 case("clone", "clone", lambda m, x: x.clone(), _s(3, 2))
+case("to-copy", "to_device", lambda m, x: x.to(x.device, copy=True) * 2, _s(3, 2))
 case("clone-function", "clone", lambda m, x: m.clone(x) * 2, _s(3, 2))
 
 # ---------------------------------------------------------------------------------------------

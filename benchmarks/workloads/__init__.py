@@ -79,6 +79,9 @@ EAGER = "jitgrad eager"
 JIT = "jitgrad jit"
 TORCH = "PyTorch eager"
 JAX = "JAX jit"
+GPU_EAGER = "jitgrad eager (GPU)"
+GPU_JIT = "jitgrad jit (GPU)"
+TORCH_GPU = "PyTorch eager (GPU)"
 
 VARIANTS: tuple[Variant, ...] = (
     Variant(NUMPY, "numpy_ref"),
@@ -86,6 +89,10 @@ VARIANTS: tuple[Variant, ...] = (
     Variant(JIT, "jitgrad_jit"),
     Variant(TORCH, "torch_eager", needs="torch", optional=True),
     Variant(JAX, "jax_jit", needs="jax", optional=True),
+    # GPU columns: shown only where a CUDA GPU is found (JAX's column runs on its default device)
+    Variant(GPU_EAGER, "jitgrad_cuda_eager", optional=True),
+    Variant(GPU_JIT, "jitgrad_cuda_jit", optional=True),
+    Variant(TORCH_GPU, "torch_cuda", needs="torch", optional=True),
 )
 BASELINE = NUMPY
 

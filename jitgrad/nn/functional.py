@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import warnings
 
-from .. import dtypes, prims
+import numpy as np
+
+from .. import core, dtypes, prims
 from ..core import Symbolic, TensorBase
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -98,23 +100,39 @@ def nll_loss(input: TensorBase, target: TensorBase, weight: TensorBase | None = 
     classes = logp.shape[1]
     valid = prims.ne(target, ignore_index)
     if not isinstance(target._data, Symbolic):
-        idx = target._data[valid._data]
+        idx = core.host_array(target._data)  # (GPU targets: a copy of the class indices)
+        idx = idx[idx != ignore_index]
         bad = idx[(idx < 0) | (idx >= classes)]
         if bad.size:
             raise IndexError(f"Target {bad[0]} is out of bounds: there are {classes} classes (0..{classes - 1})")
     safe = prims.cast(prims.where(valid, target, 0), dtypes.int64)
-    picked = prims.squeeze(prims.gather(logp, 1, prims.unsqueeze(safe, 1)), 1)
+    if weight is not None and tuple(weight.shape) != (classes,):
+        raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no "
+                           f"classes but got weight tensor of shape: {list(weight.shape)}")
     w = prims.cast(valid, logp.dtype)
-    if weight is not None:
-        if tuple(weight.shape) != (classes,):
-            raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no "
-                               f"classes but got weight tensor of shape: {list(weight.shape)}")
-        w = w * prims.getitem(weight.detach(), safe)
+    data = logp._data
+    if core.on_host(data) or isinstance(data, Symbolic):
+        picked = prims.squeeze(prims.gather(logp, 1, prims.unsqueeze(safe, 1)), 1)
+        if weight is not None:
+            w = w * prims.getitem(weight.detach(), safe)
+    else:  # GPU eager: select through a one-hot mask (elementwise + sum kernels, no host round trip)
+        hot = _one_hot_mask(safe, classes, logp)
+        picked = prims.sum(prims.where(hot, logp, 0.0), 1)
+        if weight is not None:
+            shape = (1, classes) + (1,) * (logp.ndim - 2)
+            w = w * prims.sum(prims.where(hot, prims.reshape(weight.detach(), shape), 0.0), 1)
     loss = -(picked * w)
     if reduction == "mean":
         return prims.sum(loss) / prims.sum(w)
     out = _reduce(loss, reduction)
     return prims.squeeze(out, 0) if unbatched and reduction == "none" else out
+
+
+def _one_hot_mask(index: TensorBase, classes: int, like: TensorBase) -> TensorBase:
+    """Boolean (N, C, ...) mask, True where the class dim's position equals index (N, ...)."""
+    shape = (1, classes) + (1,) * (index.ndim - 1)
+    positions = prims._constant_like(np.arange(classes, dtype=np.int64).reshape(shape), dtypes.int64, like)
+    return prims.eq(prims.unsqueeze(index, 1), positions)
 
 
 def cross_entropy(input: TensorBase, target: TensorBase, weight: TensorBase | None = None,  # noqa: A002

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import core
 from ..core import TensorBase
 from ..creation import default_generator
 
@@ -33,8 +34,16 @@ def _calculate_fan_in_and_fan_out(tensor: TensorBase) -> tuple[int, int]:
 
 
 def _fill(tensor: TensorBase, values: np.ndarray) -> TensorBase:
-    """Write values into the tensor's storage (no graph) and bump its version counter."""
-    tensor._data[...] = values
+    """Write values into the tensor's storage (no graph) and bump its version counter. Samples
+    come from the host generator whatever the device, so a GPU layer is initialised exactly as the
+    same layer on the CPU (one host-to-device copy per call)."""
+    data = tensor._data
+    if core.on_host(data):
+        data[...] = values
+    else:
+        from ..cuda import eager
+        values = np.asarray(values, dtype=data.dtype)
+        eager.copy_into(data, eager.to_device(values) if values.ndim else values[()])
     tensor._version.bump("init")
     return tensor
 

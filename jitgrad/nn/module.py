@@ -7,13 +7,16 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .. import dtypes
+from .. import core, devices, dtypes, prims
 from ..core import TensorBase
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+# Bumped whenever Module.to/cuda/cpu/float/double change parameters' storage: optimizers compare it
+# once per step and then move their state along (jitgrad/optim/fused.py).
+storage_moves = [0]
 
 
 class Module:
@@ -223,42 +226,74 @@ class Module:
         for p in self.parameters():
             zero_grad_of(p, set_to_none)
 
-    # ----- dtype conversion -------------------------------------------------------------------
+    # ----- device and dtype conversion -----------------------------------------------------------
 
-    def _apply_dtype(self, dtype) -> Module:
-        dt = dtypes.as_dtype(dtype)
+    def _convert(self, device=None, dtype=None) -> Module:
+        """Move every parameter and buffer (and each parameter's .grad) onto `device` and convert
+        the floating ones to `dtype`, IN PLACE: the Parameter objects stay the same, so an
+        optimizer built before or after the move keeps working (its state follows at the next
+        step). Nothing is changed when the move fails (e.g. no GPU)."""
+        dt = None if dtype is None else dtypes.as_dtype(dtype)
+        if dt is not None and not dtypes.is_floating(dt):
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}")
+        target = None if device is None else devices.as_device(device)
+        if target is not None and target.type == "cuda":
+            from ..cuda import eager
+            eager.install()  # CudaUnavailable (with the reason) before anything is touched
+        tensors = {}
         for m in self.modules():
             for registry in (m._parameters, m._buffers):
                 for t in registry.values():
-                    if t is not None and dtypes.is_floating(t.dtype) and t.dtype != dt:
-                        t._data = t._data.astype(dt)
+                    if t is not None:
+                        tensors[id(t)] = t
                         if t._grad is not None:
-                            t._grad = Tensor._wrap(t._grad._data.astype(dt))
+                            tensors[id(t._grad)] = t._grad
+        new = [(t, _converted(t, target, dt)) for t in tensors.values()]  # all, before writing any
+        for t, data in new:
+            t._data = data
+        storage_moves[0] += 1
         return self
+
+    def _apply_dtype(self, dtype) -> Module:
+        return self._convert(dtype=dtype)
 
     def to(self, *args, **kwargs) -> Module:
-        """to(dtype) converts floating parameters and buffers in place; to('cpu') is a no-op."""
+        """to(device), to(dtype), to(device, dtype), to(tensor): moves and converts the floating
+        parameters and buffers in place (see _convert) and returns self, as PyTorch's Module.to."""
         dtype = kwargs.pop("dtype", None)
-        kwargs.pop("device", None)
-        for a in args:
-            if isinstance(a, str) and a.startswith("cpu"):
-                continue
-            if dtype is None and not isinstance(a, str):
-                dtype = a
-            else:
-                raise RuntimeError(f"Module.to: only dtypes and 'cpu' are supported, got {a!r}")
+        device = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        return self if dtype is None else self._apply_dtype(dtype)
+        for a in args:
+            if isinstance(a, TensorBase):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, (str, devices.device)):
+                device = a
+            elif isinstance(a, (int, np.integer)) and not isinstance(a, bool):
+                device = devices.device("cuda", int(a))  # to(0) is cuda:0, as in PyTorch
+            elif a is not None:
+                dtype = a
+        if device is None and dtype is None:
+            return self
+        return self._convert(device, dtype)
 
     def float(self) -> Module:
-        return self._apply_dtype(dtypes.float32)
+        return self._convert(dtype=dtypes.float32)
 
     def double(self) -> Module:
-        return self._apply_dtype(dtypes.float64)
+        return self._convert(dtype=dtypes.float64)
 
     def cpu(self) -> Module:
-        return self
+        """Move every parameter and buffer to host memory, in place."""
+        return self._convert(devices.CPU)
+
+    def cuda(self, device=None) -> Module:
+        """Move every parameter and buffer to GPU memory, in place (CudaUnavailable, and the module
+        left as it was, when there is no GPU or simulator)."""
+        if isinstance(device, (int, np.integer)):
+            device = devices.device("cuda", int(device))
+        return self._convert(device if device is not None else devices.device("cuda"))
 
     # ----- state dict -------------------------------------------------------------------------
 
@@ -308,7 +343,7 @@ class Module:
                                + "\n\t".join(errors) + hint)
         with no_grad():
             for target, array in updates:
-                target._data[...] = array
+                _copy_into(target, array)
                 target._version.bump("load_state_dict")
         return IncompatibleKeys(missing, unexpected)
 
@@ -348,8 +383,37 @@ def zero_grad_of(p: TensorBase, set_to_none: bool) -> None:
         g.detach_()
     else:
         g._requires_grad = False
-    g._data[...] = 0
+    data = g._data
+    if type(data) is np.ndarray or core.on_host(data):
+        data[...] = 0
+    else:
+        core.device_backend[0].copy_into(data, core.full_like_data(data, (), data.dtype, 0))
     g._version.bump("zero_")
+
+
+def _converted(t: TensorBase, target, dtype):
+    """The storage of t on device `target` (None: where it is) in `dtype` (None, or t is not
+    floating: its own dtype). The same storage object when nothing changes."""
+    data = t._data
+    with no_grad():
+        if dtype is not None and dtypes.is_floating(t.dtype) and t.dtype != dtype:
+            data = data.astype(dtype) if core.on_host(data) else prims.cast(Tensor._wrap(data), dtype)._data
+        if target is not None and t.device != target:
+            data = prims.to_device(Tensor._wrap(data), target)._data
+    return data
+
+
+def _copy_into(target: TensorBase, array) -> None:
+    """Write array (host or device storage of target's shape) into target's storage, on
+    target's device and in its dtype (load_state_dict copies, as in PyTorch)."""
+    data = target._data
+    if type(data) is np.ndarray or core.on_host(data):
+        data[...] = core.host_array(array)
+        return
+    if core.on_host(array):
+        from ..cuda import eager
+        array = eager.to_device(np.asarray(array, dtype=data.dtype))
+    core.device_backend[0].copy_into(data, array)
 
 
 def _indent(text: str) -> str:

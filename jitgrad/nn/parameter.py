@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import core
 from ..core import TensorBase
 from ..graph import VersionCounter
 from ..tensor import Tensor
@@ -15,6 +16,7 @@ class Parameter(Tensor):
     Parameter is registered by a Module."""
 
     _op_result = Tensor
+    _recorded_in_traces = True  # a compiled function reads its current value at every call
 
     def __new__(cls, data=None, requires_grad: bool = True):
         if data is None:
@@ -39,18 +41,26 @@ class Parameter(Tensor):
     __str__ = __repr__
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild_parameter, (np.array(self._data), self._requires_grad))
+        data = self._data
+        if core.on_host(data):
+            return (_rebuild_parameter, (np.array(data), self._requires_grad))
+        return (_rebuild_parameter, (core.host_array(data), self._requires_grad, str(self.device)))
 
     def __deepcopy__(self, memo) -> Parameter:
-        copy = _rebuild_parameter(np.array(self._data), self._requires_grad)
+        copy = _rebuild_parameter(core.copy_data(self._data), self._requires_grad)
         if self._grad is not None:
-            copy._grad = Tensor._wrap(np.array(self._grad._data))
+            copy._grad = Tensor._wrap(core.copy_data(self._grad._data))
         memo[id(self)] = copy
         return copy
 
 
-def _rebuild_parameter(array: np.ndarray, requires_grad: bool) -> Parameter:
-    """Unpickle / deep-copy helper: a Parameter with its own storage and version counter."""
+def _rebuild_parameter(array, requires_grad: bool, device: str = "cpu") -> Parameter:
+    """Unpickle / deep-copy helper: a Parameter with its own storage and version counter (a GPU
+    parameter is pickled as host values plus its device, and unpickled onto that device)."""
+    if device != "cpu":
+        from ..cuda import eager
+        eager.install()
+        array = eager.move(array, device)
     param = TensorBase._wrap.__func__(Parameter, array, version=VersionCounter())
     param.requires_grad = requires_grad
     return param

@@ -7,8 +7,7 @@ import numpy as np
 
 from kernels.optim import adam_many, adam_one
 
-from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _zeros_like
 
 
 class Adam(Optimizer):
@@ -17,6 +16,7 @@ class Adam(Optimizer):
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _kernel_one = staticmethod(adam_one)
+    _kernel_cuda = "adam_one"
     _kernel_many = staticmethod(adam_many)
     _decoupled = False
 
@@ -40,12 +40,12 @@ class Adam(Optimizer):
 
     def _init_state(self, group: dict, p, state: dict) -> None:
         state["step"] = 0
-        state["exp_avg"] = Tensor._wrap(np.zeros(p.shape, dtype=p.dtype))
-        state["exp_avg_sq"] = Tensor._wrap(np.zeros(p.shape, dtype=p.dtype))
+        state["exp_avg"] = _zeros_like(p)
+        state["exp_avg_sq"] = _zeros_like(p)
 
     def _advance(self, group: dict, p, state: dict) -> tuple:
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = Tensor._wrap(np.zeros(p.shape, dtype=p.dtype))
+            state["max_exp_avg_sq"] = _zeros_like(p)
         state["step"] += 1
         return (state["step"],)
 

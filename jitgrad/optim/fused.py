@@ -6,6 +6,8 @@
   cached typed Lists, gradients concatenated into one flat buffer).
 
 choose() picks by the measured rule in its docstring; the group option fused=False forces NUMPY.
+Parameters whose storage is in GPU memory take a fourth executor, CUDA: one fused kernel launch
+per tensor (kernels/cuda/optim.py), whatever the group's `fused` option says.
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import operator
 
 import numpy as np
 
-NUMPY, PER_TENSOR, ONE_CALL = "numpy", "per_tensor", "one_call"
+from .. import core
+from ..nn.module import storage_moves
+
+NUMPY, PER_TENSOR, ONE_CALL, CUDA = "numpy", "per_tensor", "one_call", "cuda"
 # Mean tensor size (elements) below which ONE_CALL beats PER_TENSOR (see choose()).
 ONE_CALL_MAX_MEAN_SIZE = 4096
 _DUMMY = {}
@@ -47,12 +52,20 @@ def choose(group: dict, params: list, uniform: bool) -> str:
 
 def step_group(opt, index: int, group: dict) -> None:
     """Update every parameter of `group` that has a gradient; bump each one's version counter."""
+    if opt._moves_seen != storage_moves[0]:
+        _follow_moves(opt)
     by_dtype: dict = {}
     for p in group["params"]:
         if p._grad is not None:
-            by_dtype.setdefault(p._data.dtype, []).append(p)
+            data = p._data
+            # Host storage is keyed by dtype alone; GPU storage by (CUDA, dtype).
+            key = data.dtype if type(data) is np.ndarray or core.on_host(data) else (CUDA, data.dtype)
+            by_dtype.setdefault(key, []).append(p)
     names = opt.state_names
     for dtype, params in by_dtype.items():
+        if type(dtype) is tuple:
+            _cuda_step(opt, group, params, dtype[1])
+            continue
         keys = []
         arrays = []
         for p in params:
@@ -109,3 +122,60 @@ def _one_call(opt, index: int, group: dict, dtype, params: list, arrays: list, k
     np.concatenate([p._grad._data for p in params], axis=None, out=batch.gbuf)
     lists = batch.lists
     opt._kernel_many(lists[0], batch.gbuf, batch.offsets, *lists[1:], *opt._scalars(group, key, dtype))
+
+
+# ----- GPU parameters --------------------------------------------------------------------------
+
+
+def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
+    """One fused kernel launch per GPU parameter; state found on the host (a parameter moved
+    after earlier steps, a loaded state dict) is moved to the GPU first."""
+    from kernels.cuda import optim as cuda_optim
+    kernel = getattr(cuda_optim, opt._kernel_cuda)
+    names = opt.state_names
+    for p in params:
+        st = opt.state.get(p)
+        if st is None:
+            st = opt.state[p] = {}
+            opt._init_state(group, p, st)
+        key = opt._advance(group, p, st)
+        arrays = []
+        for n in names:
+            t = st.get(n)
+            if t is None:
+                arrays.append(cuda_optim.dummy(dtype))
+                continue
+            if core.on_host(t._data):
+                t._data = _moved(t._data, p)
+            arrays.append(t._data)
+        kernel(p._data, p._grad._data, *arrays, *opt._scalars(group, key, dtype))
+        p._version.bump("optimizer.step")
+
+
+def _moved(data, p):
+    """`data` (state storage) copied onto the device of parameter p."""
+    from ..cuda import eager
+    eager.install()
+    return eager.move(data, str(p.device))
+
+
+def _follow_moves(opt) -> None:
+    """After Module.to moved or converted parameters, move their state tensors along onto the
+    parameter's device and dtype (checked once per step through a global counter, so the CPU
+    path pays nothing per parameter)."""
+    for p, st in opt.state.items():
+        on_host = core.on_host(p._data)
+        for t in st.values():
+            if not isinstance(t, core.TensorBase) or tuple(t.shape) != tuple(p.shape):
+                continue
+            if core.on_host(t._data) != on_host:
+                t._data = core.host_array(t._data) if on_host else _moved(t._data, p)
+            if t.dtype != p.dtype:
+                t._data = t._data.astype(p.dtype) if on_host else _cast(t._data, p.dtype)
+    opt._cache.clear()
+    opt._moves_seen = storage_moves[0]
+
+
+def _cast(data, dtype):
+    from ..cuda import eager
+    return eager.elementwise.elementwise("x0", [data], tuple(data.shape), dtype)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import core
 from ..core import TensorBase
 from ..grad_mode import enable_grad, no_grad
-from ..nn.module import zero_grad_of
+from ..nn.module import storage_moves, zero_grad_of
 from ..tensor import Tensor
 from . import fused
 
@@ -29,6 +30,9 @@ class Optimizer:
 
     # Names of per-parameter state tensors, in the order the kernels take them.
     state_names: tuple[str, ...] = ()
+    # The update of GPU parameters: the name of a function in kernels/cuda/optim.py taking the
+    # arguments of _kernel_one (device arrays instead of NumPy arrays).
+    _kernel_cuda: str = ""
 
     def __init__(self, params, defaults: dict) -> None:
         if isinstance(params, TensorBase):
@@ -41,6 +45,7 @@ class Optimizer:
         self.state: dict = {}
         self.param_groups: list[dict] = []
         self._cache: dict = {}
+        self._moves_seen = storage_moves[0]  # Module.to moves seen (fused._follow_moves)
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -166,6 +171,11 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+def _zeros_like(p: TensorBase) -> Tensor:
+    """A state tensor of zeros with p's shape and dtype, on p's device."""
+    return Tensor._wrap(core.full_like_data(p._data, p.shape, p.dtype, 0))
+
+
 def _export(name: str, value):
     """State values as saved: tensors detached (sharing storage), the step count as a float tensor."""
     if name == "step":
@@ -174,7 +184,8 @@ def _export(name: str, value):
 
 
 def _import(name: str, value, p: TensorBase):
-    """A loaded state value: the step as an int, tensors copied into the parameter's dtype."""
+    """A loaded state value: the step as an int, tensors copied into the parameter's dtype and
+    onto its device."""
     if name == "step":
         return int(value.item() if isinstance(value, TensorBase) else value)
     if isinstance(value, TensorBase) or isinstance(value, np.ndarray):
@@ -182,6 +193,8 @@ def _import(name: str, value, p: TensorBase):
         if tuple(array.shape) != tuple(p.shape):
             raise ValueError(f"state '{name}' has shape {list(array.shape)} but its parameter has shape "
                              f"{list(p.shape)}")
-        return Tensor._wrap(np.array(array, dtype=p.dtype, copy=True))
+        state = Tensor._wrap(np.array(core.host_array(array), dtype=p.dtype, copy=True))
+        # On the parameter's device, as PyTorch's load_state_dict does.
+        return state if core.on_host(p._data) else state.to(p.device)
     return copy.deepcopy(value)
 

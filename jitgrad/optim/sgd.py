@@ -1,12 +1,9 @@
 """SGD with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's update rule)."""
 from __future__ import annotations
 
-import numpy as np
-
 from kernels.optim import sgd_many, sgd_one
 
-from ..tensor import Tensor
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, _zeros_like, required
 
 
 class SGD(Optimizer):
@@ -15,6 +12,7 @@ class SGD(Optimizer):
 
     state_names = ("momentum_buffer",)
     _kernel_one = staticmethod(sgd_one)
+    _kernel_cuda = "sgd_one"
     _kernel_many = staticmethod(sgd_many)
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
@@ -36,7 +34,7 @@ class SGD(Optimizer):
 
     def _advance(self, group: dict, p, state: dict) -> tuple:
         if group["momentum"] != 0 and "momentum_buffer" not in state:
-            state["momentum_buffer"] = Tensor._wrap(np.zeros(p.shape, dtype=p.dtype))  # set to d by this step
+            state["momentum_buffer"] = _zeros_like(p)  # set to d by this step
             return (True,)
         return (False,)
 

@@ -7,8 +7,6 @@ product y*log2(x) needs ~40 bits; a float32-pair log2 reached only ~2**-28).
 """
 import math
 
-import numpy as np
-
 from . import _coeffs as coef
 from ._prims import (
     F32,
@@ -349,13 +347,13 @@ def erf_f32(x):
 @kernel
 def sqrt_f32(x):
     """Square root via the hardware instruction (llvm.sqrt)."""
-    return np.sqrt(x)
+    return math.sqrt(x)
 
 
 @kernel
 def rsqrt_f32(x):
     """1 / sqrt(x) (two correctly rounded steps, <= 1 ulp)."""
-    return _ONE / np.sqrt(x)
+    return _ONE / math.sqrt(x)
 
 
 # ---- pow: log2 and exp2 in float64 ---------------------------------------------

@@ -1,8 +1,6 @@
 """float64 kernels (same algorithms as ``_f32`` with longer polynomials)."""
 import math
 
-import numpy as np
-
 from . import _coeffs as coef
 from ._f32 import LN2, LOG2E, PIO2
 from ._prims import F64, I32, I64, as_f64, f64_bits, f64_from_bits, fma, horner, horner4, kernel, kernel_inline, split
@@ -305,13 +303,13 @@ def erf_f64(x):
 @kernel
 def sqrt_f64(x):
     """Square root via the hardware instruction."""
-    return np.sqrt(x)
+    return math.sqrt(x)
 
 
 @kernel
 def rsqrt_f64(x):
     """1 / sqrt(x)."""
-    return _ONE / np.sqrt(x)
+    return _ONE / math.sqrt(x)
 
 
 @kernel

@@ -1,0 +1,283 @@
+"""Eager ops on GPU storage. core.bind hands every op with an input in GPU memory to `run`,
+which picks the kernel family from the op's declaration: elementwise ops fill the op's scalar
+template (the same text the fused CPU loops use) into a generated CUDA kernel; reductions,
+matmul and layout changes call the kernels in kernels/cuda. GPU storage is always a
+C-contiguous device array: shape ops write new arrays (as in JAX), so no two GPU tensors alias
+and in-place writes can never reach a value saved for backward through a hidden view."""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from kernels.cuda import elementwise, layout, matmul, reduce, runtime
+
+from .. import core, devices, prims, shapes
+from ..core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, TRANSFER, Primitive
+from ..lower import scalar_expression
+
+CUDA = devices.device("cuda", 0)
+_REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "max": "max", "min": "min",
+              "prod": "prod", "max_dim": "max", "min_dim": "min"}
+_VIEW_PRIMS = {"reshape", "expand", "permute", "transpose", "squeeze", "unsqueeze", "getitem"}
+_warned_host: set = set()
+
+
+class HostFallbackWarning(UserWarning):
+    """An op ran on the CPU for GPU tensors (copied to the host and back): correct, but slow."""
+
+
+# ----- storage -------------------------------------------------------------------------------
+
+
+def is_device_array(data) -> bool:
+    return runtime.is_device_array(data)
+
+
+def to_device(array: np.ndarray):
+    """A C-contiguous GPU copy of a host array."""
+    runtime.require()
+    return runtime.to_device(array)
+
+
+def move(data, device: str):
+    """The TO_DEVICE primitive's work: storage copied onto `device` ('cpu' or 'cuda[:0]')."""
+    target = devices.device(device)
+    host = core.on_host(data)
+    if target.type == "cpu":
+        return np.array(data, copy=True) if host else runtime.to_host(data)
+    if target.index not in (None, 0):
+        runtime.require()
+        if target.index >= runtime.device_count():
+            raise RuntimeError(f"CUDA error: invalid device ordinal {target.index}: this machine has "
+                               f"{runtime.device_count()} GPU(s); jitgrad uses 'cuda:0'")
+    return to_device(data) if host else copy(data)
+
+
+def full(shape: tuple, dtype: np.dtype, value):
+    return runtime.full(tuple(shape), value, np.dtype(dtype))
+
+
+def copy(data):
+    return elementwise.elementwise("x0", [data], tuple(data.shape), data.dtype)
+
+
+def copy_into(dst, src) -> None:
+    """Write `src` (device array, broadcastable) into the device array `dst` in place."""
+    elementwise.elementwise_into(dst, "x0", [src])
+
+
+def to_host(data) -> np.ndarray:
+    return runtime.to_host(data)
+
+
+def device_of(data) -> devices.device:
+    return CUDA
+
+
+def array_interface(data) -> dict:
+    """The CUDA Array Interface of GPU storage (a real GPU only: the simulator has no device pointers)."""
+    if runtime.simulated():
+        raise AttributeError("__cuda_array_interface__: Numba's CUDA simulator has no device pointers; "
+                             "it is available on a real GPU")
+    return data.__cuda_array_interface__
+
+
+def from_cuda_array(obj):
+    """GPU storage sharing the memory of an object with __cuda_array_interface__ (CuPy, PyTorch,
+    Numba); a C-contiguous copy when its layout is strided."""
+    runtime.require()
+    if runtime.simulated():
+        raise TypeError("importing __cuda_array_interface__ objects needs a real GPU (Numba's simulator cannot)")
+    from numba import cuda
+    arr = cuda.as_cuda_array(obj)
+    if np.dtype(arr.dtype) not in _DTYPES:
+        raise TypeError(f"jitgrad tensors hold bool, int32, int64, float32 or float64, not {arr.dtype}")
+    return arr if arr.is_c_contiguous() else copy(arr)
+
+
+_DTYPES = {np.dtype(t) for t in ("bool", "int32", "int64", "float32", "float64")}
+
+
+# ----- dispatch ------------------------------------------------------------------------------
+
+
+def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    """Run `prim` on storage of which at least one input is in GPU memory."""
+    _check_devices(prim, datas)
+    kind = prim.kind
+    if kind is ELEMENTWISE:
+        return _elementwise(prim, datas, params, shape, dtype)
+    if kind is REDUCTION:
+        return _reduction(prim, datas, params, shape, dtype)
+    if kind is MATMUL:
+        return _matmul(datas[0], datas[1], shape, dtype)
+    if kind is TRANSFER:
+        return move(datas[0], params["device"])
+    if prim.name in _VIEW_PRIMS and len(datas) == 1 and _basic(prim, params):
+        return _view_copy(prim, datas[0], params, shape)
+    if prim.name == "unindex" and len(datas) == 1 and _basic(prim, params):
+        out = runtime.zeros(shape, dtype)
+        (view_shape, strides), offset = _geometry(prims.GETITEM, shape, dtype, {"spec": params["spec"]})
+        layout.strided_scatter(out, datas[0], _fit_strides(view_shape, strides, tuple(datas[0].shape)), offset)
+        return out
+    if prim.name == "cat":
+        return layout.concatenate(datas, params["dim"])
+    if prim.name == "stack":
+        dim = params["dim"] % (len(datas[0].shape) + 1)
+        parts = [d.reshape(d.shape[:dim] + (1,) + d.shape[dim:]) for d in datas]
+        return layout.concatenate(parts, dim)
+    return _on_host(prim, datas, params, dtype)
+
+
+def _check_devices(prim: Primitive, datas: Sequence) -> None:
+    """Every array operand must be on the GPU; 0-d host values are scalars (as in PyTorch)."""
+    skip_after = 1 if prim.kind is INDEX else len(datas)  # index tensors may stay on the host
+    for d in datas[:skip_after]:
+        if core.on_host(d) and d.ndim > 0:
+            raise RuntimeError(
+                f"Expected all tensors to be on the same device, but found at least two devices, {CUDA} and "
+                f"cpu! (in op '{prim.name}': a cpu tensor of shape {list(d.shape)}); move it with "
+                ".to('cuda') or move the others with .cpu()")
+
+
+def _elementwise(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    operands = [d[()] if core.on_host(d) else d for d in datas]
+    x_dtype = datas[0].dtype
+    expr = scalar_expression(prim, params, x_dtype, dtype, [f"x{i}" for i in range(len(datas))])
+    return elementwise.elementwise(expr, operands, tuple(shape), dtype)
+
+
+def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    x = datas[0]
+    name = prim.name
+    if name in ("argmax", "argmin"):
+        dim, keepdim = params["dim"], params["keepdim"]
+        if dim is None:
+            x, dim, keepdim = x.reshape((x.size,)), 0, False
+        _, index = reduce.arg_reduce(x, name[3:], dim % max(1, len(x.shape)), keepdim)
+        return index.reshape(shape) if tuple(index.shape) != tuple(shape) else index
+    op = _REDUCE_OP.get(name)
+    if op is None:  # norm, var, std: composite reductions
+        return _on_host(prim, datas, params, dtype)
+    ndim = len(x.shape)
+    if name in ("max_dim", "min_dim"):
+        dims = (params["dim"] % max(1, ndim),) if ndim else ()
+    else:
+        dims = tuple(range(ndim)) if params["dims"] is None else tuple(sorted(d % max(1, ndim) for d in params["dims"]))
+    scale = 1.0
+    if name == "mean":
+        count = shapes.numel(tuple(x.shape[d] for d in dims))
+        scale = 1.0 / count if count else float("nan")
+    out = reduce.reduce(x, op, dims, params["keepdim"], dtype, scale)
+    return out.reshape(shape) if tuple(out.shape) != tuple(shape) else out
+
+
+def _matmul(a, b, shape: tuple, dtype: np.dtype):
+    """np.matmul semantics (vectors, matrices, broadcast batches) on the 2-D/3-D kernel."""
+    a = _on_device(a)
+    b = _on_device(b)
+    a2 = a.reshape((1,) + tuple(a.shape)) if len(a.shape) == 1 else a
+    b2 = b.reshape(tuple(b.shape) + (1,)) if len(b.shape) == 1 else b
+    batch = shapes.broadcast(tuple(a2.shape[:-2]), tuple(b2.shape[:-2]))
+    if not batch:
+        out = matmul.matmul(a2, b2)
+    else:
+        n = shapes.numel(batch)
+        a3 = _expand_batch(a2, batch).reshape((n,) + tuple(a2.shape[-2:]))
+        b3 = _expand_batch(b2, batch).reshape((n,) + tuple(b2.shape[-2:]))
+        out = matmul.matmul(a3, b3)
+    return out.reshape(tuple(shape))
+
+
+def _on_device(d):
+    return to_device(d) if core.on_host(d) else d
+
+
+def _expand_batch(x, batch: tuple):
+    full_shape = tuple(batch) + tuple(x.shape[-2:])
+    if tuple(x.shape) == full_shape:
+        return x
+    (_, strides), offset = _geometry_of(tuple(x.shape), lambda v: np.broadcast_to(v, full_shape))
+    return layout.strided_copy(x, full_shape, strides, offset)
+
+
+def _basic(prim: Primitive, params: dict) -> bool:
+    if "spec" not in params:
+        return True
+    return not any(item[0] == "a" for item in params["spec"])
+
+
+def _view_copy(prim: Primitive, x, params: dict, shape: tuple):
+    (view_shape, strides), offset = _geometry(prim, tuple(x.shape), x.dtype, params)
+    return layout.strided_copy(x, tuple(shape), _fit_strides(view_shape, strides, tuple(shape)), offset)
+
+
+def _geometry(prim: Primitive, in_shape: tuple, dtype, params: dict) -> tuple[tuple, int]:
+    """((view shape, element strides), offset) of the view `prim` takes of a C-contiguous array.
+    Integer indices become one-element slices, so the result is always a view (NumPy returns
+    a scalar copy for x[0, 1]); _fit_strides drops the size-1 dims again."""
+    if "spec" in params:
+        spec = tuple(("s", it[1], (it[1] + 1) or None, 1) if it[0] == "i" else it for it in params["spec"])
+        params = {**params, "spec": spec}
+    return _geometry_of(in_shape, lambda v: prim.impl(v, **params))
+
+
+def _fit_strides(view_shape: tuple, view_strides: tuple, shape: tuple) -> tuple:
+    """Strides for `shape`, which is view_shape with size-1 dims dropped or added: the dims of
+    size > 1 appear in the same order in both; size-1 dims take stride 0."""
+    if tuple(view_shape) == tuple(shape):
+        return tuple(view_strides)
+    big = iter([st for n, st in zip(view_shape, view_strides) if n != 1])
+    return tuple(next(big) if n != 1 else 0 for n in shape)
+
+
+def _geometry_of(in_shape: tuple, view) -> tuple[tuple, int]:
+    """Apply a view-making NumPy function to a stand-in with C strides over a one-element buffer
+    (never read) and read the result's strides and offset in elements."""
+    item = 8
+    c_strides = []
+    step = item
+    for size in reversed(in_shape):
+        c_strides.append(step)
+        step *= max(size, 1)
+    buffer = np.zeros(1, dtype=np.int64)
+    stand_in = np.lib.stride_tricks.as_strided(buffer, tuple(in_shape), tuple(reversed(c_strides)),
+                                               writeable=False)
+    out = view(stand_in)
+    if out.base is None and out.size > 0:
+        raise AssertionError("internal error: a view primitive copied its input")
+    offset = (out.__array_interface__["data"][0] - buffer.__array_interface__["data"][0]) // item
+    return (tuple(out.shape), tuple(s // item for s in out.strides)), offset
+
+
+def _on_host(prim: Primitive, datas: list, params: dict, dtype: np.dtype):
+    """Ops without a CUDA kernel yet (integer-array indexing, setitem, gather, scatter_add, norm,
+    var, std): computed by the NumPy implementation on host copies, with a one-time warning."""
+    if prim.name not in _warned_host:
+        _warned_host.add(prim.name)
+        warnings.warn(f"jitgrad: '{prim.name}' has no CUDA kernel yet; for GPU tensors it runs on the CPU "
+                      "(inputs copied to the host, the result copied back)", HostFallbackWarning, stacklevel=5)
+    host = [d if core.on_host(d) else runtime.to_host(d) for d in datas]
+    out = prim.impl(*host, **params)
+    return to_device(np.asarray(out, dtype=dtype))
+
+
+class _Backend:
+    """What core.bind and the autograd engine call for GPU storage (core.device_backend)."""
+
+    run = staticmethod(run)
+    full = staticmethod(full)
+    copy = staticmethod(copy)
+    copy_into = staticmethod(copy_into)
+    to_host = staticmethod(to_host)
+    device = staticmethod(device_of)
+    array_interface = staticmethod(array_interface)
+
+
+def install() -> None:
+    """Check a GPU (or the simulator) is usable and route GPU storage through this module."""
+    runtime.require()
+    core.device_backend[0] = _Backend
+

@@ -1,0 +1,24 @@
+"""Every op-table case on the GPU: eager CUDA kernels and compiled (fused numba.cuda) mode give
+the CPU eager values and gradients. Runs under Numba's simulator in CI (tiny shapes):
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda
+"""
+import os
+import warnings
+
+import numpy as np
+import pytest
+from helpers import GPU_MODES, check_modes
+from op_table import CASES, jitgrad_fn, make_inputs
+
+SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+pytestmark = pytest.mark.skipif(not SIM, reason="needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator) or a GPU run")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_gpu_matches_cpu(case):
+    """GPU eager and GPU compiled give the CPU eager values and gradients (float64)."""
+    modes = ["eager", "cuda-eager"] if case.eager_only else GPU_MODES
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # host-fallback and reference-interpreter notices
+        check_modes(jitgrad_fn(case), make_inputs(case, np.float64), rtol=1e-9, atol=1e-11, modes=modes)
