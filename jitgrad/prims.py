@@ -617,7 +617,8 @@ def _norm_vjp(g, out, x, p, dims, keepdim):
 def _var_impl(x, dims, correction, keepdim):
     n = shapes.numel(tuple(x.shape[d] for d in dims))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.var(x, axis=dims, keepdims=keepdim, ddof=0) * (n / builtins.max(n - correction, 0))
+        denominator = builtins.max(n - correction, 0)  # 0: inf (nan for a zero variance), as in PyTorch
+        return np.var(x, axis=dims, keepdims=keepdim, ddof=0) * (n / denominator if denominator else np.inf)
 
 
 def _var_vjp(g, out, x, dims, correction, keepdim):

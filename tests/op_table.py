@@ -296,6 +296,8 @@ for _name in ["var", "std"]:
     case(f"{_name}-unbiased-false", _name, (lambda op: lambda m, x: getattr(x, op)(unbiased=False))(_name),
          _s(2, 3))
     case(f"{_name}-dims-tuple", _name, (lambda op: lambda m, x: getattr(m, op)(x, (0, 2)))(_name), _s(2, 3, 2))
+    case(f"{_name}-no-degrees-of-freedom", _name,
+         (lambda op: lambda m, x: getattr(x, op)(dim=1, correction=4))(_name), _s(3, 4), grad=False)
 
 # ---------------------------------------------------------------------------------------------
 # Matmul

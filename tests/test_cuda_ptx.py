@@ -190,6 +190,16 @@ def test_layout_kernels(h100, name, dtype, ndim):
     ptx(getattr(layout, name), arr(dtype), arr(dtype), tup(ndim), tup(ndim), nt.int64)
 
 
+@pytest.mark.parametrize('dtype', [F32, F64, I64, B], ids=['f32', 'f64', 'i64', 'bool'])
+def test_index_kernels(h100, dtype):
+    from kernels.cuda import index
+    positions = arr(I64)
+    ptx(index._take, arr(dtype), positions, arr(dtype))
+    ptx(index._put, arr(dtype), positions, arr(dtype), positions)
+    if dtype != B:
+        ptx(index._segment_add, arr(dtype), positions, arr(dtype), positions, positions)
+
+
 def test_concatenate_scatters_promoted_dtypes(h100):
     from kernels.cuda import layout
     ptx(layout._scatter, arr(F64), arr(F32), tup(2), tup(2), nt.int64)  # float32 part of a float64 cat

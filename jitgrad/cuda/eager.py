@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kernels.cuda import elementwise, layout, matmul, reduce, runtime
+from kernels.cuda import elementwise, index, layout, matmul, reduce, runtime
 
 from .. import core, devices, prims, shapes
 from ..core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, TRANSFER, Primitive
@@ -122,6 +122,8 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
         (view_shape, strides), offset = _geometry(prims.GETITEM, shape, dtype, {"spec": params["spec"]})
         layout.strided_scatter(out, datas[0], _fit_strides(view_shape, strides, tuple(datas[0].shape)), offset)
         return out
+    if prim.name in _INDEXED:
+        return _indexed(prim.name, datas, params, tuple(shape), dtype)
     if prim.name == "cat":
         return layout.concatenate(datas, params["dim"])
     if prim.name == "stack":
@@ -131,9 +133,41 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
     return _on_host(prim, datas, params, dtype)
 
 
+_INDEXED = {"getitem", "unindex", "setitem", "gather", "scatter_add"}
+
+
+def _indexed(name: str, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    """Integer-array and mask indexing, gather and their adjoints: NumPy's own implementation
+    applied to element positions (on the host, with the index arrays) gives a position map; the
+    values move on the GPU (take / put / deterministic add_at)."""
+    x = datas[0]
+    host_index = [d if core.on_host(d) else runtime.to_host(d) for d in datas[2 if name == "setitem" else 1:]]
+    if name == "gather":
+        return index.take(x, prims.GATHER.impl(_positions(x.shape), *host_index, **params))
+    if name == "getitem":
+        return index.take(x, prims.GETITEM.impl(_positions(x.shape), *host_index, **params))
+    if name == "setitem":
+        positions = prims.GETITEM.impl(_positions(x.shape), *host_index, **params)
+        out = copy(x)
+        value = datas[1][()] if core.on_host(datas[1]) else datas[1]
+        index.put(out, positions, elementwise.elementwise("x0", [value], positions.shape, dtype))
+        return out
+    out = runtime.zeros(shape, dtype)
+    if name == "unindex":
+        positions = prims.GETITEM.impl(_positions(shape), *host_index, spec=params["spec"])
+    else:  # scatter_add: the adjoint of gather from an array of `shape`
+        positions = prims.GATHER.impl(_positions(shape), *host_index, dim=params["dim"])
+    index.add_at(out, np.asarray(positions), x)
+    return out
+
+
+def _positions(shape: tuple) -> np.ndarray:
+    return np.arange(shapes.numel(tuple(shape)), dtype=np.int64).reshape(shape)
+
+
 def _check_devices(prim: Primitive, datas: Sequence) -> None:
     """Every array operand must be on the GPU; 0-d host values are scalars (as in PyTorch)."""
-    skip_after = 1 if prim.kind is INDEX else len(datas)  # index tensors may stay on the host
+    skip_after = (2 if prim.name == "setitem" else 1) if prim.kind is INDEX else len(datas)  # host index ok
     for d in datas[:skip_after]:
         if core.on_host(d) and d.ndim > 0:
             raise RuntimeError(
@@ -159,8 +193,8 @@ def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: 
         _, index = reduce.arg_reduce(x, name[3:], dim % max(1, len(x.shape)), keepdim)
         return index.reshape(shape) if tuple(index.shape) != tuple(shape) else index
     op = _REDUCE_OP.get(name)
-    if op is None:  # norm, var, std: composite reductions
-        return _on_host(prim, datas, params, dtype)
+    if op is None:  # norm, var, std: composed of elementwise kernels and plain reductions
+        return _composite_reduction(name, x, params, tuple(shape), dtype)
     ndim = len(x.shape)
     if name in ("max_dim", "min_dim"):
         dims = (params["dim"] % max(1, ndim),) if ndim else ()
@@ -172,6 +206,36 @@ def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: 
         scale = 1.0 / count if count else float("nan")
     out = reduce.reduce(x, op, dims, params["keepdim"], dtype, scale)
     return out.reshape(shape) if tuple(out.shape) != tuple(shape) else out
+
+
+def _composite_reduction(name: str, x, params: dict, shape: tuple, dtype: np.dtype):
+    """norm, var and std as the NumPy implementations in prims.py compute them, from GPU passes."""
+    dims, keepdim = tuple(params["dims"]), params["keepdim"]
+    count = shapes.numel(tuple(x.shape[d] for d in dims))
+    full = tuple(x.shape)
+    if name == "norm":
+        p = params["p"]
+        if p == 2:
+            squares = elementwise.elementwise("(x0 * x0)", [x], full, dtype)
+            total = _reduce(squares, "sum", dims, keepdim, dtype)
+            return elementwise.elementwise("math.sqrt(x0)", [total], shape, dtype)
+        magnitude = elementwise.elementwise("math.fabs(x0)", [x], full, dtype)
+        if p == np.inf:
+            return runtime.zeros(shape, dtype) if count == 0 else _reduce(magnitude, "max", dims, keepdim, dtype)
+        if p == 1:
+            return _reduce(magnitude, "sum", dims, keepdim, dtype)
+        powers = elementwise.elementwise("math.pow(x0, x1)", [magnitude, dtype.type(p)], full, dtype)
+        total = _reduce(powers, "sum", dims, keepdim, dtype)
+        return elementwise.elementwise("math.pow(x0, x1)", [total, dtype.type(1.0 / p)], shape, dtype)
+    mean = _reduce(x, "sum", dims, True, dtype, 1.0 / count if count else float("nan"))
+    deviations = elementwise.elementwise("((x0 - x1) * (x0 - x1))", [x, mean], full, dtype)
+    denominator = max(count - params["correction"], 0)
+    variance = _reduce(deviations, "sum", dims, keepdim, dtype, 1.0 / denominator if denominator else float("inf"))
+    return variance if name == "var" else elementwise.elementwise("math.sqrt(x0)", [variance], shape, dtype)
+
+
+def _reduce(x, op: str, dims: tuple, keepdim: bool, dtype: np.dtype, scale: float = 1.0):
+    return reduce.reduce(x, op, dims, keepdim, dtype, scale)
 
 
 def _matmul(a, b, shape: tuple, dtype: np.dtype):
@@ -253,8 +317,8 @@ def _geometry_of(in_shape: tuple, view) -> tuple[tuple, int]:
 
 
 def _on_host(prim: Primitive, datas: list, params: dict, dtype: np.dtype):
-    """Ops without a CUDA kernel yet (integer-array indexing, setitem, gather, scatter_add, norm,
-    var, std): computed by the NumPy implementation on host copies, with a one-time warning."""
+    """Ops without a CUDA kernel yet (integer-array indexing, setitem, gather, scatter_add):
+    computed by the NumPy implementation on host copies, with a one-time warning."""
     if prim.name not in _warned_host:
         _warned_host.add(prim.name)
         warnings.warn(f"jitgrad: '{prim.name}' has no CUDA kernel yet; for GPU tensors it runs on the CPU "

@@ -536,13 +536,17 @@ def test_jit_grad_on_gpu_detects_inputs_modified_in_place():
         out.backward()
 
 
-def test_compiled_gpu_function_with_a_host_fallback_op():
-    """An op without a CUDA kernel (integer-array indexing) inside a compiled GPU function."""
+def test_compiled_gpu_function_with_an_unfused_index_op():
+    """An op with no fused kernel (integer-array indexing) inside a compiled GPU function runs as
+    its eager GPU kernel between the compiled programs (no host fallback warning)."""
+    from jitgrad.cuda.eager import HostFallbackWarning
+
     idx = jg.tensor([2, 0, 2])
     fn = jg.jit_grad(lambda x: (x[idx] * 3).sum())
     x = gpu([1.0, 2.0, 3.0], requires_grad=True)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", RuntimeWarning)  # the reference-interpreter notice of compiled mode
+        warnings.simplefilter("error", HostFallbackWarning)
         out = fn(x)
         out.backward()
     assert out.is_cuda and x.grad.is_cuda
