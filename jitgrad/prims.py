@@ -624,14 +624,16 @@ def _var_impl(x, dims, correction, keepdim):
 def _var_vjp(g, out, x, dims, correction, keepdim):
     n = shapes.numel(tuple(x.shape[d] for d in dims))
     centred = x - mean(x, dims, keepdim=True)
-    return (_expand_back(g, x, dims, keepdim) * centred * (2.0 / builtins.max(n - correction, 0)),)
+    denominator = builtins.max(n - correction, 0)
+    return (_expand_back(g, x, dims, keepdim) * centred * (2.0 / denominator if denominator else np.inf),)
 
 
 def _std_vjp(g, out, x, dims, correction, keepdim):
     n = shapes.numel(tuple(x.shape[d] for d in dims))
     centred = x - mean(x, dims, keepdim=True)
     o = _expand_back(out, x, dims, keepdim)
-    return (_expand_back(g, x, dims, keepdim) * centred / (o * builtins.max(n - correction, 0)),)
+    denominator = builtins.max(n - correction, 0)
+    return (_expand_back(g, x, dims, keepdim) * centred * (1.0 / denominator if denominator else np.inf) / o,)
 
 
 def _full_or_dim(stem):
