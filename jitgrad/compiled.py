@@ -133,7 +133,7 @@ class Executable:
             if compiled is None:
                 eqn = seg.eqn
                 args = [self._lookup(env, v) for v in eqn.inputs]
-                if gpu:  # the eager GPU op (a CUDA kernel, or its documented host fallback)
+                if gpu:  # the op's eager GPU kernel
                     out = core.device_backend[0].run(eqn.prim, args, eqn.params, eqn.out.shape, eqn.out.dtype)
                 else:
                     out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype)
@@ -150,10 +150,12 @@ class Executable:
         return [self._lookup(env, v) for v in self.graph.outputs]
 
     def _lookup(self, env: dict, v) -> np.ndarray:
-        if v.value is not None:
-            return self._const_value(self.plan.names[v]) if self.device == "cuda" and v in self.plan.names \
-                else (_to_gpu(np.asarray(v.value)) if self.device == "cuda" else np.asarray(v.value))
-        return env[self.plan.names[v]]
+        if v.value is None:
+            return env[self.plan.names[v]]
+        if self.device == "cpu":
+            return np.asarray(v.value)
+        name = self.plan.names.get(v)
+        return self._const_value(name) if name is not None else _to_gpu(np.asarray(v.value))
 
     def source(self) -> str:
         parts = []
@@ -187,8 +189,7 @@ def _warn_fallback(name: str) -> None:
 
 def _array_of(leaf) -> np.ndarray:
     data = leaf._data if isinstance(leaf, TensorBase) else leaf
-    if not isinstance(data, np.ndarray) and core.device_backend[0] is not None and not core.on_host(data) \
-            and _is_gpu(data):
+    if not isinstance(data, np.ndarray) and core.device_backend[0] is not None and _is_gpu(data):
         return data  # GPU storage is C-contiguous by construction
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)

@@ -2,6 +2,7 @@
 point through which every op runs, eagerly on NumPy or symbolically into an IR graph."""
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,11 +129,18 @@ default_tensor_type: list = [TensorBase]
 profile_hook: list = [None]
 # Set by anomaly mode while on: called as hook(node) for each recorded node (keeps the forward stack).
 record_hook: list = [None]
-# The Builder of the trace being recorded (set by trace.py): while it is set, an op on an
-# nn.Parameter that requires grad is recorded too (the parameter a captured input), not run once
-# at trace time, so compiled functions read parameters' current values at every call (e.g.
-# weight.t() in nn.Linear: a NumPy view would alias, but GPU storage is never aliased).
-tracing: list = [None]
+
+
+class _Tracing(threading.local):
+    """The Builder of the trace being recorded in this thread (set by trace.py). While it is set,
+    an op on an nn.Parameter that requires grad is recorded too (the parameter a captured
+    input), not run once at trace time, so compiled functions read parameters' current values
+    at every call (e.g. weight.t() in nn.Linear: GPU storage is never aliased)."""
+
+    builder = None
+
+
+tracing = _Tracing()
 # Set by jitgrad.cuda when a GPU tensor is first made: the object that runs ops on device storage
 # (run, full, copy, copy_into, to_host, device; see jitgrad/cuda/eager.py).
 device_backend: list = [None]
@@ -190,10 +198,10 @@ def _bind(prim: Primitive, args: tuple, params: dict):
                 builder = d.builder
                 break
             on_device = on_device or not isinstance(d, np.ndarray)
-    if builder is None and tracing[0] is not None:
+    if builder is None and tracing.builder is not None:
         for a in args:
             if a._requires_grad and a._recorded_in_traces:
-                builder = tracing[0]
+                builder = tracing.builder
                 break
     if builder is None and (on_device or prim.kind is TRANSFER):
         data = device_backend[0].run(prim, datas, params, shape, dtype) if on_device \

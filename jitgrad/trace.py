@@ -93,11 +93,11 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph
     leaves, in_tree = flatten_args(args, kwargs, static_set)
     tensors = [_input_tensor(builder, leaf) for leaf in leaves]
     call_args, call_kwargs = unflatten(in_tree, tensors)
-    outer, core.tracing[0] = core.tracing[0], builder  # ops on captured parameters are recorded too
+    outer, core.tracing.builder = core.tracing.builder, builder  # ops on captured parameters are recorded too
     try:
         result = fn(*call_args, **call_kwargs)
     finally:
-        core.tracing[0] = outer
+        core.tracing.builder = outer
     out_leaves, out_tree = flatten(result)
     outputs = [_output_datum(leaf) for leaf in out_leaves]
     captured = list(builder.captured.values())

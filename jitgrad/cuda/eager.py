@@ -1,7 +1,7 @@
 """Eager ops on GPU storage. core.bind hands every op with an input in GPU memory to `run`,
 which picks the kernel family from the op's declaration: elementwise ops fill the op's scalar
 template (the same text the fused CPU loops use) into a generated CUDA kernel; reductions,
-matmul and layout changes call the kernels in kernels/cuda. GPU storage is always a
+matmul, layout changes (views.py) and indexing call the kernels in kernels/cuda. GPU storage is always a
 C-contiguous device array: shape ops write new arrays (as in JAX), so no two GPU tensors alias
 and in-place writes can never reach a value saved for backward through a hidden view."""
 from __future__ import annotations
@@ -16,6 +16,7 @@ from kernels.cuda import elementwise, index, layout, matmul, reduce, runtime
 from .. import core, devices, prims, shapes
 from ..core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, TRANSFER, Primitive
 from ..lower import scalar_expression
+from . import views
 
 CUDA = devices.device("cuda", 0)
 _REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "max": "max", "min": "min",
@@ -115,13 +116,10 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
         return _matmul(datas[0], datas[1], shape, dtype)
     if kind is TRANSFER:
         return move(datas[0], params["device"])
-    if prim.name in _VIEW_PRIMS and len(datas) == 1 and _basic(prim, params):
-        return _view_copy(prim, datas[0], params, shape)
-    if prim.name == "unindex" and len(datas) == 1 and _basic(prim, params):
-        out = runtime.zeros(shape, dtype)
-        (view_shape, strides), offset = _geometry(prims.GETITEM, shape, dtype, {"spec": params["spec"]})
-        layout.strided_scatter(out, datas[0], _fit_strides(view_shape, strides, tuple(datas[0].shape)), offset)
-        return out
+    if prim.name in _VIEW_PRIMS and len(datas) == 1 and views.basic(params):
+        return views.copy_of_view(prim, datas[0], params, tuple(shape))
+    if prim.name == "unindex" and len(datas) == 1 and views.basic(params):
+        return views.unindex(datas[0], params["spec"], tuple(shape), dtype)
     if prim.name in _INDEXED:
         return _indexed(prim.name, datas, params, tuple(shape), dtype)
     if prim.name == "cat":
@@ -263,57 +261,8 @@ def _expand_batch(x, batch: tuple):
     full_shape = tuple(batch) + tuple(x.shape[-2:])
     if tuple(x.shape) == full_shape:
         return x
-    (_, strides), offset = _geometry_of(tuple(x.shape), lambda v: np.broadcast_to(v, full_shape))
+    (_, strides), offset = views.geometry_of(tuple(x.shape), lambda v: np.broadcast_to(v, full_shape))
     return layout.strided_copy(x, full_shape, strides, offset)
-
-
-def _basic(prim: Primitive, params: dict) -> bool:
-    if "spec" not in params:
-        return True
-    return not any(item[0] == "a" for item in params["spec"])
-
-
-def _view_copy(prim: Primitive, x, params: dict, shape: tuple):
-    (view_shape, strides), offset = _geometry(prim, tuple(x.shape), x.dtype, params)
-    return layout.strided_copy(x, tuple(shape), _fit_strides(view_shape, strides, tuple(shape)), offset)
-
-
-def _geometry(prim: Primitive, in_shape: tuple, dtype, params: dict) -> tuple[tuple, int]:
-    """((view shape, element strides), offset) of the view `prim` takes of a C-contiguous array.
-    Integer indices become one-element slices, so the result is always a view (NumPy returns
-    a scalar copy for x[0, 1]); _fit_strides drops the size-1 dims again."""
-    if "spec" in params:
-        spec = tuple(("s", it[1], (it[1] + 1) or None, 1) if it[0] == "i" else it for it in params["spec"])
-        params = {**params, "spec": spec}
-    return _geometry_of(in_shape, lambda v: prim.impl(v, **params))
-
-
-def _fit_strides(view_shape: tuple, view_strides: tuple, shape: tuple) -> tuple:
-    """Strides for `shape`, which is view_shape with size-1 dims dropped or added: the dims of
-    size > 1 appear in the same order in both; size-1 dims take stride 0."""
-    if tuple(view_shape) == tuple(shape):
-        return tuple(view_strides)
-    big = iter([st for n, st in zip(view_shape, view_strides) if n != 1])
-    return tuple(next(big) if n != 1 else 0 for n in shape)
-
-
-def _geometry_of(in_shape: tuple, view) -> tuple[tuple, int]:
-    """Apply a view-making NumPy function to a stand-in with C strides over a one-element buffer
-    (never read) and read the result's strides and offset in elements."""
-    item = 8
-    c_strides = []
-    step = item
-    for size in reversed(in_shape):
-        c_strides.append(step)
-        step *= max(size, 1)
-    buffer = np.zeros(1, dtype=np.int64)
-    stand_in = np.lib.stride_tricks.as_strided(buffer, tuple(in_shape), tuple(reversed(c_strides)),
-                                               writeable=False)
-    out = view(stand_in)
-    if out.base is None and out.size > 0:
-        raise AssertionError("internal error: a view primitive copied its input")
-    offset = (out.__array_interface__["data"][0] - buffer.__array_interface__["data"][0]) // item
-    return (tuple(out.shape), tuple(s // item for s in out.strides)), offset
 
 
 def _on_host(prim: Primitive, datas: list, params: dict, dtype: np.dtype):
