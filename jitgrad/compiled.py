@@ -85,7 +85,7 @@ class Executable:
         try:
             try:
                 result = self._compiled_run(arrays)
-            except NumbaError:
+            except (NumbaError, MemoryError):  # (out of host or GPU memory: no cache entry to blame)
                 raise
             except Exception as exc:  # a corrupt or unreadable on-disk cache entry
                 log.info("rebuilding a cache entry that failed to load (%s: %s)", type(exc).__name__, exc)

@@ -299,6 +299,30 @@ def _calls_program():
     return _program('calls', ins, ['out', 'lsum', 'wt'], temps, steps), False
 
 
+def _coalesced_reduction_program():
+    """Reductions keeping the innermost dims (a bias gradient) as an H100 runs them: one thread per
+    output in one pass (outputs fill the device), in chunks combined by one thread per output (few
+    chunks) or by a block tree per output (many chunks); keepdim, a store, broadcast and hoisted
+    loads, a middle dim before a kept inner run; float32 (float64 partials), int32, bool."""
+    steps = [Loop((20, 300_000), (Load('a', 'x'),), (), reduces=(Reduce('one_pass', 'sum', 'a', (0,), 0.05),)),
+             Loop((100, 32_768), (Load('a', 'y'),), (), reduces=(Reduce('few_chunks', 'max', 'a', (0,)),)),
+             Loop((64, 64, 64), (Load('a', 'z'), Load('b', 'bias'), Load('c', 'one')), (Stmt('t', 'a * c + b'),),
+                  stores=(Store('zy', 't'),),
+                  reduces=(Reduce('many_chunks', 'sum', 't', (0, 1), 1.0 / 4096),
+                           Reduce('many_min', 'min', 't', (0, 1)))),
+             Loop((8, 512, 64), (Load('d', 'k'),), (), reduces=(Reduce('mid', 'sum', 'd', (1,)),)),
+             Loop((4096, 40), (Load('e', 'm'),), (), reduces=(Reduce('cnt', 'sum', 'e', (0,)),
+                                                                  Reduce('anyv', 'max', 'e', (0,))))]
+    ins = [Array('x', (20, 300_000), 'float32'), Array('y', (100, 32_768), 'float64'),
+           Array('z', (64, 64, 64), 'float32'), Array('bias', (64,), 'float32'), Array('one', (1, 1), 'float32'),
+           Array('k', (8, 512, 64), 'int32'), Array('m', (4096, 40), 'bool')]
+    temps = [Array('one_pass', (300_000,), 'float32'), Array('few_chunks', (1, 32_768), 'float64'),
+             Array('zy', (64, 64, 64), 'float32'), Array('many_chunks', (64,), 'float32'),
+             Array('many_min', (1, 1, 64), 'float32'), Array('mid', (8, 64), 'int32'),
+             Array('cnt', (40,), 'int64'), Array('anyv', (40,), 'bool')]
+    return _program('coalesced', ins, [t.name for t in temps], temps, steps), False
+
+
 PROGRAMS = {
     'flat': _flat_program,
     'broadcast': _broadcast_program,
@@ -308,6 +332,7 @@ PROGRAMS = {
     'prod_f64': lambda: _reduction_program('prod', 'float64', False),
     'mixed': _mixed_reduction_program,
     'calls': _calls_program,
+    'coalesced': _coalesced_reduction_program,
 }
 
 
@@ -339,6 +364,15 @@ def test_program_kernels(h100, name):
             assert not f64_ops(code), (kernel.py_func.__name__, f64_ops(code))
     if name.startswith(('sum', 'max', 'min', 'prod')):
         assert '_fin(' in compiled.source  # the large full reductions ran in two passes
+    if name == 'coalesced':  # H100: 132 SMs x 2048 resident threads to fill
+        src = compiled.source
+        assert '# one thread per output: 300000 outputs\n' in src and '_loop0_fin' not in src
+        assert '# one thread per output: 32768 outputs, 4 chunks of 25' in src
+        assert '# one thread per output: 64 outputs, 128 chunks of 32' in src
+        assert '# one thread per output: 512 outputs, 16 chunks of 32' in src
+        assert '# one thread per output: 40 outputs, 128 chunks of 32' in src
+        assert 'cuda.shared' in src.split('def _loop2_fin')[1].split('def _loop3')[0]  # 128 chunks: a block tree
+        assert 'cuda.shared' not in src.split('def _loop1_fin')[1].split('def _loop2')[0]  # 4: a thread each
 
 
 # ---- every elementwise template of jitgrad, and kernels.vmath's device functions ----------------

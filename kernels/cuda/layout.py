@@ -12,52 +12,38 @@ from numba import cuda  # module global: the simulator patches kernel globals
 from kernels.cuda import runtime
 
 
+@cuda.jit(device=True)
+def _position(i, shape, strides, offset):
+    """offset + sum(unravel(i, shape)[d] * strides[d]): where flat element i of a strided view lies."""
+    ndim = len(shape)
+    rem = i
+    pos = offset
+    for j in range(ndim):
+        d = ndim - 1 - j
+        pos += (rem % shape[d]) * strides[d]
+        rem //= shape[d]
+    return pos
+
+
 @cuda.jit(cache=True)
 def _gather(src, out, shape, strides, offset):
-    """out[i] = src[offset + sum(unravel(i, shape)[d] * strides[d])] over flat 1-D views."""
-    start = cuda.grid(1)
-    step = cuda.gridsize(1)
-    ndim = len(shape)
-    for i in range(start, out.size, step):
-        rem = i
-        pos = offset
-        for j in range(ndim):
-            d = ndim - 1 - j
-            pos += (rem % shape[d]) * strides[d]
-            rem //= shape[d]
-        out[i] = src[pos]
+    """out[i] = src[position(i)] over flat 1-D views."""
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = src[_position(i, shape, strides, offset)]
 
 
 @cuda.jit(cache=True)
 def _scatter(dst, src, shape, strides, offset):
-    """dst[offset + sum(unravel(i, shape)[d] * strides[d])] = src[i] over flat 1-D views."""
-    start = cuda.grid(1)
-    step = cuda.gridsize(1)
-    ndim = len(shape)
-    for i in range(start, src.size, step):
-        rem = i
-        pos = offset
-        for j in range(ndim):
-            d = ndim - 1 - j
-            pos += (rem % shape[d]) * strides[d]
-            rem //= shape[d]
-        dst[pos] = src[i]
+    """dst[position(i)] = src[i] over flat 1-D views."""
+    for i in range(cuda.grid(1), src.size, cuda.gridsize(1)):
+        dst[_position(i, shape, strides, offset)] = src[i]
 
 
 @cuda.jit(cache=True)
 def _scatter_add(dst, src, shape, strides, offset):
-    """dst[offset + sum(unravel(i, shape)[d] * strides[d])] += src[i] (targets are distinct)."""
-    start = cuda.grid(1)
-    step = cuda.gridsize(1)
-    ndim = len(shape)
-    for i in range(start, src.size, step):
-        rem = i
-        pos = offset
-        for j in range(ndim):
-            d = ndim - 1 - j
-            pos += (rem % shape[d]) * strides[d]
-            rem //= shape[d]
-        dst[pos] += src[i]
+    """dst[position(i)] += src[i] (targets are distinct)."""
+    for i in range(cuda.grid(1), src.size, cuda.gridsize(1)):
+        dst[_position(i, shape, strides, offset)] += src[i]
 
 
 def flat(a):

@@ -1,8 +1,17 @@
-"""CUDA kernel text for one spec.Loop: a grid-stride elementwise kernel, or a reduction kernel
-(one thread per output for tiny reduced spaces, else one block per output with a shared-memory
-tree; large reductions add partials per block and a second combining kernel: deterministic,
-no float atomics). Element semantics are kernels.source's (broadcast loads, NaN-propagating
-max/min, float32 sums accumulated in float64)."""
+"""CUDA kernel text for one spec.Loop: a grid-stride elementwise kernel, or a reduction kernel.
+Reduction strategies, chosen from the loop's shape only:
+- tiny reduced spaces (at most SERIAL_MAX elements): one thread per output, looping serially;
+- kept innermost dims (at least WARP_OUTPUTS consecutive outputs after the last reduced dim, e.g.
+  a bias gradient: sum over the leading dims of (B, T, C)): one thread per output, so the threads
+  of a warp read consecutive addresses at every step; when the outputs alone cannot fill the
+  device, the reduced range is split into chunks (a job per (chunk, output)) whose partials a
+  second short kernel combines in chunk order;
+- otherwise (the reduced dims are innermost): one block per output with a shared-memory tree over
+  the reduced index (coalesced there); large reductions add partials per block and a second
+  combining kernel.
+All deterministic (fixed order for a given shape and device), no float atomics. Element semantics
+are kernels.source's (broadcast loads, NaN-propagating max/min, float32 sums accumulated in
+float64)."""
 from __future__ import annotations
 
 import math
@@ -20,6 +29,13 @@ from . import runtime
 SERIAL_MAX = 16
 # Partials per output of a split reduction: at most this many blocks share one output.
 MAX_SPLIT = 4 * runtime.REDUCE_THREADS
+# At least this many consecutive outputs (a warp's worth) after the last reduced dim: one thread
+# per output reads coalesced, so it beats a block per output (whose threads would read addresses
+# that many elements apart).
+WARP_OUTPUTS = 32
+# Fewest reduced elements per chunk of a chunked thread-per-output reduction (each chunk costs a
+# partial write and a read in the combining kernel).
+MIN_CHUNK = 32
 
 _VM_CALL = re.compile(r"\bvm\.(\w+)_(f32|f64)\(")
 
@@ -210,19 +226,83 @@ def _elementwise(lt: _LoopText, name: str, out: Rendered) -> None:
     out.host.append(f"{name}_launch({', '.join(params)})")
 
 
-def _serial_reduction(lt: _LoopText, name: str, k: int, r_size: int, out: Rendered) -> None:
-    """One thread per output element, looping over the (small) reduced space."""
-    params = lt.params() + [r.array for r in lt.loop.reduces]
+def _chunks(k: int, r_size: int) -> tuple[int, int]:
+    """(parts, chunk) of a thread-per-output reduction: enough (chunk, output) jobs to fill the
+    device's resident threads, chunks of at least MIN_CHUNK reduced elements, none empty."""
+    parts = max(1, min(-(-runtime.resident_threads() // k), -(-r_size // MIN_CHUNK)))
+    chunk = -(-r_size // parts)
+    return -(-r_size // chunk), chunk
+
+
+def _inner_outputs(lt: _LoopText) -> int:
+    """Outputs that are consecutive in memory along the loop's innermost index: the product of
+    the dims after the last reduced dim of size > 1."""
+    shape = lt.loop.shape
+    last = max((d for d in lt.reduced if shape[d] != 1), default=-1)
+    return math.prod(shape[last + 1:])
+
+
+def _thread_reduction(lt: _LoopText, name: str, k: int, r_size: int, out: Rendered, parts: int = 1) -> None:
+    """One thread per output element, looping over the reduced space: consecutive threads own
+    consecutive outputs, so with kept innermost dims each step's reads are contiguous across a
+    warp. With parts > 1, a job per (chunk, output), job = chunk * k + output, writes a partial
+    (accumulator dtype, unscaled) and a second kernel combines them in chunk order."""
+    chunk = -(-r_size // parts)
+    parts_of = {r.array: f"_part{name}_{r.array}" for r in lt.loop.reduces}
+    outs = [parts_of[r.array] if parts > 1 else r.array for r in lt.loop.reduces]
+    params = lt.params() + outs
     w = _Writer()
     _kernel_header(w, name, params)
+    w.line(f"# one thread per output: {k} outputs" + (f", {parts} chunks of {chunk}" if parts > 1 else ""))
     lt.hoist(w)
-    w.block(f"for _o in range(cuda.grid(1), {k}, cuda.gridsize(1)):")
+    w.block(f"for _j in range(cuda.grid(1), {k * parts}, cuda.gridsize(1)):")
+    if parts > 1:
+        w.line(f"_c = _j // {k}")
+        w.line(f"_o = _j - _c * {k}")
+        w.line(f"_lo = _c * {chunk}")
+        w.line(f"_hi = _lo + {chunk} if _lo + {chunk} < {r_size} else {r_size}")
+        span = "_lo, _hi"
+    else:
+        w.line("_o = _j")
+        span = f"{r_size}"
     lt.unravel(w, "_o", lt.kept)
     lt.init(w)
-    w.block(f"for _r in range({r_size}):")
+    w.block(f"for _r in range({span}):")
     lt.unravel(w, "_r", list(lt.reduced))
     lt.body(w)
     lt.accumulate(w)
+    w.end()
+    for r in lt.loop.reduces:
+        if parts > 1:
+            w.line(f"{parts_of[r.array]}[_j] = {_acc(r)}")
+        else:
+            w.line(f"{lt.target(r)} = {lt.finish(r, _acc(r))}")
+    blocks, threads = runtime.launch_config(k * parts)
+    out.kernels += [w.text(), _launcher(name, blocks, threads)]
+    for r in lt.loop.reduces if parts > 1 else ():
+        out.host.append(f"{parts_of[r.array]} = _rt.empty(({k * parts},), {np_type(lt.acc_dtype(r))})")
+    out.host.append(f"{name}_launch({', '.join(params)})")
+    if parts == 1:
+        return
+    if parts <= SERIAL_MAX:
+        _combine_serial(lt, name + "_fin", k, parts, parts_of, out)
+    else:
+        _combine_partials(lt, name + "_fin", k, parts, parts_of, out, index=f"_c * {k} + _o")
+
+
+def _combine_serial(lt: _LoopText, name: str, k: int, parts: int, parts_of: dict, out: Rendered) -> None:
+    """Second pass of a chunked thread-per-output reduction with few chunks: one thread per output
+    folds its partials (laid out (parts, k): coalesced across threads) in chunk order."""
+    params = [parts_of[r.array] for r in lt.loop.reduces] + [r.array for r in lt.loop.reduces]
+    w = _Writer()
+    _kernel_header(w, name, params)
+    w.block(f"for _o in range(cuda.grid(1), {k}, cuda.gridsize(1)):")
+    lt.unravel(w, "_o", lt.kept)
+    lt.init(w)
+    w.block(f"for _c in range({parts}):")
+    for r in lt.loop.reduces:
+        w.line(f"_v_{r.array} = {parts_of[r.array]}[_c * {k} + _o]")
+        w.line(combine(r.op, _acc(r), f"_v_{r.array}"))
     w.end()
     for r in lt.loop.reduces:
         w.line(f"{lt.target(r)} = {lt.finish(r, _acc(r))}")
@@ -303,8 +383,11 @@ def _block_reduction(lt: _LoopText, name: str, k: int, r_size: int, out: Rendere
         out.host.append(f"{name}_launch({', '.join(params)})")
 
 
-def _combine_partials(lt: _LoopText, name: str, k: int, split: int, parts: dict, out: Rendered) -> None:
-    """Second pass of a split reduction: one block per output combines its partials in order."""
+def _combine_partials(lt: _LoopText, name: str, k: int, split: int, parts: dict, out: Rendered,
+                      index: str = "") -> None:
+    """Second pass of a split reduction: one block per output combines its partials in order;
+    `index` is the partial of output _o and chunk _c (default: laid out (k, split))."""
+    index = index or f"_o * {split} + _c"
     threads = min(runtime.REDUCE_THREADS, max(_pow2_at_least(split), 2))
     params = [parts[r.array] for r in lt.loop.reduces] + [r.array for r in lt.loop.reduces]
     w = _Writer()
@@ -315,7 +398,7 @@ def _combine_partials(lt: _LoopText, name: str, k: int, split: int, parts: dict,
     lt.init(w)
     w.block(f"for _c in range(_tid, {split}, {threads}):")
     for r in lt.loop.reduces:
-        w.line(f"_v_{r.array} = {parts[r.array]}[_o * {split} + _c]")
+        w.line(f"_v_{r.array} = {parts[r.array]}[{index}]")
         w.line(combine(r.op, _acc(r), f"_v_{r.array}"))
     w.end()
     _tree(w, lt, threads)
@@ -341,7 +424,9 @@ def render_loop(loop: Loop, arrays: dict[str, Array], name: str) -> Rendered:
     if k == 0:
         return out
     if r_size <= SERIAL_MAX:
-        _serial_reduction(lt, name, k, r_size, out)
+        _thread_reduction(lt, name, k, r_size, out)
+    elif _inner_outputs(lt) >= WARP_OUTPUTS:
+        _thread_reduction(lt, name, k, r_size, out, _chunks(k, r_size)[0])
     else:
         _block_reduction(lt, name, k, r_size, out)
     return out

@@ -5,6 +5,7 @@ asynchronous launches. The source is kept for debugging; the module file is keye
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -25,6 +26,15 @@ class CudaProgram:
 
     def __call__(self, *arrays):
         return self.fn(*arrays)
+
+    def rebuild(self) -> None:
+        """Drop Numba's on-disk kernels of this program (e.g. a corrupt cache file) and import the
+        module afresh: its kernels compile again on their next launch."""
+        module = sys.modules.get(self.fn.__module__)
+        if module is not None:
+            cache.purge_compiled(module)
+            del sys.modules[module.__name__]
+        self.fn = getattr(cache.load_module(self.source, "rebuild"), self.program.name)
 
 
 def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:

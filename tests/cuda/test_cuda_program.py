@@ -198,3 +198,93 @@ def test_layout_calls():
              Array('gi', (3, 3), 'float64'), Array('gn', (6,), 'float64'), Array('ge', (2, 3, 1), 'float64'),
              Array('ui', (4, 6), 'float64'), Array('un', (4, 6, 1), 'float64')]
     _run('layout', {'x': x, 'y': y, 'g': g}, [t.name for t in temps], temps, steps, exact=True)
+
+
+# ---- reductions over leading (or middle) dims that keep the innermost dims: one thread per output
+
+def _leading_program(dtype, mean):
+    """Loops whose reduced dims precede kept dims with enough outputs (WARP_OUTPUTS) for the
+    coalesced thread-per-output strategy: leading one dim, leading two with keepdim, a middle dim
+    before a kept inner run, and a loop that also stores (with broadcast and hoisted loads)."""
+    x = RNG.uniform(0.5, 1.5, (3, 6, 32)).astype(dtype)
+    b = RNG.standard_normal(32).astype(dtype)
+    one = np.array([[2.0]], dtype)
+    shape = x.shape
+    name = np.dtype(dtype).name
+
+    def sc(dims):
+        return 1.0 / int(np.prod([shape[d] for d in dims])) if mean else 1.0
+    steps = [Loop((18, 32), (Load('v', 'x2'),), (),
+                  reduces=(Reduce('lead', 'sum', 'v', (0,), sc((0, 1))),)),
+             Loop(shape, (Load('v', 'x'),), (),
+                  reduces=(Reduce('lead2_keep', 'sum', 'v', (0, 1), sc((0, 1))),
+                           Reduce('lead2_max', 'max', 'v', (0, 1)))),
+             Loop((2, 18, 32), (Load('v', 'x3'),), (),
+                  reduces=(Reduce('mid', 'min', 'v', (1,)),)),
+             Loop(shape, (Load('v', 'x'), Load('w', 'b'), Load('u', 'one')), (Stmt('t', 'v * w + u'),),
+                  stores=(Store('y', 't'),), reduces=(Reduce('bias', 'sum', 't', (0, 1), sc((0, 1))),))]
+    temps = [Array('lead', (32,), name), Array('lead2_keep', (1, 1, 32), name), Array('lead2_max', (32,), name),
+             Array('mid', (2, 32), name), Array('y', shape, name), Array('bias', (32,), name)]
+    inputs = {'x': x, 'x2': x.reshape(18, 32), 'x3': RNG.standard_normal((2, 18, 32)).astype(dtype),
+              'b': b, 'one': one}
+    return inputs, temps, steps
+
+
+@pytest.mark.parametrize('dtype,mean', [(np.float64, False), (np.float32, True)], ids=['f64', 'f32_mean'])
+def test_leading_dim_reductions_run_one_thread_per_output(dtype, mean):
+    inputs, temps, steps = _leading_program(dtype, mean)
+    tol = 1e-12 if dtype == np.float64 else 1e-6  # float32: the CPU target contracts v * w + u into an FMA
+    prog = _run(f'lead_{np.dtype(dtype).name}_{int(mean)}', inputs, [t.name for t in temps], temps, steps,
+                rtol=tol, atol=tol)
+    assert 'cuda.shared' not in prog.source  # no block trees: threads own outputs
+    assert prog.source.count('# one thread per output: 32 outputs') == 3
+    assert '# one thread per output: 64 outputs' in prog.source  # the middle reduction (2 x 32 kept)
+
+
+def _chunked_program():
+    """Few outputs over many rows: chunks of the reduced range, partials, a combining kernel.
+    float32 sums (float64 partials: the ones survive the 1e8s), NaN through max, an int sum,
+    a bool count, keepdim, scale, stores, broadcast and hoisted loads."""
+    f = np.array([1e8, 1.0, -1e8, 1.0] * 10, np.float32).reshape(40, 1) * np.ones((1, 4), np.float32)
+    g = RNG.standard_normal((30, 5))
+    g[7, 1] = np.nan
+    g[29, 4] = np.nan
+    k = RNG.integers(-50, 50, (2, 20, 4)).astype(np.int32)
+    m = RNG.standard_normal((36, 6)) > 0
+    row = RNG.standard_normal(5)
+    one = np.array([[0.5]])
+    steps = [Loop((40, 4), (Load('a', 'f'),), (), reduces=(Reduce('fs', 'sum', 'a', (0,)),)),
+             Loop((30, 5), (Load('a', 'g'), Load('b', 'row'), Load('c', 'one')), (Stmt('t', 'a * c + b'),),
+                  stores=(Store('gy', 't'),),
+                  reduces=(Reduce('gmax', 'max', 't', (0,)), Reduce('gmin', 'min', 't', (0,)))),
+             Loop((2, 20, 4), (Load('a', 'k'),), (),
+                  reduces=(Reduce('ks', 'sum', 'a', (0, 1)), Reduce('kmean', 'sum', 'a', (0, 1), 0.025))),
+             Loop((36, 6), (Load('a', 'm'),), (), reduces=(Reduce('cnt', 'sum', 'a', (0,)),)),
+             Loop((30, 5), (Load('a', 'g'),), (), reduces=(Reduce('gkeep', 'sum', 'a', (0,), 1 / 30),))]
+    temps = [Array('fs', (4,), 'float32'), Array('gy', (30, 5), 'float64'), Array('gmax', (5,), 'float64'),
+             Array('gmin', (5,), 'float64'), Array('ks', (1, 1, 4), 'int32'), Array('kmean', (4,), 'float64'),
+             Array('cnt', (6,), 'int64'), Array('gkeep', (1, 5), 'float64')]
+    inputs = {'f': f, 'g': g, 'row': row, 'one': one, 'k': k, 'm': m}
+    return inputs, temps, steps
+
+
+@pytest.mark.parametrize('combine', ['serial', 'block'])
+def test_few_outputs_over_many_rows_split_into_chunks(monkeypatch, combine):
+    """The simulator's launch fills with 16 threads: with WARP_OUTPUTS and MIN_CHUNK lowered,
+    4-6 outputs over 30-40 rows run as (chunk, output) jobs; the partials are combined by one
+    thread per output (few chunks) or, with SERIAL_MAX lowered, by a block tree per output."""
+    from kernels.cuda import loops
+    monkeypatch.setattr(loops, 'WARP_OUTPUTS', 4)
+    monkeypatch.setattr(loops, 'MIN_CHUNK', 4)
+    if combine == 'block':
+        monkeypatch.setattr(loops, 'SERIAL_MAX', 2)
+    inputs, temps, steps = _chunked_program()
+    prog = _run(f'chunked_{combine}', inputs, [t.name for t in temps], temps, steps, rtol=1e-12)
+    src = prog.source
+    assert '# one thread per output: 4 outputs, 4 chunks of 10' in src  # (40, 4) over dim 0
+    assert '# one thread per output: 5 outputs, 4 chunks of 8' in src  # (30, 5): 4 chunks fill 16 threads
+    assert src.count('_fin(') == 5
+    assert ('cuda.shared' in src) == (combine == 'block')
+    dev = [runtime.to_device(v) for v in inputs.values()]
+    first, again = ([runtime.to_host(a) for a in prog(*dev)] for _ in range(2))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(first, again, strict=True))  # fixed order

@@ -552,3 +552,27 @@ def test_compiled_gpu_function_with_an_unfused_index_op():
     assert out.is_cuda and x.grad.is_cuda
     np.testing.assert_allclose(host(out), 21.0)
     np.testing.assert_allclose(host(x.grad), [3, 0, 6])
+
+
+def test_out_of_memory_on_a_first_compiled_call_is_reported(monkeypatch):
+    """A compiled GPU function that runs out of memory on its first call raises the memory error
+    (naming the size), not a cache-rebuild error; the next call, with memory, works."""
+    from kernels.cuda import runtime
+
+    fn = jg.jit(lambda a: (a * a).sum(dim=0))
+    x = gpu(np.arange(12.0).reshape(3, 4))
+    monkeypatch.setattr(runtime, "_total_memory", lambda: 8.0)  # every allocation is "too large"
+    with pytest.raises(runtime.DeviceOutOfMemory, match="bytes"):
+        fn(x)
+    monkeypatch.undo()
+    np.testing.assert_allclose(host(fn(x)), (np.arange(12.0).reshape(3, 4) ** 2).sum(0))
+
+
+def test_cuda_program_rebuild_recompiles_the_same_program():
+    """CudaProgram.rebuild (used when a cached kernel file fails to load) gives a working program."""
+    fn = jg.jit(lambda a: jg.tanh(a) * 2)
+    x = gpu([0.5, -1.0, 2.0])
+    expected = host(fn(x))
+    compiled = fn.executable(x).compiled[0]
+    compiled.rebuild()
+    np.testing.assert_allclose(compiled(x._data)[0].copy_to_host(), expected)
