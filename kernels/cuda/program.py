@@ -11,21 +11,13 @@ import time
 import numpy as np
 
 from .. import cache
+from ..cpu import CompiledProgram
 from ..spec import Array, Call, Loop, Program
 from . import loops, runtime
 
 
-class CudaProgram:
+class CudaProgram(CompiledProgram):
     """A compiled Program: call it with device arrays (inputs, then constants; see `render`)."""
-
-    def __init__(self, program: Program, text: str, fn, compile_seconds: float) -> None:
-        self.program = program
-        self.source = text
-        self.fn = fn
-        self.compile_seconds = compile_seconds
-
-    def __call__(self, *arrays):
-        return self.fn(*arrays)
 
     def rebuild(self) -> None:
         """Drop Numba's on-disk kernels of this program (e.g. a corrupt cache file) and import the
