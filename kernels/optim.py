@@ -6,9 +6,10 @@ Two entry points per optimizer:
 * ``sgd_many`` / ``adam_many``: every tensor of a batch in ONE call: parameters and state as
   numba typed Lists of 1-D views (built once and reused while the arrays stay the same), the
   gradients concatenated into one flat array with ``offsets[k]`` where tensor k starts.
-The update math lives once, in ``_sgd_range`` / ``_adam_range`` (a loop over one tensor: as
+The CPU update math lives once, in ``_sgd_range`` / ``_adam_range`` (a loop over one tensor: as
 a loop with a known non-negative index it vectorises; an inlined per-element helper did not,
 measured 7x slower).
+kernels/cuda/optim.py repeats the same element math as grid-stride CUDA kernels: change both together.
 Float scalars arrive in the arrays' dtype and every constant is precomputed by the caller, so a
 float32 update is float32 math (as in PyTorch) and vectorises: no float64 literal in the loops.
 """

@@ -1,12 +1,11 @@
 """kernels/cuda/index.py under the simulator: take, put (last write wins) and add_at
 (duplicates summed in source order, identical bits on every run) against NumPy."""
-import os
 
 import numpy as np
 import pytest
+from gpu_targets import needs_cuda
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-pytestmark = pytest.mark.skipif(not SIM, reason="needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator)")
+pytestmark = needs_cuda
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])

@@ -3,15 +3,14 @@ against NumPy on tiny shapes (run with NUMBA_ENABLE_CUDASIM=1):
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_cuda_kernels.py
 """
-import os
 import warnings
 
 import numpy as np
 import pytest
+from gpu_targets import ON_CUDA, needs_cuda, simulator_only
 
-SIM = os.environ.get('NUMBA_ENABLE_CUDASIM') == '1'
-pytestmark = pytest.mark.skipif(not SIM, reason='needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator)')
-if SIM:
+pytestmark = needs_cuda
+if ON_CUDA:
     from numba import cuda  # noqa: F401  (module global: the simulator patches kernel globals)
 
     from kernels.cuda import elementwise as ew
@@ -37,6 +36,7 @@ def host(d):
 
 # ---- runtime -----------------------------------------------------------------------------------
 
+@simulator_only
 def test_runtime_reports_the_simulator():
     assert runtime.available() and runtime.simulated()
     runtime.require()

@@ -3,17 +3,16 @@ results (run with NUMBA_ENABLE_CUDASIM=1).
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_cuda_program.py
 """
-import os
 
 import numpy as np
 import pytest
+from gpu_targets import ON_CUDA, needs_cuda, simulator_only
 
 from kernels import cpu
 from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
-SIM = os.environ.get('NUMBA_ENABLE_CUDASIM') == '1'
-pytestmark = pytest.mark.skipif(not SIM, reason='needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator)')
-if SIM:
+pytestmark = needs_cuda
+if ON_CUDA:
     from numba import cuda  # noqa: F401 (imported before any kernel module, as the simulator needs)
 
     from kernels.cuda import program as cuda_program
@@ -268,6 +267,7 @@ def _chunked_program():
     return inputs, temps, steps
 
 
+@simulator_only
 @pytest.mark.parametrize('combine', ['serial', 'block'])
 def test_few_outputs_over_many_rows_split_into_chunks(monkeypatch, combine):
     """The simulator's launch fills with 16 threads: with WARP_OUTPUTS and MIN_CHUNK lowered,

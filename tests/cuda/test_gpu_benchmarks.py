@@ -1,12 +1,10 @@
 """The benchmark table's GPU columns run and agree with the NumPy baseline (simulator, smoke
 sizes; on a real GPU the same columns appear in `python -m benchmarks` by themselves)."""
 import io
-import os
 
-import pytest
+from gpu_targets import needs_cuda, simulator_only
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-pytestmark = pytest.mark.skipif(not SIM, reason="needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator)")
+pytestmark = needs_cuda
 
 
 def test_gpu_columns_check_and_time(monkeypatch, tmp_path):
@@ -26,6 +24,7 @@ def test_gpu_columns_check_and_time(monkeypatch, tmp_path):
             assert cell["status"] == "ok", f"{row['key']} {column}: {cell}"
 
 
+@simulator_only
 def test_gpu_columns_hidden_on_the_simulator_unless_asked(monkeypatch):
     from benchmarks.workloads import jitgrad_cuda_eager
     from benchmarks.workloads.gpu import ALLOW_SIMULATOR

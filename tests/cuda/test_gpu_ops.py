@@ -3,16 +3,15 @@ the CPU eager values and gradients. Runs under Numba's simulator in CI (tiny sha
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda
 """
-import os
 import warnings
 
 import numpy as np
 import pytest
+from gpu_targets import needs_cuda
 from helpers import GPU_MODES, check_modes
 from op_table import CASES, jitgrad_fn, make_inputs
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-pytestmark = pytest.mark.skipif(not SIM, reason="needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator) or a GPU run")
+pytestmark = needs_cuda
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -6,24 +6,21 @@ value_and_grad) with a compile cache keyed by device. Runs under Numba's simulat
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_gpu_tensors.py
 """
-import os
 import sys
 import warnings
 
 import numpy as np
 import pytest
+from gpu_targets import ON_CUDA, needs_cuda, real_gpu_only, simulator_only
 
 import jitgrad as jg
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-pytestmark = [pytest.mark.skipif(not SIM, reason="needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator) or a GPU run"),
+pytestmark = [needs_cuda,
               # xoroshiro128p's uint64 arithmetic wraps on purpose; the simulator runs it in NumPy
               pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
               pytest.mark.filterwarnings("ignore:jitgrad. '.*' has no CUDA kernel yet:UserWarning")]
 
-if SIM:
-    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
-
+if ON_CUDA:
     from kernels.cuda import runtime
 
 
@@ -38,6 +35,7 @@ def host(t) -> np.ndarray:
 # ----- creation and storage -------------------------------------------------------------------
 
 
+@simulator_only
 def test_runtime_queries_under_the_simulator():
     assert jg.cuda.is_available() and jg.cuda.is_simulated()
     assert jg.cuda.device_count() == 1 and jg.cuda.current_device() == 0
@@ -63,7 +61,7 @@ def test_runtime_queries_under_the_simulator():
 def test_creation_functions_take_device_cuda(make, expected):
     t = make("cuda")
     assert t.device == jg.device("cuda:0") and t.is_cuda and t.device.type == "cuda"
-    assert isinstance(t._data, FakeCUDAArray) and runtime.is_device_array(t._data)
+    assert runtime.is_device_array(t._data) and not isinstance(t._data, np.ndarray)
     assert t.dtype == expected.dtype and tuple(t.shape) == expected.shape
     np.testing.assert_array_equal(host(t), expected)
     ref = make("cpu")
@@ -291,6 +289,7 @@ def test_gpu_random_numbers_are_seeded_and_well_formed():
     assert w.is_leaf and w.requires_grad
 
 
+@simulator_only
 def test_random_numbers_after_a_launch_of_another_size(monkeypatch):
     """Cached launch configurations must not share state. The simulator's kernel[grid, block]
     returns the kernel itself, re-configured: a cached (kernel, 1 block) entry then launches 2
@@ -313,7 +312,8 @@ def test_strided_host_arrays_move_as_their_values():
 # ----- interchange -----------------------------------------------------------------------------
 
 
-def test_cuda_array_interface():
+@simulator_only
+def test_cuda_array_interface_in_the_simulator():
     with pytest.raises(AttributeError, match="simulator has no device pointers"):
         gpu([1.0]).__cuda_array_interface__  # noqa: B018
     assert not hasattr(gpu([1.0]), "__cuda_array_interface__")
@@ -576,3 +576,17 @@ def test_cuda_program_rebuild_recompiles_the_same_program():
     compiled = fn.executable(x).compiled[0]
     compiled.rebuild()
     np.testing.assert_allclose(compiled(x._data)[0].copy_to_host(), expected)
+
+
+@real_gpu_only
+def test_cuda_array_interface_shares_memory_both_ways():
+    """On a real GPU: Numba reads a jitgrad GPU tensor without a copy, and jg.from_dlpack takes
+    any __cuda_array_interface__ object without a copy."""
+    from numba import cuda
+
+    t = gpu([1.0, 2.0, 3.0])
+    view = cuda.as_cuda_array(t)
+    assert view.__cuda_array_interface__["data"][0] == t.__cuda_array_interface__["data"][0]
+    back = jg.from_dlpack(view)
+    assert back.is_cuda and back._data.__cuda_array_interface__["data"][0] == view.__cuda_array_interface__["data"][0]
+    np.testing.assert_array_equal(host(back), [1.0, 2.0, 3.0])

@@ -6,18 +6,17 @@ simulator (tiny shapes):
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_gpu_training.py
 """
 import copy
-import os
 import pickle
 import warnings
 
 import numpy as np
 import pytest
+from gpu_targets import needs_cuda
 
 import jitgrad as jg
 from jitgrad import nn
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-pytestmark = pytest.mark.skipif(not SIM, reason="needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator) or a GPU run")
+pytestmark = needs_cuda
 
 OPTIMIZERS = {
     "sgd": lambda ps: jg.optim.SGD(ps, lr=0.1),

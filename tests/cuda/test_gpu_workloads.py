@@ -5,18 +5,17 @@ eager values and gradients. Runs under Numba's simulator:
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_gpu_workloads.py
 """
-import os
 
 import numpy as np
 import pytest
+from gpu_targets import needs_cuda
 
 import jitgrad as jg
 from benchmarks.workloads import data
 from benchmarks.workloads import jitgrad_eager as eager_workloads
 from benchmarks.workloads import jitgrad_jit as jit_workloads
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-pytestmark = pytest.mark.skipif(not SIM, reason="needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator) or a GPU run")
+pytestmark = needs_cuda
 
 
 def _small_mlp(batch: int = 2, n_in: int = 12, hidden: int = 6, n_out: int = 3) -> dict:

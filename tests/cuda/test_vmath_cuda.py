@@ -2,15 +2,14 @@
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_vmath_cuda.py
 """
-import os
 import warnings
 
 import numpy as np
 import pytest
+from gpu_targets import ON_CUDA, needs_cuda
 
-SIM = os.environ.get('NUMBA_ENABLE_CUDASIM') == '1'
-pytestmark = pytest.mark.skipif(not SIM, reason='needs NUMBA_ENABLE_CUDASIM=1 (CUDA simulator)')
-if SIM:
+pytestmark = needs_cuda
+if ON_CUDA:
     from numba import cuda  # module global: the simulator patches kernel globals
 
 
