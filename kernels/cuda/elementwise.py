@@ -13,7 +13,7 @@ from numba import cuda  # module global: the simulator patches kernel globals
 from kernels.cuda import runtime
 from kernels.cuda.layout import flat
 
-_VM_CALL = re.compile(r"\bvm\.([A-Za-z0-9_]+)_(f32|f64)\(")
+_VM_CALL = re.compile(r"\bvm\.(\w+)_(f32|f64)\(")
 _VM_DTYPE = {"f32": "np.float32", "f64": "np.float64"}
 _kernels: dict = {}
 
@@ -33,11 +33,18 @@ def fill_into(out, value: Any) -> None:
         runtime.launch(_fill, out.size)(flat(out), out.dtype.type(value))
 
 
-def rewrite_vm_calls(expr: str) -> tuple[str, list[str]]:
-    """`vm.sin_f32(` -> `vm_sin_f32(`, plus the module-level bindings those names need."""
-    bindings = sorted({f'vm_{fn}_{sfx} = _vm.cuda_device("{fn}", {_VM_DTYPE[sfx]})'
-                       for fn, sfx in _VM_CALL.findall(expr)})
-    return _VM_CALL.sub(lambda m: f"vm_{m.group(1)}_{m.group(2)}(", expr), bindings
+def rewrite_vm_calls(expr: str, used: set | None = None) -> tuple[str, list[str]]:
+    """`vm.sin_f32(` -> `vm_sin_f32(` (a module-level CUDA device function), plus the bindings
+    those names need; `used`, when given, collects the (function, suffix) pairs too."""
+    found = set(_VM_CALL.findall(expr))
+    if used is not None:
+        used |= found
+    return _VM_CALL.sub(lambda m: f"vm_{m.group(1)}_{m.group(2)}(", expr), sorted(vm_binding(*f) for f in found)
+
+
+def vm_binding(fn: str, suffix: str) -> str:
+    """The module-level line that binds vm_<fn>_<suffix> to its CUDA device function."""
+    return f'vm_{fn}_{suffix} = _vm.cuda_device("{fn}", {_VM_DTYPE[suffix]})'
 
 
 def _is_host_scalar(x: Any) -> bool:

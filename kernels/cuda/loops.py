@@ -15,7 +15,6 @@ float64)."""
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ import numpy as np
 from .. import source
 from ..spec import Array, Loop, Reduce
 from . import runtime
+from .elementwise import rewrite_vm_calls
 
 # A reduced index space of at most this many elements runs serially in one thread per output.
 SERIAL_MAX = 16
@@ -36,9 +36,6 @@ WARP_OUTPUTS = 32
 # Fewest reduced elements per chunk of a chunked thread-per-output reduction (each chunk costs a
 # partial write and a read in the combining kernel).
 MIN_CHUNK = 32
-
-_VM_CALL = re.compile(r"\bvm\.(\w+)_(f32|f64)\(")
-
 
 @dataclass
 class Rendered:
@@ -59,11 +56,8 @@ def _pow2_at_least(n: int) -> int:
 
 
 def _rewrite(expr: str, used: set) -> str:
-    """vm.sin_f32( -> vm_sin_f32( (a module-level CUDA device function)."""
-    def sub(m: re.Match) -> str:
-        used.add((m.group(1), m.group(2)))
-        return f"vm_{m.group(1)}_{m.group(2)}("
-    return _VM_CALL.sub(sub, expr)
+    """vm.sin_f32( -> vm_sin_f32( (a module-level CUDA device function); `used` collects the names."""
+    return rewrite_vm_calls(expr, used)[0]
 
 
 class _Writer:

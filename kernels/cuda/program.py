@@ -14,6 +14,7 @@ from .. import cache
 from ..cpu import CompiledProgram
 from ..spec import Array, Call, Loop, Program
 from . import loops, runtime
+from .elementwise import vm_binding
 
 
 class CudaProgram(CompiledProgram):
@@ -159,9 +160,7 @@ def render(program: Program) -> str:
     if "_mm" in uses:
         out.append("from kernels.cuda import matmul as _mm")
     out += ["", "_CACHE = not _rt.simulated()"]
-    for fn, suffix in sorted(vm):
-        dtype = "np.float32" if suffix == "f32" else "np.float64"
-        out.append(f"vm_{fn}_{suffix} = _vm.cuda_device({fn!r}, {dtype})")
+    out += [vm_binding(fn, suffix) for fn, suffix in sorted(vm)]
     for text in kernels:
         out += ["", "", text] if text.startswith("@") else [text]
     params = [a.name for a in program.inputs + program.constants]
