@@ -13,6 +13,28 @@ from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 
 
+def to_arguments(args: tuple, kwargs: dict) -> tuple:
+    """(device, dtype, copy) of a .to(...) call, as PyTorch reads them: to(dtype), to(device),
+    to(device, dtype), to(other tensor), to(0) for cuda:0, and the keywords."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    copy = bool(kwargs.pop("copy", False))
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, TensorBase):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, (str, devices.device)):
+            device = a
+        elif isinstance(a, (int, np.integer)) and not isinstance(a, bool):
+            device = devices.device("cuda", int(a))
+        elif a is not None:
+            dtype = a
+    return device, dtype, copy
+
+
 class Tensor(TensorBase):
     """An n-dimensional array with PyTorch's autograd semantics (eager mode)."""
 
@@ -220,19 +242,7 @@ class Tensor(TensorBase):
     def to(self, *args, **kwargs) -> Tensor:
         """to(dtype), to(device), to(device, dtype), to(other): self when nothing changes (unless
         copy=True). Moves between devices are differentiable: the gradient goes back to the source."""
-        dtype = kwargs.pop("dtype", None)
-        dev = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        copy = bool(kwargs.pop("copy", False))
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, TensorBase):
-                dtype, dev = a.dtype, a.device
-            elif isinstance(a, (str, devices.device)):
-                dev = a
-            elif a is not None:
-                dtype = a
+        dev, dtype, copy = to_arguments(args, kwargs)
         out = self
         if dtype is not None:
             out = prims.cast(out, dtype)

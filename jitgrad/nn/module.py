@@ -10,7 +10,7 @@ import numpy as np
 from .. import core, devices, dtypes, prims
 from ..core import TensorBase
 from ..grad_mode import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, to_arguments
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -260,20 +260,7 @@ class Module:
     def to(self, *args, **kwargs) -> Module:
         """to(device), to(dtype), to(device, dtype), to(tensor): moves and converts the floating
         parameters and buffers in place (see _convert) and returns self, as PyTorch's Module.to."""
-        dtype = kwargs.pop("dtype", None)
-        device = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, TensorBase):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (str, devices.device)):
-                device = a
-            elif isinstance(a, (int, np.integer)) and not isinstance(a, bool):
-                device = devices.device("cuda", int(a))  # to(0) is cuda:0, as in PyTorch
-            elif a is not None:
-                dtype = a
+        device, dtype, _ = to_arguments(args, kwargs)
         if device is None and dtype is None:
             return self
         return self._convert(device, dtype)
