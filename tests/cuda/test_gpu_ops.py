@@ -16,8 +16,12 @@ pytestmark = needs_cuda
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_gpu_matches_cpu(case):
-    """GPU eager and GPU compiled give the CPU eager values and gradients (float64)."""
+    """GPU eager and GPU compiled give the CPU eager values and gradients (float64), every op on
+    GPU kernels (a host fallback would raise here)."""
+    from jitgrad.cuda.eager import HostFallbackWarning
+
     modes = ["eager", "cuda-eager"] if case.eager_only else GPU_MODES
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # host-fallback and reference-interpreter notices
+        warnings.simplefilter("ignore")  # compiled mode's notices about ops it runs unfused
+        warnings.simplefilter("error", HostFallbackWarning)
         check_modes(jitgrad_fn(case), make_inputs(case, np.float64), rtol=1e-9, atol=1e-11, modes=modes)
