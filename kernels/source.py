@@ -19,11 +19,13 @@ def accumulator_dtype(dtype: str, op: str) -> str:
     return dtype
 
 
-def _combine(op: str, acc: str, value: str) -> str:
+def combine(op: str, acc: str, value: str, reassociable: bool = True) -> str:
+    """`acc (op)= value`. Sums and products go through lib's reassociable helpers on the CPU
+    (reassociable=False: plain operators, for CUDA code, which cannot call them)."""
     if op == "sum":
-        return f"{acc} = lib.reduce_add({acc}, {value})"
+        return f"{acc} = lib.reduce_add({acc}, {value})" if reassociable else f"{acc} = {acc} + {value}"
     if op == "prod":
-        return f"{acc} = lib.reduce_mul({acc}, {value})"
+        return f"{acc} = lib.reduce_mul({acc}, {value})" if reassociable else f"{acc} = {acc} * {value}"
     cmp = ">" if op == "max" else "<"
     # NaN propagates as in NumPy: once acc is NaN no comparison is true; a NaN value wins.
     return f"{acc} = {value} if (({value} {cmp} {acc}) | ({value} != {value})) else {acc}"
@@ -164,7 +166,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         _emit_body(out, loop, arrays, lambda name: f"{flat[name]}[_i]")
         for r in loop.reduces:
             value = r.value if not pad else f"({r.value} if _i < {n} else {_identity(r, arrays)})"
-            out.line(_combine(r.op, _acc_name(r), value), r.origin)
+            out.line(combine(r.op, _acc_name(r), value), r.origin)
 
     if not parallel:
         for r in loop.reduces:
@@ -219,7 +221,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         w.line(f"{_acc_name(r)} = _part_{r.array}[0]")
         w.line("for _c in range(1, _nchunks):")
         w.indent()
-        w.line(_combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
+        w.line(combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
         w.dedent()
         w.line(f"{r.array}[()] = {_finish(r, arrays, _acc_name(r))}")
 
@@ -260,7 +262,7 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
             w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
     _emit_body(w, loop, arrays, element)
     for r in loop.reduces:
-        w.line(_combine(r.op, _acc_name(r), r.value), r.origin)
+        w.line(combine(r.op, _acc_name(r), r.value), r.origin)
     for _ in reduced:
         w.dedent()
         opened -= 1
@@ -284,7 +286,7 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
         w.indent()
     _emit_body(w, loop, arrays, element)
     for r in loop.reduces:
-        w.line(_combine(r.op, f"{_acc_name(r)}[{kidx}]", r.value), r.origin)
+        w.line(combine(r.op, f"{_acc_name(r)}[{kidx}]", r.value), r.origin)
     for _ in loop.shape:
         w.dedent()
     for r in loop.reduces:

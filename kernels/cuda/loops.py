@@ -103,13 +103,8 @@ def identity(op: str, dtype: str) -> str:
 
 
 def combine(op: str, acc: str, value: str) -> str:
-    """acc (op)= value, where value is a name; max/min propagate NaN like NumPy."""
-    if op == "sum":
-        return f"{acc} = {acc} + {value}"
-    if op == "prod":
-        return f"{acc} = {acc} * {value}"
-    cmp = ">" if op == "max" else "<"
-    return f"{acc} = {value} if (({value} {cmp} {acc}) | ({value} != {value})) else {acc}"
+    """acc (op)= value, where value is a name; max/min propagate NaN like NumPy (the CPU rule)."""
+    return source.combine(op, acc, value, reassociable=False)
 
 
 class _LoopText:
