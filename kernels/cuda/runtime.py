@@ -168,7 +168,8 @@ def launch_config(n: int) -> tuple[int, int]:
 
 # Numba's low-occupancy warning, matched by its text: the built-in numba.cuda and NVIDIA's
 # numba-cuda raise it with different NumbaPerformanceWarning classes.
-SMALL_GRID_WARNING = r"Grid size \d+ will likely result in GPU under-utilization"
+# warnings.filterwarnings matches from the message's start, and Numba wraps it in ANSI highlighting.
+SMALL_GRID_WARNING = r".*Grid size \d+ will likely result in GPU under-utilization"
 _configured: dict = {}
 _MAX_CONFIGURED = 8192  # configured launchers kept (cleared when full: shapes may vary without end)
 
