@@ -142,6 +142,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
             if isinstance(node, AccumulateGrad):
                 if not capture and (target_nodes is None or node in target_nodes):
                     accumulate_grad(node.variable, g, create_graph)
+                    _run_post_accumulate_hooks(node.variable)
                 continue
             try:
                 if timed_apply is None:
@@ -176,6 +177,14 @@ def _run_tensor_hooks(hooks: list, g):
                                    f"{list(g.shape)}")
             g = replaced
     return g
+
+
+def _run_post_accumulate_hooks(variable) -> None:
+    """Tensor.register_post_accumulate_grad_hook functions: each sees the leaf once `.grad` holds the sum."""
+    hooks = getattr(variable, "_post_accumulate_grad_hooks", None)
+    if hooks:
+        for hook in list(hooks):
+            hook(variable)
 
 
 def _deliver_retained(node, g, create_graph: bool, target_nodes, owners: dict) -> None:

@@ -237,6 +237,18 @@ class Tensor(TensorBase):
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) after backward has accumulated a gradient into this leaf's `.grad` (PyTorch's
+        name): unlike register_hook, it sees the accumulated sum, e.g. to reduce it across processes."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors; "
+                               "use register_hook to see the gradient of an intermediate result")
+        hooks = self.__dict__.setdefault("_post_accumulate_grad_hooks", [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
     # ----- conversion -------------------------------------------------------------------------
 
     def to(self, *args, **kwargs) -> Tensor:
