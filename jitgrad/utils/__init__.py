@@ -1,0 +1,2 @@
+"""PyTorch's torch.utils namespace."""
+from . import data

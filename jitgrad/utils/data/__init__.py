@@ -1,0 +1,4 @@
+"""PyTorch's torch.utils.data namespace."""
+from .distributed import DistributedSampler
+
+__all__ = ["DistributedSampler"]
