@@ -1,9 +1,10 @@
 """One rank of the multi-rank tests (tests/test_distributed_mpi.py starts it under mpiexec):
-`python -m mpi4py tests/distributed_worker.py SCENARIO`. Every check is an assert; a failing rank
+`python -m mpi4py tests/distributed_worker.py SCENARIO [SCENARIO:ARG,ARG ...]`. Every check is an assert; a failing rank
 raises, `-m mpi4py` aborts the job, and the test sees a non-zero exit status and this output."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -169,7 +170,7 @@ def mismatch() -> None:
 
 def dead_rank() -> None:
     if dist.get_rank() == 1:
-        os._exit(3)  # dies without a word, as a crashed process would
+        os.kill(os.getpid(), signal.SIGKILL)  # dies without a word, as a crashed process would
     dist.all_reduce(np.ones(4))
     raise AssertionError("all_reduce returned although a rank had died")
 
@@ -181,10 +182,13 @@ def silent_rank() -> None:
     raise AssertionError("all_reduce returned although a rank never joined it")
 
 
+SCENARIOS = {"collectives": collectives, "train": train, "mismatch": mismatch, "dead_rank": dead_rank,
+             "silent_rank": silent_rank}
+
 if __name__ == "__main__":
-    scenario = sys.argv[1]
     dist.init_process_group("mpi", timeout=float(os.environ.get("JITGRAD_TEST_TIMEOUT", "60")))
     assert dist.get_world_size() > 1, "launch with mpiexec -n 2 or more"
-    {"collectives": collectives, "train": train, "mismatch": mismatch, "dead_rank": dead_rank,
-     "silent_rank": silent_rank}[scenario](*sys.argv[2:])
+    for spec in sys.argv[1:]:  # "collectives", "train", "train:CASE,CASE", ...
+        name, _, args = spec.partition(":")
+        SCENARIOS[name](*[a for a in args.split(",") if a])
     dist.destroy_process_group()

@@ -73,6 +73,7 @@ class DistributedDataParallel(Module):
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         self._checked_layouts: set = set()
         self._next_bucket = 0
+        self._arrived: set = set()  # ids of the parameters whose gradient this backward produced so far
         self._sync = True
         self._hooks = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in trained]
 
@@ -105,6 +106,7 @@ class DistributedDataParallel(Module):
             return
         bucket = self._bucket_of[id(param)]
         bucket.ready += 1
+        self._arrived.add(id(param))
         while self._next_bucket < len(self._buckets) and self._is_full(self._buckets[self._next_bucket]):
             self._start(self._buckets[self._next_bucket])
             self._next_bucket += 1
@@ -140,24 +142,25 @@ class DistributedDataParallel(Module):
                     p._grad = type(grad)._wrap(view.copy())
             bucket.ready = 0
         self._next_bucket = 0
+        self._arrived.clear()
 
     def _check_previous_reduction(self) -> None:
         """A backward that gave only some parameters a gradient leaves buckets half counted: say so."""
-        waiting = [b for b in self._buckets if b.ready or b.request is not None]
-        if not waiting:
+        if not self._arrived:
             return
         missing = [name for name, p in self.module.named_parameters()
-                   if p.requires_grad and id(p) in self._bucket_of and self._bucket_of[id(p)] in waiting]
+                   if id(p) in self._bucket_of and id(p) not in self._arrived]
         for b in self._buckets:  # reset, so the error is reported once
             if b.request is not None:
                 wait(self._world, b.request, "DistributedDataParallel (abandoned bucket)")
                 b.request = None
             b.ready = 0
         self._next_bucket = 0
+        self._arrived.clear()
         raise RuntimeError(
             "Expected to have finished reduction in the prior iteration before starting a new one: the last "
             "backward gave gradients to only some parameters, so their average across ranks was not computed. "
-            f"Parameters in the unfinished buckets: {missing}. Make every parameter take part in the loss "
+            f"Parameters that received no gradient: {missing}. Make every parameter take part in the loss "
             "(or set requires_grad=False on the unused ones before wrapping).")
 
 
