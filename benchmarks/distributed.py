@@ -18,6 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"1 KiB": 2**10, "1 MiB": 2**20, "64 MiB": 2**26}
+# ASSUMED networks for the many-machine estimate (not measured here): per-message latency, bandwidth.
+NETWORKS = {"10 Gb/s Ethernet (assumed 25 µs, 1.1 GB/s)": (25e-6, 1.1e9),
+            "100 Gb/s InfiniBand (assumed 2 µs, 11 GB/s)": (2e-6, 11e9)}
 RESULT = "RESULT "
 
 
@@ -59,8 +62,8 @@ def child_latency(quick: bool) -> dict:
     for label, nbytes in SIZES.items():
         a = np.ones(nbytes // 4, np.float32)
         reps = max(3, min(2000, int((0.3 if quick else 1.0) * 2**27 / nbytes)))
-        for name, call in (("mpi4py", lambda: comm.Allreduce(MPI.IN_PLACE, a)),
-                           ("jitgrad", lambda: dist.all_reduce(a))):
+        for name, call in (("mpi4py", lambda a=a: comm.Allreduce(MPI.IN_PLACE, a)),
+                           ("jitgrad", lambda a=a: dist.all_reduce(a))):
             for _ in range(3):
                 call()
             comm.Barrier()
@@ -119,12 +122,37 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| examples/ddp_train.py (MLP 32-128-128-4, Adam, global batch 256, eager) | samples/s | accuracy |")
     print("|---|---:|---:|")
     base = None
+    r = None
     for ranks in [int(r) for r in args.ranks.split(",")]:
         r = mpiexec(ranks, ["throughput", "--epochs", str(epochs), "--samples", str(samples)])
         base = base or r["samples_per_s"]
         print(f"| {ranks} rank{'s' if ranks > 1 else ''} | {r['samples_per_s']:,.0f} "
               f"({r['samples_per_s'] / base:.2f}×) | {r['accuracy']:.3f} |")
     print("\nmeasured: every figure above (one run; this shared machine varies by ±40%).")
+    if base:
+        _estimate(256 / base, r["gradient_bytes"])
+    return 0
+
+
+def ring_allreduce_s(nbytes: float, machines: int, latency_s: float, bandwidth: float) -> float:
+    """Ring allreduce: 2(N-1) steps, each moving nbytes/N: 2(N-1)*latency + 2(N-1)/N * nbytes/bandwidth."""
+    return 2 * (machines - 1) * latency_s + 2 * (machines - 1) / machines * nbytes / bandwidth
+
+
+def _estimate(step_s: float, grad_bytes: int) -> None:
+    """Weak scaling (each machine keeps a batch of 256): step = measured 1-rank step + allreduce estimate."""
+    print(f"\nESTIMATED weak scaling, one rank per machine, batch 256 per machine: step = measured 1-rank step "
+          f"({step_s * 1e3:.2f} ms) + ring allreduce of the {grad_bytes / 1e3:.0f} kB gradient on an ASSUMED network "
+          "(no overlap counted)\n")
+    counts = (2, 4, 8, 16, 64)
+    print("| network | " + " | ".join(f"{n} machines" for n in counts) + " |")
+    print("|---|" + "---:|" * len(counts))
+    for name, (lat, bw) in NETWORKS.items():
+        cells = []
+        for n in counts:
+            step = step_s + ring_allreduce_s(grad_bytes, n, lat, bw)
+            cells.append(f"{n * 256 / step:,.0f}/s ({step_s / step:.0%})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 

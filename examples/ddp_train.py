@@ -34,7 +34,7 @@ def synthetic_dataset(samples: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 def train(epochs: int = 5, samples: int = 4096, batch_size: int = 256, compiled: bool = False,
           lr: float = 1e-2, verbose: bool = True) -> dict:
     """Train; return {'ranks', 'samples_per_s' (all ranks together, epochs after the first), 'loss',
-    'accuracy'}."""
+    'accuracy', 'gradient_bytes' (what each step averages across ranks)}."""
     if not dist.is_initialized():
         dist.init_process_group("mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -77,7 +77,8 @@ def train(epochs: int = 5, samples: int = 4096, batch_size: int = 256, compiled:
     with jg.no_grad():
         accuracy = float((model(jg.tensor(x)).numpy().argmax(axis=1) == y).mean())
     result = {"ranks": world, "samples_per_s": seen / busy if busy else float("nan"), "loss": loss.item(),
-              "accuracy": accuracy}
+              "accuracy": accuracy,
+              "gradient_bytes": sum(p.numel() * p.dtype.itemsize for p in model.parameters())}
     if verbose and rank == 0:
         print(f"final accuracy {accuracy:.3f}, {result['samples_per_s']:.0f} samples/s", flush=True)
     return result

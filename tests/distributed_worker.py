@@ -3,6 +3,7 @@
 raises, `-m mpi4py` aborts the job, and the test sees a non-zero exit status and this output."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -97,18 +98,10 @@ def _train(model, batches, kind: str, compiled: bool, no_sync_ctx=None, steps: i
         opt.zero_grad()
         for i, (x, y) in enumerate(batches):
             last = i == len(batches) - 1
-            ctx = no_sync_ctx() if (no_sync_ctx is not None and not last) else _nothing()
+            ctx = no_sync_ctx() if (no_sync_ctx is not None and not last) else contextlib.nullcontext()
             with ctx:
                 (loss_fn(x, y) * (1.0 / len(batches))).backward()
         opt.step()
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # (dtype, optimizer, compiled, micro-batches per step): every value of each axis, in few runs.
