@@ -23,6 +23,9 @@ TOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
 
 def collectives() -> None:
     rank, size = dist.get_rank(), dist.get_world_size()
+    import numba
+    expected_threads = max(1, min(os.cpu_count() // size, len(os.sched_getaffinity(0))))  # all ranks on one machine
+    assert numba.get_num_threads() == dist.threads_per_rank() == expected_threads, (numba.get_num_threads(), size)
     ranks = np.arange(size, dtype=np.float64)
     for op, expect in [(dist.ReduceOp.SUM, ranks.sum()), (dist.ReduceOp.AVG, ranks.mean()),
                        (dist.ReduceOp.MAX, size - 1), (dist.ReduceOp.MIN, 0)]:
@@ -157,6 +160,14 @@ def mismatch() -> None:
         assert "differ across ranks" in str(exc), exc
     else:
         raise AssertionError("mismatched models were not detected")
+    # Same parameters, different bucket layouts (bucket_cap_mb differs): caught before the first allreduce.
+    ddp = DistributedDataParallel(jg.nn.Linear(3, 2), bucket_cap_mb=25.0 if rank == 0 else 1e-6)
+    try:
+        ddp(jg.ones(1, 3)).sum().backward()
+    except RuntimeError as exc:
+        assert "gradient bucket 0" in str(exc) and "differ across ranks" in str(exc), exc
+    else:
+        raise AssertionError("mismatched bucket layouts were not detected")
     dist.barrier()  # the group still works after the errors
     print(f"rank {rank}: mismatches raised on every rank", flush=True)
 

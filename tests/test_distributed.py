@@ -100,6 +100,30 @@ def test_world_of_size_one(world):
         dist.init_process_group("mpi")
 
 
+def test_threads_per_rank_is_set_and_restored():
+    pytest.importorskip("mpi4py")
+    import numba
+    before = numba.get_num_threads()
+    dist.init_process_group("mpi", threads_per_rank=1)
+    try:
+        assert numba.get_num_threads() == dist.threads_per_rank() == 1
+    finally:
+        dist.destroy_process_group()
+    assert numba.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads_per_rank must be >= 1"):
+        dist.init_process_group("mpi", threads_per_rank=0)
+    assert not dist.is_initialized()
+
+
+def test_example_runs_in_one_process(world):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ddp_train", ROOT / "examples" / "ddp_train.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.train(epochs=2, samples=512, batch_size=64, verbose=False)
+    assert result["ranks"] == 1 and result["accuracy"] > 0.5 and result["gradient_bytes"] == 85008
+
+
 def test_collectives_on_one_rank(world):
     t = jg.tensor([1.0, -2.0])
     for op in dist.ReduceOp:
@@ -188,3 +212,10 @@ def test_ddp_reports_parameters_left_without_gradient(world):
 def test_ddp_refuses_a_module_without_trainable_parameters(world):
     with pytest.raises(RuntimeError, match="no parameter that requires gradient"):
         DistributedDataParallel(jg.nn.ReLU())
+
+
+def test_missing_mpi4py_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "jitgrad\[distributed\]"'):
+        dist.init_process_group("mpi")
+    assert not dist.is_initialized() and not dist.is_available()

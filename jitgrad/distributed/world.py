@@ -17,13 +17,14 @@ INSTALL_HINT = 'install the extra: pip install "jitgrad[distributed]" (mpi4py an
 class _World:
     """The initialised process group (one per process, as PyTorch's default group)."""
 
-    def __init__(self, mpi, comm, timeout_s: float, threads: int) -> None:
+    def __init__(self, mpi, comm, timeout_s: float, threads: int, threads_before: int) -> None:
         self.MPI = mpi
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.timeout_s = timeout_s
         self.threads = threads
+        self.threads_before = threads_before
 
 
 _world: list = [None]
@@ -64,23 +65,30 @@ def init_process_group(backend: str = "mpi", *, timeout: datetime.timedelta | fl
     if _world[0] is not None:
         raise RuntimeError("trying to initialize the default process group twice; call "
                            "destroy_process_group() first")
+    if threads_per_rank is not None and threads_per_rank < 1:
+        raise ValueError(f"threads_per_rank must be >= 1, got {threads_per_rank}")
+    timeout_s = _seconds(DEFAULT_TIMEOUT if timeout is None else timeout)
     try:
         from mpi4py import MPI
     except ImportError as exc:
         raise ImportError(f"jitgrad.distributed needs mpi4py: {INSTALL_HINT}") from exc
-    timeout_s = _seconds(DEFAULT_TIMEOUT if timeout is None else timeout)
     comm = MPI.COMM_WORLD.Dup()  # our own context: user MPI traffic never matches jitgrad's
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
     ranks_here = local.Get_size()
     local.Free()
+    import numba
+    threads_before = numba.get_num_threads()
     threads = _set_threads(ranks_here, threads_per_rank)
-    _world[0] = _World(MPI, comm, timeout_s, threads)
+    _world[0] = _World(MPI, comm, timeout_s, threads, threads_before)
 
 
 def destroy_process_group() -> None:
-    """Leave the process group (MPI itself stays initialised until the process exits)."""
+    """Leave the process group (MPI itself stays initialised until the process exits); the kernels get
+    back the thread count they had before init_process_group."""
+    import numba
     world = current("destroy_process_group")
     world.comm.Free()
+    numba.set_num_threads(world.threads_before)
     _world[0] = None
 
 
@@ -114,8 +122,6 @@ def _set_threads(ranks_here: int, requested: int | None) -> int:
         cores = os.cpu_count() or 1
         allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
         requested = max(1, min(cores // max(ranks_here, 1), allowed))
-    elif requested < 1:
-        raise ValueError(f"threads_per_rank must be >= 1, got {requested}")
     threads = min(int(requested), numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(threads)
     return threads
