@@ -219,3 +219,17 @@ def test_missing_mpi4py_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "jitgrad\[distributed\]"'):
         dist.init_process_group("mpi")
     assert not dist.is_initialized() and not dist.is_available()
+
+
+def test_work_wait_timeout_and_hooks_removed_with_ddp(world):
+    import datetime
+    work = dist.all_reduce(np.ones(2), async_op=True)
+    assert work.wait(timeout=datetime.timedelta(seconds=5)) and work.is_completed()
+    model = jg.nn.Linear(2, 1)
+    ddp = DistributedDataParallel(model)
+    assert len(model.weight._post_accumulate_grad_hooks) == 1
+    del ddp
+    import gc
+    gc.collect()
+    assert model.weight._post_accumulate_grad_hooks == []
+    model(jg.ones(1, 2)).sum().backward()  # the plain module trains on

@@ -4,6 +4,7 @@ it; otherwise it is waited on before returning. Every call first checks (one tin
 ranks passed the same shapes and dtypes, so a mismatch raises on every rank instead of corrupting."""
 from __future__ import annotations
 
+import datetime
 import enum
 
 import numpy as np
@@ -34,9 +35,13 @@ class Work:
         return self._done
 
     def wait(self, timeout=None) -> bool:
-        """Block until the collective has finished and its results are in the output tensors."""
+        """Block until the collective has finished and its results are in the output tensors; raise
+        RuntimeError after `timeout` (seconds or a timedelta; default: the process group's)."""
         if not self._done:
-            wait(self._world, self._request, self._what)
+            seconds = None
+            if timeout is not None:
+                seconds = timeout.total_seconds() if isinstance(timeout, datetime.timedelta) else float(timeout)
+            wait(self._world, self._request, self._what, seconds)
             if self._finish is not None:
                 self._finish()
             self._done = True

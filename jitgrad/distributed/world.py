@@ -129,15 +129,17 @@ def _set_threads(ranks_here: int, requested: int | None) -> int:
 
 # ----- waiting with a deadline -----------------------------------------------------------------------
 
-def wait(world: _World, request, what: str) -> None:
-    """Complete a nonblocking MPI request, raising if it has not finished within the group's timeout.
+def wait(world: _World, request, what: str, timeout_s: float | None = None) -> None:
+    """Complete a nonblocking MPI request, raising if it has not finished within `timeout_s` (default: the
+    group's timeout).
 
     Spins on Test() first (small collectives finish in microseconds), then yields the core, then
     sleeps briefly, so oversubscribed ranks do not starve the ones they wait for."""
     if request.Test():
         return
     start = time.perf_counter()
-    deadline = start + world.timeout_s
+    limit = world.timeout_s if timeout_s is None else timeout_s
+    deadline = start + limit
     spins = 0
     while not request.Test():
         spins += 1
@@ -145,7 +147,7 @@ def wait(world: _World, request, what: str) -> None:
             now = time.perf_counter()
             if now > deadline:
                 raise RuntimeError(
-                    f"{what} on rank {world.rank} of {world.size} timed out after {world.timeout_s:g} s: another "
+                    f"{what} on rank {world.rank} of {world.size} timed out after {limit:g} s: another "
                     "rank died or is not calling the same collective. (Launch with `mpiexec ... python -m "
                     "mpi4py script.py` so that the job aborts; the timeout is init_process_group(timeout=...).)")
             time.sleep(0 if now - start < 0.002 else 0.0001)

@@ -10,6 +10,8 @@ in index order on every rank, so ranks never issue collectives in different orde
 from __future__ import annotations
 
 import contextlib
+import functools
+import weakref
 
 import numpy as np
 
@@ -75,7 +77,8 @@ class DistributedDataParallel(Module):
         self._next_bucket = 0
         self._arrived: set = set()  # ids of the parameters whose gradient this backward produced so far
         self._sync = True
-        self._hooks = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in trained]
+        hook = functools.partial(_grad_ready_of, weakref.ref(self))  # the parameters do not keep DDP alive
+        self._hooks = [p.register_post_accumulate_grad_hook(hook) for p in trained]
 
     def forward(self, *args, **kwargs):
         self._check_previous_reduction()
@@ -107,11 +110,17 @@ class DistributedDataParallel(Module):
         bucket = self._bucket_of[id(param)]
         bucket.ready += 1
         self._arrived.add(id(param))
+        for started in self._buckets[:self._next_bucket]:
+            started.request.Test()  # MPI progresses nonblocking collectives only inside MPI calls
         while self._next_bucket < len(self._buckets) and self._is_full(self._buckets[self._next_bucket]):
             self._start(self._buckets[self._next_bucket])
             self._next_bucket += 1
         if self._next_bucket == len(self._buckets):
             self._finish()
+
+    def __del__(self) -> None:
+        for handle in getattr(self, "_hooks", ()):
+            handle.remove()
 
     @staticmethod
     def _is_full(bucket: _Bucket) -> bool:
@@ -162,6 +171,13 @@ class DistributedDataParallel(Module):
             "backward gave gradients to only some parameters, so their average across ranks was not computed. "
             f"Parameters that received no gradient: {missing}. Make every parameter take part in the loss "
             "(or set requires_grad=False on the unused ones before wrapping).")
+
+
+def _grad_ready_of(ddp_ref, param) -> None:
+    """The hook on each parameter: forwards to its DistributedDataParallel while that still exists."""
+    ddp = ddp_ref()
+    if ddp is not None:
+        ddp._grad_ready(param)
 
 
 def _make_buckets(params: list, cap_bytes: int) -> list:
