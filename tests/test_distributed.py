@@ -233,3 +233,10 @@ def test_work_wait_timeout_and_hooks_removed_with_ddp(world):
     gc.collect()
     assert model.weight._post_accumulate_grad_hooks == []
     model(jg.ones(1, 2)).sum().backward()  # the plain module trains on
+
+
+def test_ring_allreduce_estimate_of_the_benchmark():
+    from benchmarks.distributed import ring_allreduce_s
+    assert ring_allreduce_s(1e6, 1, 1e-6, 1e9) == 0.0  # one machine: nothing to send
+    # 2 machines: 2 steps of latency, and each machine sends and receives half the data twice
+    assert ring_allreduce_s(1e6, 2, 1e-6, 1e9) == pytest.approx(2e-6 + 1e-3)
