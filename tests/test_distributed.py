@@ -240,3 +240,14 @@ def test_ring_allreduce_estimate_of_the_benchmark():
     assert ring_allreduce_s(1e6, 1, 1e-6, 1e9) == 0.0  # one machine: nothing to send
     # 2 machines: 2 steps of latency, and each machine sends and receives half the data twice
     assert ring_allreduce_s(1e6, 2, 1e-6, 1e9) == pytest.approx(2e-6 + 1e-3)
+
+
+def test_ddp_starts_buckets_while_backward_is_still_running(world):
+    """The last layer's bucket is already started when the first layer's gradient arrives."""
+    model = jg.nn.Sequential(jg.nn.Linear(3, 4), jg.nn.Tanh(), jg.nn.Linear(4, 2))
+    ddp = DistributedDataParallel(model, bucket_cap_mb=1e-6)  # one bucket per parameter
+    started_then = []
+    model[0].weight.register_hook(lambda g: started_then.append(ddp._next_bucket))
+    ddp(jg.ones(1, 3)).sum().backward()
+    assert started_then and started_then[0] >= 2  # the two buckets of model[2] (weight, bias)
+    assert ddp._next_bucket == 0  # all finished and reset after backward

@@ -112,11 +112,15 @@ class DistributedDataParallel(Module):
         self._arrived.add(id(param))
         for started in self._buckets[:self._next_bucket]:
             started.request.Test()  # MPI progresses nonblocking collectives only inside MPI calls
-        while self._next_bucket < len(self._buckets) and self._is_full(self._buckets[self._next_bucket]):
-            self._start(self._buckets[self._next_bucket])
-            self._next_bucket += 1
-        if self._next_bucket == len(self._buckets):
-            self._finish()
+        try:
+            while self._next_bucket < len(self._buckets) and self._is_full(self._buckets[self._next_bucket]):
+                self._start(self._buckets[self._next_bucket])
+                self._next_bucket += 1
+            if self._next_bucket == len(self._buckets):
+                self._finish()
+        except BaseException:
+            self._reset()  # the error is what the user sees, not a stale count at the next forward
+            raise
 
     def __del__(self) -> None:
         for handle in getattr(self, "_hooks", ()):
@@ -149,7 +153,12 @@ class DistributedDataParallel(Module):
                     mark_written(grad, "DistributedDataParallel")
                 else:
                     p._grad = type(grad)._wrap(view.copy())
+        self._reset()
+
+    def _reset(self) -> None:
+        for bucket in self._buckets:
             bucket.ready = 0
+            bucket.request = None
         self._next_bucket = 0
         self._arrived.clear()
 
@@ -159,13 +168,9 @@ class DistributedDataParallel(Module):
             return
         missing = [name for name, p in self.module.named_parameters()
                    if id(p) in self._bucket_of and id(p) not in self._arrived]
-        for b in self._buckets:  # reset, so the error is reported once
-            if b.request is not None:
-                wait(self._world, b.request, "DistributedDataParallel (abandoned bucket)")
-                b.request = None
-            b.ready = 0
-        self._next_bucket = 0
-        self._arrived.clear()
+        for b in self._buckets[:self._next_bucket]:  # started on every rank: complete them, then reset
+            wait(self._world, b.request, "DistributedDataParallel (abandoned bucket)")
+        self._reset()  # so the error is reported once
         raise RuntimeError(
             "Expected to have finished reduction in the prior iteration before starting a new one: the last "
             "backward gave gradients to only some parameters, so their average across ranks was not computed. "
