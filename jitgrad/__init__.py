@@ -15,6 +15,7 @@ from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, ca
                     logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, narrow, ne, neg, norm,
                     permute, pow, prod, relu, reshape, select, sigmoid, sign, sin, sqrt, squeeze, stack, std,
                     sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
+from .serialization import load, save
 from .tape import GradientTape
 from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,
                      sigmoid_, sin_, sqrt_, sub_, tanh_, zero_)

@@ -189,6 +189,29 @@ class Tensor(TensorBase):
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(data.reshape(()).item())
 
+    def __reduce_ex__(self, protocol):
+        """Pickle as values plus requires_grad (and device): like PyTorch, .grad and the graph are not
+        pickled, and a non-leaf comes back as a leaf that requires grad."""
+        array = self._concrete("pickle")  # (refuses tracer values with the usual message)
+        if core.on_host(self._data):
+            return (_rebuild_tensor, (np.array(array), self._requires_grad))
+        return (_rebuild_tensor, (array, self._requires_grad, str(self.device)))
+
+    def __deepcopy__(self, memo) -> Tensor:
+        """A leaf with its own storage, requires_grad and a copy of .grad; non-leaf tensors are
+        refused, as in PyTorch."""
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment. Call .detach() (or .clone().detach()) first to copy the "
+                               "values.")
+        self._concrete("deepcopy")  # refuses tracer values with the usual message
+        copy = type(self)._wrap(core.copy_data(self._data))
+        copy._requires_grad = self._requires_grad
+        memo[id(self)] = copy
+        if self._grad is not None:
+            copy._grad = self._grad.__deepcopy__(memo)
+        return copy
+
     def __repr__(self) -> str:
         from .printing import tensor_repr
         return tensor_repr(self)
@@ -717,6 +740,18 @@ def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
         self.grad_fn = result.grad_fn
         self._requires_grad = True
     return self
+
+
+def _rebuild_tensor(array: np.ndarray, requires_grad: bool, device: str = "cpu") -> Tensor:
+    """Unpickle helper: a leaf tensor with its own storage (on `device`; GPU values are pickled
+    as host arrays)."""
+    if device != "cpu":
+        from .cuda import eager
+        eager.install()
+        array = eager.move(array, device)
+    t = Tensor._wrap(array)
+    t._requires_grad = requires_grad
+    return t
 
 
 core.default_tensor_type[0] = Tensor
