@@ -3,6 +3,7 @@
 This module only re-exports the public API; each name is defined in the module named below.
 """
 from . import autograd, cuda, nn, optim, utils, viz
+from . import unsupported as _unsupported
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
                        get_default_device, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, set_default_device, tensor, zeros, zeros_like)
@@ -33,3 +34,6 @@ concat = cat
 concatenate = cat
 
 __version__ = "0.1.0"
+
+# PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
+__getattr__ = _unsupported.module_getattr(__name__)

@@ -8,7 +8,7 @@ import weakref
 
 import numpy as np
 
-from . import autodiff, core, devices, dtypes, prims
+from . import autodiff, core, devices, dtypes, prims, unsupported
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 
@@ -188,6 +188,11 @@ class Tensor(TensorBase):
         if data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(data.reshape(()).item())
+
+    def __getattr__(self, name: str):
+        """Runs only when normal lookup fails: a PyTorch Tensor attribute jitgrad lacks gets a clear
+        'not implemented yet' error; anything else Python's usual AttributeError."""
+        raise unsupported.tensor_attribute_error(self, name)
 
     def __reduce_ex__(self, protocol):
         """Pickle as values plus requires_grad (and device): like PyTorch, .grad and the graph are not

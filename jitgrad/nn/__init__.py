@@ -1,4 +1,5 @@
 """PyTorch's torch.nn namespace: Module, Parameter, layers, losses, functional and init."""
+from .. import unsupported as _unsupported
 from . import functional, init, utils
 from .layers import Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid, Softmax, Tanh
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
@@ -7,3 +8,6 @@ from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Identity",
            "Flatten", "Sequential", "ModuleList", "MSELoss", "CrossEntropyLoss", "NLLLoss", "functional", "init", "utils"]
+
+# PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
+__getattr__ = _unsupported.module_getattr(__name__)
