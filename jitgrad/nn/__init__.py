@@ -7,7 +7,8 @@ from .module import Module
 from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Identity",
-           "Flatten", "Sequential", "ModuleList", "MSELoss", "CrossEntropyLoss", "NLLLoss", "functional", "init", "utils"]
+           "Flatten", "Sequential", "ModuleList", "MSELoss", "CrossEntropyLoss", "NLLLoss", "functional", "init",
+           "utils"]
 
 # PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
 __getattr__ = _unsupported.module_getattr(__name__)

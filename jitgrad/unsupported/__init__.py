@@ -39,10 +39,10 @@ def missing_error(namespace: str, name: str, default_message: str, obj=None) -> 
 
 def module_getattr(module_name: str) -> Callable[[str], object]:
     """A module-level __getattr__ (PEP 562) for the jitgrad namespace `module_name`."""
-    def __getattr__(name: str):
+    def missing_attribute(name: str):
         raise missing_error(module_name, name, f"module '{module_name}' has no attribute '{name}'",
                             sys.modules.get(module_name))
-    return __getattr__
+    return missing_attribute
 
 
 def tensor_attribute_error(tensor, name: str) -> AttributeError:
