@@ -76,6 +76,11 @@ def test_matches_pytorch_step_for_step(config, dtype):
                                     dict(line_search_fn="strong_wolfe", history_size=2, lr=0.5, max_iter=10)],
                          ids=["default", "short history", "strong_wolfe", "strong_wolfe short history"])
 def test_lbfgs_matches_pytorch(kwargs, dtype):
+    if dtype == torch.float32:
+        # float32: over many inner iterations L-BFGS amplifies last-bit differences of the forward
+        # pass (BLAS vs PyTorch's matmul summation order) to ~1e-5 after 20; the float64 runs show
+        # the algorithm itself matches to 1e-12, so float32 runs short steps at ~1e-6.
+        kwargs = dict(kwargs, max_iter=4)
     tm, jm = twin_models(dtype)
     to = torch.optim.LBFGS(tm.parameters(), **kwargs)
     jo = optim.LBFGS(jm.parameters(), **kwargs)
@@ -95,10 +100,8 @@ def test_lbfgs_matches_pytorch(kwargs, dtype):
         lj.backward()
         return lj
 
-    # float32: L-BFGS amplifies the last-bit differences of the dot products' summation order
-    # over its 20 inner iterations; the float64 run shows the algorithm is the same to 1e-12.
-    tol = tolerance(dtype) if dtype == torch.float64 else dict(rtol=1e-4, atol=2e-5)
-    for step in range(3 if dtype == torch.float64 else 1):
+    tol = tolerance(dtype) if dtype == torch.float64 else dict(rtol=1e-5, atol=5e-6)
+    for step in range(3):
         lt = to.step(closure_t)
         lj = jo.step(closure_j)
         np.testing.assert_allclose(lj.item(), lt.item(), **tol, err_msg=f"loss at step {step}")
