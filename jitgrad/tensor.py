@@ -189,10 +189,9 @@ class Tensor(TensorBase):
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(data.reshape(()).item())
 
-    def __getattr__(self, name: str):
-        """Runs only when normal lookup fails: a PyTorch Tensor attribute jitgrad lacks gets a clear
-        'not implemented yet' error; anything else Python's usual AttributeError."""
-        raise unsupported.tensor_attribute_error(self, name)
+    def __dir__(self) -> list[str]:
+        """The attributes that work: without the placeholders of PyTorch names jitgrad lacks."""
+        return [name for name in super().__dir__() if name not in unsupported.missing_tensor_attributes]
 
     def __reduce_ex__(self, protocol):
         """Pickle as values plus requires_grad (and device): like PyTorch, .grad and the graph are not
@@ -760,6 +759,10 @@ def _rebuild_tensor(array: np.ndarray, requires_grad: bool, device: str = "cpu")
 
 
 core.default_tensor_type[0] = Tensor
+# PyTorch Tensor attributes jitgrad lacks raise a clear AttributeError (placeholders, not a
+# __getattr__, which would slow every attribute access: CPython does not specialise attribute
+# loads on types that define one).
+unsupported.install_tensor_placeholders(Tensor)
 
 
 # Functional in-place forms (jitgrad.sin_(x) is x.sin_()).

@@ -251,3 +251,32 @@ def test_lbfgs_stops_at_once_when_the_gradient_is_zero():
 
     assert opt.step(closure).item() == 0.0
     assert len(calls) == 1 and x.detach().numpy().tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("name, kwargs", [("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
+                                          ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+                                          ("Adadelta", dict(rho=0.8))])
+def test_pytorch_optimizer_state_file_resumes_in_jitgrad(tmp_path, name, kwargs):
+    """A PyTorch optimizer's state_dict saved with torch.save, read with jitgrad.load, continues
+    the same training in jitgrad (same state names and layout as PyTorch)."""
+    dtype = torch.float64
+    tm, jm = twin_models(dtype)
+    to = getattr(torch.optim, name)(tm.parameters(), **kwargs)
+    for _ in range(2):
+        to.zero_grad()
+        losses(tm, jm, dtype)[0].backward()
+        to.step()
+    torch.save({"model": tm.state_dict(), "optim": to.state_dict()}, tmp_path / "ckpt.pt")
+    ckpt = jitgrad.load(tmp_path / "ckpt.pt")
+    jm.load_state_dict(ckpt["model"])
+    jo = getattr(optim, name)(jm.parameters(), **kwargs)
+    jo.load_state_dict(ckpt["optim"])
+    for step in range(3):
+        to.zero_grad()
+        jo.zero_grad()
+        lt, lj = losses(tm, jm, dtype)
+        lt.backward()
+        lj.backward()
+        to.step()
+        jo.step()
+        assert_same_params(tm, jm, dtype, f"{name} after resumed step {step}")

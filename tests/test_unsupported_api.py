@@ -2,6 +2,7 @@
 torch.X yet" plus the jitgrad way, where there is one) from jitgrad, jitgrad.nn,
 jitgrad.nn.functional, jitgrad.optim and Tensor; other names keep Python's usual error; the
 hooks do not touch normal attribute access, probes, pickling or copying, nor import torch."""
+# (Tensor gets placeholders for the missing names, the modules a PEP 562 __getattr__.)
 from __future__ import annotations
 
 import copy
@@ -58,6 +59,26 @@ def test_underscore_names_and_probes_fall_through():
     with pytest.raises(AttributeError, match="^'Tensor' object has no attribute '__dlpack_x__'$"):
         t.__dlpack_x__  # noqa: B018
     assert hasattr(t, "shape") and hasattr(jitgrad, "tensor") and hasattr(optim, "LBFGS")
+
+
+def test_tensor_has_no_getattr_hook_and_dir_lists_only_what_works():
+    """Normal attribute access stays on CPython's fast path: a __getattr__ on Tensor would stop
+    attribute loads being specialised; the missing names are placeholders instead."""
+    assert not hasattr(jitgrad.Tensor, "__getattr__")
+    t = jitgrad.ones(2)
+    assert "masked_fill" not in dir(t) and "shape" in dir(t) and "backward" in dir(t)
+    assert not hasattr(jitgrad.Tensor, "masked_fill")
+    with pytest.raises(AttributeError, match="jitgrad does not implement torch.Tensor.masked_fill yet"):
+        jitgrad.Tensor.masked_fill  # noqa: B018
+
+
+def test_a_later_definition_replaces_the_placeholder():
+    class MyTensor(jitgrad.Tensor):
+        def masked_fill(self, mask, value):
+            return jitgrad.where(mask, value, self)
+
+    t = MyTensor._wrap(jitgrad.ones(2)._data)
+    assert t.masked_fill(jitgrad.tensor([True, False]), 0.0).tolist() == [0.0, 1.0]
 
 
 def test_pickle_copy_and_attribute_access_still_work():

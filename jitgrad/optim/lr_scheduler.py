@@ -33,6 +33,8 @@ def _per_group(name: str, optimizer: Optimizer, value) -> list:
 class LRScheduler(abc.ABC):
     """Base class: subclasses define get_lr() (the next lrs from the current ones and last_epoch)."""
 
+    _is_initial = False  # True only during the constructor's step (a class default, so not in state_dict)
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
@@ -55,7 +57,7 @@ class LRScheduler(abc.ABC):
         try:
             self.step()
         finally:
-            self._is_initial = False
+            del self._is_initial
 
     @abc.abstractmethod
     def get_lr(self) -> list:

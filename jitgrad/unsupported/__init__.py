@@ -1,8 +1,7 @@
 """Clear errors for PyTorch names that jitgrad does not have (yet): the module-level __getattr__
-of jitgrad's PyTorch-shaped namespaces and Tensor.__getattr__ say "jitgrad does not implement
+of jitgrad's PyTorch-shaped namespaces and placeholders on Tensor say "jitgrad does not implement
 torch.X yet" and, where there is one, the jitgrad way to do it; other names get Python's usual
-AttributeError. Runs only on attribute misses, and never imports torch (the names are data in
-torch_names.py)."""
+AttributeError. Never imports torch (the names are data in torch_names.py)."""
 from __future__ import annotations
 
 import sys
@@ -48,3 +47,32 @@ def module_getattr(module_name: str) -> Callable[[str], object]:
 def tensor_attribute_error(tensor, name: str) -> AttributeError:
     """The error for a missing Tensor attribute."""
     return missing_error("Tensor", name, f"'{type(tensor).__name__}' object has no attribute '{name}'", tensor)
+
+
+class MissingTensorAttribute:
+    """The placeholder of a PyTorch Tensor attribute that jitgrad lacks: reading it (from a tensor
+    or the class) raises the clear AttributeError, so hasattr() is False. A descriptor rather than
+    Tensor.__getattr__, which would slow down every normal attribute access."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise missing_error("Tensor", self.name, f"type object '{owner.__name__}' has no attribute '{self.name}'")
+        raise tensor_attribute_error(obj, self.name)
+
+
+missing_tensor_attributes: set[str] = set()
+
+
+def install_tensor_placeholders(cls: type) -> None:
+    """Put a placeholder on `cls` for each public PyTorch Tensor attribute that neither it nor a
+    base class defines (names defined later, e.g. by assignment, replace their placeholder)."""
+    from . import torch_names
+    defined = set().union(*(vars(klass) for klass in cls.__mro__))
+    for name in sorted(torch_names.TENSOR - defined):
+        setattr(cls, name, MissingTensorAttribute(name))
+        missing_tensor_attributes.add(name)
