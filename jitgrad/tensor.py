@@ -197,9 +197,8 @@ class Tensor(TensorBase):
         """Pickle as values plus requires_grad (and device): like PyTorch, .grad and the graph are not
         pickled, and a non-leaf comes back as a leaf that requires grad."""
         array = self._concrete("pickle")  # (refuses tracer values with the usual message)
-        if core.on_host(self._data):
-            return (_rebuild_tensor, (np.array(array), self._requires_grad))
-        return (_rebuild_tensor, (array, self._requires_grad, str(self.device)))
+        args = (np.array(array) if core.on_host(self._data) else array, self._requires_grad, str(self.device))
+        return (_rebuild_tensor, args if type(self) is Tensor else args + (type(self),))
 
     def __deepcopy__(self, memo) -> Tensor:
         """A leaf with its own storage, requires_grad and a copy of .grad; non-leaf tensors are
@@ -746,14 +745,14 @@ def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
     return self
 
 
-def _rebuild_tensor(array: np.ndarray, requires_grad: bool, device: str = "cpu") -> Tensor:
-    """Unpickle helper: a leaf tensor with its own storage (on `device`; GPU values are pickled
-    as host arrays)."""
+def _rebuild_tensor(array: np.ndarray, requires_grad: bool, device: str = "cpu", cls: type = Tensor) -> Tensor:
+    """Unpickle helper: a leaf tensor of class `cls` with its own storage (on `device`; GPU values
+    are pickled as host arrays)."""
     if device != "cpu":
         from .cuda import eager
         eager.install()
         array = eager.move(array, device)
-    t = Tensor._wrap(array)
+    t = TensorBase._wrap.__func__(cls, array)
     t._requires_grad = requires_grad
     return t
 

@@ -106,6 +106,11 @@ def test_random_split_lengths_and_fractions():
     assert sorted(i for p in parts for i in p) == list(range(11))
     with pytest.raises(ValueError, match="Sum of input lengths"):
         data.random_split(ds, [5, 4])
+    with pytest.warns(UserWarning, match="index 1 is 0"):
+        whole, empty = data.random_split(ds, [1, 0])  # sums to 1: fractions, as in PyTorch
+    with pytest.warns(UserWarning, match="index 1 is 0"):
+        torch_parts = torch.utils.data.random_split(range(10), [1, 0])
+    assert (len(whole), len(empty)) == (10, 0) == tuple(len(p) for p in torch_parts)
     with pytest.raises(ValueError, match="between 0 and 1"):
         data.random_split(ds, [1.5, -0.5])
 

@@ -161,6 +161,16 @@ def test_pickle_of_a_used_leaf_matches_pytorch():
     assert x2.grad.tolist() == [3.0, 3.0] and x.grad.tolist() == [2.0, 4.0]
 
 
+class Tagged(jitgrad.Tensor):
+    """A Tensor subclass (pickling keeps the class, as in PyTorch)."""
+
+
+def test_pickle_keeps_a_tensor_subclass():
+    t = Tagged._wrap(np.array([1.0, 2.0]))
+    t2 = pickle.loads(pickle.dumps(t))
+    assert type(t2) is Tagged and t2.tolist() == [1.0, 2.0]
+
+
 def test_pickle_of_a_non_leaf_gives_a_leaf_that_requires_grad_as_pytorch():
     y = used_leaf() * 2
     yt = torch.tensor([1.0, 2.0], requires_grad=True) * 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 from ...core import TensorBase
@@ -63,13 +64,17 @@ def random_split(dataset, lengths: Sequence[int | float], generator=None) -> lis
     (floored, the remainder given one by one to the first subsets, as PyTorch does)."""
     n = len(dataset)
     lengths = list(lengths)
-    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1 and not all(isinstance(x, int) for x in lengths):
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         for i, frac in enumerate(lengths):
             if frac < 0 or frac > 1:
                 raise ValueError(f"Fraction at index {i} is not between 0 and 1")
         counts = [int(math.floor(n * frac)) for frac in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
+        for i, count in enumerate(counts):
+            if count == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.",
+                              UserWarning, stacklevel=2)
         lengths = counts
     if any(not isinstance(x, int) or x < 0 for x in lengths):
         raise ValueError(f"random_split lengths must be non-negative integers or fractions summing to 1, got {lengths}")
