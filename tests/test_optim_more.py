@@ -161,6 +161,14 @@ def test_state_dict_resumes_training_exactly(config):
     assert_same_params(tm, jm2, dtype, "resumed")
 
 
+def test_adagrad_state_exists_before_the_first_step_as_in_pytorch():
+    tm, jm = twin_models(torch.float32)
+    ts = torch.optim.Adagrad(tm.parameters(), initial_accumulator_value=0.5).state_dict()["state"]
+    js = optim.Adagrad(jm.parameters(), initial_accumulator_value=0.5).state_dict()["state"]
+    assert sorted(js) == sorted(ts) and set(js[0]) == set(ts[0])
+    assert js[0]["step"].item() == 0.0 and js[0]["sum"].detach().numpy().tolist() == ts[0]["sum"].numpy().tolist()
+
+
 def test_lbfgs_state_dict_round_trip():
     dtype = torch.float64
     tm, jm = twin_models(dtype)

@@ -18,6 +18,10 @@ class Adagrad(Optimizer):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
+        # Like PyTorch, the state exists from the start (state_dict() before any step lists it).
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(group, p, self.state.setdefault(p, {}))
 
     def _validate(self, group: dict) -> None:
         if not 0.0 <= group["lr"]:
