@@ -106,11 +106,19 @@ def test_unsafe_objects_are_refused():
         jitgrad.save(np.array([object()]), io.BytesIO())
 
 
-def test_load_never_unpickles_a_plain_pickle(tmp_path):
+class Payload:
+    """Stands for arbitrary code in a pickle: unpickling it would import and build this class."""
+
+    def __reduce__(self):
+        return (print, ("this should never run",))
+
+
+def test_load_never_unpickles_a_plain_pickle(tmp_path, capsys):
     path = tmp_path / "evil.pkl"
-    path.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(Exception, match="Weights only load failed|weights_only"):
+    path.write_bytes(pickle.dumps(Payload(), protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         jitgrad.load(path)  # a plain pickle goes to torch.load(weights_only=True), which refuses code
+    assert "should never run" not in capsys.readouterr().out
     bad = io.BytesIO()
     with zipfile.ZipFile(bad, "w") as z:
         z.writestr("x.txt", "hello")
