@@ -159,6 +159,22 @@ def test_bad_arguments(kwargs, error, message):
         list(data.DataLoader(tensor_dataset(), shuffle=True, generator=3))
 
 
+class Broken(data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        if index == 2:
+            raise KeyError(f"sample {index} is missing")
+        return index
+
+
+def test_an_error_in_a_worker_reaches_the_caller():
+    loader = data.DataLoader(Broken(), batch_size=1, num_workers=2, timeout=30)
+    with pytest.raises(KeyError, match="sample 2 is missing"):
+        list(loader)
+
+
 def _record_worker(worker_id):
     assert data.get_worker_info().id == worker_id
 

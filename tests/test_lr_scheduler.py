@@ -166,6 +166,8 @@ def test_bad_arguments():
         lr_scheduler.StepLR(jo, step_size=0)
     with pytest.raises(ValueError, match="T_max"):
         lr_scheduler.CosineAnnealingLR(jo, T_max=0)
+    with pytest.raises(ValueError, match="T_max"):
+        lr_scheduler.CosineAnnealingLR(jo, T_max="10")
     with pytest.raises(ValueError, match="total_steps OR"):
         lr_scheduler.OneCycleLR(jo, max_lr=0.1)
     with pytest.raises(ValueError, match="Expected positive integer total_steps"):

@@ -202,6 +202,17 @@ def test_lbfgs_state_dict_round_trip():
     assert_same_params(tm, jm2, dtype, "LBFGS resumed from a state dict")
 
 
+def test_rmsprop_momentum_switched_on_later_gets_a_buffer():
+    w = jitgrad.tensor([1.0, -2.0], requires_grad=True)
+    opt = optim.RMSprop([w], lr=0.1)
+    for momentum in (0.0, 0.9):
+        opt.param_groups[0]["momentum"] = momentum
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+    assert opt.state[w]["momentum_buffer"].shape == (2,)
+
+
 def test_numpy_rule_is_used_for_every_layout():
     """A non-contiguous gradient (from a transposed use) updates the same as PyTorch."""
     w_t = torch.tensor(X[:4, :3], requires_grad=True)

@@ -188,8 +188,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803 - PyTorch's name
                  last_epoch: int = -1) -> None:
-        if not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"T_max must be a positive integer, got {T_max}")
+        if isinstance(T_max, bool) or not isinstance(T_max, (int, float)) or not T_max > 0:
+            raise ValueError(f"T_max must be a positive number of epochs, got {T_max}")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

@@ -39,6 +39,11 @@ class RMSprop(Optimizer):
             state["grad_avg"] = _zeros_like(p)
 
     def _advance(self, group: dict, p, state: dict) -> tuple:
+        # Buffers for options switched on after the first step (e.g. momentum set by a scheduler).
+        if group["momentum"] > 0 and "momentum_buffer" not in state:
+            state["momentum_buffer"] = _zeros_like(p)
+        if group["centered"] and "grad_avg" not in state:
+            state["grad_avg"] = _zeros_like(p)
         state["step"] += 1
         return ()
 
