@@ -3,6 +3,7 @@
 This module only re-exports the public API; each name is defined in the module named below.
 """
 from . import autograd, cuda, distributed, nn, optim, utils, viz
+from . import unsupported as _unsupported
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
                        get_default_device, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, set_default_device, tensor, zeros, zeros_like)
@@ -15,6 +16,7 @@ from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, ca
                     logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, narrow, ne, neg, norm,
                     permute, pow, prod, relu, reshape, select, sigmoid, sign, sin, sqrt, squeeze, stack, std,
                     sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
+from .serialization import load, save
 from .tape import GradientTape
 from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,
                      sigmoid_, sin_, sqrt_, sub_, tanh_, zero_)
@@ -32,3 +34,6 @@ concat = cat
 concatenate = cat
 
 __version__ = "0.1.0"
+
+# PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
+__getattr__ = _unsupported.module_getattr(__name__)

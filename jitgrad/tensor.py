@@ -8,7 +8,7 @@ import weakref
 
 import numpy as np
 
-from . import autodiff, core, devices, dtypes, prims
+from . import autodiff, core, devices, dtypes, prims, unsupported
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 
@@ -188,6 +188,32 @@ class Tensor(TensorBase):
         if data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(data.reshape(()).item())
+
+    def __dir__(self) -> list[str]:
+        """The attributes that work: without the placeholders of PyTorch names jitgrad lacks."""
+        return [name for name in super().__dir__() if name not in unsupported.missing_tensor_attributes]
+
+    def __reduce_ex__(self, protocol):
+        """Pickle as values plus requires_grad (and device): like PyTorch, .grad and the graph are not
+        pickled, and a non-leaf comes back as a leaf that requires grad."""
+        array = self._concrete("pickle")  # (refuses tracer values with the usual message)
+        args = (np.array(array) if core.on_host(self._data) else array, self._requires_grad, str(self.device))
+        return (_rebuild_tensor, args if type(self) is Tensor else args + (type(self),))
+
+    def __deepcopy__(self, memo) -> Tensor:
+        """A leaf with its own storage, requires_grad and a copy of .grad; non-leaf tensors are
+        refused, as in PyTorch."""
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment. Call .detach() (or .clone().detach()) first to copy the "
+                               "values.")
+        self._concrete("deepcopy")  # refuses tracer values with the usual message
+        copy = type(self)._wrap(core.copy_data(self._data))
+        copy._requires_grad = self._requires_grad
+        memo[id(self)] = copy
+        if self._grad is not None:
+            copy._grad = self._grad.__deepcopy__(memo)
+        return copy
 
     def __repr__(self) -> str:
         from .printing import tensor_repr
@@ -731,7 +757,23 @@ def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
     return self
 
 
+def _rebuild_tensor(array: np.ndarray, requires_grad: bool, device: str = "cpu", cls: type = Tensor) -> Tensor:
+    """Unpickle helper: a leaf tensor of class `cls` with its own storage (on `device`; GPU values
+    are pickled as host arrays)."""
+    if device != "cpu":
+        from .cuda import eager
+        eager.install()
+        array = eager.move(array, device)
+    t = TensorBase._wrap.__func__(cls, array)
+    t._requires_grad = requires_grad
+    return t
+
+
 core.default_tensor_type[0] = Tensor
+# PyTorch Tensor attributes jitgrad lacks raise a clear AttributeError (placeholders, not a
+# __getattr__, which would slow every attribute access: CPython does not specialise attribute
+# loads on types that define one).
+unsupported.install_tensor_placeholders(Tensor)
 
 
 # Functional in-place forms (jitgrad.sin_(x) is x.sin_()).

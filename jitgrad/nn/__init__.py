@@ -1,5 +1,6 @@
 """PyTorch's torch.nn namespace: Module, Parameter, layers, losses, functional and init."""
-from . import functional, init, parallel
+from .. import unsupported as _unsupported
+from . import functional, init, parallel, utils
 from .layers import Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid, Softmax, Tanh
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
@@ -7,4 +8,7 @@ from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Identity",
            "Flatten", "Sequential", "ModuleList", "MSELoss", "CrossEntropyLoss", "NLLLoss", "functional", "init",
-           "parallel"]
+           "parallel", "utils"]
+
+# PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
+__getattr__ = _unsupported.module_getattr(__name__)

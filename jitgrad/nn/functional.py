@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from .. import core, dtypes, prims
+from .. import unsupported as _unsupported
 from ..core import Symbolic, TensorBase
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -155,3 +156,6 @@ def cross_entropy(input: TensorBase, target: TensorBase, weight: TensorBase | No
     if reduction == "mean" and input.ndim > 1:
         return prims.sum(loss) / (loss.numel() if loss.ndim else 1)
     return _reduce(loss, reduction)
+
+# PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
+__getattr__ = _unsupported.module_getattr(__name__)

@@ -76,7 +76,7 @@ def step_group(opt, index: int, group: dict) -> None:
             keys.append(opt._advance(group, p, st))
             arrays.append([st[n]._data if n in st else dummy(dtype) for n in names])
         uniform = keys.count(keys[0]) == len(keys)
-        mode = choose(group, params, uniform)
+        mode = NUMPY if opt._kernel_one is None else choose(group, params, uniform)
         if mode == ONE_CALL and uniform and all(p._data.flags.c_contiguous for p in params):
             _one_call(opt, index, group, dtype, params, arrays, keys[0])
         else:
@@ -130,6 +130,9 @@ def _one_call(opt, index: int, group: dict, dtype, params: list, arrays: list, k
 def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
     """One fused kernel launch per GPU parameter; state found on the host (a parameter moved
     after earlier steps, a loaded state dict) is moved to the GPU first."""
+    if not opt._kernel_cuda:
+        raise RuntimeError(f"{type(opt).__name__} has no GPU update kernel yet: its parameters must be on the CPU "
+                           "(move the model with .cpu(), or use SGD/Adam/AdamW for GPU parameters)")
     from kernels.cuda import optim as cuda_optim
     kernel = getattr(cuda_optim, opt._kernel_cuda)
     names = opt.state_names

@@ -33,6 +33,8 @@ class Optimizer:
     # The update of GPU parameters: the name of a function in kernels/cuda/optim.py taking the
     # arguments of _kernel_one (device arrays instead of NumPy arrays).
     _kernel_cuda: str = ""
+    # The fused CPU update (kernels/optim.py); None: the optimizer updates through _numpy_update only.
+    _kernel_one = None
 
     def __init__(self, params, defaults: dict) -> None:
         if isinstance(params, TensorBase):
@@ -156,12 +158,16 @@ class Optimizer:
             p = by_index.get(int(i))
             if p is None:
                 raise ValueError(f"state for parameter index {i} has no parameter in the param groups")
-            self.state[p] = {k: _import(k, v, p) for k, v in values.items()}
+            self.state[p] = {k: self._import_state(k, v, p) for k, v in values.items()}
         for saved, group in zip(saved_groups, self.param_groups, strict=True):
             for k, v in saved.items():
                 if k != "params":
                     group[k] = copy.deepcopy(v)
         self._cache.clear()
+
+    def _import_state(self, name: str, value, p: TensorBase):
+        """A loaded state value of parameter p (per-parameter tensors: p's shape, dtype and device)."""
+        return _import(name, value, p)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -174,6 +180,14 @@ class Optimizer:
 def _zeros_like(p: TensorBase) -> Tensor:
     """A state tensor of zeros with p's shape and dtype, on p's device."""
     return Tensor._wrap(core.full_like_data(p._data, p.shape, p.dtype, 0))
+
+
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """start += weight*(end-start) in place, evaluated as PyTorch's lerp does (from the nearer end)."""
+    if weight < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
 
 
 def _export(name: str, value):

@@ -1,2 +1,4 @@
-"""PyTorch's torch.utils namespace."""
+"""PyTorch's torch.utils namespace: data loading (utils.data)."""
 from . import data
+
+__all__ = ["data"]
