@@ -70,8 +70,9 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
 def _topological(root_nodes: list) -> list:
     """Nodes reachable from the roots, each after every node that feeds it a gradient."""
     deps: dict = {}
-    seen = set(root_nodes)
-    stack = list(root_nodes)
+    roots = list(dict.fromkeys(n for n in root_nodes if n is not None))  # a node listed twice is one root
+    seen = set(roots)
+    stack = list(roots)
     while stack:
         node = stack.pop()
         for nxt, _ in node.next_functions:
@@ -81,7 +82,7 @@ def _topological(root_nodes: list) -> list:
             if nxt not in seen:
                 seen.add(nxt)
                 stack.append(nxt)
-    ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
+    ready = [n for n in roots if deps.get(n, 0) == 0]
     order = []
     while ready:
         node = ready.pop()

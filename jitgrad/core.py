@@ -71,7 +71,7 @@ class TensorBase:
     @classmethod
     def _wrap(cls, data, requires_grad: bool = False, grad_fn=None, version=None):
         t = object.__new__(cls)
-        t._data = data
+        t._data = data if type(data) is _ndarray else as_storage(data)
         t._requires_grad = requires_grad
         t.grad_fn = grad_fn
         t._grad = None
@@ -144,6 +144,20 @@ tracing = _Tracing()
 # Set by jitgrad.cuda when a GPU tensor is first made: the object that runs ops on device storage
 # (run, full, copy, copy_into, to_host, device; see jitgrad/cuda/eager.py).
 device_backend: list = [None]
+
+
+def as_storage(data) -> object:
+    """`data` as tensor storage: an ndarray (a NumPy scalar such as np.add of two 0-d arrays
+    returns becomes a 0-d array), a GPU array, or a symbolic IR value; anything else is an error."""
+    if isinstance(data, (np.ndarray, Symbolic)):
+        return data
+    if isinstance(data, np.generic):
+        return np.asarray(data)
+    backend = device_backend[0]
+    if backend is not None and backend.is_device_array(data):
+        return data
+    raise TypeError(f"tensor storage must be a NumPy array, a GPU array or a traced value, got "
+                    f"{type(data).__name__}; build tensors with jitgrad.tensor(...) instead")
 
 
 def on_host(data) -> bool:

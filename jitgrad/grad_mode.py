@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -32,12 +33,7 @@ class _GradModeContext:
         return False
 
     def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with type(self)():
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorated(fn, type(self))
 
 
 class no_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
@@ -66,10 +62,40 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
     def __call__(self, fn):
         _state.enabled = self._prev
         mode = self._target
+        return _decorated(fn, lambda: set_grad_enabled(mode))
 
+
+def _decorated(fn, make_mode):
+    """`fn` run under the grad mode that `make_mode()` enters; for a generator function, the mode
+    holds around each resumption of the generator (as PyTorch does), not only around its creation."""
+    if not inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
+            with make_mode():
                 return fn(*args, **kwargs)
 
         return wrapper
+
+    @functools.wraps(fn)
+    def generator_wrapper(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with make_mode():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with make_mode():
+                        gen.close()
+                    raise
+                except BaseException as exc:  # thrown into the wrapper: forward it, under the mode
+                    with make_mode():
+                        response = gen.throw(exc)
+                else:
+                    with make_mode():
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator_wrapper

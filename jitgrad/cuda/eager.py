@@ -281,6 +281,7 @@ class _Backend:
     """What core.bind and the autograd engine call for GPU storage (core.device_backend)."""
 
     run = staticmethod(run)
+    is_device_array = staticmethod(is_device_array)
     full = staticmethod(full)
     copy = staticmethod(copy)
     copy_into = staticmethod(copy_into)
