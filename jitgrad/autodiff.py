@@ -275,8 +275,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
             if not allow_unused:
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
                                    "graph. Set allow_unused=True if this is the desired behavior.")
-            if materialize_grads:
-                g = type(t)._wrap(full_like_data(t._data, t.shape, t.dtype, 0))
+            if materialize_grads:  # with create_graph, zeros that can be differentiated again (as PyTorch)
+                g = type(t)._wrap(full_like_data(t._data, t.shape, t.dtype, 0), requires_grad=create_graph)
         elif not create_graph:
             g = g.detach()
         result.append(g)

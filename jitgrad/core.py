@@ -100,7 +100,7 @@ class TensorBase:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         value = bool(value)
-        if self.grad_fn is not None:
+        if self.grad_fn is not None and not value:  # a non-leaf already requires grad: True is a no-op
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a computed "
                 "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
@@ -246,7 +246,7 @@ def _bind(prim: Primitive, args: tuple, params: dict):
         # A NumPy view: in-place writes through either must invalidate values saved from the other.
         out._version = args[0]._version
         out._base = args[0] if args[0]._base is None else args[0]._base
-    if _grad_state.enabled and prim.vjp is not None:
+    if _grad_state.enabled and prim.vjp is not None and dtype.kind in _GRAD_KINDS:
         for a in args:
             if a._requires_grad:
                 out._requires_grad = True
@@ -259,6 +259,9 @@ def _bind(prim: Primitive, args: tuple, params: dict):
 
 _ndarray = np.ndarray
 _new = object.__new__
+# Only floating (and complex) results can carry gradients: integer and bool results of a
+# differentiable op (a cast, a rounding) never require grad, as in PyTorch.
+_GRAD_KINDS = "fc"
 
 # NumPy's floating-point warnings from jitgrad's own calls (overflow to inf, log(0), 0/0) are
 # not errors in PyTorch semantics: results are IEEE values, as torch returns them silently.

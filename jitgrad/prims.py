@@ -87,8 +87,18 @@ def _sigmoid_impl(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
+def _quiet(impl):
+    """`impl` without NumPy's floating-point warnings (log(0), sqrt(-1), exp overflow): PyTorch
+    returns those IEEE values silently, so code run with warnings as errors must not raise."""
+    def run(*arrays, **params):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            return impl(*arrays, **params)
+    run.__name__ = getattr(impl, "__name__", "impl")
+    return run
+
+
 def _unary(name, impl, vjp, template, node_name, saves=True, reads_out=True):
-    return Primitive(name, impl, _same, vjp, ELEMENTWISE, node_name, template, saves_values=saves,
+    return Primitive(name, _quiet(impl), _same, vjp, ELEMENTWISE, node_name, template, saves_values=saves,
                      reads_output=reads_out)
 
 
@@ -246,20 +256,22 @@ def _div_vjp(g, out, x, y):
 
 
 def _pow_vjp(g, out, x, y):
-    gx = unbroadcast(g * y * pow(x, y - 1), x.shape) if _needs(x) else None
+    # PyTorch's conventions at x == 0: d/dx is 0 where y == 0 (not 0 * 0**-1 = nan); d/dy is 0
+    # where y >= 0 (not nan from 0 * log 0) and out * log(0) = -inf where y < 0.
+    gx = unbroadcast(where(y == 0, 0.0, g * y * pow(x, y - 1)), x.shape) if _needs(x) else None
     gy = None
     if _needs(y):
-        # PyTorch's convention: d/dy x**y is 0 where x == 0 and y >= 0 (not nan from log 0).
-        safe = where((x == 0) & (y >= 0), 0.0, g * out * log(where(x == 0, 1.0, x)))
-        gy = unbroadcast(safe, y.shape)
+        gy = unbroadcast(where((x == 0) & (y >= 0), 0.0, g * out * log(x)), y.shape)
     return gx, gy
 
 
-def _extremum_vjp(pick):
+def _extremum_vjp(loses):
+    """maximum/minimum: the gradient goes to the operand that is picked, half each on a tie, and
+    in full to both where either is NaN (PyTorch's rule: only a strict loser gets 0)."""
     def vjp(g, out, x, y):
-        share = cast(pick(x, y), g.dtype) + cast(x == y, g.dtype) * 0.5
-        return (unbroadcast(g * share, x.shape) if _needs(x) else None,
-                unbroadcast(g * (1 - share), y.shape) if _needs(y) else None)
+        half = where(x == y, 0.5, 1.0)
+        return (unbroadcast(g * half * cast(logical_not(loses(x, y)), g.dtype), x.shape) if _needs(x) else None,
+                unbroadcast(g * half * cast(logical_not(loses(y, x)), g.dtype), y.shape) if _needs(y) else None)
     return vjp
 
 
@@ -283,9 +295,9 @@ SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", saves
 MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0", reads_out=False)
 DIV = _binary("div", _true_divide, _div_vjp, "({0} / {1})", "DivBackward0", reads_out=False)
 POW = _binary("pow", _power, _pow_vjp, "({0} ** {1})", "PowBackward1")
-MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x > y),
+MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x < y),
                   "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0", reads_out=False)
-MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x < y),
+MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x > y),
                   "({0} if (({0} <= {1}) | ({0} != {0})) else {1})", "MinimumBackward0", reads_out=False)
 EQ = _binary("eq", np.equal, None, "({0} == {1})", "", rule=_compare)
 NE = _binary("ne", np.not_equal, None, "({0} != {1})", "", rule=_compare)
@@ -537,9 +549,20 @@ def _mean_vjp(g, out, x, dims, keepdim):
 
 
 def _extreme_reduce_vjp(g, out, x, dims, keepdim):
-    # Gradient is shared evenly among tied extreme elements (PyTorch's amax/amin/max() rule).
+    """amax/amin: the gradient is shared evenly among the elements equal to the result (with a
+    NaN result none is, and the gradient is NaN, as in PyTorch)."""
     o = _expand_back(out, x, dims, keepdim)
     mask = cast(x == o, g.dtype)
+    count = sum(mask, dims, keepdim=True)
+    return (_expand_back(g, x, dims, keepdim) * mask / count,)
+
+
+def _extreme_all_vjp(g, out, x, dims, keepdim):
+    """max()/min() over all elements: shared evenly among the elements equal to the result, where
+    a NaN result counts every NaN as equal (PyTorch's evenly_distribute rule: the gradient goes to
+    the NaNs)."""
+    o = _expand_back(out, x, dims, keepdim)
+    mask = cast((x == o) | ((x != x) & (o != o)), g.dtype)
     count = sum(mask, dims, keepdim=True)
     return (_expand_back(g, x, dims, keepdim) * mask / count,)
 
@@ -658,9 +681,9 @@ AMAX = _reduction("amax", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdim
 AMIN = _reduction("amin", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
                   _extreme_reduce_vjp, "AminBackward0")
 MAX = _reduction("max", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
-                 _extreme_reduce_vjp, "MaxBackward1")
+                 _extreme_all_vjp, "MaxBackward1")
 MIN = _reduction("min", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
-                 _extreme_reduce_vjp, "MinBackward1")
+                 _extreme_all_vjp, "MinBackward1")
 
 
 def _extreme_dim_vjp(arg):

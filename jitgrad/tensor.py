@@ -150,8 +150,9 @@ class Tensor(TensorBase):
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The NumPy array sharing this tensor's memory; for a GPU tensor, a copy on the host
-        (writes to it do not reach the GPU)."""
-        if self._requires_grad and not force and not isinstance(self._data, Symbolic):
+        (writes to it do not reach the GPU). Refused on a tensor that requires grad unless grad
+        mode is off (inside no_grad, as PyTorch allows) or force=True."""
+        if self._requires_grad and not force and _grad_state.enabled and not isinstance(self._data, Symbolic):
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
         return self._concrete("t.numpy()")
