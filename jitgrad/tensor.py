@@ -67,6 +67,10 @@ class Tensor(TensorBase):
     def data(self, value: Tensor) -> None:
         if not isinstance(value, TensorBase):
             raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
+        if self._requires_grad and not dtypes.is_floating(value.dtype):
+            raise RuntimeError(f"data set to a tensor that requires gradients must be floating point or complex "
+                               f"dtype (got {dtypes.name(value.dtype)}); convert it with .to({dtypes.name(self.dtype)}) "
+                               "first, or call requires_grad_(False)")
         self._data = value._data
 
     @property
@@ -84,6 +88,8 @@ class Tensor(TensorBase):
         if value is not None:
             if not isinstance(value, TensorBase):
                 raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
+            if value is self:
+                raise RuntimeError("can't assign Variable as its own grad; assign a copy (x.grad = x.detach().clone())")
             if tuple(value.shape) != tuple(self.shape):
                 raise RuntimeError(f"assigned grad has data of a different size: {list(value.shape)} vs "
                                    f"{list(self.shape)}")
@@ -235,7 +241,11 @@ class Tensor(TensorBase):
         autodiff.backward(self, None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     def detach_(self) -> Tensor:
-        """Detach in place: this tensor becomes a leaf with no history."""
+        """Detach in place: this tensor becomes a leaf with no history (refused on views, as in PyTorch:
+        the view's history is tied to its base's)."""
+        if self._base is not None:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead (it returns a new tensor "
+                               "sharing the memory, with no history).")
         self.grad_fn = None
         self._requires_grad = False
         return self

@@ -48,10 +48,23 @@ def _numerical(func, inputs, diff_idx, eps) -> list:
                 pert[k] += step
                 args = list(inputs)
                 args[i] = Tensor._wrap(pert.reshape(x.shape)).requires_grad_()
-                values.append([np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs(func, args)])
+                outs = _outputs(func, args)
+                _check_same_shapes(base, outs, i, k, step)
+                values.append([np.array(o._data, dtype=np.float64).reshape(-1) for o in outs])
             for r, (plus, minus) in enumerate(zip(*values)):
                 jac[r][col][:, k] = (plus - minus) / (2 * eps)
     return jac
+
+
+def _check_same_shapes(base: list, perturbed: list, input_index: int, element: int, step: float) -> None:
+    """A function whose outputs change shape under a small perturbation has no Jacobian to compare:
+    fail (AssertionError, as PyTorch's gradcheck does, whatever raise_exception says)."""
+    shapes = [tuple(o.shape) for o in base]
+    new = [tuple(o.shape) for o in perturbed]
+    if shapes != new:
+        raise AssertionError(f"Expected `func` to return outputs with the same shape when inputs are perturbed "
+                             f"on element {element} of input {input_index} by {step:g}, but got: shapes {new} "
+                             f"and {shapes}.")
 
 
 def _analytical(func, inputs, diff_idx) -> list:
