@@ -75,9 +75,12 @@ def _check_node(node, result) -> None:
     if isinstance(result, BaseException):
         trace = forward_trace(node)
         if trace:
-            warnings.warn(f"Error detected in {node.name()}. {trace}", RuntimeWarning, stacklevel=3)
             if hasattr(result, "add_note"):
                 result.add_note(trace)
+            try:
+                warnings.warn(f"Error detected in {node.name()}. {trace}", RuntimeWarning, stacklevel=3)
+            except Warning:
+                pass  # warnings are errors here: the node's own exception (with the trace as a note) is raised
         return
     if not _state["check_nan"]:
         return
