@@ -360,7 +360,8 @@ class Tensor(TensorBase):
         return prims.add(self, other)
 
     def __radd__(self, other):
-        return prims.add(other, self)
+        # Commutative: the tensor is operand 0, as PyTorch records `2 + b` (next_functions[0] is b's node).
+        return prims.add(self, other)
 
     def __sub__(self, other):
         return prims.sub(self, other)
@@ -372,7 +373,8 @@ class Tensor(TensorBase):
         return prims.mul(self, other)
 
     def __rmul__(self, other):
-        return prims.mul(other, self)
+        # Commutative: the tensor is operand 0, as PyTorch records `2 * b` (next_functions[0] is b's node).
+        return prims.mul(self, other)
 
     def __truediv__(self, other):
         return prims.div(self, other)
