@@ -1093,12 +1093,60 @@ def _index_of(spec, arrays):
     return tuple(out)
 
 
+def _advanced_block(spec, arrays, ndim: int) -> tuple:
+    """Where the dims of the advanced (integer-array) indices go: (NumPy's position, PyTorch's
+    position, number of dims), positions counted in output dims.
+
+    PyTorch applies an int index (and a 0-d index tensor) as select() before the array indices,
+    so ints never join the advanced block; NumPy counts them in it. Both then put the block where
+    the first array index stands if the array indices are adjacent, else in front. So
+    `x[3, 2:, [1, 3]]` is (4, 2) in PyTorch and (2, 4) in NumPy; jitgrad follows PyTorch."""
+    items = []
+    for item in spec:
+        if item[0] == "e":
+            used = builtins.sum(1 for it in spec if it[0] in "isa")
+            items.extend([("s",)] * (ndim - used))
+        elif item[0] == "a":
+            items.append(("a", np.ndim(arrays[item[1]])))
+        else:
+            items.append(item)
+    arrays_nd = [it for it in items if it[0] == "a"]
+    if not arrays_nd:
+        return 0, 0, 0
+    block = builtins.max(it[1] for it in arrays_nd)
+
+    def position(is_advanced):
+        kept = [it for it in items if is_advanced(it) or it[0] in "sn"]
+        where = [k for k, it in enumerate(kept) if is_advanced(it)]
+        if not where or where[-1] - where[0] + 1 != len(where):
+            return 0
+        return builtins.sum(1 for it in kept[:where[0]] if not is_advanced(it))
+
+    numpy_at = position(lambda it: it[0] in "ia")
+    torch_at = position(lambda it: it[0] == "a" and it[1] > 0)
+    return numpy_at, torch_at, block
+
+
+def _to_torch_order(result, spec, arrays, ndim: int, inverse: bool = False):
+    """NumPy's result of x[index] with its advanced block moved to PyTorch's place (inverse=True:
+    a PyTorch-ordered array moved back to NumPy's order, for writes and the adjoint)."""
+    numpy_at, torch_at, block = _advanced_block(spec, arrays, ndim)
+    if numpy_at == torch_at or block == 0:
+        return result
+    src, dst = list(range(numpy_at, numpy_at + block)), list(range(torch_at, torch_at + block))
+    return np.moveaxis(result, dst, src) if inverse else np.moveaxis(result, src, dst)
+
+
+def _getitem_impl(x, *arrays, spec):
+    return np.asarray(_to_torch_order(x[_index_of(spec, arrays)], spec, arrays, x.ndim))
+
+
 def _probe(shape, spec, arrays):
-    """Indexing result shape, found by indexing a zero-stride stand-in (also checks bounds)."""
+    """Indexing result shape (PyTorch's), found by indexing a zero-stride stand-in (also checks bounds)."""
     stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.bool_), shape, (0,) * len(shape))
     stand_ins = [a if isinstance(a, np.ndarray) else np.zeros(a.shape, dtype=np.int64) for a in arrays]
     try:
-        return stand_in[_index_of(spec, stand_ins)].shape
+        return _to_torch_order(stand_in[_index_of(spec, stand_ins)], spec, stand_ins, len(shape)).shape
     except IndexError as exc:
         raise IndexError(f"{exc} (indexing a tensor of shape {tuple(shape)})") from None
 
@@ -1130,13 +1178,13 @@ def _unindex_impl(g, *arrays, spec, shape):
     out = np.zeros(shape, dtype=g.dtype)
     index = _index_of(spec, arrays)
     if arrays:
-        np.add.at(out, index, g)
+        np.add.at(out, index, _to_torch_order(g, spec, arrays, len(shape), inverse=True))
     else:
         out[index] += g
     return out
 
 
-GETITEM = Primitive("getitem", lambda x, *arrays, spec: np.asarray(x[_index_of(spec, arrays)]),
+GETITEM = Primitive("getitem", _getitem_impl,
                     _getitem_rule, _getitem_vjp, INDEX, _getitem_name, params=("spec",),
                     saves_values=False)
 UNINDEX = Primitive("unindex", _unindex_impl, lambda g, *arrays, spec, shape: (tuple(shape), g.dtype),
@@ -1213,6 +1261,8 @@ def _setitem_rule(x, v, *arrays, spec):
 
 def _setitem_impl(x, v, *arrays, spec):
     out = x.copy()
+    if arrays:  # v is shaped as PyTorch's x[index]: broadcast, then in NumPy's order
+        v = _to_torch_order(np.broadcast_to(v, _probe(x.shape, spec, arrays)), spec, arrays, x.ndim, inverse=True)
     out[_index_of(spec, arrays)] = v
     return out
 
