@@ -668,7 +668,7 @@ def _full_or_dim(stem):
 
 
 def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=()):
-    return Primitive(name, impl, rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"),
+    return Primitive(name, _quiet(impl), rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"),
                      saves_values=vjp not in (_sum_vjp, _mean_vjp), reads_output=vjp is not _var_vjp)
 
 
