@@ -322,6 +322,24 @@ POW_SCALAR = Primitive("pow_scalar", lambda x, exponent: _power(x, x.dtype.type(
                        params=("exponent",), reads_output=False)
 
 
+def _rpow_scalar_vjp(g, out, x, base):
+    # d/dx base**x = base**x * log(base); PyTorch's convention at base 0: 0 where x >= 0, -inf below.
+    if base == 0:
+        return (where(x >= 0, 0.0, g * out * -np.inf),)
+    return (g * out * (np.log(base) if base > 0 else np.nan),)
+
+
+# Reflected ops with a Python number on the left, recorded as PyTorch records them: `2 - b` is
+# RsubBackward1 and `2 ** b` PowBackward2, each with b as its one input; `2 / b` is 2 * reciprocal(b).
+RSUB_SCALAR = Primitive("rsub_scalar", _quiet(lambda x, value: np.subtract(x.dtype.type(value), x)), _same,
+                        lambda g, out, x, value: (neg(g),), ELEMENTWISE, "RsubBackward1", "({value} - {0})",
+                        params=("value",), saves_values=False)
+RPOW_SCALAR = Primitive("rpow_scalar", lambda x, base: _power(x.dtype.type(base), x), _same,
+                        _rpow_scalar_vjp, ELEMENTWISE, "PowBackward2", "({base} ** {0})", params=("base",))
+RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda g, out, x: (neg(g) * (out * out),), "({one} / {0})",
+                    "ReciprocalBackward0")
+
+
 def _clamp_vjp(g, out, x, min, max):
     inside = (x >= min) & (x <= max)
     return (g * inside,)
@@ -437,6 +455,33 @@ def pow(x, exponent):  # noqa: A001
 
 def pow_scalar(x, exponent):
     return bind(POW_SCALAR, x, exponent=exponent)
+
+
+def is_python_scalar(value) -> bool:
+    """A Python (or NumPy) number that is not a bool: the left operand of a reflected scalar op."""
+    return isinstance(value, (builtins.int, builtins.float, np.number)) and not isinstance(value, builtins.bool)
+
+
+def rsub_scalar(value, x):
+    """value - x for a Python number `value` (RsubBackward1: x is the node's only input)."""
+    x = _promoted(x, value)[0]
+    return bind(RSUB_SCALAR, x, value=value.item() if isinstance(value, np.generic) else value)
+
+
+def rpow_scalar(base, x):
+    """base ** x for a Python number `base` (PowBackward2: x is the node's only input)."""
+    x = _promoted(x, base)[0]
+    return bind(RPOW_SCALAR, x, base=base.item() if isinstance(base, np.generic) else base)
+
+
+def reciprocal(x):
+    """1 / x (integers are converted to the default float dtype first, as in PyTorch)."""
+    return bind(RECIPROCAL, _floating(x))
+
+
+def rdiv_scalar(value, x):
+    """value / x for a Python number `value`, computed as PyTorch does: reciprocal(x) * value."""
+    return mul(reciprocal(x), value)
 
 
 def maximum(x, y):
@@ -1344,7 +1389,7 @@ def scatter_add_to(g, index, dim, shape):
 # Every declared primitive, for the table-driven tests and the back ends.
 ALL = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CAST, CLONE,
        TO_DEVICE,
-       ADD, SUB, MUL, DIV, POW, POW_SCALAR, MAXIMUM, MINIMUM, CLAMP, WHERE,
+       ADD, SUB, MUL, DIV, POW, POW_SCALAR, RSUB_SCALAR, RPOW_SCALAR, RECIPROCAL, MAXIMUM, MINIMUM, CLAMP, WHERE,
        EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT,
        SUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,
        MATMUL_PRIM, RESHAPE, EXPAND, PERMUTE, TRANSPOSE, SQUEEZE, UNSQUEEZE, CAT, STACK,

@@ -367,6 +367,8 @@ class Tensor(TensorBase):
         return prims.sub(self, other)
 
     def __rsub__(self, other):
+        if prims.is_python_scalar(other):
+            return prims.rsub_scalar(other, self)
         return prims.sub(other, self)
 
     def __mul__(self, other):
@@ -380,14 +382,17 @@ class Tensor(TensorBase):
         return prims.div(self, other)
 
     def __rtruediv__(self, other):
+        if prims.is_python_scalar(other):
+            return prims.rdiv_scalar(other, self)
         return prims.div(other, self)
 
     def __pow__(self, other):
         return prims.pow(self, other)
 
     def __rpow__(self, other):
-        return prims.pow(prims.as_tensor_operand(other, self.dtype if isinstance(other, builtins.float)
-                                                 else None), self)
+        if prims.is_python_scalar(other):
+            return prims.rpow_scalar(other, self)
+        return prims.pow(other, self)
 
     def __matmul__(self, other):
         return prims.matmul(self, other)
@@ -495,6 +500,9 @@ class Tensor(TensorBase):
 
     def sqrt(self):
         return prims.sqrt(self)
+
+    def reciprocal(self):
+        return prims.reciprocal(self)
 
     def sin(self):
         return prims.sin(self)
