@@ -251,6 +251,10 @@ class Tensor(TensorBase):
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set requires_grad in place (leaves); on a non-leaf, which already requires grad, True is a
+        no-op as in PyTorch (the attribute assignment and False are refused)."""
+        if requires_grad and self.grad_fn is not None:
+            return self
         self.requires_grad = requires_grad
         return self
 

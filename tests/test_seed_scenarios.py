@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from torch_compare import as_numpy, assert_same, run_both
 
 import jitgrad as jg
 
@@ -20,39 +21,6 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 X_F = [35.7, 55.9, 58.2, 81.9, 56.3, 48.9, 33.9, 21.8, 48.4, 60.4, 68.4]
 Y_C = [0.5, 14.0, 15.0, 28.0, 11.0, 8.0, 3.0, -4.0, 6.0, 13.0, 21.0]
-
-
-def _np(value):
-    if value is None:
-        return None
-    if isinstance(value, (jg.Tensor, torch.Tensor)):
-        return np.asarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value.detach().numpy())
-    return np.asarray(value)
-
-
-def assert_same(ours, theirs, rtol=1e-5, atol=1e-6, where=""):
-    """Nested results (tensors, numbers, lists, dicts, None) agree elementwise."""
-    if isinstance(theirs, dict):
-        assert ours.keys() == theirs.keys(), where
-        for k in theirs:
-            assert_same(ours[k], theirs[k], rtol, atol, f"{where}[{k!r}]")
-        return
-    if isinstance(theirs, (list, tuple)):
-        assert len(ours) == len(theirs), where
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            assert_same(a, b, rtol, atol, f"{where}[{i}]")
-        return
-    if theirs is None or isinstance(theirs, (bool, str)):
-        assert ours == theirs, f"{where}: {ours!r} != {theirs!r}"
-        return
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{where}: shape {a.shape} != {b.shape}"
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=where)
-
-
-def run_both(body, **tol):
-    """body(m) with m = jitgrad and m = torch; their results must agree."""
-    assert_same(body(jg), body(torch), where=body.__name__, **tol)
 
 
 # ----- seed 000: backward(retain_graph), backward(gradient), manual SGD on 0-d parameters ------
@@ -246,7 +214,7 @@ def test_seed002_frozen_model_only_the_new_classifier_learns():
             loss = ((model(m.tensor(data)) - m.tensor(target)) ** 2).mean()
             loss.backward()
             opt.step()
-        return (model[0].weight.grad, np.array_equal(_np(model[0].weight), _np(frozen_before)), model[2].weight,
+        return (model[0].weight.grad, np.array_equal(as_numpy(model[0].weight), as_numpy(frozen_before)), model[2].weight,
                 model[2].bias.grad)
     run_both(body, rtol=1e-4)
 
