@@ -138,8 +138,8 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 g = _run_tensor_hooks(node._metadata["hooks"], g)
             if target_nodes is not None and node in target_nodes:
                 captured[node] = g
-            if not capture and (owners or node._retained is not None):
-                _deliver_retained(node, g, create_graph, target_nodes, owners)
+            if node._retained is not None or (owners and not capture):
+                _deliver_retained(node, g, create_graph, {} if capture else owners)
             if isinstance(node, AccumulateGrad):
                 if not capture and (target_nodes is None or node in target_nodes):
                     accumulate_grad(node.variable, g, create_graph)
@@ -188,16 +188,16 @@ def _run_post_accumulate_hooks(variable) -> None:
             hook(variable)
 
 
-def _deliver_retained(node, g, create_graph: bool, target_nodes, owners: dict) -> None:
-    """`.grad` of a non-leaf that called retain_grad() (or was named in backward(inputs=...))."""
-    if target_nodes is not None:
-        owner = owners.get(node)
-        if owner is not None:
-            accumulate_grad(owner, g, create_graph)
-        return
+def _deliver_retained(node, g, create_graph: bool, owners: dict) -> None:
+    """`.grad` of a non-leaf named in backward(inputs=...) (`owners`), and of one that called
+    retain_grad(): as in PyTorch, the latter is filled whenever its gradient is computed, by
+    backward (with or without inputs=) and by autograd.grad alike."""
+    owner = owners.get(node)
+    if owner is not None:
+        accumulate_grad(owner, g, create_graph)
     ref = node._retained
     tensor = ref() if ref is not None else None
-    if tensor is not None:
+    if tensor is not None and tensor is not owner:
         accumulate_grad(tensor, g, create_graph)
 
 

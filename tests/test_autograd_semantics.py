@@ -649,3 +649,22 @@ def test_results_carry_no_stray_state():
         raised(y.backward)
         return before, x.grad, as_numpy(x.grad).shape
     run_both(body)
+
+
+def test_retained_grad_is_filled_by_autograd_grad_and_backward_inputs():
+    """retain_grad() fills .grad whenever the tensor's gradient is computed (PyTorch 2)."""
+    def body(m):
+        x = m.tensor([1.5, 2.], requires_grad=True)
+        h = x.exp()
+        h.retain_grad()
+        k = h.sin()
+        k.retain_grad()
+        out = (k * h).sum()
+        seen = [m.autograd.grad(out, x, retain_graph=True), h.grad.clone(), k.grad.clone()]
+        m.autograd.grad(out, h, retain_graph=True)
+        seen += [h.grad.clone(), k.grad.clone()]
+        out.backward(inputs=[x], retain_graph=True)
+        seen += [h.grad.clone(), x.grad.clone()]
+        out.backward(inputs=[h])
+        return seen + [h.grad, k.grad]
+    run_both(body)
