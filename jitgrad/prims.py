@@ -285,21 +285,11 @@ def _binary(name, impl, vjp, template, node_name, rule=_broadcast, saves=True, r
                      reads_output=reads_out)
 
 
-def _true_divide(x, y):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.true_divide(x, y)
-
-
-def _power(x, y):
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return np.power(x, y)
-
-
 ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0", saves=False)
 SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", saves=False)
 MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0", reads_out=False)
-DIV = _binary("div", _true_divide, _div_vjp, "({0} / {1})", "DivBackward0", reads_out=False)
-POW = _binary("pow", _power, _pow_vjp, "({0} ** {1})", "PowBackward1")
+DIV = _binary("div", np.true_divide, _div_vjp, "({0} / {1})", "DivBackward0", reads_out=False)
+POW = _binary("pow", np.power, _pow_vjp, "({0} ** {1})", "PowBackward1")
 MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x < y),
                   "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0", reads_out=False)
 MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x > y),
@@ -322,7 +312,7 @@ def _pow_scalar_vjp(g, out, x, exponent):
     return (g * (pow_scalar(x, exponent - 1) * exponent),)
 
 
-POW_SCALAR = Primitive("pow_scalar", lambda x, exponent: _power(x, x.dtype.type(exponent)), _same,
+POW_SCALAR = Primitive("pow_scalar", _quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))), _same,
                        _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
                        params=("exponent",), reads_output=False)
 
@@ -339,7 +329,7 @@ def _rpow_scalar_vjp(g, out, x, base):
 RSUB_SCALAR = Primitive("rsub_scalar", _quiet(lambda x, value: np.subtract(x.dtype.type(value), x)), _same,
                         lambda g, out, x, value: (neg(g),), ELEMENTWISE, "RsubBackward1", "({value} - {0})",
                         params=("value",), saves_values=False)
-RPOW_SCALAR = Primitive("rpow_scalar", lambda x, base: _power(x.dtype.type(base), x), _same,
+RPOW_SCALAR = Primitive("rpow_scalar", _quiet(lambda x, base: np.power(x.dtype.type(base), x)), _same,
                         _rpow_scalar_vjp, ELEMENTWISE, "PowBackward2", "({base} ** {0})", params=("base",))
 RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda g, out, x: (neg(g) * (out * out),), "({one} / {0})",
                     "ReciprocalBackward0")
