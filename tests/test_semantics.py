@@ -513,3 +513,16 @@ def test_dtype_promotion_matches_torch(name):
     ours, ref = PROMOTION[name](jg), PROMOTION[name](torch)
     assert jg.dtypes.name(ours.dtype) == str(ref.dtype).replace("torch.", "")
     np.testing.assert_allclose(ours.numpy(), ref.numpy())
+
+
+def test_storage_is_always_an_array():
+    """Issue 11, defect 1: NumPy scalars (np.add of two 0-d arrays returns one) become 0-d
+    arrays where storage is wrapped; anything that is not array storage is refused."""
+    t = jg.Tensor._wrap(np.add(np.array(1.0), np.array(2.0)))
+    assert type(t._data) is np.ndarray and t.shape == () and t.item() == 3.0
+    with pytest.raises(TypeError, match="tensor storage must be"):
+        jg.Tensor._wrap(1.5)
+    w = jg.tensor(1.0, requires_grad=True)
+    for _ in range(3):
+        (w * 2).backward()
+    assert type(w.grad._data) is np.ndarray and w.grad.item() == 6.0
