@@ -392,6 +392,7 @@ def test_seed004_profiled_loop_records_the_ops_and_their_gradients():
             for _ in range(10):
                 z = (z / x) * y
         rows[m] = {e.key for e in prf.key_averages()}
+        assert "div" in prf.key_averages().table(sort_by="self_cpu_time_total")
         z.sum().backward()
         return z, x.grad, y.grad
     run_both(body, rtol=1e-4)
