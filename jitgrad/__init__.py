@@ -14,8 +14,8 @@ from .compiled import grad, jit, jit_grad, value_and_grad
 from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, cat, clamp, clone, cos, div, eq,
                     exp, expand, expm1, flatten, gather, ge, gt, le, log, log1p, logical_and, logical_not,
                     logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, narrow, ne, neg, norm,
-                    permute, pow, prod, reciprocal, relu, reshape, select, sigmoid, sign, sin, sqrt, squeeze, stack, std,
-                    sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
+                    permute, pow, prod, reciprocal, relu, reshape, select, sigmoid, sign, sin, sqrt, squeeze, stack,
+                    std, sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
 from .serialization import load, save
 from .tape import GradientTape
 from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,

@@ -69,8 +69,8 @@ class Tensor(TensorBase):
             raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
         if self._requires_grad and not dtypes.is_floating(value.dtype):
             raise RuntimeError(f"data set to a tensor that requires gradients must be floating point or complex "
-                               f"dtype (got {dtypes.name(value.dtype)}); convert it with .to({dtypes.name(self.dtype)}) "
-                               "first, or call requires_grad_(False)")
+                               f"dtype (got {dtypes.name(value.dtype)}); convert it with "
+                               f".to({dtypes.name(self.dtype)}) first, or call requires_grad_(False)")
         self._data = value._data
 
     @property
