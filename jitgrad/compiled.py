@@ -511,7 +511,7 @@ class CompiledFunctionBackward(Node):
         super().__init__(tuple(edge_to(t) if isinstance(t, TensorBase) else (None, 0) for t in inputs))
         self.entry = entry
         self.inputs = inputs
-        self.versions = [t._version.value if isinstance(t, TensorBase) else 0 for t in inputs]
+        self.versions = [t._version_counter.value if isinstance(t, TensorBase) else 0 for t in inputs]
         self.residuals = residuals
         self.outputs_meta = outputs_meta  # (shape, dtype) of each differentiable output
 
@@ -529,11 +529,11 @@ class CompiledFunctionBackward(Node):
         if self.residuals is None:
             raise RuntimeError(FREED_MESSAGE)
         for t, v in zip(self.inputs, self.versions):
-            if isinstance(t, TensorBase) and t._version.value != v:
+            if isinstance(t, TensorBase) and t._version_counter.value != v:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation ({t._version.last_op or 'an in-place op'}): an input of a jit_grad function is at "
-                    f"version {t._version.value}; expected version {v} instead.")
+                    f"operation ({t._version_counter.last_op or 'an in-place op'}): an input of a jit_grad function is at "
+                    f"version {t._version_counter.value}; expected version {v} instead.")
         cts = self._cotangents(grad)
         wrt = self.entry.wrt
         if create_graph:

@@ -37,8 +37,6 @@ class Primitive:
     node_name: str
     template: str | None = None
     params: tuple[str, ...] = ()
-    saves_values: bool = True
-    reads_output: bool = True  # the VJP reads `out`: in-place writes to the output then invalidate it
     doc: str = field(default="", repr=False)
 
     @property
@@ -61,8 +59,11 @@ class Symbolic:
 class TensorBase:
     """Storage and autograd slots of a tensor. The public class (tensor.Tensor) adds methods."""
 
-    __slots__ = ("_data", "_requires_grad", "grad_fn", "_grad", "_version", "_retains_grad",
-                 "_accumulator", "_base", "__weakref__")
+    # A view (of basic indexing, narrow, transpose, reshape...) shares storage and the version counter
+    # with `_base`, the tensor that owns the memory; `_view_chain` is the sequence of view ops that
+    # makes it from `_base`, and `_view_src_fn` the base's grad_fn that its own grad_fn was made from.
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version_counter", "_retains_grad",
+                 "_accumulator", "_base", "_view_chain", "_view_src_fn", "__weakref__")
     # The class of op results when it differs from the inputs' class (nn.Parameter -> Tensor).
     _op_result = None
     # nn.Parameter: ops on it are recorded while tracing even when no input is symbolic (see tracing).
@@ -73,13 +74,31 @@ class TensorBase:
         t = object.__new__(cls)
         t._data = data if type(data) is _ndarray else as_storage(data)
         t._requires_grad = requires_grad
-        t.grad_fn = grad_fn
+        t._grad_fn = grad_fn
         t._grad = None
-        t._version = VersionCounter() if version is None else version
+        t._version_counter = VersionCounter() if version is None else version
         t._retains_grad = False
         t._accumulator = None
         t._base = None
         return t
+
+    @property
+    def grad_fn(self):
+        """The node that made this tensor (None for leaves). A view whose base was changed in place
+        since gets a grad_fn regenerated from the base's new history, as PyTorch does lazily."""
+        base = self._base
+        if base is not None and base._grad_fn is not self._view_src_fn:
+            refresh_view(self)
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, node) -> None:
+        self._grad_fn = node
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this storage has seen (PyTorch's Tensor._version)."""
+        return self._version_counter.value
 
     @property
     def shape(self):
@@ -95,6 +114,9 @@ class TensorBase:
 
     @property
     def requires_grad(self) -> bool:
+        base = self._base
+        if base is not None and base._grad_fn is not self._view_src_fn:
+            refresh_view(self)
         return self._requires_grad
 
     @requires_grad.setter
@@ -118,7 +140,7 @@ class TensorBase:
 
     def detach(self):
         """A new tensor sharing storage (and the version counter) with no autograd history."""
-        return type(self)._wrap(self._data, version=self._version)
+        return type(self)._wrap(self._data, version=self._version_counter)
 
 
 _VIEW_KINDS = (SHAPE, INDEX)
@@ -202,6 +224,10 @@ def bind(prim: Primitive, *args: TensorBase, **params):
 
 
 def _bind(prim: Primitive, args: tuple, params: dict):
+    for a in args:
+        base = a._base
+        if base is not None and base._grad_fn is not a._view_src_fn:
+            refresh_view(a)
     shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
     datas = [a._data for a in args]
     builder = None
@@ -235,26 +261,51 @@ def _bind(prim: Primitive, args: tuple, params: dict):
     out = _new(cls._op_result or cls)
     out._data = data
     out._requires_grad = False
-    out.grad_fn = None
+    out._grad_fn = None
     out._grad = None
-    out._version = VersionCounter()
+    out._version_counter = None
     out._retains_grad = False
     out._accumulator = None
     out._base = None
     if prim.kind in _VIEW_KINDS and builder is None and type(data) is _ndarray and data.base is not None \
             and np.may_share_memory(data, datas[0]):
-        # A NumPy view: in-place writes through either must invalidate values saved from the other.
-        out._version = args[0]._version
-        out._base = args[0] if args[0]._base is None else args[0]._base
+        # A NumPy view: it shares the version counter with its base, and remembers how it was made
+        # from the base so that in-place writes through it can rewrite the base's history.
+        src = args[0]
+        step = ((prim, params, args[1:]),)
+        root = src._base
+        out._version_counter = src._version_counter
+        out._base = src if root is None else root
+        out._view_chain = step if root is None else src._view_chain + step
+        out._view_src_fn = out._base._grad_fn
+    else:
+        out._version_counter = VersionCounter()
     if _grad_state.enabled and prim.vjp is not None and dtype.kind in _GRAD_KINDS:
         for a in args:
             if a._requires_grad:
                 out._requires_grad = True
-                out.grad_fn = PrimNode(prim, params, args, out)
+                out._grad_fn = PrimNode(prim, params, args, out, vjp_reads(prim, params, args))
                 if record_hook[0] is not None:
-                    record_hook[0](out.grad_fn)
+                    record_hook[0](out._grad_fn)
                 break
     return out
+
+
+def refresh_view(view: TensorBase) -> None:
+    """Make a view's grad_fn the view ops applied to its base's current history (after an in-place
+    write to the base or to another view of it changed that history), as PyTorch regenerates it."""
+    base = view._base
+    view._view_src_fn = base._grad_fn
+    enabled = _grad_state.enabled
+    _grad_state.enabled = True
+    try:
+        value = base
+        for prim, params, extra in view._view_chain:
+            value = _bind(prim, (value,) + extra, params)
+    finally:
+        _grad_state.enabled = enabled
+    view._grad_fn = value._grad_fn
+    view._requires_grad = value._requires_grad
 
 
 _ndarray = np.ndarray
@@ -267,3 +318,83 @@ _GRAD_KINDS = "fc"
 # not errors in PyTorch semantics: results are IEEE values, as torch returns them silently.
 warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"jitgrad(\.|$)",
                         message=r"(overflow|divide by zero|invalid value|underflow)")
+
+
+# ----- what a graph node saves, derived from the VJP rule ----------------------------------------
+
+
+class _Probe(Symbolic):
+    """A stand-in value for running a VJP rule once without data. `origins` are the rule's operands
+    (its output `out`, its inputs by position) this value was computed from: the values that the
+    rule reads are the origins of the cotangents it returns (using only .shape or .dtype of an
+    operand is not a read: sizes are kept by the node anyway)."""
+
+    __slots__ = ("shape", "dtype", "builder", "origins")
+
+    def __init__(self, shape: tuple, dtype: np.dtype, builder: _ProbeBuilder, origins: frozenset) -> None:
+        self.shape, self.dtype, self.builder, self.origins = tuple(shape), dtype, builder, origins
+
+
+class _ProbeBuilder:
+    """The `builder` of probe values: each op's result comes from the union of its operands' origins."""
+
+    def emit(self, prim, datas, params, shape, dtype) -> _Probe:
+        origins = frozenset()
+        for d in datas:
+            if type(d) is _Probe:
+                origins = origins | d.origins
+        return _Probe(shape, dtype, self, origins)
+
+    def capture(self, tensor) -> _Probe:
+        return _Probe(tensor.shape, tensor.dtype, self, frozenset())
+
+    def value_error(self, what: str) -> Exception:
+        return RuntimeError(f"{what} while probing a VJP rule")
+
+
+_OUT = "out"
+_reads_cache: dict = {}
+_READS_CACHE_LIMIT = 4096
+
+
+def vjp_reads(prim: Primitive, params: dict, inputs: tuple) -> tuple:
+    """(which inputs, whether the output) `prim`'s VJP reads when the inputs that require grad are
+    those of `inputs`: found by running the rule once on probe values per (primitive, requires-grad
+    pattern, shapes, dtypes, params) and cached. A node saves (and version-checks) only these."""
+    needs = tuple(t._requires_grad for t in inputs)
+    try:
+        key = (prim, needs, tuple((t.shape, t.dtype) for t in inputs), tuple(params.items()))
+        found = _reads_cache.get(key)
+    except TypeError:  # unhashable params: probe without caching
+        key, found = None, None
+    if found is not None:
+        return found
+    found = _probe_vjp(prim, params, inputs, needs)
+    if key is not None:
+        if len(_reads_cache) >= _READS_CACHE_LIMIT:
+            _reads_cache.clear()
+        _reads_cache[key] = found
+    return found
+
+
+def _probe_vjp(prim: Primitive, params: dict, inputs: tuple, needs: tuple) -> tuple:
+    builder = _ProbeBuilder()
+    cls = default_tensor_type[0]
+    probes = [cls._wrap(_Probe(t.shape, t.dtype, builder, frozenset((i,))), requires_grad=n)
+              for i, (t, n) in enumerate(zip(inputs, needs))]
+    shape, dtype = prim.abstract(*inputs, **params) if params else prim.abstract(*inputs)
+    out = cls._wrap(_Probe(shape, dtype, builder, frozenset((_OUT,))))
+    g = cls._wrap(_Probe(shape, dtype, builder, frozenset()))
+    enabled = _grad_state.enabled
+    _grad_state.enabled = False
+    try:
+        grads = prim.vjp(g, out, *probes, **params)
+    except Exception:  # noqa: BLE001 - a rule that cannot run on stand-ins keeps every value (safe)
+        return (tuple(True for _ in inputs), True)
+    finally:
+        _grad_state.enabled = enabled
+    read = frozenset()
+    for gi in grads:
+        if isinstance(gi, TensorBase) and type(gi._data) is _Probe:
+            read = read | gi._data.origins
+    return (tuple(i in read for i in range(len(inputs))), _OUT in read)

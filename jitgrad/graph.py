@@ -96,17 +96,22 @@ _NO_EDGE = (None, 0)
 
 
 class PrimNode(Node):
-    """Backward node of one primitive application; its VJP rule is written with jitgrad ops."""
+    """Backward node of one primitive application; its VJP rule is written with jitgrad ops.
 
-    __slots__ = ("prim", "params", "_saved", "_out_meta", "_in_shapes")
+    `reads` = (per input, output): the values the VJP rule reads for this requires-grad pattern
+    (derived from the rule, see core.vjp_reads). Only those are version-checked, and a node that
+    reads none keeps working after backward without retain_graph, as PyTorch's nodes that save nothing.
+    """
 
-    def __init__(self, prim, params: dict, inputs: tuple, output) -> None:
+    __slots__ = ("prim", "params", "_saved", "_out_meta", "_in_shapes", "_reads")
+
+    def __init__(self, prim, params: dict, inputs: tuple, output, reads: tuple) -> None:
         edges = []
         versions = []
         for t in inputs:
-            versions.append(t._version.value)
+            versions.append(t._version_counter.value)
             if t._requires_grad:
-                fn = t.grad_fn
+                fn = t._grad_fn
                 edges.append((fn if fn is not None else accumulator_of(t), 0))
             else:
                 edges.append(_NO_EDGE)
@@ -115,9 +120,10 @@ class PrimNode(Node):
         self._metadata = None
         self.prim = prim
         self.params = params
+        self._reads = reads
         if type(prim.node_name) is not str:
             self._in_shapes = tuple(t.shape for t in inputs)
-        counter = output._version
+        counter = output._version_counter
         self._saved = (inputs, versions, output._data, counter, counter.value)
         self._out_meta = type(output)
 
@@ -132,13 +138,11 @@ class PrimNode(Node):
         if saved is None:
             raise RuntimeError(FREED_MESSAGE)
         inputs, versions, out_data, out_counter, out_version = saved
-        saves = self.prim.saves_values
+        reads_inputs, reads_out = self._reads
         for i, (t, v) in enumerate(zip(inputs, versions)):
-            # Ops that keep no values (add, reshape...) only need their inputs' shapes, but index
-            # operands (integer tensors) are always read.
-            if t._version.value != v and (saves or t.dtype.kind in "biu"):
+            if reads_inputs[i] and t._version_counter.value != v:
                 raise _modified_error(t, self, i, v)
-        if out_counter.value != out_version and self.prim.reads_output and self.prim.saves_values:
+        if reads_out and out_counter.value != out_version:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace "
                 f"operation ({out_counter.last_op or 'an in-place op'}): the output 0 of {self.name()} is at "
@@ -158,7 +162,8 @@ class PrimNode(Node):
         return grads
 
     def release(self) -> None:
-        if self.prim.saves_values:
+        reads_inputs, reads_out = self._reads
+        if reads_out or any(reads_inputs):
             self._saved = None
 
 
@@ -167,8 +172,8 @@ def _modified_error(tensor, node: PrimNode, index: int, expected: int) -> Runtim
 
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation ({tensor._version.last_op or 'an in-place op'}): input {index} of {node.name()}, a "
+        f"operation ({tensor._version_counter.last_op or 'an in-place op'}): input {index} of {node.name()}, a "
         f"{dtypes.name(tensor.dtype)} tensor of shape {list(tensor.shape)}, is at version "
-        f"{tensor._version.value}; expected version {expected} instead. Hint: avoid modifying it in "
+        f"{tensor._version_counter.value}; expected version {expected} instead. Hint: avoid modifying it in "
         "place (use the out-of-place op, or .clone() before the in-place op)."
     )

@@ -102,24 +102,21 @@ def _quiet(impl):
     return run
 
 
-def _unary(name, impl, vjp, template, node_name, saves=True, reads_out=True):
-    return Primitive(name, _quiet(impl), _same, vjp, ELEMENTWISE, node_name, template, saves_values=saves,
-                     reads_output=reads_out)
+def _unary(name, impl, vjp, template, node_name):
+    return Primitive(name, _quiet(impl), _same, vjp, ELEMENTWISE, node_name, template)
 
 
-NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", saves=False)
-ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0", reads_out=False)
+NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0")
+ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0")
 SIGN = _unary("sign", np.sign, lambda g, out, x: (zeros_like_(x),),
-              "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0",
-              reads_out=False)
+              "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
 EXP = _unary("exp", np.exp, lambda g, out, x: (g * out,), "math.exp({0})", "ExpBackward0")
 EXPM1 = _unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), "math.expm1({0})", "Expm1Backward0")
-LOG = _unary("log", np.log, lambda g, out, x: (g / x,), "math.log({0})", "LogBackward0", reads_out=False)
-LOG1P = _unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),), "math.log1p({0})", "Log1PBackward0",
-              reads_out=False)
+LOG = _unary("log", np.log, lambda g, out, x: (g / x,), "math.log({0})", "LogBackward0")
+LOG1P = _unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),), "math.log1p({0})", "Log1PBackward0")
 SQRT = _unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),), "math.sqrt({0})", "SqrtBackward0")
-SIN = _unary("sin", np.sin, lambda g, out, x: (g * cos(x),), "math.sin({0})", "SinBackward0", reads_out=False)
-COS = _unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), "math.cos({0})", "CosBackward0", reads_out=False)
+SIN = _unary("sin", np.sin, lambda g, out, x: (g * cos(x),), "math.sin({0})", "SinBackward0")
+COS = _unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), "math.cos({0})", "CosBackward0")
 TAN = _unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),), "math.tan({0})", "TanBackward0")
 TANH = _unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), "math.tanh({0})", "TanhBackward0")
 SIGMOID = _unary("sigmoid", _sigmoid_impl, lambda g, out, x: (g * (out * (1 - out)),),
@@ -137,9 +134,9 @@ def _cast_vjp(g, out, x, dtype):
 
 
 CAST = Primitive("cast", lambda x, dtype: x.astype(dtype), _cast_rule, _cast_vjp, ELEMENTWISE,
-                 "ToCopyBackward0", "{dtype}({0})", params=("dtype",), saves_values=False)
+                 "ToCopyBackward0", "{dtype}({0})", params=("dtype",))
 CLONE = Primitive("clone", lambda x: x.copy(), _same, lambda g, out, x: (g,), ELEMENTWISE,
-                  "CloneBackward0", "{0}", saves_values=False)
+                  "CloneBackward0", "{0}")
 
 
 def _to_device_impl(x, device, source):
@@ -155,7 +152,7 @@ def _to_device_impl(x, device, source):
 # source device.
 TO_DEVICE = Primitive("to_device", _to_device_impl, lambda x, device, source: (x.shape, x.dtype),
                       lambda g, out, x, device, source: (to_device(g, source),), TRANSFER,
-                      "ToCopyBackward0", params=("device", "source"), saves_values=False, reads_output=False)
+                      "ToCopyBackward0", params=("device", "source"))
 
 
 def to_device(x, device) -> TensorBase:
@@ -280,20 +277,19 @@ def _extremum_vjp(loses):
     return vjp
 
 
-def _binary(name, impl, vjp, template, node_name, rule=_broadcast, saves=True, reads_out=True):
-    return Primitive(name, _quiet(impl), rule, vjp, ELEMENTWISE, node_name, template, saves_values=saves,
-                     reads_output=reads_out)
+def _binary(name, impl, vjp, template, node_name, rule=_broadcast):
+    return Primitive(name, _quiet(impl), rule, vjp, ELEMENTWISE, node_name, template)
 
 
-ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0", saves=False)
-SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", saves=False)
-MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0", reads_out=False)
-DIV = _binary("div", np.true_divide, _div_vjp, "({0} / {1})", "DivBackward0", reads_out=False)
+ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0")
+SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0")
+MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0")
+DIV = _binary("div", np.true_divide, _div_vjp, "({0} / {1})", "DivBackward0")
 POW = _binary("pow", np.power, _pow_vjp, "({0} ** {1})", "PowBackward1")
 MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x < y),
-                  "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0", reads_out=False)
+                  "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0")
 MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x > y),
-                  "({0} if (({0} <= {1}) | ({0} != {0})) else {1})", "MinimumBackward0", reads_out=False)
+                  "({0} if (({0} <= {1}) | ({0} != {0})) else {1})", "MinimumBackward0")
 EQ = _binary("eq", np.equal, None, "({0} == {1})", "", rule=_compare)
 NE = _binary("ne", np.not_equal, None, "({0} != {1})", "", rule=_compare)
 LT = _binary("lt", np.less, None, "({0} < {1})", "", rule=_compare)
@@ -314,7 +310,7 @@ def _pow_scalar_vjp(g, out, x, exponent):
 
 POW_SCALAR = Primitive("pow_scalar", _quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))), _same,
                        _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
-                       params=("exponent",), reads_output=False)
+                       params=("exponent",))
 
 
 def _rpow_scalar_vjp(g, out, x, base):
@@ -328,7 +324,7 @@ def _rpow_scalar_vjp(g, out, x, base):
 # RsubBackward1 and `2 ** b` PowBackward2, each with b as its one input; `2 / b` is 2 * reciprocal(b).
 RSUB_SCALAR = Primitive("rsub_scalar", _quiet(lambda x, value: np.subtract(x.dtype.type(value), x)), _same,
                         lambda g, out, x, value: (neg(g),), ELEMENTWISE, "RsubBackward1", "({value} - {0})",
-                        params=("value",), saves_values=False)
+                        params=("value",))
 RPOW_SCALAR = Primitive("rpow_scalar", _quiet(lambda x, base: np.power(x.dtype.type(base), x)), _same,
                         _rpow_scalar_vjp, ELEMENTWISE, "PowBackward2", "({base} ** {0})", params=("base",))
 RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda g, out, x: (neg(g) * (out * out),), "({one} / {0})",
@@ -342,8 +338,7 @@ def _clamp_vjp(g, out, x, min, max):
 
 CLAMP = Primitive("clamp", lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False), _same,
                   _clamp_vjp, ELEMENTWISE, "ClampBackward1",
-                  "({min} if {0} < {min} else ({max} if {0} > {max} else {0}))", params=("min", "max"),
-                  reads_output=False)
+                  "({min} if {0} < {min} else ({max} if {0} > {max} else {0}))", params=("min", "max"))
 
 
 def _where_rule(c, x, y):
@@ -358,7 +353,7 @@ def _where_vjp(g, out, c, x, y):
 
 
 WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "WhereBackward0",
-                  "({1} if {0} else {2})", saves_values=True, reads_output=False)
+                  "({1} if {0} else {2})")
 
 
 def as_tensor_operand(value, dtype=None) -> TensorBase:
@@ -708,8 +703,7 @@ def _full_or_dim(stem):
 
 
 def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=()):
-    return Primitive(name, _quiet(impl), rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"),
-                     saves_values=vjp not in (_sum_vjp, _mean_vjp), reads_output=vjp is not _var_vjp)
+    return Primitive(name, _quiet(impl), rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"))
 
 
 SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=keepdim),
@@ -740,10 +734,10 @@ def _extreme_dim_rule(x, dim, keepdim):
 
 MAX_DIM = Primitive("max_dim", lambda x, dim, keepdim: np.amax(x, axis=dim, keepdims=keepdim),
                     _extreme_dim_rule, _extreme_dim_vjp(lambda x, d, keepdim: argmax(x, d, keepdim)),
-                    REDUCTION, "MaxBackward0", params=("dim", "keepdim"), reads_output=False)
+                    REDUCTION, "MaxBackward0", params=("dim", "keepdim"))
 MIN_DIM = Primitive("min_dim", lambda x, dim, keepdim: np.amin(x, axis=dim, keepdims=keepdim),
                     _extreme_dim_rule, _extreme_dim_vjp(lambda x, d, keepdim: argmin(x, d, keepdim)),
-                    REDUCTION, "MinBackward0", params=("dim", "keepdim"), reads_output=False)
+                    REDUCTION, "MinBackward0", params=("dim", "keepdim"))
 PROD = _reduction("prod", lambda x, dims, keepdim: np.prod(x, axis=dims, keepdims=keepdim),
                   _prod_vjp, _full_or_dim("Prod"), rule=_summed)
 NORM = _reduction("norm", _norm_impl, _norm_vjp, "LinalgVectorNormBackward0", extra=("p",))
@@ -901,8 +895,7 @@ def _matmul_node_name(params, in_shapes):
     return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (2, 2): "MmBackward0"}.get(ranks, "BmmBackward0")
 
 
-MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, _matmul_node_name,
-                        reads_output=False)
+MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, _matmul_node_name)
 
 
 def matmul(a, b):
@@ -930,7 +923,7 @@ def _shape_to(x, shape):
 
 RESHAPE = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _shape_to,
                     lambda g, out, x, shape: (reshape(g, x.shape),), SHAPE, "ViewBackward0",
-                    params=("shape",), saves_values=False)
+                    params=("shape",))
 
 
 def _expand_rule(x, shape):
@@ -942,7 +935,7 @@ def _expand_rule(x, shape):
 
 EXPAND = Primitive("expand", lambda x, shape: np.broadcast_to(x, shape), _expand_rule,
                    lambda g, out, x, shape: (unbroadcast(g, x.shape),), SHAPE, "ExpandBackward0",
-                   params=("shape",), saves_values=False)
+                   params=("shape",))
 
 
 def _permute_rule(x, dims):
@@ -951,7 +944,7 @@ def _permute_rule(x, dims):
 
 PERMUTE = Primitive("permute", lambda x, dims: np.transpose(x, dims), _permute_rule,
                     lambda g, out, x, dims: (permute(g, shapes.inverse_permutation(dims)),), SHAPE,
-                    "PermuteBackward0", params=("dims",), saves_values=False)
+                    "PermuteBackward0", params=("dims",))
 
 
 def _swap(ndim, d0, d1):
@@ -963,7 +956,7 @@ def _swap(ndim, d0, d1):
 TRANSPOSE = Primitive("transpose", lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1),
                       lambda x, dim0, dim1: (_permute_rule(x, _swap(x.ndim, dim0, dim1))),
                       lambda g, out, x, dim0, dim1: (transpose(g, dim0, dim1),), SHAPE,
-                      "TransposeBackward0", params=("dim0", "dim1"), saves_values=False)
+                      "TransposeBackward0", params=("dim0", "dim1"))
 def _squeeze_name(params, in_shapes):
     """PyTorch names squeeze() SqueezeBackward0 and squeeze(dim) SqueezeBackward1."""
     return "SqueezeBackward1" if params["explicit"] else "SqueezeBackward0"
@@ -972,11 +965,11 @@ def _squeeze_name(params, in_shapes):
 SQUEEZE = Primitive("squeeze", lambda x, dims, explicit: np.squeeze(x, axis=dims),
                     lambda x, dims, explicit: (tuple(s for i, s in enumerate(x.shape) if i not in dims), x.dtype),
                     lambda g, out, x, dims, explicit: (reshape(g, x.shape),), SHAPE,
-                    _squeeze_name, params=("dims", "explicit"), saves_values=False)
+                    _squeeze_name, params=("dims", "explicit"))
 UNSQUEEZE = Primitive("unsqueeze", lambda x, dim: np.expand_dims(x, dim),
                       lambda x, dim: (x.shape[:dim] + (1,) + x.shape[dim:], x.dtype),
                       lambda g, out, x, dim: (reshape(g, x.shape),), SHAPE, "UnsqueezeBackward0",
-                      params=("dim",), saves_values=False)
+                      params=("dim",))
 
 
 def _cat_rule(*xs, dim):
@@ -1012,9 +1005,9 @@ def _stack_vjp(g, out, *xs, dim):
 
 
 CAT = Primitive("cat", lambda *xs, dim: np.concatenate(xs, axis=dim), _cat_rule, _cat_vjp, SHAPE,
-                "CatBackward0", params=("dim",), saves_values=False)
+                "CatBackward0", params=("dim",))
 STACK = Primitive("stack", lambda *xs, dim: np.stack(xs, axis=dim), _stack_rule, _stack_vjp, SHAPE,
-                  "StackBackward0", params=("dim",), saves_values=False)
+                  "StackBackward0", params=("dim",))
 
 
 def reshape(x, *shape):
@@ -1225,12 +1218,10 @@ def _unindex_impl(g, *arrays, spec, shape):
 
 
 GETITEM = Primitive("getitem", _getitem_impl,
-                    _getitem_rule, _getitem_vjp, INDEX, _getitem_name, params=("spec",),
-                    saves_values=False)
+                    _getitem_rule, _getitem_vjp, INDEX, _getitem_name, params=("spec",))
 UNINDEX = Primitive("unindex", _unindex_impl, lambda g, *arrays, spec, shape: (tuple(shape), g.dtype),
                     lambda gg, out, g, *arrays, spec, shape: (getitem_spec(gg, spec, arrays),) +
-                    (None,) * len(arrays), INDEX, "IndexPutBackward0", params=("spec", "shape"),
-                    saves_values=False)
+                    (None,) * len(arrays), INDEX, "IndexPutBackward0", params=("spec", "shape"))
 
 
 def _spec_of(index, x):
@@ -1317,7 +1308,7 @@ def _setitem_vjp(g, out, x, v, *arrays, spec):
 
 SETITEM = Primitive("setitem", _setitem_impl, _setitem_rule, _setitem_vjp, INDEX,
                     lambda p, s: "IndexPutBackward0" if any(i[0] == "a" for i in p["spec"]) else "CopySlices",
-                    params=("spec",), saves_values=False)
+                    params=("spec",))
 
 
 def setitem(x, index, value):
@@ -1361,10 +1352,10 @@ def _scatter_add_impl(g, index, dim, shape):
 
 GATHER = Primitive("gather", _gather_impl, _gather_rule,
                    lambda g, out, x, index, dim: (scatter_add_to(g, index, dim, x.shape), None),
-                   INDEX, "GatherBackward0", params=("dim",), saves_values=False)
+                   INDEX, "GatherBackward0", params=("dim",))
 SCATTER_ADD = Primitive("scatter_add", _scatter_add_impl, lambda g, index, dim, shape: (tuple(shape), g.dtype),
                         lambda gg, out, g, index, dim, shape: (gather(gg, dim, index), None),
-                        INDEX, "ScatterAddBackward0", params=("dim", "shape"), saves_values=False)
+                        INDEX, "ScatterAddBackward0", params=("dim", "shape"))
 
 
 def gather(x, dim, index):

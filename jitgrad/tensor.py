@@ -775,7 +775,7 @@ def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
             raise RuntimeError(f"in-place {op_name} on a tensor whose memory is read-only (an expanded or "
                                "broadcast view); call .clone() first")
         np.copyto(self._data, result._data)
-    self._version.bump(op_name)
+    self._version_counter.bump(op_name)
     if result.grad_fn is not None and recording:
         self.grad_fn = result.grad_fn
         self._requires_grad = True

@@ -44,7 +44,7 @@ def _fill(tensor: TensorBase, values: np.ndarray) -> TensorBase:
         from ..cuda import eager
         values = np.asarray(values, dtype=data.dtype)
         eager.copy_into(data, eager.to_device(values) if values.ndim else values[()])
-    tensor._version.bump("init")
+    tensor._version_counter.bump("init")
     return tensor
 
 

@@ -331,7 +331,7 @@ class Module:
         with no_grad():
             for target, array in updates:
                 _copy_into(target, array)
-                target._version.bump("load_state_dict")
+                target._version_counter.bump("load_state_dict")
         return IncompatibleKeys(missing, unexpected)
 
     # ----- calling and printing ---------------------------------------------------------------
@@ -375,7 +375,7 @@ def zero_grad_of(p: TensorBase, set_to_none: bool) -> None:
         data[...] = 0
     else:
         core.device_backend[0].copy_into(data, core.full_like_data(data, (), data.dtype, 0))
-    g._version.bump("zero_")
+    g._version_counter.bump("zero_")
 
 
 def _converted(t: TensorBase, target, dtype):

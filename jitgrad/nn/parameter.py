@@ -26,7 +26,7 @@ class Parameter(Tensor):
                             "it first with jitgrad.tensor(...)")
         if data.grad_fn is not None:
             data = data.detach()
-        param = TensorBase._wrap.__func__(cls, data._data, version=data._version)
+        param = TensorBase._wrap.__func__(cls, data._data, version=data._version_counter)
         param.requires_grad = requires_grad
         return param
 

@@ -83,7 +83,7 @@ def step_group(opt, index: int, group: dict) -> None:
             for p, arrs, key in zip(params, arrays, keys, strict=True):
                 _per_tensor(opt, group, p, arrs, key, mode == NUMPY)
         for p in params:
-            p._version.bump("optimizer.step")
+            p._version_counter.bump("optimizer.step")
 
 
 def _per_tensor(opt, group: dict, p, arrays: list, key: tuple, numpy: bool) -> None:
@@ -152,7 +152,7 @@ def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
                 t._data = _moved(t._data, p)
             arrays.append(t._data)
         kernel(p._data, p._grad._data, *arrays, *opt._scalars(group, key, dtype))
-        p._version.bump("optimizer.step")
+        p._version_counter.bump("optimizer.step")
 
 
 def _moved(data, p):
