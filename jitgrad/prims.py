@@ -1171,7 +1171,12 @@ def _to_torch_order(result, spec, arrays, ndim: int, inverse: bool = False):
 
 
 def _getitem_impl(x, *arrays, spec):
-    return np.asarray(_to_torch_order(x[_index_of(spec, arrays)], spec, arrays, x.ndim))
+    """x[index] in PyTorch's order; basic indexing gives a view even when it selects one element
+    (NumPy returns a scalar copy for x[1] but a 0-d view for x[1, ...]), so writes through x[1] reach x."""
+    index = _index_of(spec, arrays)
+    if not arrays and ("e",) not in spec:
+        return x[index + (Ellipsis,)]
+    return np.asarray(_to_torch_order(x[index], spec, arrays, x.ndim))
 
 
 def _probe(shape, spec, arrays):

@@ -9,6 +9,7 @@ import weakref
 import numpy as np
 
 from . import autodiff, core, devices, dtypes, prims, unsupported
+from .inplace import inplace as _inplace
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 
@@ -444,19 +445,19 @@ class Tensor(TensorBase):
         return prims.getitem(self, index)
 
     def __setitem__(self, index, value) -> None:
-        _inplace(self, "setitem", lambda src: prims.setitem(src, index, value))
+        _inplace(self, "setitem", lambda src: prims.setitem(src, index, value), (value,))
 
     def __iadd__(self, other):
-        return _inplace(self, "add_", lambda src: prims.add(src, other))
+        return _inplace(self, "add_", lambda src: prims.add(src, other), (other,))
 
     def __isub__(self, other):
-        return _inplace(self, "sub_", lambda src: prims.sub(src, other))
+        return _inplace(self, "sub_", lambda src: prims.sub(src, other), (other,))
 
     def __imul__(self, other):
-        return _inplace(self, "mul_", lambda src: prims.mul(src, other))
+        return _inplace(self, "mul_", lambda src: prims.mul(src, other), (other,))
 
     def __itruediv__(self, other):
-        return _inplace(self, "div_", lambda src: prims.div(src, other))
+        return _inplace(self, "div_", lambda src: prims.div(src, other), (other,))
 
     # ----- math methods -----------------------------------------------------------------------
 
@@ -649,22 +650,22 @@ class Tensor(TensorBase):
     # ----- in-place methods -------------------------------------------------------------------
 
     def add_(self, other, alpha=1):
-        return _inplace(self, "add_", lambda src: prims.add(src, other, alpha=alpha))
+        return _inplace(self, "add_", lambda src: prims.add(src, other, alpha=alpha), (other,))
 
     def sub_(self, other, alpha=1):
-        return _inplace(self, "sub_", lambda src: prims.sub(src, other, alpha=alpha))
+        return _inplace(self, "sub_", lambda src: prims.sub(src, other, alpha=alpha), (other,))
 
     def mul_(self, other):
-        return _inplace(self, "mul_", lambda src: prims.mul(src, other))
+        return _inplace(self, "mul_", lambda src: prims.mul(src, other), (other,))
 
     def div_(self, other):
-        return _inplace(self, "div_", lambda src: prims.div(src, other))
+        return _inplace(self, "div_", lambda src: prims.div(src, other), (other,))
 
     def pow_(self, exponent):
-        return _inplace(self, "pow_", lambda src: prims.pow(src, exponent))
+        return _inplace(self, "pow_", lambda src: prims.pow(src, exponent), (exponent,))
 
     def clamp_(self, min=None, max=None):  # noqa: A002
-        return _inplace(self, "clamp_", lambda src: prims.clamp(src, min, max))
+        return _inplace(self, "clamp_", lambda src: prims.clamp(src, min, max), (min, max))
 
     clip_ = clamp_
 
@@ -709,7 +710,7 @@ class Tensor(TensorBase):
             else:
                 filled = type(src)._wrap(core.full_like_data(src._data, src.shape, src.dtype, value))
             return filled if not src.requires_grad else prims.add(prims.mul(src, 0), filled)
-        return _inplace(self, "fill_", fill)
+        return _inplace(self, "fill_", fill, (value,))
 
     def copy_(self, src_tensor):
         def copy(src):
@@ -719,7 +720,7 @@ class Tensor(TensorBase):
                 value = prims.to_device(value, src.device)
             value = prims.expand(value, src.shape)
             return value if not src.requires_grad else prims.add(prims.mul(src, 0), value)
-        return _inplace(self, "copy_", copy)
+        return _inplace(self, "copy_", copy, (src_tensor,))
 
 
 class _HookHandle:
@@ -731,55 +732,6 @@ class _HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
-
-
-def _inplace(self: Tensor, op_name: str, compute) -> Tensor:
-    """Run `compute` out of place, write the result into self's storage, bump its version,
-    and (when recording) make the result's graph node self's grad_fn."""
-    recording = _grad_state.enabled
-    if recording and self._requires_grad and self.grad_fn is None:
-        raise RuntimeError(
-            f"a leaf Variable that requires grad is being used in an in-place operation ({op_name}). "
-            "Wrap the update in `with jitgrad.no_grad():` (as optimizers do), or use the out-of-place op.")
-    base = self._base
-    if recording and base is not None and base._requires_grad:
-        raise RuntimeError(
-            f"in-place operation {op_name} on a view of a tensor that requires grad is not supported "
-            "(it would silently skip the base's gradient); call .clone() on the view first, or use the "
-            "out-of-place op.")
-    src = self
-    if recording and self._requires_grad:
-        # The node may need self's old value: give it a snapshot that keeps self's history.
-        snapshot = self._data if isinstance(self._data, Symbolic) else core.copy_data(self._data)
-        src = type(self)._wrap(snapshot, requires_grad=True, grad_fn=self.grad_fn)
-    result = compute(src)
-    if tuple(result.shape) != tuple(self.shape):
-        raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                           f"{list(result.shape)} (in-place {op_name})")
-    if result.dtype != self.dtype:
-        if dtypes.is_floating(result.dtype) and not dtypes.is_floating(self.dtype):
-            raise RuntimeError(f"result type {dtypes.name(result.dtype)} can't be cast to the desired output "
-                               f"type {dtypes.name(self.dtype)} (in-place {op_name})")
-        result = prims.cast(result, self.dtype)
-    if isinstance(self._data, Symbolic) or isinstance(result._data, Symbolic):
-        if not isinstance(self._data, Symbolic) and self._requires_grad and self.grad_fn is None:
-            raise RuntimeError(f"in-place {op_name} of a parameter (a leaf that requires grad, from outside the "
-                               "traced function) inside a traced function is not supported: its new value would "
-                               "only exist in the trace. Update parameters outside the compiled function (e.g. "
-                               "optimizer.step() after calling it).")
-        self._data = result._data
-    elif not core.on_host(self._data):
-        core.device_backend[0].copy_into(self._data, result._data)
-    else:
-        if not self._data.flags.writeable:
-            raise RuntimeError(f"in-place {op_name} on a tensor whose memory is read-only (an expanded or "
-                               "broadcast view); call .clone() first")
-        np.copyto(self._data, result._data)
-    self._version_counter.bump(op_name)
-    if result.grad_fn is not None and recording:
-        self.grad_fn = result.grad_fn
-        self._requires_grad = True
-    return self
 
 
 def _rebuild_tensor(array: np.ndarray, requires_grad: bool, device: str = "cpu", cls: type = Tensor) -> Tensor:
