@@ -12,6 +12,7 @@ import numpy as np
 
 from . import dtypes
 from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host
+from .core import device_backend as _device_backend
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, edge_to
 from .shapes import numel
@@ -125,6 +126,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
     for node, g in zip(root_nodes, grad_outputs):
         grads[node] = g if node not in grads else grads[node] + g
     captured: dict = {}
+    deliveries: list = []  # (tensor, gradient) for .grad, written only once the whole pass succeeded
     hook = anomaly_hook[0]
     timed_apply = apply_hook[0]
     with set_grad_enabled(create_graph):
@@ -139,11 +141,16 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
             if target_nodes is not None and node in target_nodes:
                 captured[node] = g
             if node._retained is not None or (owners and not capture):
-                _deliver_retained(node, g, create_graph, {} if capture else owners)
+                _deliver_retained(node, g, {} if capture else owners, deliveries)
             if isinstance(node, AccumulateGrad):
                 if not capture and (target_nodes is None or node in target_nodes):
-                    accumulate_grad(node.variable, g, create_graph)
-                    _run_post_accumulate_hooks(node.variable)
+                    if getattr(node.variable, "_post_accumulate_grad_hooks", None):
+                        # Its hooks act during backward (DDP buckets, optimizer-in-backward), as in
+                        # PyTorch: this leaf's .grad is written now, not with the others at the end.
+                        _accumulate_all([(node.variable, g)], create_graph)
+                        _run_post_accumulate_hooks(node.variable)
+                    else:
+                        deliveries.append((node.variable, g))
                 continue
             try:
                 if timed_apply is None:
@@ -165,6 +172,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 grads[nxt] = ig if prev is None else prev + ig
             if not retain_graph:
                 node.release()
+        _accumulate_all(deliveries, create_graph)
     return captured
 
 
@@ -188,43 +196,61 @@ def _run_post_accumulate_hooks(variable) -> None:
             hook(variable)
 
 
-def _deliver_retained(node, g, create_graph: bool, owners: dict) -> None:
+def _deliver_retained(node, g, owners: dict, deliveries: list) -> None:
     """`.grad` of a non-leaf named in backward(inputs=...) (`owners`), and of one that called
     retain_grad(): as in PyTorch, the latter is filled whenever its gradient is computed, by
-    backward (with or without inputs=) and by autograd.grad alike."""
+    backward (with or without inputs=) and by autograd.grad alike. Queued in `deliveries`."""
     owner = owners.get(node)
     if owner is not None:
-        accumulate_grad(owner, g, create_graph)
+        deliveries.append((owner, g))
     ref = node._retained
     tensor = ref() if ref is not None else None
     if tensor is not None and tensor is not owner:
-        accumulate_grad(tensor, g, create_graph)
+        deliveries.append((tensor, g))
+
+
+def _accumulate_all(deliveries: list, create_graph: bool) -> None:
+    """Accumulate every gradient of one backward pass into `.grad`: all checked and converted
+    first, so an error leaves every `.grad` (and its version counter) as it was."""
+    ready = []
+    for variable, g in deliveries:
+        if tuple(g.shape) != tuple(variable.shape):
+            raise RuntimeError(f"internal error: gradient of shape {tuple(g.shape)} for a tensor of shape "
+                               f"{tuple(variable.shape)}")
+        if g.dtype != variable.dtype:
+            from .prims import cast
+            g = cast(g, variable.dtype)
+        ready.append((variable, g))
+    for variable, g in ready:
+        accumulate_grad(variable, g, create_graph)
 
 
 def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> None:
-    """Add g into variable.grad, as PyTorch's AccumulateGrad does (a fresh, detached buffer
-    unless create_graph, so two leaves never share one gradient tensor)."""
-    if tuple(g.shape) != tuple(variable.shape):
-        raise RuntimeError(f"internal error: gradient of shape {tuple(g.shape)} for a tensor of shape "
-                           f"{tuple(variable.shape)}")
-    if g.dtype != variable.dtype:
-        from .prims import cast
-        g = cast(g, variable.dtype)
+    """Add g into variable.grad as PyTorch's AccumulateGrad does: the first gradient is stored as a
+    fresh buffer (a detached copy unless create_graph); later ones are added in place into that
+    same tensor (so `g = x.grad` held by the user sees them), except when building a graph
+    (create_graph), where the sum is a new tensor with history. g has variable's shape and dtype."""
+    old = variable._grad
     if create_graph:
-        variable._grad = g if variable._grad is None else variable._grad + g
+        variable._grad = g if old is None else old + g
         return
     data = g._data
-    if variable._grad is None:
-        fresh = data if isinstance(data, Symbolic) else copy_data(data)
-    else:
-        old = variable._grad._data
-        if isinstance(old, Symbolic) or isinstance(data, Symbolic):
-            fresh = old + data
-        elif on_host(old) and on_host(data):
-            fresh = np.add(old, data)
-        else:  # GPU storage: the sum is computed (or runs out of memory) before .grad changes
-            fresh = (variable._grad.detach() + g.detach())._data
-    variable._grad = type(g)._wrap(fresh)
+    if old is None:
+        variable._grad = type(g)._wrap(data if isinstance(data, Symbolic) else copy_data(data))
+        return
+    old_data = old._data
+    if isinstance(old_data, Symbolic) or isinstance(data, Symbolic):
+        variable._grad = type(g)._wrap(old_data + data)
+    elif on_host(old_data) and on_host(data):
+        if old_data.flags.writeable:
+            np.add(old_data, data, out=old_data)
+            old._version_counter.bump("AccumulateGrad")
+        else:  # e.g. a broadcast view assigned to .grad by the user: it cannot be written
+            variable._grad = type(g)._wrap(np.add(old_data, data))
+    else:  # GPU storage: the sum is computed (or runs out of memory) before .grad changes
+        total = (old.detach() + g.detach())._data
+        _device_backend[0].copy_into(old_data, total)
+        old._version_counter.bump("AccumulateGrad")
 
 
 def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
