@@ -215,7 +215,7 @@ def test_error_mid_backward_leaves_grads_untouched():
     gx, gw = x.grad.numpy().copy(), w.grad.numpy().copy()
     version = x.grad._version
     e = w.exp()
-    loss = x.sum() + (e * e).sum()  # x's gradient is ready before the clobbered node runs
+    loss = (e * e).sum() + x.sum()  # the engine reaches x's AccumulateGrad before the clobbered node
     e.mul_(2)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
