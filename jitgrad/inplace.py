@@ -78,7 +78,7 @@ def _set_history(t: TensorBase, node) -> None:
     _move_retained_grad(t, old, node)
 
 
-def _write(target: TensorBase, values, op_name: str) -> None:
+def _write(target: TensorBase, values) -> None:
     """Copy `values` (storage of the same shape and dtype) into target's storage, in place."""
     data = target._data
     if isinstance(data, Symbolic) or isinstance(values, Symbolic):
@@ -122,7 +122,7 @@ def inplace(self: TensorBase, op_name: str, compute: Callable, operands: tuple =
                                "traced function) inside a traced function is not supported: its new value would "
                                "only exist in the trace. Update parameters outside the compiled function (e.g. "
                                "optimizer.step() after calling it).")
-    _write(self, result._data, op_name)
+    _write(self, result._data)
     self._version_counter.bump(op_name)
     if not recording or result._grad_fn is None:
         return self

@@ -11,7 +11,6 @@ import numpy as np
 from . import autodiff, core, devices, dtypes, prims, unsupported
 from .inplace import inplace as _inplace
 from .core import Symbolic, TensorBase
-from .grad_mode import _state as _grad_state
 
 
 def to_arguments(args: tuple, kwargs: dict) -> tuple:
