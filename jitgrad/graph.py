@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
     "they have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -124,8 +126,12 @@ class PrimNode(Node):
         if type(prim.node_name) is not str:
             self._in_shapes = tuple(t.shape for t in inputs)
         counter = output._version_counter
-        self._saved = (inputs, versions, output._data, counter, counter.value)
-        self._out_meta = type(output)
+        reads_inputs, reads_out = reads
+        if not all(reads_inputs):
+            inputs = tuple(t if r else _shape_only(t) for t, r in zip(inputs, reads_inputs))
+        out_data = output._data if reads_out or type(output._data) is not np.ndarray else None
+        self._saved = (inputs, versions, out_data, counter, counter.value)
+        self._out_meta = (type(output), output.shape, output.dtype)
 
     def name(self) -> str:
         label = self.prim.node_name
@@ -139,6 +145,11 @@ class PrimNode(Node):
             raise RuntimeError(FREED_MESSAGE)
         inputs, versions, out_data, out_counter, out_version = saved
         reads_inputs, reads_out = self._reads
+        if not all(reads_inputs):
+            inputs = tuple(_stand_in(t) if type(t) is tuple else t for t in inputs)
+        cls, shape, dtype = self._out_meta
+        if out_data is None:
+            out_data = _zeros_view(shape, dtype)
         for i, (t, v) in enumerate(zip(inputs, versions)):
             if reads_inputs[i] and t._version_counter.value != v:
                 raise _modified_error(t, self, i, v)
@@ -150,8 +161,8 @@ class PrimNode(Node):
                 f"it in place (use the out-of-place op, or .clone() before the in-place op)."
             )
         if attach:
-            return inputs, self._out_meta._wrap(out_data, requires_grad=True, grad_fn=self, version=out_counter)
-        return inputs, self._out_meta._wrap(out_data, version=out_counter)
+            return inputs, cls._wrap(out_data, requires_grad=True, grad_fn=self, version=out_counter)
+        return inputs, cls._wrap(out_data, version=out_counter)
 
     def apply(self, grad, create_graph: bool) -> tuple:
         inputs, out = self.saved_values(attach=create_graph)
@@ -165,6 +176,24 @@ class PrimNode(Node):
         reads_inputs, reads_out = self._reads
         if reads_out or any(reads_inputs):
             self._saved = None
+
+
+def _shape_only(t):
+    """What a node keeps of a host input its VJP does not read: (class, shape, dtype, requires_grad),
+    so the input's memory can be freed (device and symbolic inputs are kept: rules need their device)."""
+    if type(t._data) is not np.ndarray:
+        return t
+    return (type(t), t.shape, t.dtype, t._requires_grad)
+
+
+def _zeros_view(shape: tuple, dtype) -> np.ndarray:
+    """Zero-stride zeros of `shape` (no memory): the value of an operand the VJP rule never reads."""
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+
+
+def _stand_in(meta: tuple):
+    cls, shape, dtype, requires_grad = meta
+    return cls._wrap(_zeros_view(shape, dtype), requires_grad=requires_grad)
 
 
 def _modified_error(tensor, node: PrimNode, index: int, expected: int) -> RuntimeError:

@@ -289,6 +289,21 @@ def test_saved_values_are_derived_from_the_vjp_rule():
     assert (x + c).grad_fn._reads == ((False, False), False)
 
 
+def test_values_no_rule_reads_are_not_kept_alive():
+    """PyTorch frees an intermediate that no backward rule needs; so does jitgrad."""
+    import gc
+    import weakref
+    x = jg.tensor([1.0, 2.0], requires_grad=True)
+    h = x.sin()                       # SinBackward reads x, not its output h
+    memory = weakref.ref(h._data)
+    y = (h + 1).relu()                # AddBackward reads nothing; ReluBackward reads its own output
+    del h
+    gc.collect()
+    assert memory() is None
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.cos([1.0, 2.0]), rtol=1e-6)
+
+
 def test_node_saving_nothing_can_run_twice_without_retain_graph():
     def body(m):
         x = m.tensor([1.0, 2.0], requires_grad=True)
