@@ -138,6 +138,10 @@ class TensorBase:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
+    def _is_view(self) -> bool:
+        """Whether this tensor is a view of `_base` (shares its storage and version counter)."""
+        return self._base is not None
+
     def detach(self):
         """A new tensor sharing storage (and the version counter) with no autograd history."""
         return type(self)._wrap(self._data, version=self._version_counter)

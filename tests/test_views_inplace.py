@@ -326,5 +326,6 @@ def test_version_is_an_int_shared_by_views():
         view = x[1]
         x.add_(1)
         view.mul_(2)
-        return type(v0).__name__, v0, x._version, view._version, x._version != v0
+        return (type(v0).__name__, v0, x._version, view._version, x._version != v0, view._base is x,
+                view._is_view(), x._is_view(), x.detach()._base is None)
     same_as_torch(body)
