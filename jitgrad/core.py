@@ -365,15 +365,15 @@ def vjp_reads(prim: Primitive, params: dict, inputs: tuple) -> tuple:
     """(which inputs, whether the output) `prim`'s VJP reads when the inputs that require grad are
     those of `inputs`: found by running the rule once on probe values per (primitive, requires-grad
     pattern, shapes, dtypes, params) and cached. A node saves (and version-checks) only these."""
-    needs = tuple(t._requires_grad for t in inputs)
+    signature = tuple([(t._requires_grad, t._data.shape, t._data.dtype) for t in inputs])
     try:
-        key = (prim, needs, tuple((t.shape, t.dtype) for t in inputs), tuple(params.items()))
+        key = (prim, signature, tuple(params.items())) if params else (prim, signature)
         found = _reads_cache.get(key)
     except TypeError:  # unhashable params: probe without caching
         key, found = None, None
     if found is not None:
         return found
-    found = _probe_vjp(prim, params, inputs, needs)
+    found = _probe_vjp(prim, params, inputs, tuple(t._requires_grad for t in inputs))
     if key is not None:
         if len(_reads_cache) >= _READS_CACHE_LIMIT:
             _reads_cache.clear()

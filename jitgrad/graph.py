@@ -186,9 +186,18 @@ def _shape_only(t):
     return (type(t), t.shape, t.dtype, t._requires_grad)
 
 
+_ZERO_ITEMS: dict = {}
+
+
 def _zeros_view(shape: tuple, dtype) -> np.ndarray:
-    """Zero-stride zeros of `shape` (no memory): the value of an operand the VJP rule never reads."""
-    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    """Read-only zero-stride zeros of `shape` (no memory): the value of an operand the VJP rule
+    never reads (built directly on a one-item buffer per dtype: np.broadcast_to is slow)."""
+    item = _ZERO_ITEMS.get(dtype)
+    if item is None:
+        item = np.zeros(1, dtype=dtype)
+        item.flags.writeable = False
+        _ZERO_ITEMS[dtype] = item
+    return np.ndarray(shape, dtype=dtype, buffer=item, strides=(0,) * len(shape))
 
 
 def _stand_in(meta: tuple):
