@@ -127,11 +127,13 @@ class PrimNode(Node):
             self._in_shapes = tuple(t.shape for t in inputs)
         counter = output._version_counter
         reads_inputs, reads_out = reads
-        if not all(reads_inputs):
-            inputs = tuple(t if r else _shape_only(t) for t, r in zip(inputs, reads_inputs))
-        out_data = output._data if reads_out or type(output._data) is not np.ndarray else None
+        if False in reads_inputs:
+            inputs = tuple([t if r else _shape_only(t) for t, r in zip(inputs, reads_inputs)])
+        out_data = output._data
+        self._out_meta = (type(output), out_data.shape, out_data.dtype)
+        if not reads_out and type(out_data) is np.ndarray:
+            out_data = None
         self._saved = (inputs, versions, out_data, counter, counter.value)
-        self._out_meta = (type(output), output.shape, output.dtype)
 
     def name(self) -> str:
         label = self.prim.node_name
@@ -145,8 +147,8 @@ class PrimNode(Node):
             raise RuntimeError(FREED_MESSAGE)
         inputs, versions, out_data, out_counter, out_version = saved
         reads_inputs, reads_out = self._reads
-        if not all(reads_inputs):
-            inputs = tuple(_stand_in(t) if type(t) is tuple else t for t in inputs)
+        if False in reads_inputs:
+            inputs = tuple([_stand_in(t) if type(t) is tuple else t for t in inputs])
         cls, shape, dtype = self._out_meta
         if out_data is None:
             out_data = _zeros_view(shape, dtype)
@@ -181,9 +183,10 @@ class PrimNode(Node):
 def _shape_only(t):
     """What a node keeps of a host input its VJP does not read: (class, shape, dtype, requires_grad),
     so the input's memory can be freed (device and symbolic inputs are kept: rules need their device)."""
-    if type(t._data) is not np.ndarray:
+    data = t._data
+    if type(data) is not np.ndarray:
         return t
-    return (type(t), t.shape, t.dtype, t._requires_grad)
+    return (type(t), data.shape, data.dtype, t._requires_grad)
 
 
 _ZERO_ITEMS: dict = {}
