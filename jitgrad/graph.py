@@ -176,7 +176,7 @@ class PrimNode(Node):
 
     def release(self) -> None:
         reads_inputs, reads_out = self._reads
-        if reads_out or any(reads_inputs):
+        if reads_out or True in reads_inputs:
             self._saved = None
 
 
