@@ -50,8 +50,7 @@ class Work:
 
 def mark_written(tensor: TensorBase, op_name: str) -> None:
     """Bump the version counter of a tensor whose storage a collective wrote (autograd then knows)."""
-    counter = getattr(tensor, "_version_counter", None)
-    (tensor._version if counter is None else counter).bump(op_name)
+    tensor._version_counter.bump(op_name)
 
 
 class _Buffer:

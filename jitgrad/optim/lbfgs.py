@@ -62,13 +62,13 @@ class LBFGS(Optimizer):
         for p in self._params:
             n = p._data.size
             p._data += step_size * direction[offset:offset + n].reshape(p.shape)
-            p._version.bump("optimizer.step")
+            p._version_counter.bump("optimizer.step")
             offset += n
 
     def _set_params(self, values: list) -> None:
         for p, v in zip(self._params, values, strict=True):
             np.copyto(p._data, v)
-            p._version.bump("optimizer.step")
+            p._version_counter.bump("optimizer.step")
 
     def _evaluate(self, closure: Callable) -> float:
         with enable_grad():
