@@ -9,8 +9,9 @@ import weakref
 import numpy as np
 
 from . import autodiff, core, devices, dtypes, prims, unsupported
-from .inplace import inplace as _inplace
 from .core import Symbolic, TensorBase
+from .grad_mode import _state as _grad_state
+from .inplace import inplace as _inplace
 
 
 def to_arguments(args: tuple, kwargs: dict) -> tuple:
