@@ -141,7 +141,9 @@ class Executable:
                     if gpu:  # the op's eager GPU kernel
                         out = core.device_backend[0].run(eqn.prim, args, eqn.params, eqn.out.shape, eqn.out.dtype)
                     else:
-                        out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype)
+                        # C order: the next compiled program reshapes it (NumPy's advanced indexing
+                        # may return another layout)
+                        out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype, order="C")
                 except Exception as exc:
                     exc._jitgrad_reference_error = True  # (not a compile-cache problem: see _first_run)
                     raise

@@ -129,7 +129,7 @@ def _identity(r: Reduce, arrays: dict) -> str:
 
 def _finish(r: Reduce, arrays: dict, acc: str) -> str:
     dt = arrays[r.array].dtype
-    value = acc if r.scale == 1.0 else f"{acc} * {r.scale!r}"
+    value = r.scaled(acc)
     return f"np.{dt}({value})"
 
 
@@ -291,7 +291,7 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
         w.dedent()
     for r in loop.reduces:
         dt = arrays[r.array].dtype
-        scaled = _acc_name(r) if r.scale == 1.0 else f"{_acc_name(r)} * {r.scale!r}"
+        scaled = r.scaled(_acc_name(r))
         w.line(f"{r.array}.reshape({kshape!r})[...] = ({scaled}).astype(np.{dt})")
 
 
