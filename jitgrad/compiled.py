@@ -282,12 +282,23 @@ def _fast_path(exe: Executable, out_tree, owner):
 _NATIVE = {"f", "d", "i", "l", "?"}
 
 
-def _numpy_or_tensor(arrays, out_tree, as_tensor: bool):
+def _numpy_or_tensor(arrays, out_tree, as_tensor: bool, leaves=()):
     outs = []
     for a in arrays:
         a = _host_or_gpu(a)
-        outs.append(Tensor._wrap(a) if as_tensor else a)
+        outs.append(_wrap_output(a, leaves) if as_tensor else a)
     return unflatten(out_tree, outs)
+
+
+def _wrap_output(array, leaves) -> Tensor:
+    """An output as a Tensor; one that IS an input's storage (`lambda t: t`, a reshape of it)
+    shares that input's version counter, as the view it is in eager mode, so that in-place ops
+    on either are seen by the autograd checks."""
+    for x in leaves:
+        if isinstance(x, TensorBase) and type(x._data) is np.ndarray and type(array) is np.ndarray \
+                and np.may_share_memory(array, x._data):
+            return Tensor._wrap(array, version=x._version)
+    return Tensor._wrap(array)
 
 
 def _host_or_gpu(a):
@@ -420,7 +431,7 @@ class _CompiledFunction:
             fast = _fast_path(entry.forward_only, entry.out_tree, self)
             if fast is not None:
                 self._fast[fast_key] = fast
-        return _numpy_or_tensor(outs, entry.out_tree, any_tensor)
+        return _numpy_or_tensor(outs, entry.out_tree, any_tensor, leaves)
 
     def _slow(self, args: tuple):
         """The full call path (used by the fast path when an argument needs conversion)."""
@@ -579,7 +590,7 @@ class _JitGrad(_CompiledFunction):
         inputs = list(leaves) + entry.captured
         wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)
         if not (_grad_state.enabled and wrt):
-            return _numpy_or_tensor(entry.forward_only.run(arrays), entry.out_tree, True)
+            return _numpy_or_tensor(entry.forward_only.run(arrays), entry.out_tree, True, inputs)
         forward, _ = entry.grad_executables(wrt)
         results = forward.run(arrays)
         n = entry.n_outputs
@@ -587,7 +598,7 @@ class _JitGrad(_CompiledFunction):
         residuals = [_host_or_gpu(a) for a in results[n:]]
         diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]
         node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
-        tensors = [Tensor._wrap(a) for a in outs]
+        tensors = [_wrap_output(a, inputs) for a in outs]
         for k, i in enumerate(diff):
             t = tensors[i]
             t._requires_grad = True

@@ -375,7 +375,8 @@ def _clamp_vjp(g, out, x, min, max):
 
 CLAMP = Primitive("clamp", lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False), _same,
                   _clamp_vjp, ELEMENTWISE, "ClampBackward1",
-                  "({min} if {0} < {min} else ({max} if {0} > {max} else {0}))", params=("min", "max"),
+                  "({max} if ({min} if {0} < {min} else {0}) > {max} else ({min} if {0} < {min} else {0}))",
+                  params=("min", "max"),
                   reads_output=False)
 
 
