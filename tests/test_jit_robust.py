@@ -128,6 +128,20 @@ def test_clamp_with_min_above_max_gives_max_like_pytorch():
     np.testing.assert_array_equal(jg.jit(lambda x: x.clamp(2.0, 1.0))(x), expected)
 
 
+@pytest.mark.parametrize("dtype,bound", [(np.float32, 2.0), (np.float64, 4.0)])
+def test_compiled_trig_is_accurate_for_large_arguments(dtype, bound):
+    x = np.array([2767877888.0, -1e22, 3.0e38, 1.5, 2.0**40, -123456789.0], dtype)
+    f = jg.jit(lambda x: (jg.sin(x), jg.cos(x), jg.tan(x)))
+    ref = np.stack([np.sin(x.astype(np.longdouble)), np.cos(x.astype(np.longdouble)),
+                    np.tan(x.astype(np.longdouble))])
+    got = np.stack(f(x))
+    ulps = np.abs(got.astype(np.longdouble) - ref) / np.spacing(np.abs(ref.astype(dtype))).astype(np.longdouble)
+    assert ulps.max() <= bound, ulps
+    assert got[0, 0] == np.float32(np.sin(2767877888.0)) if dtype == np.float32 else True
+    eager = jg.stack([jg.sin(jg.tensor(x)), jg.cos(jg.tensor(x)), jg.tan(jg.tensor(x))]).numpy()
+    np.testing.assert_allclose(got, eager, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
 # --- item 8: threads, the interpreter's own errors, float16 -----------------------------------
 
 

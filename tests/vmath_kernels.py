@@ -1,4 +1,5 @@
-"""Disk-cached test loops ``out[i] = f(x[i])`` for every kernels.vmath function.
+"""Disk-cached test loops ``out[i] = f(x[i])`` for every kernels.vmath function (sin/cos/tan:
+the versioned loop of vmath.FAST, as jitgrad generates it).
 
 Why: compiling the ~32 loops (each inlines a vmath function) costs ~15 s of CPU
 per test run. Numba's own cache only checks the caller's file, not the vmath code
@@ -44,6 +45,18 @@ def {name}(x, y, out):
     for i in range(x.size):
         out[i] = vm.{fn}(x[i], y[i])
 '''
+_VERSIONED = '''
+
+@njit(cache=True, **vm.JIT_OPTIONS)
+def {name}(x, out):
+    large = 0
+    for i in range(x.size):
+        out[i] = vm.{fast}(x[i])
+        large += vm.{check}(x[i])
+    if large > 0:
+        for i in range(x.size):
+            out[i] = vm.{fn}(x[i])
+'''
 _SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
 
 
@@ -79,8 +92,12 @@ def _load():
     os.makedirs(folder, exist_ok=True)
     parts = [_HEADER]
     for op, names in vm.FUNCTIONS.items():
-        for fn in names:
-            parts.append((_BINARY if vm.ARITY[op] == 2 else _UNARY).format(name=f'loop_{fn}', fn=fn))
+        for k, fn in enumerate(names):
+            if op in vm.FAST:  # the loop jitgrad generates: fast version, range check, exact rerun
+                parts.append(_VERSIONED.format(name=f'loop_{fn}', fn=fn, fast=vm.FAST[op][k],
+                                               check=vm.LARGE_CHECK[k]))
+            else:
+                parts.append((_BINARY if vm.ARITY[op] == 2 else _UNARY).format(name=f'loop_{fn}', fn=fn))
     path = os.path.join(folder, f'vmath_loops_{key}.py')
     if not os.path.exists(path):
         _write_atomic(path, ''.join(parts))
