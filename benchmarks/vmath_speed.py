@@ -60,7 +60,8 @@ def _loop_versioned(fast, check, full):
         large = 0
         for i in range(x.size):
             out[i] = fast(x[i])
-            large += check(x[i])
+            c = check(x[i])
+            large = c if c > large else large  # (an integer max: vectorises, like generated code)
         if large > 0:
             for i in range(x.size):
                 out[i] = full(x[i])

@@ -348,11 +348,12 @@ def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) ->
     counter = f"_large{len(w.lines)}"
     fast = trig_versions.fast_version(loop, counter, flat)
     if fast is not None:
+        dt = trig_versions.counter_dtype(loop, flat)
         if flat:
-            arrays = {**arrays, counter: Array(counter, (), "int64")}
-            w.line(f"{counter} = np.zeros((), np.int64)")
+            arrays = {**arrays, counter: Array(counter, (), dt)}
+            w.line(f"{counter} = np.zeros((), np.{dt})")
         else:
-            w.line(f"{counter} = 0")
+            w.line(f"{counter} = np.{dt}(0)")
         (_emit_flat_loop if flat else _emit_nested_loop)(w, fast, arrays, parallel)
         w.line(f"if {counter}{'[()]' if flat else ''} > 0:  # recompute with exact range reduction")
         w.indent()

@@ -1,8 +1,8 @@
 """Loop versioning for sin/cos/tan: a loop runs with the vectorisable `*_fast_*` functions while
-it counts the elements they cannot reduce accurately (`trig_large_*`, see kernels.vmath); only
-when that count is not 0 does the loop run again, with the full-range functions, whose branch
+it flags the elements they cannot reduce accurately (`trig_large_*`, see kernels.vmath); only
+when some element was flagged does the loop run again, with the full-range functions, whose branch
 to the exact reduction would keep the loop from vectorising. Arguments of ordinary size pay
-one compare and add per call; large ones get correct results, not a fast wrong one."""
+one compare and integer max per call; large ones get correct results, not a fast wrong one."""
 from __future__ import annotations
 
 import re
@@ -28,10 +28,17 @@ def _call_arguments(expr: str) -> list[tuple[str, str]] | None:
     return found
 
 
+def counter_dtype(loop: Loop, flat: bool) -> str:
+    """The dtype of the large-argument flag: as wide as the calls' floats (int32 for float32
+    only, so the flat loop's max reduction stays at full vector width), int64 for sums."""
+    sfx = {m.group(2) for s in loop.stmts for m in _TRIG_CALL.finditer(s.expr)}
+    return "int32" if flat and sfx == {"f32"} else "int64"
+
+
 def fast_version(loop: Loop, counter: str, flat: bool) -> Loop | None:
-    """`loop` with fast trig functions that also counts large arguments into `counter` (a 0-d
-    int64 array reduced by the loop when `flat`, else a scalar updated in the body); None when
-    the loop has no trig calls or cannot run twice (it reads an array it writes)."""
+    """`loop` with fast trig functions that also flags large arguments in `counter` (a 0-d
+    array max-reduced by the loop when `flat`, else a scalar summed in the body; > 0 means
+    rerun); None when the loop has no trig calls or cannot run twice (it reads what it writes)."""
     checks = []
     for stmt in loop.stmts:
         args = _call_arguments(stmt.expr)
@@ -46,6 +53,6 @@ def fast_version(loop: Loop, counter: str, flat: bool) -> Loop | None:
                   for s in loop.stmts)
     check = " + ".join(checks)
     if flat:
-        count = Reduce(counter, "sum", check, tuple(range(len(loop.shape))), origin="large sin/cos/tan arguments")
+        count = Reduce(counter, "max", check, tuple(range(len(loop.shape))), origin="large sin/cos/tan arguments")
         return replace(loop, stmts=stmts, reduces=loop.reduces + (count,))
     return replace(loop, stmts=stmts + (Stmt(counter, f"{counter} + {check}", "large sin/cos/tan arguments"),))

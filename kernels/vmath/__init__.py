@@ -30,8 +30,8 @@ Cody-Waite (fast, vectorisable) below 2**17 (float32) / 2**20 (float64) and exac
 (Payne-Hanek, ``_trig_big``; float32 goes through float64 there). That slow path is a branch,
 and a branch with a call keeps a loop from vectorising, so each op also has a branch-free
 ``*_fast_*`` version (accurate below the bound, finite beyond) and ``trig_large_*`` (the range
-check, 0 or 1): a loop sums the check while it computes the fast versions and, only when the
-sum is not 0, runs again with the full-range functions -- what jitgrad's generated CPU loops
+check, 0 or 1): a loop max-reduces the check while it computes the fast versions and, only when the
+result is not 0, runs again with the full-range functions -- what jitgrad's generated CPU loops
 do (kernels/source.py); see ``FAST`` and ``LARGE_CHECK``. An FMA unit is
 assumed (x86-64 since Haswell, every CUDA GPU); without one ``llvm.fma``
 becomes a libm call.
@@ -118,7 +118,8 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
 #: a loop from vectorising) -> their vectorisable versions, accurate below the range check.
 FAST: dict[str, tuple[str, str]] = {op: (f'{op}_fast_f32', f'{op}_fast_f64') for op in ('sin', 'cos', 'tan')}
 
-#: The range check of FAST's functions: returns 1 (int64) where the fast version is inaccurate.
+#: The range check of FAST's functions: 1 where the fast version is inaccurate, else 0 (int32 for
+#: float32, int64 for float64: as wide as the lanes, so the loop's max reduction vectorises).
 LARGE_CHECK: tuple[str, str] = ('trig_large_f32', 'trig_large_f64')
 
 #: Number of arguments of each op (pow is binary).

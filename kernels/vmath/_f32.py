@@ -260,9 +260,10 @@ def _big_f32(x, which):
 
 @kernel
 def trig_large_f32(x):
-    """1 when sin/cos/tan_fast_f32(x) is not accurate (finite |x| >= 2**17), else 0: the cheap
-    range check a vectorised loop sums, to recompute with sin/cos/tan_f32 only when needed."""
-    return I64(1) if (abs(x) >= _BIG) & (abs(x) < _INF) else I64(0)
+    """1 where sin/cos/tan_fast_f32(x) is not accurate (finite |x| >= 2**17), else 0 (int32:
+    as wide as the float lanes): the cheap range check a vectorised loop max-reduces to decide
+    whether to recompute with sin/cos/tan_f32."""
+    return I32(1) if (abs(x) >= _BIG) & (abs(x) < _INF) else I32(0)
 
 
 @kernel

@@ -243,8 +243,9 @@ def big_sin_cos(x):
 
 @kernel
 def trig_large_f64(x):
-    """1 when sin/cos/tan_fast_f64(x) is not accurate (finite |x| >= 2**20), else 0: the cheap
-    range check a vectorised loop sums, to recompute with sin/cos/tan_f64 only when needed."""
+    """1 where sin/cos/tan_fast_f64(x) is not accurate (finite |x| >= 2**20), else 0 (int64:
+    as wide as the float lanes): the cheap range check a vectorised loop max-reduces to decide
+    whether to recompute with sin/cos/tan_f64."""
     return I64(1) if (abs(x) >= _BIG) & (abs(x) < _INF) else I64(0)
 
 
