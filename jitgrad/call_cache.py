@@ -71,7 +71,7 @@ def exact_tree(tree: tuple) -> tuple:
     kind = tree[0]
     if kind == "static":
         value = tree[1]
-        if isinstance(value, tuple) and len(value) >= 1 and value[0] == _KEYED:
+        if isinstance(value, tuple) and len(value) == 2 and value[0] is _KEYED:
             return tree
         return ("static", (_KEYED, static_key(value)))
     if kind in ("seq", "dict"):
@@ -80,7 +80,14 @@ def exact_tree(tree: tuple) -> tuple:
     return tree
 
 
-_KEYED = "exact"  # marks an already keyed static (static_argnums positions)
+class _Keyed:
+    """Marks a static already replaced by its key (whole static_argnums arguments)."""
+
+    def __repr__(self) -> str:
+        return "<keyed static>"
+
+
+_KEYED = _Keyed()
 
 
 def keyed_static(value) -> tuple:

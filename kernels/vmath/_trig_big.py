@@ -8,7 +8,7 @@ multiples of 4 dropped, and the fraction summed from the top in double-double --
 (~168 bits) cover the worst case (|x mod pi/2| ~ 2**-61 |x| for float64 arguments).
 
 Only called for large |x| (the callers branch on a cheap range check), so its cost does not
-touch the common range. Written with arithmetic, loops of fixed length and one constant table,
+touch the common range. Straight-line arithmetic and one constant table,
 so it compiles under numba.njit and numba.cuda.jit(device=True) alike.
 """
 import math
@@ -37,7 +37,6 @@ def _two_over_pi_digits(n: int) -> np.ndarray:
 
 
 _DIGITS = _two_over_pi_digits(56)   # enough for exponents up to 1023 (+ 7 columns)
-_COLUMNS = 7
 _TWO24 = F64(16777216.0)
 _INV24 = F64(1.0 / 16777216.0)
 _PIO2_HI = F64(1.5707963267948966)
