@@ -50,7 +50,7 @@ _VERSIONED = '''
 
 @njit(cache=True, **vm.JIT_OPTIONS)
 def {name}(x, out):
-    large = 0
+    large = vm.{check}(np.{dtype}(0))  # 0, as wide as the lanes
     for i in range(x.size):
         out[i] = vm.{fast}(x[i])
         c = vm.{check}(x[i])
@@ -97,7 +97,7 @@ def _load():
         for k, fn in enumerate(names):
             if op in vm.FAST:  # the loop jitgrad generates: fast version, range check, exact rerun
                 parts.append(_VERSIONED.format(name=f'loop_{fn}', fn=fn, fast=vm.FAST[op][k],
-                                               check=vm.LARGE_CHECK[k]))
+                                               check=vm.LARGE_CHECK[k], dtype=('float32', 'float64')[k]))
             else:
                 parts.append((_BINARY if vm.ARITY[op] == 2 else _UNARY).format(name=f'loop_{fn}', fn=fn))
     path = os.path.join(folder, f'vmath_loops_{key}.py')

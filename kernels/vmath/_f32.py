@@ -8,13 +8,15 @@ product y*log2(x) needs ~40 bits; a float32-pair log2 reached only ~2**-28).
 import math
 
 from . import _coeffs as coef
-from ._prims import LN2, LOG2E, PIO2
 from ._f64 import big_sin_cos
 from ._prims import (
     F32,
     F64,
     I32,
     I64,
+    LN2,
+    LOG2E,
+    PIO2,
     as_f32,
     as_f64,
     f32_bits,
@@ -31,7 +33,6 @@ from ._prims import (
     kernel_inline,
     split,
 )
-
 
 _ZERO, _HALF, _ONE, _TWO = F32(0.0), F32(0.5), F32(1.0), F32(2.0)
 _INF, _NAN = F32(math.inf), F32(math.nan)

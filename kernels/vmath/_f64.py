@@ -2,9 +2,24 @@
 import math
 
 from . import _coeffs as coef
-from ._prims import LN2, LOG2E, PIO2
+from ._prims import (
+    F64,
+    I32,
+    I64,
+    LN2,
+    LOG2E,
+    PIO2,
+    as_f64,
+    f64_bits,
+    f64_from_bits,
+    fma,
+    horner,
+    horner4,
+    kernel,
+    kernel_inline,
+    split,
+)
 from ._trig_big import reduce_big
-from ._prims import F64, I32, I64, as_f64, f64_bits, f64_from_bits, fma, horner, horner4, kernel, kernel_inline, split
 
 _ZERO, _HALF, _ONE, _TWO = F64(0.0), F64(0.5), F64(1.0), F64(2.0)
 _INF, _NAN = F64(math.inf), F64(math.nan)
