@@ -52,6 +52,33 @@ def _loop1(f):
     return loop
 
 
+def _loop_versioned(fast, check, full, dtype):
+    """The loop jitgrad generates for sin/cos/tan: fast version plus range check, then a second
+    pass with the full-range function only if some argument was large."""
+    zero = check.py_func(dtype(0))  # 0 as an int32 (float32) / int64 (float64): as wide as the lanes
+
+    @njit(**OPTS)
+    def loop(x, out):
+        large = zero
+        for i in range(x.size):
+            out[i] = fast(x[i])
+            c = check(x[i])
+            large = c if c > large else large  # (an integer max: vectorises, like generated code)
+        if large > 0:
+            for i in range(x.size):
+                out[i] = full(x[i])
+    return loop
+
+
+def _vmath_loop(op, dtype):
+    """The compiled loop of vmath's op, as generated code runs it."""
+    if op in vm.FAST:
+        k = 0 if np.dtype(dtype) == np.float32 else 1
+        return _loop_versioned(getattr(vm, vm.FAST[op][k]), getattr(vm, vm.LARGE_CHECK[k]), vm.resolve(op, dtype),
+                               np.dtype(dtype).type)
+    return (_loop2 if op == 'pow' else _loop1)(vm.resolve(op, dtype))
+
+
 def _loop2(f):
     """Compiled out[i] = f(x[i], y[i])."""
     @njit(**OPTS)
@@ -90,7 +117,7 @@ def bench_op(op, n, dtype, reps, rng):
     args = _inputs(op, n, dtype, rng)
     out = np.empty(n, dtype)
     mk = _loop2 if op == 'pow' else _loop1
-    vloop = mk(vm.resolve(op, dtype))
+    vloop = _vmath_loop(op, dtype)
     mf = MATH[op]
     mloop = mk(njit(**OPTS)(mf))
     vloop(*args, out)

@@ -6,9 +6,11 @@ simplified, fused, lowered and compiled (Numba's disk cache makes a new process 
 compile). A call is that dictionary lookup plus one call of the compiled entry point.
 
 Non-array arguments (Python numbers, strings, None) are static: they are part of the
-signature and baked into the graph, so each new value traces again (like JAX's
-static_argnums, applied automatically) -- tracing them as scalars would make `if n > 0`
-impossible in user code, and numbers that change every call belong in arrays.
+signature (by type and exact value, see call_cache) and baked into the graph, so each new value
+traces again (like JAX's static_argnums, applied automatically) -- tracing them as scalars
+would make `if n > 0` impossible in user code, and numbers that change every call belong in
+arrays (a function that keeps retracing for new numbers says so, once). Each function keeps a
+bounded number of signatures (`set_cache_limit`); `clear_cache()` empties memory and disk.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from kernels import cpu
 
-from . import core, dtypes
+from . import call_cache, core, dtypes
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
@@ -87,12 +89,14 @@ class Executable:
                 result = self._compiled_run(arrays)
             except (NumbaError, MemoryError):  # (out of host or GPU memory: no cache entry to blame)
                 raise
-            except Exception as exc:  # a corrupt or unreadable on-disk cache entry
+            except Exception as exc:  # a corrupt or unreadable on-disk cache entry, or the program's own error
+                if getattr(exc, "_jitgrad_reference_error", False) or all(c is None for c in self.compiled):
+                    raise  # raised by an op run in the reference interpreter: the program's real error
                 log.info("rebuilding a cache entry that failed to load (%s: %s)", type(exc).__name__, exc)
                 for compiled in self.compiled:
                     if compiled is not None:
                         compiled.rebuild()
-                if len(self.compiled) == 1:
+                if self.single_program:
                     self._fn = self.compiled[0].fn
                 result = self._compiled_run(arrays)
         except NumbaError as exc:
@@ -133,10 +137,16 @@ class Executable:
             if compiled is None:
                 eqn = seg.eqn
                 args = [self._lookup(env, v) for v in eqn.inputs]
-                if gpu:  # the op's eager GPU kernel
-                    out = core.device_backend[0].run(eqn.prim, args, eqn.params, eqn.out.shape, eqn.out.dtype)
-                else:
-                    out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype)
+                try:
+                    if gpu:  # the op's eager GPU kernel
+                        out = core.device_backend[0].run(eqn.prim, args, eqn.params, eqn.out.shape, eqn.out.dtype)
+                    else:
+                        # C order: the next compiled program reshapes it (NumPy's advanced indexing
+                        # may return another layout)
+                        out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype, order="C")
+                except Exception as exc:
+                    exc._jitgrad_reference_error = True  # (not a compile-cache problem: see _first_run)
+                    raise
                 env[self.plan.names[eqn.out]] = out
                 continue
             program = seg.program
@@ -193,6 +203,8 @@ def _array_of(leaf) -> np.ndarray:
         return data  # GPU storage is C-contiguous by construction
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
+    if data.dtype.char not in _NATIVE:  # float16, uint8, ...: computed as eager mode does (float32, int64, ...)
+        data = data.astype(dtypes.from_numpy_dtype(data.dtype))
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
     return data
@@ -226,17 +238,9 @@ def _prepare(args: tuple, kwargs: dict, static_argnums: tuple):
             key = tuple(_leaf_key(a) for a in args)
             return key, list(args), any(isinstance(a, TensorBase) for a in args)
     static_set = {i % len(args) for i in static_argnums} if args else set()
-    leaves, tree = flatten_args(args, kwargs, static_set, lambda a: ("static", _static_key(a)))
-    key = (tree, tuple(_leaf_key(x) for x in leaves))
+    leaves, tree = flatten_args(args, kwargs, static_set, call_cache.keyed_static)
+    key = (call_cache.exact_tree(tree), tuple(_leaf_key(x) for x in leaves))
     return key, leaves, any(isinstance(x, TensorBase) for x in leaves)
-
-
-def _static_key(value):
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return repr(value)
 
 
 def _describe(leaves) -> str:
@@ -278,12 +282,23 @@ def _fast_path(exe: Executable, out_tree, owner):
 _NATIVE = {"f", "d", "i", "l", "?"}
 
 
-def _numpy_or_tensor(arrays, out_tree, as_tensor: bool):
+def _numpy_or_tensor(arrays, out_tree, as_tensor: bool, leaves=()):
     outs = []
     for a in arrays:
         a = _host_or_gpu(a)
-        outs.append(Tensor._wrap(a) if as_tensor else a)
+        outs.append(_wrap_output(a, leaves) if as_tensor else a)
     return unflatten(out_tree, outs)
+
+
+def _wrap_output(array, leaves) -> Tensor:
+    """An output as a Tensor; one that IS an input's storage (`lambda t: t`, a reshape of it)
+    shares that input's version counter, as the view it is in eager mode, so that in-place ops
+    on either are seen by the autograd checks."""
+    for x in leaves:
+        if isinstance(x, TensorBase) and type(x._data) is np.ndarray and type(array) is np.ndarray \
+                and np.may_share_memory(array, x._data):
+            return Tensor._wrap(array, version=x._version_counter)
+    return Tensor._wrap(array)
 
 
 def _host_or_gpu(a):
@@ -375,8 +390,9 @@ class _CompiledFunction:
     def __init__(self, fn: Callable, static_argnums=()) -> None:
         self.fn = fn
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-        self._cache: dict = {}
+        self._cache = call_cache.LRUCache(getattr(fn, "__qualname__", getattr(fn, "__name__", "a function")))
         self._fast: dict = {}  # NumPy-only signatures -> a direct call (see _fast_path)
+        self._cache.on_evict = self._fast.clear  # (the fast paths hold executables too)
         functools.update_wrapper(self, fn, updated=())  # not __dict__: fn may be compiled too
 
     def _traced_fn(self) -> Callable:
@@ -391,7 +407,8 @@ class _CompiledFunction:
         if entry is None or not entry.current():
             start = time.perf_counter()
             graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
-            entry = self._cache[key] = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
+            entry = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
+            self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
         return entry
 
@@ -409,9 +426,12 @@ class _CompiledFunction:
                 return self._traced_fn()(*args, **kwargs)
             entry = self._entry(key, args, kwargs, leaves)
         outs = entry.forward_only.run(entry.arrays(leaves))
-        if not any_tensor and not kwargs and not self.static_argnums and not entry.captured:
-            self._fast[_fast_key(args)] = _fast_path(entry.forward_only, entry.out_tree, self)
-        return _numpy_or_tensor(outs, entry.out_tree, any_tensor)
+        fast_key = _fast_key(args)
+        if fast_key is not None and not any_tensor and not kwargs and not self.static_argnums and not entry.captured:
+            fast = _fast_path(entry.forward_only, entry.out_tree, self)
+            if fast is not None:
+                self._fast[fast_key] = fast
+        return _numpy_or_tensor(outs, entry.out_tree, any_tensor, leaves)
 
     def _slow(self, args: tuple):
         """The full call path (used by the fast path when an argument needs conversion)."""
@@ -570,7 +590,7 @@ class _JitGrad(_CompiledFunction):
         inputs = list(leaves) + entry.captured
         wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)
         if not (_grad_state.enabled and wrt):
-            return _numpy_or_tensor(entry.forward_only.run(arrays), entry.out_tree, True)
+            return _numpy_or_tensor(entry.forward_only.run(arrays), entry.out_tree, True, inputs)
         forward, _ = entry.grad_executables(wrt)
         results = forward.run(arrays)
         n = entry.n_outputs
@@ -578,7 +598,7 @@ class _JitGrad(_CompiledFunction):
         residuals = [_host_or_gpu(a) for a in results[n:]]
         diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]
         node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
-        tensors = [Tensor._wrap(a) for a in outs]
+        tensors = [_wrap_output(a, inputs) for a in outs]
         for k, i in enumerate(diff):
             t = tensors[i]
             t._requires_grad = True
@@ -615,4 +635,17 @@ def jit_grad(fn: Callable | None = None, *, static_argnums=()):
     return _JitGrad(fn, static_argnums)
 
 
-__all__ = ["jit", "jit_grad", "grad", "value_and_grad", "Executable"]
+set_cache_limit = call_cache.set_cache_limit
+cache_limit = call_cache.cache_limit
+
+
+def clear_cache() -> None:
+    """Forget every compiled function's executables (they trace again on their next call) and
+    delete the disk cache of compiled kernels ($JITGRAD_CACHE_DIR)."""
+    from kernels import cache
+    call_cache.clear_all()
+    cache.clear()
+
+
+__all__ = ["jit", "jit_grad", "grad", "value_and_grad", "Executable", "set_cache_limit", "cache_limit",
+           "clear_cache"]

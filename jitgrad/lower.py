@@ -176,7 +176,7 @@ def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: di
                 n = 1
                 for d in eqn.params["dims"]:
                     n *= eqn.inputs[0].shape[d]
-                scale = 1.0 / n
+                scale = 1.0 / n if n else math.nan  # the mean of nothing is NaN, as in eager mode
             reduces.append(Reduce(arr.name, _REDUCE_OP[eqn.prim.name], value, tuple(eqn.params["dims"]),
                                   scale, origin))
             continue

@@ -55,6 +55,38 @@ def _summed(x, dims, keepdim):
     return shapes.reduce(x.shape, dims, keepdim), dt
 
 
+def _neg_rule(x, **_):
+    if x.dtype == dtypes.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                           "invert a mask, use the `~` or `logical_not()` operator instead.")
+    return x.shape, x.dtype
+
+
+def _sub_rule(x, y, **_):
+    if x.dtype == dtypes.bool_ and y.dtype == dtypes.bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                           "`logical_xor()` operator instead.")
+    return _broadcast(x, y)
+
+
+def _pow_scalar_rule(x, exponent):
+    if not dtypes.is_floating(x.dtype) and isinstance(exponent, (builtins.int, np.integer)) and exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return x.shape, x.dtype
+
+
+def _extreme_rule(name: str, single_dim: bool, out_dtype=None):
+    """Shape rule of max/min-like reductions: a reduced dim of size 0 has no extreme (PyTorch's
+    IndexError), in eager mode and while tracing alike."""
+    def rule(x, keepdim, **params):
+        dims = (params["dim"],) if single_dim else params["dims"]
+        for d in dims:
+            if x.shape[d] == 0:
+                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+        return shapes.reduce(x.shape, dims, keepdim), out_dtype or x.dtype
+    return rule
+
+
 def _no_grad_rule(*_args, **_params):
     return None
 
@@ -102,11 +134,11 @@ def _quiet(impl):
     return run
 
 
-def _unary(name, impl, vjp, template, node_name):
-    return Primitive(name, _quiet(impl), _same, vjp, ELEMENTWISE, node_name, template)
+def _unary(name, impl, vjp, template, node_name, rule=_same):
+    return Primitive(name, _quiet(impl), rule, vjp, ELEMENTWISE, node_name, template)
 
 
-NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0")
+NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", rule=_neg_rule)
 ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0")
 SIGN = _unary("sign", np.sign, lambda g, out, x: (zeros_like_(x),),
               "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
@@ -282,7 +314,7 @@ def _binary(name, impl, vjp, template, node_name, rule=_broadcast):
 
 
 ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0")
-SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0")
+SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", rule=_sub_rule)
 MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0")
 DIV = _binary("div", np.true_divide, _div_vjp, "({0} / {1})", "DivBackward0")
 POW = _binary("pow", np.power, _pow_vjp, "({0} ** {1})", "PowBackward1")
@@ -308,8 +340,8 @@ def _pow_scalar_vjp(g, out, x, exponent):
     return (g * (pow_scalar(x, exponent - 1) * exponent),)
 
 
-POW_SCALAR = Primitive("pow_scalar", _quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))), _same,
-                       _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
+POW_SCALAR = Primitive("pow_scalar", _quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))),
+                       _pow_scalar_rule, _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
                        params=("exponent",))
 
 
@@ -338,7 +370,8 @@ def _clamp_vjp(g, out, x, min, max):
 
 CLAMP = Primitive("clamp", lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False), _same,
                   _clamp_vjp, ELEMENTWISE, "ClampBackward1",
-                  "({min} if {0} < {min} else ({max} if {0} > {max} else {0}))", params=("min", "max"))
+                  "({max} if ({min} if {0} < {min} else {0}) > {max} else ({min} if {0} < {min} else {0}))",
+                  params=("min", "max"))
 
 
 def _where_rule(c, x, y):
@@ -711,13 +744,13 @@ SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=k
 MEAN = _reduction("mean", lambda x, dims, keepdim: np.mean(x, axis=dims, keepdims=keepdim),
                   _mean_vjp, _full_or_dim("Mean"))
 AMAX = _reduction("amax", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
-                  _extreme_reduce_vjp, "AmaxBackward0")
+                  _extreme_reduce_vjp, "AmaxBackward0", rule=_extreme_rule("amax", False))
 AMIN = _reduction("amin", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
-                  _extreme_reduce_vjp, "AminBackward0")
+                  _extreme_reduce_vjp, "AminBackward0", rule=_extreme_rule("amin", False))
 MAX = _reduction("max", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
-                 _extreme_all_vjp, "MaxBackward1")
+                 _extreme_all_vjp, "MaxBackward1", rule=_extreme_rule("max", False))
 MIN = _reduction("min", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
-                 _extreme_all_vjp, "MinBackward1")
+                 _extreme_all_vjp, "MinBackward1", rule=_extreme_rule("min", False))
 
 
 def _extreme_dim_vjp(arg):
@@ -728,15 +761,11 @@ def _extreme_dim_vjp(arg):
     return vjp
 
 
-def _extreme_dim_rule(x, dim, keepdim):
-    return shapes.reduce(x.shape, (dim,), keepdim), x.dtype
-
-
 MAX_DIM = Primitive("max_dim", lambda x, dim, keepdim: np.amax(x, axis=dim, keepdims=keepdim),
-                    _extreme_dim_rule, _extreme_dim_vjp(lambda x, d, keepdim: argmax(x, d, keepdim)),
+                    _extreme_rule("max", True), _extreme_dim_vjp(lambda x, d, keepdim: argmax(x, d, keepdim)),
                     REDUCTION, "MaxBackward0", params=("dim", "keepdim"))
 MIN_DIM = Primitive("min_dim", lambda x, dim, keepdim: np.amin(x, axis=dim, keepdims=keepdim),
-                    _extreme_dim_rule, _extreme_dim_vjp(lambda x, d, keepdim: argmin(x, d, keepdim)),
+                    _extreme_rule("min", True), _extreme_dim_vjp(lambda x, d, keepdim: argmin(x, d, keepdim)),
                     REDUCTION, "MinBackward0", params=("dim", "keepdim"))
 PROD = _reduction("prod", lambda x, dims, keepdim: np.prod(x, axis=dims, keepdims=keepdim),
                   _prod_vjp, _full_or_dim("Prod"), rule=_summed)
@@ -746,12 +775,10 @@ STD = _reduction("std", lambda x, dims, correction, keepdim: np.sqrt(_var_impl(x
                  _std_vjp, "StdBackward0", extra=("correction",))
 ARGMAX = Primitive("argmax", lambda x, dim, keepdim: np.expand_dims(np.argmax(x, axis=dim), dim)
                    if keepdim else np.argmax(x, axis=dim),
-                   lambda x, dim, keepdim: (shapes.reduce(x.shape, (dim,), keepdim), dtypes.int64),
-                   None, REDUCTION, "", params=("dim", "keepdim"))
+                   _extreme_rule("argmax", True, dtypes.int64), None, REDUCTION, "", params=("dim", "keepdim"))
 ARGMIN = Primitive("argmin", lambda x, dim, keepdim: np.expand_dims(np.argmin(x, axis=dim), dim)
                    if keepdim else np.argmin(x, axis=dim),
-                   lambda x, dim, keepdim: (shapes.reduce(x.shape, (dim,), keepdim), dtypes.int64),
-                   None, REDUCTION, "", params=("dim", "keepdim"))
+                   _extreme_rule("argmin", True, dtypes.int64), None, REDUCTION, "", params=("dim", "keepdim"))
 
 def _dims(x, dim):
     return shapes.normalize_dims(dim, x.ndim)
@@ -778,23 +805,24 @@ def mean(x, dim=None, keepdim=False, dtype=None):
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
 
-def _check_nonempty(x, name: str) -> None:
+def _check_nonempty(x, name: str, error=RuntimeError) -> None:
+    """A reduction over every dim of an empty tensor (no dim given) has no extreme."""
     if shapes.numel(x.shape) == 0:
-        raise RuntimeError(f"{name}(): cannot reduce an empty tensor (it has no {name}imum); "
-                           "give a dim whose size is not 0")
+        raise error(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                    "reduction dim with the 'dim' argument.")
 
 
 def amax(x, dim=None, keepdim=False):
     x = as_tensor_operand(x)
-    if shapes.numel(x.shape) == 0:
-        raise RuntimeError("amax(): cannot reduce an empty tensor (it has no maximum)")
+    if dim is None or dim == ():
+        _check_nonempty(x, "amax")
     return bind(AMAX, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
 def amin(x, dim=None, keepdim=False):
     x = as_tensor_operand(x)
-    if shapes.numel(x.shape) == 0:
-        raise RuntimeError("amin(): cannot reduce an empty tensor (it has no minimum)")
+    if dim is None or dim == ():
+        _check_nonempty(x, "amin")
     return bind(AMIN, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
@@ -803,8 +831,8 @@ def max(x, dim=None, keepdim=False):  # noqa: A001
     if isinstance(dim, (TensorBase, np.ndarray)):
         return maximum(x, dim)
     x = as_tensor_operand(x)
-    _check_nonempty(x, "max")
     if dim is None:
+        _check_nonempty(x, "max")
         return bind(MAX, x, dims=tuple(range(x.ndim)), keepdim=False)
     d = shapes.normalize_dim(dim, x.ndim)
     return MaxMin(bind(MAX_DIM, x, dim=d, keepdim=keepdim), argmax(x, d, keepdim))
@@ -815,8 +843,8 @@ def min(x, dim=None, keepdim=False):  # noqa: A001
     if isinstance(dim, (TensorBase, np.ndarray)):
         return minimum(x, dim)
     x = as_tensor_operand(x)
-    _check_nonempty(x, "min")
     if dim is None:
+        _check_nonempty(x, "min")
         return bind(MIN, x, dims=tuple(range(x.ndim)), keepdim=False)
     d = shapes.normalize_dim(dim, x.ndim)
     return MaxMin(bind(MIN_DIM, x, dim=d, keepdim=keepdim), argmin(x, d, keepdim))
@@ -825,6 +853,7 @@ def min(x, dim=None, keepdim=False):  # noqa: A001
 def argmax(x, dim=None, keepdim=False):
     x = as_tensor_operand(x)
     if dim is None:
+        _check_nonempty(x, "argmax", IndexError)
         return bind(ARGMAX, reshape(x, (-1,)), dim=0, keepdim=False)
     return bind(ARGMAX, x, dim=shapes.normalize_dim(dim, x.ndim), keepdim=keepdim)
 
@@ -832,6 +861,7 @@ def argmax(x, dim=None, keepdim=False):
 def argmin(x, dim=None, keepdim=False):
     x = as_tensor_operand(x)
     if dim is None:
+        _check_nonempty(x, "argmin", IndexError)
         return bind(ARGMIN, reshape(x, (-1,)), dim=0, keepdim=False)
     return bind(ARGMIN, x, dim=shapes.normalize_dim(dim, x.ndim), keepdim=keepdim)
 
@@ -1084,7 +1114,17 @@ def stack(tensors, dim=0):
 
 
 def narrow(x, dim, start, length):
-    """The slice [start, start+length) along dim (a view, as in PyTorch)."""
+    """The slice [start, start+length) along dim (a view, as in PyTorch); it must lie inside the dim."""
+    x = as_tensor_operand(x)
+    dim = shapes.normalize_dim(dim, x.ndim)
+    size = x.shape[dim]
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+    start = start + size if start < 0 else start
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     index = (slice(None),) * dim + (slice(start, start + length),)
     return getitem(x, index)
 
@@ -1100,6 +1140,8 @@ def flatten(x, start_dim=0, end_dim=-1):
         return reshape(x, (1,))
     s = shapes.normalize_dim(start_dim, x.ndim)
     e = shapes.normalize_dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
@@ -1234,11 +1276,15 @@ def _spec_of(index, x):
     if not isinstance(index, tuple):
         index = (index,)
     spec, arrays = [], []
+    pos = 0  # the dim of x that the next index item applies to
     for item in index:
         if item is None:
             spec.append(("n",))
+            continue
         elif item is Ellipsis:
             spec.append(("e",))
+            pos += x.ndim - builtins.sum(_dims_consumed(i) for i in index)
+            continue
         elif isinstance(item, slice):
             parts = [None if v is None else _index_int(v) for v in (item.start, item.stop, item.step)]
             spec.append(("s", *parts))
@@ -1249,6 +1295,8 @@ def _spec_of(index, x):
         else:
             arr = as_tensor_operand(item)
             if arr.dtype == dtypes.bool_:
+                _check_mask_shape(arr.shape, x.shape, pos)
+                pos += arr.ndim
                 if isinstance(arr._data, Symbolic):
                     raise TypeError("boolean-mask indexing has a data-dependent shape and cannot be traced; "
                                     "use jitgrad.where(mask, x, 0) instead")
@@ -1261,7 +1309,26 @@ def _spec_of(index, x):
                                  f"{dtypes.name(arr.dtype)}")
             spec.append(("a", len(arrays)))
             arrays.append(arr)
+        pos += 1
     return tuple(spec), arrays
+
+
+def _dims_consumed(item) -> int:
+    """How many dims of the indexed tensor an index item uses (a boolean mask: its ndim)."""
+    if item is None or item is Ellipsis:
+        return 0
+    if isinstance(item, (TensorBase, np.ndarray)) and item.dtype in (np.bool_, dtypes.bool_):
+        return item.ndim
+    return 1
+
+
+def _check_mask_shape(mask_shape: tuple, shape: tuple, pos: int) -> None:
+    """A boolean mask must match the dims it indexes (PyTorch's IndexError)."""
+    for k, size in enumerate(mask_shape):
+        d = pos + k
+        if d >= len(shape) or shape[d] != size:
+            raise IndexError(f"The shape of the mask {list(mask_shape)} at index {k} does not match the shape of "
+                             f"the indexed tensor {list(shape)} at index {d}")
 
 
 def _index_int(v):
@@ -1341,9 +1408,9 @@ def _gather_rule(x, index, dim):
 
 def _gather_impl(x, index, dim):
     trimmed = x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))]
-    if index.size and (index.max() >= x.shape[dim] or index.min() < -x.shape[dim]):
-        raise IndexError(f"gather: index {builtins.int(index.max())} is out of bounds for dimension {dim} "
-                         f"with size {x.shape[dim]}")
+    if index.size and (index.max() >= x.shape[dim] or index.min() < 0):
+        bad = builtins.int(index.min() if index.min() < 0 else index.max())
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {x.shape[dim]}")
     return np.take_along_axis(trimmed, index, axis=dim)
 
 

@@ -3,8 +3,10 @@ order (PASSES) until nothing changes. Each pass returns its input unchanged (the
 when it finds nothing to do; that is how the fixed point is detected.
 
 Algebraic rules (`algebraic`), and when they are safe:
-* x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1 -> x, when the result has x's shape and dtype
-  (x + 0 turns -0.0 into +0.0 in IEEE arithmetic; we accept that).
+* x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1 -> x, when the result has x's shape and dtype and
+  the rewrite is exact: x + (+0.0) is +0.0 for x = -0.0, so a float zero added must be -0.0
+  (or a zero cotangent) and one subtracted +0.0. Constants count as "all elements equal" only
+  when their bits are equal (0.0 and -0.0 differ).
 * x * 0 -> 0 ONLY when the 0 is a zero cotangent made by the adjoint transform (a Var marked
   `adjoint_zero`): for a user-written 0, inf * 0 and nan * 0 are nan, and x's finiteness is
   not known. Zero cotangents carry no information, so dropping them is what the user means.
@@ -12,7 +14,8 @@ Algebraic rules (`algebraic`), and when they are safe:
   to_device -> x (a compiled graph runs wholly on the device of its arguments, so a move is a copy);
   reshape(reshape x) -> one reshape;
   reshape(sum[keepdim=True] x) -> sum[keepdim=False] x when the sum has no other use.
-* sum(expand x) over dims that expand broadcast -> x * count.
+* sum(expand x) over dims that expand broadcast -> x * count (a sum over no elements is 0, not
+  x * 0, which is nan for infinite x).
 * transpose(transpose x) -> x; transpose(a @ b) -> transpose(b) @ transpose(a) for matrices
   when the product has no other use (exact: the same products and sums, in the same order).
 * exp(log x) -> x only when x comes from an op whose result is >= 0 or nan (exp, sqrt,
@@ -125,8 +128,8 @@ def freeze(x) -> object:
         return ("dtype", x.str)
     if isinstance(x, np.ndarray):
         return ("array", x.dtype.str, x.shape, x.tobytes())
-    if isinstance(x, float):
-        return ("float", x)  # keeps 1.0 and 1 (and True) apart
+    if isinstance(x, float):  # keeps 1.0 and 1 (and True), 0.0 and -0.0 apart; every NaN is one key
+        return ("float", "nan" if x != x else float(x).hex())
     try:
         hash(x)
     except TypeError:
@@ -191,8 +194,8 @@ def _scalar_of(rw, v: Var):
     for _ in range(8):
         if v.value is not None:
             flat = v.value.reshape(-1)
-            if flat.size == 0 or not (flat == flat[0]).all():
-                return None
+            if flat.size == 0 or flat.tobytes() != np.full_like(flat, flat[0]).tobytes():
+                return None  # (bitwise: [0.0, -0.0] is not one value)
             return flat[0], v.adjoint_zero
         e = rw.producer.get(v)
         if e is None or e.prim.name not in ("expand", "reshape"):
@@ -201,27 +204,33 @@ def _scalar_of(rw, v: Var):
     return None
 
 
-def _is(rw, v: Var, number) -> bool:
+def _is(rw, v: Var, number, negative_zero: bool | None = None) -> bool:
+    """v is a constant equal to `number` everywhere; for a float zero, `negative_zero` asks for
+    its sign (-0.0 or +0.0; a zero cotangent of the adjoint transform has either)."""
     s = _scalar_of(rw, v)
-    return s is not None and s[0] == number and not np.isnan(s[0])
+    if s is None or s[0] != number or np.isnan(s[0]):
+        return False
+    if negative_zero is None or number != 0 or s[1] or v.dtype.kind != "f":
+        return True
+    return bool(np.signbit(s[0])) == negative_zero
 
 
 def _same_type(a: Var, b: Var) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype
 
 
-def _identity_operand(rw, e, out, x, other, number):
-    return x if _same_type(x, out) and _is(rw, other, number) else None
+def _identity_operand(rw, e, out, x, other, number, negative_zero=None):
+    return x if _same_type(x, out) and _is(rw, other, number, negative_zero) else None
 
 
 def _add(rw, e):
     x, y = e.inputs
-    return _identity_operand(rw, e, e.out, x, y, 0) or _identity_operand(rw, e, e.out, y, x, 0)
+    return _identity_operand(rw, e, e.out, x, y, 0, True) or _identity_operand(rw, e, e.out, y, x, 0, True)
 
 
 def _sub(rw, e):
     x, y = e.inputs
-    return _identity_operand(rw, e, e.out, x, y, 0)
+    return _identity_operand(rw, e, e.out, x, y, 0, False)
 
 
 def _mul(rw, e):
@@ -306,6 +315,9 @@ def _sum(rw, e):
     count = 1
     for d in dims:
         count *= full[d]
+    if count == 0:  # the sum of no elements
+        return rw.emit("expand", (rw.const(np.zeros((), e.out.dtype)),), shape=e.out.shape) if e.out.ndim \
+            else rw.const(np.zeros((), e.out.dtype))
     small = shapes.reduce(padded, dims, keepdim)
     v = x
     if small != x.shape:

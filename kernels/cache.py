@@ -2,7 +2,8 @@
 hash of its text and the jitgrad/Numba versions (temp file + rename, so concurrent writers are
 safe), registered in sys.modules and imported: Numba's own cache=True then keeps the machine
 code next to it, so a new process pays no compile time. A file whose text doesn't match its
-name is treated as corrupt and rewritten."""
+name is treated as corrupt and rewritten. The directory is trimmed to $JITGRAD_CACHE_MAX_MB
+(oldest files first); when it cannot be used at all, modules are compiled in memory."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,9 @@ import logging
 import os
 import sys
 import tempfile
+import threading
+import types
+import warnings
 from pathlib import Path
 
 import numba
@@ -63,22 +67,43 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+# Generated modules by name, once fully executed: what other threads may use. (sys.modules gets
+# a module before its code has run -- Numba's cache needs that -- so it is not checked alone.)
+_loaded: dict = {}
+_load_lock = threading.RLock()
+_warned_no_disk = False
+
+
 def load_module(source: str, reason: str = ""):
-    """Import the generated module for `source` (from memory, or from the cache directory)."""
+    """Import the generated module for `source` (from memory, or from the cache directory).
+    Thread-safe: a module is visible to callers only once its code has run. When the cache
+    directory cannot be used (read-only, full, missing), the module is compiled in memory
+    (no disk cache) after one warning."""
     key = source_key(source)
     name = f"jitgrad_generated_{key}"
-    module = sys.modules.get(name)
+    module = _loaded.get(name)
     if module is not None:
         return module
-    path = cache_dir() / f"{name}.py"
+    with _load_lock:
+        module = _loaded.get(name)
+        if module is None:
+            module = _load_locked(name, source, reason)
+            _loaded[name] = module
+    return module
+
+
+def _load_locked(name: str, source: str, reason: str):
+    module = sys.modules.get(name)
+    if module is not None and getattr(module, "__jitgrad_source__", None) == source:
+        return module
     try:
-        ok = path.read_text(encoding="utf-8") == source
-    except (OSError, UnicodeDecodeError):
-        ok = False
-    if not ok:
-        _write_atomic(path, source)
+        path = _ensure_file(name, source)
+    except OSError as exc:
+        _warn_no_disk(exc)
+        return _load_in_memory(name, source, reason)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    module.__jitgrad_source__ = source
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
@@ -89,11 +114,124 @@ def load_module(source: str, reason: str = ""):
     return module
 
 
+def _ensure_file(name: str, source: str) -> Path:
+    """The cache file holding `source` (written when missing or corrupt; the cache is then
+    trimmed to its size limit)."""
+    path = cache_dir() / f"{name}.py"
+    try:
+        ok = path.read_text(encoding="utf-8") == source
+    except (OSError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        _write_atomic(path, source)
+        trim(path.parent, max_bytes(), keep=path)
+    return path
+
+
+def _warn_no_disk(exc: OSError) -> None:
+    global _warned_no_disk
+    if not _warned_no_disk:
+        _warned_no_disk = True
+        warnings.warn(
+            f"jitgrad: the kernel cache directory cannot be used ({type(exc).__name__}: {exc}); compiling in "
+            "memory instead, so new processes compile again. Set JITGRAD_CACHE_DIR to a writable directory "
+            "to keep compiled kernels.", RuntimeWarning, stacklevel=5)
+
+
+def _load_in_memory(name: str, source: str, reason: str):
+    """The module executed from memory; Numba's disk cache needs a file, so it is switched off."""
+    module = types.ModuleType(name)
+    module.__jitgrad_source__ = source
+    module.__file__ = None
+    text = source.replace("cache=True", "cache=False")
+    sys.modules[name] = module
+    try:
+        exec(compile(text, f"<jitgrad generated {name}>", "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    log.info("compiled %s in memory%s", name, f" ({reason})" if reason else "")
+    return module
+
+
+def forget(module) -> None:
+    """Drop a generated module from the loaded set, so that the next load imports it afresh."""
+    with _load_lock:
+        _loaded.pop(module.__name__, None)
+        sys.modules.pop(module.__name__, None)
+
+
 def purge_compiled(module) -> int:
     """Delete Numba's cache files of a generated module (after they failed to load)."""
+    if not getattr(module, "__file__", None):
+        return 0
     path = Path(module.__file__)
     removed = 0
     for f in (path.parent / "__pycache__").glob(path.stem + ".*"):
+        try:
+            f.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+DEFAULT_MAX_MB = 1024
+
+
+def max_bytes() -> int:
+    """The disk cache's size limit: $JITGRAD_CACHE_MAX_MB megabytes (default 1024)."""
+    try:
+        return int(float(os.environ.get("JITGRAD_CACHE_MAX_MB", DEFAULT_MAX_MB)) * (1 << 20))
+    except ValueError:
+        return DEFAULT_MAX_MB << 20
+
+
+def _entries(directory: Path) -> list:
+    """Every cache file as (mtime, size, path): generated sources and Numba's files next to them."""
+    out = []
+    for f in list(directory.glob("*.py")) + list((directory / "__pycache__").glob("*")):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        out.append((st.st_mtime, st.st_size, f))
+    return out
+
+
+def trim(directory: Path, limit: int, keep: Path | None = None) -> int:
+    """Delete the oldest cache files until the directory holds at most `limit` bytes (the
+    file `keep`, just written, stays). Returns how many files were removed."""
+    entries = sorted(_entries(directory), key=lambda e: e[0])
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, f in entries:
+        if total <= limit:
+            break
+        if keep is not None and f.name.startswith(keep.stem):
+            continue
+        try:
+            f.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed
+
+
+def clear() -> int:
+    """Delete every file of the disk cache (this version's directory) and forget the loaded
+    modules (functions already compiled keep theirs). Returns how many files were removed."""
+    with _load_lock:
+        for name in list(_loaded):
+            sys.modules.pop(name, None)
+        _loaded.clear()
+    try:
+        directory = cache_dir()
+    except OSError:
+        return 0
+    removed = 0
+    for _, _, f in _entries(directory):
         try:
             f.unlink()
             removed += 1

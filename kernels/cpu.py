@@ -38,8 +38,8 @@ class CompiledProgram:
         the next call compiles and writes a new entry."""
         module = sys.modules[self.fn.py_func.__module__]
         cache.purge_compiled(module)
-        options = {k: v for k, v in self.fn.targetoptions.items() if k != "nopython"}
-        self.fn = numba.njit(cache=True, **options)(self.fn.py_func)
+        options = {k: v for k, v in self.fn.targetoptions.items() if k not in ("nopython", "cache")}
+        self.fn = numba.njit(cache=bool(getattr(module, "__file__", None)), **options)(self.fn.py_func)
 
 
 def uses_parallel(program: Program, threshold: int) -> bool:

@@ -3,7 +3,7 @@ call of the compiled program is one Numba dispatch. Each generated line of loop 
 the IR equation it came from in a trailing comment."""
 from __future__ import annotations
 
-from . import library
+from . import library, trig_versions
 from .spec import Array, Call, Loop, Program, Reduce
 
 _INIT = {"sum": "0", "prod": "1", "max": "-np.inf", "min": "np.inf"}
@@ -129,7 +129,7 @@ def _identity(r: Reduce, arrays: dict) -> str:
 
 def _finish(r: Reduce, arrays: dict, acc: str) -> str:
     dt = arrays[r.array].dtype
-    value = acc if r.scale == 1.0 else f"{acc} * {r.scale!r}"
+    value = r.scaled(acc)
     return f"np.{dt}({value})"
 
 
@@ -291,7 +291,7 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
         w.dedent()
     for r in loop.reduces:
         dt = arrays[r.array].dtype
-        scaled = _acc_name(r) if r.scale == 1.0 else f"{_acc_name(r)} * {r.scale!r}"
+        scaled = r.scaled(_acc_name(r))
         w.line(f"{r.array}.reshape({kshape!r})[...] = ({scaled}).astype(np.{dt})")
 
 
@@ -326,11 +326,7 @@ def render(program: Program, parallel_threshold: int) -> str:
                 w.line(f"{name} = np.empty({tuple(t.shape)!r}, np.{t.dtype})")
                 allocated.add(name)
         if isinstance(step, Loop):
-            parallel = step.parallel or _numel(step.shape) >= parallel_threshold
-            if _is_flat(step, arrays):
-                _emit_flat_loop(w, step, arrays, parallel)
-            else:
-                _emit_nested_loop(w, step, arrays, parallel)
+            _emit_loop(w, step, arrays, parallel_threshold)
         elif isinstance(step, Call):
             w.line(library.call_source(step, arrays), step.origin)
         else:
@@ -342,6 +338,28 @@ def render(program: Program, parallel_threshold: int) -> str:
         marker = f"\n\n\ndef {program.name}("
         text = text.replace(marker, "\n\n\n" + "\n\n\n".join(w.helpers) + marker, 1)
     return text
+
+
+def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) -> None:
+    """A loop; one calling sin/cos/tan runs vectorised with their fast versions and again with
+    the full-range ones only if some argument was large (see kernels.trig_versions)."""
+    parallel = loop.parallel or _numel(loop.shape) >= parallel_threshold
+    flat = _is_flat(loop, arrays)
+    counter = f"_large{len(w.lines)}"
+    fast = trig_versions.fast_version(loop, counter, flat)
+    if fast is not None:
+        dt = trig_versions.counter_dtype(loop, flat)
+        if flat:
+            arrays = {**arrays, counter: Array(counter, (), dt)}
+            w.line(f"{counter} = np.zeros((), np.{dt})")
+        else:
+            w.line(f"{counter} = np.{dt}(0)")
+        (_emit_flat_loop if flat else _emit_nested_loop)(w, fast, arrays, parallel)
+        w.line(f"if {counter}{'[()]' if flat else ''} > 0:  # recompute with exact range reduction")
+        w.indent()
+    (_emit_flat_loop if flat else _emit_nested_loop)(w, loop, arrays, parallel)
+    if fast is not None:
+        w.dedent()
 
 
 def _written(step) -> list[str]:

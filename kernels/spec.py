@@ -68,6 +68,12 @@ class Reduce:
         if self.op not in ("sum", "prod", "max", "min"):
             raise ValueError(f"unsupported reduction {self.op!r}")
 
+    def scaled(self, acc: str) -> str:
+        """Source text of the accumulator times `scale` (the mean of no elements is NaN: 0 * nan)."""
+        if self.scale == 1.0:
+            return acc
+        return f"{acc} * {'math.nan' if self.scale != self.scale else repr(self.scale)}"
+
 
 @dataclass(frozen=True)
 class Loop:

@@ -123,7 +123,7 @@ def _alg(fn, *args):
     return graph, out
 
 
-@pytest.mark.parametrize("fn", [lambda x: x * 1, lambda x: 1 * x, lambda x: x + 0, lambda x: 0 + x,
+@pytest.mark.parametrize("fn", [lambda x: x * 1, lambda x: 1 * x, lambda x: x + (-0.0), lambda x: -0.0 + x,
                                 lambda x: x - 0, lambda x: x / 1, lambda x: jg.neg(-x), lambda x: x ** 1,
                                 lambda x: jg.clone(x), lambda x: bind(prims.CAST, x, dtype=np.dtype(np.float32)),
                                 lambda x: bind(prims.RESHAPE, x, shape=(3,)),
@@ -131,6 +131,15 @@ def _alg(fn, *args):
 def test_identities_disappear(fn):
     graph, out = _alg(fn, X)
     assert len(graph) >= 1 and len(out) == 0 and out.outputs == out.inputs
+
+
+@pytest.mark.parametrize("fn", [lambda x: x + 0, lambda x: 0 + x, lambda x: x - (-0.0)])
+def test_adding_positive_zero_is_kept(fn):
+    """-0.0 + 0.0 is +0.0: x + 0 is not x when x may be -0.0 (exact folding)."""
+    x = np.array([-0.0, 1.0], np.float32)
+    graph, out = _alg(fn, x)
+    assert len(out) == 1
+    assert not np.signbit(evaluate(out, x)[0][0])
 
 
 def test_identities_keep_shape_changes():

@@ -161,11 +161,40 @@ def test_loop_vectorises(op, dtype):
 
 @pytest.mark.parametrize('dtype', DTYPES, ids=['f32', 'f64'])
 def test_trig_large_arguments_stay_bounded(dtype):
-    """Beyond the accurate reduction range sin/cos stay finite and within [-1, 1]."""
+    """For large arguments sin/cos stay finite and within [-1, 1]."""
     x = np.array([1e7, -3e9, 1e20, 3.3e38], dtype)
     for op in ('sin', 'cos'):
         y = run(op, dtype, x)
         assert np.all(np.abs(y) <= 1), (op, y)
+
+
+@pytest.mark.parametrize('dtype', DTYPES, ids=['f32', 'f64'])
+@pytest.mark.parametrize('op', ['sin', 'cos', 'tan'])
+def test_trig_accurate_over_the_whole_range(op, dtype):
+    """Exact range reduction: the ulp bound holds up to the largest finite value (the loop runs
+    the fast version, sees large arguments and runs again with the full-range function)."""
+    rng = np.random.default_rng(7)
+    top = 128 if dtype == np.float32 else 1024
+    x = rng.uniform(1, 2, 3000) * np.exp2(rng.integers(10, top, 3000).astype(np.float64))
+    x = np.concatenate([x, -x[:500], [2767877888.0, 6381956970095103 * 2.0**797, 1e22, 2.0**17, 2.0**20]])
+    with np.errstate(over='ignore'):
+        x = x.astype(dtype)
+    x = x[np.isfinite(x)]
+    x = np.concatenate([x, np.finfo(dtype).max * np.array([1, -1], dtype)])
+    err = ulp_error(run(op, dtype, x), reference(op, x), dtype)
+    worst = int(np.argmax(err))
+    assert err[worst] <= BOUND[dtype], (op, x[worst], err[worst])
+
+
+def test_trig_fast_versions_skip_the_branch():
+    """The fast versions and the range check are what vectorised loops call: branch-free, and
+    the check flags exactly the finite arguments beyond the Cody-Waite bound."""
+    x32 = np.array([1.0, 2.0**17 * 0.999, 2.0**17, -3e9, np.inf, np.nan], np.float32)
+    x64 = np.array([1.0, 2.0**20 * 0.999, 2.0**20, -1e300, np.inf, np.nan])
+    assert [int(vm.trig_large_f32(v)) for v in x32] == [0, 0, 1, 1, 0, 0]
+    assert [int(vm.trig_large_f64(v)) for v in x64] == [0, 0, 1, 1, 0, 0]
+    assert float(vm.sin_f32(np.float32(2767877888.0))) == np.float32(np.sin(2767877888.0))
+    assert vm.sin_fast_f64(0.5) == vm.sin_f64(0.5)
 
 
 @pytest.mark.parametrize('dtype', DTYPES, ids=['f32', 'f64'])
@@ -181,7 +210,7 @@ def test_tan_near_multiples_of_half_pi(dtype):
 
 
 def test_tan_large_arguments_stay_finite():
-    """Beyond its accurate range float32 tan returns finite values (NaN only for inf/NaN)."""
+    """For large arguments float32 tan returns finite values (NaN only for inf/NaN)."""
     x = np.array([3e5, -1e7, 3e9, 1e20, -3.3e38, np.inf, -np.inf, np.nan], np.float32)
     y = run('tan', np.float32, x)
     assert np.all(np.isfinite(y[:5])) and np.all(np.isnan(y[5:])), y

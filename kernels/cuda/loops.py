@@ -172,7 +172,7 @@ class _LoopText:
         return f"{r.array}[{idx or '()'}]"
 
     def finish(self, r: Reduce, value: str) -> str:
-        scaled = value if r.scale == 1.0 else f"{value} * {r.scale!r}"
+        scaled = r.scaled(value)
         return f"{np_type(self.arrays[r.array].dtype)}({scaled})"
 
     def params(self) -> list[str]:

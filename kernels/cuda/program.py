@@ -26,7 +26,7 @@ class CudaProgram(CompiledProgram):
         module = sys.modules.get(self.fn.__module__)
         if module is not None:
             cache.purge_compiled(module)
-            del sys.modules[module.__name__]
+            cache.forget(module)
         self.fn = getattr(cache.load_module(self.source, "rebuild"), self.program.name)
 
 

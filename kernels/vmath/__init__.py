@@ -24,14 +24,15 @@ blocks vectorisation) and at most ``fastmath={'contract'}``; flags such as
 ``nnan``/``ninf`` (``fastmath=True``) let LLVM delete the NaN/inf selects.
 
 Accuracy (see ``benchmarks/vmath_sweep.py``): float32 <= 2 ulp, float64 <= 4 ulp
-against correctly rounded results; special values (+-0, +-inf, NaN,
-subnormals, overflow/underflow thresholds) as NumPy. Range reduction for
-sin/cos/tan is accurate (<= 2 ulp) for |x| < 2**20 ~ 1.05e6 in both dtypes,
-except float32 tan: <= 2 ulp (measured 1.1, every float32) for |x| < 2**17 ~
-1.3e5 only (float32 sin/cos reach ~3 ulp between 2**20 and 2**22). Beyond 2**22
-(float32) / 2**51 (float64) the results stay finite (and within [-1, 1] for
-sin/cos) but are NOT accurate:
-there is no Payne-Hanek path (NumPy/libm have one). An FMA unit is
+against correctly rounded results, over the whole range; special values (+-0, +-inf, NaN,
+subnormals, overflow/underflow thresholds) as NumPy. sin/cos/tan reduce their argument with
+Cody-Waite (fast, vectorisable) below 2**17 (float32) / 2**20 (float64) and exactly beyond
+(Payne-Hanek, ``_trig_big``; float32 goes through float64 there). That slow path is a branch,
+and a branch with a call keeps a loop from vectorising, so each op also has a branch-free
+``*_fast_*`` version (accurate below the bound, finite beyond) and ``trig_large_*`` (the range
+check, 0 or 1): a loop max-reduces the check while it computes the fast versions and, only when the
+result is not 0, runs again with the full-range functions -- what jitgrad's generated CPU loops
+do (kernels/source.py); see ``FAST`` and ``LARGE_CHECK``. An FMA unit is
 assumed (x86-64 since Haswell, every CUDA GPU); without one ``llvm.fma``
 becomes a libm call.
 
@@ -55,6 +56,7 @@ from numba.core.registry import CPUDispatcher
 
 from ._f32 import (
     cos_f32,
+    cos_fast_f32,
     erf_f32,
     exp2_f32,
     exp_f32,
@@ -66,12 +68,16 @@ from ._f32 import (
     rsqrt_f32,
     sigmoid_f32,
     sin_f32,
+    sin_fast_f32,
     sqrt_f32,
     tan_f32,
+    tan_fast_f32,
     tanh_f32,
+    trig_large_f32,
 )
 from ._f64 import (
     cos_f64,
+    cos_fast_f64,
     erf_f64,
     exp2_f64,
     exp_f64,
@@ -83,9 +89,12 @@ from ._f64 import (
     rsqrt_f64,
     sigmoid_f64,
     sin_f64,
+    sin_fast_f64,
     sqrt_f64,
     tan_f64,
+    tan_fast_f64,
     tanh_f64,
+    trig_large_f64,
 )
 from ._prims import JIT_OPTIONS
 
@@ -95,6 +104,8 @@ __all__ = [
     'log1p_f64', 'log2_f32', 'log2_f64', 'sin_f32', 'sin_f64', 'cos_f32', 'cos_f64',
     'tan_f32', 'tan_f64', 'tanh_f32', 'tanh_f64', 'sigmoid_f32', 'sigmoid_f64', 'erf_f32',
     'erf_f64', 'pow_f32', 'pow_f64', 'sqrt_f32', 'sqrt_f64', 'rsqrt_f32', 'rsqrt_f64',
+    'sin_fast_f32', 'sin_fast_f64', 'cos_fast_f32', 'cos_fast_f64', 'tan_fast_f32', 'tan_fast_f64',
+    'trig_large_f32', 'trig_large_f64', 'FAST', 'LARGE_CHECK',
 ]
 
 #: op name -> (float32 function name, float64 function name) in this module.
@@ -102,6 +113,14 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     op: (f'{op}_f32', f'{op}_f64') for op in (
         'exp', 'expm1', 'exp2', 'log', 'log1p', 'log2', 'sin', 'cos', 'tan',
         'tanh', 'sigmoid', 'erf', 'pow', 'sqrt', 'rsqrt')}
+
+#: Ops whose full-range function branches to a slow exact path for large arguments (which keeps
+#: a loop from vectorising) -> their vectorisable versions, accurate below the range check.
+FAST: dict[str, tuple[str, str]] = {op: (f'{op}_fast_f32', f'{op}_fast_f64') for op in ('sin', 'cos', 'tan')}
+
+#: The range check of FAST's functions: 1 where the fast version is inaccurate, else 0 (int32 for
+#: float32, int64 for float64: as wide as the lanes, so the loop's max reduction vectorises).
+LARGE_CHECK: tuple[str, str] = ('trig_large_f32', 'trig_large_f64')
 
 #: Number of arguments of each op (pow is binary).
 ARITY: dict[str, int] = {op: (2 if op == 'pow' else 1) for op in FUNCTIONS}

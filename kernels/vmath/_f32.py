@@ -8,11 +8,15 @@ product y*log2(x) needs ~40 bits; a float32-pair log2 reached only ~2**-28).
 import math
 
 from . import _coeffs as coef
+from ._f64 import big_sin_cos
 from ._prims import (
     F32,
     F64,
     I32,
     I64,
+    LN2,
+    LOG2E,
+    PIO2,
     as_f32,
     as_f64,
     f32_bits,
@@ -29,10 +33,6 @@ from ._prims import (
     kernel_inline,
     split,
 )
-
-LN2 = '0.693147180559945309417232121458176568075500134360255254120680'
-LOG2E = '1.442695040888963407359924681001892137426645954152985934135449'
-PIO2 = '1.570796326794896619231321691639751442098584699687552910487472'
 
 _ZERO, _HALF, _ONE, _TWO = F32(0.0), F32(0.5), F32(1.0), F32(2.0)
 _INF, _NAN = F32(math.inf), F32(math.nan)
@@ -247,9 +247,55 @@ def _finite_or_nan(x, y):
     return y if abs(x) < _INF else x - x
 
 
+_BIG = F32(131072.0)   # 2**17: from here on, the float64 path with exact range reduction
+
+
+@kernel
+def _big_f32(x, which):
+    """sin (which=0), cos (1) or tan (2) of a large float32 through float64 (exact reduction
+    there, then one rounding to float32); off the common range, so its speed does not matter."""
+    s, c = big_sin_cos(F64(x))
+    v = s if which == 0 else (c if which == 1 else s / c)
+    return F32(v)
+
+
+@kernel
+def trig_large_f32(x):
+    """1 where sin/cos/tan_fast_f32(x) is not accurate (finite |x| >= 2**17), else 0 (int32:
+    as wide as the float lanes): the cheap range check a vectorised loop max-reduces to decide
+    whether to recompute with sin/cos/tan_f32."""
+    return I32(1) if (abs(x) >= _BIG) & (abs(x) < _INF) else I32(0)
+
+
 @kernel
 def sin_f32(x):
-    """sin(x) for float32 (accurate range reduction for |x| < 2**20)."""
+    """sin(x) for float32, <= 2 ulp for every x (exact range reduction through float64 for
+    |x| >= 2**17). The branch keeps a loop from vectorising: loops use sin_fast_f32 plus
+    trig_large_f32 and call this only when some element is large."""
+    if trig_large_f32(x):
+        return _big_f32(x, 0)
+    return sin_fast_f32(x)
+
+
+@kernel
+def cos_f32(x):
+    """cos(x) for float32, <= 2 ulp for every x (see sin_f32)."""
+    if trig_large_f32(x):
+        return _big_f32(x, 1)
+    return cos_fast_f32(x)
+
+
+@kernel
+def tan_f32(x):
+    """tan(x) for float32, <= 2 ulp for every x (see sin_f32)."""
+    if trig_large_f32(x):
+        return _big_f32(x, 2)
+    return tan_fast_f32(x)
+
+
+@kernel
+def sin_fast_f32(x):
+    """sin(x) for float32, vectorisable; <= 2 ulp for |x| < 2**17 (finite, in [-1, 1], beyond)."""
     r, q = _trig_reduce(x)
     z = r * r
     odd = (q == _ONE) | (q == -_ONE)
@@ -260,8 +306,8 @@ def sin_f32(x):
 
 
 @kernel
-def cos_f32(x):
-    """cos(x) for float32 (accurate range reduction for |x| < 2**20)."""
+def cos_fast_f32(x):
+    """cos(x) for float32, vectorisable; <= 2 ulp for |x| < 2**17 (finite, in [-1, 1], beyond)."""
     r, q = _trig_reduce(x)
     z = r * r
     odd = (q == _ONE) | (q == -_ONE)
@@ -271,8 +317,8 @@ def cos_f32(x):
 
 
 @kernel
-def tan_f32(x):
-    """tan for float32, <= 2 ulp for |x| < 2**17 (~1.3e5), finite beyond.
+def tan_fast_f32(x):
+    """tan for float32, vectorisable; <= 2 ulp for |x| < 2**17 (~1.3e5), finite beyond.
 
     Cody-Waite reduction x = k*pi/2 + (r + rl) whose second step is an exact
     Fast2Sum (tan magnifies errors in r), tan(r) = r + r**3*P(r*r), and for odd

@@ -2,8 +2,24 @@
 import math
 
 from . import _coeffs as coef
-from ._f32 import LN2, LOG2E, PIO2
-from ._prims import F64, I32, I64, as_f64, f64_bits, f64_from_bits, fma, horner, horner4, kernel, kernel_inline, split
+from ._prims import (
+    F64,
+    I32,
+    I64,
+    LN2,
+    LOG2E,
+    PIO2,
+    as_f64,
+    f64_bits,
+    f64_from_bits,
+    fma,
+    horner,
+    horner4,
+    kernel,
+    kernel_inline,
+    split,
+)
+from ._trig_big import reduce_big
 
 _ZERO, _HALF, _ONE, _TWO = F64(0.0), F64(0.5), F64(1.0), F64(2.0)
 _INF, _NAN = F64(math.inf), F64(math.nan)
@@ -222,9 +238,62 @@ def _finite_or_nan(x, y):
     return y if abs(x) < _INF else x - x
 
 
-@kernel_inline
+_BIG = F64(2.0**20)   # from here on, Cody-Waite is not accurate enough: exact reduction (_trig_big)
+
+
+@kernel
+def big_sin_cos(x):
+    """(sin x, cos x) for finite |x| >= 2**20, from the exact reduction (r + rl, quadrant q)."""
+    r, rl, q = reduce_big(x)
+    z = r * r
+    s = fma(rl, _ONE - _HALF * z, _sin_poly(r, z))   # sin(r + rl) ~ sin r + rl cos r
+    c = fma(-rl, r, _cos_poly(z))                    # cos(r + rl) ~ cos r - rl sin r
+    odd = (q == _ONE) | (q == -_ONE)
+    sv = c if odd else s
+    cv = s if odd else c
+    sv = -sv if (q == _TWO) | (q == -_ONE) else sv
+    cv = -cv if (q == _TWO) | (q == _ONE) else cv
+    return sv, cv
+
+
+@kernel
+def trig_large_f64(x):
+    """1 where sin/cos/tan_fast_f64(x) is not accurate (finite |x| >= 2**20), else 0 (int64:
+    as wide as the float lanes): the cheap range check a vectorised loop max-reduces to decide
+    whether to recompute with sin/cos/tan_f64."""
+    return I64(1) if (abs(x) >= _BIG) & (abs(x) < _INF) else I64(0)
+
+
+@kernel
 def sin_f64(x):
-    """sin(x) for float64."""
+    """sin(x) for float64, <= 4 ulp for every x (exact range reduction for |x| >= 2**20). The
+    branch keeps a loop from vectorising: loops use sin_fast_f64 plus trig_large_f64 and call
+    this only when some element is large."""
+    if trig_large_f64(x):
+        return big_sin_cos(x)[0]
+    return sin_fast_f64(x)
+
+
+@kernel
+def cos_f64(x):
+    """cos(x) for float64, <= 4 ulp for every x (see sin_f64)."""
+    if trig_large_f64(x):
+        return big_sin_cos(x)[1]
+    return cos_fast_f64(x)
+
+
+@kernel
+def tan_f64(x):
+    """tan(x) for float64, <= 4 ulp for every x (see sin_f64)."""
+    if trig_large_f64(x):
+        sv, cv = big_sin_cos(x)
+        return sv / cv
+    return tan_fast_f64(x)
+
+
+@kernel_inline
+def sin_fast_f64(x):
+    """sin(x) for float64, vectorisable; accurate for |x| < 2**20 (finite, in [-1, 1], beyond)."""
     r, q = _trig_reduce(x)
     z = r * r
     odd = (q == _ONE) | (q == -_ONE)
@@ -235,8 +304,8 @@ def sin_f64(x):
 
 
 @kernel
-def cos_f64(x):
-    """cos(x) for float64."""
+def cos_fast_f64(x):
+    """cos(x) for float64, vectorisable; accurate for |x| < 2**20 (finite, in [-1, 1], beyond)."""
     r, q = _trig_reduce(x)
     z = r * r
     odd = (q == _ONE) | (q == -_ONE)
@@ -246,8 +315,9 @@ def cos_f64(x):
 
 
 @kernel
-def tan_f64(x):
-    """tan(x) for float64 as a quotient of the sin and cos polynomials."""
+def tan_fast_f64(x):
+    """tan(x) for float64 as a quotient of the sin and cos polynomials, vectorisable; accurate
+    for |x| < 2**20 (finite beyond)."""
     r, q = _trig_reduce(x)
     z = r * r
     s = _sin_poly(r, z)

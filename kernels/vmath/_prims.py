@@ -17,6 +17,11 @@ F64 = np.float64
 I32 = np.int32
 I64 = np.int64
 
+#: Constants to 60 digits (split into float parts by `split`), shared by both precisions.
+LN2 = '0.693147180559945309417232121458176568075500134360255254120680'
+LOG2E = '1.442695040888963407359924681001892137426645954152985934135449'
+PIO2 = '1.570796326794896619231321691639751442098584699687552910487472'
+
 #: Options for every kernel: allow FMA contraction only (NaN/inf/-0 stay IEEE),
 #: and no ZeroDivisionError checks (a branch that would block vectorisation).
 JIT_OPTIONS = {'fastmath': {'contract'}, 'error_model': 'numpy'}
