@@ -28,6 +28,7 @@ from .core import (
     full_like_data,
     lift,
 )
+from .prims_conv import CONV_PRIMS
 
 # ---------------------------------------------------------------------------------------------
 # Shape/dtype rules shared by several declarations
@@ -1451,5 +1452,5 @@ ALL = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOI
        EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT,
        SUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,
        MATMUL_PRIM, RESHAPE, EXPAND, PERMUTE, TRANSPOSE, SQUEEZE, UNSQUEEZE, CAT, STACK,
-       GETITEM, UNINDEX, SETITEM, GATHER, SCATTER_ADD)
+       GETITEM, UNINDEX, SETITEM, GATHER, SCATTER_ADD) + CONV_PRIMS
 BY_NAME = {p.name: p for p in ALL}

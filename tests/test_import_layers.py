@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # A module may import only modules listed before it (a package counts as one entry).
-LAYERS = ["unsupported", "dtypes", "shapes", "devices", "grad_mode", "graph", "core", "prims", "autodiff", "inplace",
+LAYERS = ["unsupported", "dtypes", "shapes", "devices", "grad_mode", "graph", "core", "prims_conv", "prims", "autodiff",
+          "inplace",
           "printing",
           "tensor", "creation", "autograd", "tree", "ir", "trace", "interpret", "adjoint", "transforms",
           "simplify", "fuse", "lower", "cuda", "compiled", "distributed", "nn", "optim", "tape",

@@ -9,6 +9,14 @@ import numpy as np
 from .. import core, dtypes, prims
 from .. import unsupported as _unsupported
 from ..core import Symbolic, TensorBase
+from .functional_conv import (  # noqa: F401 - re-exported under torch.nn.functional's names
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    batch_norm,
+    conv1d,
+    conv2d,
+    max_pool2d,
+)
 
 _REDUCTIONS = ("mean", "sum", "none")
 
