@@ -91,11 +91,20 @@ def _conv2d_rule(x, w, stride, padding, dilation, groups):
     return (x.shape[0], w.shape[0], *_out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation)), x.dtype
 
 
+def _check_grad_shape(g_hw, input_hw, kernel, stride, padding, dilation) -> None:
+    expected = _out_hw(input_hw, kernel, stride, padding, dilation)
+    if tuple(g_hw) != expected:
+        raise RuntimeError(f"conv2d gradient: the output gradient's spatial size {list(g_hw)} does not match "
+                           f"the convolution's output size {list(expected)} for input size {list(input_hw)}")
+
+
 def _input_grad_rule(g, w, stride, padding, dilation, groups, input_hw):
+    _check_grad_shape(g.shape[2:], input_hw, w.shape[2:], stride, padding, dilation)
     return (g.shape[0], w.shape[1] * groups, *input_hw), g.dtype
 
 
 def _weight_grad_rule(x, g, stride, padding, dilation, groups, kernel):
+    _check_grad_shape(g.shape[2:], x.shape[2:], kernel, stride, padding, dilation)
     return (g.shape[1], x.shape[1] // groups, *kernel), x.dtype
 
 

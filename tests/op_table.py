@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from op_table_conv import add_cases as add_conv_cases
+
 import jitgrad
 from jitgrad import prims
 
@@ -458,6 +460,8 @@ case("softmax-composed", "exp sub amax sum div",
 case("mlp-composed", "matmul add relu mean",
      lambda m, x, w, b: m.relu(x @ w + b).mean(), _s(4, 3), _s(3, 5), _s(5))
 case("norm-composed", "mul sum sqrt", lambda m, x: m.sqrt((x * x).sum()), _s(3, 4))
+
+add_conv_cases(case, _s, Spec)
 
 BY_CASE_NAME = {c.name: c for c in CASES}
 assert len(BY_CASE_NAME) == len(CASES), "case names must be unique"
