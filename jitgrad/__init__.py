@@ -2,7 +2,7 @@
 
 This module only re-exports the public API; each name is defined in the module named below.
 """
-from . import autograd, cuda, distributed, nn, optim, utils, viz
+from . import autograd, cuda, distributed, models, nn, optim, utils, viz
 from . import unsupported as _unsupported
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
                        get_default_device, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
