@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import prims, prims_conv
-from ..core import TensorBase
+from ..core import Symbolic, TensorBase
 from ..grad_mode import no_grad
+from ..trace import TracingError
 
 
 def _pair(value, name: str, n: int = 2) -> tuple:
@@ -259,6 +260,12 @@ def batch_norm(input: TensorBase, running_mean: TensorBase | None, running_var: 
         centred = input - mean
         var = prims.mean(centred * centred, dims, keepdim=True)
         if running_mean is not None or running_var is not None:
+            if isinstance(mean._data, Symbolic):
+                raise TracingError(
+                    "batch_norm in training mode updates running_mean/running_var in place, which a compiled "
+                    "(traced) function cannot do yet. Ways out: call model.eval() to normalise with the running "
+                    "statistics (usual when fine-tuning a frozen body), build the layer with "
+                    "track_running_stats=False, or run the training step eagerly.")
             with no_grad():
                 if running_mean is not None:
                     running_mean.mul_(1 - momentum).add_(prims.reshape(mean.detach(), (c,)) * momentum)
