@@ -81,3 +81,25 @@ def tiny_chain(ops: int) -> dict:
     """OH: z = x; `ops` times z = z * y on 4 elements, then z.sum() backward: the per-op cost of eager mode."""
     rng = _rng()
     return {"x": rng.uniform(0.5, 1.5, 4).astype(F32), "y": rng.uniform(0.99, 1.01, 4).astype(F32), "ops": int(ops)}
+
+
+def conv(batch: int) -> dict:
+    """W7: sum(conv2d(x, w, b, padding=1) * r): a 3x3 convolution 64->64 channels on 32x32 images,
+    forward and backward (r is a fixed cotangent)."""
+    rng = _rng()
+    bound = 1.0 / np.sqrt(64 * 9)
+    return {"x": rng.standard_normal((batch, 64, 32, 32), dtype=F32),
+            "w": rng.uniform(-bound, bound, (64, 64, 3, 3)).astype(F32),
+            "b": rng.uniform(-bound, bound, 64).astype(F32),
+            "r": rng.standard_normal((batch, 64, 32, 32), dtype=F32)}
+
+
+def resnet(batch: int) -> dict:
+    """W8: one training step of the tutorial's ResNet-18 (batch of 3x64x64 images, loss
+    sum(prediction - labels), SGD lr 1e-2 momentum 0.9) from jitgrad's seeded initialisation."""
+    import jitgrad  # noqa: PLC0415 - only this workload needs a model's initial weights
+    rng = _rng()
+    jitgrad.manual_seed(SEED)
+    state = {k: v.numpy().copy() for k, v in jitgrad.models.resnet18().state_dict().items()}
+    return {"x": rng.random((batch, 3, 64, 64), dtype=F32), "labels": rng.random((batch, 1000), dtype=F32),
+            "state": state, "lr": 1e-2, "momentum": 0.9}

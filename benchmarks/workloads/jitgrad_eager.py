@@ -111,5 +111,40 @@ def tiny_chain(inp: dict):
     return run
 
 
+def conv(inp: dict):
+    x, w, b = _leaf(inp["x"]), _leaf(inp["w"]), _leaf(inp["b"])
+    r = _leaf(inp["r"], False)
+
+    def run():
+        _clear(x, w, b)
+        value = (jg.nn.functional.conv2d(x, w, b, padding=1) * r).sum()
+        value.backward()
+        return value, (x.grad, w.grad, b.grad)
+    return run
+
+
+def resnet_model(inp: dict):
+    """jitgrad's ResNet-18 holding the workload's initial weights."""
+    model = jg.models.resnet18()
+    model.load_state_dict(inp["state"])
+    return model
+
+
+def resnet(inp: dict):
+    """One SGD-momentum step per call on one model (the first call, which is checked, starts
+    from the workload's weights; timed calls keep training it)."""
+    x, labels = _leaf(inp["x"], False), _leaf(inp["labels"], False)
+    model = resnet_model(inp)
+    optimizer = jg.optim.SGD(model.parameters(), lr=inp["lr"], momentum=inp["momentum"])
+
+    def run():
+        optimizer.zero_grad()
+        loss = (model(x) - labels).sum()
+        loss.backward()
+        optimizer.step()
+        return loss, (model.fc.weight.detach().clone(), model.conv1.weight.detach().clone())
+    return run
+
+
 FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
-             "OH": tiny_chain}
+             "OH": tiny_chain, "W7": conv, "W8": resnet}

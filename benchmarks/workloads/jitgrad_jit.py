@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import jitgrad as jg
 
+from . import NotAvailableError
+
 
 def unavailable() -> str | None:
     """Why this column cannot run (None: it can)."""
@@ -85,5 +87,31 @@ def tiny_chain(inp: dict):
     return _compiled(f, (0, 1), inp["x"], inp["y"])
 
 
+def conv(inp: dict):
+    def f(x, w, b, r):
+        return (jg.nn.functional.conv2d(x, w, b, padding=1) * r).sum()
+    return _compiled(f, (0, 1, 2), inp["x"], inp["w"], inp["b"], inp["r"])
+
+
+def resnet(inp: dict):
+    """The training step with the forward and backward compiled by jit_grad (eager optimizer)."""
+    from .jitgrad_eager import resnet_model  # noqa: PLC0415
+    x, labels = jg.tensor(inp["x"]), jg.tensor(inp["labels"])
+    model = resnet_model(inp)
+    optimizer = jg.optim.SGD(model.parameters(), lr=inp["lr"], momentum=inp["momentum"])
+    loss_of = jg.jit_grad(lambda x, y: (model(x) - y).sum())
+
+    def run():
+        optimizer.zero_grad()
+        try:
+            loss = loss_of(x, labels)
+        except jg.TracingError as exc:  # batch norm's running statistics (see the message)
+            raise NotAvailableError(str(exc).split(". Ways out")[0]) from exc
+        loss.backward()
+        optimizer.step()
+        return loss, (model.fc.weight.detach().clone(), model.conv1.weight.detach().clone())
+    return run
+
+
 FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
-             "OH": tiny_chain}
+             "OH": tiny_chain, "W7": conv, "W8": resnet}

@@ -173,5 +173,31 @@ def tiny_chain(inp: dict):
     return run
 
 
+def conv(inp: dict):
+    """W7: y = conv2d(x, w, padding=1) + b through im2col and one GEMM; value = sum(y r);
+    dL/dw = r . cols^T, dL/db = sum r, dL/dx = col2im(w^T r)."""
+    x, w, b, r = inp["x"], inp["w"], inp["b"], inp["r"]
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    w2 = w.reshape(o, -1)
+
+    def run():
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))  # (n, c, h, w, kh, kw)
+        cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, n * h * wd)
+        y = (w2 @ cols).reshape(o, n, h, wd).transpose(1, 0, 2, 3) + b.reshape(1, o, 1, 1)
+        value = np.vdot(y, r)
+        r2 = np.ascontiguousarray(r.transpose(1, 0, 2, 3)).reshape(o, -1)
+        g_w = (r2 @ cols.T).reshape(w.shape)
+        g_b = r.sum(axis=(0, 2, 3))
+        g_cols = (w2.T @ r2).reshape(c, kh, kw, n, h, wd)
+        g_xp = np.zeros_like(xp)
+        for i in range(kh):
+            for j in range(kw):
+                g_xp[:, :, i:i + h, j:j + wd] += g_cols[:, i, j].transpose(1, 0, 2, 3)
+        return value, (g_xp[:, :, 1:-1, 1:-1], g_w, g_b)
+    return run
+
+
 FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
-             "OH": tiny_chain}
+             "OH": tiny_chain, "W7": conv}

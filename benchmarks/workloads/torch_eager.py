@@ -119,5 +119,77 @@ def tiny_chain(inp: dict):
     return run
 
 
+def conv(inp: dict):
+    x, w, b = _leaf(inp["x"]), _leaf(inp["w"]), _leaf(inp["b"])
+    r = _leaf(inp["r"], False)
+
+    def run():
+        _clear(x, w, b)
+        value = (torch.nn.functional.conv2d(x, w, b, padding=1) * r).sum()
+        value.backward()
+        return value, (x.grad, w.grad, b.grad)
+    return run
+
+
+def _resnet18() -> torch.nn.Module:
+    """torchvision's ResNet-18 when it imports, else the same layers written out (same names)."""
+    try:
+        import torchvision  # noqa: PLC0415
+        return torchvision.models.resnet18(weights=None)
+    except Exception:  # noqa: BLE001 - a torchvision built for another torch raises RuntimeError
+        pass
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, inplanes, planes, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None if stride == 1 and inplanes == planes else nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + identity)
+
+    class ResNet18(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.layer1 = nn.Sequential(Block(64, 64, 1), Block(64, 64, 1))
+            self.layer2 = nn.Sequential(Block(64, 128, 2), Block(128, 128, 1))
+            self.layer3 = nn.Sequential(Block(128, 256, 2), Block(256, 256, 1))
+            self.layer4 = nn.Sequential(Block(256, 512, 2), Block(512, 512, 1))
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512, 1000)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+    return ResNet18()
+
+
+def resnet(inp: dict):
+    x, labels = _leaf(inp["x"], False), _leaf(inp["labels"], False)
+    model = _resnet18()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in inp["state"].items()})
+    optimizer = torch.optim.SGD(model.parameters(), lr=inp["lr"], momentum=inp["momentum"])
+
+    def run():
+        optimizer.zero_grad()
+        loss = (model(x) - labels).sum()
+        loss.backward()
+        optimizer.step()
+        return loss, (model.fc.weight.detach().clone(), model.conv1.weight.detach().clone())
+    return run
+
+
 FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
-             "OH": tiny_chain}
+             "OH": tiny_chain, "W7": conv, "W8": resnet}
