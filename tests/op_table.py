@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from op_table_conv import add_cases as add_conv_cases
+from op_table_conv import add_image_cases
 
 import jitgrad
 from jitgrad import prims
@@ -462,6 +463,7 @@ case("mlp-composed", "matmul add relu mean",
 case("norm-composed", "mul sum sqrt", lambda m, x: m.sqrt((x * x).sum()), _s(3, 4))
 
 add_conv_cases(case, _s, Spec)
+add_image_cases(case, _s)
 
 BY_CASE_NAME = {c.name: c for c in CASES}
 assert len(BY_CASE_NAME) == len(CASES), "case names must be unique"

@@ -69,3 +69,25 @@ def add_cases(case, s, Spec) -> None:  # noqa: N803 - the Spec class
     case("batch_norm-eval", "sub mul add sqrt",
          lambda m, x, rm, rv, w, b: m.nn.functional.batch_norm(x, rm, rv, w, b, training=False, eps=1e-3),
          s(4, 3, 2, 3), Spec((3,), "real", False), Spec((3,), "pos", False), s(3), s(3), no_node_name=_COMPOSED)
+
+
+def add_image_cases(case, s) -> None:
+    """pad, interpolate, pixel_shuffle, group_norm: compositions of primitives (checked the same way)."""
+    def fn(name, **kw):
+        return lambda m, x: getattr(m.nn.functional, name)(x, **kw)
+
+    case("pad-constant", "cat", fn("pad", pad=(1, 2, 0, 1), value=0.5), s(2, 3, 4, 5), no_node_name=_COMPOSED)
+    case("pad-reflect", "getitem", fn("pad", pad=(2, 1, 1, 3), mode="reflect"), s(1, 2, 4, 5), no_node_name=_COMPOSED)
+    case("pad-replicate", "getitem", fn("pad", pad=(1, 2, 2, 0), mode="replicate"), s(1, 2, 3, 4),
+         no_node_name=_COMPOSED)
+    case("interpolate-nearest", "getitem", fn("interpolate", scale_factor=2), s(1, 2, 3, 4), no_node_name=_COMPOSED)
+    case("interpolate-nearest-size", "getitem", fn("interpolate", size=(5, 3)), s(1, 2, 3, 4),
+         no_node_name=_COMPOSED)
+    case("interpolate-bilinear", "getitem mul add", fn("interpolate", size=(5, 7), mode="bilinear",
+                                                       align_corners=False), s(1, 2, 3, 4), no_node_name=_COMPOSED)
+    case("interpolate-bilinear-corners", "getitem mul add",
+         fn("interpolate", scale_factor=2, mode="bilinear", align_corners=True), s(1, 2, 3, 4), no_node_name=_COMPOSED)
+    case("pixel_shuffle", "reshape permute", fn("pixel_shuffle", upscale_factor=2), s(2, 8, 3, 2),
+         no_node_name=_COMPOSED)
+    case("group_norm", "mean sub div sqrt mul add",
+         lambda m, x, w, b: m.nn.functional.group_norm(x, 2, w, b), s(2, 4, 3, 2), s(4), s(4), no_node_name=_COMPOSED)

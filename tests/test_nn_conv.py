@@ -168,3 +168,48 @@ def test_sequential_cnn_matches_torch_and_flatten():
     j = build(nn, dtype=jitgrad.float64)
     _copy_params(t, j)
     _compare(j, t, (2, 3, 4, 4))
+
+
+def test_groupnorm_upsample_pixelshuffle_layers_match_torch():
+    t = torch.nn.GroupNorm(2, 4).double()
+    j = nn.GroupNorm(2, 4, dtype=jitgrad.float64)
+    with torch.no_grad():
+        t.weight.uniform_(0.5, 1.5)
+        t.bias.uniform_(-0.5, 0.5)
+    _copy_params(t, j)
+    _compare(j, t, (2, 4, 3, 5))
+    _compare(nn.Upsample(scale_factor=2, mode="bilinear"), torch.nn.Upsample(scale_factor=2, mode="bilinear"),
+             (1, 2, 3, 4))
+    _compare(nn.Upsample(size=(4, 7)), torch.nn.Upsample(size=(4, 7)), (1, 2, 3, 4))
+    _compare(nn.PixelShuffle(3), torch.nn.PixelShuffle(3), (1, 18, 2, 3))
+
+
+def test_dropout2d_zeroes_whole_channels_and_is_identity_in_eval():
+    jitgrad.manual_seed(0)
+    layer = nn.Dropout2d(0.5)
+    x = jitgrad.ones(4, 16, 3, 3, requires_grad=True)
+    y = layer(x)
+    per_channel = y.detach().numpy().reshape(4, 16, 9)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert (per_channel.min(-1) == per_channel.max(-1)).all()  # whole channels dropped or kept
+    assert 0 < (per_channel[..., 0] == 0).sum() < 64
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), y.detach().numpy())
+    layer.eval()
+    assert layer(x) is x or np.array_equal(layer(x).detach().numpy(), x.detach().numpy())
+
+
+def test_image_function_errors():
+    F = nn.functional  # noqa: N806
+    with pytest.raises(RuntimeError, match="Padding size should be less than the corresponding input dimension"):
+        F.pad(jitgrad.zeros(1, 1, 3, 3), (3, 0), mode="reflect")
+    with pytest.raises(ValueError, match="padding mode 'circular' is not supported"):
+        F.pad(jitgrad.zeros(1, 1, 3, 3), (1, 1), mode="circular")
+    with pytest.raises(ValueError, match="only one of size or scale_factor"):
+        F.interpolate(jitgrad.zeros(1, 1, 3, 3))
+    with pytest.raises(RuntimeError, match="divisible by the square of upscale_factor"):
+        F.pixel_shuffle(jitgrad.zeros(1, 3, 2, 2), 2)
+    with pytest.raises(ValueError, match="num_channels must be divisible by num_groups"):
+        nn.GroupNorm(3, 4)
+    with pytest.raises(ValueError, match="dropout probability"):
+        nn.Dropout2d(1.5)

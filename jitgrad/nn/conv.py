@@ -1,4 +1,4 @@
-"""Convolution, pooling and batch-norm layers (torch.nn's names, arguments, parameter and buffer
+"""Convolution, pooling, normalisation, dropout and resizing layers (torch.nn's names, arguments, parameter and buffer
 names, and default initialisation)."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ..core import TensorBase
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from . import functional_conv as F  # noqa: N812 - PyTorch's spelling
+from . import functional_image as FI  # noqa: N812
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -210,3 +211,70 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) input."""
 
     _input_ranks = (4,)
+
+
+class GroupNorm(Module):
+    """Group normalisation (weight ones, bias zeros when affine)."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 dtype=None) -> None:
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = int(num_groups), int(num_channels), eps, affine
+        dt = dtypes.as_dtype(dtype)
+        if affine:
+            self.weight = Parameter(Tensor._wrap(np.ones((self.num_channels,), dtype=dt)))
+            self.bias = Parameter(Tensor._wrap(np.zeros((self.num_channels,), dtype=dt)))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input: TensorBase) -> TensorBase:  # noqa: A002
+        return FI.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class Dropout2d(Module):
+    """Zeroes whole channels with probability p in training mode."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+
+    def forward(self, input: TensorBase) -> TensorBase:  # noqa: A002
+        return FI.dropout2d(input, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Upsample(Module):
+    """interpolate() as a layer (nearest or bilinear)."""
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool | None = None) -> None:
+        super().__init__()
+        self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+
+    def forward(self, input: TensorBase) -> TensorBase:  # noqa: A002
+        return FI.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners)
+
+    def extra_repr(self) -> str:
+        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{what}, mode='{self.mode}'"
+
+
+class PixelShuffle(Module):
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: TensorBase) -> TensorBase:  # noqa: A002
+        return FI.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"

@@ -17,6 +17,7 @@ from .functional_conv import (  # noqa: F401 - re-exported under torch.nn.functi
     conv2d,
     max_pool2d,
 )
+from .functional_image import dropout2d, group_norm, interpolate, pad, pixel_shuffle  # noqa: F401
 
 _REDUCTIONS = ("mean", "sum", "none")
 
