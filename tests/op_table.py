@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from op_table_conv import add_cases as add_conv_cases
 from op_table_conv import add_image_cases
 

@@ -56,16 +56,18 @@ def pad(input: TensorBase, pad: tuple, mode: str = "constant", value: float | No
     return out
 
 
-def _scale_factors(input, size, scale_factor) -> tuple:
+def _scale_factors(input, size, scale_factor) -> tuple:  # noqa: A002
+    """(output sizes, the given scale factors or None): PyTorch maps output to input positions
+    with 1/scale_factor when one is given, else with in/out."""
     spatial = input.ndim - 2
     if (size is None) == (scale_factor is None):
         raise ValueError("only one of size or scale_factor should be defined")
     if size is not None:
         out = (int(size),) * spatial if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
-        return out, tuple(o / i for o, i in zip(out, input.shape[2:], strict=True)), None
+        return out, None
     scales = (float(scale_factor),) * spatial if isinstance(scale_factor, (int, float)) \
         else tuple(float(s) for s in scale_factor)
-    return tuple(int(np.floor(i * s)) for i, s in zip(input.shape[2:], scales, strict=True)), scales, scales
+    return tuple(int(np.floor(i * s)) for i, s in zip(input.shape[2:], scales, strict=True)), scales
 
 
 def _gather_axis(x: TensorBase, dim: int, index: np.ndarray) -> TensorBase:
@@ -84,9 +86,9 @@ def interpolate(input: TensorBase, size=None, scale_factor=None, mode: str = "ne
     if mode == "nearest" and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
                          "bicubic | trilinear")
-    out_sizes, scales, given = _scale_factors(input, size, scale_factor)
+    out_sizes, given = _scale_factors(input, size, scale_factor)
     out = input
-    for k, (n_out, scale) in enumerate(zip(out_sizes, scales, strict=True)):
+    for k, n_out in enumerate(out_sizes):
         dim, n_in = 2 + k, input.shape[2 + k]
         ratio = 1.0 / given[k] if given is not None else n_in / n_out
         o = np.arange(n_out)
