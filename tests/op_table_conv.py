@@ -45,6 +45,14 @@ def add_cases(case, s, Spec) -> None:  # noqa: N803 - the Spec class
          lambda m, x, g: prims_conv.conv2d_weight_grad(x, g, kernel=(3, 2), **_P), s(2, 4, 6, 7), s(2, 6, 3, 5),
          torch_fn=_torch_weight_grad, no_node_name=_OWN)
 
+    case("conv_transpose2d", "conv2d_input_grad add reshape",
+         lambda m, x, w, b: m.nn.functional.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1,
+                                                             groups=2),
+         s(2, 4, 3, 2), s(4, 2, 3, 3), s(4), no_node_name=_BIAS)
+    case("conv_transpose2d-stride1", "conv2d_input_grad",
+         lambda m, x, w: m.nn.functional.conv_transpose2d(x, w, dilation=2), s(1, 3, 3, 4), s(3, 2, 2, 3),
+         no_node_name=_COMPOSED)
+
     distinct = dict(domain="distinct")
     case("max_pool2d", "max_pool2d_indices gather",
          lambda m, x: m.nn.functional.max_pool2d(x, 3, 2, 1), s(2, 3, 7, 6, **distinct), no_node_name=_COMPOSED)

@@ -215,3 +215,16 @@ def test_image_function_errors():
         nn.GroupNorm(3, 4)
     with pytest.raises(ValueError, match="dropout probability"):
         nn.Dropout2d(1.5)
+
+
+def test_conv_transpose2d_layer_matches_torch_and_inits_like_it():
+    kwargs = dict(stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+    t = torch.nn.ConvTranspose2d(4, 6, 3, **kwargs).double()
+    j = nn.ConvTranspose2d(4, 6, 3, dtype=jitgrad.float64, **kwargs)
+    assert j.weight.shape == tuple(t.weight.shape) == (4, 3, 3, 3)
+    bound = 1 / math.sqrt(3 * 9)  # PyTorch's fan_in of a transposed weight: dim 1 times the kernel
+    assert np.abs(j.weight.detach().numpy()).max() <= bound and np.abs(j.bias.detach().numpy()).max() <= bound
+    _copy_params(t, j)
+    _compare(j, t, (2, 4, 5, 4))
+    with pytest.raises(RuntimeError, match=r"expected input\[2, 3, 5, 5\] to have 4 channels"):
+        j(jitgrad.zeros(2, 3, 5, 5, dtype=jitgrad.float64))

@@ -26,6 +26,7 @@ class _ConvNd(Module):
     kaiming_uniform(a=sqrt(5)) and U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
 
     _rank = 2
+    _transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", dtype=None) -> None:
@@ -49,7 +50,8 @@ class _ConvNd(Module):
         self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
         self.padding_mode = padding_mode
         dt = dtypes.as_dtype(dtype)
-        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size) if not self._transposed \
+            else (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(Tensor._wrap(np.empty(shape, dtype=dt)))
         if bias:
             self.bias = Parameter(Tensor._wrap(np.empty((self.out_channels,), dtype=dt)))
@@ -91,6 +93,24 @@ class Conv1d(_ConvNd):
 
     def forward(self, input: TensorBase) -> TensorBase:  # noqa: A002
         return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """2-D transposed convolution; weight (in, out/groups, kh, kw), PyTorch's initialisation."""
+
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", dtype=None) -> None:
+        if isinstance(padding, str):
+            raise ValueError("ConvTranspose2d does not support string padding; give the padding as integers")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype)
+        self.output_padding = _tuple(output_padding, 2)
+
+    def forward(self, input: TensorBase) -> TensorBase:  # noqa: A002
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
 
 
 class MaxPool2d(Module):

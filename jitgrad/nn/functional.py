@@ -15,6 +15,7 @@ from .functional_conv import (  # noqa: F401 - re-exported under torch.nn.functi
     batch_norm,
     conv1d,
     conv2d,
+    conv_transpose2d,
     max_pool2d,
 )
 from .functional_image import dropout2d, group_norm, interpolate, pad, pixel_shuffle  # noqa: F401

@@ -112,6 +112,40 @@ def conv1d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None
     return prims.squeeze(out, -2)
 
 
+def conv_transpose2d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None, stride=1,  # noqa: A002
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> TensorBase:
+    """The transposed convolution (the input gradient of conv2d), weight (in, out/groups, kh, kw)."""
+    input, weight = prims.as_tensor_operand(input), prims.as_tensor_operand(weight)
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input of "
+                           f"size: {_sizes(input)}")
+    if weight.ndim != 4:
+        raise RuntimeError(f"Expected 4-dimensional weight for conv_transpose2d, got weight of size {_sizes(weight)}")
+    channels = input.shape[-3]
+    if channels != weight.shape[0] or weight.shape[0] % groups:
+        shown = _sizes(input) if input.ndim == 4 else str([1, *input.shape])
+        raise RuntimeError(f"Given transposed=1, weight of size {_sizes(weight)}, expected input{shown} to have "
+                           f"{weight.shape[0]} channels, but got {channels} channels instead")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
+    x = input if input.ndim == 4 else prims.unsqueeze(input, 0)
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    padding, output_padding = _pair(padding, "padding"), _pair(output_padding, "output_padding")
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation, strict=True)):
+        raise RuntimeError(f"output padding must be smaller than either stride or dilation, but got "
+                           f"output_padding={list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}")
+    out_hw = tuple((x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * (weight.shape[2 + a] - 1)
+                   + output_padding[a] + 1 for a in (0, 1))
+    if min(out_hw) <= 0:
+        raise RuntimeError(f"conv_transpose2d: the output size {list(out_hw)} is not positive for input "
+                           f"{_sizes(input)}")
+    pad = (padding[0], padding[0], padding[1], padding[1])
+    out = prims_conv.conv2d_input_grad(x, weight, stride, pad, dilation, groups, out_hw)
+    if bias is not None:
+        out = out + prims.reshape(prims.as_tensor_operand(bias), (1, -1, 1, 1))
+    return out if input.ndim == 4 else prims.squeeze(out, 0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Pooling
 # ---------------------------------------------------------------------------------------------
