@@ -53,6 +53,13 @@ def add_cases(case, s, Spec) -> None:  # noqa: N803 - the Spec class
          lambda m, x, w: m.nn.functional.conv_transpose2d(x, w, dilation=2), s(1, 3, 3, 4), s(3, 2, 2, 3),
          no_node_name=_COMPOSED)
 
+    case("unfold", "conv2d reshape",
+         lambda m, x: m.nn.functional.unfold(x, (2, 3), stride=2, padding=1, dilation=(1, 2)), s(2, 3, 5, 6),
+         no_node_name=_COMPOSED)
+    case("fold", "conv2d_input_grad reshape",
+         lambda m, x: m.nn.functional.fold(x, (5, 6), (2, 3), stride=2, padding=1, dilation=(1, 2)), s(2, 12, 6),
+         no_node_name=_COMPOSED)
+
     distinct = dict(domain="distinct")
     case("max_pool2d", "max_pool2d_indices gather",
          lambda m, x: m.nn.functional.max_pool2d(x, 3, 2, 1), s(2, 3, 7, 6, **distinct), no_node_name=_COMPOSED)

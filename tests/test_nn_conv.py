@@ -228,3 +228,11 @@ def test_conv_transpose2d_layer_matches_torch_and_inits_like_it():
     _compare(j, t, (2, 4, 5, 4))
     with pytest.raises(RuntimeError, match=r"expected input\[2, 3, 5, 5\] to have 4 channels"):
         j(jitgrad.zeros(2, 3, 5, 5, dtype=jitgrad.float64))
+
+
+def test_fold_and_unfold_errors():
+    with pytest.raises(RuntimeError, match="Only 3D or 4D input"):
+        nn.functional.unfold(jitgrad.zeros(3, 4), 2)
+    with pytest.raises(RuntimeError, match="number of sliding blocks 2 \\* 2 = 4, but got input.size\\(1\\)=8 and "
+                                           "input.size\\(2\\)=5"):
+        nn.functional.fold(jitgrad.zeros(1, 8, 5), (3, 3), 2)

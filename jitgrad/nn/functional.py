@@ -16,7 +16,9 @@ from .functional_conv import (  # noqa: F401 - re-exported under torch.nn.functi
     conv1d,
     conv2d,
     conv_transpose2d,
+    fold,
     max_pool2d,
+    unfold,
 )
 from .functional_image import dropout2d, group_norm, interpolate, pad, pixel_shuffle  # noqa: F401
 

@@ -146,6 +146,51 @@ def conv_transpose2d(input: TensorBase, weight: TensorBase, bias: TensorBase | N
     return out if input.ndim == 4 else prims.squeeze(out, 0)
 
 
+def _selector(channels: int, kernel, dtype, like) -> TensorBase:
+    """(C*kh*kw, 1, kh, kw) one-hot kernels: grouped by channel, output c*kh*kw + i*kw + j picks tap (i, j)."""
+    taps = kernel[0] * kernel[1]
+    one_hot = np.eye(taps).reshape(taps, 1, *kernel)
+    return prims.lift(np.tile(one_hot, (channels, 1, 1, 1)), dtype, like=like)
+
+
+def unfold(input: TensorBase, kernel_size, dilation=1, padding=0, stride=1) -> TensorBase:  # noqa: A002
+    """Sliding local blocks (N, C, H, W) -> (N, C*kh*kw, L): a grouped convolution with one-hot kernels."""
+    input = prims.as_tensor_operand(input)
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+    x = input if input.ndim == 4 else prims.unsqueeze(input, 0)
+    kernel = _pair(kernel_size, "kernel_size")
+    c = x.shape[1]
+    out = conv2d(x, _selector(c, kernel, x.dtype, x), None, stride, padding, dilation, groups=c)
+    out = prims.reshape(out, (x.shape[0], out.shape[1], -1))
+    return out if input.ndim == 4 else prims.squeeze(out, 0)
+
+
+def fold(input: TensorBase, output_size, kernel_size, dilation=1, padding=0, stride=1) -> TensorBase:  # noqa: A002
+    """The adjoint of unfold: (N, C*kh*kw, L) blocks summed into (N, C, H, W)."""
+    input = prims.as_tensor_operand(input)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                           f"(got {input.ndim}D)")
+    x = input if input.ndim == 3 else prims.unsqueeze(input, 0)
+    kernel, size = _pair(kernel_size, "kernel_size"), _pair(output_size, "output_size")
+    stride, dilation, padding = _pair(stride, "stride"), _pair(dilation, "dilation"), _pair(padding, "padding")
+    taps = kernel[0] * kernel[1]
+    blocks = [prims_conv.conv_out_size(size[a], kernel[a], stride[a], padding[a], padding[a], dilation[a])
+              for a in (0, 1)]
+    if x.shape[1] % taps or x.shape[2] != blocks[0] * blocks[1]:
+        raise RuntimeError(f"Given output_size={list(size)}, kernel_size={list(kernel)}, dilation={list(dilation)}, "
+                           f"padding={list(padding)}, stride={list(stride)}, expected size of input's dimension 1 "
+                           f"to be divisible by the product of kernel_size and dimension 2 to match the calculated "
+                           f"number of sliding blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
+                           f"input.size(1)={x.shape[1]} and input.size(2)={x.shape[2]}")
+    c = x.shape[1] // taps
+    cols = prims.reshape(x, (x.shape[0], x.shape[1], *blocks))
+    pad = (padding[0], padding[0], padding[1], padding[1])
+    out = prims_conv.conv2d_input_grad(cols, _selector(c, kernel, x.dtype, x), stride, pad, dilation, c, size)
+    return out if input.ndim == 3 else prims.squeeze(out, 0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Pooling
 # ---------------------------------------------------------------------------------------------
