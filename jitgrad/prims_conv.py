@@ -302,4 +302,31 @@ def max_pool2d_indices(x, kernel, stride, padding, dilation, ceil_mode):
                 dilation=tuple(dilation), ceil_mode=bool(ceil_mode))
 
 
-CONV_PRIMS = (CONV2D, CONV2D_INPUT_GRAD, CONV2D_WEIGHT_GRAD, MAX_POOL2D_INDICES)
+def _adaptive_bins(size: int, out: int) -> list:
+    """PyTorch's adaptive pooling bins along one axis: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+def _adaptive_max_indices_impl(x, output_size):
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    out = np.empty((n, c, oh, ow), dtype=np.int64)
+    for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
+        for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):
+            k = np.argmax(x[:, :, h0:h1, w0:w1].reshape(n, c, -1), axis=2)
+            out[:, :, i, j] = (h0 + k // (w1 - w0)) * w + w0 + k % (w1 - w0)
+    return out
+
+
+ADAPTIVE_MAX_POOL2D_INDICES = Primitive(
+    "adaptive_max_pool2d_indices", _adaptive_max_indices_impl,
+    lambda x, output_size: ((*x.shape[:2], *output_size), np.dtype(np.int64)), None, OTHER, "",
+    params=("output_size",), saves_values=False, reads_output=False)
+
+
+def adaptive_max_pool2d_indices(x, output_size):
+    """For each adaptive pooling bin of a 4-D x, the flat index (h * W + w) of its first maximum."""
+    return bind(ADAPTIVE_MAX_POOL2D_INDICES, x, output_size=tuple(output_size))
+
+
+CONV_PRIMS = (CONV2D, CONV2D_INPUT_GRAD, CONV2D_WEIGHT_GRAD, MAX_POOL2D_INDICES, ADAPTIVE_MAX_POOL2D_INDICES)

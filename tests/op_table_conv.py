@@ -69,6 +69,12 @@ def add_cases(case, s, Spec) -> None:  # noqa: N803 - the Spec class
     case("max_pool2d-indices", "max_pool2d_indices",
          lambda m, x: m.nn.functional.max_pool2d(x, 3, 2, 1, return_indices=True)[1], s(2, 3, 7, 6, **distinct),
          grad=False)
+    case("adaptive_max_pool2d", "adaptive_max_pool2d_indices gather",
+         lambda m, x: m.nn.functional.adaptive_max_pool2d(x, (3, 2)), s(2, 3, 7, 5, **distinct),
+         no_node_name=_COMPOSED)
+    case("adaptive_max_pool2d-indices", "adaptive_max_pool2d_indices",
+         lambda m, x: m.nn.functional.adaptive_max_pool2d(x, (4, 3), return_indices=True)[1],
+         s(2, 3, 7, 5, **distinct), grad=False)
     case("avg_pool2d", "conv2d div", lambda m, x: m.nn.functional.avg_pool2d(x, 3, 2, 1), s(2, 3, 7, 6),
          no_node_name=_COMPOSED)
     case("avg_pool2d-ceil-exclude-pad", "conv2d div",

@@ -67,13 +67,15 @@ def test_default_init_is_pytorchs_and_seeded():
     assert a.weight.dtype == np.float32 and a.weight.shape == (32, 16, 3, 3)
 
 
-@pytest.mark.parametrize("layer", ["max", "max-ceil", "avg", "avg-exclude", "adaptive", "adaptive-global"])
+@pytest.mark.parametrize("layer", ["max", "max-ceil", "avg", "avg-exclude", "adaptive", "adaptive-global",
+                                   "adaptive-max"])
 def test_pooling_layers_match_torch(layer):
     make = {"max": lambda m: m.MaxPool2d(3, 2, 1), "max-ceil": lambda m: m.MaxPool2d(2, ceil_mode=True),
             "avg": lambda m: m.AvgPool2d(3, 2, 1),
             "avg-exclude": lambda m: m.AvgPool2d(3, 2, 1, count_include_pad=False),
             "adaptive": lambda m: m.AdaptiveAvgPool2d((3, 4)),
-            "adaptive-global": lambda m: m.AdaptiveAvgPool2d(1)}[layer]
+            "adaptive-global": lambda m: m.AdaptiveAvgPool2d(1),
+            "adaptive-max": lambda m: m.AdaptiveMaxPool2d((4, 5))}[layer]
     _compare(make(nn), make(torch.nn), (2, 3, 7, 9))
 
 

@@ -11,6 +11,7 @@ from .. import unsupported as _unsupported
 from ..core import Symbolic, TensorBase
 from .functional_conv import (  # noqa: F401 - re-exported under torch.nn.functional's names
     adaptive_avg_pool2d,
+    adaptive_max_pool2d,
     avg_pool2d,
     batch_norm,
     conv1d,

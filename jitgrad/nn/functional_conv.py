@@ -245,6 +245,26 @@ def max_pool2d(input: TensorBase, kernel_size, stride=None, padding=0, dilation=
     return (out, idx) if return_indices else out
 
 
+def adaptive_max_pool2d(input: TensorBase, output_size, return_indices: bool = False):  # noqa: A002
+    """Maximum over PyTorch's adaptive bins; with return_indices also the flat h*W+w index of each."""
+    input = prims.as_tensor_operand(input)
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got: {_sizes(input)}")
+    x = _batched(input)
+    n, c, h, w = x.shape
+    sizes = (output_size,) * 2 if isinstance(output_size, (int, np.integer)) else tuple(output_size)
+    sizes = tuple(x.shape[2 + a] if sizes[a] is None else int(sizes[a]) for a in (0, 1))
+    if min(sizes) <= 0 or h == 0 or w == 0:
+        raise RuntimeError(f"adaptive_max_pool2d(): output size {list(sizes)} and input size {_sizes(input)} must "
+                           "be positive")
+    idx = prims_conv.adaptive_max_pool2d_indices(x.detach(), sizes)
+    out = prims.reshape(prims.gather(prims.reshape(x, (n, c, h * w)), 2, prims.reshape(idx, (n, c, -1))),
+                        (n, c, *sizes))
+    if input.ndim == 3:
+        out, idx = prims.squeeze(out, 0), prims.squeeze(idx, 0)
+    return (out, idx) if return_indices else out
+
+
 def _depthwise_sum(x: TensorBase, kernel, stride, pad) -> TensorBase:
     """Window sums of every channel: a conv2d of (N*C, 1, H, W) with a kernel of ones
     (pad = (top, bottom, left, right) zeros)."""
