@@ -371,14 +371,15 @@ def batch_norm(input: TensorBase, running_mean: TensorBase | None, running_var: 
                 if running_var is not None:
                     unbiased = prims.reshape(var.detach(), (c,)) * (count / (count - 1))
                     running_var.mul_(1 - momentum).add_(unbiased * momentum)
-        out = centred / prims.sqrt(var + eps)
+        scale = 1.0 / prims.sqrt(var + eps)  # per channel: the full-size tensor is touched once
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
-        inv = 1.0 / prims.sqrt(running_var + eps)
-        out = (input - prims.reshape(running_mean, shape)) * prims.reshape(inv, shape)
+        centred = input - prims.reshape(running_mean, shape)
+        scale = prims.reshape(1.0 / prims.sqrt(running_var + eps), shape)
     if weight is not None:
-        out = out * prims.reshape(weight, shape)
+        scale = scale * prims.reshape(weight, shape)
+    out = centred * scale
     if bias is not None:
         out = out + prims.reshape(bias, shape)
     return out
