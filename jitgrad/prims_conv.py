@@ -224,13 +224,11 @@ def _weight_grad_vjp(h, out, x, g, kernel, **p):
 
 
 CONV2D = Primitive("conv2d", _conv2d_impl, _conv2d_rule, _conv2d_vjp, OTHER, "ConvolutionBackward0",
-                   params=CONV_PARAMS, reads_output=False)
+                   params=CONV_PARAMS)
 CONV2D_INPUT_GRAD = Primitive("conv2d_input_grad", _input_grad_impl, _input_grad_rule, _input_grad_vjp, OTHER,
-                              "ConvolutionBackwardBackward0", params=CONV_PARAMS + ("input_hw",),
-                              reads_output=False)
+                              "ConvolutionBackwardBackward0", params=CONV_PARAMS + ("input_hw",))
 CONV2D_WEIGHT_GRAD = Primitive("conv2d_weight_grad", _weight_grad_impl, _weight_grad_rule, _weight_grad_vjp,
-                               OTHER, "ConvolutionBackwardBackward0", params=CONV_PARAMS + ("kernel",),
-                               reads_output=False)
+                               OTHER, "ConvolutionBackwardBackward0", params=CONV_PARAMS + ("kernel",))
 
 
 def conv2d(x, w, stride, padding, dilation, groups):
@@ -293,7 +291,7 @@ def _max_pool_indices_rule(x, kernel, stride, padding, dilation, ceil_mode):
 
 
 MAX_POOL2D_INDICES = Primitive("max_pool2d_indices", _max_pool_indices_impl, _max_pool_indices_rule, None, OTHER,
-                               "", params=POOL_PARAMS, saves_values=False, reads_output=False)
+                               "", params=POOL_PARAMS)
 
 
 def max_pool2d_indices(x, kernel, stride, padding, dilation, ceil_mode):
@@ -321,7 +319,7 @@ def _adaptive_max_indices_impl(x, output_size):
 ADAPTIVE_MAX_POOL2D_INDICES = Primitive(
     "adaptive_max_pool2d_indices", _adaptive_max_indices_impl,
     lambda x, output_size: ((*x.shape[:2], *output_size), np.dtype(np.int64)), None, OTHER, "",
-    params=("output_size",), saves_values=False, reads_output=False)
+    params=("output_size",))
 
 
 def adaptive_max_pool2d_indices(x, output_size):
