@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import prims, prims_conv
+from .. import core, prims, prims_conv
 from ..core import Symbolic, TensorBase
 from ..grad_mode import no_grad
 from ..trace import TracingError
+
+
+def _constant(values, dtype, like: TensorBase) -> TensorBase:
+    """A constant (no grad) in `dtype` on the device where `like` lives."""
+    out = prims.lift(values, dtype, like=like)
+    if not core.on_host(like._data) and not isinstance(like._data, Symbolic):
+        out = prims.to_device(out, like.device)
+    return out
 
 
 def _pair(value, name: str, n: int = 2) -> tuple:
@@ -60,7 +68,7 @@ def _check_conv(name: str, input: TensorBase, weight: TensorBase, groups: int, r
     if weight.shape[0] % groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
                            f"but got weight of size {_sizes(weight)} instead")
-    channels = input.shape[-rank - 1]
+    channels = input.shape[input.ndim - rank - 1]
     if channels != weight.shape[1] * groups:
         shown = _sizes(input) if input.ndim == rank + 2 else str([1, *input.shape])
         raise RuntimeError(f"Given groups={groups}, weight of size {_sizes(weight)}, expected input{shown} to have "
@@ -121,7 +129,7 @@ def conv_transpose2d(input: TensorBase, weight: TensorBase, bias: TensorBase | N
                            f"size: {_sizes(input)}")
     if weight.ndim != 4:
         raise RuntimeError(f"Expected 4-dimensional weight for conv_transpose2d, got weight of size {_sizes(weight)}")
-    channels = input.shape[-3]
+    channels = input.shape[input.ndim - 3]
     if channels != weight.shape[0] or weight.shape[0] % groups:
         shown = _sizes(input) if input.ndim == 4 else str([1, *input.shape])
         raise RuntimeError(f"Given transposed=1, weight of size {_sizes(weight)}, expected input{shown} to have "
@@ -150,7 +158,7 @@ def _selector(channels: int, kernel, dtype, like) -> TensorBase:
     """(C*kh*kw, 1, kh, kw) one-hot kernels: grouped by channel, output c*kh*kw + i*kw + j picks tap (i, j)."""
     taps = kernel[0] * kernel[1]
     one_hot = np.eye(taps).reshape(taps, 1, *kernel)
-    return prims.lift(np.tile(one_hot, (channels, 1, 1, 1)), dtype, like=like)
+    return _constant(np.tile(one_hot, (channels, 1, 1, 1)), dtype, like=like)
 
 
 def unfold(input: TensorBase, kernel_size, dilation=1, padding=0, stride=1) -> TensorBase:  # noqa: A002
@@ -269,7 +277,7 @@ def _depthwise_sum(x: TensorBase, kernel, stride, pad) -> TensorBase:
     """Window sums of every channel: a conv2d of (N*C, 1, H, W) with a kernel of ones
     (pad = (top, bottom, left, right) zeros)."""
     n, c, h, w = x.shape
-    ones = prims.lift(np.ones((1, 1, *kernel)), x.dtype, like=x)
+    ones = _constant(np.ones((1, 1, *kernel)), x.dtype, like=x)
     out = prims_conv.conv2d(prims.reshape(x, (n * c, 1, h, w)), ones, stride, pad, (1, 1), 1)
     return prims.reshape(out, (n, c, *out.shape[2:]))
 
@@ -299,7 +307,7 @@ def avg_pool2d(input: TensorBase, kernel_size, stride=None, padding=0, ceil_mode
             mask, mask_pad = np.ones((1, 1, h + 2 * padding[0], w + 2 * padding[1])), (0, extra[0], 0, extra[1])
         else:
             mask, mask_pad = np.ones((1, 1, h, w)), pad
-        counts = _depthwise_sum(prims.lift(mask, x.dtype, like=x), kernel, stride, mask_pad)
+        counts = _depthwise_sum(_constant(mask, x.dtype, like=x), kernel, stride, mask_pad)
         out = sums / counts
     return out if input.ndim == 4 else prims.squeeze(out, 0)
 
@@ -321,12 +329,12 @@ def adaptive_avg_pool2d(input: TensorBase, output_size) -> TensorBase:  # noqa: 
         raise RuntimeError(f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {_sizes(input)}")
     sizes = _pair(output_size, "output_size") if output_size is not None and not isinstance(output_size, (
         tuple, list)) else tuple(output_size)
-    h, w = input.shape[-2:]
+    h, w = input.shape[input.ndim - 2:]
     oh, ow = (h if sizes[0] is None else sizes[0]), (w if sizes[1] is None else sizes[1])
     if oh == 1 and ow == 1:
         return prims.mean(input, (-2, -1), keepdim=True)
-    bh = prims.lift(_bin_matrix(h, oh, input.dtype), input.dtype, like=input)
-    bw = prims.lift(_bin_matrix(w, ow, input.dtype).T, input.dtype, like=input)
+    bh = _constant(_bin_matrix(h, oh, input.dtype), input.dtype, like=input)
+    bw = _constant(_bin_matrix(w, ow, input.dtype).T, input.dtype, like=input)
     return prims.matmul(prims.matmul(bh, input), bw)
 
 

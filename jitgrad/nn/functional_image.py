@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import prims
-from ..core import TensorBase
+from .. import core, prims
+from ..core import Symbolic, TensorBase
 from ..creation import rand
 
 _PAD_MODES = ("constant", "reflect", "replicate")
+
+
+def _constant(values, dtype, like: TensorBase) -> TensorBase:
+    """A constant (no grad) in `dtype` on the device where `like` lives."""
+    out = prims.lift(values, dtype, like=like)
+    if not core.on_host(like._data) and not isinstance(like._data, Symbolic):
+        out = prims.to_device(out, like.device)
+    return out
 
 
 def _source_index(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
@@ -43,7 +51,7 @@ def pad(input: TensorBase, pad: tuple, mode: str = "constant", value: float | No
             for n in (lo, hi):
                 shape = list(out.shape)
                 shape[dim] = n
-                parts.append(prims.lift(np.full(shape, 0.0 if value is None else value), out.dtype, like=out))
+                parts.append(_constant(np.full(shape, 0.0 if value is None else value), out.dtype, like=out))
             out = prims.cat([parts[0], out, parts[1]], dim) if lo or hi else out
             continue
         if mode == "reflect" and (lo >= size or hi >= size):
@@ -103,7 +111,7 @@ def interpolate(input: TensorBase, size=None, scale_factor=None, mode: str = "ne
         hi = np.minimum(lo + 1, n_in - 1)
         shape = [1] * input.ndim
         shape[dim] = n_out
-        frac = prims.lift((src - lo).reshape(shape), out.dtype, like=out)
+        frac = _constant((src - lo).reshape(shape), out.dtype, like=out)
         a, b = _gather_axis(out, dim, lo), _gather_axis(out, dim, hi)
         out = a + (b - a) * frac
     return out
@@ -154,6 +162,7 @@ def dropout2d(input: TensorBase, p: float = 0.5, training: bool = True) -> Tenso
         return input
     if input.ndim not in (3, 4):
         raise ValueError(f"dropout2d expects 3D or 4D input, got {input.ndim}D input")
-    shape = input.shape[:-2] + (1, 1)
-    keep = (rand(*shape, dtype=input.dtype) >= p).to(input.dtype)
+    shape = tuple(input.shape)[:input.ndim - 2] + (1, 1)
+    on_gpu = not core.on_host(input._data) and not isinstance(input._data, Symbolic)
+    keep = (rand(*shape, dtype=input.dtype, device=input.device if on_gpu else None) >= p).to(input.dtype)
     return input * (keep / (1.0 - p)) if p < 1.0 else input * keep
