@@ -269,8 +269,12 @@ def _fast_path(exe: Executable, out_tree, owner):
     fn, consts, index, buffers = exe._fn, tuple(exe._consts), exe._arg_index, exe._prealloc
     identity = index == list(range(len(index)))
     rebuild = make_rebuilder(out_tree)
+    state = core.python_state()
 
     def call(args):
+        if core.python_state() != state:  # e.g. a new default dtype: the full path retraces
+            owner._fast.clear()
+            return owner(*args)
         for a in args:
             if not a.flags.c_contiguous or a.dtype.char not in _NATIVE:
                 return owner._slow(args)
@@ -320,6 +324,8 @@ def _device_of(leaves, captured) -> str:
     found = set()
     for x in list(leaves) + list(captured):
         data = x._data if isinstance(x, TensorBase) else x
+        if data is None:
+            continue
         if isinstance(data, np.ndarray) and data.ndim == 0:
             continue  # 0-d host values go with either device, as in eager mode
         found.add("cpu" if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else "cuda")
@@ -337,25 +343,61 @@ def _name(fn: Callable, kind: str) -> str:
 
 class _Entry:
     """What one signature compiled to: the traced graph, the tensors it captured from the
-    enclosing scope, and executables built on first use."""
+    enclosing scope, the Python state it read (its guard), and executables built on first use."""
 
     def __init__(self, graph: Graph, name: str, device: str = "cpu") -> None:
         self.graph = graph
         self.name = name
         self.device = device  # where the arrays of this signature live: 'cpu' or 'cuda'
         self.captured = graph.captured
-        self.captured_flags = tuple(t._requires_grad for t in self.captured)
-        self.out_tree = graph.out_tree
+        self.captured_state = self._captured_state()
+        self.python_state = core.python_state()
+        self.random_inputs = graph.random_inputs
+        self.writebacks = graph.writebacks
         self.n_outputs = len(graph.outputs)
+        self.n_results = self.n_outputs - len(self.writebacks)  # the function's own outputs come first
+        self.out_tree = graph.out_tree[2][0] if self.writebacks else graph.out_tree
         self._forward_only = self._split = self._vjp = None
         self.wrt: tuple = ()
 
+    def _captured_state(self) -> tuple:
+        return tuple((t._requires_grad, t._data.shape, t._data.dtype) for t in self.captured)
+
     def current(self) -> bool:
-        """False when a captured tensor's requires_grad changed since tracing (retrace)."""
-        return tuple(t._requires_grad for t in self.captured) == self.captured_flags
+        """False when Python state the trace read changed since tracing (retrace): module
+        structure or training flags, the default dtype, or a captured tensor's requires_grad,
+        shape or dtype."""
+        return core.python_state() == self.python_state and self._captured_state() == self.captured_state
 
     def arrays(self, leaves) -> list:
-        return [_array_of(x) for x in leaves] + [_array_of(t) for t in self.captured]
+        """The input arrays of a call: arguments, captured tensors' current values, fresh random draws."""
+        arrays = [_array_of(x) for x in leaves] + [_array_of(t) for t in self.captured]
+        return arrays + [draw() for draw in self.random_inputs] if self.random_inputs else arrays
+
+    def inputs(self, leaves, arrays: list) -> list:
+        """The call's inputs as the backward sees them (random draws as the arrays drawn)."""
+        return list(leaves) + self.captured + arrays[len(leaves) + len(self.captured):]
+
+    def before_write_back(self, inputs: list, leaves) -> list:
+        """`inputs` with the tensors about to be written back replaced by copies of their values
+        (they do not require grad: trace.py refuses that), for a backward that reads them."""
+        inputs = list(inputs)
+        for target, _ in self.writebacks:
+            i = target if isinstance(target, int) else \
+                next((len(leaves) + k for k, t in enumerate(self.captured) if t is target), None)
+            if i is None:
+                continue  # written without being read: not an input
+            x = inputs[i]
+            inputs[i] = Tensor._wrap(core.copy_data(x._data if isinstance(x, TensorBase) else np.asarray(x)))
+        return inputs
+
+    def results(self, outs: list, leaves) -> list:
+        """The function's own outputs, after writing the final values of tensors that in-place ops
+        changed inside it back into them (functionalised in-place ops, see trace.py)."""
+        for (target, bumps), value in zip(self.writebacks, outs[self.n_results:self.n_outputs], strict=True):
+            _write_back(leaves[target] if isinstance(target, int) else target, value, bumps)
+        return outs[:self.n_results]
+
 
     @property
     def forward_only(self) -> Executable:
@@ -382,6 +424,21 @@ class _Entry:
         return self._vjp
 
 
+def _write_back(target, value, bumps: int) -> None:
+    """Copy `value` into a tensor's (or NumPy array's) storage; bump a tensor's version once per
+    in-place op the function ran on it, as eager mode does."""
+    if isinstance(target, TensorBase):
+        data = target._data
+        if core.on_host(data):
+            np.copyto(data, core.host_array(value))
+        else:
+            core.device_backend[0].copy_into(data, value)
+        for _ in range(bumps):
+            target._version_counter.bump("an in-place op inside a compiled function")
+    else:
+        np.copyto(target, value)
+
+
 class _CompiledFunction:
     """A per-signature cache of compiled entries for one user function (jit: forward only)."""
 
@@ -406,7 +463,8 @@ class _CompiledFunction:
         entry = self._cache.get(key)
         if entry is None or not entry.current():
             start = time.perf_counter()
-            graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
+            with enable_grad():  # the graph's stop-gradients must not depend on the grad mode of the first call
+                graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
             entry = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
             self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
@@ -425,9 +483,10 @@ class _CompiledFunction:
             if _symbolic(leaves):
                 return self._traced_fn()(*args, **kwargs)
             entry = self._entry(key, args, kwargs, leaves)
-        outs = entry.forward_only.run(entry.arrays(leaves))
+        outs = entry.results(entry.forward_only.run(entry.arrays(leaves)), leaves)
         fast_key = _fast_key(args)
-        if fast_key is not None and not any_tensor and not kwargs and not self.static_argnums and not entry.captured:
+        if fast_key is not None and not any_tensor and not kwargs and not self.static_argnums and not entry.captured \
+                and not entry.random_inputs and not entry.writebacks:
             fast = _fast_path(entry.forward_only, entry.out_tree, self)
             if fast is not None:
                 self._fast[fast_key] = fast
@@ -437,7 +496,8 @@ class _CompiledFunction:
         """The full call path (used by the fast path when an argument needs conversion)."""
         key, leaves, any_tensor = _prepare(args, {}, self.static_argnums)
         entry = self._entry(key, args, {}, leaves)
-        return _numpy_or_tensor(entry.forward_only.run(entry.arrays(leaves)), entry.out_tree, any_tensor)
+        outs = entry.results(entry.forward_only.run(entry.arrays(leaves)), leaves)
+        return _numpy_or_tensor(outs, entry.out_tree, any_tensor)
 
     def executable(self, *args, **kwargs) -> Executable:
         """The compiled executable for these arguments (compiling it if needed)."""
@@ -548,12 +608,14 @@ class CompiledFunctionBackward(Node):
     def apply(self, grad, create_graph: bool) -> tuple:
         if self.residuals is None:
             raise RuntimeError(FREED_MESSAGE)
+        if self.entry.graph.stale_saved_value is not None:  # eager backward would refuse it too
+            raise RuntimeError(self.entry.graph.stale_saved_value)
         for t, v in zip(self.inputs, self.versions):
             if isinstance(t, TensorBase) and t._version_counter.value != v:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation ({t._version_counter.last_op or 'an in-place op'}): an input of a jit_grad function is at "
-                    f"version {t._version_counter.value}; expected version {v} instead.")
+                    f"operation ({t._version_counter.last_op or 'an in-place op'}): an input of a jit_grad function "
+                    f"is at version {t._version_counter.value}; expected version {v} instead.")
         cts = self._cotangents(grad)
         wrt = self.entry.wrt
         if create_graph:
@@ -587,29 +649,34 @@ class _JitGrad(_CompiledFunction):
                 return self.fn(*args, **kwargs)
             entry = self._entry(key, args, kwargs, leaves)
         arrays = entry.arrays(leaves)
-        inputs = list(leaves) + entry.captured
+        inputs = entry.inputs(leaves, arrays)
         wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)
         if not (_grad_state.enabled and wrt):
-            return _numpy_or_tensor(entry.forward_only.run(arrays), entry.out_tree, True, inputs)
+            return _numpy_or_tensor(entry.results(entry.forward_only.run(arrays), leaves), entry.out_tree, True,
+                                    inputs)
         forward, _ = entry.grad_executables(wrt)
         results = forward.run(arrays)
         n = entry.n_outputs
         outs = [_host_or_gpu(a) for a in results[:n]]
         residuals = [_host_or_gpu(a) for a in results[n:]]
-        diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]
+        if entry.writebacks:  # the backward keeps the values from before the write-back
+            inputs, residuals = entry.before_write_back(inputs, leaves), [core.copy_data(a) for a in residuals]
+        diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]  # every floating output has a cotangent
         node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
+        outs = entry.results(outs, leaves)  # (written back after the backward node saw the input versions)
         tensors = [_wrap_output(a, inputs) for a in outs]
-        for k, i in enumerate(diff):
+        own = [i for i in diff if i < entry.n_results]
+        for k, i in enumerate(own):
             t = tensors[i]
             t._requires_grad = True
-            t.grad_fn = node if len(diff) == 1 else CompiledOutputBackward(node, k)
+            t._grad_fn = node if len(diff) == 1 else CompiledOutputBackward(node, k)
         return unflatten(entry.out_tree, tensors)
 
     def grad_executables(self, *args, **kwargs) -> tuple[Executable, Executable]:
         """(forward, backward) executables for these arguments (some input must require grad)."""
         key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
         entry = self._entry(key, args, kwargs, leaves)
-        inputs = list(leaves) + entry.captured
+        inputs = list(leaves) + entry.captured + [None] * len(entry.random_inputs)
         wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)
         if not wrt:
             raise ValueError("grad_executables: no input (or captured parameter) requires grad")
@@ -627,9 +694,11 @@ class _JitGrad(_CompiledFunction):
 def jit_grad(fn: Callable | None = None, *, static_argnums=()):
     """Compile fn (a function of Tensors) so that its forward runs as fused kernels and its
     outputs' single grad_fn runs the compiled, fused backward: `loss.backward()`, `.grad`
-    accumulation, retain_graph, no_grad and optimizers work as in eager mode. Parameters of
-    Modules used inside fn (tensors that require grad, from the enclosing scope) are inputs
-    too: their current values are used at every call and they receive gradients."""
+    accumulation, retain_graph, no_grad and optimizers work as in eager mode. Tensors fn reads
+    from the enclosing scope (Module parameters and buffers, any tensor made before the trace)
+    are inputs too: their current values are used at every call and those that require grad
+    receive gradients. detach(), no_grad blocks, random draws and in-place ops mean what they
+    mean eagerly (see trace.py)."""
     if fn is None:
         return functools.partial(jit_grad, static_argnums=static_argnums)
     return _JitGrad(fn, static_argnums)

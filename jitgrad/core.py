@@ -66,8 +66,6 @@ class TensorBase:
                  "_accumulator", "_base", "_view_chain", "_view_src_fn", "__weakref__")
     # The class of op results when it differs from the inputs' class (nn.Parameter -> Tensor).
     _op_result = None
-    # nn.Parameter: ops on it are recorded while tracing even when no input is symbolic (see tracing).
-    _recorded_in_traces = False
 
     @classmethod
     def _wrap(cls, data, requires_grad: bool = False, grad_fn=None, version=None):
@@ -158,15 +156,25 @@ record_hook: list = [None]
 
 
 class _Tracing(threading.local):
-    """The Builder of the trace being recorded in this thread (set by trace.py). While it is set,
-    an op on an nn.Parameter that requires grad is recorded too (the parameter a captured
-    input), not run once at trace time, so compiled functions read parameters' current values
-    at every call (e.g. weight.t() in nn.Linear: GPU storage is never aliased)."""
+    """The Builder of the user function being traced in this thread (set by trace.py). While it
+    is set, an op on a tensor that existed before the trace began (a parameter, buffer or any
+    tensor from the enclosing scope) is recorded too, that tensor becoming a captured input,
+    not run once at trace time: compiled functions read such tensors' current values at every
+    call (see Builder.outside)."""
 
     builder = None
 
 
 tracing = _Tracing()
+# Bumped whenever a Module's parameters, buffers, submodules or training flags are assigned:
+# compiled functions traced before the bump retrace, since the Python code they ran may now
+# read other tensors (m.weight = Parameter(...)) or take another branch (m.eval()).
+module_epoch: list = [0]
+
+
+def python_state() -> tuple:
+    """The Python state a trace may have read and a compiled call must match (its guard)."""
+    return module_epoch[0], dtypes._default_float[0]
 # Set by jitgrad.cuda when a GPU tensor is first made: the object that runs ops on device storage
 # (run, full, copy, copy_into, to_host, device; see jitgrad/cuda/eager.py).
 device_backend: list = [None]
@@ -242,10 +250,11 @@ def _bind(prim: Primitive, args: tuple, params: dict):
                 builder = d.builder
                 break
             on_device = on_device or not isinstance(d, np.ndarray)
-    if builder is None and tracing.builder is not None:
+    traced = tracing.builder
+    if builder is None and traced is not None:
         for a in args:
-            if a._requires_grad and a._recorded_in_traces:
-                builder = tracing.builder
+            if traced.outside(a):
+                builder = traced
                 break
     if builder is None and (on_device or prim.kind is TRANSFER):
         data = device_backend[0].run(prim, datas, params, shape, dtype) if on_device \
@@ -258,9 +267,20 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
     else:
         for i, a in enumerate(args):
-            if a._requires_grad and not isinstance(datas[i], Symbolic):
+            if not isinstance(datas[i], Symbolic) and (a._requires_grad or builder.outside(a)):
                 datas[i] = builder.capture(a)
-        data = builder.emit(prim, datas, params, shape, dtype)
+        blocked = builder.blocked
+        if blocked is None:
+            data = builder.emit(prim, datas, params, shape, dtype)
+        elif _grad_state.enabled:
+            if blocked:  # values made under no_grad: an op that records gradients reads them through a stop
+                datas = [builder.stop_gradient(d) if isinstance(d, Symbolic) and d in blocked else d for d in datas]
+            data = builder.emit(prim, datas, params, shape, dtype)
+        else:
+            data = builder.emit(prim, datas, params, shape, dtype)
+            if prim.vjp is not None and any(a._requires_grad or isinstance(d, Symbolic) and d in blocked
+                                            for a, d in zip(args, datas)):
+                blocked.add(data)  # made under no_grad from values that carry gradients
     cls = type(args[0])
     out = _new(cls._op_result or cls)
     out._data = data

@@ -6,7 +6,7 @@ import builtins
 
 import numpy as np
 
-from . import devices, dtypes
+from . import core, devices, dtypes
 from .core import TensorBase
 from .tensor import Tensor
 
@@ -231,37 +231,51 @@ def _float_dtype(dtype):
     return dt
 
 
+def _random(draw, shape: tuple, dtype, requires_grad: bool, device) -> Tensor:
+    """A leaf of `draw()` (fresh numbers from jitgrad's generators). Inside a traced function the
+    draw is a runtime input of the trace, drawn again at every call of the compiled function, in
+    the order the trace met it (so a seed gives the numbers eager mode gives)."""
+    builder = core.tracing.builder
+    if builder is None:
+        return _leaf(draw(), requires_grad, device)
+    t = Tensor._wrap(builder.random_input(shape, dtype, draw))
+    t._requires_grad = requires_grad
+    return t
+
+
 def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator."""
-    dt = _float_dtype(dtype)
+    dt, shape = _float_dtype(dtype), _size(size)
     if _on_gpu(device):
         _gpu()
         from kernels.cuda import random as gpu_random
-        return _leaf(gpu_random.uniform(_size(size), dt, _next_gpu_seed()), requires_grad, device)
-    return _leaf(_generator[0].random(_size(size), dtype=dt), requires_grad, device)
+        return _random(lambda: gpu_random.uniform(shape, dt, _next_gpu_seed()), shape, dt, requires_grad, device)
+    return _random(lambda: _generator[0].random(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator."""
-    dt = _float_dtype(dtype)
+    dt, shape = _float_dtype(dtype), _size(size)
     if _on_gpu(device):
         _gpu()
         from kernels.cuda import random as gpu_random
-        return _leaf(gpu_random.normal(_size(size), dt, _next_gpu_seed()), requires_grad, device)
-    return _leaf(_generator[0].standard_normal(_size(size), dtype=dt), requires_grad, device)
+        return _random(lambda: gpu_random.normal(shape, dt, _next_gpu_seed()), shape, dt, requires_grad, device)
+    return _random(lambda: _generator[0].standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works), int64 by default."""
     if high is None:
         low, high = 0, low
-    dt = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
-    return _leaf(_generator[0].integers(low, high, size=_size((size,)), dtype=np.int64).astype(dt), False, device)
+    dt, shape = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype), _size((size,))
+    return _random(lambda: _generator[0].integers(low, high, size=shape, dtype=np.int64).astype(dt), shape, dt,
+                   False, device)
 
 
 def normal(mean: float = 0.0, std: float = 1.0, size=(), dtype=None, requires_grad: bool = False) -> Tensor:
-    return _leaf((mean + std * _generator[0].standard_normal(_size((size,)))).astype(_float_dtype(dtype)),
-                 requires_grad)
+    dt, shape = _float_dtype(dtype), _size((size,))
+    return _random(lambda: (mean + std * _generator[0].standard_normal(shape)).astype(dt), shape, dt,
+                   requires_grad, None)
 
 
 def from_dlpack(obj) -> Tensor:

@@ -2,6 +2,7 @@
 application, AccumulateGrad for leaves, saved values with version-counter checks."""
 from __future__ import annotations
 
+import itertools
 import weakref
 
 import numpy as np
@@ -14,14 +15,19 @@ FREED_MESSAGE = (
 )
 
 
+_next_serial = itertools.count().__next__
+
+
 class VersionCounter:
     """Counts in-place writes to a storage; shared by tensors that share memory (detach, views)."""
 
-    __slots__ = ("value", "last_op")
+    __slots__ = ("value", "last_op", "serial")
 
     def __init__(self) -> None:
         self.value = 0
         self.last_op = ""
+        # Creation order of storages: a trace captures the tensors made before it began (see trace.py).
+        self.serial = _next_serial()
 
     def bump(self, op_name: str) -> None:
         self.value += 1
@@ -206,6 +212,25 @@ def _zeros_view(shape: tuple, dtype) -> np.ndarray:
 def _stand_in(meta: tuple):
     cls, shape, dtype, requires_grad = meta
     return cls._wrap(_zeros_view(shape, dtype), requires_grad=requires_grad)
+
+
+def stale_saved_value(roots) -> str | None:
+    """The error eager backward from `roots` (grad_fn nodes) would raise because an in-place op
+    changed a value a node saved, or None. Traces run it after in-place ops: the compiled
+    backward uses the values as they were, so it must refuse as eager mode does."""
+    seen, stack = set(), [r for r in roots if r is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, PrimNode) and node._saved is not None:
+            try:
+                node.saved_values(attach=False)
+            except RuntimeError as exc:
+                return str(exc)
+        stack.extend(n for n, _ in node.next_functions if n is not None)
+    return None
 
 
 def _modified_error(tensor, node: PrimNode, index: int, expected: int) -> RuntimeError:

@@ -117,12 +117,12 @@ def inplace(self: TensorBase, op_name: str, compute: Callable, operands: tuple =
                                f"type {dtypes.name(self.dtype)} (in-place {op_name})")
         result = prims.cast(result, self.dtype)
     if isinstance(self._data, Symbolic) or isinstance(result._data, Symbolic):
-        if not isinstance(self._data, Symbolic) and self._requires_grad and self._grad_fn is None:
-            raise RuntimeError(f"in-place {op_name} of a parameter (a leaf that requires grad, from outside the "
-                               "traced function) inside a traced function is not supported: its new value would "
-                               "only exist in the trace. Update parameters outside the compiled function (e.g. "
-                               "optimizer.step() after calling it).")
-    _write(self, result._data)
+        # Inside a trace: functionalised, the tensor is rebound to its new value (see trace.py).
+        builder = result._data.builder if isinstance(result._data, Symbolic) else self._data.builder
+        builder.in_place_ops += 1
+        builder.rebind(self, builder.operand(result._data))
+    else:
+        _write(self, result._data)
     self._version_counter.bump(op_name)
     if not recording or result._grad_fn is None:
         return self

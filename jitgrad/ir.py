@@ -123,7 +123,8 @@ class Graph:
     """inputs -> outputs through `eqns`. `in_tree`/`out_tree` (jitgrad.tree descriptions)
     rebuild the caller's argument and result structures from the flat lists."""
 
-    __slots__ = ("inputs", "constants", "eqns", "outputs", "in_tree", "out_tree", "captured")
+    __slots__ = ("inputs", "constants", "eqns", "outputs", "in_tree", "out_tree", "captured", "random_inputs",
+                 "writebacks", "stale_saved_value")
 
     def __init__(self, inputs: Sequence[Var], eqns: Sequence[Eqn], outputs: Sequence[Var],
                  constants: Sequence[Var] | None = None, in_tree: tuple | None = None,
@@ -131,6 +132,13 @@ class Graph:
         # `captured`: tensors read from the enclosing scope that became the LAST inputs (see
         # Builder.capture); the caller passes their current values on every call.
         self.captured = list(captured)
+        # `random_inputs`: draw() functions for the inputs after the captured ones (fresh random
+        # numbers at every call); `writebacks`: where each of the LAST outputs is written after a
+        # call (an argument's leaf index, or a captured tensor), see trace.py.
+        self.random_inputs: list = []
+        self.writebacks: list = []
+        # The error eager backward would raise (an in-place op changed a value saved for backward).
+        self.stale_saved_value: str | None = None
         self.inputs = list(inputs)
         self.eqns = list(eqns)
         self.outputs = list(outputs)
@@ -203,6 +211,10 @@ class Builder:
         self.count = 0
         self.adjoint = False  # set while the adjoint transform emits: zero constants are marked
         self.captured: dict = {}  # id(tensor) -> (tensor, input Var), see capture()
+        # Vars computed under no_grad from values that carry gradients, or None where the builder
+        # does not track them (only user-function traces do, see trace.FunctionTraceBuilder).
+        self.blocked: set | None = None
+        self.in_place_ops = 0  # in-place ops that rebound a tensor to a value of this graph
 
     def new_var(self, shape: tuple, dtype: np.dtype) -> Var:
         self.count += 1
@@ -227,6 +239,15 @@ class Builder:
             entry = self.captured[id(tensor)] = (tensor, self.input(tensor.shape, tensor.dtype))
         return entry[1]
 
+    def outside(self, tensor) -> bool:
+        """Whether `tensor` is a concrete tensor from outside the function being built, whose ops
+        must be recorded with it as a captured input (only user-function traces have such)."""
+        return False
+
+    def rebind(self, tensor, value: Var) -> None:
+        """An in-place op gives `tensor` the value `value` of this graph."""
+        tensor._data = value
+
     def operand(self, data) -> Var:
         """A Var for an input datum of an op: our Vars pass, arrays become constants."""
         if isinstance(data, Var):
@@ -244,6 +265,10 @@ class Builder:
         out = self.new_var(shape, dtype)
         self.eqns.append(Eqn(prim, inputs, dict(params), out))
         return out
+
+    def unsupported(self, what: str, ways_out: str) -> Exception:
+        """The error raised for what a trace cannot record (trace.py refines it)."""
+        return RuntimeError(f"{what} is not supported while building a graph; {ways_out}")
 
     def value_error(self, what: str) -> Exception:
         """The error raised when user code reads a symbolic value (trace.py refines it)."""

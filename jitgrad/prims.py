@@ -171,6 +171,15 @@ CAST = Primitive("cast", lambda x, dtype: x.astype(dtype), _cast_rule, _cast_vjp
 CLONE = Primitive("clone", lambda x: x.copy(), _same, lambda g, out, x: (g,), ELEMENTWISE,
                   "CloneBackward0", "{0}")
 
+# The value of x with no gradient flowing through it: what detach() and no_grad blocks mean inside
+# a traced function (the adjoint stops here). Not differentiable; simplify removes it after the adjoint.
+STOP_GRADIENT = Primitive("stop_gradient", lambda x: x.copy(), _same, None, ELEMENTWISE, "StopGradient", "{0}")
+
+
+def stop_gradient(x):
+    """x's value as a tensor that no gradient flows through (detach() inside a trace)."""
+    return bind(STOP_GRADIENT, as_tensor_operand(x))
+
 
 def _to_device_impl(x, device, source):
     """Host-to-GPU copies (GPU sources go through the CUDA back end, see core.bind)."""
@@ -1447,6 +1456,7 @@ def scatter_add_to(g, index, dim, shape):
 
 # Every declared primitive, for the table-driven tests and the back ends.
 ALL = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CAST, CLONE,
+       STOP_GRADIENT,
        TO_DEVICE,
        ADD, SUB, MUL, DIV, POW, POW_SCALAR, RSUB_SCALAR, RPOW_SCALAR, RECIPROCAL, MAXIMUM, MINIMUM, CLAMP, WHERE,
        EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT,

@@ -241,6 +241,16 @@ class Tensor(TensorBase):
         """Accumulate gradients of this tensor into the leaves' `.grad`."""
         autodiff.backward(self, None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
+    def detach(self) -> Tensor:
+        """A new tensor sharing storage (and the version counter) with no autograd history.
+        Inside a traced function, a traced value that requires grad goes through stop_gradient,
+        so the compiled adjoint respects the detach as eager autograd does."""
+        if self._requires_grad and isinstance(self._data, Symbolic):
+            out = prims.stop_gradient(self)
+            out._version_counter = self._version_counter
+            return out
+        return TensorBase.detach(self)
+
     def detach_(self) -> Tensor:
         """Detach in place: this tensor becomes a leaf with no history (refused on views, as in PyTorch:
         the view's history is tied to its base's)."""
@@ -263,6 +273,12 @@ class Tensor(TensorBase):
         """Populate `.grad` of this non-leaf during backward."""
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if isinstance(self._data, Symbolic):
+            raise self._data.builder.unsupported(
+                "retain_grad() on a traced tensor",
+                "the traced tensor only exists while tracing, so its .grad could never be read: return the "
+                "value as an output of the function and call retain_grad() on the output, or run the function "
+                "eagerly (without jit/jit_grad).")
         if self.grad_fn is not None:
             self.grad_fn._retained = weakref.ref(self)
             self._retains_grad = True
@@ -271,6 +287,13 @@ class Tensor(TensorBase):
         """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if isinstance(self._data, Symbolic):
+            raise self._data.builder.unsupported(
+                "register_hook() on a traced tensor",
+                "a hook is Python code run during backward, which the compiled backward cannot call: register "
+                "the hook on the function's output or argument outside the compiled function, write the "
+                "gradient change into the function (e.g. a custom scaling of the value), or run the function "
+                "eagerly (without jit/jit_grad).")
         from .graph import accumulator_of
         node = self.grad_fn if self.grad_fn is not None else accumulator_of(self)
         if self.grad_fn is None:

@@ -7,10 +7,20 @@ What becomes what while tracing:
   their values are baked into the graph as constants, so a new value means a new trace.
   `static_argnums` makes whole arguments static (arrays included).
 * Python scalars and NumPy arrays met inside the function become constants, and so do tensors
-  from the enclosing scope that don't require grad (pass data that changes as arguments).
-* Tensors from the enclosing scope that require grad (parameters of a Module used inside the
-  function) become extra inputs after the arguments (`graph.captured`): compiled functions
-  read their current values at every call and send gradients back to them.
+  the function makes itself.
+* Tensors from the enclosing scope (any tensor made before the trace began: parameters and
+  buffers of a Module, a plain `jitgrad.tensor(..., requires_grad=True)`, a tensor a closure
+  holds) become extra inputs after the arguments (`graph.captured`): compiled functions read
+  their current values at every call and send gradients back to those that require grad.
+* `detach()` and ops run under `no_grad` on values that require grad are recorded through the
+  `stop_gradient` primitive (the function is traced with the real requires-grad structure of
+  its inputs), so the adjoint stops there as eager autograd does.
+* In-place ops on arguments and captured tensors are functionalised: the trace rebinds the
+  tensor to its new value, the final value is an extra output (`graph.writebacks` names the
+  target), and compiled functions write it back (bumping the version) after each call.
+* Random draws (`jitgrad.rand`, `randn`, ...) become runtime inputs (`graph.random_inputs`),
+  drawn from jitgrad's generator at every call, in trace order (so the same seed gives the
+  same numbers as eager mode).
 * Python control flow over Python values is unrolled. Reading a tensor's value (`float(t)`,
   `t.item()`, `if t > 0:`, `t.numpy()`, `t.tolist()`) raises TracingError naming the line.
 """
@@ -18,14 +28,17 @@ from __future__ import annotations
 
 import linecache
 import os
+import random
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import core, dtypes
+from . import core, dtypes, prims
 from .core import Symbolic, TensorBase
-from .ir import Builder, Graph, gc_paused
+from .graph import VersionCounter, stale_saved_value
+from .ir import Builder, Graph, Var, gc_paused
 from .tensor import Tensor
 from .tree import flatten, flatten_args, unflatten
 
@@ -50,6 +63,12 @@ def user_frame(depth: int = 1):
 class TraceBuilder(Builder):
     """A Builder whose value reads raise TracingError pointing at the user's line."""
 
+    def unsupported(self, what: str, ways_out: str) -> Exception:
+        filename, line = user_frame(2)
+        code = linecache.getline(filename, line).strip() if line else ""
+        where = f"{filename}:{line}" + (f": `{code}`" if code else "")
+        return TracingError(f"{what} inside a compiled function is not supported\n  at {where}\nWays out: {ways_out}")
+
     def value_error(self, what: str) -> Exception:
         filename, line = user_frame(2)
         code = linecache.getline(filename, line).strip() if line else ""
@@ -60,6 +79,57 @@ class TraceBuilder(Builder):
             "Ways out: make the value an argument of the function (Python numbers are static; or mark "
             "the argument with static_argnums); use jitgrad.where(cond, a, b) instead of an `if` on a "
             "tensor; or run the function eagerly, without tracing.")
+
+
+class FunctionTraceBuilder(TraceBuilder):
+    """The builder of a user function's trace: it captures tensors from outside the function,
+    records stop-gradients, functionalises in-place writes to outside tensors and turns random
+    draws into runtime inputs (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start_serial = VersionCounter().serial  # storages made before this are from outside
+        self.mutated: dict = {}  # id(tensor) -> (tensor, its storage before the trace)
+        self.random_inputs: list = []  # (input Var, draw() -> a fresh array)
+        self.blocked = set()
+        self._stopped: dict = {}  # Var -> its stop_gradient Var
+        self._storage_values: dict = {}  # id(storage of a mutated outside tensor) -> its current Var
+
+
+    def outside(self, tensor) -> bool:
+        return tensor._version_counter.serial < self.start_serial and not isinstance(tensor._data, Symbolic)
+
+    def stop_gradient(self, var: Var) -> Var:
+        """`var` as a value no gradient flows through (once per Var)."""
+        stopped = self._stopped.get(var)
+        if stopped is None:
+            stopped = self._stopped[var] = self.emit(prims.STOP_GRADIENT, (var,), {}, var.shape, var.dtype)
+        return stopped
+
+    def result(self, data):
+        """An output datum of the function: values made under no_grad leave through a stop."""
+        return self.stop_gradient(data) if isinstance(data, Var) and data in self.blocked else data
+
+    def rebind(self, tensor, value: Var) -> None:
+        """Functionalise an in-place op: a tensor from outside the function is rebound for the rest
+        of the trace (restored after it, written back by calls), and other outside tensors sharing
+        its storage (e.g. its detach()) read `value` from now on too."""
+        if id(tensor) in self.mutated or self.outside(tensor):
+            if id(tensor) not in self.mutated:
+                self.mutated[id(tensor)] = (tensor, (tensor._data, tensor._requires_grad, tensor._grad_fn),
+                                            tensor._version_counter.value)
+            self._storage_values[id(self.mutated[id(tensor)][1][0])] = value
+        tensor._data = value
+
+    def capture(self, tensor) -> Var:
+        value = self._storage_values.get(id(tensor._data))
+        return value if value is not None else super().capture(tensor)
+
+    def random_input(self, shape: tuple, dtype, draw) -> Var:
+        """An input whose value `draw()` makes afresh at every call (a random draw)."""
+        var = self.input(shape, dtype)
+        self.random_inputs.append((var, draw))
+        return var
 
 
 def _input_tensor(builder: Builder, leaf) -> Tensor:
@@ -89,22 +159,93 @@ def trace(fn: Callable, args: Sequence = (), kwargs: dict | None = None,
 
 
 def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph:
-    builder = TraceBuilder()
+    builder = FunctionTraceBuilder()
     leaves, in_tree = flatten_args(args, kwargs, static_set)
     tensors = [_input_tensor(builder, leaf) for leaf in leaves]
+    for t, leaf in zip(tensors, leaves, strict=True):
+        t._requires_grad = isinstance(leaf, TensorBase) and leaf._requires_grad  # the real structure
+    in_vars = [t._data for t in tensors]
     call_args, call_kwargs = unflatten(in_tree, tensors)
-    outer, core.tracing.builder = core.tracing.builder, builder  # ops on captured parameters are recorded too
+    outer, core.tracing.builder = core.tracing.builder, builder  # ops on captured tensors are recorded too
+    random_states = _global_random_states()
+    bumps: dict = {}  # id(outside tensor) -> how many in-place ops changed it
     try:
         result = fn(*call_args, **call_kwargs)
+        writebacks = _writebacks(builder, tensors, in_vars)
+        out_leaves, out_tree = flatten(result)
+        # (checked before outside tensors get their versions back)
+        stale = stale_saved_value([getattr(leaf, "grad_fn", None) for leaf in out_leaves]) \
+            if builder.in_place_ops else None
     finally:
         core.tracing.builder = outer
-    out_leaves, out_tree = flatten(result)
-    outputs = [_output_datum(leaf) for leaf in out_leaves]
+        for tensor, original, version in builder.mutated.values():
+            bumps[id(tensor)] = tensor._version_counter.value - version
+            # The trace changes nothing outside the function: compiled calls write back.
+            (tensor._data, tensor._requires_grad, tensor._grad_fn), tensor._version_counter.value = original, version
+    if outer is None and not _same_states(random_states, _global_random_states()):
+        _warn_global_random(fn)
+    outputs = [builder.result(_output_datum(leaf)) for leaf in out_leaves] + [var for _, var in writebacks]
+    if writebacks:
+        out_tree = ("seq", tuple, (out_tree, ("seq", tuple, tuple(("leaf",) for _ in writebacks))))
     captured = list(builder.captured.values())
-    graph = builder.build([t._data for t in tensors] + [v for _, v in captured], outputs, in_tree=in_tree,
-                          out_tree=out_tree)
+    graph = builder.build(in_vars + [v for _, v in captured] + [v for v, _ in builder.random_inputs], outputs,
+                          in_tree=in_tree, out_tree=out_tree)
     graph.captured = [t for t, _ in captured]
+    graph.stale_saved_value = stale
+    graph.random_inputs = [draw for _, draw in builder.random_inputs]
+    graph.writebacks = [(target, tensors[target]._version_counter.value if isinstance(target, int)
+                         else bumps[id(target)]) for target, _ in writebacks]
     return graph
+
+
+def _global_random_states() -> tuple:
+    """The states of Python's and NumPy's global random generators (to see if a trace drew from them)."""
+    state = np.random.get_state(legacy=False)
+    return random.getstate(), state["state"]["key"].copy(), state["state"]["pos"]
+
+
+def _same_states(a: tuple, b: tuple) -> bool:
+    return a[0] == b[0] and a[2] == b[2] and np.array_equal(a[1], b[1])
+
+
+_warned_random: set = set()
+
+
+def _warn_global_random(fn: Callable) -> None:
+    """Warn once per function: its Python/NumPy random draws ran once, while tracing."""
+    name = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+    code = getattr(getattr(fn, "__wrapped__", fn), "__code__", name)
+    if code in _warned_random:
+        return
+    _warned_random.add(code)
+    filename, line = user_frame(2)
+    warnings.warn_explicit(
+        f"the traced function {name} drew numbers from Python's `random` or NumPy's global `np.random` "
+        "generator: those draws ran once, while tracing, and are frozen into the compiled function (every "
+        "call reuses them). Use jitgrad.rand / jitgrad.randn / jitgrad.randint inside compiled functions "
+        "(fresh numbers at every call), or pass the random values as arguments.", RuntimeWarning, filename, line)
+
+
+def _writebacks(builder: FunctionTraceBuilder, tensors: list, in_vars: list) -> list:
+    """[(target, final Var)] for arguments (target: leaf index) and outside tensors (target: the
+    tensor) that in-place ops rebound while tracing; refuses what cannot be written back."""
+    found = [(i, t) for i, (t, v) in enumerate(zip(tensors, in_vars, strict=True)) if t._data is not v]
+    found += [(tensor, tensor) for tensor, _, _ in builder.mutated.values()]
+    out = []
+    for target, t in found:
+        what = f"argument {target}" if isinstance(target, int) else "a tensor from outside the function"
+        if t._requires_grad and t.grad_fn is None:
+            raise TracingError(
+                f"an in-place op inside a compiled function changed {what}, a leaf that requires grad (a parameter): "
+                "the compiled function would not differentiate through the change as eager mode does. Update it "
+                "outside the compiled function (e.g. optimizer.step() after the call), or run the function eagerly.")
+        if t._requires_grad:
+            raise TracingError(
+                f"an in-place op inside a compiled function made {what} depend on values that require grad; "
+                "its new value and history cannot be written back after the call. Use the out-of-place op "
+                "(y = x * 2, not x.mul_(2)) and return the result, or run the function eagerly.")
+        out.append((target, builder.result(builder.operand(t._data))))
+    return out
 
 
 def make_ir(fn: Callable, static_argnums: int | Sequence[int] = ()) -> Callable[..., Graph]:

@@ -75,6 +75,8 @@ def _seed(out: TensorBase):
 
 def _to_numpy(x):
     if isinstance(x, TensorBase):
+        if isinstance(x._data, Symbolic):  # traced (jitgrad.grad compiled): an array once the graph runs
+            return x.detach()
         return np.asarray(x.detach()._data)
     if isinstance(x, (list, tuple)):
         return type(x)(_to_numpy(v) for v in x)

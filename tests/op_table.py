@@ -450,6 +450,11 @@ case("cast-int-to-float-grad", "cast mul", lambda m, x, i: x * i.double(), _s(5)
 case("clone", "clone", lambda m, x: x.clone(), _s(3, 2))
 case("to-copy", "to_device", lambda m, x: x.to(x.device, copy=True) * 2, _s(3, 2))
 case("clone-function", "clone", lambda m, x: m.clone(x) * 2, _s(3, 2))
+# detach() of a traced value that requires grad binds stop_gradient (eager detach binds nothing).
+case("stop-gradient-traced", "stop_gradient mul", lambda m, x: x * m.jit_grad(lambda y: y.detach() * y)(x),
+     _s(3, 2), torch_fn=lambda t, x: x * (x.detach() * x),
+     no_gradcheck="finite differences see through a stop-gradient by design (gradients are compared with torch)",
+     no_node_name="the inner compiled call is one CompiledFunctionBackward node")
 
 # ---------------------------------------------------------------------------------------------
 # Compositions (several prims per case; VJPs of VJPs meet here)

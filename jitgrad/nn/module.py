@@ -41,6 +41,7 @@ class Module:
                                  "call super().__init__() first in your __init__") from None
 
     def __setattr__(self, name: str, value) -> None:
+        core.module_epoch[0] += 1  # compiled functions that traced a module check again (retrace)
         if isinstance(value, Parameter):
             self._forget(name)
             self._registry("_parameters")[name] = value
@@ -67,6 +68,7 @@ class Module:
 
     def _forget(self, name: str) -> None:
         """Drop `name` from every registry and the instance dict (before re-registering it)."""
+        core.module_epoch[0] += 1  # compiled functions that traced this module check again
         d = self.__dict__
         for kind in ("_parameters", "_modules", "_buffers"):
             d.get(kind, {}).pop(name, None)
@@ -81,6 +83,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        core.module_epoch[0] += 1
         for kind in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__.get(kind, ()):
                 del self.__dict__[kind][name]
@@ -210,6 +213,7 @@ class Module:
             raise ValueError(f"training mode is expected to be boolean, got {type(mode).__name__}")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
+        core.module_epoch[0] += 1  # compiled functions that traced this module check again
         return self
 
     def eval(self) -> Module:

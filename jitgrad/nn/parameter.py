@@ -16,7 +16,6 @@ class Parameter(Tensor):
     Parameter is registered by a Module."""
 
     _op_result = Tensor
-    _recorded_in_traces = True  # a compiled function reads its current value at every call
 
     def __new__(cls, data=None, requires_grad: bool = True):
         if data is None:
