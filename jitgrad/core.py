@@ -362,6 +362,11 @@ class _Probe(Symbolic):
 class _ProbeBuilder:
     """The `builder` of probe values: each op's result comes from the union of its operands' origins."""
 
+    blocked = None  # (no no_grad tracking, no captured tensors: see ir.Builder)
+
+    def outside(self, tensor) -> bool:
+        return False
+
     def emit(self, prim, datas, params, shape, dtype) -> _Probe:
         origins = frozenset()
         for d in datas:
