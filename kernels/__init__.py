@@ -1,4 +1,7 @@
 """jitgrad's back end: fused-kernel code generation and the Numba CPU/CUDA targets.
 
 This package imports nothing from ``jitgrad``; ``kernels.spec`` is the whole contract.
+Importing it first selects full-width (AVX-512) vectors for Numba where the CPU has them
+(``kernels.vector_width``), which must happen before Numba's first compilation.
 """
+from . import vector_width  # noqa: F401  (side effect: Numba CPU features, before any njit)
