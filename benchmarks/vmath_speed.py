@@ -1,8 +1,13 @@
 """Throughput of kernels.vmath loops vs NumPy ufuncs and math.* loops.
 
     python -m benchmarks.vmath_speed [--quick] [--dtype float32|float64]
+    python -m benchmarks.vmath_speed --goals [--reps 15] [--step 4099]
 
-Prints a Markdown table of ns/element (single thread, best of several runs).
+Prints a Markdown table of ns/element (single thread, best of several runs). ``--goals``
+prints the issue-20 table instead: each goal function on the same 4M float32 array against
+NumPy's own ufunc (``out=`` given, 1 thread, timings interleaved, best of --reps), the ratio
+with its goal (<= 1.2x) as met or not, and the max error in ulp over the whole float32 range
+(every --step-th bit pattern, against NumPy's float64 result rounded) with its bound (2 ulp).
 """
 import argparse
 import math
@@ -154,14 +159,104 @@ def bench_fused(n, dtype, reps, rng):
     return t_np / n * 1e9, t_vm / n * 1e9
 
 
+GOAL_FUNCTIONS = ('exp', 'log', 'log1p', 'sin', 'cos', 'tanh', 'sigmoid')
+GOAL_RATIO = 1.2
+GOAL_ULP32 = 2.0
+
+
+def _numpy_call(op, x, out):
+    """NumPy's ufunc into out (sigmoid has none: the hand-written 1 / (1 + exp(-x)))."""
+    if op == 'sigmoid':
+        return lambda: _sigmoid_np(x)
+    f = NUMPY[op]
+    return lambda: f(x, out=out)
+
+
+def interleaved_best(fns, reps):
+    """Best wall time of each callable, the calls interleaved (so load drifts hit all alike)."""
+    best = [math.inf] * len(fns)
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
+def _reference64(op, x):
+    """float64 NumPy result for float32 inputs x (libm, < 1 ulp of float64)."""
+    with np.errstate(all='ignore'):
+        d = x.astype(np.float64)
+        if op == 'sigmoid':
+            return 1 / (1 + np.exp(-d))
+        return getattr(np, op)(d)
+
+
+def ulp32_error(y, ref):
+    """Elementwise error of float32 y in ulp of the float64 reference (0 where both NaN/equal)."""
+    with np.errstate(all='ignore'):
+        r32 = ref.astype(np.float32)
+        err = np.abs(y.astype(np.float64) - ref) / np.spacing(np.abs(r32)).astype(np.float64)
+    same = (y == r32) | (np.isnan(y) & np.isnan(ref))
+    bad = np.isnan(y) | np.isnan(ref) | np.isinf(y) | np.isinf(r32)
+    return np.where(same, 0.0, np.where(bad, np.inf, err))
+
+
+def whole_range_ulp(op, loop, step):
+    """(max ulp, worst x) of a float32 loop over every step-th float32 bit pattern."""
+    x = np.arange(0, 1 << 32, step, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    y = np.empty_like(x)
+    loop(x, y)
+    err = ulp32_error(y, _reference64(op, x))
+    i = int(np.argmax(err))
+    return float(err[i]), float(x[i])
+
+
+def goals_table(n, reps, step, rng) -> list[dict]:
+    """The issue-20 vmath rows: ns/element vs NumPy (same array, same run) and whole-range ulp."""
+    rows = []
+    for op in GOAL_FUNCTIONS:
+        (x,) = _inputs(op, n, np.float32, rng)
+        out = np.empty_like(x)
+        loop = _loop1(vm.resolve(op, np.float32))
+        loop(x, out)
+        t_np, t_vm = interleaved_best([_numpy_call(op, x, out), lambda: loop(x, out)], reps)
+        ulp, worst = whole_range_ulp(op, loop, step)
+        rows.append({'op': op, 'numpy_ns': t_np / n * 1e9, 'vmath_ns': t_vm / n * 1e9,
+                     'ratio': t_vm / t_np, 'ulp': ulp, 'worst_x': worst})
+    return rows
+
+
+def print_goals(rows, n, step) -> None:
+    """Markdown table of goals_table's rows, each goal printed as met or not."""
+    print(f'float32, n={n}, 1 thread, numpy {np.__version__}, numba {numba.__version__}, '
+          f'load average {os.getloadavg()[0]:.1f}; ulp over every {step}th float32 bit pattern\n')
+    print('| function | NumPy ns/el | vmath ns/el | vmath / NumPy | goal <= 1.2x | max ulp (whole range) '
+          '| worst x | goal <= 2 ulp |')
+    print('|---|---|---|---|---|---|---|---|')
+    for r in rows:
+        speed = 'met' if r['ratio'] <= GOAL_RATIO else 'NOT met'
+        acc = 'met' if r['ulp'] <= GOAL_ULP32 else 'NOT met'
+        print(f"| {r['op']} | {r['numpy_ns']:.3f} | {r['vmath_ns']:.3f} | {r['ratio']:.2f} | {speed} "
+              f"| {r['ulp']:.2f} | {r['worst_x']:.6g} | {acc} |", flush=True)
+    print('\n(sigmoid: NumPy has no ufunc; its column is the hand-written 1 / (1 + np.exp(-x)))')
+
+
 def main() -> None:
     """Print the throughput table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='256K elements, fewer repeats')
     ap.add_argument('--dtype', default='float32', choices=['float32', 'float64'])
     ap.add_argument('--n', type=int, default=0)
+    ap.add_argument('--goals', action='store_true', help='issue-20 goal table (float32, 4M, whole-range ulp)')
+    ap.add_argument('--reps', type=int, default=0, help='timed repetitions (best of)')
+    ap.add_argument('--step', type=int, default=4099, help='--goals: float32 bit-pattern stride for ulp')
     a = ap.parse_args()
     numba.set_num_threads(1)
+    if a.goals:
+        n = a.n or (1 << 22)
+        print_goals(goals_table(n, a.reps or 15, a.step, np.random.default_rng(0)), n, a.step)
+        return
     dtype = np.dtype(a.dtype).type
     n = a.n or (1 << 18 if a.quick else 1 << 22)
     reps = 3 if a.quick else 7
