@@ -350,16 +350,16 @@ def tan_fast_f32(x):
 
 @kernel
 def tanh_f32(x):
-    """tanh: odd polynomial for |x| < 0.625, else expm1(2|x|) / (expm1(2|x|) + 2)."""
+    """tanh: odd polynomial for |x| < 0.625, else expm1(2|x|) / (expm1(2|x|) + 2), sign of x.
+
+    Branch-free with the fewest selects: NaN fails ``a >= 0.625`` and so takes the
+    polynomial, which returns it; tiny x comes back unchanged, and copysign keeps -0.
+    """
     a = abs(x)
     z = x * x
     small = fma(x * z, horner(z, _TANH), x)
-    e = _expm1_core(_TWO * _clamp(a, _ZERO, F32(9.5)))
-    t = e / (e + _TWO)
-    t = -t if x < _ZERO else t
-    y = small if a < F32(0.625) else t
-    y = x if a < _TINY_ODD else y
-    return x if x != x else y
+    e = _expm1_core(_TWO * (a if a < F32(9.5) else F32(9.5)))
+    return math.copysign(e / (e + _TWO) if a >= F32(0.625) else small, x)
 
 
 @kernel
