@@ -25,6 +25,7 @@ import numpy as np
 from kernels import cpu
 
 from . import call_cache, core, dtypes
+from .buffer_pool import BufferPool
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
@@ -60,6 +61,8 @@ class Executable:
                 self.compiled.append(cuda_program.compile_program(seg.program, reason=reason))
             else:
                 self.compiled.append(cpu.compile_program(seg.program, reason=reason))
+        self._pools = [BufferPool(_buffer_specs(seg.program)) if seg.program is not None and device == "cpu"
+                       else None for seg in self.plan.segments]  # (large outputs reused across calls)
         self._by_name = {n: v for v, n in self.plan.names.items()}
         self._device_consts: dict = {}
         self._input_index = {f"in{i}": i for i in range(len(self.graph.inputs))}
@@ -72,6 +75,7 @@ class Executable:
             self._arg_index = [self._input_index[a.name] for a in program.inputs]
             self._consts = [self._const_value(a.name) for a in program.constants]
             self._prealloc = _buffer_specs(program)
+            self._pool = self._pools[0]
             self._fn = self.compiled[0].fn
 
     @property
@@ -127,13 +131,13 @@ class Executable:
         return value
 
     def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
-        return self._fn(*[arrays[i] for i in self._arg_index], *self._consts,
-                        *[np.empty(shape, dtype) for shape, dtype in self._prealloc])
+        buffers = self._pool.take() if self._pool.active else [np.empty(shape, dtype) for shape, dtype in self._prealloc]
+        return self._fn(*[arrays[i] for i in self._arg_index], *self._consts, *buffers)
 
     def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
         env = {f"in{i}": a for i, a in enumerate(arrays)}
         gpu = self.device == "cuda"
-        for seg, compiled in zip(self.plan.segments, self.compiled):
+        for seg, compiled, pool in zip(self.plan.segments, self.compiled, self._pools):
             if compiled is None:
                 eqn = seg.eqn
                 args = [self._lookup(env, v) for v in eqn.inputs]
@@ -154,7 +158,7 @@ class Executable:
             if gpu:
                 outs = compiled(*args)
             else:
-                outs = compiled.fn(*args, *[np.empty(shape, dtype) for shape, dtype in _buffer_specs(program)])
+                outs = compiled.fn(*args, *pool.take())
             for name, value in zip(program.outputs, outs):
                 env[name] = value
         return [self._lookup(env, v) for v in self.graph.outputs]
@@ -267,6 +271,18 @@ def _fast_path(exe: Executable, out_tree, owner):
     if not exe.single_program or exe.run != exe._compiled_run:
         return None
     fn, consts, index, buffers = exe._fn, tuple(exe._consts), exe._arg_index, exe._prealloc
+    if exe._pool.active:  # large outputs: reused when free (a few us; small calls keep np.empty)
+        take = exe._pool.take
+        identity = index == list(range(len(index)))
+        rebuild = make_rebuilder(out_tree)
+
+        def call_pooled(args):
+            for a in args:
+                if not a.flags.c_contiguous or a.dtype.char not in _NATIVE:
+                    return owner._slow(args)
+            extra = (*consts, *take())
+            return rebuild(fn(*args, *extra) if identity else fn(*[args[i] for i in index], *extra))
+        return call_pooled
     identity = index == list(range(len(index)))
     rebuild = make_rebuilder(out_tree)
     state = core.python_state()
