@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "threads for BLAS, OpenMP, Numba and PyTorch; 0 = all usable cores (default: $OMP_NUM_THREADS if set, else "
         "1: NumPy's ufuncs run on one core, so one thread compares per-core efficiency, and multi-threaded BLAS and "
         "OpenMP slow down badly on a machine that other jobs keep busy)"))
+    p.add_argument("--contended", action="store_true", help=(
+        "run the table twice, quiet and with a busy loop on one core, and print each cell's slowdown "
+        "(goal: at most 1.2x)"))
     p.add_argument("--out", type=Path, default=None, help="directory for results.md/.json/.png "
                    "(default: benchmarks/results)")
     args = p.parse_args(argv)
@@ -88,8 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = report.machine_info()
     if load is not None:
         result["machine"]["load_average"] = [round(x, 2) for x in load]
+    from . import bandwidth
+    result["big_array_goals"] = bandwidth.goal_rows(result)
+    extra = bandwidth.markdown(result["big_array_goals"]) if result["big_array_goals"] else ""
+    if args.contended:
+        from . import contended
+        with contended.busy_core() as core:
+            busy = harness.run(settings)
+        result["contended"] = {"core": core, "cells": contended.ratios(result, busy)}
+        extra += "\n" + contended.markdown(result["contended"]["cells"], core, threads)
     notes = report.write(result, settings.out)
-    print(report.markdown(result))
+    print(report.markdown(result) + extra)
     for note in notes:
         print(note, file=sys.stderr)
     written = [str(settings.out / n) for n in ("results.md", "results.json", "results.png")

@@ -220,7 +220,7 @@ def goals_table(n, reps, step, rng) -> list[dict]:
         out = np.empty_like(x)
         loop = _loop1(vm.resolve(op, np.float32))
         loop(x, out)
-        t_np, t_vm = interleaved_best([_numpy_call(op, x, out), lambda: loop(x, out)], reps)
+        t_np, t_vm = interleaved_best([_numpy_call(op, x, out), lambda x=x, out=out, loop=loop: loop(x, out)], reps)
         ulp, worst = whole_range_ulp(op, loop, step)
         rows.append({'op': op, 'numpy_ns': t_np / n * 1e9, 'vmath_ns': t_vm / n * 1e9,
                      'ratio': t_vm / t_np, 'ulp': ulp, 'worst_x': worst})

@@ -131,7 +131,8 @@ class Executable:
         return value
 
     def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
-        buffers = self._pool.take() if self._pool.active else [np.empty(shape, dtype) for shape, dtype in self._prealloc]
+        pool = self._pool
+        buffers = pool.take() if pool.active else [np.empty(shape, dtype) for shape, dtype in self._prealloc]
         return self._fn(*[arrays[i] for i in self._arg_index], *self._consts, *buffers)
 
     def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:

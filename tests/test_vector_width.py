@@ -8,9 +8,9 @@ import llvmlite.binding as llvm
 import numpy as np
 import pytest
 from numba.core import config
+from vmath_kernels import asm
 
 import kernels.vector_width as vw
-from vmath_kernels import asm
 
 HOST = llvm.get_host_cpu_features().flatten()
 HAS_AVX512 = '+avx512f' in HOST.split(',')
