@@ -2,6 +2,7 @@
 
 This package imports nothing from ``jitgrad``; ``kernels.spec`` is the whole contract.
 Importing it first selects full-width (AVX-512) vectors for Numba where the CPU has them
-(``kernels.vector_width``), which must happen before Numba's first compilation.
+(``kernels.vector_width``), which must happen before Numba's first compilation, and a passive
+OpenMP wait policy (``kernels.threads``), before Numba loads its OpenMP threading layer.
 """
-from . import vector_width  # noqa: F401  (side effect: Numba CPU features, before any njit)
+from . import threads, vector_width  # noqa: F401  (side effects: before any njit / parallel call)

@@ -53,8 +53,10 @@ def uses_parallel(program: Program, threshold: int) -> bool:
     return False
 
 
-def render(program: Program, threshold: int = PARALLEL_THRESHOLD) -> str:
-    """The module text, with the njit decorator the program needs."""
+def render(program: Program, threshold: int | None = None) -> str:
+    """The module text, with the njit decorator the program needs (threshold: PARALLEL_THRESHOLD,
+    read at call time so that benchmarks.parallel_threshold can vary it)."""
+    threshold = PARALLEL_THRESHOLD if threshold is None else threshold
     parallel = uses_parallel(program, threshold)
     text = source.render(program, threshold)
     decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
@@ -62,7 +64,7 @@ def render(program: Program, threshold: int = PARALLEL_THRESHOLD) -> str:
     return text.replace(f"\ndef {program.name}(", f"\n{decorator}\ndef {program.name}(", 1)
 
 
-def compile_program(program: Program, threshold: int = PARALLEL_THRESHOLD, reason: str = "") -> CompiledProgram:
+def compile_program(program: Program, threshold: int | None = None, reason: str = "") -> CompiledProgram:
     """Generate, import and return the compiled entry point (compiled lazily on first call
     by Numba, or loaded from Numba's disk cache)."""
     text = render(program, threshold)

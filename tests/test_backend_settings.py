@@ -1,4 +1,5 @@
-"""Full-width SIMD: on AVX-512 CPUs Numba loops use 512-bit vectors (kernels.vector_width)."""
+"""Back-end process settings: full-width SIMD on AVX-512 CPUs (kernels.vector_width) and a passive
+OpenMP wait policy (kernels.threads)."""
 import os
 import re
 import subprocess
@@ -42,3 +43,22 @@ def test_opt_out_leaves_numba_features_alone():
     code = 'import kernels.vector_width as v; from numba.core import config; print(v.FULL_WIDTH, config.CPU_FEATURES)'
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ['False', 'None']
+
+
+def _kernels_env(**extra):
+    env = dict(os.environ, PYTHONPATH=ROOT, **extra)
+    code = 'import os, kernels; print(os.environ.get("OMP_WAIT_POLICY"))'
+    if 'OMP_WAIT_POLICY' not in extra:
+        env.pop('OMP_WAIT_POLICY', None)
+    return subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                          check=True, cwd=ROOT).stdout.strip()
+
+
+def test_openmp_threads_sleep_when_idle_by_default():
+    """Importing kernels asks OpenMP for passive waiting (graceful on a busy machine) ..."""
+    assert _kernels_env() == 'PASSIVE'
+
+
+def test_openmp_wait_policy_chosen_by_the_user_is_kept():
+    """... unless the user set OMP_WAIT_POLICY."""
+    assert _kernels_env(OMP_WAIT_POLICY='ACTIVE') == 'ACTIVE'
