@@ -49,7 +49,7 @@ class Executable:
         start = time.perf_counter()
         self.device = device
         self.graph = simplify(graph)
-        self.plan: Plan = lower(self.graph, name)
+        self.plan: Plan = lower(self.graph, name, device)
         self.compiled = []
         for seg in self.plan.segments:
             if seg.program is None:

@@ -13,7 +13,7 @@ LAYERS = ["unsupported", "dtypes", "shapes", "devices", "grad_mode", "graph", "c
           "inplace",
           "printing",
           "tensor", "creation", "autograd", "tree", "ir", "trace", "interpret", "adjoint", "transforms",
-          "simplify", "fuse", "lower", "cuda", "compiled", "distributed", "nn", "models", "optim", "tape",
+          "simplify", "fuse", "lower_calls", "lower", "cuda", "compiled", "distributed", "nn", "models", "optim", "tape",
           "viz", "utils", "serialization"]
 
 
