@@ -89,6 +89,8 @@ class Executable:
                 result = self._compiled_run(arrays)
             except (NumbaError, MemoryError):  # (out of host or GPU memory: no cache entry to blame)
                 raise
+            except (IndexError, RuntimeError):  # a kernel's bounds check refused an index: the user's error
+                raise
             except Exception as exc:  # a corrupt or unreadable on-disk cache entry, or the program's own error
                 if getattr(exc, "_jitgrad_reference_error", False) or all(c is None for c in self.compiled):
                     raise  # raised by an op run in the reference interpreter: the program's real error
@@ -185,11 +187,16 @@ def _buffer_specs(program) -> list:
     return [(a.shape, np.dtype(a.dtype)) for a in program.preallocated]
 
 
+class InterpreterFallbackWarning(RuntimeWarning):
+    """A primitive has no compiled kernel on this target: it runs in the reference interpreter
+    between two compiled programs (tests turn this into an error: every op must compile)."""
+
+
 def _warn_fallback(name: str) -> None:
     if name not in _warned_fallbacks:
         _warned_fallbacks.add(name)
         warnings.warn(f"jitgrad: no fused kernel for '{name}'; it runs in the reference interpreter "
-                      "between compiled programs", RuntimeWarning, stacklevel=4)
+                      "between compiled programs", InterpreterFallbackWarning, stacklevel=4)
 
 
 # ---------------------------------------------------------------------------------------------

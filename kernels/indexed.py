@@ -15,7 +15,8 @@ from .spec import Array, Call
 # Call params of an index op: (terms, value, message). terms: per index array, (index array,
 # its sel map or "" when sel is the identity, stride, size, dim). value (put only): (value
 # array, its map from target elements or "", whether it has one element). message: the error
-# text's prefix. The loop runs over the base map's elements (the output for take, the
+# text's prefix: empty for indexing (negative indices wrap, IndexError), the op's name for
+# gather and scatter_add (negative indices refused, RuntimeError, as in PyTorch). The loop runs over the base map's elements (the output for take, the
 # gradient for scatter_add, the indexed target for put).
 INDEX_OPS = ("take", "scatter_add", "put")
 OPS = INDEX_OPS + ("cat", "batched_matmul")
@@ -29,6 +30,7 @@ def index_source(step: Call, arrays: dict[str, Array]) -> str:
     """The loop of a take (out[o] = x[pos]), scatter_add (out[pos] += g[o]) or put
     (out = x; out[pos] = v[vmap[o]]) call; `step.inputs` = (source, base, *terms' arrays)."""
     terms, value, message = step.params
+    wraps = not message  # indexing wraps negative indices; gather and scatter_add refuse them
     out = arrays[step.output]
     src, base = step.inputs[0], step.inputs[1]
     n = 1
@@ -60,7 +62,7 @@ def index_source(step: Call, arrays: dict[str, Array]) -> str:
         at = f"{o}_m{k}[_o]" if sel else "_o"
         lines.append(f"    _j = {o}_i{k}[{at}]")
         lines.append(f"    if _j < 0 or _j >= {size}:")
-        lines.append(f"        _j = lib.checked_index({message!r}, _j, {dim}, {size})")
+        lines.append(f"        _j = lib.checked_index({message!r}, _j, {dim}, {size}, {wraps})")
         lines.append(f"    _p += _j * {stride}")
     if step.op == "take":
         lines.append(f"    {o}_f[_o] = {o}_s[_p]")

@@ -66,12 +66,15 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
 
 
 @numba.njit(cache=True)
-def checked_index(prefix, j, dim, size):
-    """A negative index wrapped once; anything outside [-size, size) raises IndexError naming it."""
-    if -size <= j < 0:
+def checked_index(prefix, j, dim, size, wraps):
+    """An index outside [0, size): a negative one is wrapped once when `wraps` (indexing); any
+    other raises naming it (IndexError for indexing, RuntimeError for gather/scatter as PyTorch)."""
+    if wraps and -size <= j < 0:
         return j + size
-    raise IndexError(prefix + "index " + str(j) + " is out of bounds for dimension " + str(dim)
-                     + " with size " + str(size))
+    text = prefix + "index " + str(j) + " is out of bounds for dimension " + str(dim) + " with size " + str(size)
+    if wraps:
+        raise IndexError(text)
+    raise RuntimeError(text)
 
 
 @numba.njit(cache=True)

@@ -8,6 +8,7 @@ from helpers import RUNNERS, check_grads, check_modes, check_torch
 from op_table import CASES, GRAD_CASES, jitgrad_fn, make_inputs
 
 import jitgrad
+from jitgrad import compiled
 
 GRADCHECK_CASES = [c for c in GRAD_CASES if not c.no_gradcheck]
 
@@ -31,10 +32,13 @@ def test_torch_oracle(case, dtype):
     check_torch(case.jg, case.th, make_inputs(case, dtype), rtol=rtol, atol=atol)
 
 
+@pytest.mark.filterwarnings("error::jitgrad.compiled.InterpreterFallbackWarning")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_modes(case):
-    """Every execution mode gives eager's values and gradients; an untraceable case is refused
-    by compiled mode with an error that says why."""
+def test_modes(case, monkeypatch):
+    """Every execution mode gives eager's values and gradients, compiled mode with every op in
+    compiled kernels (an interpreter fallback raises here); an untraceable case is refused by
+    compiled mode with an error that says why."""
+    monkeypatch.setattr(compiled, "_warned_fallbacks", set())  # (it warns once per op otherwise)
     if case.eager_only:
         with pytest.raises((TypeError, jitgrad.TracingError), match="data-dependent"):
             RUNNERS["compiled"](jitgrad_fn(case), make_inputs(case, np.float64))
