@@ -16,7 +16,6 @@ from .ir import Eqn
 from .shapes import numel
 
 
-
 def c_strides(shape: tuple) -> tuple:
     strides, step = [], 1
     for s in reversed(shape):
@@ -86,7 +85,7 @@ def lower_call(eqn: Eqn, ins: list, out: str, const: Callable) -> Call:
     def terms_for(spec, shape, index_vars, index_names):
         base, sels = index_maps(spec, tuple(shape), [tuple(v.shape) for v in index_vars])
         strides = c_strides(tuple(shape))
-        terms, extra = [], []
+        terms = []
         for k, d in enumerate(array_dims(spec, len(shape))):
             sel = "" if _is_identity(sels[k]) else const(np.ascontiguousarray(sels[k]))
             terms.append((index_names[k], sel, strides[d], shape[d], d))

@@ -16,8 +16,9 @@ from .spec import Array, Call
 # its sel map or "" when sel is the identity, stride, size, dim). value (put only): (value
 # array, its map from target elements or "", whether it has one element). message: the error
 # text's prefix: empty for indexing (negative indices wrap, IndexError), the op's name for
-# gather and scatter_add (negative indices refused, RuntimeError, as in PyTorch). The loop runs over the base map's elements (the output for take, the
-# gradient for scatter_add, the indexed target for put).
+# gather and scatter_add (negative indices refused, RuntimeError, as in PyTorch). The loop
+# runs over the base map's elements (the output for take, the gradient for scatter_add, the
+# indexed target for put).
 INDEX_OPS = ("take", "scatter_add", "put")
 OPS = INDEX_OPS + ("cat", "batched_matmul")
 
