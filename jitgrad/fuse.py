@@ -4,7 +4,10 @@ A LoopGroup is one loop over an iteration shape: elementwise equations (with bro
 loads) and reductions of values of that shape, all computed per element in one pass; a
 reduction's result is only available after its loop, so its consumers land in a later group.
 Matmul, reshapes and transposes are library steps (matmul's elementwise epilogue fuses into the
-loop that reads its result). Anything else falls back to the reference interpreter.
+loop that reads its result). On the CPU every other op of the table is a library call too
+(indexing with index arrays, setitem, gather/scatter_add, cat/stack, max/min/argmax/argmin along
+a dim, norm, var/std, batched matmul: see lower_calls.py), so a graph is one program; on CUDA
+those ops still run as eager GPU kernels between programs (the reference-interpreter fallback).
 
 The greedy rule, in equation order: an equation joins the earliest existing loop of its
 iteration shape in which all its inputs are ready (computed earlier in that loop, or by an

@@ -1,7 +1,7 @@
 """Lowering: a fused graph -> a Plan of kernels.spec Programs (filled op templates, planned
 buffers). Without fallback equations the plan is ONE program: one compiled entry point, one
-Numba dispatch per call. A fallback equation (no back-end kernel) splits the plan: the
-reference interpreter runs it between two compiled programs."""
+Numba dispatch per call. A fallback equation (no back-end kernel; none on the CPU for the ops
+of the table) splits the plan: the reference interpreter runs it between two compiled programs."""
 from __future__ import annotations
 
 import math
