@@ -130,7 +130,8 @@ CASES: tuple[Case, ...] = (
          "chain of {} ops + backward", data.tiny_chain, ("value", "x.grad", "y.grad"), per="op",
          per_ops=lambda ops: ops, goal=Goal(EAGER, TORCH, 2.0)),
     # Real models (issue 21): a jit_grad training step (forward + backward, every parameter's
-    # gradient) against PyTorch eager, same weights and batch; checked against jitgrad eager (the first column that runs).
+    # gradient) against PyTorch eager, same weights and batch; checked against jitgrad eager
+    # (the first column that runs: no hand-written NumPy gradients for whole models).
     Case("MLPE", "MLPE", "char MLP: emb 27x10, ctx 3, hidden 200, CE", {"full": 32, "quick": 32, "smoke": 2},
          "batch {}", data.char_mlp, ("loss",) + models.MLP_PARAMS, goal=Goal(JIT, TORCH, 0.7)),
     Case("GRU", "GRU", "GRU LM: hidden 64, T=16, emb 10, CE", {"full": 32, "quick": 32, "smoke": 2},
