@@ -127,7 +127,8 @@ def markdown(report: dict) -> str:
         f"- **Libraries:** {libs}; NumPy BLAS: {m['blas']}",
         f"- **Threads:** {thread_env}" + (f"; in effect: {lib_threads}" if lib_threads else ""),
         f"- **Method:** every cell is first checked against the NumPy baseline, or the row's stated answer where it "
-        f"has one (value and every gradient, "
+        f"has one, or for the model rows (MLPE, GRU, TRF, EMB: no hand-written NumPy gradients) against jitgrad "
+        f"eager, their ratio column too (value and every gradient, "
         f"rtol {s['rtol']:g}, float32), then warmed up, then repeated until {s['min_time_s']:g} s and at least "
         f"{s['min_reps']} repetitions (at most {s['max_reps']}); the table shows the median time and, in "
         f"parentheses, its ratio to NumPy measured in the same run (lower is better). End-to-end rows time one "

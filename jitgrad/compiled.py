@@ -50,7 +50,7 @@ class Executable:
         start = time.perf_counter()
         self.device = device
         self.graph = simplify(graph)
-        self.plan: Plan = lower(self.graph, name)
+        self.plan: Plan = lower(self.graph, name, device)
         self.compiled = []
         for seg in self.plan.segments:
             if seg.program is None:
@@ -92,6 +92,8 @@ class Executable:
             try:
                 result = self._compiled_run(arrays)
             except (NumbaError, MemoryError):  # (out of host or GPU memory: no cache entry to blame)
+                raise
+            except (IndexError, RuntimeError):  # a kernel's bounds check refused an index: the user's error
                 raise
             except Exception as exc:  # a corrupt or unreadable on-disk cache entry, or the program's own error
                 if getattr(exc, "_jitgrad_reference_error", False) or all(c is None for c in self.compiled):
@@ -190,11 +192,16 @@ def _buffer_specs(program) -> list:
     return [(a.shape, np.dtype(a.dtype)) for a in program.preallocated]
 
 
+class InterpreterFallbackWarning(RuntimeWarning):
+    """A primitive has no compiled kernel on this target: it runs in the reference interpreter
+    between two compiled programs (tests turn this into an error: every op must compile)."""
+
+
 def _warn_fallback(name: str) -> None:
     if name not in _warned_fallbacks:
         _warned_fallbacks.add(name)
         warnings.warn(f"jitgrad: no fused kernel for '{name}'; it runs in the reference interpreter "
-                      "between compiled programs", RuntimeWarning, stacklevel=4)
+                      "between compiled programs", InterpreterFallbackWarning, stacklevel=4)
 
 
 # ---------------------------------------------------------------------------------------------

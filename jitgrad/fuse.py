@@ -4,7 +4,10 @@ A LoopGroup is one loop over an iteration shape: elementwise equations (with bro
 loads) and reductions of values of that shape, all computed per element in one pass; a
 reduction's result is only available after its loop, so its consumers land in a later group.
 Matmul, reshapes and transposes are library steps (matmul's elementwise epilogue fuses into the
-loop that reads its result). Anything else falls back to the reference interpreter.
+loop that reads its result). On the CPU every other op of the table is a library call too
+(indexing with index arrays, setitem, gather/scatter_add, cat/stack, max/min/argmax/argmin along
+a dim, norm, var/std, batched matmul: see lower_calls.py), so a graph is one program; on CUDA
+those ops still run as eager GPU kernels between programs (the reference-interpreter fallback).
 
 The greedy rule, in equation order: an equation joins the earliest existing loop of its
 iteration shape in which all its inputs are ready (computed earlier in that loop, or by an
@@ -21,6 +24,9 @@ from .core import ELEMENTWISE
 from .ir import Eqn, Graph, Var
 from .shapes import numel
 
+# ops (by primitive name) that the CPU target runs as library calls (see lower_calls.py)
+CPU_CALL_OPS = {"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim", "min_dim",
+                "argmax", "argmin", "norm", "var", "std", "matmul"}
 FUSED_REDUCTIONS = {"sum", "mean", "amax", "amin", "max", "min", "prod"}
 LIBRARY_OPS = {"matmul", "reshape", "squeeze", "unsqueeze", "permute", "transpose"}
 
@@ -75,10 +81,12 @@ def iteration_shape(eqn: Eqn) -> tuple:
 HAVE_SCIPY_BLAS = importlib.util.find_spec("scipy") is not None
 
 
-def classify(eqn: Eqn) -> str:
+def classify(eqn: Eqn, device: str = "cpu") -> str:
     """'loop', 'library' or 'fallback'."""
     if is_fusable_elementwise(eqn) or is_fusable_reduction(eqn):
         return "loop"
+    if device == "cpu" and is_call_op(eqn):
+        return "library"
     if eqn.prim.name == "matmul":
         # np.dot inside Numba: matrix and vector products; batched ones run through NumPy.
         return "library" if HAVE_SCIPY_BLAS and all(v.ndim <= 2 for v in eqn.inputs) else "fallback"
@@ -89,19 +97,30 @@ def classify(eqn: Eqn) -> str:
     return "fallback"
 
 
+def is_call_op(eqn: Eqn) -> bool:
+    """Ops lowered to the CPU library calls of lower_calls.py (indexed loops, cat/stack, row
+    reductions, batched matmul); 2-D matmul and basic indexing stay plain library steps."""
+    name = eqn.prim.name
+    if name == "matmul":
+        return HAVE_SCIPY_BLAS and any(v.ndim > 2 for v in eqn.inputs)
+    if name in ("getitem", "unindex"):
+        return not is_basic_index(eqn.params["spec"])
+    return name in CPU_CALL_OPS
+
+
 def is_basic_index(spec: tuple) -> bool:
     """Ints, slices, None and Ellipsis only (no index arrays): a view, lowered as slicing."""
     return all(item[0] != "a" for item in spec)
 
 
-def fuse(graph: Graph) -> list:
+def fuse(graph: Graph, device: str = "cpu") -> list:
     """The graph's equations grouped into LoopGroup/LibraryGroup/FallbackGroup steps, in order."""
     groups: list = []
     producer: dict[Var, int] = {}  # var -> index of the group that computes it
     reduced: set = set()  # vars that are reduction outputs (ready only after their loop)
     by_shape: dict[tuple, list[int]] = {}
     for eqn in graph.eqns:
-        kind = classify(eqn)
+        kind = classify(eqn, device)
         if kind != "loop":
             groups.append(LibraryGroup(eqn) if kind == "library" else FallbackGroup(eqn))
             producer[eqn.out] = len(groups) - 1

@@ -1,7 +1,7 @@
 """Lowering: a fused graph -> a Plan of kernels.spec Programs (filled op templates, planned
 buffers). Without fallback equations the plan is ONE program: one compiled entry point, one
-Numba dispatch per call. A fallback equation (no back-end kernel) splits the plan: the
-reference interpreter runs it between two compiled programs."""
+Numba dispatch per call. A fallback equation (no back-end kernel; none on the CPU for the ops
+of the table) splits the plan: the reference interpreter runs it between two compiled programs."""
 from __future__ import annotations
 
 import math
@@ -14,8 +14,9 @@ from kernels import vmath
 from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 from . import dtypes, prims
-from .fuse import FallbackGroup, LoopGroup, fuse, is_fusable_reduction, materialized
+from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, materialized
 from .ir import Eqn, Graph, Var
+from .lower_calls import lower_call
 
 _REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "max": "max", "min": "min", "prod": "prod"}
 _MATH_CALL = re.compile(r"math\.(\w+)\(")
@@ -200,6 +201,13 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool
     program_arrays[out.name] = (out, eqn.out)
     name = eqn.prim.name
     origin = f"{name} -> {out.name}"
+    if is_call_op(eqn):
+        def const(value: np.ndarray) -> str:
+            var = Var(value.shape, value.dtype, value=value)
+            arr = _array(namer, var)
+            program_arrays[arr.name] = (arr, var)
+            return arr.name
+        return lower_call(eqn, ins, out.name, const)
     if name == "getitem":
         slices, _ = basic_slices(eqn.params["spec"], eqn.inputs[0].shape)
         return Call("getitem_basic", tuple(ins), out.name, (slices, tuple(eqn.out.shape)), origin)
@@ -250,9 +258,9 @@ def basic_slices(spec: tuple, shape: tuple) -> tuple[str, tuple]:
     return ", ".join(parts) or "...", tuple(sizes)
 
 
-def lower(graph: Graph, name: str = "program") -> Plan:
+def lower(graph: Graph, name: str = "program", device: str = "cpu") -> Plan:
     """Fuse and lower `graph` into a plan of programs (one when nothing falls back)."""
-    groups = fuse(graph)
+    groups = fuse(graph, device)
     needed = materialized(graph, groups)
     namer = _Namer(graph)
     consumers: dict = {}

@@ -1418,13 +1418,21 @@ def _gather_rule(x, index, dim):
 
 def _gather_impl(x, index, dim):
     trimmed = x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))]
-    if index.size and (index.max() >= x.shape[dim] or index.min() < 0):
-        bad = builtins.int(index.min() if index.min() < 0 else index.max())
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {x.shape[dim]}")
+    _check_along(index, dim, x.shape[dim], "gather")
     return np.take_along_axis(trimmed, index, axis=dim)
 
 
+def _check_along(index, dim, size, op):
+    """gather/scatter_add indices lie in [0, size) (no negative ones, as in PyTorch): the first
+    offending one is named, in the same words as the compiled kernels' bounds check."""
+    bad = np.flatnonzero((index < 0) | (index >= size))
+    if bad.size:
+        raise RuntimeError(f"{op}(): index {builtins.int(index.reshape(-1)[bad[0]])} is out of bounds for "
+                           f"dimension {dim} with size {size}")
+
+
 def _scatter_add_impl(g, index, dim, shape):
+    _check_along(index, dim, shape[dim], "scatter_add")
     out = np.zeros(shape, dtype=g.dtype)
     grid = list(np.indices(index.shape, sparse=True))
     grid[dim] = index

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import indexed
 from .spec import Array, Call
 
 
@@ -57,4 +58,114 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         slices, shape, sliced = step.params
         return (f"{out.name} = np.zeros({tuple(shape)!r}, np.{out.dtype}); "
                 f"{out.name}[{slices}] += np.ascontiguousarray({ins[0].name}).reshape({tuple(sliced)!r})")
-    raise ValueError(f"unknown library op {step.op!r}; known: {OPS}")
+    if step.op in ROW_OPS:
+        return rows_source(step, arrays)
+    if step.op in indexed.OPS:
+        return indexed.call_source(step, arrays)
+    raise ValueError(f"unknown library op {step.op!r}; known: {OPS + ROW_OPS + indexed.OPS}")
+
+
+@numba.njit(cache=True)
+def checked_index(prefix, j, dim, size, wraps):
+    """An index outside [0, size): a negative one is wrapped once when `wraps` (indexing); any
+    other raises naming it (IndexError for indexing, RuntimeError for gather/scatter as PyTorch)."""
+    if wraps and -size <= j < 0:
+        return j + size
+    text = prefix + "index " + str(j) + " is out of bounds for dimension " + str(dim) + " with size " + str(size)
+    if wraps:
+        raise IndexError(text)
+    raise RuntimeError(text)
+
+
+@numba.njit(cache=True)
+def extreme_along(x3, want_max):
+    """Max (or min) over the middle axis of a (pre, n, post) array and the index of the first
+    element attaining it; a NaN wins (NumPy's and PyTorch's rule)."""
+    pre, n, post = x3.shape
+    values = np.empty((pre, post), x3.dtype)
+    index = np.zeros((pre, post), np.int64)
+    for p in range(pre):
+        for q in range(post):
+            best = x3[p, 0, q]
+            at = 0
+            for j in range(1, n):
+                if best != best:
+                    break
+                v = x3[p, j, q]
+                if (v > best if want_max else v < best) or v != v:
+                    best = v
+                    at = j
+            values[p, q] = best
+            index[p, q] = at
+    return values, index
+
+
+@numba.njit(cache=True, error_model="numpy")
+def moments_rows(x2, correction, take_sqrt):
+    """Variance (or standard deviation) of each row of a (k, n) array in one pass (Welford's
+    update, accumulated in float64); n - correction <= 0 divides by zero as PyTorch does."""
+    k, n = x2.shape
+    out = np.empty(k, x2.dtype)
+    denominator = max(n - correction, 0)
+    for r in range(k):
+        mean = 0.0
+        m2 = 0.0
+        for j in range(n):
+            v = np.float64(x2[r, j])
+            delta = v - mean
+            mean += delta / (j + 1)
+            m2 += delta * (v - mean)
+        var = m2 / denominator if denominator > 0 else m2 * np.inf
+        out[r] = np.sqrt(var) if take_sqrt else var
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def norm_rows(x2, p):
+    """The p-norm of each row of a (k, n) array (p = 1, 2, inf or any other positive p),
+    accumulated in float64; inf-norm of an empty row is 0 and NaN propagates."""
+    k, n = x2.shape
+    out = np.empty(k, x2.dtype)
+    for r in range(k):
+        acc = 0.0
+        for j in range(n):
+            a = abs(np.float64(x2[r, j]))
+            if p == np.inf:
+                if a > acc or a != a:
+                    acc = a
+            elif p == 2.0:
+                acc += a * a
+            elif p == 1.0:
+                acc += a
+            else:
+                acc += a ** p
+        if p == 2.0:
+            acc = np.sqrt(acc)
+        elif p != 1.0 and p != np.inf:
+            acc = acc ** (1.0 / p)
+        out[r] = acc
+    return out
+
+
+ROW_OPS = ("extreme", "moments", "norm")
+
+
+def rows_source(step: Call, arrays: dict[str, Array]) -> str:
+    """A reduction over some dims as a kernel over rows: the input permuted so the reduced dims
+    come last and viewed as (kept, reduced). params = (permutation, (kept, reduced) or the
+    (pre, n, post) view for extreme, op-specific values)."""
+    x = step.inputs[0]
+    out = arrays[step.output]
+    perm, view, extra = step.params
+    o = step.output
+    src = x if perm is None else f"np.transpose({x}, {tuple(perm)!r})"
+    rows = f"np.ascontiguousarray({src}).reshape({tuple(view)!r})"
+    if step.op == "extreme":
+        want_max, want_index = extra
+        pick = 1 if want_index else 0
+        return f"{o} = lib.extreme_along({rows}, {want_max})[{pick}].reshape({tuple(out.shape)!r})"
+    if step.op == "moments":
+        correction, take_sqrt = extra
+        return f"{o} = lib.moments_rows({rows}, {correction!r}, {take_sqrt}).reshape({tuple(out.shape)!r})"
+    p = "np.inf" if extra == float("inf") else repr(float(extra))
+    return f"{o} = lib.norm_rows({rows}, {p}).reshape({tuple(out.shape)!r})"

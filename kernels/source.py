@@ -328,7 +328,9 @@ def render(program: Program, parallel_threshold: int) -> str:
         if isinstance(step, Loop):
             _emit_loop(w, step, arrays, parallel_threshold)
         elif isinstance(step, Call):
-            w.line(library.call_source(step, arrays), step.origin)
+            # A call may be several lines (an indexed loop); the first carries the origin.
+            for k, text in enumerate(library.call_source(step, arrays).split("\n")):
+                w.line(text, step.origin if k == 0 else "")
         else:
             raise TypeError(f"unknown program step {step!r}")
     outs = ", ".join(program.outputs)

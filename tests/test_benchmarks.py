@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
+import jitgrad.compiled
 from benchmarks import harness, report
 from benchmarks.__main__ import main, parse_args
 from benchmarks.workloads import (
@@ -22,12 +23,13 @@ from benchmarks.workloads import (
     NotAvailableError,
     Variant,
     data,
+    jitgrad_eager,
     jitgrad_jit,
     numpy_ref,
 )
 
 CASE = {c.key: c for c in CASES}
-NO_NUMPY_BASELINE = {"W8"}  # a ResNet-18 step: no hand-written NumPy version
+NO_NUMPY_BASELINE = {"W8", "MLPE", "GRU", "TRF", "EMB"}  # whole models: no hand-written NumPy version
 
 
 def _settings(**kw) -> harness.Settings:
@@ -58,9 +60,20 @@ def test_smoke_run_checks_and_times_every_row(tmp_path):
         if has_torch:
             assert cells[TORCH]["status"] == "ok", (row["key"], cells[TORCH])
         assert f"| {row['key']} " in markdown
-    assert "≤ 1.3× NumPy" in markdown and "≤ 2× PyTorch eager" in markdown
+    assert "≤ 1.3× NumPy" in markdown and "≤ 2× PyTorch eager" in markdown and "≤ 0.7× PyTorch eager" in markdown
     oh = next(r for r in saved["rows"] if r["key"] == "OH")["cells"][BASELINE]
     assert oh["per_unit_s"] == pytest.approx(oh["median_s"] / CASE["OH"].sizes["smoke"])
+
+
+def test_model_rows_run_compiled_and_agree_with_eager(monkeypatch):
+    """The model rows' jit column (no interpreter fallback: the cell would record its warning)
+    matches jitgrad eager, which the smoke run checks against PyTorch."""
+    monkeypatch.setattr(jitgrad.compiled, "_warned_fallbacks", set())
+    for key in ("MLPE", "EMB"):
+        case = CASE[key]
+        ref = harness.run_cell(case, jitgrad_eager, _settings(), None)[1]
+        record, _ = harness.run_cell(case, jitgrad_jit, _settings(), ref)
+        assert record["status"] == "ok" and "warnings" not in record, record
 
 
 def test_cli_writes_table_json_and_chart(tmp_path, capsys):

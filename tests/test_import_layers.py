@@ -13,8 +13,8 @@ LAYERS = ["unsupported", "dtypes", "shapes", "devices", "grad_mode", "graph", "c
           "inplace",
           "printing",
           "tensor", "creation", "autograd", "tree", "ir", "trace", "interpret", "adjoint", "transforms",
-          "simplify", "fuse", "lower", "cuda", "buffer_pool", "compiled", "distributed", "nn", "models", "optim",
-          "tape",
+          "simplify", "fuse", "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "compiled", "distributed", "nn", "models",
+          "optim", "tape",
           "viz", "utils", "serialization"]
 
 

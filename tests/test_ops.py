@@ -2,12 +2,15 @@
 PyTorch's values and gradients in float32 and float64, and agreement of all modes."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from helpers import RUNNERS, check_grads, check_modes, check_torch
-from op_table import CASES, GRAD_CASES, jitgrad_fn, make_inputs
+from op_table import CASES, GRAD_CASES, NO_COMPILED_KERNEL, jitgrad_fn, make_inputs
 
 import jitgrad
+from jitgrad import compiled
 
 GRADCHECK_CASES = [c for c in GRAD_CASES if not c.no_gradcheck]
 
@@ -32,9 +35,23 @@ def test_torch_oracle(case, dtype):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_modes(case):
-    """Every execution mode gives eager's values and gradients; an untraceable case is refused
-    by compiled mode with an error that says why."""
+def test_modes(case, monkeypatch):
+    """Every execution mode gives eager's values and gradients, compiled mode with every op in
+    compiled kernels (an interpreter fallback raises here, except for NO_COMPILED_KERNEL ops);
+    an untraceable case is refused by compiled mode with an error that says why."""
+    monkeypatch.setattr(compiled, "_warned_fallbacks", set())  # (it warns once per op otherwise)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", compiled.InterpreterFallbackWarning)
+        _check_all_modes(case)
+    fallbacks = [w for w in caught if issubclass(w.category, compiled.InterpreterFallbackWarning)]
+    for w in caught:  # other warnings keep their usual treatment
+        if w not in fallbacks:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    unexpected = [str(w.message) for w in fallbacks if not any(f"'{n}'" in str(w.message) for n in NO_COMPILED_KERNEL)]
+    assert not unexpected, unexpected
+
+
+def _check_all_modes(case) -> None:
     if case.eager_only:
         with pytest.raises((TypeError, jitgrad.TracingError), match="data-dependent"):
             RUNNERS["compiled"](jitgrad_fn(case), make_inputs(case, np.float64))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import data
+from . import data, models
 
 MODES = ("full", "quick", "smoke")
 
@@ -129,6 +129,17 @@ CASES: tuple[Case, ...] = (
     Case("OH", "OH", "eager per-op overhead: x*y, 4 elements", {"full": 100, "quick": 100, "smoke": 5},
          "chain of {} ops + backward", data.tiny_chain, ("value", "x.grad", "y.grad"), per="op",
          per_ops=lambda ops: ops, goal=Goal(EAGER, TORCH, 2.0)),
+    # Real models (issue 21): a jit_grad training step (forward + backward, every parameter's
+    # gradient) against PyTorch eager, same weights and batch; checked against jitgrad eager
+    # (the first column that runs: no hand-written NumPy gradients for whole models).
+    Case("MLPE", "MLPE", "char MLP: emb 27x10, ctx 3, hidden 200, CE", {"full": 32, "quick": 32, "smoke": 2},
+         "batch {}", data.char_mlp, ("loss",) + models.MLP_PARAMS, goal=Goal(JIT, TORCH, 0.7)),
+    Case("GRU", "GRU", "GRU LM: hidden 64, T=16, emb 10, CE", {"full": 32, "quick": 32, "smoke": 2},
+         "batch {}", data.gru_lm, ("loss",) + models.GRU_PARAMS, goal=Goal(JIT, TORCH, 0.7)),
+    Case("TRF", "TRF", "Transformer: 2 blocks, emb 64, 4 heads, ctx 16, CE", {"full": 32, "quick": 32, "smoke": 2},
+         "batch {}", data.transformer, ("loss",) + models.transformer_params(2), goal=Goal(JIT, TORCH, 0.7)),
+    Case("EMB", "EMB", "embedding 27x10 at 3 indices per row, backward", {"full": 32, "quick": 32, "smoke": 2},
+         "batch {}", data.embedding, ("value", "emb.grad"), goal=Goal(JIT, TORCH, 1.0)),
 )
 
 WORKLOADS: tuple[str, ...] = tuple(dict.fromkeys(c.workload for c in CASES))

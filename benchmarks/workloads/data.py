@@ -105,3 +105,54 @@ def resnet(batch: int) -> dict:
     state = {k: v.numpy().copy() for k, v in jitgrad.models.resnet18().state_dict().items()}
     return {"x": rng.random((batch, 3, 64, 64), dtype=F32), "labels": rng.random((batch, 1000), dtype=F32),
             "state": state, "lr": 1e-2, "momentum": 0.9}
+
+
+def _uniform(rng, shape, fan_in) -> np.ndarray:
+    bound = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-bound, bound, shape).astype(F32)
+
+
+def char_mlp(batch: int) -> dict:
+    """MLPE: character MLP, context 3, embedding 10, hidden 200, vocabulary 27."""
+    rng = _rng()
+    return {"x": rng.integers(0, 27, (batch, 3)), "y": rng.integers(0, 27, batch),
+            "params": {"emb": rng.standard_normal((27, 10), dtype=F32), "w1": _uniform(rng, (30, 200), 30),
+                       "b1": _uniform(rng, 200, 30), "w2": _uniform(rng, (200, 27), 200),
+                       "b2": _uniform(rng, 27, 200)}}
+
+
+def gru_lm(batch: int, hidden: int = 64, steps: int = 16, emb: int = 10) -> dict:
+    """GRU: a 1-layer GRU language model, hidden 64, T = 16, embedding 10, vocabulary 27."""
+    rng = _rng()
+    params = {"emb": rng.standard_normal((27, emb), dtype=F32)}
+    for gate in ("z", "r", "n"):
+        params[f"w_{gate}"] = _uniform(rng, (emb + hidden, hidden), hidden)
+        params[f"b_{gate}"] = _uniform(rng, hidden, hidden)
+    params["w_out"], params["b_out"] = _uniform(rng, (hidden, 27), hidden), _uniform(rng, 27, hidden)
+    return {"x": rng.integers(0, 27, (batch, steps)), "y": rng.integers(0, 27, (batch, steps)),
+            "hidden": hidden, "params": params}
+
+
+def transformer(batch: int, emb: int = 64, ctx: int = 16, layers: int = 2) -> dict:
+    """TRF: 2 pre-norm Transformer blocks, embedding 64, 4 heads, context 16, vocabulary 27."""
+    rng = _rng()
+    p = {"tok": (rng.standard_normal((27, emb)) * 0.1).astype(F32),
+         "pos": (rng.standard_normal((ctx, emb)) * 0.1).astype(F32)}
+    for i in range(layers):
+        p[f"ln1_g{i}"], p[f"ln1_b{i}"] = np.ones(emb, F32), np.zeros(emb, F32)
+        p[f"w_qkv{i}"] = _uniform(rng, (emb, 3 * emb), emb)
+        p[f"w_o{i}"] = _uniform(rng, (emb, emb), emb)
+        p[f"ln2_g{i}"], p[f"ln2_b{i}"] = np.ones(emb, F32), np.zeros(emb, F32)
+        p[f"w_ff1{i}"], p[f"b_ff1{i}"] = _uniform(rng, (emb, 4 * emb), emb), _uniform(rng, 4 * emb, emb)
+        p[f"w_ff2{i}"], p[f"b_ff2{i}"] = _uniform(rng, (4 * emb, emb), 4 * emb), _uniform(rng, emb, 4 * emb)
+    p["lnf_g"], p["lnf_b"] = np.ones(emb, F32), np.zeros(emb, F32)
+    p["w_out"] = _uniform(rng, (emb, 27), emb)
+    return {"x": rng.integers(0, 27, (batch, ctx)), "y": rng.integers(0, 27, (batch, ctx)), "layers": layers,
+            "causal": np.tril(np.ones((ctx, ctx), dtype=bool)), "params": p}
+
+
+def embedding(batch: int) -> dict:
+    """EMB: a 27 x 10 embedding table looked up at (batch, 3) indices, backward included."""
+    rng = _rng()
+    return {"x": rng.integers(0, 27, (batch, 3)), "g": rng.standard_normal((batch, 3, 10), dtype=F32),
+            "params": {"emb": rng.standard_normal((27, 10), dtype=F32)}}

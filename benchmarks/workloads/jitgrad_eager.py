@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import jitgrad as jg
 
+from . import model_rows
+
 
 def _leaf(array, requires_grad: bool = True) -> jg.Tensor:
     return jg.tensor(array, requires_grad=requires_grad)
@@ -148,3 +150,5 @@ def resnet(inp: dict):
 
 FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
              "OH": tiny_chain, "W7": conv, "W8": resnet}
+FACTORIES.update(model_rows.factories(
+    jg, lambda a, grad: jg.tensor(a, requires_grad=grad and a.dtype.kind == 'f'), None))

@@ -5,6 +5,8 @@ import os
 
 import torch
 
+from . import model_rows
+
 if os.environ.get("OMP_NUM_THREADS", "").isdigit():
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
@@ -193,3 +195,5 @@ def resnet(inp: dict):
 
 FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
              "OH": tiny_chain, "W7": conv, "W8": resnet}
+FACTORIES.update(model_rows.factories(
+    torch, lambda a, grad: torch.tensor(a, requires_grad=grad and a.dtype.kind == 'f'), None))
