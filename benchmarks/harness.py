@@ -271,6 +271,8 @@ def _run_row(case: Case, columns: list[str], loaded: dict, settings: Settings, p
         module, reason = loaded[name]
         if module is None:
             cells[name] = {"status": "n/a", "reason": reason}
+        elif name in case.skips:
+            cells[name] = {"status": "n/a", "reason": case.skips[name]}
         else:
             cells[name], result = run_cell(case, module, settings, reference)
             if name == BASELINE:

@@ -352,6 +352,8 @@ def _device_of(leaves, captured) -> str:
             continue
         if isinstance(data, np.ndarray) and data.ndim == 0:
             continue  # 0-d host values go with either device, as in eager mode
+        if isinstance(data, np.ndarray) and data.dtype.kind in "biu" and any(x is c for c in captured):
+            continue  # a captured host index tensor indexes GPU data too, as in eager mode (PyTorch allows it)
         found.add("cpu" if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else "cuda")
     if len(found) > 1:
         raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, cuda:0 "
