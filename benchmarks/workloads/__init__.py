@@ -66,7 +66,6 @@ class Case:
         return f"{self.title} ({self.size_label.format(self.sizes[mode])})"
 
 
-@dataclass(frozen=True)
 # Until kernels are keyed by structure (issue 14), a whole unrolled sequence model compiles into one
 # Numba function that takes many minutes cold; JITGRAD_BENCH_SLOW_COMPILES=1 times it anyway.
 _SLOW_COMPILE = "" if os.environ.get("JITGRAD_BENCH_SLOW_COMPILES") == "1" else (
