@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import jitgrad.compiled
+import jitgrad.executable
 from benchmarks import harness, report
 from benchmarks.__main__ import main, parse_args
 from benchmarks.workloads import (
@@ -68,7 +69,7 @@ def test_smoke_run_checks_and_times_every_row(tmp_path):
 def test_model_rows_run_compiled_and_agree_with_eager(monkeypatch):
     """The model rows' jit column (no interpreter fallback: the cell would record its warning)
     matches jitgrad eager, which the smoke run checks against PyTorch."""
-    monkeypatch.setattr(jitgrad.compiled, "_warned_fallbacks", set())
+    monkeypatch.setattr(jitgrad.executable, "_warned_fallbacks", set())
     for key in ("MLPE", "EMB"):
         case = CASE[key]
         ref = harness.run_cell(case, jitgrad_eager, _settings(), None)[1]

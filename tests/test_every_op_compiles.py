@@ -9,7 +9,7 @@ from helpers import check_modes, check_torch
 from op_table import CASES, NO_COMPILED_KERNEL, jitgrad_fn, make_inputs
 
 import jitgrad
-from jitgrad import compiled
+from jitgrad import compiled, executable
 from jitgrad.adjoint import split
 from jitgrad.fuse import FallbackGroup, fuse
 from jitgrad.lower import lower
@@ -51,7 +51,7 @@ CHECKED = ["getitem-array-2d", "getitem-array-repeated", "getitem-index-tensor-d
 def test_new_kernels_match_eager_and_torch(name, monkeypatch):
     """Compiled values and gradients equal eager's (and so PyTorch's), with no fallback warning."""
     case = next(c for c in CASES if c.name == name)
-    monkeypatch.setattr(compiled, "_warned_fallbacks", set())
+    monkeypatch.setattr(executable, "_warned_fallbacks", set())
     with warnings.catch_warnings():
         warnings.simplefilter("error", compiled.InterpreterFallbackWarning)
         check_modes(jitgrad_fn(case), make_inputs(case, np.float64), rtol=1e-10, atol=1e-12)
@@ -73,7 +73,7 @@ def test_embedding_lookup_is_one_program_and_matches_torch(monkeypatch):
 
     fn = jitgrad.jit_grad(f)
     w = jitgrad.tensor(table, requires_grad=True)
-    monkeypatch.setattr(compiled, "_warned_fallbacks", set())
+    monkeypatch.setattr(executable, "_warned_fallbacks", set())
     with warnings.catch_warnings():
         warnings.simplefilter("error", compiled.InterpreterFallbackWarning)
         fn(w, jitgrad.tensor(idx)).backward()

@@ -166,7 +166,7 @@ def test_op_without_kernel_falls_back_to_interpreter_with_warning(monkeypatch):
     f = jit_grad(lambda x, idx: x.gather(0, idx).sum() * 2)
     x = _leaf(5)
     idx = jg.tensor([0, 3, 3])
-    jitgrad.compiled._warned_fallbacks.discard("gather")
+    jitgrad.executable._warned_fallbacks.discard("gather")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = f(x, idx)

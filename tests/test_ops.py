@@ -10,7 +10,7 @@ from helpers import RUNNERS, check_grads, check_modes, check_torch
 from op_table import CASES, GRAD_CASES, NO_COMPILED_KERNEL, jitgrad_fn, make_inputs
 
 import jitgrad
-from jitgrad import compiled
+from jitgrad import compiled, executable
 
 GRADCHECK_CASES = [c for c in GRAD_CASES if not c.no_gradcheck]
 
@@ -39,7 +39,7 @@ def test_modes(case, monkeypatch):
     """Every execution mode gives eager's values and gradients, compiled mode with every op in
     compiled kernels (an interpreter fallback raises here, except for NO_COMPILED_KERNEL ops);
     an untraceable case is refused by compiled mode with an error that says why."""
-    monkeypatch.setattr(compiled, "_warned_fallbacks", set())  # (it warns once per op otherwise)
+    monkeypatch.setattr(executable, "_warned_fallbacks", set())  # (it warns once per op otherwise)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", compiled.InterpreterFallbackWarning)
         _check_all_modes(case)

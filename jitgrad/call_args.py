@@ -1,0 +1,160 @@
+"""The arguments and results of a compiled call: signature keys, input arrays, the NumPy-only
+fast path, and outputs wrapped back into Tensors (sharing version counters with inputs they alias)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import call_cache, core, dtypes
+from .core import Symbolic, TensorBase
+from .executable import Executable
+from .tensor import Tensor
+from .tree import flatten_args, make_rebuilder, unflatten
+
+
+def _array_of(leaf) -> np.ndarray:
+    data = leaf._data if isinstance(leaf, TensorBase) else leaf
+    if not isinstance(data, np.ndarray) and core.device_backend[0] is not None and _is_gpu(data):
+        return data  # GPU storage is C-contiguous by construction
+    if not isinstance(data, np.ndarray):
+        data = np.asarray(data)
+    if data.dtype.char not in _NATIVE:  # float16, uint8, ...: computed as eager mode does (float32, int64, ...)
+        data = data.astype(dtypes.from_numpy_dtype(data.dtype))
+    if not data.flags.c_contiguous:
+        data = np.ascontiguousarray(data)
+    return data
+
+
+def _is_gpu(data) -> bool:
+    from kernels.cuda import runtime
+    return runtime.is_device_array(data)
+
+
+def _leaf_key(leaf) -> tuple:
+    if isinstance(leaf, TensorBase):
+        data = leaf._data
+        if type(data) is np.ndarray or isinstance(data, Symbolic):
+            return (data.shape, data.dtype.char, leaf._requires_grad)
+        return (tuple(data.shape), np.dtype(data.dtype).char, leaf._requires_grad, "cuda")
+    arr = np.asarray(leaf)
+    dt = dtypes.from_numpy_dtype(arr.dtype)
+    return (arr.shape, dt.char, False)
+
+
+def _prepare(args: tuple, kwargs: dict, static_argnums: tuple):
+    """(signature key, leaves, any Tensor among them) for a call."""
+    if not kwargs and not static_argnums:
+        simple = True
+        for a in args:
+            if not isinstance(a, (TensorBase, np.ndarray)):
+                simple = False
+                break
+        if simple:
+            key = tuple(_leaf_key(a) for a in args)
+            return key, list(args), any(isinstance(a, TensorBase) for a in args)
+    static_set = {i % len(args) for i in static_argnums} if args else set()
+    leaves, tree = flatten_args(args, kwargs, static_set, call_cache.keyed_static)
+    key = (call_cache.exact_tree(tree), tuple(_leaf_key(x) for x in leaves))
+    return key, leaves, any(isinstance(x, TensorBase) for x in leaves)
+
+
+def _describe(leaves) -> str:
+    return ", ".join(f"{dtypes.name(np.dtype(k[1]))}{list(k[0])}" for k in map(_leaf_key, leaves))
+
+
+def _fast_key(args: tuple):
+    """The signature of a call with NumPy arrays only (None otherwise): the hot path's key."""
+    key = []
+    for a in args:
+        if type(a) is not np.ndarray:
+            return None
+        key.append((a.shape, a.dtype.char))
+    return tuple(key)
+
+
+def _fast_path(exe: Executable, out_tree, owner):
+    """A call of the compiled entry point with no more Python around it than the dictionary
+    lookup that found it (NumPy arrays in and out; anything unusual takes the full path)."""
+    if not exe.single_program or exe.run != exe._compiled_run:
+        return None
+    fn, consts, index, buffers = exe._fn, tuple(exe._consts), exe._arg_index, exe._prealloc
+    if exe._pool.active:  # large outputs: reused when free (a few us; small calls keep np.empty)
+        take = exe._pool.take
+        identity = index == list(range(len(index)))
+        rebuild = make_rebuilder(out_tree)
+
+        def call_pooled(args):
+            for a in args:
+                if not a.flags.c_contiguous or a.dtype.char not in _NATIVE:
+                    return owner._slow(args)
+            extra = (*consts, *take())
+            return rebuild(fn(*args, *extra) if identity else fn(*[args[i] for i in index], *extra))
+        return call_pooled
+    identity = index == list(range(len(index)))
+    rebuild = make_rebuilder(out_tree)
+    state = core.python_state()
+
+    def call(args):
+        if core.python_state() != state:  # e.g. a new default dtype: the full path retraces
+            owner._fast.clear()
+            return owner(*args)
+        for a in args:
+            if not a.flags.c_contiguous or a.dtype.char not in _NATIVE:
+                return owner._slow(args)
+        extra = (*consts, *[np.empty(shape, dtype) for shape, dtype in buffers]) if buffers else consts
+        return rebuild(fn(*args, *extra) if identity else fn(*[args[i] for i in index], *extra))
+    return call
+
+
+_NATIVE = {"f", "d", "i", "l", "?"}
+
+
+def _numpy_or_tensor(arrays, out_tree, as_tensor: bool, leaves=()):
+    outs = []
+    for a in arrays:
+        a = _host_or_gpu(a)
+        outs.append(_wrap_output(a, leaves) if as_tensor else a)
+    return unflatten(out_tree, outs)
+
+
+def _wrap_output(array, leaves) -> Tensor:
+    """An output as a Tensor; one that IS an input's storage (`lambda t: t`, a reshape of it)
+    shares that input's version counter, as the view it is in eager mode, so that in-place ops
+    on either are seen by the autograd checks."""
+    for x in leaves:
+        if isinstance(x, TensorBase) and type(x._data) is np.ndarray and type(array) is np.ndarray \
+                and np.may_share_memory(array, x._data):
+            return Tensor._wrap(array, version=x._version_counter)
+    return Tensor._wrap(array)
+
+
+def _host_or_gpu(a):
+    """Program outputs as NumPy arrays (scalars made 0-d), GPU storage as it is."""
+    return a if type(a) is np.ndarray or (not isinstance(a, (np.generic, int, float, bool)) and _is_gpu(a)) \
+        else np.asarray(a)
+
+
+def _symbolic(leaves) -> bool:
+    """Called while another function is being traced: run inline (nesting, jit inside jit)."""
+    for x in leaves:
+        if isinstance(x, TensorBase) and isinstance(x._data, Symbolic):
+            return True
+    return False
+
+
+def _device_of(leaves, captured) -> str:
+    """'cuda' when the arrays of a call live on the GPU, 'cpu' when on the host; mixing is an error."""
+    found = set()
+    for x in list(leaves) + list(captured):
+        data = x._data if isinstance(x, TensorBase) else x
+        if data is None:
+            continue
+        if isinstance(data, np.ndarray) and data.ndim == 0:
+            continue  # 0-d host values go with either device, as in eager mode
+        if isinstance(data, np.ndarray) and data.dtype.kind in "biu" and any(x is c for c in captured):
+            continue  # a captured host index tensor indexes GPU data too, as in eager mode (PyTorch allows it)
+        found.add("cpu" if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else "cuda")
+    if len(found) > 1:
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, cuda:0 "
+                           "and cpu! (arguments of a compiled function, or parameters it uses); move them with "
+                           ".to(...) first")
+    return found.pop() if found else "cpu"

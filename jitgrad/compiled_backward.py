@@ -1,0 +1,98 @@
+"""jit_grad's autograd nodes: one node per compiled call runs the compiled backward program
+(or, for create_graph, replays the adjoint graph eagerly); multi-output calls tag cotangents."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import core
+from .call_args import _array_of, _host_or_gpu
+from .core import TensorBase
+from .grad_mode import enable_grad
+from .graph import FREED_MESSAGE, Node, edge_to
+from .interpret import replay
+from .tensor import Tensor
+
+
+class _Packed:
+    """Cotangents of several outputs of one compiled call, merged by the engine's `+`."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: dict) -> None:
+        self.parts = parts
+
+    def __add__(self, other: _Packed) -> _Packed:
+        merged = dict(self.parts)
+        for i, g in other.parts.items():
+            merged[i] = merged[i] + g if i in merged else g
+        return _Packed(merged)
+
+
+class CompiledOutputBackward(Node):
+    """One output of a multi-output compiled call: forwards its cotangent, tagged."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, shared: Node, index: int) -> None:
+        super().__init__(((shared, 0),))
+        self.index = index
+
+    def name(self) -> str:
+        return "CompiledOutputBackward"
+
+    def apply(self, grad, create_graph: bool) -> tuple:
+        return (_Packed({self.index: grad}),)
+
+
+class CompiledFunctionBackward(Node):
+    """The single grad_fn of a jit_grad call: runs the compiled backward program."""
+
+    __slots__ = ("entry", "residuals", "inputs", "versions", "outputs_meta")
+
+    def __init__(self, entry, inputs: list, residuals: list, outputs_meta: list) -> None:
+        super().__init__(tuple(edge_to(t) if isinstance(t, TensorBase) else (None, 0) for t in inputs))
+        self.entry = entry  # the compiled._Entry of the call's signature
+        self.inputs = inputs
+        self.versions = [t._version_counter.value if isinstance(t, TensorBase) else 0 for t in inputs]
+        self.residuals = residuals
+        self.outputs_meta = outputs_meta  # (shape, dtype) of each differentiable output
+
+    def name(self) -> str:
+        return "CompiledFunctionBackward"
+
+    def _cotangents(self, grad) -> list:
+        parts = grad.parts if isinstance(grad, _Packed) else {0: grad}
+        gpu = self.entry.device == "cuda"
+        return [parts[i] if i in parts else
+                Tensor._wrap(core.device_backend[0].full(shape, dtype, 0) if gpu else np.zeros(shape, dtype))
+                for i, (shape, dtype) in enumerate(self.outputs_meta)]
+
+    def apply(self, grad, create_graph: bool) -> tuple:
+        if self.residuals is None:
+            raise RuntimeError(FREED_MESSAGE)
+        if self.entry.graph.stale_saved_value is not None:  # eager backward would refuse it too
+            raise RuntimeError(self.entry.graph.stale_saved_value)
+        for t, v in zip(self.inputs, self.versions):
+            if isinstance(t, TensorBase) and t._version_counter.value != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation ({t._version_counter.last_op or 'an in-place op'}): an input of a jit_grad function "
+                    f"is at version {t._version_counter.value}; expected version {v} instead.")
+        cts = self._cotangents(grad)
+        wrt = self.entry.wrt
+        if create_graph:
+            # Higher order: run the adjoint eagerly on the original inputs, recording a graph.
+            inputs = [t if isinstance(t, TensorBase) else Tensor._wrap(_host_or_gpu(t)) for t in self.inputs]
+            with enable_grad():
+                outs = replay(self.entry.vjp_graph, inputs + cts)
+            grads = outs[len(outs) - len(wrt):]
+        else:
+            arrays = self.residuals + [_array_of(g) for g in cts]
+            grads = [Tensor._wrap(_host_or_gpu(a)) for a in self.entry.grad_executables(wrt)[1].run(arrays)]
+        result = [None] * len(self.inputs)
+        for i, g in zip(wrt, grads):
+            result[i] = g
+        return tuple(result)
+
+    def release(self) -> None:
+        self.residuals = None

@@ -1,0 +1,184 @@
+"""One traced graph made runnable: simplified, fused, lowered and compiled for a device, with
+the reference interpreter taking over (with one warning) for ops that have no kernel or a
+program Numba fails to compile."""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from kernels import cpu
+
+from . import core
+from .buffer_pool import BufferPool
+from .ir import Graph
+from .lower import Plan, lower
+from .simplify import simplify
+
+log = logging.getLogger("jitgrad.compile")
+_warned_fallbacks: set = set()
+
+
+class Executable:
+    """A graph fused, lowered and compiled for one device ('cpu': numba.njit; 'cuda':
+    numba.cuda kernels): `run(arrays)` -> list of output arrays on that device."""
+
+    def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu") -> None:
+        start = time.perf_counter()
+        self.device = device
+        self.graph = simplify(graph)
+        self.plan: Plan = lower(self.graph, name, device)
+        self.compiled = []
+        for seg in self.plan.segments:
+            if seg.program is None:
+                _warn_fallback(seg.eqn.prim.name)
+                self.compiled.append(None)
+            elif device == "cuda":
+                from kernels.cuda import program as cuda_program  # lazy: CPU users never load numba.cuda
+                self.compiled.append(cuda_program.compile_program(seg.program, reason=reason))
+            else:
+                self.compiled.append(cpu.compile_program(seg.program, reason=reason))
+        self._pools = [BufferPool(_buffer_specs(seg.program)) if seg.program is not None and device == "cpu"
+                       else None for seg in self.plan.segments]  # (large outputs reused across calls)
+        self._by_name = {n: v for v, n in self.plan.names.items()}
+        self._device_consts: dict = {}
+        self._input_index = {f"in{i}": i for i in range(len(self.graph.inputs))}
+        self.trace_seconds = time.perf_counter() - start
+        single = len(self.compiled) == 1 and self.compiled[0] is not None and device == "cpu"
+        self._compiled_run = self._run_single if single else self._run_segments
+        self.run = self._first_run
+        if single:
+            program = self.plan.segments[0].program
+            self._arg_index = [self._input_index[a.name] for a in program.inputs]
+            self._consts = [self._const_value(a.name) for a in program.constants]
+            self._prealloc = _buffer_specs(program)
+            self._pool = self._pools[0]
+            self._fn = self.compiled[0].fn
+
+    @property
+    def single_program(self) -> bool:
+        return len(self.compiled) == 1 and self.compiled[0] is not None
+
+    def _first_run(self, arrays: Sequence[np.ndarray]):
+        """The first call compiles (or loads from disk). A cache entry that fails to load is
+        deleted and rebuilt; a Numba failure never reaches the user: the graph then runs in
+        the reference interpreter, with a warning."""
+        from numba.core.errors import NumbaError
+        start = time.perf_counter()
+        try:
+            try:
+                result = self._compiled_run(arrays)
+            except (NumbaError, MemoryError):  # (out of host or GPU memory: no cache entry to blame)
+                raise
+            except (IndexError, RuntimeError):  # a kernel's bounds check refused an index: the user's error
+                raise
+            except Exception as exc:  # a corrupt or unreadable on-disk cache entry, or the program's own error
+                if getattr(exc, "_jitgrad_reference_error", False) or all(c is None for c in self.compiled):
+                    raise  # raised by an op run in the reference interpreter: the program's real error
+                log.info("rebuilding a cache entry that failed to load (%s: %s)", type(exc).__name__, exc)
+                for compiled in self.compiled:
+                    if compiled is not None:
+                        compiled.rebuild()
+                if self.single_program:
+                    self._fn = self.compiled[0].fn
+                result = self._compiled_run(arrays)
+        except NumbaError as exc:
+            name = next((c.program.name for c in self.compiled if c is not None), "a program")
+            warnings.warn(
+                f"jitgrad could not compile {name} ({type(exc).__name__}: {str(exc).splitlines()[0]}); running "
+                "it in the reference interpreter instead. This is a jitgrad bug: please report it with "
+                "fn.source(*args).", RuntimeWarning, stacklevel=3)
+            self.run = self._run_reference
+            return self._run_reference(arrays)
+        self.compile_seconds = time.perf_counter() - start
+        self.run = self._compiled_run
+        return result
+
+    def _run_reference(self, arrays: Sequence[np.ndarray]) -> list:
+        from .interpret import evaluate
+        if self.device == "cpu":
+            return evaluate(self.graph, *arrays)
+        outs = evaluate(self.graph, *[core.host_array(a) for a in arrays])
+        return [_to_gpu(o) for o in outs]
+
+    def _const_value(self, name: str) -> np.ndarray:
+        value = self._device_consts.get(name)
+        if value is None:
+            value = np.asarray(self._by_name[name].value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+            if self.device == "cuda":
+                value = self._device_consts[name] = _to_gpu(value)  # moved once, reused by every call
+        return value
+
+    def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
+        pool = self._pool
+        buffers = pool.take() if pool.active else [np.empty(shape, dtype) for shape, dtype in self._prealloc]
+        return self._fn(*[arrays[i] for i in self._arg_index], *self._consts, *buffers)
+
+    def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
+        env = {f"in{i}": a for i, a in enumerate(arrays)}
+        gpu = self.device == "cuda"
+        for seg, compiled, pool in zip(self.plan.segments, self.compiled, self._pools):
+            if compiled is None:
+                eqn = seg.eqn
+                args = [self._lookup(env, v) for v in eqn.inputs]
+                try:
+                    if gpu:  # the op's eager GPU kernel
+                        out = core.device_backend[0].run(eqn.prim, args, eqn.params, eqn.out.shape, eqn.out.dtype)
+                    else:
+                        # C order: the next compiled program reshapes it (NumPy's advanced indexing
+                        # may return another layout)
+                        out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype, order="C")
+                except Exception as exc:
+                    exc._jitgrad_reference_error = True  # (not a compile-cache problem: see _first_run)
+                    raise
+                env[self.plan.names[eqn.out]] = out
+                continue
+            program = seg.program
+            args = [env[a.name] for a in program.inputs] + [self._const_value(a.name) for a in program.constants]
+            if gpu:
+                outs = compiled(*args)
+            else:
+                outs = compiled.fn(*args, *pool.take())
+            for name, value in zip(program.outputs, outs):
+                env[name] = value
+        return [self._lookup(env, v) for v in self.graph.outputs]
+
+    def _lookup(self, env: dict, v) -> np.ndarray:
+        if v.value is None:
+            return env[self.plan.names[v]]
+        if self.device == "cpu":
+            return np.asarray(v.value)
+        name = self.plan.names.get(v)
+        return self._const_value(name) if name is not None else _to_gpu(np.asarray(v.value))
+
+    def source(self) -> str:
+        parts = []
+        for seg, compiled in zip(self.plan.segments, self.compiled):
+            parts.append(compiled.source if compiled is not None else
+                         f"# reference interpreter: {seg.eqn!r}\n")
+        return "\n".join(parts)
+
+
+def _to_gpu(array: np.ndarray):
+    from .cuda import eager
+    return eager.to_device(array)
+
+
+def _buffer_specs(program) -> list:
+    """(shape, dtype) of the buffers a program expects its caller to allocate."""
+    return [(a.shape, np.dtype(a.dtype)) for a in program.preallocated]
+
+
+class InterpreterFallbackWarning(RuntimeWarning):
+    """A primitive has no compiled kernel on this target: it runs in the reference interpreter
+    between two compiled programs (tests turn this into an error: every op must compile)."""
+
+
+def _warn_fallback(name: str) -> None:
+    if name not in _warned_fallbacks:
+        _warned_fallbacks.add(name)
+        warnings.warn(f"jitgrad: no fused kernel for '{name}'; it runs in the reference interpreter "
+                      "between compiled programs", InterpreterFallbackWarning, stacklevel=4)
