@@ -19,7 +19,7 @@ ELEMENTWISE, REDUCTION, MATMUL, SHAPE, INDEX, OTHER, TRANSFER = (
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """Everything every layer needs to know about one op; declared once in prims.py.
+    """Everything every layer needs to know about one op; declared once in a prims_* module (prims.ALL).
 
     abstract(*avals, **params) -> (shape, dtype): the shape/dtype rule (eager and tracer).
     impl(*arrays, **params) -> ndarray: the NumPy implementation.

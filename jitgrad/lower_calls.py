@@ -48,7 +48,7 @@ def index_maps(spec: tuple, shape: tuple, index_shapes: list) -> tuple:
     try:
         base = take(np.arange(numel(shape), dtype=np.int64).reshape(shape), *zeros, spec=spec)
     except IndexError:  # a zero-size dim: no valid index at all, every one is checked and refused
-        out_shape = prims._probe(shape, spec, zeros)
+        out_shape = prims.indexed_shape(shape, spec, zeros)
         return np.zeros(out_shape, np.int64), [np.zeros(out_shape, np.int64) for _ in index_shapes]
     sels = []
     for k, d in enumerate(array_dims(spec, len(shape))):

@@ -9,10 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # A module may import only modules listed before it (a package counts as one entry).
-LAYERS = ["unsupported", "dtypes", "shapes", "devices", "grad_mode", "graph", "core", "prims_conv", "prims", "autodiff",
+LAYERS = ["unsupported", "dtypes", "shapes", "devices", "grad_mode", "graph", "core", "prims_conv", "prims_promotion", "prims_device", "prims_elementwise",
+          "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims", "autodiff",
           "inplace",
           "printing",
-          "tensor", "creation", "autograd", "tree", "ir", "trace", "interpret", "adjoint", "transforms",
+          "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd", "tree", "ir", "trace", "interpret", "adjoint", "transforms",
           "simplify", "fuse", "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "executable", "call_args", "compiled_backward", "compiled", "distributed", "nn", "models",
           "optim", "tape",
           "viz", "utils", "serialization"]

@@ -145,7 +145,7 @@ def nll_loss(input: TensorBase, target: TensorBase, weight: TensorBase | None = 
 def _one_hot_mask(index: TensorBase, classes: int, like: TensorBase) -> TensorBase:
     """Boolean (N, C, ...) mask, True where the class dim's position equals index (N, ...)."""
     shape = (1, classes) + (1,) * (index.ndim - 1)
-    positions = prims._constant_like(np.arange(classes, dtype=np.int64).reshape(shape), dtypes.int64, like)
+    positions = prims.constant_like(np.arange(classes, dtype=np.int64).reshape(shape), dtypes.int64, like)
     return prims.eq(prims.unsqueeze(index, 1), positions)
 
 

@@ -1,0 +1,455 @@
+"""Elementwise primitives, each declared once: shape/dtype rule, NumPy implementation, VJP rule
+written with jitgrad's own ops (so it runs eagerly, on tracers, and to any order) and the scalar
+template that fused kernels inline; below each group, the public wrappers that promote dtypes and
+call `bind`. Also `unbroadcast`, the VJP of broadcasting that every broadcasting rule uses.
+
+Templates use {0}, {1}... for operands, {name} for params, and {zero}/{one} for literals
+typed like the kernel; only Python operators, math.* and `a if c else b` appear in them.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from . import dtypes, shapes
+from .core import ELEMENTWISE, Primitive, TensorBase, bind, full_like_data, lift
+from .prims_promotion import as_floating, as_tensor_operand, cast, dtype_bounds, float_promoted, promoted
+
+# ---------------------------------------------------------------------------------------------
+# Shape/dtype rules shared by several declarations
+# ---------------------------------------------------------------------------------------------
+
+
+def _same(x, **_):
+    return x.shape, x.dtype
+
+
+def _broadcast(x, y, **_):
+    return shapes.broadcast(x.shape, y.shape), x.dtype
+
+
+def _compare(x, y, **_):
+    return shapes.broadcast(x.shape, y.shape), dtypes.bool_
+
+
+def _neg_rule(x, **_):
+    if x.dtype == dtypes.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                           "invert a mask, use the `~` or `logical_not()` operator instead.")
+    return x.shape, x.dtype
+
+
+def _sub_rule(x, y, **_):
+    if x.dtype == dtypes.bool_ and y.dtype == dtypes.bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                           "`logical_xor()` operator instead.")
+    return _broadcast(x, y)
+
+
+def _pow_scalar_rule(x, exponent):
+    if not dtypes.is_floating(x.dtype) and isinstance(exponent, (builtins.int, np.integer)) and exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return x.shape, x.dtype
+
+
+def _no_grad_rule(*_args, **_params):
+    return None
+
+
+def unbroadcast(g, shape):
+    """Sum a cotangent back to `shape` (the VJP of NumPy broadcasting)."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
+    if dims:
+        g = g.sum(dims, keepdim=True)  # methods: reductions and reshape are declared in later modules
+    return g.reshape(shape) if g.shape != shape else g
+
+
+def needs_grad(t) -> bool:
+    """Whether a VJP rule must produce a cotangent for this input."""
+    return t.requires_grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise unary
+# ---------------------------------------------------------------------------------------------
+
+
+def _sigmoid_impl(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def quiet(impl):
+    """`impl` without NumPy's floating-point warnings (log(0), 0 * inf, overflow): PyTorch returns
+    those IEEE values silently. Normally the warning is filtered (see core.py); where warnings are
+    errors (or np.seterr raises) the call is redone under np.errstate, so the common path pays
+    nothing for it."""
+    def run(*arrays, **params):
+        try:
+            return impl(*arrays, **params)
+        except (RuntimeWarning, FloatingPointError):
+            with np.errstate(all="ignore"):
+                return impl(*arrays, **params)
+    run.__name__ = getattr(impl, "__name__", "impl")
+    return run
+
+
+def _unary(name, impl, vjp, template, node_name, rule=_same):
+    return Primitive(name, quiet(impl), rule, vjp, ELEMENTWISE, node_name, template)
+
+
+NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", rule=_neg_rule)
+ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0")
+SIGN = _unary("sign", np.sign, lambda g, out, x: (zeros_like_(x),),
+              "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
+EXP = _unary("exp", np.exp, lambda g, out, x: (g * out,), "math.exp({0})", "ExpBackward0")
+EXPM1 = _unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), "math.expm1({0})", "Expm1Backward0")
+LOG = _unary("log", np.log, lambda g, out, x: (g / x,), "math.log({0})", "LogBackward0")
+LOG1P = _unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),), "math.log1p({0})", "Log1PBackward0")
+SQRT = _unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),), "math.sqrt({0})", "SqrtBackward0")
+SIN = _unary("sin", np.sin, lambda g, out, x: (g * cos(x),), "math.sin({0})", "SinBackward0")
+COS = _unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), "math.cos({0})", "CosBackward0")
+TAN = _unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),), "math.tan({0})", "TanBackward0")
+TANH = _unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), "math.tanh({0})", "TanhBackward0")
+SIGMOID = _unary("sigmoid", _sigmoid_impl, lambda g, out, x: (g * (out * (1 - out)),),
+                 "({one} / ({one} + math.exp(-{0})))", "SigmoidBackward0")
+RELU = _unary("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
+              lambda g, out, x: (g * (out > 0),), "({zero} if {0} <= {zero} else {0})", "ReluBackward0")
+
+
+CLONE = Primitive("clone", lambda x: x.copy(), _same, lambda g, out, x: (g,), ELEMENTWISE,
+                  "CloneBackward0", "{0}")
+
+# The value of x with no gradient flowing through it: what detach() and no_grad blocks mean inside
+# a traced function (the adjoint stops here). Not differentiable; simplify removes it after the adjoint.
+STOP_GRADIENT = Primitive("stop_gradient", lambda x: x.copy(), _same, None, ELEMENTWISE, "StopGradient", "{0}")
+
+
+def stop_gradient(x):
+    """x's value as a tensor that no gradient flows through (detach() inside a trace)."""
+    return bind(STOP_GRADIENT, as_tensor_operand(x))
+
+
+def neg(x):
+    return bind(NEG, as_tensor_operand(x))
+
+
+def abs(x):  # noqa: A001 - PyTorch's name
+    return bind(ABS, as_tensor_operand(x))
+
+
+def sign(x):
+    return bind(SIGN, as_tensor_operand(x))
+
+
+def exp(x):
+    return bind(EXP, as_floating(x))
+
+
+def expm1(x):
+    return bind(EXPM1, as_floating(x))
+
+
+def log(x):
+    return bind(LOG, as_floating(x))
+
+
+def log1p(x):
+    return bind(LOG1P, as_floating(x))
+
+
+def sqrt(x):
+    return bind(SQRT, as_floating(x))
+
+
+def sin(x):
+    return bind(SIN, as_floating(x))
+
+
+def cos(x):
+    return bind(COS, as_floating(x))
+
+
+def tan(x):
+    return bind(TAN, as_floating(x))
+
+
+def tanh(x):
+    return bind(TANH, as_floating(x))
+
+
+def sigmoid(x):
+    return bind(SIGMOID, as_floating(x))
+
+
+def relu(x):
+    return bind(RELU, as_tensor_operand(x))
+
+
+def clone(x):
+    return bind(CLONE, as_tensor_operand(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise binary and ternary
+# ---------------------------------------------------------------------------------------------
+
+
+def _add_vjp(g, out, x, y):
+    return unbroadcast(g, x.shape), unbroadcast(g, y.shape)
+
+
+def _sub_vjp(g, out, x, y):
+    return unbroadcast(g, x.shape), unbroadcast(neg(g), y.shape)
+
+
+def _mul_vjp(g, out, x, y):
+    return (unbroadcast(g * y, x.shape) if needs_grad(x) else None,
+            unbroadcast(g * x, y.shape) if needs_grad(y) else None)
+
+
+def _div_vjp(g, out, x, y):
+    return (unbroadcast(g / y, x.shape) if needs_grad(x) else None,
+            unbroadcast(-(g * x) / (y * y), y.shape) if needs_grad(y) else None)
+
+
+def _pow_vjp(g, out, x, y):
+    # PyTorch's conventions at x == 0: d/dx is 0 where y == 0 (not 0 * 0**-1 = nan); d/dy is 0
+    # where y >= 0 (not nan from 0 * log 0) and out * log(0) = -inf where y < 0.
+    gx = unbroadcast(where(y == 0, 0.0, g * y * pow(x, y - 1)), x.shape) if needs_grad(x) else None
+    gy = None
+    if needs_grad(y):
+        gy = unbroadcast(where((x == 0) & (y >= 0), 0.0, g * out * log(x)), y.shape)
+    return gx, gy
+
+
+def _extremum_vjp(loses):
+    """maximum/minimum: the gradient goes to the operand that is picked, half each on a tie, and
+    in full to both where either is NaN (PyTorch's rule: only a strict loser gets 0)."""
+    def vjp(g, out, x, y):
+        half = where(x == y, 0.5, 1.0)
+        return (unbroadcast(g * half * cast(logical_not(loses(x, y)), g.dtype), x.shape) if needs_grad(x) else None,
+                unbroadcast(g * half * cast(logical_not(loses(y, x)), g.dtype), y.shape) if needs_grad(y) else None)
+    return vjp
+
+
+def _binary(name, impl, vjp, template, node_name, rule=_broadcast):
+    return Primitive(name, quiet(impl), rule, vjp, ELEMENTWISE, node_name, template)
+
+
+ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0")
+SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", rule=_sub_rule)
+MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0")
+DIV = _binary("div", np.true_divide, _div_vjp, "({0} / {1})", "DivBackward0")
+POW = _binary("pow", np.power, _pow_vjp, "({0} ** {1})", "PowBackward1")
+MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x < y),
+                  "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0")
+MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x > y),
+                  "({0} if (({0} <= {1}) | ({0} != {0})) else {1})", "MinimumBackward0")
+EQ = _binary("eq", np.equal, None, "({0} == {1})", "", rule=_compare)
+NE = _binary("ne", np.not_equal, None, "({0} != {1})", "", rule=_compare)
+LT = _binary("lt", np.less, None, "({0} < {1})", "", rule=_compare)
+LE = _binary("le", np.less_equal, None, "({0} <= {1})", "", rule=_compare)
+GT = _binary("gt", np.greater, None, "({0} > {1})", "", rule=_compare)
+GE = _binary("ge", np.greater_equal, None, "({0} >= {1})", "", rule=_compare)
+LOGICAL_AND = _binary("logical_and", np.logical_and, None, "({0} & {1})", "", rule=_compare)
+LOGICAL_OR = _binary("logical_or", np.logical_or, None, "({0} | {1})", "", rule=_compare)
+LOGICAL_NOT = Primitive("logical_not", np.logical_not, lambda x: (x.shape, dtypes.bool_), None,
+                        ELEMENTWISE, "", "(not {0})")
+
+
+def _pow_scalar_vjp(g, out, x, exponent):
+    if exponent == 0:
+        return (zeros_like_(x),)
+    return (g * (pow_scalar(x, exponent - 1) * exponent),)
+
+
+POW_SCALAR = Primitive("pow_scalar", quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))),
+                       _pow_scalar_rule, _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
+                       params=("exponent",))
+
+
+def _rpow_scalar_vjp(g, out, x, base):
+    # d/dx base**x = base**x * log(base); PyTorch's convention at base 0: 0 where x >= 0, -inf below.
+    if base == 0:
+        return (where(x >= 0, 0.0, g * out * -np.inf),)
+    return (g * out * (np.log(base) if base > 0 else np.nan),)
+
+
+# Reflected ops with a Python number on the left, recorded as PyTorch records them: `2 - b` is
+# RsubBackward1 and `2 ** b` PowBackward2, each with b as its one input; `2 / b` is 2 * reciprocal(b).
+RSUB_SCALAR = Primitive("rsub_scalar", quiet(lambda x, value: np.subtract(x.dtype.type(value), x)), _same,
+                        lambda g, out, x, value: (neg(g),), ELEMENTWISE, "RsubBackward1", "({value} - {0})",
+                        params=("value",))
+RPOW_SCALAR = Primitive("rpow_scalar", quiet(lambda x, base: np.power(x.dtype.type(base), x)), _same,
+                        _rpow_scalar_vjp, ELEMENTWISE, "PowBackward2", "({base} ** {0})", params=("base",))
+RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda g, out, x: (neg(g) * (out * out),), "({one} / {0})",
+                    "ReciprocalBackward0")
+
+
+def _clamp_vjp(g, out, x, min, max):
+    inside = (x >= min) & (x <= max)
+    return (g * inside,)
+
+
+CLAMP = Primitive("clamp", lambda x, min, max: np.clip(x, min, max).astype(x.dtype, copy=False), _same,
+                  _clamp_vjp, ELEMENTWISE, "ClampBackward1",
+                  "({max} if ({min} if {0} < {min} else {0}) > {max} else ({min} if {0} < {min} else {0}))",
+                  params=("min", "max"))
+
+
+def _where_rule(c, x, y):
+    return shapes.broadcast_many(c.shape, x.shape, y.shape), x.dtype
+
+
+def _where_vjp(g, out, c, x, y):
+    zero = zeros_like_(g)
+    return (None,
+            unbroadcast(where(c, g, zero), x.shape) if needs_grad(x) else None,
+            unbroadcast(where(c, zero, g), y.shape) if needs_grad(y) else None)
+
+
+WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "WhereBackward0",
+                  "({1} if {0} else {2})")
+
+
+def add(x, y, alpha=1):
+    if alpha != 1:
+        y = mul(y, alpha)
+    return bind(ADD, *promoted(x, y))
+
+
+def sub(x, y, alpha=1):
+    if alpha != 1:
+        y = mul(y, alpha)
+    return bind(SUB, *promoted(x, y))
+
+
+def mul(x, y):
+    return bind(MUL, *promoted(x, y))
+
+
+def div(x, y):
+    """True division (integers give the default float, as in PyTorch)."""
+    return bind(DIV, *float_promoted(x, y))
+
+
+def pow(x, exponent):  # noqa: A001
+    """x ** exponent; a Python-number exponent is an attribute (PowBackward0), a tensor one an operand."""
+    if isinstance(exponent, (builtins.int, builtins.float)) and not isinstance(exponent, builtins.bool) \
+            and isinstance(x, TensorBase):
+        if isinstance(exponent, builtins.float) and not dtypes.is_floating(x.dtype):
+            x = cast(x, dtypes.get_default_dtype())
+        return bind(POW_SCALAR, x, exponent=exponent)
+    return bind(POW, *promoted(x, exponent))
+
+
+def pow_scalar(x, exponent):
+    return bind(POW_SCALAR, x, exponent=exponent)
+
+
+def rsub_scalar(value, x):
+    """value - x for a Python number `value` (RsubBackward1: x is the node's only input)."""
+    x = promoted(x, value)[0]
+    return bind(RSUB_SCALAR, x, value=value.item() if isinstance(value, np.generic) else value)
+
+
+def rpow_scalar(base, x):
+    """base ** x for a Python number `base` (PowBackward2: x is the node's only input)."""
+    x = promoted(x, base)[0]
+    return bind(RPOW_SCALAR, x, base=base.item() if isinstance(base, np.generic) else base)
+
+
+def reciprocal(x):
+    """1 / x (integers are converted to the default float dtype first, as in PyTorch)."""
+    return bind(RECIPROCAL, as_floating(x))
+
+
+def rdiv_scalar(value, x):
+    """value / x for a Python number `value`, computed as PyTorch does: reciprocal(x) * value."""
+    return mul(reciprocal(x), value)
+
+
+def maximum(x, y):
+    return bind(MAXIMUM, *promoted(x, y))
+
+
+def minimum(x, y):
+    return bind(MINIMUM, *promoted(x, y))
+
+
+def eq(x, y):
+    return bind(EQ, *promoted(x, y))
+
+
+def ne(x, y):
+    return bind(NE, *promoted(x, y))
+
+
+def lt(x, y):
+    return bind(LT, *promoted(x, y))
+
+
+def le(x, y):
+    return bind(LE, *promoted(x, y))
+
+
+def gt(x, y):
+    return bind(GT, *promoted(x, y))
+
+
+def ge(x, y):
+    return bind(GE, *promoted(x, y))
+
+
+def logical_and(x, y):
+    return bind(LOGICAL_AND, *(cast(t, dtypes.bool_) for t in promoted(x, y)))
+
+
+def logical_or(x, y):
+    return bind(LOGICAL_OR, *(cast(t, dtypes.bool_) for t in promoted(x, y)))
+
+
+def logical_not(x):
+    return bind(LOGICAL_NOT, cast(as_tensor_operand(x), dtypes.bool_))
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    """Clamp into [min, max]; tensor bounds go through maximum/minimum."""
+    x = as_tensor_operand(x)
+    if isinstance(min, TensorBase) or isinstance(max, TensorBase):
+        if min is not None:
+            x = maximum(x, min)
+        if max is not None:
+            x = minimum(x, max)
+        return x
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, builtins.float) or isinstance(max, builtins.float):
+        x = as_floating(x)
+    lo, hi = dtype_bounds(x.dtype)
+    lo = lo if min is None else x.dtype.type(min).item()
+    hi = hi if max is None else x.dtype.type(max).item()
+    return bind(CLAMP, x, min=lo, max=hi)
+
+
+def where(condition, x, y):
+    """Select x where condition holds, else y (broadcasting all three)."""
+    c = as_tensor_operand(condition)
+    if c.dtype != dtypes.bool_:
+        c = cast(c, dtypes.bool_)
+    x, y = promoted(x, y)
+    return bind(WHERE, c, x, y)
+
+
+def zeros_like_(x):
+    """A zero constant shaped like x (used inside VJP rules; no graph)."""
+    if isinstance(x, TensorBase):
+        return type(x)._wrap(full_like_data(x._data, x.shape, x.dtype, 0))
+    return lift(np.zeros(x.shape, dtype=x.dtype), x.dtype)

@@ -1,0 +1,338 @@
+"""Indexing primitives, each declared once: basic and advanced getitem (in PyTorch's order),
+its adjoint unindex, out-of-place setitem, gather and scatter_add; with their wrappers and the
+views built on them (narrow, select). The index is a hashable spec; integer index arrays are
+operands after x."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from . import dtypes, shapes
+from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
+from .prims_elementwise import needs_grad, unbroadcast
+from .prims_promotion import as_tensor_operand, promoted
+
+
+def _index_of(spec, arrays):
+    """Rebuild a NumPy index tuple from a spec and its index arrays."""
+    out = []
+    for item in spec:
+        kind = item[0]
+        if kind == "a":
+            out.append(arrays[item[1]])
+        elif kind == "i":
+            out.append(item[1])
+        elif kind == "s":
+            out.append(slice(item[1], item[2], item[3]))
+        elif kind == "n":
+            out.append(None)
+        else:
+            out.append(Ellipsis)
+    return tuple(out)
+
+
+def _advanced_block(spec, arrays, ndim: int) -> tuple:
+    """Where the dims of the advanced (integer-array) indices go: (NumPy's position, PyTorch's
+    position, number of dims), positions counted in output dims.
+
+    PyTorch applies an int index (and a 0-d index tensor) as select() before the array indices,
+    so ints never join the advanced block; NumPy counts them in it. Both then put the block where
+    the first array index stands if the array indices are adjacent, else in front. So
+    `x[3, 2:, [1, 3]]` is (4, 2) in PyTorch and (2, 4) in NumPy; jitgrad follows PyTorch."""
+    items = []
+    for item in spec:
+        if item[0] == "e":
+            used = builtins.sum(1 for it in spec if it[0] in "isa")
+            items.extend([("s",)] * (ndim - used))
+        elif item[0] == "a":
+            items.append(("a", np.ndim(arrays[item[1]])))
+        else:
+            items.append(item)
+    arrays_nd = [it for it in items if it[0] == "a"]
+    if not arrays_nd:
+        return 0, 0, 0
+    block = builtins.max(it[1] for it in arrays_nd)
+
+    def position(is_advanced):
+        kept = [it for it in items if is_advanced(it) or it[0] in "sn"]
+        where = [k for k, it in enumerate(kept) if is_advanced(it)]
+        if not where or where[-1] - where[0] + 1 != len(where):
+            return 0
+        return builtins.sum(1 for it in kept[:where[0]] if not is_advanced(it))
+
+    numpy_at = position(lambda it: it[0] in "ia")
+    torch_at = position(lambda it: it[0] == "a" and it[1] > 0)
+    return numpy_at, torch_at, block
+
+
+def _to_torch_order(result, spec, arrays, ndim: int, inverse: bool = False):
+    """NumPy's result of x[index] with its advanced block moved to PyTorch's place (inverse=True:
+    a PyTorch-ordered array moved back to NumPy's order, for writes and the adjoint)."""
+    numpy_at, torch_at, block = _advanced_block(spec, arrays, ndim)
+    if numpy_at == torch_at or block == 0:
+        return result
+    src, dst = list(range(numpy_at, numpy_at + block)), list(range(torch_at, torch_at + block))
+    return np.moveaxis(result, dst, src) if inverse else np.moveaxis(result, src, dst)
+
+
+def _getitem_impl(x, *arrays, spec):
+    """x[index] in PyTorch's order; basic indexing gives a view even when it selects one element
+    (NumPy returns a scalar copy for x[1] but a 0-d view for x[1, ...]), so writes through x[1] reach x."""
+    index = _index_of(spec, arrays)
+    if not arrays and ("e",) not in spec:
+        return x[index + (Ellipsis,)]
+    return np.asarray(_to_torch_order(x[index], spec, arrays, x.ndim))
+
+
+def indexed_shape(shape, spec, arrays):
+    """Indexing result shape (PyTorch's), found by indexing a zero-stride stand-in (also checks bounds)."""
+    stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.bool_), shape, (0,) * len(shape))
+    stand_ins = [a if isinstance(a, np.ndarray) else np.zeros(a.shape, dtype=np.int64) for a in arrays]
+    try:
+        return _to_torch_order(stand_in[_index_of(spec, stand_ins)], spec, stand_ins, len(shape)).shape
+    except IndexError as exc:
+        raise IndexError(f"{exc} (indexing a tensor of shape {tuple(shape)})") from None
+
+
+def _getitem_rule(x, *arrays, spec):
+    return indexed_shape(x.shape, spec, [a._data if isinstance(a, TensorBase) else a for a in arrays]), x.dtype
+
+
+def _getitem_vjp(g, out, x, *arrays, spec):
+    return (unindex(g, *arrays, spec=spec, shape=x.shape),) + (None,) * len(arrays)
+
+
+def _getitem_name(params, in_shapes):
+    """PyTorch records one node per indexing step (full slices and ... record none): name the last."""
+    spec = params["spec"]
+    if any(item[0] == "a" for item in spec):
+        return "IndexBackward0"
+    for item in reversed(spec):
+        if item[0] == "i":
+            return "SelectBackward0"
+        if item[0] == "n":
+            return "UnsqueezeBackward0"
+        if item[0] == "s" and item[1:] != (None, None, None):
+            return "SliceBackward0"
+    return "SliceBackward0" if any(item[0] == "s" for item in spec) else "AliasBackward0"
+
+
+def _unindex_impl(g, *arrays, spec, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    index = _index_of(spec, arrays)
+    if arrays:
+        np.add.at(out, index, _to_torch_order(g, spec, arrays, len(shape), inverse=True))
+    else:
+        out[index] += g
+    return out
+
+
+GETITEM = Primitive("getitem", _getitem_impl,
+                    _getitem_rule, _getitem_vjp, INDEX, _getitem_name, params=("spec",))
+UNINDEX = Primitive("unindex", _unindex_impl, lambda g, *arrays, spec, shape: (tuple(shape), g.dtype),
+                    lambda gg, out, g, *arrays, spec, shape: (getitem_spec(gg, spec, arrays),) +
+                    (None,) * len(arrays), INDEX, "IndexPutBackward0", params=("spec", "shape"))
+
+
+def _spec_of(index, x):
+    """Split a user index into (hashable spec, list of integer index tensors)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    spec, arrays = [], []
+    pos = 0  # the dim of x that the next index item applies to
+    for item in index:
+        if item is None:
+            spec.append(("n",))
+            continue
+        elif item is Ellipsis:
+            spec.append(("e",))
+            pos += x.ndim - builtins.sum(_dims_consumed(i) for i in index)
+            continue
+        elif isinstance(item, slice):
+            parts = [None if v is None else _index_int(v) for v in (item.start, item.stop, item.step)]
+            spec.append(("s", *parts))
+        elif isinstance(item, (builtins.bool, np.bool_)):
+            raise IndexError("indexing with a Python bool is not supported; use a boolean tensor mask")
+        elif isinstance(item, (builtins.int, np.integer)):
+            spec.append(("i", builtins.int(item)))
+        else:
+            arr = as_tensor_operand(item)
+            if arr.dtype == dtypes.bool_:
+                _check_mask_shape(arr.shape, x.shape, pos)
+                pos += arr.ndim
+                if isinstance(arr._data, Symbolic):
+                    raise TypeError("boolean-mask indexing has a data-dependent shape and cannot be traced; "
+                                    "use jitgrad.where(mask, x, 0) instead")
+                for part in np.nonzero(arr._data):
+                    spec.append(("a", len(arrays)))
+                    arrays.append(lift(part, dtypes.int64, arr))
+                continue
+            if dtypes.is_floating(arr.dtype):
+                raise IndexError("tensors used as indices must be long, int or bool tensors, got "
+                                 f"{dtypes.name(arr.dtype)}")
+            spec.append(("a", len(arrays)))
+            arrays.append(arr)
+        pos += 1
+    return tuple(spec), arrays
+
+
+def _dims_consumed(item) -> int:
+    """How many dims of the indexed tensor an index item uses (a boolean mask: its ndim)."""
+    if item is None or item is Ellipsis:
+        return 0
+    if isinstance(item, (TensorBase, np.ndarray)) and item.dtype in (np.bool_, dtypes.bool_):
+        return item.ndim
+    return 1
+
+
+def _check_mask_shape(mask_shape: tuple, shape: tuple, pos: int) -> None:
+    """A boolean mask must match the dims it indexes (PyTorch's IndexError)."""
+    for k, size in enumerate(mask_shape):
+        d = pos + k
+        if d >= len(shape) or shape[d] != size:
+            raise IndexError(f"The shape of the mask {list(mask_shape)} at index {k} does not match the shape of "
+                             f"the indexed tensor {list(shape)} at index {d}")
+
+
+def _index_int(v):
+    if isinstance(v, TensorBase):
+        raise TypeError("slice bounds must be Python ints, not tensors")
+    return builtins.int(v)
+
+
+def getitem(x, index):
+    """x[index]: ints, slices, None, Ellipsis, integer arrays/tensors, boolean masks."""
+    x = as_tensor_operand(x)
+    spec, arrays = _spec_of(index, x)
+    return bind(GETITEM, x, *arrays, spec=spec)
+
+
+def getitem_spec(x, spec, arrays):
+    return bind(GETITEM, x, *arrays, spec=spec)
+
+
+def unindex(g, *arrays, spec, shape):
+    """Zeros of `shape` with g added at x[index] (the VJP of indexing; repeats accumulate)."""
+    return bind(UNINDEX, g, *arrays, spec=spec, shape=tuple(shape))
+
+
+def _setitem_rule(x, v, *arrays, spec):
+    target = indexed_shape(x.shape, spec, [a._data if isinstance(a, TensorBase) else a for a in arrays])
+    shapes.broadcast(target, v.shape)
+    if shapes.broadcast(target, v.shape) != target:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {tuple(v.shape)} cannot be broadcast to "
+                           f"indexing result of shape {target}")
+    return x.shape, x.dtype
+
+
+def _setitem_impl(x, v, *arrays, spec):
+    out = x.copy()
+    if arrays:  # v is shaped as PyTorch's x[index]: broadcast, then in NumPy's order
+        target = indexed_shape(x.shape, spec, arrays)
+        v = _to_torch_order(np.broadcast_to(v, target), spec, arrays, x.ndim, inverse=True)
+    out[_index_of(spec, arrays)] = v
+    return out
+
+
+def _setitem_vjp(g, out, x, v, *arrays, spec):
+    gx = None
+    if needs_grad(x):
+        gx = setitem_spec(g, lift(0, g.dtype, g), spec, arrays)
+    gv = unbroadcast(getitem_spec(g, spec, arrays), v.shape) if needs_grad(v) else None
+    return (gx, gv) + (None,) * len(arrays)
+
+
+SETITEM = Primitive("setitem", _setitem_impl, _setitem_rule, _setitem_vjp, INDEX,
+                    lambda p, s: "IndexPutBackward0" if any(i[0] == "a" for i in p["spec"]) else "CopySlices",
+                    params=("spec",))
+
+
+def setitem(x, index, value):
+    """Out-of-place x[index] = value (the in-place form is Tensor.__setitem__)."""
+    x = as_tensor_operand(x)
+    spec, arrays = _spec_of(index, x)
+    value = promoted(x, value)[1]
+    return bind(SETITEM, x, value, *arrays, spec=spec)
+
+
+def setitem_spec(x, value, spec, arrays):
+    return bind(SETITEM, x, value, *arrays, spec=spec)
+
+
+def _gather_rule(x, index, dim):
+    if index.ndim != x.ndim:
+        raise RuntimeError(f"gather: index tensor must have the same number of dimensions as input "
+                           f"({index.ndim} vs {x.ndim})")
+    for d in range(x.ndim):
+        if d != dim and index.shape[d] > x.shape[d]:
+            raise RuntimeError(f"gather: size of index {tuple(index.shape)} exceeds input {tuple(x.shape)} "
+                               f"at dimension {d}")
+    return tuple(index.shape), x.dtype
+
+
+def _gather_impl(x, index, dim):
+    trimmed = x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))]
+    _check_along(index, dim, x.shape[dim], "gather")
+    return np.take_along_axis(trimmed, index, axis=dim)
+
+
+def _check_along(index, dim, size, op):
+    """gather/scatter_add indices lie in [0, size) (no negative ones, as in PyTorch): the first
+    offending one is named, in the same words as the compiled kernels' bounds check."""
+    bad = np.flatnonzero((index < 0) | (index >= size))
+    if bad.size:
+        raise RuntimeError(f"{op}(): index {builtins.int(index.reshape(-1)[bad[0]])} is out of bounds for "
+                           f"dimension {dim} with size {size}")
+
+
+def _scatter_add_impl(g, index, dim, shape):
+    _check_along(index, dim, shape[dim], "scatter_add")
+    out = np.zeros(shape, dtype=g.dtype)
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    np.add.at(out, tuple(grid), g)
+    return out
+
+
+GATHER = Primitive("gather", _gather_impl, _gather_rule,
+                   lambda g, out, x, index, dim: (scatter_add_to(g, index, dim, x.shape), None),
+                   INDEX, "GatherBackward0", params=("dim",))
+SCATTER_ADD = Primitive("scatter_add", _scatter_add_impl, lambda g, index, dim, shape: (tuple(shape), g.dtype),
+                        lambda gg, out, g, index, dim, shape: (gather(gg, dim, index), None),
+                        INDEX, "ScatterAddBackward0", params=("dim", "shape"))
+
+
+def gather(x, dim, index):
+    """out[i][j] = x[index[i][j]][j] for dim=0 (PyTorch's gather)."""
+    x = as_tensor_operand(x)
+    index = as_tensor_operand(index)
+    if dtypes.is_floating(index.dtype) or index.dtype == dtypes.bool_:
+        raise RuntimeError(f"gather(): Expected dtype int64 for index, got {dtypes.name(index.dtype)}")
+    return bind(GATHER, x, index, dim=shapes.normalize_dim(dim, x.ndim))
+
+
+def scatter_add_to(g, index, dim, shape):
+    """Zeros of `shape` with g added at the gather positions (the VJP of gather)."""
+    return bind(SCATTER_ADD, g, index, dim=dim, shape=tuple(shape))
+
+
+def narrow(x, dim, start, length):
+    """The slice [start, start+length) along dim (a view, as in PyTorch); it must lie inside the dim."""
+    x = as_tensor_operand(x)
+    dim = shapes.normalize_dim(dim, x.ndim)
+    size = x.shape[dim]
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+    start = start + size if start < 0 else start
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
+    index = (slice(None),) * dim + (slice(start, start + length),)
+    return getitem(x, index)
+
+
+def select(x, dim, index):
+    """The sub-tensor at `index` along dim (that dim removed)."""
+    return getitem(x, (slice(None),) * dim + (index,))

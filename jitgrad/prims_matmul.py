@@ -1,0 +1,51 @@
+"""Matrix product, declared once (1-D, 2-D and batched, named as PyTorch names each), and mm."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes, shapes
+from .core import MATMUL, Primitive, bind
+from .prims_elementwise import needs_grad, unbroadcast
+from .prims_promotion import as_tensor_operand, promoted
+from .prims_shape import reshape, transpose, unsqueeze
+
+
+def _matmul_rule(a, b):
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected both matmul operands to have the same dtype, got "
+                           f"{dtypes.name(a.dtype)} and {dtypes.name(b.dtype)}")
+    return shapes.matmul(a.shape, b.shape), a.dtype
+
+
+def _matmul_vjp(g, out, a, b):
+    a2 = a if a.ndim > 1 else unsqueeze(a, 0)
+    b2 = b if b.ndim > 1 else unsqueeze(b, -1)
+    g2 = reshape(g, shapes.matmul(a2.shape, b2.shape))
+    ga = gb = None
+    if needs_grad(a):
+        ga = reshape(unbroadcast(matmul(g2, transpose(b2, -1, -2)), a2.shape), a.shape)
+    if needs_grad(b):
+        gb = reshape(unbroadcast(matmul(transpose(a2, -1, -2), g2), b2.shape), b.shape)
+    return ga, gb
+
+
+def _matmul_node_name(params, in_shapes):
+    ranks = (len(in_shapes[0]), len(in_shapes[1]))
+    return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (2, 2): "MmBackward0"}.get(ranks, "BmmBackward0")
+
+
+MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, _matmul_node_name)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast batch dims)."""
+    a, b = promoted(a, b)
+    return bind(MATMUL_PRIM, a, b)
+
+
+def mm(a, b):
+    """2-D matrix product (errors on other ranks, as in PyTorch)."""
+    if as_tensor_operand(a).ndim != 2 or as_tensor_operand(b).ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got {as_tensor_operand(a).ndim}-D and "
+                           f"{as_tensor_operand(b).ndim}-D (use matmul for other ranks)")
+    return matmul(a, b)

@@ -1,0 +1,104 @@
+"""The in-place operators and methods of Tensor (a mixin): each computes the new value out of place
+and writes it into the tensor's storage through inplace.inplace, which bumps the version counter
+and rewrites the autograd history."""
+from __future__ import annotations
+
+from . import core, prims
+from .core import Symbolic, TensorBase
+from .inplace import inplace as _inplace
+
+
+class TensorInplaceOps:
+    """x[i] = v, +=, -=, *=, /= and the trailing-underscore methods (add_, sin_, zero_, copy_, ...)."""
+
+    __slots__ = ()
+
+    # ----- in-place operators and methods -----------------------------------------------------
+
+    def __setitem__(self, index, value) -> None:
+        _inplace(self, "setitem", lambda src: prims.setitem(src, index, value), (value,))
+
+    def __iadd__(self, other):
+        return _inplace(self, "add_", lambda src: prims.add(src, other), (other,))
+
+    def __isub__(self, other):
+        return _inplace(self, "sub_", lambda src: prims.sub(src, other), (other,))
+
+    def __imul__(self, other):
+        return _inplace(self, "mul_", lambda src: prims.mul(src, other), (other,))
+
+    def __itruediv__(self, other):
+        return _inplace(self, "div_", lambda src: prims.div(src, other), (other,))
+
+    def add_(self, other, alpha=1):
+        return _inplace(self, "add_", lambda src: prims.add(src, other, alpha=alpha), (other,))
+
+    def sub_(self, other, alpha=1):
+        return _inplace(self, "sub_", lambda src: prims.sub(src, other, alpha=alpha), (other,))
+
+    def mul_(self, other):
+        return _inplace(self, "mul_", lambda src: prims.mul(src, other), (other,))
+
+    def div_(self, other):
+        return _inplace(self, "div_", lambda src: prims.div(src, other), (other,))
+
+    def pow_(self, exponent):
+        return _inplace(self, "pow_", lambda src: prims.pow(src, exponent), (exponent,))
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return _inplace(self, "clamp_", lambda src: prims.clamp(src, min, max), (min, max))
+
+    clip_ = clamp_
+
+    def neg_(self):
+        return _inplace(self, "neg_", prims.neg)
+
+    def abs_(self):
+        return _inplace(self, "abs_", prims.abs)
+
+    def exp_(self):
+        return _inplace(self, "exp_", prims.exp)
+
+    def log_(self):
+        return _inplace(self, "log_", prims.log)
+
+    def sqrt_(self):
+        return _inplace(self, "sqrt_", prims.sqrt)
+
+    def sin_(self):
+        return _inplace(self, "sin_", prims.sin)
+
+    def cos_(self):
+        return _inplace(self, "cos_", prims.cos)
+
+    def tanh_(self):
+        return _inplace(self, "tanh_", prims.tanh)
+
+    def sigmoid_(self):
+        return _inplace(self, "sigmoid_", prims.sigmoid)
+
+    def relu_(self):
+        return _inplace(self, "relu_", prims.relu)
+
+    def zero_(self):
+        return _inplace(self, "zero_", lambda src: prims.mul(src, 0) if src.requires_grad
+                        else type(src)._wrap(core.full_like_data(src._data, src.shape, src.dtype, 0)))
+
+    def fill_(self, value):
+        def fill(src):
+            if isinstance(value, TensorBase):
+                filled = prims.expand(prims.cast(value, src.dtype), src.shape)
+            else:
+                filled = type(src)._wrap(core.full_like_data(src._data, src.shape, src.dtype, value))
+            return filled if not src.requires_grad else prims.add(prims.mul(src, 0), filled)
+        return _inplace(self, "fill_", fill, (value,))
+
+    def copy_(self, src_tensor):
+        def copy(src):
+            value = prims.cast(prims.as_tensor_operand(src_tensor), src.dtype)
+            if not isinstance(value._data, Symbolic) and not isinstance(src._data, Symbolic) \
+                    and value.device != src.device:  # copy_ crosses devices, as in PyTorch (differentiably)
+                value = prims.to_device(value, src.device)
+            value = prims.expand(value, src.shape)
+            return value if not src.requires_grad else prims.add(prims.mul(src, 0), value)
+        return _inplace(self, "copy_", copy, (src_tensor,))
