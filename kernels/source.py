@@ -3,32 +3,9 @@ call of the compiled program is one Numba dispatch. Each generated line of loop 
 the IR equation it came from in a trailing comment."""
 from __future__ import annotations
 
-from . import library, trig_versions
+from . import library, reductions, trig_versions
+from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
-
-_INIT = {"sum": "0", "prod": "1", "max": "-np.inf", "min": "np.inf"}
-_INT_INIT = {"max": "np.iinfo(np.{dt}).min", "min": "np.iinfo(np.{dt}).max"}
-
-
-def accumulator_dtype(dtype: str, op: str) -> str:
-    """float32 sums and products accumulate in float64 (more accurate than NumPy's pairwise)."""
-    if dtype == "float32" and op in ("sum", "prod"):
-        return "float64"
-    if dtype == "bool":
-        return "int64"
-    return dtype
-
-
-def combine(op: str, acc: str, value: str, reassociable: bool = True) -> str:
-    """`acc (op)= value`. Sums and products go through lib's reassociable helpers on the CPU
-    (reassociable=False: plain operators, for CUDA code, which cannot call them)."""
-    if op == "sum":
-        return f"{acc} = lib.reduce_add({acc}, {value})" if reassociable else f"{acc} = {acc} + {value}"
-    if op == "prod":
-        return f"{acc} = lib.reduce_mul({acc}, {value})" if reassociable else f"{acc} = {acc} * {value}"
-    cmp = ">" if op == "max" else "<"
-    # NaN propagates as in NumPy: once acc is NaN no comparison is true; a NaN value wins.
-    return f"{acc} = {value} if (({value} {cmp} {acc}) | ({value} != {value})) else {acc}"
 
 
 class _Writer:
@@ -109,22 +86,13 @@ def _acc_name(r: Reduce) -> str:
 
 
 def _init_expr(r: Reduce, arrays: dict) -> str:
-    dt = arrays[r.array].dtype
-    acc_dt = accumulator_dtype(dt, r.op)
-    if acc_dt.startswith("int") and r.op in _INT_INIT:
-        return f"np.{acc_dt}({_INT_INIT[r.op].format(dt=acc_dt)})"
-    return f"np.{acc_dt}({_INIT[r.op]})"
+    """The accumulator's starting value: the identity in the accumulator dtype."""
+    return reductions.identity(r.op, accumulator_dtype(arrays[r.array].dtype, r.op))
 
 
 def _identity(r: Reduce, arrays: dict) -> str:
     """The value that leaves a reduction unchanged (for padding lanes)."""
-    dt = arrays[r.array].dtype
-    if r.op in ("sum", "prod"):
-        return f"np.{dt}({0 if r.op == 'sum' else 1})"
-    if dt.startswith("float"):
-        return f"np.{dt}({'-' if r.op == 'max' else ''}np.inf)"
-    bound = "min" if r.op == "max" else "max"
-    return f"np.iinfo(np.{dt}).{bound}" if dt != "bool" else ("False" if r.op == "max" else "True")
+    return reductions.identity(r.op, arrays[r.array].dtype)
 
 
 def _finish(r: Reduce, arrays: dict, acc: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import reductions
+
 DTYPES = ("bool", "int32", "int64", "float32", "float64")
 
 
@@ -65,14 +67,18 @@ class Reduce:
     origin: str = ""
 
     def __post_init__(self) -> None:
-        if self.op not in ("sum", "prod", "max", "min"):
-            raise ValueError(f"unsupported reduction {self.op!r}")
+        reductions.row(self.op)  # a row of the reduction table (ValueError otherwise)
 
     def scaled(self, acc: str) -> str:
-        """Source text of the accumulator times `scale` (the mean of no elements is NaN: 0 * nan)."""
+        """Source text of the accumulator times `scale` (the mean of no elements is NaN: 0 * nan;
+        a variance with no degrees of freedom scales by inf)."""
         if self.scale == 1.0:
             return acc
-        return f"{acc} * {'math.nan' if self.scale != self.scale else repr(self.scale)}"
+        if self.scale != self.scale:
+            return f"{acc} * math.nan"
+        if self.scale in (float("inf"), float("-inf")):
+            return f"{acc} * {'-' if self.scale < 0 else ''}math.inf"
+        return f"{acc} * {self.scale!r}"
 
 
 @dataclass(frozen=True)

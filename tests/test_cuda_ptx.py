@@ -135,32 +135,27 @@ def test_fill_kernel(h100, dtype):
 
 # ---- reductions ----------------------------------------------------------------------------------
 
-# (op, input dtype, output dtype, kept rank, reduced rank, final pass?, scale?, strategy)
+# Eager reductions are one-loop programs of the compiled programs' generator (kernels/cuda/loops.py):
+# (op, input dtype, output dtype, canonical shape, reduced dims, scale)
 REDUCE = [
-    ('sum', F32, F32, 1, 2, True, True, 'block'),      # mean of float32, float64 accumulator
-    ('sum', F32, F64, 1, 1, False, False, 'thread'),   # first pass of a split: float64 partials
-    ('sum', F64, F32, 1, 1, True, False, 'block'),     # second pass over the float64 partials
-    ('max', F32, F32, 2, 1, True, False, 'block'),
-    ('min', F64, F64, 1, 2, True, False, 'thread'),
-    ('prod', I32, I32, 1, 1, True, False, 'thread'),
-    ('max', I64, I64, 1, 1, True, False, 'block'),
-    ('min', I32, I32, 1, 1, True, False, 'block'),
-    ('sum', B, I64, 1, 1, True, False, 'block'),
-    ('max', B, B, 1, 1, True, False, 'thread'),
+    ('sum', F32, F32, (6, 4000), (1,), 1 / 4000),     # mean of float32, float64 accumulator, block tree
+    ('sum', F32, F32, (300_000,), (0,), 1.0),           # partials + a combining pass
+    ('max', F32, F32, (7, 40, 3000), (0, 2), 1.0),
+    ('min', F64, F64, (5000, 64), (0,), 1.0),           # kept inner dim: a thread per output, chunks
+    ('prod', I32, I32, (10, 12), (1,), 1.0),            # small: serial per output
+    ('max', I64, I64, (4096,), (0,), 1.0),
+    ('sum', B, I64, (4096, 8), (0,), 1.0),
+    ('max', B, B, (8, 4096), (1,), 1.0),
 ]
 
 
-@pytest.mark.parametrize('op,dtype,out,knd,rnd,final,scale,strategy', REDUCE,
-                         ids=[f'r{i}' for i in range(len(REDUCE))])
-def test_reduce_kernels(h100, op, dtype, out, knd, rnd, final, scale, strategy):
+@pytest.mark.parametrize('op,dtype,out,shape,axes,scale', REDUCE, ids=[f'r{i}' for i in range(len(REDUCE))])
+def test_reduce_kernels(h100, op, dtype, out, shape, axes, scale):
+    from kernels.cuda import program as cuda_program
     from kernels.cuda import reduce as red
-    acc = red._acc_dtype(op, np.dtype(dtype)) if final or dtype != F64 else 'float64'
-    if not final:
-        out = np.dtype(acc)
-    text = red._source(op, acc, knd, rnd, final, scale, strategy)
-    kernel = h100.load_generated(text, 'ptx test').kernel
-    ptx(kernel, arr(dtype), arr(out), tup(knd), tup(knd), tup(rnd), tup(rnd),
-        nt.int64, nt.int64, nt.int64, nt.float64)
+    prog = red.program_spec(op, np.dtype(dtype), np.dtype(out), shape, axes, scale)
+    compiled = cuda_program.compile_program(prog, 'ptx test')
+    _check_program_kernels(prog, compiled, f32_only=False)
 
 
 @pytest.mark.parametrize('op,dtype', [('max', F32), ('min', F64), ('max', I64), ('min', B)],
@@ -344,11 +339,8 @@ def _kernels_of(fn) -> list:
             if isinstance(v, numba.cuda.dispatcher.CUDADispatcher) and k.startswith('_loop')]
 
 
-@pytest.mark.parametrize('name', list(PROGRAMS))
-def test_program_kernels(h100, name):
-    from kernels.cuda import program as cuda_program
-    prog, f32_only = PROGRAMS[name]()
-    compiled = cuda_program.compile_program(prog, 'ptx test')
+def _check_program_kernels(prog, compiled, f32_only: bool) -> None:
+    """Every kernel of a compiled program compiles to PTX for the argument types a launch gives it."""
     arrays = prog.arrays()
     partials = dict(re.findall(r'(_part\w+) = _rt\.empty\(\(\d+,\), np\.(\w+)\)', compiled.source))
     kernels = _kernels_of(compiled.fn)
@@ -364,6 +356,14 @@ def test_program_kernels(h100, name):
         code = ptx(kernel, *argtypes)
         if f32_only:
             assert not f64_ops(code), (kernel.py_func.__name__, f64_ops(code))
+
+
+@pytest.mark.parametrize('name', list(PROGRAMS))
+def test_program_kernels(h100, name):
+    from kernels.cuda import program as cuda_program
+    prog, f32_only = PROGRAMS[name]()
+    compiled = cuda_program.compile_program(prog, 'ptx test')
+    _check_program_kernels(prog, compiled, f32_only)
     if name.startswith(('sum', 'max', 'min', 'prod')):
         assert '_fin(' in compiled.source  # the large full reductions ran in two passes
     if name == 'coalesced':  # H100: 132 SMs x 2048 resident threads to fill

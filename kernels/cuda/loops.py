@@ -18,9 +18,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from .. import source
+from .. import reductions, source
 from ..spec import Array, Loop, Reduce
 from . import runtime
 from .elementwise import rewrite_vm_calls
@@ -80,31 +78,14 @@ class _Writer:
         return "\n".join(self.lines)
 
 
-def _literal(value, dtype: str) -> str:
-    if dtype == "bool":
-        return "True" if value else "False"
-    if isinstance(value, float) and math.isinf(value):
-        return f"{np_type(dtype)}({'-' if value < 0 else ''}np.inf)"
-    if isinstance(value, int) and value <= -(1 << 62):  # the literal itself must fit int64
-        return f"{np_type(dtype)}({value + 1} - 1)"
-    return f"{np_type(dtype)}({value})"
-
-
 def identity(op: str, dtype: str) -> str:
     """Source text of the identity of `op` in `dtype` (the result of an empty reduction)."""
-    if op in ("sum", "prod"):
-        return _literal(0 if op == "sum" else 1, dtype)
-    if dtype == "bool":
-        return "False" if op == "max" else "True"
-    if dtype.startswith("float"):
-        return _literal(-math.inf if op == "max" else math.inf, dtype)
-    info = np.iinfo(dtype)
-    return _literal(int(info.min if op == "max" else info.max), dtype)
+    return reductions.identity(op, dtype)
 
 
 def combine(op: str, acc: str, value: str) -> str:
-    """acc (op)= value, where value is a name; max/min propagate NaN like NumPy (the CPU rule)."""
-    return source.combine(op, acc, value, reassociable=False)
+    """acc (op)= value, where value is a name; the reduction table's rule in plain operators."""
+    return reductions.combine(op, acc, value, reassociable=False)
 
 
 class _LoopText:
@@ -160,7 +141,7 @@ class _LoopText:
             w.line(f"{_acc(r)} = {identity(r.op, self.acc_dtype(r))}")
 
     def acc_dtype(self, r: Reduce) -> str:
-        return source.accumulator_dtype(self.arrays[r.array].dtype, r.op)
+        return reductions.accumulator_dtype(self.arrays[r.array].dtype, r.op)
 
     def target(self, r: Reduce) -> str:
         """The output element of reduction r (keepdim when the output has the loop's rank)."""
