@@ -2,12 +2,16 @@
 compiled once per program text and cached on disk. The source is kept for debugging."""
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 
 import numba
+import numpy as np
+from numba.core.registry import CPUDispatcher
 
-from . import cache, source
+from . import cache, library, source, vmath
 from .spec import Loop, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
@@ -66,9 +70,76 @@ def render(program: Program, threshold: int | None = None) -> str:
 
 def compile_program(program: Program, threshold: int | None = None, reason: str = "") -> CompiledProgram:
     """Generate, import and return the compiled entry point (compiled lazily on first call
-    by Numba, or loaded from Numba's disk cache)."""
+    by Numba, or loaded from Numba's disk cache); in the Python run mode (`runs_as_python`), the
+    same generated source run as plain Python."""
     text = render(program, threshold)
+    if runs_as_python():
+        return PythonProgram(program, text, _as_python(program.name, text), 0.0)
     start = time.perf_counter()
     module = cache.load_module(text, reason)
     fn = getattr(module, program.name)
     return CompiledProgram(program, text, fn, time.perf_counter() - start)
+
+
+# ----- the Python run mode -----------------------------------------------------------------------
+# $JITGRAD_CPU_KERNELS=python: each program's generated source (the very text Numba would compile,
+# so its structure is the one checked) runs as plain Python, with kernels.library's and kernels.vmath's
+# functions as their Python versions and math.* as NumPy's IEEE scalar functions (sqrt(-1) is nan,
+# not a ValueError, as in Numba). No compile at all: the fast path of the tests' compiled column.
+
+
+class PythonProgram(CompiledProgram):
+    """A program run as Python: nothing on disk to rebuild (an error is the program's own)."""
+
+    def rebuild(self) -> None:
+        pass
+
+
+def runs_as_python() -> bool:
+    """Whether programs run as Python (read at each compile, so tests can switch it)."""
+    return os.environ.get("JITGRAD_CPU_KERNELS", "numba") == "python"
+
+
+class _PythonFunctions:
+    """A module whose njit functions are read as their Python functions; `vm.<op>_f32`/`_f64`
+    results are NumPy scalars of that dtype (as the compiled functions return them)."""
+
+    def __init__(self, module, typed: bool) -> None:
+        self._module, self._typed = module, typed
+
+    def __getattr__(self, name: str):
+        found = getattr(self._module, name)
+        if not isinstance(found, CPUDispatcher):
+            return found
+        fn = found.py_func
+        if self._typed and name.endswith(("_f32", "_f64")):
+            scalar = np.float32 if name.endswith("_f32") else np.float64
+            typed = fn
+
+            def fn(*args):
+                return scalar(typed(*args))
+        setattr(self, name, fn)
+        return fn
+
+
+class _IeeeMath:
+    """math.* as generated code uses it, with NumPy's IEEE results (nan/inf, never an exception)."""
+
+    def __getattr__(self, name: str):
+        found = getattr(np, name, None)
+        return found if callable(found) else getattr(math, name)
+
+    fabs = staticmethod(np.fabs)
+
+
+def _as_python(name: str, text: str):
+    """The program function of `text` run as Python (its @_serial helpers too)."""
+    namespace: dict = {"__name__": f"jitgrad_python_{name}"}
+    text = text.replace("cache=True", "cache=False")  # (only their Python functions run: nothing to cache)
+    exec(compile(text, f"<jitgrad program {name} as Python>", "exec"), namespace)  # our generated source
+    for key, value in list(namespace.items()):
+        if isinstance(value, CPUDispatcher):
+            namespace[key] = value.py_func
+    namespace.update(lib=_PythonFunctions(library, typed=False), vm=_PythonFunctions(vmath, typed=True),
+                     math=_IeeeMath())
+    return namespace[name]

@@ -2,6 +2,7 @@
 every execution mode (check_modes), and agreement with PyTorch (check_torch)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -213,3 +214,28 @@ def check_torch(fn_jg: Callable, fn_torch: Callable, inputs: Sequence, rtol: flo
         assert jitgrad.dtypes.name(ga.dtype) == torch_dtype_name(gb.dtype), \
             f"gradient {i}: dtype {ga.dtype} vs torch {gb.dtype}"
         np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=rtol, atol=atol, err_msg=f"gradient of input {i}")
+
+
+# ---------------------------------------------------------------------------------------------
+# How the op table's compiled column runs its programs
+# ---------------------------------------------------------------------------------------------
+
+# Cases whose programs Numba compiles for real: a sample of every kernel family (elementwise with
+# vmath and broadcasting, fused reductions, matmul and layout calls, indexed loops, row reductions,
+# cat, a composite). Every other case runs its generated source as plain Python (kernels.cpu's Python
+# run mode: the same programs, structure checked, no compile); JITGRAD_TEST_FULL_COMPILE=1 compiles all.
+REAL_COMPILE = frozenset({
+    "sigmoid-2x1x3", "pow-2x1x3_4x1", "where-broadcast-cond", "cast-to-int",
+    "mean-dims-tuple-keepdim", "amax-ties", "sum-bool", "prod-dim-one-zero",
+    "matmul-2d-2d", "matmul-batched", "transpose-3d-neg",
+    "getitem-array-2d", "setitem-array-rows", "gather-dim1", "getitem-slice-step",
+    "var-dims-tuple", "max-dim-ties", "norm-pinf-dim", "cat-dim1-three", "mlp-composed",
+})
+FULL_COMPILE = os.environ.get("JITGRAD_TEST_FULL_COMPILE") == "1"
+
+
+def use_kernels_for(case_name: str, monkeypatch) -> None:
+    """Run compiled mode's CPU programs as Python for this case unless it is in the real-compile
+    sample (or JITGRAD_TEST_FULL_COMPILE=1)."""
+    if not FULL_COMPILE and case_name not in REAL_COMPILE:
+        monkeypatch.setenv("JITGRAD_CPU_KERNELS", "python")

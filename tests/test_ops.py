@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import RUNNERS, check_grads, check_modes, check_torch
+from helpers import RUNNERS, check_grads, check_modes, check_torch, use_kernels_for
 from op_table import CASES, GRAD_CASES, NO_COMPILED_KERNEL, jitgrad_fn, make_inputs
 
 import jitgrad
@@ -38,7 +38,9 @@ def test_torch_oracle(case, dtype):
 def test_modes(case, monkeypatch):
     """Every execution mode gives eager's values and gradients, compiled mode with every op in
     compiled kernels (an interpreter fallback raises here, except for NO_COMPILED_KERNEL ops);
-    an untraceable case is refused by compiled mode with an error that says why."""
+    an untraceable case is refused by compiled mode with an error that says why. Programs run as
+    Python except for a real-compile sample per kernel family (helpers.use_kernels_for)."""
+    use_kernels_for(case.name, monkeypatch)
     monkeypatch.setattr(executable, "_warned_fallbacks", set())  # (it warns once per op otherwise)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", compiled.InterpreterFallbackWarning)
