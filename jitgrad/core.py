@@ -2,6 +2,7 @@
 point through which every op runs, eagerly on NumPy or symbolically into an IR graph."""
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from collections.abc import Callable
@@ -17,6 +18,38 @@ ELEMENTWISE, REDUCTION, MATMUL, SHAPE, INDEX, OTHER, TRANSFER = (
     "elementwise", "reduction", "matmul", "shape", "index", "other", "transfer")
 
 
+def _no_finish(count: int) -> float:
+    return 1.0
+
+
+def mean_scale(count: int) -> float:
+    """mean's finalisation: the sum times 1/count; the mean of no elements is NaN (as NumPy and eager mode)."""
+    return 1.0 / count if count else math.nan
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """What the back ends need of a reduction primitive, declared with it.
+
+    combine: the row of kernels/reductions.py's table that folds elements (its identity starts
+        the accumulator and is an empty reduction's result): 'sum', 'prod', 'max', 'min', ...;
+    scale(count) -> float: the finalisation, a factor applied to the combined value of `count`
+        elements (mean_scale for mean; 1 for the others);
+    nan: 'propagate' (a NaN element makes the result NaN, as NumPy's sum/max) or 'ignore' (NaN
+        elements are skipped, as nansum): the table row implements it, a test checks they agree;
+    index: the index-carrying variant: for an arg-reduction (argmax), True; for a reduction whose
+        gradient or second result uses one (max along a dim), that primitive's name; else None."""
+
+    combine: str
+    scale: Callable[[int], float] = _no_finish
+    nan: str = "propagate"
+    index: bool | str | None = None
+
+    @property
+    def returns_index(self) -> bool:
+        return self.index is True
+
+
 @dataclass(frozen=True, eq=False)
 class Primitive:
     """Everything every layer needs to know about one op; declared once in a prims_* module (prims.ALL).
@@ -25,8 +58,10 @@ class Primitive:
     impl(*arrays, **params) -> ndarray: the NumPy implementation.
     vjp(g, out, *inputs, **params) -> tuple of input cotangents (None where no gradient),
         written with jitgrad ops so it runs on eager tensors and on tracers alike.
-    template: for elementwise ops, a scalar expression with {0}, {1}... for operands and
-        {name} for params, in the subset that compiles under numba.njit and numba.cuda.
+    template: for elementwise ops, the scalar expression (see templates.py: a format string with
+        {0}, {1}... for operands and {name} for params, or a function of the dtypes), in the
+        subset that compiles under numba.njit and numba.cuda.
+    reduction: for reductions, the combine rule, finalisation, NaN policy and index variant.
     """
 
     name: str
@@ -35,9 +70,10 @@ class Primitive:
     vjp: Callable | None
     kind: str
     node_name: str
-    template: str | None = None
+    template: str | Callable | None = None
     params: tuple[str, ...] = ()
     doc: str = field(default="", repr=False)
+    reduction: Reduction | None = None
 
     @property
     def differentiable(self) -> bool:

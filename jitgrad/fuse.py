@@ -27,7 +27,6 @@ from .shapes import numel
 # ops (by primitive name) that the CPU target runs as library calls (see lower_calls.py)
 CPU_CALL_OPS = {"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim", "min_dim",
                 "argmax", "argmin", "norm", "var", "std", "matmul"}
-FUSED_REDUCTIONS = {"sum", "mean", "amax", "amin", "max", "min", "prod"}
 LIBRARY_OPS = {"matmul", "reshape", "squeeze", "unsqueeze", "permute", "transpose"}
 
 
@@ -68,7 +67,10 @@ def is_fusable_elementwise(eqn: Eqn) -> bool:
 
 
 def is_fusable_reduction(eqn: Eqn) -> bool:
-    return eqn.prim.name in FUSED_REDUCTIONS
+    """Reductions declared with a combine rule over `dims` (not the index-carrying ones, and not
+    max/min along one dim, whose second result is an index: see lower_calls.py)."""
+    reduction = eqn.prim.reduction
+    return reduction is not None and not reduction.returns_index and "dims" in eqn.params
 
 
 def iteration_shape(eqn: Eqn) -> tuple:

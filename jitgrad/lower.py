@@ -5,23 +5,17 @@ of the table) splits the plan: the reference interpreter runs it between two com
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import vmath
 from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
-from . import dtypes, prims
+from . import dtypes
 from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, materialized
 from .ir import Eqn, Graph, Var
 from .lower_calls import lower_call
-
-_REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "max": "max", "min": "min", "prod": "prod"}
-_MATH_CALL = re.compile(r"math\.(\w+)\(")
-# Templates may use math.sqrt and math.fabs as they are: both are single instructions.
-_HARDWARE = {"sqrt", "fabs"}
+from .templates import literal, scalar_expression
 
 
 @dataclass
@@ -45,25 +39,6 @@ class Plan:
     @property
     def single_program(self) -> Program | None:
         return self.segments[0].program if len(self.segments) == 1 else None
-
-
-def literal(value, dtype: np.dtype) -> str:
-    """Source text of a scalar typed like `dtype` (so float32 loops stay float32)."""
-    name = dtypes.name(dtype)
-    if dtype == dtypes.bool_:
-        return "True" if bool(value) else "False"
-    if dtype.kind == "f":
-        v = float(value)
-        if math.isnan(v):
-            return f"np.{name}(np.nan)"
-        if math.isinf(v):
-            return f"np.{name}({'-' if v < 0 else ''}np.inf)"
-        return f"np.{name}({v!r})"
-    return f"np.{name}({int(value)})"
-
-
-def _suffix(dtype: np.dtype) -> str:
-    return "f32" if dtype == dtypes.float32 else "f64"
 
 
 class _Namer:
@@ -93,55 +68,9 @@ def _is_inline_const(v: Var) -> bool:
 
 
 def expression(eqn: Eqn, operands: list[str]) -> str:
-    """The scalar expression of one elementwise equation, with vectorisable math calls."""
+    """The scalar expression of one elementwise equation: its declaration's template, filled."""
     x_dtype = eqn.inputs[0].dtype if eqn.inputs else eqn.out.dtype
     return scalar_expression(eqn.prim, eqn.params, x_dtype, eqn.out.dtype, operands)
-
-
-def scalar_expression(prim, params: dict, x_dtype: np.dtype, out_dtype: np.dtype, operands: list[str]) -> str:
-    """An elementwise primitive's template filled for these operand names and dtypes (shared by
-    the fused CPU and CUDA loops and the eager CUDA kernels: each op's math is written once)."""
-    if prim is prims.EXPAND or prim is prims.CLONE or prim.template is None:
-        return operands[0]  # a broadcast, a copy, or a one-element reshape (see fuse.py)
-    if prim is prims.CAST:
-        target = params["dtype"]
-        if target == dtypes.bool_:
-            return f"({operands[0]} != 0)"
-        return f"np.{dtypes.name(target)}({operands[0]})"
-    if prim is prims.POW_SCALAR:
-        return _pow_scalar(operands[0], params["exponent"], out_dtype)
-    if prim is prims.ABS and x_dtype.kind != "f":
-        return f"({operands[0]} if {operands[0]} >= 0 else -{operands[0]})"
-    if x_dtype.kind == "f" and prim.name in vmath.FUNCTIONS and prim.name not in _HARDWARE:
-        return f"vm.{prim.name}_{_suffix(x_dtype)}({', '.join(operands)})"
-    filled = {k: (literal(v, x_dtype) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-              for k, v in params.items()}
-    text = prim.template.format(*operands, zero=literal(0, x_dtype), one=literal(1, x_dtype), **filled)
-    if x_dtype.kind == "f":
-        text = _MATH_CALL.sub(lambda m: _math_call(m.group(1), x_dtype), text)
-    return text
-
-
-def _math_call(name: str, dtype: np.dtype) -> str:
-    if name in _HARDWARE or name not in vmath.FUNCTIONS:
-        return f"math.{name}("
-    return f"vm.{name}_{_suffix(dtype)}("
-
-
-def _pow_scalar(x: str, exponent, dtype: np.dtype) -> str:
-    """x ** c for a constant c: small integer powers by multiplication, halves by sqrt."""
-    one = literal(1, dtype)
-    if exponent == int(exponent) and abs(exponent) <= 8:
-        n = int(abs(exponent))
-        body = one if n == 0 else "(" + " * ".join([x] * n) + ")"
-        return f"({one} / {body})" if exponent < 0 else body
-    if dtype.kind == "f" and exponent == 0.5:
-        return f"math.sqrt({x})"
-    if dtype.kind == "f" and exponent == -0.5:
-        return f"({one} / math.sqrt({x}))"
-    if dtype.kind == "f":
-        return f"vm.pow_{_suffix(dtype)}({x}, {literal(exponent, dtype)})"
-    return f"({x} ** {int(exponent)})"
 
 
 def _array(namer: _Namer, v: Var) -> Array:
@@ -172,14 +101,10 @@ def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: di
             value = operand(eqn.inputs[0])
             arr = _array(namer, eqn.out)
             program_arrays[arr.name] = (arr, eqn.out)
-            scale = 1.0
-            if eqn.prim.name == "mean":
-                n = 1
-                for d in eqn.params["dims"]:
-                    n *= eqn.inputs[0].shape[d]
-                scale = 1.0 / n if n else math.nan  # the mean of nothing is NaN, as in eager mode
-            reduces.append(Reduce(arr.name, _REDUCE_OP[eqn.prim.name], value, tuple(eqn.params["dims"]),
-                                  scale, origin))
+            reduction = eqn.prim.reduction
+            count = math.prod(eqn.inputs[0].shape[d] for d in eqn.params["dims"])
+            reduces.append(Reduce(arr.name, reduction.combine, value, tuple(eqn.params["dims"]),
+                                  reduction.scale(count), origin))
             continue
         stmts.append(Stmt(target, expression(eqn, [operand(v) for v in eqn.inputs]), origin))
         local[eqn.out] = target

@@ -400,11 +400,11 @@ def _template_cases(dtype: np.dtype) -> list[tuple[str, dict, int]]:
 
 @pytest.mark.parametrize('dtype', [F32, F64, I32, I64, B], ids=lambda d: np.dtype(d).name)
 def test_every_elementwise_template(h100, dtype):
-    """jitgrad's op templates (lower.scalar_expression, as eager GPU ops and fused loops use them)
+    """jitgrad's op templates (templates.scalar_expression, as eager GPU ops and fused loops use them)
     in one fused loop per dtype: a float32 loop stays float32 except where vmath's pow, a cast
     to float64, or the large-argument branch of sin/cos/tan asks for float64."""
     prims = pytest.importorskip('jitgrad.prims')
-    from jitgrad.lower import scalar_expression
+    from jitgrad.templates import scalar_expression
     from kernels.cuda import program as cuda_program
     dtype = np.dtype(dtype)
     loads = (Load('a', 'x'), Load('b', 'y'), Load('c', 'm'))

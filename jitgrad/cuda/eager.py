@@ -15,12 +15,10 @@ from kernels.cuda import elementwise, index, layout, matmul, reduce, runtime
 
 from .. import core, devices, prims, shapes
 from ..core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, TRANSFER, Primitive
-from ..lower import scalar_expression
+from ..templates import scalar_expression
 from . import views
 
 CUDA = devices.device("cuda", 0)
-_REDUCE_OP = {"sum": "sum", "mean": "sum", "amax": "max", "amin": "min", "max": "max", "min": "min",
-              "prod": "prod", "max_dim": "max", "min_dim": "min"}
 _VIEW_PRIMS = {"reshape", "expand", "permute", "transpose", "squeeze", "unsqueeze", "getitem"}
 _warned_host: set = set()
 
@@ -182,27 +180,25 @@ def _elementwise(prim: Primitive, datas: list, params: dict, shape: tuple, dtype
 
 
 def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    """A reduction as its declaration says: its combine rule (the kernel table's row), its
+    finalisation scale, or its index-carrying kernel; norm/var/std compose plain reductions."""
     x = datas[0]
-    name = prim.name
-    if name in ("argmax", "argmin"):
+    reduction = prim.reduction
+    if reduction is None:  # norm, var, std: composed of elementwise kernels and plain reductions
+        return _composite_reduction(prim.name, x, params, tuple(shape), dtype)
+    ndim = len(x.shape)
+    if reduction.returns_index:
         dim, keepdim = params["dim"], params["keepdim"]
         if dim is None:
             x, dim, keepdim = x.reshape((x.size,)), 0, False
-        _, index = reduce.arg_reduce(x, name[3:], dim % max(1, len(x.shape)), keepdim)
+        _, index = reduce.arg_reduce(x, reduction.combine, dim % max(1, len(x.shape)), keepdim)
         return index.reshape(shape) if tuple(index.shape) != tuple(shape) else index
-    op = _REDUCE_OP.get(name)
-    if op is None:  # norm, var, std: composed of elementwise kernels and plain reductions
-        return _composite_reduction(name, x, params, tuple(shape), dtype)
-    ndim = len(x.shape)
-    if name in ("max_dim", "min_dim"):
+    if "dim" in params:  # along one dim (max_dim, min_dim)
         dims = (params["dim"] % max(1, ndim),) if ndim else ()
     else:
         dims = tuple(range(ndim)) if params["dims"] is None else tuple(sorted(d % max(1, ndim) for d in params["dims"]))
-    scale = 1.0
-    if name == "mean":
-        count = shapes.numel(tuple(x.shape[d] for d in dims))
-        scale = 1.0 / count if count else float("nan")
-    out = reduce.reduce(x, op, dims, params["keepdim"], dtype, scale)
+    scale = reduction.scale(shapes.numel(tuple(x.shape[d] for d in dims)))
+    out = reduce.reduce(x, reduction.combine, dims, params["keepdim"], dtype, scale)
     return out.reshape(shape) if tuple(out.shape) != tuple(shape) else out
 
 
@@ -225,7 +221,7 @@ def _composite_reduction(name: str, x, params: dict, shape: tuple, dtype: np.dty
         powers = elementwise.elementwise("math.pow(x0, x1)", [magnitude, dtype.type(p)], full, dtype)
         total = _reduce(powers, "sum", dims, keepdim, dtype)
         return elementwise.elementwise("math.pow(x0, x1)", [total, dtype.type(1.0 / p)], shape, dtype)
-    mean = _reduce(x, "sum", dims, True, dtype, 1.0 / count if count else float("nan"))
+    mean = _reduce(x, "sum", dims, True, dtype, core.mean_scale(count))
     deviations = elementwise.elementwise("((x0 - x1) * (x0 - x1))", [x, mean], full, dtype)
     denominator = max(count - params["correction"], 0)
     variance = _reduce(deviations, "sum", dims, keepdim, dtype, 1.0 / denominator if denominator else float("inf"))
