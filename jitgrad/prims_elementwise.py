@@ -3,8 +3,9 @@ written with jitgrad's own ops (so it runs eagerly, on tracers, and to any order
 template that fused kernels inline; below each group, the public wrappers that promote dtypes and
 call `bind`. Also `unbroadcast`, the VJP of broadcasting that every broadcasting rule uses.
 
-Templates use {0}, {1}... for operands, {name} for params, and {zero}/{one} for literals
-typed like the kernel; only Python operators, math.* and `a if c else b` appear in them.
+Templates (see templates.py) use {0}, {1}... for operands, {name} for params, and {zero}/{one} for
+literals typed like the kernel; only Python operators, math.*, vm.* and `a if c else b` appear in
+them; a template that depends on the dtypes is a function (templates.per_kind, templates.pow_scalar).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import builtins
 
 import numpy as np
 
-from . import dtypes, shapes
+from . import dtypes, shapes, templates
 from .core import ELEMENTWISE, Primitive, TensorBase, bind, full_like_data, lift
 from .prims_promotion import as_floating, as_tensor_operand, cast, dtype_bounds, float_promoted, promoted
 
@@ -105,7 +106,8 @@ def _unary(name, impl, vjp, template, node_name, rule=_same):
 
 
 NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", rule=_neg_rule)
-ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),), "math.fabs({0})", "AbsBackward0")
+ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),),
+             templates.per_kind("math.fabs({0})", "({0} if {0} >= 0 else -{0})"), "AbsBackward0")
 SIGN = _unary("sign", np.sign, lambda g, out, x: (zeros_like_(x),),
               "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
 EXP = _unary("exp", np.exp, lambda g, out, x: (g * out,), "math.exp({0})", "ExpBackward0")
@@ -118,7 +120,7 @@ COS = _unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), "math.cos({0})",
 TAN = _unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),), "math.tan({0})", "TanBackward0")
 TANH = _unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), "math.tanh({0})", "TanhBackward0")
 SIGMOID = _unary("sigmoid", _sigmoid_impl, lambda g, out, x: (g * (out * (1 - out)),),
-                 "({one} / ({one} + math.exp(-{0})))", "SigmoidBackward0")
+                 "vm.sigmoid({0})", "SigmoidBackward0")
 RELU = _unary("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
               lambda g, out, x: (g * (out > 0),), "({zero} if {0} <= {zero} else {0})", "ReluBackward0")
 
@@ -247,7 +249,7 @@ ADD = _binary("add", np.add, _add_vjp, "({0} + {1})", "AddBackward0")
 SUB = _binary("sub", np.subtract, _sub_vjp, "({0} - {1})", "SubBackward0", rule=_sub_rule)
 MUL = _binary("mul", np.multiply, _mul_vjp, "({0} * {1})", "MulBackward0")
 DIV = _binary("div", np.true_divide, _div_vjp, "({0} / {1})", "DivBackward0")
-POW = _binary("pow", np.power, _pow_vjp, "({0} ** {1})", "PowBackward1")
+POW = _binary("pow", np.power, _pow_vjp, templates.per_kind("vm.pow({0}, {1})", "({0} ** {1})"), "PowBackward1")
 MAXIMUM = _binary("maximum", np.maximum, _extremum_vjp(lambda x, y: x < y),
                   "({0} if (({0} >= {1}) | ({0} != {0})) else {1})", "MaximumBackward0")
 MINIMUM = _binary("minimum", np.minimum, _extremum_vjp(lambda x, y: x > y),
@@ -271,7 +273,7 @@ def _pow_scalar_vjp(g, out, x, exponent):
 
 
 POW_SCALAR = Primitive("pow_scalar", quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))),
-                       _pow_scalar_rule, _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", "({0} ** {exponent})",
+                       _pow_scalar_rule, _pow_scalar_vjp, ELEMENTWISE, "PowBackward0", templates.pow_scalar,
                        params=("exponent",))
 
 

@@ -6,7 +6,7 @@ import builtins
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, templates
 from .core import ELEMENTWISE, Primitive, TensorBase, bind, lift
 
 
@@ -19,7 +19,7 @@ def _cast_vjp(g, out, x, dtype):
 
 
 CAST = Primitive("cast", lambda x, dtype: x.astype(dtype), _cast_rule, _cast_vjp, ELEMENTWISE,
-                 "ToCopyBackward0", "{dtype}({0})", params=("dtype",))
+                 "ToCopyBackward0", templates.cast, params=("dtype",))
 
 
 def as_tensor_operand(value, dtype=None) -> TensorBase:

@@ -9,7 +9,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes, shapes
-from .core import REDUCTION, Primitive, TensorBase, bind
+from .core import REDUCTION, Primitive, Reduction, TensorBase, bind, mean_scale
 from .prims_device import constant_like
 from .prims_elementwise import abs, maximum, minimum, pow, quiet, sign, where
 from .prims_index import scatter_add_to
@@ -164,22 +164,32 @@ def _full_or_dim(stem):
     return label
 
 
-def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=()):
-    return Primitive(name, quiet(impl), rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"))
+def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=(), reduction=None):
+    return Primitive(name, quiet(impl), rule, vjp, REDUCTION, node_name, params=extra + ("dims", "keepdim"),
+                     reduction=reduction)
 
 
 SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=keepdim),
-                 _sum_vjp, _full_or_dim("Sum"), rule=_summed)
-MEAN = _reduction("mean", lambda x, dims, keepdim: np.mean(x, axis=dims, keepdims=keepdim),
-                  _mean_vjp, _full_or_dim("Mean"))
+                 _sum_vjp, _full_or_dim("Sum"), rule=_summed, reduction=Reduction("sum"))
+def _mean_impl(x, dims, keepdim):
+    """np.mean; over no elements NaN (the declared finalisation's value), without NumPy's warning."""
+    if shapes.numel(tuple(x.shape[d] for d in dims)) == 0:
+        return np.full(shapes.reduce(x.shape, dims, keepdim), mean_scale(0), dtype=x.dtype)
+    return np.mean(x, axis=dims, keepdims=keepdim)
+
+
+MEAN = _reduction("mean", _mean_impl,
+                  _mean_vjp, _full_or_dim("Mean"), reduction=Reduction("sum", scale=mean_scale))
 AMAX = _reduction("amax", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
-                  _extreme_reduce_vjp, "AmaxBackward0", rule=_extreme_rule("amax", False))
+                  _extreme_reduce_vjp, "AmaxBackward0", rule=_extreme_rule("amax", False),
+                  reduction=Reduction("max"))
 AMIN = _reduction("amin", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
-                  _extreme_reduce_vjp, "AminBackward0", rule=_extreme_rule("amin", False))
+                  _extreme_reduce_vjp, "AminBackward0", rule=_extreme_rule("amin", False),
+                  reduction=Reduction("min"))
 MAX = _reduction("max", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
-                 _extreme_all_vjp, "MaxBackward1", rule=_extreme_rule("max", False))
+                 _extreme_all_vjp, "MaxBackward1", rule=_extreme_rule("max", False), reduction=Reduction("max"))
 MIN = _reduction("min", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
-                 _extreme_all_vjp, "MinBackward1", rule=_extreme_rule("min", False))
+                 _extreme_all_vjp, "MinBackward1", rule=_extreme_rule("min", False), reduction=Reduction("min"))
 
 
 def _extreme_dim_vjp(arg):
@@ -192,22 +202,26 @@ def _extreme_dim_vjp(arg):
 
 MAX_DIM = Primitive("max_dim", lambda x, dim, keepdim: np.amax(x, axis=dim, keepdims=keepdim),
                     _extreme_rule("max", True), _extreme_dim_vjp(lambda x, d, keepdim: argmax(x, d, keepdim)),
-                    REDUCTION, "MaxBackward0", params=("dim", "keepdim"))
+                    REDUCTION, "MaxBackward0", params=("dim", "keepdim"),
+                    reduction=Reduction("max", index="argmax"))
 MIN_DIM = Primitive("min_dim", lambda x, dim, keepdim: np.amin(x, axis=dim, keepdims=keepdim),
                     _extreme_rule("min", True), _extreme_dim_vjp(lambda x, d, keepdim: argmin(x, d, keepdim)),
-                    REDUCTION, "MinBackward0", params=("dim", "keepdim"))
+                    REDUCTION, "MinBackward0", params=("dim", "keepdim"),
+                    reduction=Reduction("min", index="argmin"))
 PROD = _reduction("prod", lambda x, dims, keepdim: np.prod(x, axis=dims, keepdims=keepdim),
-                  _prod_vjp, _full_or_dim("Prod"), rule=_summed)
+                  _prod_vjp, _full_or_dim("Prod"), rule=_summed, reduction=Reduction("prod"))
 NORM = _reduction("norm", _norm_impl, _norm_vjp, "LinalgVectorNormBackward0", extra=("p",))
 VAR = _reduction("var", _var_impl, _var_vjp, "VarBackward0", extra=("correction",))
 STD = _reduction("std", lambda x, dims, correction, keepdim: np.sqrt(_var_impl(x, dims, correction, keepdim)),
                  _std_vjp, "StdBackward0", extra=("correction",))
 ARGMAX = Primitive("argmax", lambda x, dim, keepdim: np.expand_dims(np.argmax(x, axis=dim), dim)
                    if keepdim else np.argmax(x, axis=dim),
-                   _extreme_rule("argmax", True, dtypes.int64), None, REDUCTION, "", params=("dim", "keepdim"))
+                   _extreme_rule("argmax", True, dtypes.int64), None, REDUCTION, "", params=("dim", "keepdim"),
+                   reduction=Reduction("max", index=True))
 ARGMIN = Primitive("argmin", lambda x, dim, keepdim: np.expand_dims(np.argmin(x, axis=dim), dim)
                    if keepdim else np.argmin(x, axis=dim),
-                   _extreme_rule("argmin", True, dtypes.int64), None, REDUCTION, "", params=("dim", "keepdim"))
+                   _extreme_rule("argmin", True, dtypes.int64), None, REDUCTION, "", params=("dim", "keepdim"),
+                   reduction=Reduction("min", index=True))
 
 def _dims(x, dim):
     return shapes.normalize_dims(dim, x.ndim)
