@@ -142,4 +142,9 @@ def _as_python(name: str, text: str):
             namespace[key] = value.py_func
     namespace.update(lib=_PythonFunctions(library, typed=False), vm=_PythonFunctions(vmath, typed=True),
                      math=_IeeeMath())
-    return namespace[name]
+    program = namespace[name]
+
+    def run(*arrays):
+        with np.errstate(all="ignore"):  # IEEE results, silently, as the compiled program gives them
+            return program(*arrays)
+    return run

@@ -58,11 +58,13 @@ def _skip_nan(step: Callable[[str, str, bool], str], neutral: int) -> Callable[[
 class Row:
     """One combine rule: `identity(dtype)` starts (and pads) an accumulator, `step(acc, value,
     reassociable)` is the text of the next accumulator; `widen`: float32 elements accumulate in
-    float64 (sums and products: more accurate than NumPy's pairwise summation)."""
+    float64 (sums and products: more accurate than NumPy's pairwise summation); `nan`: what the
+    step does with a NaN element, 'propagate' or 'ignore' (the declarations state theirs)."""
 
     identity: Callable[[str], str]
     step: Callable[[str, str, bool], str]
     widen: bool
+    nan: str = "propagate"
 
 
 _SUM = _arith_step("+", "reduce_add")

@@ -1,0 +1,145 @@
+"""One declaration per op, kept: reductions carry their combine rule, finalisation, NaN policy and
+index variant (read by fusion, lowering and the GPU back end through kernels/reductions.py's one
+table); elementwise ops carry their scalar templates (filled by templates.py for the fused loops and
+the eager GPU kernels alike, no op-name matching); and the op table's compiled column can run its
+programs as Python without changing what they compute."""
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jitgrad
+from jitgrad import core, fuse, prims, templates
+from jitgrad.ir import Eqn, Var
+from kernels import cpu, reductions
+from kernels.spec import Array, Load, Loop, Program, Reduce, Stmt, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+REDUCTIONS = [p for p in prims.ALL if p.reduction is not None]
+
+
+def test_every_plain_reduction_is_declared_with_a_table_row():
+    """sum, mean, prod, amax/amin, max/min (and their index variants) name a row of the one kernel
+    table, with the NaN policy the row implements; norm/var/std are composite (no row)."""
+    names = {p.name for p in REDUCTIONS}
+    assert {"sum", "mean", "prod", "amax", "amin", "max", "min", "max_dim", "min_dim", "argmax", "argmin"} <= names
+    for prim in REDUCTIONS:
+        row = reductions.row(prim.reduction.combine)
+        assert row.nan == prim.reduction.nan, prim.name
+    assert prims.BY_NAME["argmax"].reduction.returns_index
+    assert prims.BY_NAME["max_dim"].reduction.index == "argmax"
+    assert prims.BY_NAME["mean"].reduction.scale(4) == 0.25
+
+
+def test_mean_of_nothing_is_nan_from_the_declaration():
+    """The finalisation of mean is declared once: 1/n, and NaN for an empty reduction (eager's value)."""
+    assert math.isnan(prims.MEAN.reduction.scale(0))
+    assert prims.SUM.reduction.scale(0) == 1.0
+
+
+@pytest.mark.parametrize("python", [False, True], ids=["numba", "python"])
+def test_compiled_mean_over_an_empty_dim_is_nan(python, monkeypatch):
+    if python:
+        monkeypatch.setenv("JITGRAD_CPU_KERNELS", "python")
+    x = jitgrad.tensor(np.zeros((0, 3), np.float32))
+    eager = x.mean(0).numpy()
+    compiled = jitgrad.jit(lambda t: t.mean(0))(x).numpy()
+    assert np.isnan(eager).all() and np.isnan(compiled).all() and compiled.shape == (3,)
+    assert np.isnan(jitgrad.jit(lambda t: t.mean())(x).numpy())
+
+
+def test_fusion_reads_the_declarations():
+    """A reduction fuses into loops because it is declared with a combine rule over `dims`, not by name."""
+    x = Var((3, 4), np.dtype(np.float64))
+    out = Var((3,), np.dtype(np.float64))
+    for prim in (prims.SUM, prims.MEAN, prims.PROD, prims.AMAX, prims.MIN):
+        assert fuse.is_fusable_reduction(Eqn(prim, (x,), {"dims": (1,), "keepdim": False}, out))
+    index = Var((3,), np.dtype(np.int64))
+    assert not fuse.is_fusable_reduction(Eqn(prims.ARGMAX, (x,), {"dim": 1, "keepdim": False}, index))
+    assert not fuse.is_fusable_reduction(Eqn(prims.VAR, (x,), {"dims": (1,), "correction": 1, "keepdim": False}, out))
+
+
+def test_nan_policies_of_the_table():
+    """'propagate' rows let a NaN element win; a row that ignores NaN skips it (rendered as Python)."""
+    for op, row in reductions.TABLE.items():
+        acc, step = "acc", row.step("acc", "v", False)
+        env = {"np": np, "acc": np.float64(2.0), "v": np.float64(np.nan)}
+        value = eval(step, env)
+        if row.nan == "propagate":
+            assert np.isnan(value), op
+        else:
+            assert value == 2.0 or value == 0.0, op  # (the identity, combined: unchanged)
+        assert acc in step
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            found.add(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
+def test_eager_gpu_kernels_do_not_import_the_compiler():
+    """cuda/eager.py fills templates through templates.py; the lowering (lower.py) is compiled mode's."""
+    found = _imports(ROOT / "jitgrad" / "cuda" / "eager.py")
+    assert not any(m.endswith("lower") for m in found), found
+
+
+def _fill(prim, dtype, params=None, arity=1):
+    dt = np.dtype(dtype)
+    return templates.scalar_expression(prim, params or {}, dt, dt, [f"x{i}" for i in range(arity)])
+
+
+def test_vmath_choice_is_in_the_template():
+    """Float templates call kernels.vmath where it has the function (written vm.f or math.f), and
+    the integer forms are the declaration's own (per_kind), whatever the op is called."""
+    assert _fill(prims.SIGMOID, np.float32) == "vm.sigmoid_f32(x0)"
+    assert _fill(prims.SIN, np.float64) == "vm.sin_f64(x0)"
+    assert _fill(prims.SQRT, np.float32) == "math.sqrt(x0)"
+    assert _fill(prims.POW, np.float32, arity=2) == "vm.pow_f32(x0, x1)"
+    assert _fill(prims.POW, np.int64, arity=2) == "(x0 ** x1)"
+    assert _fill(prims.ABS, np.int32) == "(x0 if x0 >= 0 else -x0)"
+    assert _fill(prims.ABS, np.float64) == "math.fabs(x0)"
+    assert _fill(prims.POW_SCALAR, np.float64, {"exponent": 3}) == "(x0 * x0 * x0)"
+    assert _fill(prims.CAST, np.float64, {"dtype": np.dtype(np.bool_)}) == "(x0 != 0)"
+
+
+def test_a_plain_template_string_stays_valid():
+    """A new op declared with a plain format string (math.* calls, {one}/{zero}) needs nothing else."""
+    prim = core.Primitive("softsign_demo", lambda x: x / (1 + np.abs(x)), lambda x: (x.shape, x.dtype), None,
+                          core.ELEMENTWISE, "", "({0} / ({one} + math.fabs({0})) + math.tanh({zero}))")
+    assert _fill(prim, np.float32) == "(x0 / (np.float32(1.0) + math.fabs(x0)) + vm.tanh_f32(np.float32(0.0)))"
+    assert _fill(prim, np.int64) == "(x0 / (np.int64(1) + math.fabs(x0)) + math.tanh(np.int64(0)))"
+    with pytest.raises(TypeError, match="floating operands only"):
+        _fill(core.Primitive("f", None, None, None, core.ELEMENTWISE, "", "vm.exp({0})"), np.int64)
+
+
+def _program() -> Program:
+    x = Array("x", (3, 5), "float32")
+    loop = Loop((3, 5), (Load("a", "x"),), (Stmt("t", "vm.tanh_f32(a) * math.sqrt(a)", "tanh"),),
+                stores=(Store("y", "t"),), reduces=(Reduce("s", "sum", "t", (1,), 0.2, "mean"),))
+    return Program("decl_demo", (x,), ("y", "s"), temporaries=(Array("y", (3, 5), "float32"),
+                                                               Array("s", (3,), "float32")), steps=(loop,))
+
+
+def test_python_run_mode_runs_the_same_source(monkeypatch):
+    """JITGRAD_CPU_KERNELS=python runs the very text Numba compiles, as Python (sqrt of a negative
+    is NaN, as compiled), with the compiled program's results."""
+    x = np.linspace(-1, 2, 15, dtype=np.float32).reshape(3, 5)
+    compiled = cpu.compile_program(_program())
+    monkeypatch.setenv("JITGRAD_CPU_KERNELS", "python")
+    python = cpu.compile_program(_program())
+    assert isinstance(python, cpu.PythonProgram) and python.source == compiled.source
+    got, want = python(x), compiled(x)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-6, equal_nan=True)
+    assert np.isnan(got[0][0, 0])
