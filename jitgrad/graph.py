@@ -178,7 +178,10 @@ class PrimNode(Node):
         if len(grads) != len(inputs):
             raise RuntimeError(f"internal error: VJP of {self.prim.name} returned {len(grads)} grads "
                                f"for {len(inputs)} inputs")
-        return grads
+        # The engine's chore, done here once for every rule: a cotangent in the broadcast shape of
+        # the output is summed back to its input's shape (so no VJP rule unbroadcasts).
+        return tuple([gi if gi is None or gi.shape == t.shape else gi.sum_to_size(t.shape)
+                      for gi, t in zip(grads, inputs)])
 
     def release(self) -> None:
         reads_inputs, reads_out = self._reads

@@ -1,7 +1,8 @@
 """Elementwise primitives, each declared once: shape/dtype rule, NumPy implementation, VJP rule
 written with jitgrad's own ops (so it runs eagerly, on tracers, and to any order) and the scalar
 template that fused kernels inline; below each group, the public wrappers that promote dtypes and
-call `bind`. Also `unbroadcast`, the VJP of broadcasting that every broadcasting rule uses.
+call `bind`. Also `unbroadcast`, the VJP of broadcasting, which the autograd engine applies to the
+cotangents of every broadcasting rule (Tensor.sum_to_size).
 
 Templates (see templates.py) use {0}, {1}... for operands, {name} for params, and {zero}/{one} for
 literals typed like the kernel; only Python operators, math.*, vm.* and `a if c else b` appear in
@@ -203,31 +204,33 @@ def clone(x):
 # ---------------------------------------------------------------------------------------------
 
 
+# Rules of broadcasting ops return cotangents in the output's (broadcast) shape: the autograd
+# engine sums each back to its input's shape (graph.PrimNode.apply), once for every rule.
+
+
 def _add_vjp(g, out, x, y):
-    return unbroadcast(g, x.shape), unbroadcast(g, y.shape)
+    return g, g
 
 
 def _sub_vjp(g, out, x, y):
-    return unbroadcast(g, x.shape), unbroadcast(neg(g), y.shape)
+    return g, neg(g)
 
 
 def _mul_vjp(g, out, x, y):
-    return (unbroadcast(g * y, x.shape) if needs_grad(x) else None,
-            unbroadcast(g * x, y.shape) if needs_grad(y) else None)
+    return (g * y if needs_grad(x) else None,
+            g * x if needs_grad(y) else None)
 
 
 def _div_vjp(g, out, x, y):
-    return (unbroadcast(g / y, x.shape) if needs_grad(x) else None,
-            unbroadcast(-(g * x) / (y * y), y.shape) if needs_grad(y) else None)
+    return (g / y if needs_grad(x) else None,
+            -(g * x) / (y * y) if needs_grad(y) else None)
 
 
 def _pow_vjp(g, out, x, y):
     # PyTorch's conventions at x == 0: d/dx is 0 where y == 0 (not 0 * 0**-1 = nan); d/dy is 0
     # where y >= 0 (not nan from 0 * log 0) and out * log(0) = -inf where y < 0.
-    gx = unbroadcast(where(y == 0, 0.0, g * y * pow(x, y - 1)), x.shape) if needs_grad(x) else None
-    gy = None
-    if needs_grad(y):
-        gy = unbroadcast(where((x == 0) & (y >= 0), 0.0, g * out * log(x)), y.shape)
+    gx = where(y == 0, 0.0, g * y * pow(x, y - 1)) if needs_grad(x) else None
+    gy = where((x == 0) & (y >= 0), 0.0, g * out * log(x)) if needs_grad(y) else None
     return gx, gy
 
 
@@ -236,8 +239,8 @@ def _extremum_vjp(loses):
     in full to both where either is NaN (PyTorch's rule: only a strict loser gets 0)."""
     def vjp(g, out, x, y):
         half = where(x == y, 0.5, 1.0)
-        return (unbroadcast(g * half * cast(logical_not(loses(x, y)), g.dtype), x.shape) if needs_grad(x) else None,
-                unbroadcast(g * half * cast(logical_not(loses(y, x)), g.dtype), y.shape) if needs_grad(y) else None)
+        return (g * half * cast(logical_not(loses(x, y)), g.dtype) if needs_grad(x) else None,
+                g * half * cast(logical_not(loses(y, x)), g.dtype) if needs_grad(y) else None)
     return vjp
 
 
@@ -313,8 +316,8 @@ def _where_rule(c, x, y):
 def _where_vjp(g, out, c, x, y):
     zero = zeros_like_(g)
     return (None,
-            unbroadcast(where(c, g, zero), x.shape) if needs_grad(x) else None,
-            unbroadcast(where(c, zero, g), y.shape) if needs_grad(y) else None)
+            where(c, g, zero) if needs_grad(x) else None,
+            where(c, zero, g) if needs_grad(y) else None)
 
 
 WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "WhereBackward0",

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import dtypes, shapes
 from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
-from .prims_elementwise import needs_grad, unbroadcast
+from .prims_elementwise import needs_grad
 from .prims_promotion import as_tensor_operand, promoted
 
 
@@ -239,7 +239,7 @@ def _setitem_vjp(g, out, x, v, *arrays, spec):
     gx = None
     if needs_grad(x):
         gx = setitem_spec(g, lift(0, g.dtype, g), spec, arrays)
-    gv = unbroadcast(getitem_spec(g, spec, arrays), v.shape) if needs_grad(v) else None
+    gv = getitem_spec(g, spec, arrays) if needs_grad(v) else None  # (the engine unbroadcasts it to v)
     return (gx, gv) + (None,) * len(arrays)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import dtypes, shapes
 from .core import MATMUL, Primitive, bind
-from .prims_elementwise import needs_grad, unbroadcast
+from .prims_elementwise import needs_grad
 from .prims_promotion import as_tensor_operand, promoted
 from .prims_shape import reshape, transpose, unsqueeze
 
@@ -22,10 +22,15 @@ def _matmul_vjp(g, out, a, b):
     b2 = b if b.ndim > 1 else unsqueeze(b, -1)
     g2 = reshape(g, shapes.matmul(a2.shape, b2.shape))
     ga = gb = None
+    # Batch dims broadcast: the engine sums the cotangents back over them (as for any broadcasting rule).
     if needs_grad(a):
-        ga = reshape(unbroadcast(matmul(g2, transpose(b2, -1, -2)), a2.shape), a.shape)
+        ga = matmul(g2, transpose(b2, -1, -2))
+        if a.ndim == 1:  # drop the row dim that unsqueeze added
+            ga = reshape(ga, ga.shape[:-2] + ga.shape[-1:])
     if needs_grad(b):
-        gb = reshape(unbroadcast(matmul(transpose(a2, -1, -2), g2), b2.shape), b.shape)
+        gb = matmul(transpose(a2, -1, -2), g2)
+        if b.ndim == 1:  # drop the column dim
+            gb = reshape(gb, gb.shape[:-1])
     return ga, gb
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from . import prims
+from . import prims, shapes
 
 
 class TensorOps:
@@ -202,6 +202,18 @@ class TensorOps:
 
     def mean(self, dim=None, keepdim=False, dtype=None):
         return prims.mean(self, dim, keepdim, dtype=dtype)
+
+    def sum_to_size(self, *size):
+        """Summed over the dims that broadcasting to this shape added or expanded, down to `size`
+        (PyTorch's sum_to_size; the autograd engine calls it on cotangents of broadcasting ops)."""
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+        try:
+            expandable = shapes.broadcast(shape, self.shape) == tuple(self.shape)
+        except ValueError:
+            expandable = False
+        if not expandable:
+            raise RuntimeError(f"size {{{list(shape)}}} is not expandable to size {{{list(self.shape)}}}.")
+        return prims.unbroadcast(self, shape)
 
     def max(self, dim=None, keepdim=False):
         return prims.max(self, dim, keepdim)

@@ -143,3 +143,31 @@ def test_python_run_mode_runs_the_same_source(monkeypatch):
         assert g.dtype == w.dtype and g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-6, equal_nan=True)
     assert np.isnan(got[0][0, 0])
+
+
+def test_the_engine_unbroadcasts_once():
+    """Broadcasting rules return cotangents in the output's shape; the node (the engine) sums each
+    back to its input's shape, so calling a grad_fn gives input-shaped gradients as in PyTorch."""
+    x = jitgrad.tensor(np.ones((3, 1))).requires_grad_()
+    y = jitgrad.tensor(np.arange(4.0)).requires_grad_()
+    g = jitgrad.tensor(np.arange(12.0).reshape(3, 4))
+    raw = prims.ADD.vjp(g, None, x, y)
+    assert raw[0].shape == (3, 4) and raw[1].shape == (3, 4)
+    gx, gy = (x * y).grad_fn(g)
+    np.testing.assert_array_equal(gx.numpy(), (g.numpy() * y.detach().numpy()).sum(1, keepdims=True))
+    np.testing.assert_array_equal(gy.numpy(), (g.numpy() * x.detach().numpy()).sum(0))
+    a = jitgrad.tensor(np.ones((2, 3, 4))).requires_grad_()
+    v = jitgrad.tensor(np.ones(4)).requires_grad_()
+    ga, gv = jitgrad.autograd.grad((jitgrad.matmul(a, v) ** 2).sum(), [a, v])
+    assert ga.shape == (2, 3, 4) and gv.shape == (4,)
+
+
+def test_sum_to_size_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    for size in [(3, 1), (1, 3, 4), (4,), (2, 1, 1), ()]:
+        want = torch.tensor(x).sum_to_size(size).numpy()
+        np.testing.assert_allclose(jitgrad.tensor(x).sum_to_size(size).numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(jitgrad.tensor(x).sum_to_size(3, 1).numpy(), torch.tensor(x).sum_to_size(3, 1).numpy())
+    with pytest.raises(RuntimeError, match="not expandable"):
+        jitgrad.tensor(x).sum_to_size(5)
