@@ -13,7 +13,7 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .compiled import grad, jit, jit_grad, value_and_grad
 from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, cat, clamp, clone, cos, div, eq,
                     exp, expand, expm1, flatten, gather, ge, gt, le, log, log1p, logical_and, logical_not,
-                    logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, narrow, ne, neg, norm,
+                    logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, nansum, narrow, ne, neg, norm,
                     permute, pow, prod, reciprocal, relu, reshape, select, sigmoid, sign, sin, sqrt, squeeze, stack,
                     std, sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
 from .serialization import load, save

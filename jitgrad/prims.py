@@ -11,7 +11,7 @@ with their wrappers, one module per op family, each importing only the families 
     prims_elementwise  unary, binary, comparison, where, clamp; `unbroadcast`
     prims_index        getitem/setitem/unindex, gather/scatter_add, narrow/select
     prims_shape        reshape, expand, permute, transpose, squeeze, unsqueeze, cat, stack
-    prims_reduce       sum, mean, max/min, prod, norm, var, std, argmax/argmin
+    prims_reduce       sum, nansum, mean, max/min, prod, norm, var, std, argmax/argmin
     prims_matmul       matmul, mm
     prims_conv         conv2d (and its two VJP halves), max-pool argmax
 """
@@ -149,6 +149,7 @@ from .prims_reduce import (
     MEAN,
     MIN,
     MIN_DIM,
+    NANSUM,
     NORM,
     PROD,
     PROD_EXACT_MAX,
@@ -163,6 +164,7 @@ from .prims_reduce import (
     max,
     mean,
     min,
+    nansum,
     norm,
     prod,
     std,
@@ -197,7 +199,7 @@ ALL = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOI
        TO_DEVICE,
        ADD, SUB, MUL, DIV, POW, POW_SCALAR, RSUB_SCALAR, RPOW_SCALAR, RECIPROCAL, MAXIMUM, MINIMUM, CLAMP, WHERE,
        EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT,
-       SUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,
+       SUM, NANSUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN,
        MATMUL_PRIM, RESHAPE, EXPAND, PERMUTE, TRANSPOSE, SQUEEZE, UNSQUEEZE, CAT, STACK,
        GETITEM, UNINDEX, SETITEM, GATHER, SCATTER_ADD) + CONV_PRIMS
 BY_NAME = {p.name: p for p in ALL}

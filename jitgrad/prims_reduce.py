@@ -1,4 +1,4 @@
-"""Reduction primitives, each declared once: sum, mean, amax/amin, max/min (whole and along a
+"""Reduction primitives, each declared once: sum, nansum, mean, amax/amin, max/min (whole and along a
 dim, with indices), prod, norm, var, std, argmax/argmin; with their wrappers. Dims are
 normalised to a sorted tuple before bind."""
 from __future__ import annotations
@@ -169,8 +169,6 @@ def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=(), reduction=No
                      reduction=reduction)
 
 
-SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=keepdim),
-                 _sum_vjp, _full_or_dim("Sum"), rule=_summed, reduction=Reduction("sum"))
 def _mean_impl(x, dims, keepdim):
     """np.mean; over no elements NaN (the declared finalisation's value), without NumPy's warning."""
     if shapes.numel(tuple(x.shape[d] for d in dims)) == 0:
@@ -178,6 +176,15 @@ def _mean_impl(x, dims, keepdim):
     return np.mean(x, axis=dims, keepdims=keepdim)
 
 
+def _nansum_vjp(g, out, x, dims, keepdim):
+    """NaN elements were left out of the sum: their gradient is 0 (PyTorch's rule), the others' is g."""
+    return (_expand_back(g, x, dims, keepdim) * cast(x == x, g.dtype),)
+
+
+SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=keepdim),
+                 _sum_vjp, _full_or_dim("Sum"), rule=_summed, reduction=Reduction("sum"))
+NANSUM = _reduction("nansum", lambda x, dims, keepdim: np.nansum(x, axis=dims, keepdims=keepdim),
+                    _nansum_vjp, "NansumBackward0", rule=_summed, reduction=Reduction("nansum", nan="ignore"))
 MEAN = _reduction("mean", _mean_impl,
                   _mean_vjp, _full_or_dim("Mean"), reduction=Reduction("sum", scale=mean_scale))
 AMAX = _reduction("amax", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
@@ -223,6 +230,7 @@ ARGMIN = Primitive("argmin", lambda x, dim, keepdim: np.expand_dims(np.argmin(x,
                    _extreme_rule("argmin", True, dtypes.int64), None, REDUCTION, "", params=("dim", "keepdim"),
                    reduction=Reduction("min", index=True))
 
+
 def _dims(x, dim):
     return shapes.normalize_dims(dim, x.ndim)
 
@@ -232,6 +240,14 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
     if dtype is not None:
         x = cast(x, dtype)
     return bind(SUM, x, dims=_dims(x, dim), keepdim=keepdim)
+
+
+def nansum(x, dim=None, keepdim=False, dtype=None):
+    """The sum with NaN elements counted as zero (PyTorch's nansum)."""
+    x = as_tensor_operand(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    return bind(NANSUM, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
 def mean(x, dim=None, keepdim=False, dtype=None):

@@ -203,6 +203,9 @@ class TensorOps:
     def mean(self, dim=None, keepdim=False, dtype=None):
         return prims.mean(self, dim, keepdim, dtype=dtype)
 
+    def nansum(self, dim=None, keepdim=False, dtype=None):
+        return prims.nansum(self, dim, keepdim, dtype=dtype)
+
     def sum_to_size(self, *size):
         """Summed over the dims that broadcasting to this shape added or expanded, down to `size`
         (PyTorch's sum_to_size; the autograd engine calls it on cotangents of broadcasting ops)."""

@@ -75,6 +75,7 @@ TABLE: dict[str, Row] = {
     "prod": Row(lambda dt: _typed(1, dt), _PROD, widen=True),
     "max": Row(_extreme_identity(-1), _extreme_step(">"), widen=False),
     "min": Row(_extreme_identity(+1), _extreme_step("<"), widen=False),
+    "nansum": Row(lambda dt: _typed(0, dt), _skip_nan(_SUM, 0), widen=True, nan="ignore"),
 }
 
 

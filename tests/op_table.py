@@ -59,6 +59,8 @@ DOMAINS: dict[str, Callable] = {
     "one_zero": _with_zeros(1),
     "two_zeros": _with_zeros(2),
     "clamp_safe": _clamp_safe,
+    "with_nan": lambda rng, shape: np.where(np.arange(np.prod(shape, dtype=int)).reshape(shape) % 5 == 1, np.nan,
+                                            rng.standard_normal(shape)),
 }
 
 
@@ -251,6 +253,10 @@ for _name in ["sum", "mean"]:
     case(f"{_name}-method", _name, (lambda op: lambda m, x: getattr(x, op)(0))(_name), _s(3, 2))
 case("sum-int", "sum", lambda m, x: m.sum(x.long()), _s(3, 4, domain="ints"), grad=False)
 case("sum-bool", "sum gt", lambda m, x: (x > 0).sum(1), _s(3, 4), grad=False)
+case("nansum-full", "nansum", lambda m, x: m.nansum(x), _s(3, 4, domain="with_nan"))
+case("nansum-dims-keepdim", "nansum", lambda m, x: m.nansum(x, (0, 2), keepdim=True), _s(2, 3, 4, domain="with_nan"))
+case("nansum-method", "nansum", lambda m, x: x.nansum(1), _s(3, 4, domain="with_nan"))
+case("nansum-int", "nansum", lambda m, x: m.nansum(x.long(), 1), _s(3, 4, domain="ints"), grad=False)
 
 for _name, _val in [("max", "amax"), ("min", "amin")]:
     _dim = f"{_name}_dim arg{_name}"
