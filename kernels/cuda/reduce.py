@@ -13,7 +13,7 @@ import numpy as np
 from numba import cuda  # noqa: F401  (module global: the simulator patches kernel globals)
 
 from kernels import reductions
-from kernels.cuda import runtime
+from kernels.cuda import program, runtime
 from kernels.cuda.elementwise import fill_into
 from kernels.cuda.layout import flat
 from kernels.spec import Array, Load, Loop, Program, Reduce
@@ -68,7 +68,6 @@ def _program(op: str, in_dtype: np.dtype, out_dtype: np.dtype, shape: tuple, axe
     key = (op, in_dtype, out_dtype, shape, axes, scale)
     fn = _programs.get(key)
     if fn is None:
-        from kernels.cuda import program  # (program -> loops -> elementwise: no cycle back here)
         spec = program_spec(op, in_dtype, out_dtype, shape, axes, scale)
         fn = _programs[key] = program.compile_program(spec, f"reduce {op} {in_dtype.name}").fn
     return fn
