@@ -10,8 +10,9 @@ Reduction strategies, chosen from the loop's shape only:
   the reduced index (coalesced there); large reductions add partials per block and a second
   combining kernel.
 All deterministic (fixed order for a given shape and device), no float atomics. Element semantics
-are kernels.source's (broadcast loads, NaN-propagating max/min, float32 sums accumulated in
-float64)."""
+are the CPU loops': kernels.source's broadcast loads, and kernels/reductions.py's table for each
+reduction's identity, combining step and accumulator (NaN-propagating max/min, float32 sums in
+float64). Eager GPU reductions (kernels/cuda/reduce.py) are one-loop programs of this generator."""
 from __future__ import annotations
 
 import math
