@@ -1,6 +1,7 @@
 """Content-hash keyed compile cache. Generated source is written to a real file named by the
-hash of its text and the jitgrad/Numba versions (temp file + rename, so concurrent writers are
-safe), registered in sys.modules and imported: Numba's own cache=True then keeps the machine
+hash of its text, of every kernels/ source it calls (kernels.source_deps: an edit to vmath
+changes the key, so old machine code is never reused) and of the jitgrad/Numba/llvmlite
+versions (temp file + rename, so concurrent writers are safe), registered in sys.modules and imported: Numba's own cache=True then keeps the machine
 code next to it, so a new process pays no compile time. A file whose text doesn't match its
 name is treated as corrupt and rewritten. The directory is trimmed to $JITGRAD_CACHE_MAX_MB
 (oldest files first); when it cannot be used at all, modules are compiled in memory."""
@@ -17,7 +18,10 @@ import types
 import warnings
 from pathlib import Path
 
+import llvmlite
 import numba
+
+from . import source_deps
 
 KERNELS_VERSION = "1"
 log = logging.getLogger("jitgrad.compile")
@@ -49,8 +53,11 @@ def cache_dir() -> Path:
 
 
 def source_key(source: str) -> str:
+    """The cache key of a generated module: its text, the kernels/ sources it imports (and
+    what they import), and the versions of everything that compiles it."""
     h = hashlib.sha256()
-    h.update(f"{KERNELS_VERSION}|{numba.__version__}|".encode())
+    h.update(f"{KERNELS_VERSION}|{numba.__version__}|{llvmlite.__version__}|".encode())
+    h.update(source_deps.dependency_digest(source).encode())
     h.update(source.encode())
     return h.hexdigest()[:24]
 
