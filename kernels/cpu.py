@@ -7,8 +7,8 @@ import time
 
 import numba
 
-from . import cache, source
-from .spec import Loop, Program
+from . import cache, source, threads
+from .spec import Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
 # serial (a parallel region costs ~10 us to start, and parallel=True ~0.5 s more to compile).
@@ -39,26 +39,17 @@ class CompiledProgram:
         module = sys.modules[self.fn.py_func.__module__]
         cache.purge_compiled(module)
         options = {k: v for k, v in self.fn.targetoptions.items() if k not in ("nopython", "cache")}
-        self.fn = numba.njit(cache=bool(getattr(module, "__file__", None)), **options)(self.fn.py_func)
-
-
-def uses_parallel(program: Program, threshold: int) -> bool:
-    for step in program.steps:
-        if isinstance(step, Loop):
-            n = 1
-            for s in step.shape:
-                n *= s
-            if step.parallel or n >= threshold:
-                return True
-    return False
+        self.fn = threads.entry_point(
+            numba.njit(cache=bool(getattr(module, "__file__", None)), **options)(self.fn.py_func))
 
 
 def render(program: Program, threshold: int | None = None) -> str:
     """The module text, with the njit decorator the program needs (threshold: PARALLEL_THRESHOLD,
-    read at call time so that benchmarks.parallel_threshold can vary it)."""
+    read at call time so that benchmarks.parallel_threshold can vary it). parallel=True only
+    when the text has a prange: without one Numba warns (NumbaPerformanceWarning) at compile."""
     threshold = PARALLEL_THRESHOLD if threshold is None else threshold
-    parallel = uses_parallel(program, threshold)
     text = source.render(program, threshold)
+    parallel = "numba.prange(" in text
     decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
                  "fastmath={'contract'}, nogil=True)")
     return text.replace(f"\ndef {program.name}(", f"\n{decorator}\ndef {program.name}(", 1)
@@ -70,5 +61,5 @@ def compile_program(program: Program, threshold: int | None = None, reason: str 
     text = render(program, threshold)
     start = time.perf_counter()
     module = cache.load_module(text, reason)
-    fn = getattr(module, program.name)
+    fn = threads.entry_point(getattr(module, program.name))
     return CompiledProgram(program, text, fn, time.perf_counter() - start)
