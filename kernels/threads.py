@@ -60,6 +60,16 @@ WAIT_POLICY = set_default_wait_policy()
 LAYER_REQUEST = set_default_layer()
 
 _launch_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A forked child gets a fresh lock (another thread of the parent may have held it at fork)."""
+    global _launch_lock
+    _launch_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 # Whether launches must be serialised: None until the first parallel launch has loaded a
 # layer (then True for workqueue, False for the thread-safe ones).
 _serialise: list = [None]
