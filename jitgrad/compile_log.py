@@ -154,7 +154,7 @@ def first_run(label: str, programs: int, lowering_seconds: float = 0.0):
     if _state.record is not None:  # nested: the outer first run counts
         yield _state.record
         return
-    progress = _Progress(label, programs) if progress_wanted() else None
+    progress = _Progress(label, programs) if programs and progress_wanted() else None
     record = _state.record = _Record(label, programs, progress)
     start = time.perf_counter()
     try:
