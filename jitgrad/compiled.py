@@ -48,7 +48,7 @@ log = logging.getLogger("jitgrad.compile")
 
 
 def _log_compile(fn_name: str, what: str, leaves, seconds: float) -> None:
-    log.info("compiled %s %s for (%s) in %.2f s: new signature", what, fn_name, _describe(leaves), seconds)
+    log.info("traced %s %s for (%s) in %.2f s: new signature", what, fn_name, _describe(leaves), seconds)
 
 
 def _name(fn: Callable, kind: str) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from kernels import cpu
 
-from . import core
+from . import compile_log, core
 from .buffer_pool import BufferPool
 from .ir import Graph
 from .lower import Plan, lower
@@ -29,6 +29,7 @@ class Executable:
     def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu") -> None:
         start = time.perf_counter()
         self.device = device
+        self.label = name
         self.graph = simplify(graph)
         self.plan: Plan = lower(self.graph, name, device)
         self.compiled = []
@@ -66,6 +67,10 @@ class Executable:
         """The first call compiles (or loads from disk). A cache entry that fails to load is
         deleted and rebuilt; a Numba failure never reaches the user: the graph then runs in
         the reference interpreter, with a warning."""
+        with compile_log.first_run(self.label, sum(c is not None for c in self.compiled), self.trace_seconds) as rec:
+            return self._first_run_logged(arrays, rec)
+
+    def _first_run_logged(self, arrays: Sequence[np.ndarray], record):
         from numba.core.errors import NumbaError
         start = time.perf_counter()
         try:
@@ -78,6 +83,8 @@ class Executable:
             except Exception as exc:  # a corrupt or unreadable on-disk cache entry, or the program's own error
                 if getattr(exc, "_jitgrad_reference_error", False) or all(c is None for c in self.compiled):
                     raise  # raised by an op run in the reference interpreter: the program's real error
+                if compile_log.compile_failed(record, exc):
+                    raise  # Numba failed to compile: reported below
                 log.info("rebuilding a cache entry that failed to load (%s: %s)", type(exc).__name__, exc)
                 for compiled in self.compiled:
                     if compiled is not None:
@@ -85,12 +92,10 @@ class Executable:
                 if self.single_program:
                     self._fn = self.compiled[0].fn
                 result = self._compiled_run(arrays)
-        except NumbaError as exc:
-            name = next((c.program.name for c in self.compiled if c is not None), "a program")
-            warnings.warn(
-                f"jitgrad could not compile {name} ({type(exc).__name__}: {str(exc).splitlines()[0]}); running "
-                "it in the reference interpreter instead. This is a jitgrad bug: please report it with "
-                "fn.source(*args).", RuntimeWarning, stacklevel=3)
+        except Exception as exc:
+            if not (isinstance(exc, NumbaError) or compile_log.compile_failed(record, exc)):
+                raise
+            warnings.warn(compile_log.failure_message(self.compiled, exc), RuntimeWarning, stacklevel=4)
             self.run = self._run_reference
             return self._run_reference(arrays)
         self.compile_seconds = time.perf_counter() - start

@@ -1,6 +1,7 @@
 """Content-hash keyed compile cache. Generated source is written to a real file named by the
-hash of its text and the jitgrad/Numba versions (temp file + rename, so concurrent writers are
-safe), registered in sys.modules and imported: Numba's own cache=True then keeps the machine
+hash of its text, of every kernels/ source it calls (kernels.source_deps: an edit to vmath
+changes the key, so old machine code is never reused) and of the jitgrad/Numba/llvmlite
+versions (temp file + rename, so concurrent writers are safe), registered in sys.modules and imported: Numba's own cache=True then keeps the machine
 code next to it, so a new process pays no compile time. A file whose text doesn't match its
 name is treated as corrupt and rewritten. The directory is trimmed to $JITGRAD_CACHE_MAX_MB
 (oldest files first); when it cannot be used at all, modules are compiled in memory."""
@@ -17,7 +18,12 @@ import types
 import warnings
 from pathlib import Path
 
+import llvmlite
 import numba
+from numba.core.caching import FunctionCache
+from numba.core.dispatcher import Dispatcher
+
+from . import source_deps
 
 KERNELS_VERSION = "1"
 log = logging.getLogger("jitgrad.compile")
@@ -49,8 +55,11 @@ def cache_dir() -> Path:
 
 
 def source_key(source: str) -> str:
+    """The cache key of a generated module: its text, the kernels/ sources it imports (and
+    what they import), and the versions of everything that compiles it."""
     h = hashlib.sha256()
-    h.update(f"{KERNELS_VERSION}|{numba.__version__}|".encode())
+    h.update(f"{KERNELS_VERSION}|{numba.__version__}|{llvmlite.__version__}|".encode())
+    h.update(source_deps.dependency_digest(source).encode())
     h.update(source.encode())
     return h.hexdigest()[:24]
 
@@ -110,8 +119,47 @@ def _load_locked(name: str, source: str, reason: str):
     except BaseException:
         del sys.modules[name]
         raise
+    for value in list(vars(module).values()):
+        tolerate_io_errors(value)
     log.info("loaded %s%s", path.name, f" ({reason})" if reason else "")
     return module
+
+
+class _TolerantCache(FunctionCache):
+    """Numba's per-function disk cache, unable to fail a call: an entry that cannot be read
+    (corrupt, truncated, another version's) is a miss and its files are deleted; one that
+    cannot be written (read-only or full disk) is skipped after the one cache warning."""
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes were, they are not machine code
+            log.info("ignored an unreadable cache entry of %s (%s: %s); compiling it again",
+                     self._cache_file._index_name, type(exc).__name__, exc)
+            self._delete_entry_files()
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except OSError as exc:
+            _warn_no_disk(exc)
+        except Exception as exc:  # noqa: BLE001 - not saved: the next process compiles again
+            log.info("could not save %s (%s: %s)", self._cache_file._index_name, type(exc).__name__, exc)
+
+    def _delete_entry_files(self) -> None:
+        stem = self._cache_file._index_name[:-len(".nbi")]
+        for f in Path(self._cache_path).glob(stem + ".*"):
+            try:
+                f.unlink()
+            except OSError:
+                pass
+
+
+def tolerate_io_errors(value) -> None:
+    """Give a cache=True dispatcher the cache that never fails a call (no-op for other values)."""
+    if isinstance(value, Dispatcher) and type(getattr(value, "_cache", None)) is FunctionCache:
+        value._cache = _TolerantCache(value.py_func)
 
 
 def _ensure_file(name: str, source: str) -> Path:
@@ -152,6 +200,12 @@ def _load_in_memory(name: str, source: str, reason: str):
         raise
     log.info("compiled %s in memory%s", name, f" ({reason})" if reason else "")
     return module
+
+
+def source_path(fn) -> str | None:
+    """The file holding a generated function's source (None when it was compiled in memory)."""
+    module = sys.modules.get(getattr(getattr(fn, "py_func", fn), "__module__", None) or "")
+    return getattr(module, "__file__", None)
 
 
 def forget(module) -> None:

@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from . import cache, library, source, vmath
+from . import cache, library, source, threads, vmath
 from .spec import Loop, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
@@ -43,26 +43,17 @@ class CompiledProgram:
         module = sys.modules[self.fn.py_func.__module__]
         cache.purge_compiled(module)
         options = {k: v for k, v in self.fn.targetoptions.items() if k not in ("nopython", "cache")}
-        self.fn = numba.njit(cache=bool(getattr(module, "__file__", None)), **options)(self.fn.py_func)
-
-
-def uses_parallel(program: Program, threshold: int) -> bool:
-    for step in program.steps:
-        if isinstance(step, Loop):
-            n = 1
-            for s in step.shape:
-                n *= s
-            if step.parallel or n >= threshold:
-                return True
-    return False
+        self.fn = threads.entry_point(
+            numba.njit(cache=bool(getattr(module, "__file__", None)), **options)(self.fn.py_func))
 
 
 def render(program: Program, threshold: int | None = None) -> str:
     """The module text, with the njit decorator the program needs (threshold: PARALLEL_THRESHOLD,
-    read at call time so that benchmarks.parallel_threshold can vary it)."""
+    read at call time so that benchmarks.parallel_threshold can vary it). parallel=True only
+    when the text has a prange: without one Numba warns (NumbaPerformanceWarning) at compile."""
     threshold = PARALLEL_THRESHOLD if threshold is None else threshold
-    parallel = uses_parallel(program, threshold)
     text = source.render(program, threshold)
+    parallel = "numba.prange(" in text
     decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
                  "fastmath={'contract'}, nogil=True)")
     return text.replace(f"\ndef {program.name}(", f"\n{decorator}\ndef {program.name}(", 1)
@@ -77,7 +68,7 @@ def compile_program(program: Program, threshold: int | None = None, reason: str 
         return PythonProgram(program, text, _as_python(program.name, text), 0.0)
     start = time.perf_counter()
     module = cache.load_module(text, reason)
-    fn = getattr(module, program.name)
+    fn = threads.entry_point(getattr(module, program.name))
     return CompiledProgram(program, text, fn, time.perf_counter() - start)
 
 

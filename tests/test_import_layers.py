@@ -14,7 +14,7 @@ LAYERS = ["unsupported", "dtypes", "shapes", "devices", "grad_mode", "templates"
           "inplace",
           "printing",
           "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd", "tree", "ir", "trace", "interpret", "adjoint", "transforms",
-          "simplify", "fuse", "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "executable", "call_args", "compiled_backward", "compiled", "distributed", "nn", "models",
+          "simplify", "fuse", "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "compile_log", "executable", "call_args", "compiled_backward", "compiled", "distributed", "nn", "models",
           "optim", "tape",
           "viz", "utils", "serialization"]
 

@@ -1,0 +1,100 @@
+"""First-call latency of compiled functions, cold (empty disk cache) and warm (a new process
+with the disk cache the cold run filled), against issue #14's goals.
+
+    python -m benchmarks.compile_latency [--only mlp,loop] [--steps 1000] [--repeat 1] [--log]
+
+Each cell is a fresh process (importing jitgrad is not counted) that times the first
+`value_and_grad` call: tracing, lowering and Numba's compile or disk-cache load. Rows:
+the MLP 1000-100-10 (batch 16, workload W3a) and the `z = (z / x) * y` loop (W6). --log
+passes JITGRAD_LOG=compile through, to see where the time goes. Runs on 1 thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+import jitgrad
+from benchmarks.workloads import data, jitgrad_jit
+imported = time.perf_counter() - t0
+row, size = sys.argv[1], int(sys.argv[2])
+run = (jitgrad_jit.mlp(data.mlp(size)) if row == "mlp" else jitgrad_jit.div_mul_loop(data.div_mul_loop(size)))
+t = time.perf_counter()
+run()
+first = time.perf_counter() - t
+t = time.perf_counter()
+run()
+print(json.dumps({"first": first, "second": time.perf_counter() - t, "import": imported}))
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    size: int
+    cold_goal: float
+    warm_goal: float
+
+
+def rows(steps: int) -> list[Row]:
+    cold_loop = 2.0 if steps <= 1000 else 5.0 * steps / 3000
+    return [Row("mlp", "MLP 1000-100-10 value_and_grad (batch 16)", 16, 1.0, 0.1),
+            Row("loop", f"{steps:,}-iteration z = (z / x) * y value_and_grad", steps, cold_loop, 0.1)]
+
+
+def first_call(row: Row, cache_dir: str, log: bool) -> dict:
+    env = dict(os.environ, JITGRAD_CACHE_DIR=cache_dir, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if log:
+        env["JITGRAD_LOG"] = "compile"
+    done = subprocess.run([sys.executable, "-c", _CHILD, row.key, str(row.size)], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=None if log else subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{row.label}: the child process failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(row: Row, repeat: int, log: bool) -> tuple[float, float]:
+    """(cold, warm) first-call seconds, best of `repeat` fresh caches."""
+    cold = warm = float("inf")
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="jitgrad-latency-") as cache_dir:
+            cold = min(cold, first_call(row, cache_dir, log)["first"])
+            warm = min(warm, first_call(row, cache_dir, log)["first"])
+    return cold, warm
+
+
+def _verdict(seconds: float, goal: float) -> str:
+    return f"{'met' if seconds <= goal else 'NOT met'} (goal <= {goal:g} s)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.compile_latency", description=__doc__.splitlines()[0])
+    p.add_argument("--only", default="mlp,loop", help="comma-separated rows: mlp, loop")
+    p.add_argument("--steps", type=int, default=1000, help="iterations of the loop row")
+    p.add_argument("--repeat", type=int, default=1, help="best of this many cold+warm pairs")
+    p.add_argument("--log", action="store_true", help="show the children's JITGRAD_LOG=compile lines")
+    args = p.parse_args(argv)
+    wanted = set(args.only.split(","))
+    print("| first call (fresh process, 1 thread) | cold s | goal | warm s | goal |")
+    print("|---|---:|---|---:|---|")
+    for row in rows(args.steps):
+        if row.key not in wanted:
+            continue
+        cold, warm = measure(row, args.repeat, args.log)
+        print(f"| {row.label} | {cold:.2f} | {_verdict(cold, row.cold_goal)} | {warm:.3f} | "
+              f"{_verdict(warm, row.warm_goal)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The disk cache of compiled kernels: never stale (its key covers the kernels/ sources that
+generated code calls), and never a reason for a call to fail (unusable, full or corrupt cache
+directories, processes racing to fill it, kernels Numba refuses to compile)."""
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from kernels import cache, source_deps
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED_HEADER = "import math\nfrom kernels import library as lib\nfrom kernels import vmath as vm\n"
+
+
+def _copy_kernels(dest: Path) -> Path:
+    shutil.copytree(ROOT / "kernels", dest / "kernels", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest / "kernels"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_editing_a_called_kernels_source_changes_the_key(tmp_path):
+    same, vmath_edited, library_edited, cuda_edited = (
+        _copy_kernels(tmp_path / name) for name in ("same", "vmath", "library", "cuda"))
+    _edit(vmath_edited / "vmath" / "_f32.py", "a = abs(x)\n", "a = abs(x)  # edited\n")
+    _edit(library_edited / "library.py", '"""', '"""Edited. ')
+    _edit(cuda_edited / "cuda" / "loops.py", '"""', '"""Edited. ')
+    digest = source_deps.dependency_digest(GENERATED_HEADER)
+    assert digest  # generated CPU code depends on library and vmath
+    assert source_deps.dependency_digest(GENERATED_HEADER, same) == digest
+    assert source_deps.dependency_digest(GENERATED_HEADER, vmath_edited) != digest
+    assert source_deps.dependency_digest(GENERATED_HEADER, library_edited) != digest
+    # CPU kernels do not import the CUDA target: editing it keeps their entries
+    assert source_deps.dependency_digest(GENERATED_HEADER, cuda_edited) == digest
+
+
+def test_the_dependency_set_follows_imports_transitively():
+    files = {p.relative_to(source_deps.PACKAGE_ROOT).as_posix()
+             for p in source_deps.dependency_files(source_deps.imported_modules(GENERATED_HEADER))}
+    # library imports indexed (relative import); vmath/__init__ imports _f32, which imports _prims
+    assert {"library.py", "indexed.py", "vmath/__init__.py", "vmath/_f32.py", "vmath/_prims.py",
+            "vmath/_f64.py", "__init__.py"} <= files
+    assert not any(f.startswith("cuda/") for f in files)
+    assert source_deps.imported_modules("x = 1\n") == frozenset()
+    assert source_deps.dependency_digest("x = 1\n") == ""
+
+
+def test_the_key_mixes_in_the_dependency_digest(monkeypatch):
+    text = GENERATED_HEADER + "Y = 1\n"
+    before = cache.source_key(text)
+    monkeypatch.setattr(source_deps, "dependency_digest", lambda source, root=None: "other sources")
+    assert cache.source_key(text) != before
+
+
+_TANH_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path[:0] = [sys.argv[1], sys.argv[2]]
+    import numpy as np
+    import kernels, jitgrad as jg
+    assert kernels.__file__.startswith(sys.argv[1]), kernels.__file__
+    x = np.linspace(-2, 2, 9, dtype=np.float32)
+    print(repr(jg.jit(lambda x: jg.tanh(x))(x).tolist()))
+""")
+
+
+def _tanh_in_new_process(package_parent: Path, cache_dir: Path) -> list:
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(cache_dir), NUMBA_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", _TANH_SCRIPT, str(package_parent), str(ROOT)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_new_process_with_an_edited_vmath_function_computes_with_it(tmp_path):
+    kernels = _copy_kernels(tmp_path / "pkg")
+    x = np.linspace(-2, 2, 9, dtype=np.float32)
+    first = _tanh_in_new_process(kernels.parent, tmp_path / "cache")
+    np.testing.assert_allclose(first, np.tanh(x), rtol=1e-6, atol=1e-7)
+    _edit(kernels / "vmath" / "_f32.py", "    a = abs(x)\n    z = x * x\n", "    return x * F32(0.0) + F32(0.25)\n    a = abs(x)\n    z = x * x\n")
+    second = _tanh_in_new_process(kernels.parent, tmp_path / "cache")  # same cache directory
+    assert second == [0.25] * 9
+
+
+# --- bad input: unusable, full, missing or corrupt cache directories ---------------------------
+
+
+def _kernel_module_text(k: float) -> str:
+    return (f"import numba\n\n\n@numba.njit(cache=True)\ndef scale(x):\n    return x * {k!r}\n")
+
+
+def _unique() -> float:
+    return float(uuid.uuid4().int % 10**6) + 0.5
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x80\x04garbage", b"not a pickle at all" * 50], ids=["empty", "truncated", "noise"])
+def test_corrupt_numba_cache_files_are_a_miss(garbage, tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    k = _unique()
+    text = _kernel_module_text(k)
+    module = cache.load_module(text)
+    assert module.scale(2.0) == 2.0 * k  # compiled, and saved next to the source
+    files = sorted((Path(module.__file__).parent / "__pycache__").glob(Path(module.__file__).stem + ".*"))
+    assert {f.suffix for f in files} == {".nbi", ".nbc"}
+    for f in files:
+        f.write_bytes(garbage)
+    cache.forget(module)
+    again = cache.load_module(text)  # a new process would see the same files
+    assert again is not module
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert again.scale(3.0) == 3.0 * k
+
+
+def test_a_corrupt_data_file_behind_a_valid_index_is_a_miss(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    k = _unique()
+    text = _kernel_module_text(k)
+    module = cache.load_module(text)
+    module.scale(1.0)
+    for f in (Path(module.__file__).parent / "__pycache__").glob("*.nbc"):
+        f.write_bytes(f.read_bytes()[:40])
+    cache.forget(module)
+    assert cache.load_module(text).scale(2.0) == 2.0 * k
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EACCES], ids=["full", "read-only", "denied"])
+def test_a_cache_that_cannot_be_written_compiles_in_memory_with_one_warning(error, tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "_warned_no_disk", False)
+
+    def refuse(path, text):
+        raise OSError(error, os.strerror(error), str(path))
+
+    monkeypatch.setattr(cache, "_write_atomic", refuse)
+    k1, k2 = _unique(), _unique()
+    x = np.linspace(0, 1, 5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = jg.jit(lambda x: jg.exp(x) * k1)(x)
+        b = jg.jit(lambda x: jg.exp(x) - k2)(x)
+    np.testing.assert_allclose(a, np.exp(x) * k1, rtol=1e-12)
+    np.testing.assert_allclose(b, np.exp(x) - k2, rtol=1e-12)
+    mine = [str(w.message) for w in caught if "JITGRAD_CACHE_DIR" in str(w.message)]
+    assert len(mine) == 1 and os.strerror(error) in mine[0], [str(w.message) for w in caught]
+
+
+def test_numba_failing_to_save_machine_code_never_fails_a_call(tmp_path, monkeypatch):
+    from numba.core import caching
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "_warned_no_disk", False)
+
+    def disk_full(self, key, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(caching.IndexDataCacheFile, "save", disk_full)
+    k1, k2 = _unique(), _unique()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cache.load_module(_kernel_module_text(k1)).scale(2.0) == 2.0 * k1
+        assert cache.load_module(_kernel_module_text(k2)).scale(2.0) == 2.0 * k2
+    mine = [str(w.message) for w in caught if "JITGRAD_CACHE_DIR" in str(w.message)]
+    assert len(mine) == 1 and "No space left" in mine[0]
+
+
+def test_a_missing_cache_directory_is_created(tmp_path, monkeypatch):
+    target = tmp_path / "not" / "there" / "yet"
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(target))
+    k = _unique()
+    x = np.linspace(0, 1, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(jg.jit(lambda x: jg.sin(x) + k)(x), np.sin(x) + k, rtol=1e-12)
+    assert list(target.rglob("jitgrad_generated_*.py"))
+
+
+_RACE_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np
+    import jitgrad as jg
+    start_at = float(sys.argv[2])
+    x = np.linspace(-1, 1, 33)
+    f = jg.value_and_grad(lambda x: (jg.tanh(x) * jg.exp(x) + 0.125).sum())
+    while time.time() < start_at:  # both processes compile at the same moment
+        time.sleep(0.001)
+    value, grad = f(x)
+    expected = np.tanh(x) * np.exp(x) + 0.125
+    assert np.isclose(value, expected.sum(), rtol=1e-12), value
+    assert np.allclose(grad, (1 - np.tanh(x) ** 2) * np.exp(x) + np.tanh(x) * np.exp(x), rtol=1e-12)
+    print("ok")
+""")
+
+
+def test_two_processes_fill_one_empty_cache_at_once(tmp_path):
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="1")
+    start_at = time.time() + 6.0  # (after both have imported jitgrad)
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE_SCRIPT, str(ROOT), str(start_at)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0 and out.strip() == "ok", err
+    # and what they left is a valid cache for a third process
+    third = subprocess.run([sys.executable, "-c", _RACE_SCRIPT, str(ROOT), "0"], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert third.returncode == 0 and third.stdout.strip() == "ok", third.stderr
+
+
+# --- a kernel Numba fails to compile --------------------------------------------------------------
+
+
+def test_a_kernel_numba_cannot_compile_is_a_reported_bug_and_runs_in_the_interpreter(tmp_path, monkeypatch):
+    from kernels import cpu
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    render = cpu.render
+
+    def broken(program, threshold=None):
+        text = render(program, threshold)
+        head = f"def {program.name}("
+        start = text.index(head)
+        body = text.index(":\n", start) + 2
+        return text[:body] + "    _injected = np.no_such_function(1)\n" + text[body:]
+
+    monkeypatch.setattr(cpu, "render", broken)
+    k = _unique()
+    x = np.linspace(0, 1, 7)
+    with pytest.warns(RuntimeWarning, match="jitgrad bug") as caught:
+        got = jg.jit(lambda x: jg.cos(x) * k)(x)
+    np.testing.assert_allclose(got, np.cos(x) * k, rtol=1e-12)
+    message = next(str(w.message) for w in caught if "jitgrad bug" in str(w.message))
+    path = message.split("the generated source is ")[1].split(";")[0]
+    assert Path(path).is_file() and "np.no_such_function" in Path(path).read_text()
+
+
+# --- what a compile costs: JITGRAD_LOG=compile and the progress line ----------------------------
+
+
+def test_the_compile_log_gives_numba_typing_and_llvm_time_of_the_first_call(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    k = _unique()
+    x = np.linspace(0, 1, 5)
+    with caplog.at_level(logging.INFO, logger="jitgrad.compile"):
+        jg.jit(lambda x: jg.tanh(x) * k)(x)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("first call of")]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    found = re.search(r"Numba typing and passes ([\d.]+) s, LLVM ([\d.]+) s \(1 of 1 programs compiled", lines[0])
+    assert found, lines[0]
+    typing, llvm = map(float, found.groups())
+    assert typing > 0 and llvm > 0  # (the old log said "0.00 s": Numba compiles at the first call)
+    assert any(r.getMessage().startswith("traced jit") for r in caplog.records)
+
+
+def test_a_long_compile_prints_one_progress_line_when_logging(tmp_path, monkeypatch, capsys):
+    from jitgrad import compile_log
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITGRAD_LOG", "compile")
+    monkeypatch.setattr(compile_log, "PROGRESS_AFTER", 0.0)  # every compile counts as long
+    k = _unique()
+    jg.jit(lambda x: jg.exp(x) + k)(np.ones(3))
+    err = capsys.readouterr().err
+    assert re.search(r"\[jitgrad\] compiling jit__lambda_\w*: \d/1 programs", err), err
+    assert re.search(r"\[jitgrad\] compiled jit__lambda_\w*: 1 programs in [\d.]+ s\n", err), err
+
+
+def test_no_progress_line_in_a_pipe_without_logging(tmp_path, monkeypatch, capsys):
+    from jitgrad import compile_log
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("JITGRAD_LOG", raising=False)
+    monkeypatch.setattr(compile_log, "PROGRESS_AFTER", 0.0)
+    jg.jit(lambda x: jg.exp(x) * _unique())(np.ones(3))
+    assert "compiling" not in capsys.readouterr().err
+
+
+def test_the_progress_line_is_rewritten_in_place_on_a_terminal(monkeypatch):
+    from jitgrad import compile_log
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(compile_log, "PROGRESS_AFTER", 0.0)
+    screen = Terminal()
+    progress = compile_log._Progress("step", 3, stream=screen)
+    for done in (1, 2, 3):
+        progress.update(done)
+    progress.finish()
+    text = screen.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n")  # one line, finished once
+    assert "\r[jitgrad] compiling step: 2/3 programs" in text and "compiled step: 3 programs" in text
