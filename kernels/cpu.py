@@ -12,7 +12,7 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from . import cache, library, source, threads, vmath
-from .spec import Loop, Program
+from .spec import Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
 # serial (a parallel region costs ~10 us to start, and parallel=True ~0.5 s more to compile).
