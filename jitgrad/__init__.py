@@ -5,9 +5,9 @@ This module only re-exports the public API; each name is defined in the module n
 from . import autograd, cuda, distributed, models, nn, optim, utils, viz
 from . import unsupported as _unsupported
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
-                       get_default_device, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
-                       rand_like, randint, randn, randn_like, set_default_device, tensor, zeros, zeros_like)
-from .devices import device
+                       initial_seed, linspace, manual_seed, normal, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, tensor, zeros, zeros_like)
+from .devices import device, get_default_device, set_default_device
 from .dtypes import bool_, double, float32, float64, get_default_dtype, int32, int64, long, set_default_dtype
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .compiled import grad, jit, jit_grad, value_and_grad
@@ -21,6 +21,7 @@ from .tape import GradientTape
 from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,
                      sigmoid_, sin_, sqrt_, sub_, tanh_, zero_)
 from .trace import TracingError, make_ir
+from .version import __version__
 
 bool = bool_  # noqa: A001 - jitgrad.bool, as torch.bool
 float = float32  # noqa: A001
@@ -33,7 +34,6 @@ subtract = sub
 concat = cat
 concatenate = cat
 
-__version__ = "0.1.0"
 
 # PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
 __getattr__ = _unsupported.module_getattr(__name__)

@@ -12,9 +12,10 @@ import numpy as np
 
 from . import dtypes
 from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host
-from .core import device_backend as _device_backend
+from .devices import backend_of
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, edge_to
+from .prims import cast
 from .shapes import numel
 
 # Called with (node, input_grads) after each backward node when anomaly detection is on, and with
@@ -59,7 +60,6 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
             if g.dtype != t.dtype:
                 if not dtypes.is_floating(g.dtype):
                     raise RuntimeError(f"grad_output[{i}] must be floating, got {dtypes.name(g.dtype)}")
-                from .prims import cast
                 g = cast(g, t.dtype)
             if not create_graph:
                 g = g.detach()
@@ -218,7 +218,6 @@ def _accumulate_all(deliveries: list, create_graph: bool) -> None:
             raise RuntimeError(f"internal error: gradient of shape {tuple(g.shape)} for a tensor of shape "
                                f"{tuple(variable.shape)}")
         if g.dtype != variable.dtype:
-            from .prims import cast
             g = cast(g, variable.dtype)
         ready.append((variable, g))
     for variable, g in ready:
@@ -249,7 +248,7 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
             variable._grad = type(g)._wrap(np.add(old_data, data))
     else:  # GPU storage: the sum is computed (or runs out of memory) before .grad changes
         total = (old.detach() + g.detach())._data
-        _device_backend[0].copy_into(old_data, total)
+        backend_of(old_data).copy_into(old_data, total)
         old._version_counter.bump("AccumulateGrad")
 
 

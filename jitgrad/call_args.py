@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import call_cache, core, dtypes
+from . import call_cache, core, devices, dtypes
 from .core import Symbolic, TensorBase
 from .executable import Executable
 from .tensor import Tensor
@@ -13,7 +13,7 @@ from .tree import flatten_args, make_rebuilder, unflatten
 
 def _array_of(leaf) -> np.ndarray:
     data = leaf._data if isinstance(leaf, TensorBase) else leaf
-    if not isinstance(data, np.ndarray) and core.device_backend[0] is not None and _is_gpu(data):
+    if not isinstance(data, np.ndarray) and devices.backend_of(data) is not None:
         return data  # GPU storage is C-contiguous by construction
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
@@ -22,11 +22,6 @@ def _array_of(leaf) -> np.ndarray:
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
     return data
-
-
-def _is_gpu(data) -> bool:
-    from kernels.cuda import runtime
-    return runtime.is_device_array(data)
 
 
 def _leaf_key(leaf) -> tuple:
@@ -129,8 +124,11 @@ def _wrap_output(array, leaves) -> Tensor:
 
 def _host_or_gpu(a):
     """Program outputs as NumPy arrays (scalars made 0-d), GPU storage as it is."""
-    return a if type(a) is np.ndarray or (not isinstance(a, (np.generic, int, float, bool)) and _is_gpu(a)) \
-        else np.asarray(a)
+    if type(a) is np.ndarray:
+        return a
+    if not isinstance(a, (np.generic, int, float, bool)) and devices.backend_of(a) is not None:
+        return a
+    return np.asarray(a)
 
 
 def _symbolic(leaves) -> bool:

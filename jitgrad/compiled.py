@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import call_cache, core
+from . import call_cache, core, devices
 from .call_args import (
     _array_of,
     _describe,
@@ -148,7 +148,7 @@ def _write_back(target, value, bumps: int) -> None:
         if core.on_host(data):
             np.copyto(data, core.host_array(value))
         else:
-            core.device_backend[0].copy_into(data, value)
+            devices.backend_of(data).copy_into(data, value)
         for _ in range(bumps):
             target._version_counter.bump("an in-place op inside a compiled function")
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import core
+from . import devices
 from .call_args import _array_of, _host_or_gpu
 from .core import TensorBase
 from .grad_mode import enable_grad
@@ -62,9 +62,10 @@ class CompiledFunctionBackward(Node):
 
     def _cotangents(self, grad) -> list:
         parts = grad.parts if isinstance(grad, _Packed) else {0: grad}
-        gpu = self.entry.device == "cuda"
+        device = self.entry.device
+        backend = None if device == "cpu" else devices.backend(device)
         return [parts[i] if i in parts else
-                Tensor._wrap(core.device_backend[0].full(shape, dtype, 0) if gpu else np.zeros(shape, dtype))
+                Tensor._wrap(np.zeros(shape, dtype) if backend is None else backend.full(shape, dtype, 0))
                 for i, (shape, dtype) in enumerate(self.outputs_meta)]
 
     def apply(self, grad, create_graph: bool) -> tuple:

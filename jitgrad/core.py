@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import dtypes
+from . import devices, dtypes
 from .grad_mode import _state as _grad_state
 from .graph import PrimNode, VersionCounter
 
@@ -211,9 +211,6 @@ module_epoch: list = [0]
 def python_state() -> tuple:
     """The Python state a trace may have read and a compiled call must match (its guard)."""
     return module_epoch[0], dtypes._default_float[0]
-# Set by jitgrad.cuda when a GPU tensor is first made: the object that runs ops on device storage
-# (run, full, copy, copy_into, to_host, device; see jitgrad/cuda/eager.py).
-device_backend: list = [None]
 
 
 def as_storage(data) -> object:
@@ -223,8 +220,7 @@ def as_storage(data) -> object:
         return data
     if isinstance(data, np.generic):
         return np.asarray(data)
-    backend = device_backend[0]
-    if backend is not None and backend.is_device_array(data):
+    if devices.backend_of(data) is not None:
         return data
     raise TypeError(f"tensor storage must be a NumPy array, a GPU array or a traced value, got "
                     f"{type(data).__name__}; build tensors with jitgrad.tensor(...) instead")
@@ -239,21 +235,21 @@ def full_like_data(data, shape: tuple, dtype: np.dtype, value) -> object:
     """Storage filled with `value` on the device that `data` lives on (host for NumPy/symbolic)."""
     if on_host(data) or isinstance(data, Symbolic):
         return np.full(shape, value, dtype=dtype)
-    return device_backend[0].full(shape, dtype, value)
+    return devices.backend_of(data).full(shape, dtype, value)
 
 
 def copy_data(data) -> object:
     """A fresh copy of (host or device) storage."""
     if on_host(data):
         return np.array(data, copy=True)
-    return device_backend[0].copy(data)
+    return devices.backend_of(data).copy(data)
 
 
 def host_array(data) -> np.ndarray:
     """The values of storage as a NumPy array (a copy when the storage is GPU memory)."""
     if on_host(data):
         return data
-    return device_backend[0].to_host(data)
+    return devices.backend_of(data).to_host(data)
 
 
 def lift(value, dtype: np.dtype, like: TensorBase | None = None) -> TensorBase:
@@ -279,21 +275,22 @@ def _bind(prim: Primitive, args: tuple, params: dict):
     shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
     datas = [a._data for a in args]
     builder = None
-    on_device = False
+    on_device = None  # the first operand's storage that is not a host array
     for d in datas:
         if type(d) is not _ndarray:
             if isinstance(d, Symbolic):
                 builder = d.builder
                 break
-            on_device = on_device or not isinstance(d, np.ndarray)
+            if on_device is None and not isinstance(d, np.ndarray):
+                on_device = d
     traced = tracing.builder
     if builder is None and traced is not None:
         for a in args:
             if traced.outside(a):
                 builder = traced
                 break
-    if builder is None and (on_device or prim.kind is TRANSFER):
-        data = device_backend[0].run(prim, datas, params, shape, dtype) if on_device \
+    if builder is None and (on_device is not None or prim.kind is TRANSFER):
+        data = devices.backend_of(on_device).run(prim, datas, params, shape, dtype) if on_device is not None \
             else prim.impl(*datas, **params)
     elif builder is None:
         data = prim.impl(*datas, **params) if params else prim.impl(*datas)

@@ -8,12 +8,12 @@ import numpy as np
 
 from . import core, devices, dtypes
 from .core import TensorBase
-from .tensor import Tensor
+from .tensor import Tensor, infer_dtype, plain_values, storage_from
 
 DEFAULT_SEED = 67280421310721  # PyTorch's default_generator initial seed
 _generator = [np.random.Generator(np.random.PCG64(DEFAULT_SEED))]
 _seed = [DEFAULT_SEED]
-_gpu_stream = [DEFAULT_SEED, 0]  # (seed, draws so far): each GPU draw gets its own derived seed
+_device_stream = [DEFAULT_SEED, 0]  # (seed, draws so far): each device draw (GPU) gets its own derived seed
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -21,18 +21,18 @@ def manual_seed(seed: int) -> np.random.Generator:
     rand/randn/randint/init."""
     _seed[0] = builtins.int(seed)
     _generator[0] = np.random.Generator(np.random.PCG64(_seed[0]))
-    manual_seed_gpu(seed)
+    manual_seed_device(seed)
     return _generator[0]
 
 
-def manual_seed_gpu(seed: int) -> None:
-    """Reset only the GPU random stream (jitgrad.cuda.manual_seed)."""
-    _gpu_stream[0], _gpu_stream[1] = builtins.int(seed), 0
+def manual_seed_device(seed: int) -> None:
+    """Reset only the random stream of device back ends (jitgrad.cuda.manual_seed)."""
+    _device_stream[0], _device_stream[1] = builtins.int(seed), 0
 
 
-def _next_gpu_seed() -> int:
-    _gpu_stream[1] += 1
-    return builtins.int(np.random.SeedSequence([_gpu_stream[0] % 2**63, _gpu_stream[1]]).generate_state(1)[0])
+def _next_device_seed() -> int:
+    _device_stream[1] += 1
+    return builtins.int(np.random.SeedSequence([_device_stream[0] % 2**63, _device_stream[1]]).generate_state(1)[0])
 
 
 def initial_seed() -> int:
@@ -43,41 +43,12 @@ def default_generator() -> np.random.Generator:
     return _generator[0]
 
 
-def _gpu():
-    """The CUDA back end, checked usable (a clear error says why not)."""
-    from .cuda import eager  # lazy: CPU users never load numba.cuda
-    eager.install()
-    return eager
-
-
-_default_device = [None]  # set_default_device: where factories put tensors when no device is given
-
-
-def set_default_device(device) -> None:
-    """Make factories (tensor, zeros, rand, ...) create tensors on `device` unless told otherwise
-    (PyTorch's torch.set_default_device); None or 'cpu' restores the host."""
-    if device is not None and devices.as_device(device).type == "cuda":
-        _gpu()
-    _default_device[0] = None if device is None else devices.as_device(device)
-
-
-def get_default_device() -> devices.device:
-    return _default_device[0] or devices.CPU
-
-
-def _on_gpu(device) -> bool:
-    if device is None:
-        device = _default_device[0]
-    return device is not None and devices.as_device(device).type == "cuda"
-
-
 def _leaf(array, requires_grad: bool, device=None) -> Tensor:
     """A leaf holding `array` (host data, or GPU storage already made) on `device`."""
-    if device is None:
-        device = _default_device[0]
-    if _on_gpu(device) and isinstance(array, np.ndarray):
-        eager = _gpu()
-        array = eager.move(array, str(devices.as_device(device)))
+    if isinstance(array, np.ndarray):
+        target, backend = devices.placement(device)
+        if backend is not None:
+            array = backend.move(array, str(target))
     t = Tensor._wrap(array)
     if requires_grad:
         t.requires_grad = True
@@ -93,35 +64,12 @@ def _size(size) -> tuple[int, ...]:
     return tuple(builtins.int(s) for s in size)
 
 
-def _infer_dtype(data) -> np.dtype:
-    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool."""
-    if isinstance(data, (np.ndarray, np.generic)):
-        return dtypes.from_numpy_dtype(data.dtype)
-    if isinstance(data, TensorBase):
-        return data.dtype
-    arr = np.asarray(_plain(data))
-    if arr.dtype == object:
-        raise TypeError("could not infer a dtype: nested sequences must be rectangular and hold numbers")
-    if arr.dtype.kind == "f" or arr.dtype.kind == "c":
-        return dtypes.get_default_dtype()
-    return dtypes.from_numpy_dtype(arr.dtype)
-
-
-def _plain(data):
-    """Replace tensors inside nested lists by their values."""
-    if isinstance(data, TensorBase):
-        return data.detach().numpy()
-    if isinstance(data, (list, tuple)):
-        return [_plain(d) for d in data]
-    return data
-
-
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of `data` (nested lists, numbers, arrays, tensors)."""
-    dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
-    if device is None and isinstance(data, TensorBase) and data.device.type == "cuda":
-        device = data.device  # as in PyTorch: the copy stays on the tensor's device
-    return _leaf(np.array(_plain(data), dtype=dt, copy=True), requires_grad, device)
+    t = Tensor._wrap(storage_from(data, dtype, device))
+    if requires_grad:
+        t.requires_grad = True
+    return t
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -129,8 +77,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, TensorBase):
         data = data if dtype is None else data.to(dtype)
         return data if device is None else data.to(device)
-    dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
-    return _leaf(np.asarray(_plain(data), dtype=dt), False, device)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else infer_dtype(data)
+    return _leaf(np.asarray(plain_values(data), dtype=dt), False, device)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -156,8 +104,9 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
     shape = _size((size,))
-    if _on_gpu(device):
-        return _leaf(_gpu().full(shape, dt, fill_value), requires_grad, device)
+    backend = devices.placement(device)[1]
+    if backend is not None:
+        return _leaf(backend.full(shape, dt, fill_value), requires_grad, device)
     return _leaf(np.full(shape, fill_value, dtype=dt), requires_grad, device)
 
 
@@ -246,20 +195,20 @@ def _random(draw, shape: tuple, dtype, requires_grad: bool, device) -> Tensor:
 def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator."""
     dt, shape = _float_dtype(dtype), _size(size)
-    if _on_gpu(device):
-        _gpu()
-        from kernels.cuda import random as gpu_random
-        return _random(lambda: gpu_random.uniform(shape, dt, _next_gpu_seed()), shape, dt, requires_grad, device)
+    backend = devices.placement(device)[1]
+    if backend is not None:
+        return _random(lambda: backend.random("uniform", shape, dt, _next_device_seed()), shape, dt, requires_grad,
+                       device)
     return _random(lambda: _generator[0].random(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator."""
     dt, shape = _float_dtype(dtype), _size(size)
-    if _on_gpu(device):
-        _gpu()
-        from kernels.cuda import random as gpu_random
-        return _random(lambda: gpu_random.normal(shape, dt, _next_gpu_seed()), shape, dt, requires_grad, device)
+    backend = devices.placement(device)[1]
+    if backend is not None:
+        return _random(lambda: backend.random("normal", shape, dt, _next_device_seed()), shape, dt, requires_grad,
+                       device)
     return _random(lambda: _generator[0].standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
@@ -291,6 +240,6 @@ def from_dlpack(obj) -> Tensor:
             raise TypeError(f"jitgrad tensors hold bool, int32, int64, float32 or float64, not {array.dtype}")
         return Tensor._wrap(array)
     if hasattr(obj, "__cuda_array_interface__"):
-        return Tensor._wrap(_gpu().from_cuda_array(obj))
+        return Tensor._wrap(devices.backend("cuda").import_array(obj))
     raise TypeError(f"from_dlpack: {type(obj).__name__} has neither __dlpack__ (host memory) nor "
                     "__cuda_array_interface__ (GPU memory)")

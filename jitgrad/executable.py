@@ -12,7 +12,7 @@ import numpy as np
 
 from kernels import cpu
 
-from . import compile_log, core
+from . import compile_log, core, devices
 from .buffer_pool import BufferPool
 from .ir import Graph
 from .lower import Plan, lower
@@ -37,11 +37,10 @@ class Executable:
             if seg.program is None:
                 _warn_fallback(seg.eqn.prim.name)
                 self.compiled.append(None)
-            elif device == "cuda":
-                from kernels.cuda import program as cuda_program  # lazy: CPU users never load numba.cuda
-                self.compiled.append(cuda_program.compile_program(seg.program, reason=reason))
-            else:
+            elif device == "cpu":
                 self.compiled.append(cpu.compile_program(seg.program, reason=reason))
+            else:
+                self.compiled.append(devices.backend(device).compile_program(seg.program, reason=reason))
         self._pools = [BufferPool(_buffer_specs(seg.program)) if seg.program is not None and device == "cpu"
                        else None for seg in self.plan.segments]  # (large outputs reused across calls)
         self._by_name = {n: v for v, n in self.plan.names.items()}
@@ -107,14 +106,14 @@ class Executable:
         if self.device == "cpu":
             return evaluate(self.graph, *arrays)
         outs = evaluate(self.graph, *[core.host_array(a) for a in arrays])
-        return [_to_gpu(o) for o in outs]
+        return [_to_device(o, self.device) for o in outs]
 
     def _const_value(self, name: str) -> np.ndarray:
         value = self._device_consts.get(name)
         if value is None:
             value = np.asarray(self._by_name[name].value, order="C")  # (ascontiguousarray makes 0-d 1-d)
-            if self.device == "cuda":
-                value = self._device_consts[name] = _to_gpu(value)  # moved once, reused by every call
+            if self.device != "cpu":
+                value = self._device_consts[name] = _to_device(value, self.device)  # moved once, reused by every call
         return value
 
     def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
@@ -124,14 +123,15 @@ class Executable:
 
     def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
         env = {f"in{i}": a for i, a in enumerate(arrays)}
-        gpu = self.device == "cuda"
+        gpu = self.device != "cpu"
         for seg, compiled, pool in zip(self.plan.segments, self.compiled, self._pools):
             if compiled is None:
                 eqn = seg.eqn
                 args = [self._lookup(env, v) for v in eqn.inputs]
                 try:
                     if gpu:  # the op's eager GPU kernel
-                        out = core.device_backend[0].run(eqn.prim, args, eqn.params, eqn.out.shape, eqn.out.dtype)
+                        out = devices.backend(self.device).run(eqn.prim, args, eqn.params, eqn.out.shape,
+                                                               eqn.out.dtype)
                     else:
                         # C order: the next compiled program reshapes it (NumPy's advanced indexing
                         # may return another layout)
@@ -157,7 +157,7 @@ class Executable:
         if self.device == "cpu":
             return np.asarray(v.value)
         name = self.plan.names.get(v)
-        return self._const_value(name) if name is not None else _to_gpu(np.asarray(v.value))
+        return self._const_value(name) if name is not None else _to_device(np.asarray(v.value), self.device)
 
     def source(self) -> str:
         parts = []
@@ -167,9 +167,9 @@ class Executable:
         return "\n".join(parts)
 
 
-def _to_gpu(array: np.ndarray):
-    from .cuda import eager
-    return eager.to_device(array)
+def _to_device(array: np.ndarray, device: str):
+    """A host constant copied onto the device the program runs on."""
+    return devices.backend(device).move(array, device)
 
 
 def _buffer_specs(program) -> list:

@@ -7,6 +7,8 @@ import weakref
 
 import numpy as np
 
+from . import dtypes
+
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
     "they have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -237,8 +239,6 @@ def stale_saved_value(roots) -> str | None:
 
 
 def _modified_error(tensor, node: PrimNode, index: int, expected: int) -> RuntimeError:
-    from . import dtypes
-
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation ({tensor._version_counter.last_op or 'an in-place op'}): input {index} of {node.name()}, a "

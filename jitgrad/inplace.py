@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import core, dtypes, prims
+from . import core, devices, dtypes, prims
 from .core import Symbolic, TensorBase, bind
 from .grad_mode import _state as _grad_state
 from .graph import Node, edge_to
@@ -84,7 +84,7 @@ def _write(target: TensorBase, values) -> None:
     if isinstance(data, Symbolic) or isinstance(values, Symbolic):
         target._data = values
     elif not core.on_host(data):
-        core.device_backend[0].copy_into(data, values)
+        devices.backend_of(data).copy_into(data, values)
     else:
         np.copyto(data, values)
 

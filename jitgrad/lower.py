@@ -16,6 +16,7 @@ from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reducti
 from .ir import Eqn, Graph, Var
 from .lower_calls import lower_call
 from .templates import literal, scalar_expression
+from .version import __version__
 
 
 @dataclass
@@ -255,7 +256,6 @@ def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, 
             consts.append(arr)
         else:
             args.append(arr)
-    from . import __version__
     return Program(name, tuple(args), outputs, temporaries=tuple(temps), steps=tuple(steps),
                    constants=tuple(consts), notes=(f"jitgrad {__version__}",), preallocated=tuple(prealloc))
 

@@ -10,12 +10,10 @@ from .prims_promotion import as_tensor_operand
 
 
 def _to_device_impl(x, device, source):
-    """Host-to-GPU copies (GPU sources go through the CUDA back end, see core.bind)."""
+    """Host-to-device copies (device sources go through their back end's run, see core.bind)."""
     if devices.device(device).type == "cpu":
         return np.array(x, copy=True)
-    from .cuda import eager  # lazy: the CUDA back end loads only when a GPU tensor is asked for
-    eager.install()
-    return eager.move(x, device)
+    return devices.backend(device).move(x, device)
 
 
 # A move between devices: recorded as PyTorch records .to(device), so gradients flow back to the

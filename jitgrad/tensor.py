@@ -12,6 +12,8 @@ import numpy as np
 from . import autodiff, core, devices, dtypes, prims, unsupported
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
+from .graph import accumulator_of
+from .printing import tensor_repr
 from .tensor_inplace import TensorInplaceOps
 from .tensor_ops import TensorOps
 
@@ -38,13 +40,48 @@ def to_arguments(args: tuple, kwargs: dict) -> tuple:
     return device, dtype, copy
 
 
+def infer_dtype(data) -> np.dtype:
+    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool."""
+    if isinstance(data, (np.ndarray, np.generic)):
+        return dtypes.from_numpy_dtype(data.dtype)
+    if isinstance(data, TensorBase):
+        return data.dtype
+    arr = np.asarray(plain_values(data))
+    if arr.dtype == object:
+        raise TypeError("could not infer a dtype: nested sequences must be rectangular and hold numbers")
+    if arr.dtype.kind == "f" or arr.dtype.kind == "c":
+        return dtypes.get_default_dtype()
+    return dtypes.from_numpy_dtype(arr.dtype)
+
+
+def plain_values(data):
+    """Replace tensors inside nested lists by their values."""
+    if isinstance(data, TensorBase):
+        return data.detach().numpy()
+    if isinstance(data, (list, tuple)):
+        return [plain_values(d) for d in data]
+    return data
+
+
+def storage_from(data, dtype=None, device=None) -> object:
+    """A copy of user data (nested lists, numbers, arrays, tensors) as storage in `dtype` (inferred
+    as PyTorch does by default) on `device` (by default: a tensor's own device, else the default)."""
+    dt = dtypes.as_dtype(dtype) if dtype is not None else infer_dtype(data)
+    if device is None and isinstance(data, TensorBase) and data.device.type != "cpu":
+        device = data.device  # as in PyTorch: the copy stays on the tensor's device
+    array = np.array(plain_values(data), dtype=dt, copy=True)
+    target, backend = devices.placement(device)
+    return array if backend is None else backend.move(array, str(target))
+
+
 class Tensor(TensorOps, TensorInplaceOps, TensorBase):
     """An n-dimensional array with PyTorch's autograd semantics (eager mode)."""
 
     def __new__(cls, data=(), dtype=None, requires_grad: bool = False):
-        from .creation import tensor as make
-        t = make(data, dtype=dtype, requires_grad=requires_grad)
-        return cls._wrap(t._data, requires_grad=t._requires_grad)
+        t = cls._wrap(storage_from(data, dtype))
+        if requires_grad:
+            t.requires_grad = True
+        return t
 
     # ----- attributes -------------------------------------------------------------------------
 
@@ -55,7 +92,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
             return devices.CPU
         if isinstance(data, Symbolic):
             return devices.device(getattr(data, "device", "cpu"))
-        return core.device_backend[0].device(data)
+        return devices.backend_of(data).device_of(data)
 
     @property
     def is_cuda(self) -> bool:
@@ -226,7 +263,6 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return copy
 
     def __repr__(self) -> str:
-        from .printing import tensor_repr
         return tensor_repr(self)
 
     __str__ = __repr__
@@ -296,7 +332,6 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
                 "the hook on the function's output or argument outside the compiled function, write the "
                 "gradient change into the function (e.g. a custom scaling of the value), or run the function "
                 "eagerly (without jit/jit_grad).")
-        from .graph import accumulator_of
         node = self.grad_fn if self.grad_fn is not None else accumulator_of(self)
         if self.grad_fn is None:
             self._hooked_accumulator = node  # the leaf's node is weakly cached: keep it (and its hooks)
@@ -347,7 +382,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         if type(data) is np.ndarray or isinstance(data, Symbolic) or self._requires_grad:
             raise AttributeError("__cuda_array_interface__ is only defined for GPU tensors that do not require "
                                  "grad (use .cuda(), and .detach() first if it requires grad)")
-        return core.device_backend[0].array_interface(data)
+        return devices.backend_of(data).array_interface(data)
 
     def __dlpack__(self, *args, **kwargs):
         """DLPack export (CPU tensors: NumPy's; GPU tensors export __cuda_array_interface__ instead,
@@ -400,9 +435,7 @@ def _rebuild_tensor(array: np.ndarray, requires_grad: bool, device: str = "cpu",
     """Unpickle helper: a leaf tensor of class `cls` with its own storage (on `device`; GPU values
     are pickled as host arrays)."""
     if device != "cpu":
-        from .cuda import eager
-        eager.install()
-        array = eager.move(array, device)
+        array = devices.backend(device).move(array, device)
     t = TensorBase._wrap.__func__(cls, array)
     t._requires_grad = requires_grad
     return t

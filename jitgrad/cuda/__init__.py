@@ -3,6 +3,17 @@ manual_seed). Nothing here imports numba.cuda until a function is called, so CPU
 load it; GPU tensors are made with device="cuda" or .to("cuda")/.cuda()."""
 from __future__ import annotations
 
+from .. import devices
+from ..creation import manual_seed_device
+
+
+def _load_backend() -> devices.Backend:
+    from . import backend  # lazy: loading the back end imports numba.cuda (slow, and optional)
+    return backend.load()
+
+
+devices.register_backend("cuda", _load_backend)
+
 
 def _runtime():
     from kernels.cuda import runtime  # lazy: importing numba.cuda is slow and optional
@@ -47,8 +58,7 @@ def synchronize() -> None:
 
 def manual_seed(seed: int) -> None:
     """Seed the GPU random-number stream used by rand/randn(device='cuda')."""
-    from ..creation import manual_seed_gpu
-    manual_seed_gpu(int(seed))
+    manual_seed_device(int(seed))
 
 
 __all__ = ["is_available", "is_simulated", "device_count", "get_device_name", "current_device",

@@ -271,23 +271,3 @@ def _on_host(prim: Primitive, datas: list, params: dict, dtype: np.dtype):
     host = [d if core.on_host(d) else runtime.to_host(d) for d in datas]
     out = prim.impl(*host, **params)
     return to_device(np.asarray(out, dtype=dtype))
-
-
-class _Backend:
-    """What core.bind and the autograd engine call for GPU storage (core.device_backend)."""
-
-    run = staticmethod(run)
-    is_device_array = staticmethod(is_device_array)
-    full = staticmethod(full)
-    copy = staticmethod(copy)
-    copy_into = staticmethod(copy_into)
-    to_host = staticmethod(to_host)
-    device = staticmethod(device_of)
-    array_interface = staticmethod(array_interface)
-
-
-def install() -> None:
-    """Check a GPU (or the simulator) is usable and route GPU storage through this module."""
-    runtime.require()
-    core.device_backend[0] = _Backend
-

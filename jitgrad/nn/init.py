@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import core
+from .. import core, devices
 from ..core import TensorBase
 from ..creation import default_generator
 
@@ -41,9 +41,9 @@ def _fill(tensor: TensorBase, values: np.ndarray) -> TensorBase:
     if core.on_host(data):
         data[...] = values
     else:
-        from ..cuda import eager
+        backend = devices.backend_of(data)
         values = np.asarray(values, dtype=data.dtype)
-        eager.copy_into(data, eager.to_device(values) if values.ndim else values[()])
+        backend.copy_into(data, backend.move(values, str(backend.device_of(data))) if values.ndim else values[()])
     tensor._version_counter.bump("init")
     return tensor
 

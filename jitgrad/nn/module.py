@@ -241,9 +241,8 @@ class Module:
         if dt is not None and not dtypes.is_floating(dt):
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}")
         target = None if device is None else devices.as_device(device)
-        if target is not None and target.type == "cuda":
-            from ..cuda import eager
-            eager.install()  # CudaUnavailable (with the reason) before anything is touched
+        if target is not None and target.type != "cpu":
+            devices.backend(target)  # CudaUnavailable (with the reason) before anything is touched
         tensors = {}
         for m in self.modules():
             for registry in (m._parameters, m._buffers):
@@ -378,7 +377,7 @@ def zero_grad_of(p: TensorBase, set_to_none: bool) -> None:
     if type(data) is np.ndarray or core.on_host(data):
         data[...] = 0
     else:
-        core.device_backend[0].copy_into(data, core.full_like_data(data, (), data.dtype, 0))
+        devices.backend_of(data).copy_into(data, core.full_like_data(data, (), data.dtype, 0))
     g._version_counter.bump("zero_")
 
 
@@ -401,10 +400,10 @@ def _copy_into(target: TensorBase, array) -> None:
     if type(data) is np.ndarray or core.on_host(data):
         data[...] = core.host_array(array)
         return
+    backend = devices.backend_of(data)
     if core.on_host(array):
-        from ..cuda import eager
-        array = eager.to_device(np.asarray(array, dtype=data.dtype))
-    core.device_backend[0].copy_into(data, array)
+        array = backend.move(np.asarray(array, dtype=data.dtype), str(backend.device_of(data)))
+    backend.copy_into(data, array)
 
 
 def _indent(text: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import core
+from .. import core, devices
 from ..core import TensorBase
 from ..graph import VersionCounter
 from ..tensor import Tensor
@@ -57,9 +57,7 @@ def _rebuild_parameter(array, requires_grad: bool, device: str = "cpu") -> Param
     """Unpickle / deep-copy helper: a Parameter with its own storage and version counter (a GPU
     parameter is pickled as host values plus its device, and unpickled onto that device)."""
     if device != "cpu":
-        from ..cuda import eager
-        eager.install()
-        array = eager.move(array, device)
+        array = devices.backend(device).move(array, device)
     param = TensorBase._wrap.__func__(Parameter, array, version=VersionCounter())
     param.requires_grad = requires_grad
     return param

@@ -15,7 +15,7 @@ import operator
 
 import numpy as np
 
-from .. import core
+from .. import core, devices, prims
 from ..nn.module import storage_moves
 
 NUMPY, PER_TENSOR, ONE_CALL, CUDA = "numpy", "per_tensor", "one_call", "cuda"
@@ -157,9 +157,7 @@ def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
 
 def _moved(data, p):
     """`data` (state storage) copied onto the device of parameter p."""
-    from ..cuda import eager
-    eager.install()
-    return eager.move(data, str(p.device))
+    return devices.backend(p.device).move(data, str(p.device))
 
 
 def _follow_moves(opt) -> None:
@@ -180,5 +178,4 @@ def _follow_moves(opt) -> None:
 
 
 def _cast(data, dtype):
-    from ..cuda import eager
-    return eager.elementwise.elementwise("x0", [data], tuple(data.shape), dtype)
+    return devices.backend_of(data).run(prims.CAST, [data], {"dtype": dtype}, tuple(data.shape), dtype)

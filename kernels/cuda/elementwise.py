@@ -8,7 +8,6 @@ import re
 from typing import Any, Sequence
 
 import numpy as np
-from numba import cuda  # module global: the simulator patches kernel globals
 
 from kernels.cuda import runtime
 from kernels.cuda.layout import flat
@@ -16,21 +15,6 @@ from kernels.cuda.layout import flat
 _VM_CALL = re.compile(r"\bvm\.(\w+)_(f32|f64)\(")
 _VM_DTYPE = {"f32": "np.float32", "f64": "np.float64"}
 _kernels: dict = {}
-
-
-@cuda.jit(cache=True)
-def _fill(out, value):
-    """out[i] = value over a flat view."""
-    start = cuda.grid(1)
-    step = cuda.gridsize(1)
-    for i in range(start, out.size, step):
-        out[i] = value
-
-
-def fill_into(out, value: Any) -> None:
-    """Set every element of the contiguous device array out to value (no host copy)."""
-    if out.size:
-        runtime.launch(_fill, out.size)(flat(out), out.dtype.type(value))
 
 
 def rewrite_vm_calls(expr: str, used: set | None = None) -> tuple[str, list[str]]:

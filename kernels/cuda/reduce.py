@@ -14,7 +14,6 @@ from numba import cuda  # noqa: F401  (module global: the simulator patches kern
 
 from kernels import reductions
 from kernels.cuda import program, runtime
-from kernels.cuda.elementwise import fill_into
 from kernels.cuda.layout import flat
 from kernels.spec import Array, Load, Loop, Program, Reduce
 
@@ -87,7 +86,7 @@ def reduce(x, op: str, axes: tuple[int, ...], keepdim: bool, out_dtype: Any, sca
         return runtime.empty(out_shape, out_dtype)
     if n_red == 0:
         out = runtime.empty(out_shape, out_dtype)
-        fill_into(out, reductions.identity_value(op, out_dtype.name) * scale)
+        runtime.fill_into(out, reductions.identity_value(op, out_dtype.name) * scale)
         return out
     cshape, caxes = _canonical(shape, axes)
     (out,) = _program(op, np.dtype(x.dtype), out_dtype, cshape, caxes, float(scale))(x.reshape(cshape))

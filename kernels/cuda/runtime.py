@@ -196,6 +196,13 @@ def launch(kernel, n: int):
     return configure(kernel, *launch_config(n))
 
 
+def fill_into(out, value: Any) -> None:
+    """Set every element of the contiguous device array out to value (no host copy)."""
+    from kernels.cuda.fill import fill  # lazy: it imports numba.cuda, which may be missing (see require)
+    if out.size:
+        launch(fill, out.size)(out if len(out.shape) == 1 else out.reshape(out.size), out.dtype.type(value))
+
+
 def load_generated(body: str, reason: str):
     """Import generated kernel source through kernels.cache; the header holds device_key()."""
     from kernels import cache
@@ -292,7 +299,6 @@ def empty(shape: Any, dtype: Any):
 
 def full(shape: Any, value: Any, dtype: Any):
     """Device array filled with value (one fill kernel, no host copy)."""
-    from kernels.cuda.elementwise import fill_into
     out = empty(shape, dtype)
     fill_into(out, value)
     return out
