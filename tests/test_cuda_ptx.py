@@ -129,8 +129,8 @@ def test_elementwise_kernels(h100, expr, kinds, dtypes, out, ndim, f32_only):
 
 @pytest.mark.parametrize('dtype', [F32, F64, I32, I64, B], ids=lambda d: np.dtype(d).name)
 def test_fill_kernel(h100, dtype):
-    from kernels.cuda import elementwise as ew
-    ptx(ew._fill, arr(dtype), scalar(dtype))
+    from kernels.cuda.fill import fill
+    ptx(fill, arr(dtype), scalar(dtype))
 
 
 # ---- reductions ----------------------------------------------------------------------------------
