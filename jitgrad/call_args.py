@@ -29,10 +29,15 @@ def _leaf_key(leaf) -> tuple:
         data = leaf._data
         if type(data) is np.ndarray or isinstance(data, Symbolic):
             return (data.shape, data.dtype.char, leaf._requires_grad)
-        return (tuple(data.shape), np.dtype(data.dtype).char, leaf._requires_grad, "cuda")
+        return (tuple(data.shape), np.dtype(data.dtype).char, leaf._requires_grad, _device_type(data))
     arr = np.asarray(leaf)
     dt = dtypes.from_numpy_dtype(arr.dtype)
     return (arr.shape, dt.char, False)
+
+
+def _device_type(data) -> str:
+    """The device type ('cuda', ...) of a back end's storage."""
+    return devices.backend_of(data).device_of(data).type
 
 
 def _prepare(args: tuple, kwargs: dict, static_argnums: tuple):
@@ -150,7 +155,7 @@ def _device_of(leaves, captured) -> str:
             continue  # 0-d host values go with either device, as in eager mode
         if isinstance(data, np.ndarray) and data.dtype.kind in "biu" and any(x is c for c in captured):
             continue  # a captured host index tensor indexes GPU data too, as in eager mode (PyTorch allows it)
-        found.add("cpu" if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else "cuda")
+        found.add("cpu" if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else _device_type(data))
     if len(found) > 1:
         raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, cuda:0 "
                            "and cpu! (arguments of a compiled function, or parameters it uses); move them with "
