@@ -19,6 +19,8 @@ import threading
 
 import numpy as np
 
+from .shapes import numel
+
 #: Buffers of at least this many bytes are pooled (glibc serves smaller ones without mmap);
 #: JITGRAD_REUSE_BUFFERS=0 turns pooling off (every call allocates, as before).
 MIN_BYTES = 1 << 20 if os.environ.get("JITGRAD_REUSE_BUFFERS", "1") != "0" else sys.maxsize
@@ -35,7 +37,7 @@ class BufferPool:
     def __init__(self, specs: list, min_bytes: int | None = None) -> None:
         limit = MIN_BYTES if min_bytes is None else min_bytes
         self.specs = [(tuple(shape), np.dtype(dtype)) for shape, dtype in specs]
-        self.pooled = [int(np.prod(shape, dtype=np.int64)) * dt.itemsize >= limit for shape, dt in self.specs]
+        self.pooled = [numel(shape) * dt.itemsize >= limit for shape, dt in self.specs]
         self.active = any(self.pooled)
         self._held: list[list[np.ndarray]] = [[] for _ in self.specs]
         self._lock = threading.Lock()  # (two threads must never get the same free buffer)

@@ -6,7 +6,7 @@ import math
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,7 +72,6 @@ class Primitive:
     node_name: str
     template: str | Callable | None = None
     params: tuple[str, ...] = ()
-    doc: str = field(default="", repr=False)
     reduction: Reduction | None = None
 
     @property

@@ -19,7 +19,6 @@ long = int64
 int = int32  # noqa: A001
 bool = bool_  # noqa: A001
 
-SUPPORTED = (bool_, int32, int64, float32, float64)
 _NAMES = {bool_: "bool", int32: "int32", int64: "int64", float32: "float32", float64: "float64"}
 _default_float = [float32]
 

@@ -218,8 +218,3 @@ def materialized(graph: Graph, groups: list) -> set:
 
 def _eqns_of(group) -> list:
     return group.eqns if isinstance(group, LoopGroup) else [group.eqn]
-
-
-def count_loops(groups: list) -> int:
-    """Passes over memory: fused loops (library steps are counted separately)."""
-    return sum(isinstance(g, LoopGroup) for g in groups)

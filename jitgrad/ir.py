@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, shapes
 from .core import Primitive, Symbolic
 from .tree import num_leaves, seq
 
@@ -62,10 +62,7 @@ class Var(Symbolic):
 
     @property
     def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return shapes.numel(self.shape)
 
     @property
     def is_const(self) -> bool:
@@ -75,10 +72,6 @@ class Var(Symbolic):
     def name(self) -> str:
         """A short name for debugging (`v12`); listings rename values in order instead."""
         return f"v{self.id}"
-
-    @property
-    def aval(self) -> str:
-        return type_str(self)
 
     def __repr__(self) -> str:
         return f"{self.name}:{type_str(self)}"

@@ -11,7 +11,7 @@ import numpy as np
 
 from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
-from . import dtypes
+from . import dtypes, shapes
 from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, materialized
 from .ir import Eqn, Graph, Var
 from .lower_calls import lower_call
@@ -37,9 +37,6 @@ class Plan:
     loops: int
     library_calls: int
 
-    @property
-    def single_program(self) -> Program | None:
-        return self.segments[0].program if len(self.segments) == 1 else None
 
 
 class _Namer:
@@ -266,10 +263,7 @@ PREALLOCATE_MIN = 1 << 16
 
 
 def _preallocate(arr: Array, steps: list) -> bool:
-    n = 1
-    for s in arr.shape:
-        n *= s
-    if n < PREALLOCATE_MIN:
+    if shapes.numel(arr.shape) < PREALLOCATE_MIN:
         return False
     return any(isinstance(st, Loop) and (any(x.array == arr.name for x in st.stores)
                                          or any(r.array == arr.name for r in st.reduces)) for st in steps)

@@ -55,10 +55,6 @@ def _pow_scalar_rule(x, exponent):
     return x.shape, x.dtype
 
 
-def _no_grad_rule(*_args, **_params):
-    return None
-
-
 def unbroadcast(g, shape):
     """Sum a cotangent back to `shape` (the VJP of NumPy broadcasting)."""
     shape = tuple(shape)

@@ -31,6 +31,7 @@ from .autodiff import grad as _engine_grad
 from .core import TensorBase
 from .grad_mode import no_grad
 from .prims import stack
+from .shapes import numel
 
 _UNCONNECTED = ("none", "zero")
 
@@ -171,7 +172,7 @@ class GradientTape:
         if not isinstance(target, TensorBase):
             raise TypeError(f"GradientTape.jacobian: target must be a Tensor, got {type(target).__name__}")
         flat_sources, template = _flatten(sources, "sources")
-        n = int(np.prod(target.shape, dtype=np.int64))
+        n = numel(target.shape)
         rows: list[list] = [[] for _ in flat_sources]
         onehot = np.zeros(n, dtype=target.dtype)
         for k in range(n):

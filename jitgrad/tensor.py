@@ -9,7 +9,7 @@ import weakref
 
 import numpy as np
 
-from . import autodiff, core, devices, dtypes, prims, unsupported
+from . import autodiff, core, devices, dtypes, prims, shapes, unsupported
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 from .graph import accumulator_of
@@ -157,10 +157,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return self.ndim
 
     def numel(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return shapes.numel(self.shape)
 
     nelement = numel
 

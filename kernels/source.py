@@ -3,6 +3,8 @@ call of the compiled program is one Numba dispatch. Each generated line of loop 
 the IR equation it came from in a trailing comment."""
 from __future__ import annotations
 
+import math
+
 from . import library, reductions, trig_versions
 from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
@@ -41,7 +43,7 @@ def _is_flat(loop: Loop, arrays: dict[str, Array]) -> bool:
     """All loads and stores cover the loop shape exactly and reductions reduce everything:
     the loop can run over one flat index (best for SIMD)."""
     for load in loop.loads:
-        if arrays[load.array].shape != loop.shape and _numel(arrays[load.array].shape) != 1:
+        if arrays[load.array].shape != loop.shape and math.prod(arrays[load.array].shape) != 1:
             return False
     for store in loop.stores:
         if arrays[store.array].shape != loop.shape:
@@ -49,15 +51,8 @@ def _is_flat(loop: Loop, arrays: dict[str, Array]) -> bool:
     return not loop.reduces or set(loop.reduced_dims) == set(range(len(loop.shape)))
 
 
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
 def _is_scalar_load(load, arrays: dict) -> bool:
-    return _numel(arrays[load.array].shape) == 1
+    return math.prod(arrays[load.array].shape) == 1
 
 
 def _emit_hoisted_loads(w: _Writer, loop: Loop, arrays: dict) -> None:
@@ -109,7 +104,7 @@ PAD_LANES = 16
 
 
 def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
-    n = _numel(loop.shape)
+    n = math.prod(loop.shape)
     pad = not parallel and 1 < n < PAD_LANES
     lanes = PAD_LANES if pad else n
     loaded = sorted({ld.array for ld in loop.loads if not _is_scalar_load(ld, arrays)})
@@ -313,7 +308,7 @@ def render(program: Program, parallel_threshold: int) -> str:
 def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) -> None:
     """A loop; one calling sin/cos/tan runs vectorised with their fast versions and again with
     the full-range ones only if some argument was large (see kernels.trig_versions)."""
-    parallel = loop.parallel or _numel(loop.shape) >= parallel_threshold
+    parallel = math.prod(loop.shape) >= parallel_threshold
     flat = _is_flat(loop, arrays)
     counter = f"_large{len(w.lines)}"
     fast = trig_versions.fast_version(loop, counter, flat)

@@ -91,7 +91,6 @@ class Loop:
     stmts: tuple[Stmt, ...]
     stores: tuple[Store, ...] = ()
     reduces: tuple[Reduce, ...] = ()
-    parallel: bool = False
 
     @property
     def reduced_dims(self) -> tuple[int, ...]:

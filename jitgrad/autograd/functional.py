@@ -19,6 +19,7 @@ from ..autodiff import grad as _engine_grad
 from ..core import TensorBase
 from ..grad_mode import enable_grad
 from ..prims import clone, stack
+from ..shapes import numel
 
 _STRATEGIES = ("reverse-mode", "forward-mode")
 
@@ -98,13 +99,9 @@ def _check_v(v: tuple, like: tuple, like_is_tuple: bool) -> None:
 
 
 def _default_v_allowed(tensors: tuple, role: str) -> None:
-    if len(tensors) != 1 or _numel(tensors[0]) != 1:
+    if len(tensors) != 1 or numel(tensors[0].shape) != 1:
         raise RuntimeError(f"The vector v can only be None if the {role} is a single Tensor with a single "
                            "element; pass v explicitly.")
-
-
-def _numel(t) -> int:
-    return int(np.prod(t.shape, dtype=np.int64))
 
 
 def _outputs_need_grad(outputs: tuple, strict: bool) -> None:
@@ -120,7 +117,7 @@ def _outputs_need_grad(outputs: tuple, strict: bool) -> None:
 def _single_scalar(outputs: tuple, is_tuple: bool, fn: str) -> None:
     if is_tuple or len(outputs) != 1:
         raise RuntimeError(f"The function given to {fn} should return a single Tensor")
-    if _numel(outputs[0]) != 1:
+    if numel(outputs[0].shape) != 1:
         raise RuntimeError(f"The Tensor returned by the function given to {fn} should contain a single element "
                            f"(it has shape {list(outputs[0].shape)}); reduce it first, e.g. with .sum()")
 
@@ -240,7 +237,7 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
 
 def _jacobian_of_output(index: int, out, ins: tuple, create_graph: bool, strict: bool) -> tuple:
     """d out / d each input, one row per element of `out`."""
-    n = _numel(out)
+    n = numel(out.shape)
     rows: list[list] = [[] for _ in ins]
     basis = np.zeros(n, dtype=out.dtype)
     for k in range(n):
