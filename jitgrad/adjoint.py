@@ -1,7 +1,7 @@
 """The adjoint (reverse-mode) transform of a Graph, and its forward/backward split.
 
 `vjp_graph` replays the graph on symbolic tensors with the differentiated inputs requiring
-grad, then runs the ONE reverse engine (`autodiff.grad`): the primitives' VJP rules run on
+grad, then runs the ONE reverse engine (`autodiff.gradients`): the primitives' VJP rules run on
 symbolic tensors and emit the adjoint equations. Applying it to its own result gives second
 derivatives (Hessian-vector products) with no extra code.
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import dtypes
-from .autodiff import grad as engine_grad
+from .autodiff import gradients
 from .core import ELEMENTWISE, SHAPE
 from .grad_mode import enable_grad
 from .interpret import replay
@@ -84,7 +84,7 @@ def _vjp_graph(graph: Graph, wrt, unused: str, seed_scalar: bool) -> Graph:
     if diff:
         targets = [ins[i] for i in wrt]
         gos = seed if seeded else [cts[k] for k in diff]
-        grads = list(engine_grad([outs[k] for k in diff], targets, grad_outputs=gos, allow_unused=True))
+        grads = list(gradients([outs[k] for k in diff], targets, grad_outputs=gos, allow_unused=True))
     out_vars, grad_trees = [], []
     for i, g in zip(wrt, grads, strict=False):
         x = ins[i]

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import dtypes
+from .autograd_graph import AccumulateGrad, edge_to
 from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
-from .graph import AccumulateGrad, edge_to
 from .prims import cast
 from .shapes import numel
 
@@ -273,7 +273,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
     run_backward(outputs, roots, targets, capture=False, create_graph=create_graph, retain_graph=retain_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
+def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
          allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
     """d(outputs)/d(inputs) as a tuple, without touching `.grad` (PyTorch's autograd.grad)."""
     outs = _seq(outputs)

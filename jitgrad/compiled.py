@@ -242,7 +242,7 @@ class _CompiledGrad(_CompiledFunction):
 
     def _traced_fn(self) -> Callable:
         from . import transforms
-        make = transforms.value_and_grad if self.with_value else transforms.grad
+        make = transforms.eager_value_and_grad if self.with_value else transforms.eager_grad
         return make(self.fn, argnums=self.argnums, has_aux=self.has_aux)
 
     def _run_eagerly(self, leaves) -> bool:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import devices
+from .autograd_graph import FREED_MESSAGE, Node, edge_to
 from .call_args import _array_of, _host_or_gpu
 from .core import TensorBase
 from .grad_mode import enable_grad
-from .graph import FREED_MESSAGE, Node, edge_to
 from .interpret import replay
 from .tensor import Tensor
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import devices, dtypes
+from .autograd_graph import PrimNode, VersionCounter
 from .grad_mode import _state as _grad_state
-from .graph import PrimNode, VersionCounter
 
 ELEMENTWISE, REDUCTION, MATMUL, SHAPE, INDEX, OTHER, TRANSFER = (
     "elementwise", "reduction", "matmul", "shape", "index", "other", "transfer")

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import numpy as np
 
 from . import core, devices, dtypes, prims
+from .autograd_graph import Node, edge_to
 from .core import Symbolic, TensorBase, bind
 from .grad_mode import _state as _grad_state
-from .graph import Node, edge_to
 
 
 class CopySlices(Node):

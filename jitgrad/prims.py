@@ -105,7 +105,7 @@ from .prims_elementwise import (
     tanh,
     unbroadcast,
     where,
-    zeros_like_,
+    zero_constant_like,
 )
 from .prims_index import (
     GATHER,

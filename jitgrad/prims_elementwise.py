@@ -105,7 +105,7 @@ def _unary(name, impl, vjp, template, node_name, rule=_same):
 NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", rule=_neg_rule)
 ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),),
              templates.per_kind("math.fabs({0})", "({0} if {0} >= 0 else -{0})"), "AbsBackward0")
-SIGN = _unary("sign", np.sign, lambda g, out, x: (zeros_like_(x),),
+SIGN = _unary("sign", np.sign, lambda g, out, x: (zero_constant_like(x),),
               "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
 EXP = _unary("exp", np.exp, lambda g, out, x: (g * out,), "math.exp({0})", "ExpBackward0")
 EXPM1 = _unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), "math.expm1({0})", "Expm1Backward0")
@@ -267,7 +267,7 @@ LOGICAL_NOT = Primitive("logical_not", np.logical_not, lambda x: (x.shape, dtype
 
 def _pow_scalar_vjp(g, out, x, exponent):
     if exponent == 0:
-        return (zeros_like_(x),)
+        return (zero_constant_like(x),)
     return (g * (pow_scalar(x, exponent - 1) * exponent),)
 
 
@@ -310,7 +310,7 @@ def _where_rule(c, x, y):
 
 
 def _where_vjp(g, out, c, x, y):
-    zero = zeros_like_(g)
+    zero = zero_constant_like(g)
     return (None,
             where(c, g, zero) if needs_grad(x) else None,
             where(c, zero, g) if needs_grad(y) else None)
@@ -449,7 +449,7 @@ def where(condition, x, y):
     return bind(WHERE, c, x, y)
 
 
-def zeros_like_(x):
+def zero_constant_like(x):
     """A zero constant shaped like x (used inside VJP rules; no graph)."""
     if isinstance(x, TensorBase):
         return type(x)._wrap(full_like_data(x._data, x.shape, x.dtype, 0))

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from . import dtypes
-from .autodiff import grad as _engine_grad
+from .autodiff import gradients
 from .core import TensorBase
 from .grad_mode import no_grad
 from .prims import stack
@@ -234,7 +234,7 @@ class GradientTape:
             if not pairs or not live:
                 return out
             higher = bool(_recording.tapes)  # another (or this) tape is recording: keep a graph
-            grads = _engine_grad([t for t, _ in pairs], live, [s for _, s in pairs],
+            grads = gradients([t for t, _ in pairs], live, [s for _, s in pairs],
                                  retain_graph=retain or higher, create_graph=higher, allow_unused=True)
             by_id = {id(s): g for s, g in zip(live, grads, strict=True)}
             return [by_id.get(id(s)) if self._tracked(s) else None for s in sources]

@@ -10,9 +10,9 @@ import weakref
 import numpy as np
 
 from . import autodiff, core, devices, dtypes, prims, shapes, unsupported
+from .autograd_graph import accumulator_of
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
-from .graph import accumulator_of
 from .printing import tensor_repr
 from .tensor_inplace import TensorInplaceOps
 from .tensor_ops import TensorOps

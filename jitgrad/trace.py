@@ -36,8 +36,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import core, dtypes, prims
+from .autograd_graph import VersionCounter, stale_saved_value
 from .core import Symbolic, TensorBase
-from .graph import VersionCounter, stale_saved_value
 from .ir import Builder, Graph, Var, gc_paused
 from .tensor import Tensor
 from .tree import flatten, flatten_args, unflatten

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import dtypes
-from .autodiff import grad as engine_grad
+from .autodiff import gradients
 from .core import Symbolic, TensorBase
 from .grad_mode import enable_grad
 from .prims import clone, expand
@@ -83,7 +83,7 @@ def _to_numpy(x):
     return x
 
 
-def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def eager_value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """A function returning (fn(*args), d fn / d args[argnums]); ((value, aux), grads) with has_aux."""
 
     def wrapped(*args, **kwargs):
@@ -101,7 +101,7 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
             out = _check_scalar(out)
             targets = [call[i] for i in nums]
             if out.requires_grad:
-                grads = engine_grad(out, targets, _seed(out), allow_unused=True, create_graph=nested)
+                grads = gradients(out, targets, _seed(out), allow_unused=True, create_graph=nested)
             else:
                 grads = (None,) * len(targets)
         grads = tuple(g if g is not None else Tensor._wrap(np.zeros(t.shape, t.dtype))
@@ -118,9 +118,9 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
     return wrapped
 
 
-def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def eager_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """A function returning d fn / d args[argnums] (a tuple for a tuple argnums); (grads, aux) with has_aux."""
-    vg = value_and_grad(fn, argnums, has_aux)
+    vg = eager_value_and_grad(fn, argnums, has_aux)
 
     def wrapped(*args, **kwargs):
         value, g = vg(*args, **kwargs)

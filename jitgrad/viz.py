@@ -13,8 +13,8 @@ import os
 import shutil
 import subprocess
 
+from .autograd_graph import AccumulateGrad, Node
 from .core import TensorBase
-from .graph import AccumulateGrad, Node
 
 _INSTALL_HINT = ("rendering needs the `graphviz` Python package and Graphviz's `dot` program: install them "
                  "with `pip install graphviz` and `apt-get install graphviz` (or `brew install graphviz`, "

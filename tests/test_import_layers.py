@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # A module may import only modules listed before it (a package counts as one entry).
-LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "templates", "graph", "core",
+LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "templates", "autograd_graph", "core",
           "prims_conv", "prims_promotion", "prims_device", "prims_elementwise", "prims_index", "prims_shape",
           "prims_reduce", "prims_matmul", "prims",
           "autodiff", "inplace", "printing", "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd", "tree",

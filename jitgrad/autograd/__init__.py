@@ -1,5 +1,6 @@
 """PyTorch's torch.autograd namespace: backward, grad, gradcheck, functional, profiler, anomaly mode."""
-from ..autodiff import backward, grad
+from ..autodiff import backward
+from ..autodiff import gradients as grad  # PyTorch's name: torch.autograd.grad
 from . import functional, profiler
 from .anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck

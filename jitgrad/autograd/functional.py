@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..autodiff import grad as _engine_grad
+from ..autodiff import gradients
 from ..core import TensorBase
 from ..grad_mode import enable_grad
 from ..prims import clone, stack
@@ -130,7 +130,7 @@ def _grads(outputs: tuple, inputs: tuple, grad_outputs: tuple | None = None, *, 
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs, strict=True) if o is not None and o.requires_grad]
     if not pairs:
         return (None,) * len(inputs)
-    return _engine_grad([o for o, _ in pairs], list(inputs), [g for _, g in pairs], retain_graph=retain_graph,
+    return gradients([o for o, _ in pairs], list(inputs), [g for _, g in pairs], retain_graph=retain_graph,
                         create_graph=create_graph, allow_unused=True)
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..autodiff import grad
+from ..autodiff import gradients
 from ..core import TensorBase
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
@@ -78,7 +78,7 @@ def _analytical(func, inputs, diff_idx) -> list:
         for k in range(o.numel()):
             seed = np.zeros(o.numel(), dtype=o.dtype)
             seed[k] = 1
-            gs = grad(o, diff_inputs, Tensor._wrap(seed.reshape(o.shape)), retain_graph=True, allow_unused=True)
+            gs = gradients(o, diff_inputs, Tensor._wrap(seed.reshape(o.shape)), retain_graph=True, allow_unused=True)
             for col, g in enumerate(gs):
                 if g is not None:
                     jac[r][col][k, :] = np.asarray(g._data, dtype=np.float64).reshape(-1)
@@ -129,7 +129,7 @@ def gradgradcheck(func: Callable, inputs, grad_outputs=None, *, eps: float = 1e-
         xs, gos = args[:n_in], args[n_in:]
         with enable_grad():
             ys = [o for o in _outputs(func, xs) if o.requires_grad]
-            gs = grad(ys, [xs[i] for i in diff_idx], list(gos[:len(ys)]), create_graph=True, allow_unused=True)
+            gs = gradients(ys, [xs[i] for i in diff_idx], list(gos[:len(ys)]), create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
     return gradcheck(vjp_of_func, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,

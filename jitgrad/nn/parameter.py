@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import core, devices
+from ..autograd_graph import VersionCounter
 from ..core import TensorBase
-from ..graph import VersionCounter
 from ..tensor import Tensor
 
 
