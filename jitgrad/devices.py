@@ -91,7 +91,8 @@ class Backend(Protocol):
 
     def compile_program(self, program: Any, reason: str) -> Callable:
         """A kernels.spec Program compiled for this device: called with its input and constant
-        storage, it returns its outputs' storage."""
+        storage, it returns its outputs' storage; `.program`, `.source` (the generated text) and
+        `.rebuild()` (drop a corrupt cache entry and compile afresh), as kernels.cpu gives them."""
 
 
 # device type -> function that loads its back end (imports it, checks the device is usable and
