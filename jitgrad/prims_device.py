@@ -36,3 +36,7 @@ def constant_like(value: np.ndarray, dtype, like: TensorBase) -> TensorBase:
     if type(data) is np.ndarray or isinstance(data, Symbolic):
         return c
     return bind(TO_DEVICE, c, device=str(like.device), source="cpu")
+
+
+# Moves between devices declared here, in prims.ALL's order.
+DEVICE_PRIMS = (TO_DEVICE,)

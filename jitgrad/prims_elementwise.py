@@ -454,3 +454,9 @@ def zero_constant_like(x):
     if isinstance(x, TensorBase):
         return type(x)._wrap(full_like_data(x._data, x.shape, x.dtype, 0))
     return lift(np.zeros(x.shape, dtype=x.dtype), x.dtype)
+
+
+# The elementwise primitives declared here, in prims.ALL's order.
+ELEMENTWISE_PRIMS = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CLONE,
+                     STOP_GRADIENT, ADD, SUB, MUL, DIV, POW, POW_SCALAR, RSUB_SCALAR, RPOW_SCALAR, RECIPROCAL,
+                     MAXIMUM, MINIMUM, CLAMP, WHERE, EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT)

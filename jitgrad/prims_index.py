@@ -336,3 +336,7 @@ def narrow(x, dim, start, length):
 def select(x, dim, index):
     """The sub-tensor at `index` along dim (that dim removed)."""
     return getitem(x, (slice(None),) * dim + (index,))
+
+
+# The indexing primitives declared here, in prims.ALL's order.
+INDEX_PRIMS = (GETITEM, UNINDEX, SETITEM, GATHER, SCATTER_ADD)

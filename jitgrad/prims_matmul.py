@@ -54,3 +54,7 @@ def mm(a, b):
         raise RuntimeError(f"mm: expected 2-D tensors, got {as_tensor_operand(a).ndim}-D and "
                            f"{as_tensor_operand(b).ndim}-D (use matmul for other ranks)")
     return matmul(a, b)
+
+
+# The matrix product declared here, in prims.ALL's order.
+MATMUL_PRIMS = (MATMUL_PRIM,)

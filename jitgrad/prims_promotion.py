@@ -103,3 +103,7 @@ def dtype_bounds(dtype):
         return False, True
     info = np.iinfo(dtype)
     return builtins.int(info.min), builtins.int(info.max)
+
+
+# The cast primitive (promotion's one op) declared here, in prims.ALL's order.
+PROMOTION_PRIMS = (CAST,)

@@ -353,3 +353,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     x = as_floating(x)
     return bind(STD, x, dims=_dims(x, dim), correction=_correction(unbiased, correction), keepdim=keepdim)
+
+
+# The reductions declared here, in prims.ALL's order.
+REDUCTION_PRIMS = (SUM, NANSUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN)

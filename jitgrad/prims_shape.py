@@ -188,3 +188,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+# The shape primitives declared here, in prims.ALL's order.
+SHAPE_PRIMS = (RESHAPE, EXPAND, PERMUTE, TRANSPOSE, SQUEEZE, UNSQUEEZE, CAT, STACK)
