@@ -27,6 +27,7 @@ class Executable:
     numba.cuda kernels): `run(arrays)` -> list of output arrays on that device."""
 
     def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu") -> None:
+        start = time.perf_counter()
         self.device = device
         self.label = name
         self.graph = simplify(graph)
@@ -45,6 +46,7 @@ class Executable:
         self._by_name = {n: v for v, n in self.plan.names.items()}
         self._device_consts: dict = {}
         self._input_index = {f"in{i}": i for i in range(len(self.graph.inputs))}
+        self.trace_seconds = time.perf_counter() - start  # (compile_log reports it)
         single = len(self.compiled) == 1 and self.compiled[0] is not None and device == "cpu"
         self._compiled_run = self._run_single if single else self._run_segments
         self.run = self._first_run
