@@ -20,12 +20,22 @@ LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", 
           "distributed", "nn", "models", "optim", "tape", "viz", "utils", "serialization"]
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def _imports(path: Path, package: list[str], top_level_only: bool) -> list[tuple[int, str]]:
     """(line, dotted module name) for each import; `package` is the module's own dotted parts."""
     tree = ast.parse(path.read_text(), filename=str(path))
     nodes = tree.body if top_level_only else list(ast.walk(tree))
+    # `if TYPE_CHECKING:` imports never run (annotations only): they are not part of the data flow.
+    type_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
+                 for stmt in node.body for inner in ast.walk(stmt)}
     found = []
     for node in nodes:
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
