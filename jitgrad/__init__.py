@@ -2,7 +2,6 @@
 
 This module only re-exports the public API; each name is defined in the module named below.
 """
-from ._version import __version__
 from . import autograd, cuda, distributed, models, nn, optim, utils, viz
 from . import unsupported as _unsupported
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
@@ -35,6 +34,23 @@ subtract = sub
 concat = cat
 concatenate = cat
 
+
+__all__ = [  # the public API (mypy --strict reads re-exports from here)
+    "__version__", "autograd", "cuda", "distributed", "models", "nn", "optim", "utils", "viz", "arange", "as_tensor",
+    "empty", "empty_like", "eye", "from_dlpack", "from_numpy", "full", "full_like", "get_default_device",
+    "initial_seed", "linspace", "manual_seed", "normal", "ones", "ones_like", "rand", "rand_like", "randint",
+    "randn", "randn_like", "set_default_device", "tensor", "zeros", "zeros_like", "device", "bool_", "double",
+    "float32", "float64", "get_default_dtype", "int32", "int64", "long", "set_default_dtype", "enable_grad",
+    "is_grad_enabled", "no_grad", "set_grad_enabled", "grad", "jit", "jit_grad", "value_and_grad", "abs", "add",
+    "amax", "amin", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp", "clone", "cos", "div", "eq", "exp",
+    "expand", "expm1", "flatten", "gather", "ge", "gt", "le", "log", "log1p", "logical_and", "logical_not",
+    "logical_or", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "narrow", "ne", "neg",
+    "norm", "permute", "pow", "prod", "reciprocal", "relu", "reshape", "select", "sigmoid", "sign", "sin", "sqrt",
+    "squeeze", "stack", "std", "sub", "sum", "t", "tan", "tanh", "transpose", "unsqueeze", "var", "where", "load",
+    "save", "GradientTape", "Tensor", "abs_", "add_", "clamp_", "cos_", "div_", "exp_", "fill_", "log_", "mul_",
+    "neg_", "pow_", "relu_", "sigmoid_", "sin_", "sqrt_", "sub_", "tanh_", "zero_", "TracingError", "make_ir",
+    "bool", "float", "clip", "negative", "multiply", "divide", "true_divide", "subtract", "concat", "concatenate",
+]
 
 # PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
 __getattr__ = _unsupported.module_getattr(__name__)

@@ -7,6 +7,7 @@ equations. No recursion anywhere, so 10,000-node graphs are fine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from .devices import backend_of
 from .grad_mode import set_grad_enabled
 from .prims import cast
 from .shapes import numel
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 # Called with (node, input_grads) after each backward node when anomaly detection is on, and with
 # (node, exception) when the node raised (to name the forward line); the exception is re-raised after.
@@ -252,8 +256,8 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
         old._version_counter.bump("AccumulateGrad")
 
 
-def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
-             inputs=None) -> None:
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Any = None) -> None:
     """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's autograd.backward)."""
     outputs = _seq(tensors)
     if not outputs:
@@ -273,8 +277,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
     run_backward(outputs, roots, targets, capture=False, create_graph=create_graph, retain_graph=retain_graph)
 
 
-def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
-         allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
+def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+              create_graph: bool = False, allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
     """d(outputs)/d(inputs) as a tuple, without touching `.grad` (PyTorch's autograd.grad)."""
     outs = _seq(outputs)
     ins = _seq(inputs)

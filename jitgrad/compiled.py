@@ -18,6 +18,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from .ir import Graph
 from .tensor import Tensor
 from .trace import trace
 from .tree import unflatten
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 log = logging.getLogger("jitgrad.compile")
 
@@ -225,7 +229,7 @@ class _CompiledFunction:
         return self.executable(*args, **kwargs).source()
 
 
-def jit(fn: Callable | None = None, *, static_argnums=()):
+def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = ()) -> Any:
     """Compile fn's forward (no gradients): NumPy arrays in -> arrays out, Tensors -> Tensors."""
     if fn is None:
         return functools.partial(jit, static_argnums=static_argnums)
@@ -251,13 +255,15 @@ class _CompiledGrad(_CompiledFunction):
         return _grad_state.enabled and any(isinstance(x, TensorBase) and x._requires_grad for x in leaves)
 
 
-def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *, static_argnums=()):
+def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
+         static_argnums: int | Sequence[int] = ()) -> Any:
     """Compiled gradient of a scalar function w.r.t. argument(s) `argnums` (NumPy arrays in ->
     NumPy arrays out; Tensors in -> Tensors out)."""
     return _CompiledGrad(fn, argnums, has_aux, False, static_argnums)
 
 
-def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *, static_argnums=()):
+def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
+                   static_argnums: int | Sequence[int] = ()) -> Any:
     """Compiled (value, gradient) of a scalar function w.r.t. argument(s) `argnums`."""
     return _CompiledGrad(fn, argnums, has_aux, True, static_argnums)
 
@@ -317,7 +323,7 @@ class _JitGrad(_CompiledFunction):
         return super().source(*args, **kwargs)
 
 
-def jit_grad(fn: Callable | None = None, *, static_argnums=()):
+def jit_grad(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = ()) -> Any:
     """Compile fn (a function of Tensors) so that its forward runs as fused kernels and its
     outputs' single grad_fn runs the compiled, fused backward: `loss.backward()`, `.grad`
     accumulation, retain_graph, no_grad and optimizers work as in eager mode. Tensors fn reads

@@ -7,12 +7,17 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import devices, dtypes
 from .autograd_graph import PrimNode, VersionCounter
 from .grad_mode import _state as _grad_state
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from .graph import Node
+    from .tensor import Tensor
 
 ELEMENTWISE, REDUCTION, MATMUL, SHAPE, INDEX, OTHER, TRANSFER = (
     "elementwise", "reduction", "matmul", "shape", "index", "other", "transfer")
@@ -116,7 +121,7 @@ class TensorBase:
         return t
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Node | None:
         """The node that made this tensor (None for leaves). A view whose base was changed in place
         since gets a grad_fn regenerated from the base's new history, as PyTorch does lazily."""
         base = self._base
@@ -134,7 +139,7 @@ class TensorBase:
         return self._version_counter.value
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self._data.shape
 
     @property
@@ -175,7 +180,7 @@ class TensorBase:
         """Whether this tensor is a view of `_base` (shares its storage and version counter)."""
         return self._base is not None
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A new tensor sharing storage (and the version counter) with no autograd history."""
         return type(self)._wrap(self._data, version=self._version_counter)
 

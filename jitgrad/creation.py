@@ -3,12 +3,19 @@ random generator behind manual_seed."""
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import core, devices, dtypes
 from .core import TensorBase
 from .tensor import Tensor, infer_dtype, plain_values, storage_from
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Sequence
+    from typing import Any
+
+    from ._typing import ArrayLike, DeviceLike, DTypeLike, Number
 
 DEFAULT_SEED = 67280421310721  # PyTorch's default_generator initial seed
 _generator = [np.random.Generator(np.random.PCG64(DEFAULT_SEED))]
@@ -64,7 +71,7 @@ def _size(size) -> tuple[int, ...]:
     return tuple(builtins.int(s) for s in size)
 
 
-def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def tensor(data: ArrayLike, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of `data` (nested lists, numbers, arrays, tensors)."""
     t = Tensor._wrap(storage_from(data, dtype, device))
     if requires_grad:
@@ -72,7 +79,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     return t
 
 
-def as_tensor(data, dtype=None, device=None) -> Tensor:
+def as_tensor(data: ArrayLike, dtype: DTypeLike = None, device: DeviceLike = None) -> Tensor:
     """Like tensor(), but shares memory with a NumPy array (or returns a tensor) when possible."""
     if isinstance(data, TensorBase):
         data = data if dtype is None else data.to(dtype)
@@ -89,19 +96,23 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return _leaf(array, False)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def zeros(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
+          requires_grad: bool = False) -> Tensor:
     return full(_size(size), 0, dtype=dtypes.as_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
+         requires_grad: bool = False) -> Tensor:
     return full(_size(size), 1, dtype=dtypes.as_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def empty(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
+          requires_grad: bool = False) -> Tensor:
     return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def full(size: int | Sequence[int], fill_value: Number, dtype: DTypeLike = None, device: DeviceLike = None,
+         requires_grad: bool = False) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
     shape = _size((size,))
     backend = devices.placement(device)[1]
@@ -121,36 +132,38 @@ def _device_of(x, device):
     return x.device if isinstance(x, TensorBase) else None
 
 
-def zeros_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def zeros_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
     return zeros(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def ones_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
     return ones(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def empty_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def empty_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     return zeros_like(x, dtype, device, requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def full_like(x: Tensor, fill_value: Number, dtype: DTypeLike = None, device: DeviceLike = None,
+              requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
     return full(shape, fill_value, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def rand_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
     return rand(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     shape, dt = _like(x, dtype)
     return randn(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def arange(start: Number, end: Number | None = None, step: Number = 1, dtype: DTypeLike = None,
+           device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """Values in [start, end) by step; integer arguments give int64, any float the default float."""
     if end is None:
         start, end = 0, start
@@ -164,12 +177,14 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     return _leaf(np.arange(start, end, step).astype(dt), requires_grad, device)
 
 
-def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def linspace(start: Number, end: Number, steps: int, dtype: DTypeLike = None, device: DeviceLike = None,
+             requires_grad: bool = False) -> Tensor:
     dt = dtypes.as_dtype(dtype)
     return _leaf(np.linspace(start, end, steps, dtype=np.float64).astype(dt), requires_grad, device)
 
 
-def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: DTypeLike = None, device: DeviceLike = None,
+        requires_grad: bool = False) -> Tensor:
     return _leaf(np.eye(n, m, dtype=dtypes.as_dtype(dtype)), requires_grad, device)
 
 
@@ -192,7 +207,8 @@ def _random(draw, shape: tuple, dtype, requires_grad: bool, device) -> Tensor:
     return t
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def rand(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
+         requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator."""
     dt, shape = _float_dtype(dtype), _size(size)
     backend = devices.placement(device)[1]
@@ -202,7 +218,8 @@ def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _random(lambda: _generator[0].random(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def randn(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
+          requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator."""
     dt, shape = _float_dtype(dtype), _size(size)
     backend = devices.placement(device)[1]
@@ -212,7 +229,8 @@ def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     return _random(lambda: _generator[0].standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), dtype: DTypeLike = None,
+            device: DeviceLike = None) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works), int64 by default."""
     if high is None:
         low, high = 0, low
@@ -221,13 +239,14 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
                    False, device)
 
 
-def normal(mean: float = 0.0, std: float = 1.0, size=(), dtype=None, requires_grad: bool = False) -> Tensor:
+def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), dtype: DTypeLike = None,
+           requires_grad: bool = False) -> Tensor:
     dt, shape = _float_dtype(dtype), _size((size,))
     return _random(lambda: (mean + std * _generator[0].standard_normal(shape)).astype(dt), shape, dt,
                    requires_grad, None)
 
 
-def from_dlpack(obj) -> Tensor:
+def from_dlpack(obj: Any) -> Tensor:
     """A tensor sharing `obj`'s memory: host arrays through DLPack (NumPy, PyTorch CPU, JAX CPU);
     GPU arrays through __cuda_array_interface__ (CuPy, PyTorch CUDA, Numba), as Numba's device
     arrays have no DLPack import."""

@@ -15,7 +15,7 @@ class device:  # noqa: N801 - PyTorch spells it jitgrad.device("cpu")
 
     __slots__ = ("type", "index")
 
-    def __init__(self, spec="cpu", index: int | None = None) -> None:
+    def __init__(self, spec: device | str = "cpu", index: int | None = None) -> None:
         if isinstance(spec, device):
             spec, index = spec.type, spec.index if index is None else index
         if not isinstance(spec, str):
@@ -141,7 +141,7 @@ def backend_of(data) -> Backend | None:
 _default_device: list = [None]  # set_default_device: where factories put tensors when no device is given
 
 
-def set_default_device(spec) -> None:
+def set_default_device(spec: device | str) -> None:
     """Make factories (tensor, zeros, rand, ...) create tensors on `spec` unless told otherwise
     (PyTorch's torch.set_default_device); None or 'cpu' restores the host."""
     if spec is not None and as_device(spec).type != "cpu":

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from ._typing import DTypeLike
 
 _pyfloat, _pyint, _pybool = builtins.float, builtins.int, builtins.bool
 
@@ -31,7 +35,7 @@ def get_default_dtype() -> np.dtype:
     return _default_float[0]
 
 
-def set_default_dtype(dtype) -> None:
+def set_default_dtype(dtype: DTypeLike) -> None:
     """Set the default floating dtype (float32 or float64)."""
     dtype = as_dtype(dtype)
     if not is_floating(dtype):

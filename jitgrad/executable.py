@@ -14,6 +14,7 @@ from kernels import cpu
 
 from . import compile_log, core, devices
 from .buffer_pool import BufferPool
+from .fuse import fallback_reason
 from .ir import Graph
 from .lower import Plan, lower
 from .simplify import simplify
@@ -35,7 +36,7 @@ class Executable:
         self.compiled = []
         for seg in self.plan.segments:
             if seg.program is None:
-                _warn_fallback(seg.eqn.prim.name)
+                _warn_fallback(seg.eqn.prim.name, fallback_reason(seg.eqn, device))
                 self.compiled.append(None)
             elif device == "cpu":
                 self.compiled.append(cpu.compile_program(seg.program, reason=reason))
@@ -182,8 +183,8 @@ class InterpreterFallbackWarning(RuntimeWarning):
     between two compiled programs (tests turn this into an error: every op must compile)."""
 
 
-def _warn_fallback(name: str) -> None:
+def _warn_fallback(name: str, reason: str) -> None:
     if name not in _warned_fallbacks:
         _warned_fallbacks.add(name)
-        warnings.warn(f"jitgrad: no fused kernel for '{name}'; it runs in the reference interpreter "
-                      "between compiled programs", InterpreterFallbackWarning, stacklevel=4)
+        warnings.warn(f"jitgrad: no fused kernel for '{name}'; {reason}", InterpreterFallbackWarning,
+                      stacklevel=4)

@@ -81,6 +81,16 @@ def iteration_shape(eqn: Eqn) -> tuple:
 # Numba's np.dot needs SciPy's BLAS wrappers; without SciPy a matmul runs through NumPy between
 # compiled programs (correct, one more dispatch).
 HAVE_SCIPY_BLAS = importlib.util.find_spec("scipy") is not None
+SCIPY_MISSING = ("SciPy is not installed (Numba's np.dot calls BLAS through scipy.linalg.cython_blas), so "
+                 "matmul runs through NumPy between compiled programs; install it with `python -m pip install "
+                 "scipy` to compile matmuls into the fused kernels")
+
+
+def fallback_reason(eqn: Eqn, device: str = "cpu") -> str:
+    """Why an equation classified 'fallback' has no compiled kernel, for the user's warning."""
+    if eqn.prim.name == "matmul" and device == "cpu" and not HAVE_SCIPY_BLAS:
+        return SCIPY_MISSING
+    return "it runs in the reference interpreter between compiled programs"
 
 
 def classify(eqn: Eqn, device: str = "cpu") -> str:

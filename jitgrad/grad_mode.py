@@ -4,6 +4,11 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Callable
+    from typing import Any
 
 
 class _GradState(threading.local):
@@ -32,7 +37,7 @@ class _GradModeContext:
         _state.enabled = self._prev
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         return _decorated(fn, type(self))
 
 
@@ -59,7 +64,7 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
     def __enter__(self):
         return self
 
-    def __call__(self, fn):
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         _state.enabled = self._prev
         mode = self._target
         return _decorated(fn, lambda: set_grad_enabled(mode))

@@ -11,12 +11,17 @@ them; a template that depends on the dtypes is a function (templates.per_kind, t
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import dtypes, shapes, templates
 from .core import ELEMENTWISE, Primitive, TensorBase, bind, full_like_data, lift
 from .prims_promotion import as_floating, as_tensor_operand, cast, dtype_bounds, float_promoted, promoted
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from ._typing import Number, TensorLike
+    from .tensor import Tensor
 
 # ---------------------------------------------------------------------------------------------
 # Shape/dtype rules shared by several declarations
@@ -135,63 +140,63 @@ def stop_gradient(x):
     return bind(STOP_GRADIENT, as_tensor_operand(x))
 
 
-def neg(x):
+def neg(x: TensorLike) -> Tensor:
     return bind(NEG, as_tensor_operand(x))
 
 
-def abs(x):  # noqa: A001 - PyTorch's name
+def abs(x: TensorLike) -> Tensor:  # noqa: A001 - PyTorch's name
     return bind(ABS, as_tensor_operand(x))
 
 
-def sign(x):
+def sign(x: TensorLike) -> Tensor:
     return bind(SIGN, as_tensor_operand(x))
 
 
-def exp(x):
+def exp(x: TensorLike) -> Tensor:
     return bind(EXP, as_floating(x))
 
 
-def expm1(x):
+def expm1(x: TensorLike) -> Tensor:
     return bind(EXPM1, as_floating(x))
 
 
-def log(x):
+def log(x: TensorLike) -> Tensor:
     return bind(LOG, as_floating(x))
 
 
-def log1p(x):
+def log1p(x: TensorLike) -> Tensor:
     return bind(LOG1P, as_floating(x))
 
 
-def sqrt(x):
+def sqrt(x: TensorLike) -> Tensor:
     return bind(SQRT, as_floating(x))
 
 
-def sin(x):
+def sin(x: TensorLike) -> Tensor:
     return bind(SIN, as_floating(x))
 
 
-def cos(x):
+def cos(x: TensorLike) -> Tensor:
     return bind(COS, as_floating(x))
 
 
-def tan(x):
+def tan(x: TensorLike) -> Tensor:
     return bind(TAN, as_floating(x))
 
 
-def tanh(x):
+def tanh(x: TensorLike) -> Tensor:
     return bind(TANH, as_floating(x))
 
 
-def sigmoid(x):
+def sigmoid(x: TensorLike) -> Tensor:
     return bind(SIGMOID, as_floating(x))
 
 
-def relu(x):
+def relu(x: TensorLike) -> Tensor:
     return bind(RELU, as_tensor_operand(x))
 
 
-def clone(x):
+def clone(x: TensorLike) -> Tensor:
     return bind(CLONE, as_tensor_operand(x))
 
 
@@ -320,28 +325,28 @@ WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "Wher
                   "({1} if {0} else {2})")
 
 
-def add(x, y, alpha=1):
+def add(x: TensorLike, y: TensorLike, alpha: Number = 1) -> Tensor:
     if alpha != 1:
         y = mul(y, alpha)
     return bind(ADD, *promoted(x, y))
 
 
-def sub(x, y, alpha=1):
+def sub(x: TensorLike, y: TensorLike, alpha: Number = 1) -> Tensor:
     if alpha != 1:
         y = mul(y, alpha)
     return bind(SUB, *promoted(x, y))
 
 
-def mul(x, y):
+def mul(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(MUL, *promoted(x, y))
 
 
-def div(x, y):
+def div(x: TensorLike, y: TensorLike) -> Tensor:
     """True division (integers give the default float, as in PyTorch)."""
     return bind(DIV, *float_promoted(x, y))
 
 
-def pow(x, exponent):  # noqa: A001
+def pow(x: TensorLike, exponent: TensorLike) -> Tensor:  # noqa: A001
     """x ** exponent; a Python-number exponent is an attribute (PowBackward0), a tensor one an operand."""
     if isinstance(exponent, (builtins.int, builtins.float)) and not isinstance(exponent, builtins.bool) \
             and isinstance(x, TensorBase):
@@ -367,7 +372,7 @@ def rpow_scalar(base, x):
     return bind(RPOW_SCALAR, x, base=base.item() if isinstance(base, np.generic) else base)
 
 
-def reciprocal(x):
+def reciprocal(x: TensorLike) -> Tensor:
     """1 / x (integers are converted to the default float dtype first, as in PyTorch)."""
     return bind(RECIPROCAL, as_floating(x))
 
@@ -377,51 +382,51 @@ def rdiv_scalar(value, x):
     return mul(reciprocal(x), value)
 
 
-def maximum(x, y):
+def maximum(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(MAXIMUM, *promoted(x, y))
 
 
-def minimum(x, y):
+def minimum(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(MINIMUM, *promoted(x, y))
 
 
-def eq(x, y):
+def eq(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(EQ, *promoted(x, y))
 
 
-def ne(x, y):
+def ne(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(NE, *promoted(x, y))
 
 
-def lt(x, y):
+def lt(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(LT, *promoted(x, y))
 
 
-def le(x, y):
+def le(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(LE, *promoted(x, y))
 
 
-def gt(x, y):
+def gt(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(GT, *promoted(x, y))
 
 
-def ge(x, y):
+def ge(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(GE, *promoted(x, y))
 
 
-def logical_and(x, y):
+def logical_and(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(LOGICAL_AND, *(cast(t, dtypes.bool_) for t in promoted(x, y)))
 
 
-def logical_or(x, y):
+def logical_or(x: TensorLike, y: TensorLike) -> Tensor:
     return bind(LOGICAL_OR, *(cast(t, dtypes.bool_) for t in promoted(x, y)))
 
 
-def logical_not(x):
+def logical_not(x: TensorLike) -> Tensor:
     return bind(LOGICAL_NOT, cast(as_tensor_operand(x), dtypes.bool_))
 
 
-def clamp(x, min=None, max=None):  # noqa: A002
+def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:  # noqa: A002
     """Clamp into [min, max]; tensor bounds go through maximum/minimum."""
     x = as_tensor_operand(x)
     if isinstance(min, TensorBase) or isinstance(max, TensorBase):
@@ -440,7 +445,7 @@ def clamp(x, min=None, max=None):  # noqa: A002
     return bind(CLAMP, x, min=lo, max=hi)
 
 
-def where(condition, x, y):
+def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
     """Select x where condition holds, else y (broadcasting all three)."""
     c = as_tensor_operand(condition)
     if c.dtype != dtypes.bool_:

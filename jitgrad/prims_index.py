@@ -5,6 +5,7 @@ operands after x."""
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,10 @@ from . import dtypes, shapes
 from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
 from .prims_elementwise import needs_grad
 from .prims_promotion import as_tensor_operand, promoted
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from ._typing import TensorLike
+    from .tensor import Tensor
 
 
 def _index_of(spec, arrays):
@@ -303,7 +308,7 @@ SCATTER_ADD = Primitive("scatter_add", _scatter_add_impl, lambda g, index, dim, 
                         INDEX, "ScatterAddBackward0", params=("dim", "shape"))
 
 
-def gather(x, dim, index):
+def gather(x: TensorLike, dim: int, index: Tensor) -> Tensor:
     """out[i][j] = x[index[i][j]][j] for dim=0 (PyTorch's gather)."""
     x = as_tensor_operand(x)
     index = as_tensor_operand(index)
@@ -317,7 +322,7 @@ def scatter_add_to(g, index, dim, shape):
     return bind(SCATTER_ADD, g, index, dim=dim, shape=tuple(shape))
 
 
-def narrow(x, dim, start, length):
+def narrow(x: TensorLike, dim: int, start: int | TensorLike, length: int) -> Tensor:
     """The slice [start, start+length) along dim (a view, as in PyTorch); it must lie inside the dim."""
     x = as_tensor_operand(x)
     dim = shapes.normalize_dim(dim, x.ndim)
@@ -333,7 +338,7 @@ def narrow(x, dim, start, length):
     return getitem(x, index)
 
 
-def select(x, dim, index):
+def select(x: TensorLike, dim: int, index: int) -> Tensor:
     """The sub-tensor at `index` along dim (that dim removed)."""
     return getitem(x, (slice(None),) * dim + (index,))
 

@@ -1,6 +1,8 @@
 """Matrix product, declared once (1-D, 2-D and batched, named as PyTorch names each), and mm."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import dtypes, shapes
@@ -8,6 +10,10 @@ from .core import MATMUL, Primitive, bind
 from .prims_elementwise import needs_grad
 from .prims_promotion import as_tensor_operand, promoted
 from .prims_shape import reshape, transpose, unsqueeze
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from ._typing import TensorLike
+    from .tensor import Tensor
 
 
 def _matmul_rule(a, b):
@@ -42,13 +48,13 @@ def _matmul_node_name(params, in_shapes):
 MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, _matmul_node_name)
 
 
-def matmul(a, b):
+def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast batch dims)."""
     a, b = promoted(a, b)
     return bind(MATMUL_PRIM, a, b)
 
 
-def mm(a, b):
+def mm(a: TensorLike, b: TensorLike) -> Tensor:
     """2-D matrix product (errors on other ranks, as in PyTorch)."""
     if as_tensor_operand(a).ndim != 2 or as_tensor_operand(b).ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got {as_tensor_operand(a).ndim}-D and "

@@ -3,11 +3,16 @@ promotion by PyTorch's rules (Python scalars are weak), through the one `cast` p
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import dtypes, templates
+from . import dtypes, interop, templates
 from .core import ELEMENTWISE, Primitive, TensorBase, bind, lift
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from ._typing import DTypeLike, TensorLike
+    from .tensor import Tensor
 
 
 def _cast_rule(x, dtype):
@@ -60,7 +65,7 @@ def promoted(*operands):
         elif isinstance(op, np.generic):
             keys.append(op.item())
         else:
-            raise TypeError(f"unsupported operand type {type(op).__name__}; expected a Tensor or a number")
+            raise interop.operand_error(op)
     dt = dtypes.result_type(*keys)
     out = []
     for op in operands:
@@ -84,7 +89,7 @@ def as_floating(x):
     return x if dtypes.is_floating(x.dtype) else cast(x, dtypes.get_default_dtype())
 
 
-def cast(x, dtype):
+def cast(x: TensorLike, dtype: DTypeLike) -> Tensor:
     """Convert to `dtype` (recorded as ToCopyBackward0; gradients flow back for floats)."""
     dtype = dtypes.as_dtype(dtype)
     x = as_tensor_operand(x)

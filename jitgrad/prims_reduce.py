@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,12 @@ from .prims_elementwise import abs, maximum, minimum, pow, quiet, sign, where
 from .prims_index import scatter_add_to
 from .prims_promotion import as_floating, as_tensor_operand, cast
 from .prims_shape import expand, permute, reshape, unsqueeze
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from ._typing import Dims, DTypeLike, TensorLike
+    from .tensor import Tensor
 
 
 def _reduced(x, dims, keepdim, **_):
@@ -235,7 +242,7 @@ def _dims(x, dim):
     return shapes.normalize_dims(dim, x.ndim)
 
 
-def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
+def sum(x: TensorLike, dim: Dims = None, keepdim: bool = False, dtype: DTypeLike = None) -> Tensor:  # noqa: A001
     x = as_tensor_operand(x)
     if dtype is not None:
         x = cast(x, dtype)
@@ -250,7 +257,7 @@ def nansum(x, dim=None, keepdim=False, dtype=None):
     return bind(NANSUM, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
-def mean(x, dim=None, keepdim=False, dtype=None):
+def mean(x: TensorLike, dim: Dims = None, keepdim: bool = False, dtype: DTypeLike = None) -> Tensor:
     x = as_tensor_operand(x)
     if dtype is not None:
         x = cast(x, dtype)
@@ -271,21 +278,21 @@ def _check_nonempty(x, name: str, error=RuntimeError) -> None:
                     "reduction dim with the 'dim' argument.")
 
 
-def amax(x, dim=None, keepdim=False):
+def amax(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
     x = as_tensor_operand(x)
     if dim is None or dim == ():
         _check_nonempty(x, "amax")
     return bind(AMAX, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
-def amin(x, dim=None, keepdim=False):
+def amin(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
     x = as_tensor_operand(x)
     if dim is None or dim == ():
         _check_nonempty(x, "amin")
     return bind(AMIN, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
-def max(x, dim=None, keepdim=False):  # noqa: A001
+def max(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
     """max(x) -> the maximum; max(x, dim) -> (values, indices); max(x, tensor) -> maximum."""
     if isinstance(dim, (TensorBase, np.ndarray)):
         return maximum(x, dim)
@@ -297,7 +304,7 @@ def max(x, dim=None, keepdim=False):  # noqa: A001
     return MaxMin(bind(MAX_DIM, x, dim=d, keepdim=keepdim), argmax(x, d, keepdim))
 
 
-def min(x, dim=None, keepdim=False):  # noqa: A001
+def min(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
     """min(x) -> the minimum; min(x, dim) -> (values, indices); min(x, tensor) -> minimum."""
     if isinstance(dim, (TensorBase, np.ndarray)):
         return minimum(x, dim)
@@ -309,7 +316,7 @@ def min(x, dim=None, keepdim=False):  # noqa: A001
     return MaxMin(bind(MIN_DIM, x, dim=d, keepdim=keepdim), argmin(x, d, keepdim))
 
 
-def argmax(x, dim=None, keepdim=False):
+def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
     x = as_tensor_operand(x)
     if dim is None:
         _check_nonempty(x, "argmax", IndexError)
@@ -317,7 +324,7 @@ def argmax(x, dim=None, keepdim=False):
     return bind(ARGMAX, x, dim=shapes.normalize_dim(dim, x.ndim), keepdim=keepdim)
 
 
-def argmin(x, dim=None, keepdim=False):
+def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
     x = as_tensor_operand(x)
     if dim is None:
         _check_nonempty(x, "argmin", IndexError)
@@ -325,12 +332,12 @@ def argmin(x, dim=None, keepdim=False):
     return bind(ARGMIN, x, dim=shapes.normalize_dim(dim, x.ndim), keepdim=keepdim)
 
 
-def prod(x, dim=None, keepdim=False):
+def prod(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
     x = as_tensor_operand(x)
     return bind(PROD, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
-def norm(x, p="fro", dim=None, keepdim=False):
+def norm(x: TensorLike, p: float | str | None = "fro", dim: Dims = None, keepdim: bool = False) -> Tensor:
     """Vector p-norm over `dim` (all elements by default): p in {'fro', 2, 1, inf, other > 0}."""
     x = as_floating(x)
     p = 2 if p in ("fro", 2) else p
@@ -345,12 +352,14 @@ def _correction(unbiased, correction):
     return 1 if unbiased is None or unbiased else 0
 
 
-def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(x: TensorLike, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
     x = as_floating(x)
     return bind(VAR, x, dims=_dims(x, dim), correction=_correction(unbiased, correction), keepdim=keepdim)
 
 
-def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(x: TensorLike, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
     x = as_floating(x)
     return bind(STD, x, dims=_dims(x, dim), correction=_correction(unbiased, correction), keepdim=keepdim)
 

@@ -3,6 +3,7 @@ unsqueeze, cat, stack), with their wrappers; views by indexing live in prims_ind
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,12 @@ from .core import SHAPE, Primitive, bind
 from .prims_elementwise import needs_grad, unbroadcast
 from .prims_index import narrow, select
 from .prims_promotion import as_tensor_operand, promoted
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Sequence
+
+    from ._typing import ShapeLike, TensorLike
+    from .tensor import Tensor
 
 
 def _shape_to(x, shape):
@@ -106,7 +113,7 @@ STACK = Primitive("stack", lambda *xs, dim: np.stack(xs, axis=dim), _stack_rule,
                   "StackBackward0", params=("dim",))
 
 
-def reshape(x, *shape):
+def reshape(x: TensorLike, *shape: ShapeLike) -> Tensor:
     x = as_tensor_operand(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -114,7 +121,7 @@ def reshape(x, *shape):
     return x if shape == x.shape else bind(RESHAPE, x, shape=shape)
 
 
-def expand(x, *shape):
+def expand(x: TensorLike, *shape: ShapeLike) -> Tensor:
     x = as_tensor_operand(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -126,24 +133,24 @@ def expand(x, *shape):
     return x if shape == x.shape else bind(EXPAND, x, shape=shape)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: TensorLike, shape: ShapeLike) -> Tensor:
     return expand(x, tuple(shape))
 
 
-def permute(x, *dims):
+def permute(x: TensorLike, *dims: int | Sequence[int]) -> Tensor:
     x = as_tensor_operand(x)
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = dims[0]
     return bind(PERMUTE, x, dims=shapes.check_permutation(dims, x.ndim))
 
 
-def transpose(x, dim0, dim1):
+def transpose(x: TensorLike, dim0: int, dim1: int) -> Tensor:
     x = as_tensor_operand(x)
     d0, d1 = shapes.normalize_dim(dim0, x.ndim), shapes.normalize_dim(dim1, x.ndim)
     return bind(TRANSPOSE, x, dim0=builtins.min(d0, d1), dim1=builtins.max(d0, d1))
 
 
-def t(x):
+def t(x: TensorLike) -> Tensor:
     """Transpose of a tensor of rank <= 2 (PyTorch's .t())."""
     x = as_tensor_operand(x)
     if x.ndim > 2:
@@ -151,7 +158,7 @@ def t(x):
     return x if x.ndim < 2 else transpose(x, 0, 1)
 
 
-def squeeze(x, dim=None):
+def squeeze(x: TensorLike, dim: int | Sequence[int] | None = None) -> Tensor:
     x = as_tensor_operand(x)
     if dim is None:
         dims = tuple(i for i, s in enumerate(x.shape) if s == 1)
@@ -160,26 +167,26 @@ def squeeze(x, dim=None):
     return x if not dims else bind(SQUEEZE, x, dims=dims, explicit=dim is not None)
 
 
-def unsqueeze(x, dim):
+def unsqueeze(x: TensorLike, dim: int) -> Tensor:
     x = as_tensor_operand(x)
     return bind(UNSQUEEZE, x, dim=shapes.normalize_dim(dim, x.ndim + 1))
 
 
-def cat(tensors, dim=0):
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     xs = promoted(*tensors) if len(tensors) else []
     if not xs:
         raise RuntimeError("cat expects a non-empty list of tensors")
     return bind(CAT, *xs, dim=shapes.normalize_dim(dim, xs[0].ndim))
 
 
-def stack(tensors, dim=0):
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     xs = promoted(*tensors) if len(tensors) else []
     if not xs:
         raise RuntimeError("stack expects a non-empty list of tensors")
     return bind(STACK, *xs, dim=shapes.normalize_dim(dim, xs[0].ndim + 1))
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = as_tensor_operand(x)
     if x.ndim == 0:
         return reshape(x, (1,))

@@ -39,7 +39,9 @@ def format_array(arr: np.ndarray) -> str:
         width = max((len(fmt(v)) for v in arr.flat if np.isfinite(v)), default=0)
         return np.array2string(arr, formatter={"float_kind": lambda v: fmt(v).rjust(width)}, **kwargs)
     if arr.dtype == np.bool_:
-        return np.array2string(arr, formatter={"bool": lambda v: str(bool(v)).rjust(5)}, **kwargs)
+        # Padded to the widest value present, as PyTorch: tensor(True), [True, True], [ True, False].
+        width = 5 if (~arr).any() else 4
+        return np.array2string(arr, formatter={"bool": lambda v: str(bool(v)).rjust(width)}, **kwargs)
     return np.array2string(arr, **kwargs)
 
 

@@ -153,7 +153,7 @@ def _target_device(saved: str, map_location) -> str:
     return str(map_location)
 
 
-def load(f: str | os.PathLike | IO[bytes], map_location=None, weights_only: bool = True) -> Any:
+def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, weights_only: bool = True) -> Any:
     """Read what jitgrad.save wrote (never executing code from the file). A file written by
     torch.save is read through torch.load (torch must be installed; weights_only=True, its safe
     mode, unless you pass False for a file you trust) and its torch tensors become jitgrad tensors.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,12 @@ from .core import TensorBase
 from .grad_mode import no_grad
 from .prims import stack
 from .shapes import numel
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .tensor import Tensor
 
 _UNCONNECTED = ("none", "zero")
 
@@ -107,7 +114,7 @@ class GradientTape:
         self._restore_flipped()
         return False
 
-    def watch(self, tensor) -> None:
+    def watch(self, tensor: Tensor | Sequence[Tensor]) -> None:
         """Make the tensor(s) (a Tensor or a nest of them) trace-able by this tape."""
         if not self._active:
             raise RuntimeError("GradientTape.watch must be called inside the tape's `with` block (ops run "
@@ -148,7 +155,8 @@ class GradientTape:
 
     # ----- differentiation ------------------------------------------------------------------
 
-    def gradient(self, target, sources, output_gradients=None, unconnected_gradients: str = "none"):
+    def gradient(self, target: Tensor, sources: Any, output_gradients: Any = None,
+                 unconnected_gradients: str = "none") -> Any:
         """d(sum of target * output_gradients)/d(sources), shaped like `sources` (None where unconnected)."""
         self._start_use("gradient", unconnected_gradients)
         targets, _ = _flatten(target, "target")
@@ -164,8 +172,8 @@ class GradientTape:
         self._used = not self.persistent
         return _rebuild(template, self._fill(grads, flat_sources, unconnected_gradients))
 
-    def jacobian(self, target, sources, unconnected_gradients: str = "none", parallel_iterations=None,
-                 experimental_use_pfor: bool = True):
+    def jacobian(self, target: Tensor, sources: Any, unconnected_gradients: str = "none",
+                 parallel_iterations: int | None = None, experimental_use_pfor: bool = True) -> Any:
         """d target / d sources, each of shape target.shape + source.shape (one reverse pass per element
         of target; `parallel_iterations` and `experimental_use_pfor` are accepted and ignored)."""
         self._start_use("jacobian", unconnected_gradients)

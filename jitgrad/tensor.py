@@ -6,16 +6,23 @@ from __future__ import annotations
 import builtins
 import warnings
 import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import autodiff, core, devices, dtypes, prims, shapes, unsupported
+from . import autodiff, core, devices, dtypes, interop, prims, shapes, unsupported
 from .autograd_graph import accumulator_of
 from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 from .printing import tensor_repr
 from .tensor_inplace import TensorInplaceOps
 from .tensor_ops import TensorOps
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
+
+    from ._typing import ArrayLike, DeviceLike, DTypeLike
 
 
 def to_arguments(args: tuple, kwargs: dict) -> tuple:
@@ -77,7 +84,7 @@ def storage_from(data, dtype=None, device=None) -> object:
 class Tensor(TensorOps, TensorInplaceOps, TensorBase):
     """An n-dimensional array with PyTorch's autograd semantics (eager mode)."""
 
-    def __new__(cls, data=(), dtype=None, requires_grad: bool = False):
+    def __new__(cls, data: ArrayLike = (), dtype: DTypeLike = None, requires_grad: builtins.bool = False) -> Tensor:
         t = cls._wrap(storage_from(data, dtype))
         if requires_grad:
             t.requires_grad = True
@@ -95,7 +102,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return devices.backend_of(data).device_of(data)
 
     @property
-    def is_cuda(self) -> bool:
+    def is_cuda(self) -> builtins.bool:
         return self.device.type == "cuda"
 
     @property
@@ -114,7 +121,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         self._data = value._data
 
     @property
-    def grad(self):
+    def grad(self) -> Tensor | None:
         if self.grad_fn is not None and not self._retains_grad and self._grad is None:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -147,32 +154,32 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return prims.transpose(self, -2, -1)
 
     @property
-    def retains_grad(self) -> bool:
+    def retains_grad(self) -> builtins.bool:
         return self._retains_grad
 
-    def size(self, dim: int | None = None):
+    def size(self, dim: builtins.int | None = None) -> Any:
         return self.shape if dim is None else self.shape[dim]
 
-    def dim(self) -> int:
+    def dim(self) -> builtins.int:
         return self.ndim
 
-    def numel(self) -> int:
+    def numel(self) -> builtins.int:
         return shapes.numel(self.shape)
 
     nelement = numel
 
-    def element_size(self) -> int:
+    def element_size(self) -> builtins.int:
         return self.dtype.itemsize
 
-    def is_floating_point(self) -> bool:
+    def is_floating_point(self) -> builtins.bool:
         return dtypes.is_floating(self.dtype)
 
-    def __len__(self) -> int:
+    def __len__(self) -> builtins.int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
@@ -191,7 +198,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
             raise data.builder.value_error(what)
         return core.host_array(data)
 
-    def numpy(self, *, force: bool = False) -> np.ndarray:
+    def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
         """The NumPy array sharing this tensor's memory; for a GPU tensor, a copy on the host
         (writes to it do not reach the GPU). Refused on a tensor that requires grad unless grad
         mode is off (inside no_grad, as PyTorch allows) or force=True."""
@@ -200,34 +207,39 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
                                "instead.")
         return self._concrete("t.numpy()")
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: DTypeLike = None, copy: builtins.bool | None = None) -> np.ndarray:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
-    def item(self):
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs, **kwargs):
+        """NumPy ufuncs on tensors: `np.sin(t)` is `jg.sin(t)` (differentiable, a Tensor as torch
+        gives); see jitgrad/interop.py for ufuncs jitgrad lacks."""
+        return interop.array_ufunc(type(self), prims, ufunc, method, inputs, kwargs)
+
+    def item(self) -> Any:
         """The Python number held by a one-element tensor."""
         data = self._concrete("t.item()")
         if data.size != 1:
             raise RuntimeError(f"a Tensor with {data.size} elements cannot be converted to Scalar")
         return data.reshape(()).item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return self._concrete("t.tolist()").tolist()
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         self._concrete("float(t)")
         return builtins.float(self.item())
 
-    def __int__(self) -> int:
+    def __int__(self) -> builtins.int:
         self._concrete("int(t)")
         return builtins.int(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> builtins.int:
         if self.dtype.kind not in "iu" or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return builtins.int(self.item())
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> builtins.bool:
         data = self._concrete("bool(t) (an `if` or `while` on a tensor)")
         if data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
@@ -244,7 +256,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         args = (np.array(array) if core.on_host(self._data) else array, self._requires_grad, str(self.device))
         return (_rebuild_tensor, args if type(self) is Tensor else args + (type(self),))
 
-    def __deepcopy__(self, memo) -> Tensor:
+    def __deepcopy__(self, memo: dict[builtins.int, Any]) -> Tensor:
         """A leaf with its own storage, requires_grad and a copy of .grad; non-leaf tensors are
         refused, as in PyTorch."""
         if self.grad_fn is not None:
@@ -271,8 +283,8 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
 
     # ----- autograd ---------------------------------------------------------------------------
 
-    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
-                 inputs=None) -> None:
+    def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool | None = None,
+                 create_graph: builtins.bool = False, inputs: Sequence[Tensor] | Tensor | None = None) -> None:
         """Accumulate gradients of this tensor into the leaves' `.grad`."""
         autodiff.backward(self, None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
@@ -296,7 +308,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         self._requires_grad = False
         return self
 
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set requires_grad in place (leaves); on a non-leaf, which already requires grad, True is a
         no-op as in PyTorch (the attribute assignment and False are refused)."""
         if requires_grad and self.grad_fn is not None:
@@ -318,7 +330,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
             self.grad_fn._retained = weakref.ref(self)
             self._retains_grad = True
 
-    def register_hook(self, hook):
+    def register_hook(self, hook: Callable[..., Any]) -> Any:
         """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
@@ -336,7 +348,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
-    def register_post_accumulate_grad_hook(self, hook):
+    def register_post_accumulate_grad_hook(self, hook: Callable[..., Any]) -> Any:
         """Call hook(self) after backward has accumulated a gradient into this leaf's `.grad` (PyTorch's
         name): unlike register_hook, it sees the accumulated sum, e.g. to reduce it across processes."""
         if not self._requires_grad:
@@ -350,7 +362,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
 
     # ----- conversion -------------------------------------------------------------------------
 
-    def to(self, *args, **kwargs) -> Tensor:
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """to(dtype), to(device), to(device, dtype), to(other): self when nothing changes (unless
         copy=True). Moves between devices are differentiable: the gradient goes back to the source."""
         dev, dtype, copy = to_arguments(args, kwargs)
@@ -367,7 +379,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         """This tensor in host memory (self when it is already there); differentiable."""
         return self.to("cpu")
 
-    def cuda(self, device=None) -> Tensor:
+    def cuda(self, device: DeviceLike = None) -> Tensor:
         """This tensor in GPU memory (self when it is already there); differentiable."""
         return self.to("cuda" if device is None else devices.device("cuda", device) if isinstance(device, int)
                        else device)
@@ -381,7 +393,7 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
                                  "grad (use .cuda(), and .detach() first if it requires grad)")
         return devices.backend_of(data).array_interface(data)
 
-    def __dlpack__(self, *args, **kwargs):
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         """DLPack export (CPU tensors: NumPy's; GPU tensors export __cuda_array_interface__ instead,
         as Numba's device arrays have no DLPack support)."""
         if self.device.type != "cpu":

@@ -3,9 +3,17 @@ and writes it into the tensor's storage through inplace.inplace, which bumps the
 and rewrites the autograd history."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import core, prims
 from .core import Symbolic, TensorBase
 from .inplace import inplace as _inplace
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from ._typing import Number, TensorLike
+    from .tensor import Tensor
 
 
 class TensorInplaceOps:
@@ -15,76 +23,76 @@ class TensorInplaceOps:
 
     # ----- in-place operators and methods -----------------------------------------------------
 
-    def __setitem__(self, index, value) -> None:
+    def __setitem__(self, index: Any, value: TensorLike) -> None:
         _inplace(self, "setitem", lambda src: prims.setitem(src, index, value), (value,))
 
-    def __iadd__(self, other):
+    def __iadd__(self, other: TensorLike) -> Tensor:
         return _inplace(self, "add_", lambda src: prims.add(src, other), (other,))
 
-    def __isub__(self, other):
+    def __isub__(self, other: TensorLike) -> Tensor:
         return _inplace(self, "sub_", lambda src: prims.sub(src, other), (other,))
 
-    def __imul__(self, other):
+    def __imul__(self, other: TensorLike) -> Tensor:
         return _inplace(self, "mul_", lambda src: prims.mul(src, other), (other,))
 
-    def __itruediv__(self, other):
+    def __itruediv__(self, other: TensorLike) -> Tensor:
         return _inplace(self, "div_", lambda src: prims.div(src, other), (other,))
 
-    def add_(self, other, alpha=1):
+    def add_(self, other: TensorLike, alpha: Number = 1) -> Tensor:
         return _inplace(self, "add_", lambda src: prims.add(src, other, alpha=alpha), (other,))
 
-    def sub_(self, other, alpha=1):
+    def sub_(self, other: TensorLike, alpha: Number = 1) -> Tensor:
         return _inplace(self, "sub_", lambda src: prims.sub(src, other, alpha=alpha), (other,))
 
-    def mul_(self, other):
+    def mul_(self, other: TensorLike) -> Tensor:
         return _inplace(self, "mul_", lambda src: prims.mul(src, other), (other,))
 
-    def div_(self, other):
+    def div_(self, other: TensorLike) -> Tensor:
         return _inplace(self, "div_", lambda src: prims.div(src, other), (other,))
 
-    def pow_(self, exponent):
+    def pow_(self, exponent: TensorLike) -> Tensor:
         return _inplace(self, "pow_", lambda src: prims.pow(src, exponent), (exponent,))
 
-    def clamp_(self, min=None, max=None):  # noqa: A002
+    def clamp_(self, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:  # noqa: A002
         return _inplace(self, "clamp_", lambda src: prims.clamp(src, min, max), (min, max))
 
     clip_ = clamp_
 
-    def neg_(self):
+    def neg_(self) -> Tensor:
         return _inplace(self, "neg_", prims.neg)
 
-    def abs_(self):
+    def abs_(self) -> Tensor:
         return _inplace(self, "abs_", prims.abs)
 
-    def exp_(self):
+    def exp_(self) -> Tensor:
         return _inplace(self, "exp_", prims.exp)
 
-    def log_(self):
+    def log_(self) -> Tensor:
         return _inplace(self, "log_", prims.log)
 
-    def sqrt_(self):
+    def sqrt_(self) -> Tensor:
         return _inplace(self, "sqrt_", prims.sqrt)
 
-    def sin_(self):
+    def sin_(self) -> Tensor:
         return _inplace(self, "sin_", prims.sin)
 
-    def cos_(self):
+    def cos_(self) -> Tensor:
         return _inplace(self, "cos_", prims.cos)
 
-    def tanh_(self):
+    def tanh_(self) -> Tensor:
         return _inplace(self, "tanh_", prims.tanh)
 
-    def sigmoid_(self):
+    def sigmoid_(self) -> Tensor:
         return _inplace(self, "sigmoid_", prims.sigmoid)
 
-    def relu_(self):
+    def relu_(self) -> Tensor:
         return _inplace(self, "relu_", prims.relu)
 
-    def zero_(self):
+    def zero_(self) -> Tensor:
         return _inplace(self, "zero_", lambda src: prims.mul(src, 0) if src.requires_grad
                         else type(src)._wrap(core.full_like_data(src._data, src.shape, src.dtype, 0)))
 
-    def fill_(self, value):
+    def fill_(self, value: TensorLike) -> Tensor:
         def fill(src):
             if isinstance(value, TensorBase):
                 filled = prims.expand(prims.cast(value, src.dtype), src.shape)
@@ -93,7 +101,7 @@ class TensorInplaceOps:
             return filled if not src.requires_grad else prims.add(prims.mul(src, 0), filled)
         return _inplace(self, "fill_", fill, (value,))
 
-    def copy_(self, src_tensor):
+    def copy_(self, src_tensor: TensorLike) -> Tensor:
         def copy(src):
             value = prims.cast(prims.as_tensor_operand(src_tensor), src.dtype)
             if not isinstance(value._data, Symbolic) and not isinstance(src._data, Symbolic) \

@@ -1,5 +1,6 @@
 """Graph pictures: Graphviz DOT text for an eager autograd graph (a tensor's grad_fn chain) or for
-a traced IR graph, and `render()` to an image file when Graphviz is installed.
+a traced IR graph, and `render()` to an image file when Graphviz is installed. The DOT text is a
+`DotSource` (a str) that Jupyter displays as an SVG picture when Graphviz's `dot` program is found.
 
 Eager graphs are drawn like torchviz: one box per backward node (`MulBackward0`), leaves as
 blue `AccumulateGrad` boxes with their shapes, the output tensor(s) in green; edges run from
@@ -12,13 +13,51 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 from .autograd_graph import AccumulateGrad, Node
 from .core import TensorBase
 
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+_DOT_HINT = ("install Graphviz: `apt-get install graphviz`, `brew install graphviz` or `conda install graphviz` "
+             "(to_dot() gives the DOT text without it)")
 _INSTALL_HINT = ("rendering needs the `graphviz` Python package and Graphviz's `dot` program: install them "
                  "with `pip install graphviz` and `apt-get install graphviz` (or `brew install graphviz`, "
                  "`conda install python-graphviz`); to_dot() works without either")
+
+
+class DotSource(str):
+    """DOT text (a str, so it prints and compares as before) that Jupyter shows as a picture:
+    `_repr_svg_`/`_repr_mimebundle_` run Graphviz's `dot` program; without it, the display is the
+    DOT text plus a line saying what to install."""
+
+    def svg(self) -> str:
+        """The picture as SVG text, drawn by Graphviz's `dot` program (RuntimeError without it)."""
+        dot = shutil.which("dot")
+        if dot is None:
+            raise RuntimeError(f"drawing a graph needs Graphviz's `dot` program, which was not found; {_DOT_HINT}")
+        try:
+            done = subprocess.run([dot, "-Tsvg"], input=str(self), capture_output=True, text=True, timeout=60,
+                                  check=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise RuntimeError(f"Graphviz's `dot` failed to draw the graph ({exc}); {_DOT_HINT}") from exc
+        return done.stdout
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's SVG display; None (so the text is shown) when `dot` is missing or fails."""
+        try:
+            return self.svg()
+        except RuntimeError:
+            return None
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """The SVG picture and the DOT text; without `dot`, the text and how to get the picture."""
+        try:
+            return {"image/svg+xml": self.svg(), "text/plain": str(self)}
+        except RuntimeError as exc:
+            return {"text/plain": f"{self}\n(graph picture not shown: {exc})"}
 
 
 def _quote(text: str) -> str:
@@ -58,11 +97,12 @@ class _Dot:
         head = [f"digraph {self.name} {{",
                 '  node [shape=box, style=filled, fillcolor=white, fontname="Helvetica", fontsize=11];',
                 '  edge [fontname="Helvetica", fontsize=9];']
-        return "\n".join(head + self.lines + ["}"]) + "\n"
+        return DotSource("\n".join(head + self.lines + ["}"]) + "\n")
 
 
-def to_dot(obj, show_shapes: bool = True) -> str:
-    """Graphviz DOT source for a Tensor (or list of Tensors, or a grad_fn Node), or for an IR graph."""
+def to_dot(obj: Any, show_shapes: bool = True) -> DotSource:
+    """Graphviz DOT source for a Tensor (or list of Tensors, or a grad_fn Node), or for an IR graph;
+    in Jupyter it displays as the picture."""
     if hasattr(obj, "eqns"):
         return _ir_to_dot(obj, show_shapes)
     if isinstance(obj, (TensorBase, Node)):
@@ -78,7 +118,7 @@ def to_dot(obj, show_shapes: bool = True) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _autograd_to_dot(roots: list, show_shapes: bool) -> str:
+def _autograd_to_dot(roots: list, show_shapes: bool) -> DotSource:
     dot = _Dot("autograd")
     stack: list = []
     for i, root in enumerate(roots):
@@ -160,7 +200,7 @@ def _eqn_outputs(eqn) -> list:
     return list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
 
-def _ir_to_dot(graph, show_shapes: bool) -> str:
+def _ir_to_dot(graph, show_shapes: bool) -> DotSource:
     dot = _Dot("ir")
     producer: dict = {}  # var key -> node id that produces it
     for var in getattr(graph, "inputs", ()) or ():
@@ -208,7 +248,7 @@ def _ir_to_dot(graph, show_shapes: bool) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def render(obj, path: str | os.PathLike, show_shapes: bool = True) -> str:
+def render(obj: Any, path: str | os.PathLike, show_shapes: bool = True) -> str:
     """Draw `obj` (anything to_dot takes, or DOT text) into `path`; the format comes from its
     extension (.png, .svg, .pdf, ...). Returns the path written."""
     source = obj if isinstance(obj, str) else to_dot(obj, show_shapes)
@@ -232,4 +272,4 @@ def render(obj, path: str | os.PathLike, show_shapes: bool = True) -> str:
     return path
 
 
-__all__ = ["to_dot", "render"]
+__all__ = ["DotSource", "to_dot", "render"]

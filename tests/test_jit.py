@@ -334,11 +334,15 @@ def test_compiled_functions_nest_and_inline_while_tracing():
 def test_matmul_without_scipy_runs_through_numpy_between_programs(monkeypatch):
     from jitgrad import fuse
     monkeypatch.setattr(fuse, "HAVE_SCIPY_BLAS", False)
+    monkeypatch.setattr(jg.executable, "_warned_fallbacks", set())
     fn, shapes = SEED_FUNCTIONS["mlp"]
     inputs = [_leaf(*s, dtype=np.float64) for s in shapes]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
         (v_e, g_e), (v_c, g_c) = _eager_and_compiled(fn, *inputs)
+    matmul_warnings = [str(w.message) for w in caught if "'matmul'" in str(w.message)]
+    assert matmul_warnings, "a matmul without SciPy must warn that it falls back"
+    assert all("SciPy is not installed" in m and "pip install scipy" in m for m in matmul_warnings)
     np.testing.assert_allclose(v_c, v_e, rtol=1e-10)
     for a, b in zip(g_c, g_e):
         np.testing.assert_allclose(a, b, rtol=1e-10)

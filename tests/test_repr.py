@@ -21,6 +21,18 @@ EXAMPLES = {
     "empty": lambda m: m.zeros(0),
     "small-values": lambda m: m.tensor([1e-5, 1.0]),
     "special": lambda m: m.tensor([float("inf"), float("nan"), 1.0]),
+    # Padding: to the widest value present, none for a 0-d tensor; signs take a column.
+    "bool-0d": lambda m: m.tensor(True),
+    "bool-0d-false": lambda m: m.tensor(False),
+    "bool-all-true": lambda m: m.tensor([True, True]),
+    "bool-matrix": lambda m: m.tensor([[True], [False]]),
+    "int-0d-negative": lambda m: m.tensor(-3),
+    "int-negative": lambda m: m.tensor([-3, 10]),
+    "int-column": lambda m: m.tensor([[-3], [100]]),
+    "float-0d-negative": lambda m: m.tensor(-2.5),
+    "float-negative-matrix": lambda m: m.tensor([[-1.0, 2.0], [3.0, -40.0]]),
+    "float-negative-small": lambda m: m.tensor([-1e-5, 3.0]),
+    "negative-zero": lambda m: m.tensor(-0.0),
 }
 
 

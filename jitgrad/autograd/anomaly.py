@@ -12,10 +12,15 @@ import functools
 import os
 import traceback
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import autodiff, core
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Callable
+    from typing import Any
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _TRACE_KEY = "traceback_"  # the key PyTorch uses in grad_fn.metadata
@@ -122,7 +127,7 @@ class detect_anomaly(_AnomalyContext):  # noqa: N801 - PyTorch's name
         _apply(True, self.check_nan)
         return self
 
-    def __call__(self, fn):
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         check_nan = self.check_nan
 
         @functools.wraps(fn)

@@ -12,6 +12,7 @@ loops, one backward pass per output element (or per product).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from ..core import TensorBase
 from ..grad_mode import enable_grad
 from ..prims import clone, stack
 from ..shapes import numel
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 _STRATEGIES = ("reverse-mode", "forward-mode")
 
@@ -165,7 +169,7 @@ def _dummy_like(t) -> TensorBase:
 # ---------------------------------------------------------------------------------------------
 
 
-def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> Any:
     """(func(inputs), v^T J): the vector-Jacobian product at `inputs` (v may be omitted for a
     single-element output)."""
     with enable_grad():
@@ -183,7 +187,7 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     return _unpack(_finish(outs, create_graph), out_tuple), _unpack(_finish(res, create_graph), in_tuple)
 
 
-def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> Any:
     """(func(inputs), J v): the Jacobian-vector product at `inputs`.
 
     Computed with the double-VJP trick (no forward-mode engine): u -> J^T u is linear, so the VJP
@@ -214,8 +218,8 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     return _unpack(_finish(outs, create_graph), out_tuple), _unpack(_finish(res, create_graph), out_tuple)
 
 
-def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = False, vectorize: bool = False,
-             strategy: str = "reverse-mode"):
+def jacobian(func: Callable, inputs: Any, create_graph: bool = False, strict: bool = False, vectorize: bool = False,
+             strategy: str = "reverse-mode") -> Any:
     """The Jacobian of `func` at `inputs`, each block of shape output.shape + input.shape.
 
     `vectorize` and `strategy` are accepted for PyTorch compatibility; jitgrad always builds the
@@ -267,8 +271,8 @@ def _jacobian_of_output(index: int, out, ins: tuple, create_graph: bool, strict:
     return tuple(blocks)
 
 
-def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = False, vectorize: bool = False,
-            outer_jacobian_strategy: str = "reverse-mode"):
+def hessian(func: Callable, inputs: Any, create_graph: bool = False, strict: bool = False, vectorize: bool = False,
+            outer_jacobian_strategy: str = "reverse-mode") -> Any:
     """The Hessian of a scalar function: the jacobian of its gradient. For tuple inputs, a tuple of
     tuples with block [i][j] of shape inputs[i].shape + inputs[j].shape. `vectorize` and
     `outer_jacobian_strategy` are accepted for compatibility (always a reverse-mode loop)."""
@@ -324,7 +328,7 @@ def _hessian_product_args(func, inputs, v, create_graph, fn):
     return in_tuple, ins, vs
 
 
-def vhp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def vhp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> Any:
     """(func(inputs), v^T H) for a scalar function: the VJP of its gradient."""
     with enable_grad():
         in_tuple, ins, vs = _hessian_product_args(func, inputs, v, create_graph, "vhp")
@@ -334,7 +338,7 @@ def vhp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     return _unpack(_finish(outs, create_graph), out_tuple), _unpack(_finish(res, create_graph), in_tuple)
 
 
-def hvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+def hvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> Any:
     """(func(inputs), H v) for a scalar function, by the double-VJP trick on its gradient
     (equal to vhp for twice continuously differentiable functions, whose Hessian is symmetric)."""
     with enable_grad():

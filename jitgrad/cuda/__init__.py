@@ -3,8 +3,13 @@ manual_seed). Nothing here imports numba.cuda until a function is called, so CPU
 load it; GPU tensors are made with device="cuda" or .to("cuda")/.cuda()."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import devices
 from ..creation import manual_seed_device
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from .._typing import DeviceLike
 
 
 def _load_backend() -> devices.Backend:
@@ -38,7 +43,7 @@ def device_count() -> int:
     return _runtime().device_count() if is_available() else 0
 
 
-def get_device_name(device=None) -> str:
+def get_device_name(device: DeviceLike = None) -> str:
     """The GPU's name, e.g. 'NVIDIA H100 80GB HBM3' ('simulator' under NUMBA_ENABLE_CUDASIM=1)."""
     _runtime().require()
     return _runtime().device_name()

@@ -3,6 +3,7 @@ names, and default initialisation)."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,11 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from .._typing import DTypeLike, ShapeLike
+
 
 def _tuple(value, n: int) -> tuple:
     return (int(value),) * n if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
@@ -28,8 +34,10 @@ class _ConvNd(Module):
     _rank = 2
     _transposed = False
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", dtype=None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = 1, padding: int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         n = self._rank
         if groups <= 0:
@@ -100,8 +108,11 @@ class ConvTranspose2d(_ConvNd):
 
     _transposed = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", dtype=None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = 1, padding: int | tuple[int, int] = 0,
+                 output_padding: int | tuple[int, int] = 0, groups: int = 1, bias: bool = True,
+                 dilation: int | tuple[int, int] = 1, padding_mode: str = "zeros",
+                 dtype: DTypeLike = None) -> None:
         if isinstance(padding, str):
             raise ValueError("ConvTranspose2d does not support string padding; give the padding as integers")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
@@ -114,14 +125,15 @@ class ConvTranspose2d(_ConvNd):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, return_indices: bool = False,
                  ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, input: TensorBase):  # noqa: A002
+    def forward(self, input: TensorBase) -> Any:  # noqa: A002
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
@@ -131,7 +143,8 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None) -> None:
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
@@ -147,7 +160,7 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    def __init__(self, output_size) -> None:
+    def __init__(self, output_size: int | tuple[int, int] | None) -> None:
         super().__init__()
         self.output_size = output_size
 
@@ -159,11 +172,11 @@ class AdaptiveAvgPool2d(Module):
 
 
 class AdaptiveMaxPool2d(Module):
-    def __init__(self, output_size, return_indices: bool = False) -> None:
+    def __init__(self, output_size: int | tuple[int, int] | None, return_indices: bool = False) -> None:
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, input: TensorBase):  # noqa: A002
+    def forward(self, input: TensorBase) -> Any:  # noqa: A002
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
@@ -178,7 +191,7 @@ class _BatchNorm(Module):
     _input_ranks: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=None) -> None:
+                 track_running_stats: bool = True, dtype: DTypeLike = None) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -249,7 +262,7 @@ class GroupNorm(Module):
     """Group normalisation (weight ones, bias zeros when affine)."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 dtype=None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         if num_channels % num_groups:
             raise ValueError("num_channels must be divisible by num_groups")
@@ -288,7 +301,8 @@ class Dropout2d(Module):
 class Upsample(Module):
     """interpolate() as a layer (nearest or bilinear)."""
 
-    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool | None = None) -> None:
+    def __init__(self, size: ShapeLike | None = None, scale_factor: float | tuple[float, float] | None = None,
+                 mode: str = "nearest", align_corners: bool | None = None) -> None:
         super().__init__()
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
 

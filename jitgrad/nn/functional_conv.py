@@ -4,12 +4,17 @@ primitives (gather on max-pool indices, depthwise conv, matmul with bin matrices
 so every gradient comes from VJP rules declared once."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import core, prims, prims_conv
 from ..core import Symbolic, TensorBase
 from ..grad_mode import no_grad
 from ..trace import TracingError
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 
 def _constant(values, dtype, like: TensorBase) -> TensorBase:
@@ -77,8 +82,9 @@ def _check_conv(name: str, input: TensorBase, weight: TensorBase, groups: int, r
         raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
 
 
-def conv2d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None, stride=1,  # noqa: A002
-           padding=0, dilation=1, groups: int = 1) -> TensorBase:
+def conv2d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None,  # noqa: A002
+           stride: int | tuple[int, int] | None = 1, padding: int | tuple[int, int] = 0,
+           dilation: int | tuple[int, int] = 1, groups: int = 1) -> TensorBase:
     """2-D cross-correlation over NCHW (or CHW) input, PyTorch's torch.nn.functional.conv2d."""
     input, weight = prims.as_tensor_operand(input), prims.as_tensor_operand(weight)
     _check_conv("conv2d", input, weight, groups, 2)
@@ -106,8 +112,9 @@ def conv2d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None
     return out if batched else prims.squeeze(out, 0)
 
 
-def conv1d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None, stride=1,  # noqa: A002
-           padding=0, dilation=1, groups: int = 1) -> TensorBase:
+def conv1d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None,  # noqa: A002
+           stride: int | tuple[int, int] | None = 1, padding: int | tuple[int, int] = 0,
+           dilation: int | tuple[int, int] = 1, groups: int = 1) -> TensorBase:
     """1-D cross-correlation over NCL (or CL) input: conv2d with a height of one."""
     input, weight = prims.as_tensor_operand(input), prims.as_tensor_operand(weight)
     _check_conv("conv1d", input, weight, groups, 1)
@@ -120,8 +127,10 @@ def conv1d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None
     return prims.squeeze(out, -2)
 
 
-def conv_transpose2d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None, stride=1,  # noqa: A002
-                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> TensorBase:
+def conv_transpose2d(input: TensorBase, weight: TensorBase, bias: TensorBase | None = None,  # noqa: A002
+                     stride: int | tuple[int, int] | None = 1, padding: int | tuple[int, int] = 0,
+                     output_padding: int | tuple[int, int] = 0, groups: int = 1,
+                     dilation: int | tuple[int, int] = 1) -> TensorBase:
     """The transposed convolution (the input gradient of conv2d), weight (in, out/groups, kh, kw)."""
     input, weight = prims.as_tensor_operand(input), prims.as_tensor_operand(weight)
     if input.ndim not in (3, 4):
@@ -161,7 +170,8 @@ def _selector(channels: int, kernel, dtype, like) -> TensorBase:
     return _constant(np.tile(one_hot, (channels, 1, 1, 1)), dtype, like=like)
 
 
-def unfold(input: TensorBase, kernel_size, dilation=1, padding=0, stride=1) -> TensorBase:  # noqa: A002
+def unfold(input: TensorBase, kernel_size: int | tuple[int, int], dilation: int | tuple[int, int] = 1,
+           padding: int | tuple[int, int] = 0, stride: int | tuple[int, int] | None = 1) -> TensorBase:  # noqa: A002
     """Sliding local blocks (N, C, H, W) -> (N, C*kh*kw, L): a grouped convolution with one-hot kernels."""
     input = prims.as_tensor_operand(input)
     if input.ndim not in (3, 4):
@@ -174,7 +184,9 @@ def unfold(input: TensorBase, kernel_size, dilation=1, padding=0, stride=1) -> T
     return out if input.ndim == 4 else prims.squeeze(out, 0)
 
 
-def fold(input: TensorBase, output_size, kernel_size, dilation=1, padding=0, stride=1) -> TensorBase:  # noqa: A002
+def fold(input: TensorBase, output_size: int | tuple[int, int] | None, kernel_size: int | tuple[int, int],
+         dilation: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+         stride: int | tuple[int, int] | None = 1) -> TensorBase:  # noqa: A002
     """The adjoint of unfold: (N, C*kh*kw, L) blocks summed into (N, C, H, W)."""
     input = prims.as_tensor_operand(input)
     if input.ndim not in (2, 3):
@@ -235,8 +247,9 @@ def _check_out(name, x, out_hw):
                            f"{[x.shape[1], *out_hw]}. Output size is too small")
 
 
-def max_pool2d(input: TensorBase, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
-               return_indices: bool = False):
+def max_pool2d(input: TensorBase, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,  # noqa: A002
+               padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
     """Maximum over each window; with return_indices also the flat h*W+w index of each maximum."""
     input = prims.as_tensor_operand(input)
     kernel, stride, padding, dilation = _pool_args("max_pool2d", input, kernel_size, stride, padding, dilation)
@@ -253,7 +266,8 @@ def max_pool2d(input: TensorBase, kernel_size, stride=None, padding=0, dilation=
     return (out, idx) if return_indices else out
 
 
-def adaptive_max_pool2d(input: TensorBase, output_size, return_indices: bool = False):  # noqa: A002
+def adaptive_max_pool2d(input: TensorBase, output_size: int | tuple[int, int] | None,
+                        return_indices: bool = False) -> Any:  # noqa: A002
     """Maximum over PyTorch's adaptive bins; with return_indices also the flat h*W+w index of each."""
     input = prims.as_tensor_operand(input)
     if input.ndim not in (3, 4):
@@ -282,8 +296,9 @@ def _depthwise_sum(x: TensorBase, kernel, stride, pad) -> TensorBase:
     return prims.reshape(out, (n, c, *out.shape[2:]))
 
 
-def avg_pool2d(input: TensorBase, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
-               count_include_pad: bool = True, divisor_override: int | None = None) -> TensorBase:
+def avg_pool2d(input: TensorBase, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,  # noqa: A002
+               padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> TensorBase:
     """Mean over each window (a depthwise convolution with a constant kernel, so it is linear).
     Divisors as PyTorch: the window's cells inside the padded input (count_include_pad) or
     inside the input itself; windows that ceil_mode adds past the padding count only what they cover."""
@@ -321,7 +336,7 @@ def _bin_matrix(size: int, out: int, dtype) -> np.ndarray:
     return m.astype(dtype)
 
 
-def adaptive_avg_pool2d(input: TensorBase, output_size) -> TensorBase:  # noqa: A002
+def adaptive_avg_pool2d(input: TensorBase, output_size: int | tuple[int, int] | None) -> TensorBase:  # noqa: A002
     """Mean over PyTorch's adaptive bins: B_h @ x @ B_w^T with constant bin matrices (a global
     mean when the output is 1x1)."""
     input = prims.as_tensor_operand(input)

@@ -3,11 +3,16 @@ reductions), so their gradients of any order come from VJP rules declared once: 
 interpolate (nearest, bilinear), pixel_shuffle, group_norm, dropout2d."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import core, prims
 from ..core import Symbolic, TensorBase
 from ..creation import rand
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from .._typing import ShapeLike
 
 _PAD_MODES = ("constant", "reflect", "replicate")
 
@@ -82,7 +87,8 @@ def _gather_axis(x: TensorBase, dim: int, index: np.ndarray) -> TensorBase:
     return prims.getitem(x, (slice(None),) * dim + (prims.as_tensor_operand(index),))
 
 
-def interpolate(input: TensorBase, size=None, scale_factor=None, mode: str = "nearest",  # noqa: A002
+def interpolate(input: TensorBase, size: ShapeLike | None = None,  # noqa: A002
+                scale_factor: float | tuple[float, float] | None = None, mode: str = "nearest",
                 align_corners: bool | None = None) -> TensorBase:
     """Resize the spatial dims of (N, C, *spatial) input: 'nearest' copies (floor(o * in/out)),
     'linear'/'bilinear' interpolate axis by axis with PyTorch's half-pixel (or corner) alignment."""

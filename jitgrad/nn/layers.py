@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,11 +16,16 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from .._typing import DTypeLike
+
 
 class Linear(Module):
     """y = x @ weight.T + bias, with PyTorch's default init: U(-1/sqrt(in), 1/sqrt(in)) for both."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: DTypeLike = None) -> None:
         super().__init__()
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
@@ -133,11 +139,11 @@ class _IndexedModules(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def append(self, module: Module):
+    def append(self, module: Module) -> Any:
         self.add_module(str(len(self._modules)), module)
         return self
 
-    def extend(self, modules: Iterable[Module]):
+    def extend(self, modules: Iterable[Module]) -> Any:
         for m in modules:
             self.append(m)
         return self
@@ -146,7 +152,7 @@ class _IndexedModules(Module):
 class Sequential(_IndexedModules):
     """Calls its modules in order; Sequential(m0, m1, ...) or Sequential(OrderedDict(name=module))."""
 
-    def __init__(self, *modules) -> None:
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             for name, m in modules[0].items():
@@ -162,7 +168,7 @@ class Sequential(_IndexedModules):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         return super().__getitem__(idx)
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input: Any) -> Any:  # noqa: A002
         out = input
         for m in self._modules.values():
             out = m(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,12 @@ from ..core import TensorBase
 from ..grad_mode import no_grad
 from ..tensor import Tensor, to_arguments
 from .parameter import Parameter
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Mapping
+    from typing import Any
+
+    from .._typing import DeviceLike
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 # Bumped whenever Module.to/cuda/cpu/float/double change parameters' storage: optimizers compare it
@@ -260,7 +267,7 @@ class Module:
     def _apply_dtype(self, dtype) -> Module:
         return self._convert(dtype=dtype)
 
-    def to(self, *args, **kwargs) -> Module:
+    def to(self, *args: Any, **kwargs: Any) -> Module:
         """to(device), to(dtype), to(device, dtype), to(tensor): moves and converts the floating
         parameters and buffers in place (see _convert) and returns self, as PyTorch's Module.to."""
         device, dtype, _ = to_arguments(args, kwargs)
@@ -278,7 +285,7 @@ class Module:
         """Move every parameter and buffer to host memory, in place."""
         return self._convert(devices.CPU)
 
-    def cuda(self, device=None) -> Module:
+    def cuda(self, device: DeviceLike = None) -> Module:
         """Move every parameter and buffer to GPU memory, in place (CudaUnavailable, and the module
         left as it was, when there is no GPU or simulator)."""
         if isinstance(device, (int, np.integer)):
@@ -301,7 +308,7 @@ class Module:
                     out[base + name] = b if keep_vars else b.detach()
         return out
 
-    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy values into the existing parameters/buffers; strict=True wants exactly the same keys."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
@@ -339,10 +346,10 @@ class Module:
 
     # ----- calling and printing ---------------------------------------------------------------
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:

@@ -1,9 +1,14 @@
 """Adadelta with weight decay and maximize (PyTorch's update rule, in NumPy)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .optimizer import Optimizer, _zeros_like
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 
 class Adadelta(Optimizer):
@@ -12,7 +17,7 @@ class Adadelta(Optimizer):
 
     state_names = ("square_avg", "acc_delta")
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+    def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
                  *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)

@@ -1,11 +1,16 @@
 """Adagrad with learning-rate decay, weight decay and maximize (PyTorch's update rule, in NumPy)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import core
 from ..tensor import Tensor
 from .optimizer import Optimizer
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 
 class Adagrad(Optimizer):
@@ -13,7 +18,7 @@ class Adagrad(Optimizer):
 
     state_names = ("sum",)
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+    def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,13 +14,16 @@ from ..tensor import Tensor
 from .line_search import strong_wolfe
 from .optimizer import Optimizer
 
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
 
 class LBFGS(Optimizer):
     """Each step(closure) runs up to max_iter quasi-Newton iterations: the direction from the last
     history_size (s, y) pairs by the two-loop recursion, a step of lr (the first one scaled by
     1/|g|_1) or a strong-Wolfe line search, stopping on the gradient/change tolerances."""
 
-    def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
+    def __init__(self, params: Any, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None) -> None:
         if max_eval is None:
@@ -84,7 +88,7 @@ class LBFGS(Optimizer):
 
     # ----- the step ----------------------------------------------------------------------------------
 
-    def step(self, closure: Callable):
+    def step(self, closure: Callable) -> Any:
         """Run up to max_iter iterations; `closure` clears the gradients, recomputes the loss, calls
         backward() and returns the loss. Returns the loss of the first evaluation."""
         if not callable(closure):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from ..grad_mode import enable_grad, no_grad
 from ..nn.module import storage_moves, zero_grad_of
 from ..tensor import Tensor
 from . import fused
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 
 class _Required:
@@ -36,7 +40,7 @@ class Optimizer:
     # The fused CPU update (kernels/optim.py); None: the optimizer updates through _numpy_update only.
     _kernel_one = None
 
-    def __init__(self, params, defaults: dict) -> None:
+    def __init__(self, params: Any, defaults: dict) -> None:
         if isinstance(params, TensorBase):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             f"but got {type(params).__name__}")
@@ -99,7 +103,7 @@ class Optimizer:
             for p in group["params"]:
                 zero_grad_of(p, set_to_none)
 
-    def step(self, closure: Callable[[], TensorBase] | None = None):
+    def step(self, closure: Callable[[], TensorBase] | None = None) -> Any:
         """One update of every parameter that has a gradient (closure re-evaluates the loss first)."""
         loss = None
         if closure is not None:

@@ -1,9 +1,14 @@
 """RMSprop with momentum, centering, weight decay and maximize (PyTorch's update rule, in NumPy)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .optimizer import Optimizer, _zeros_like, lerp_
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 
 class RMSprop(Optimizer):
@@ -12,7 +17,7 @@ class RMSprop(Optimizer):
 
     state_names = ("square_avg", "momentum_buffer", "grad_avg")
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)

@@ -1,9 +1,14 @@
 """SGD with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's update rule)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kernels.optim import sgd_many, sgd_one
 
 from .optimizer import Optimizer, _zeros_like, required
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
 
 
 class SGD(Optimizer):
@@ -15,7 +20,7 @@ class SGD(Optimizer):
     _kernel_cuda = "sgd_one"
     _kernel_many = staticmethod(sgd_many)
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+    def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
                  fused: bool | None = None) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
