@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
 class LBFGS(Optimizer):
     """Each step(closure) runs up to max_iter quasi-Newton iterations: the direction from the last
     history_size (s, y) pairs by the two-loop recursion, a step of lr (the first one scaled by
-    1/|g|_1) or a strong-Wolfe line search, stopping on the gradient/change tolerances."""
+    ``1/|g|_1``) or a strong-Wolfe line search, stopping on the gradient/change tolerances."""
 
     def __init__(self, params: Any, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,

@@ -134,7 +134,7 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """lr *= gamma every step_size epochs."""
+    """``lr *= gamma`` every step_size epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         if not isinstance(step_size, int) or step_size <= 0:
@@ -153,7 +153,7 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """lr *= gamma at each milestone epoch (a milestone listed twice multiplies twice)."""
+    """``lr *= gamma`` at each milestone epoch (a milestone listed twice multiplies twice)."""
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -173,7 +173,7 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """lr *= gamma every epoch."""
+    """``lr *= gamma`` every epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
