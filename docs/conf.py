@@ -9,8 +9,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(__file__))
 
-import jitgrad  # noqa: E402
 from generate_examples import write_all  # noqa: E402
+
+import jitgrad  # noqa: E402
 
 project = "jitgrad"
 author = "the jitgrad contributors"

@@ -258,7 +258,14 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
 
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
              inputs: Any = None) -> None:
-    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's autograd.backward)."""
+    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's autograd.backward).
+
+    Example:
+        >>> x = jg.tensor([1.0, 2.0], requires_grad=True)
+        >>> jg.autograd.backward([(x * x).sum()])
+        >>> x.grad
+        tensor([2., 4.])
+    """
     outputs = _seq(tensors)
     if not outputs:
         raise RuntimeError("backward() needs at least one tensor")
@@ -279,7 +286,13 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
 
 def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
               create_graph: bool = False, allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
-    """d(outputs)/d(inputs) as a tuple, without touching `.grad` (PyTorch's autograd.grad)."""
+    """d(outputs)/d(inputs) as a tuple, without touching `.grad` (PyTorch's autograd.grad).
+
+    Example:
+        >>> x = jg.tensor([1.0, 2.0], requires_grad=True)
+        >>> jg.autograd.grad((x ** 3).sum(), x)
+        (tensor([ 3., 12.]),)
+    """
     outs = _seq(outputs)
     ins = _seq(inputs)
     if not ins:

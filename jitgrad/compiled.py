@@ -230,7 +230,13 @@ class _CompiledFunction:
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = ()) -> Any:
-    """Compile fn's forward (no gradients): NumPy arrays in -> arrays out, Tensors -> Tensors."""
+    """Compile fn's forward (no gradients): NumPy arrays in -> arrays out, Tensors -> Tensors.
+
+    Example:
+        >>> f = jg.jit(lambda x: (jg.sin(x) ** 2 + jg.cos(x) ** 2).sum())
+        >>> f(jg.zeros(4))
+        tensor(4.)
+    """
     if fn is None:
         return functools.partial(jit, static_argnums=static_argnums)
     return _CompiledFunction(fn, static_argnums)
@@ -258,13 +264,25 @@ class _CompiledGrad(_CompiledFunction):
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
          static_argnums: int | Sequence[int] = ()) -> Any:
     """Compiled gradient of a scalar function w.r.t. argument(s) `argnums` (NumPy arrays in ->
-    NumPy arrays out; Tensors in -> Tensors out)."""
+    NumPy arrays out; Tensors in -> Tensors out).
+
+    Example:
+        >>> df = jg.grad(lambda x: (x ** 3).sum())
+        >>> df(np.array([1.0, 2.0]))
+        array([ 3., 12.])
+    """
     return _CompiledGrad(fn, argnums, has_aux, False, static_argnums)
 
 
 def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, *,
                    static_argnums: int | Sequence[int] = ()) -> Any:
-    """Compiled (value, gradient) of a scalar function w.r.t. argument(s) `argnums`."""
+    """Compiled (value, gradient) of a scalar function w.r.t. argument(s) `argnums`.
+
+    Example:
+        >>> vg = jg.value_and_grad(lambda x: (x ** 2).sum())
+        >>> vg(np.array([1.0, 2.0], dtype=np.float32))
+        (array(5., dtype=float32), array([2., 4.], dtype=float32))
+    """
     return _CompiledGrad(fn, argnums, has_aux, True, static_argnums)
 
 
@@ -330,7 +348,21 @@ def jit_grad(fn: Callable | None = None, *, static_argnums: int | Sequence[int] 
     from the enclosing scope (Module parameters and buffers, any tensor made before the trace)
     are inputs too: their current values are used at every call and those that require grad
     receive gradients. detach(), no_grad blocks, random draws and in-place ops mean what they
-    mean eagerly (see trace.py)."""
+    mean eagerly (see trace.py).
+
+    Example:
+        >>> @jg.jit_grad
+        ... def loss_fn(w, x):
+        ...     return ((w * x - 1.0) ** 2).mean()
+        ...
+        >>> w = jg.tensor(0.5, requires_grad=True)
+        >>> loss = loss_fn(w, jg.tensor([1.0, 2.0]))
+        >>> loss
+        tensor(0.1250, grad_fn=<CompiledFunctionBackward>)
+        >>> loss.backward()
+        >>> w.grad
+        tensor(-0.5000)
+    """
     if fn is None:
         return functools.partial(jit_grad, static_argnums=static_argnums)
     return _JitGrad(fn, static_argnums)

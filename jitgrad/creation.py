@@ -25,7 +25,15 @@ _device_stream = [DEFAULT_SEED, 0]  # (seed, draws so far): each device draw (GP
 
 def manual_seed(seed: int) -> np.random.Generator:
     """Reset the random generators (host and GPU); the same seed gives the same
-    rand/randn/randint/init."""
+    rand/randn/randint/init.
+
+    Example:
+        >>> _ = jg.manual_seed(42)
+        >>> a = jg.rand(3)
+        >>> _ = jg.manual_seed(42)
+        >>> jg.rand(3).tolist() == a.tolist()
+        True
+    """
     _seed[0] = builtins.int(seed)
     _generator[0] = np.random.Generator(np.random.PCG64(_seed[0]))
     manual_seed_device(seed)
@@ -43,6 +51,13 @@ def _next_device_seed() -> int:
 
 
 def initial_seed() -> int:
+    """The seed last given to jg.manual_seed (or chosen at import).
+
+    Example:
+        >>> _ = jg.manual_seed(7)
+        >>> jg.initial_seed()
+        7
+    """
     return _seed[0]
 
 
@@ -72,7 +87,17 @@ def _size(size) -> tuple[int, ...]:
 
 
 def tensor(data: ArrayLike, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor holding a copy of `data` (nested lists, numbers, arrays, tensors)."""
+    """A new leaf tensor holding a copy of `data` (nested lists, numbers, arrays, tensors).
+
+    Example:
+        >>> jg.tensor([[1, 2], [3, 4]])
+        tensor([[1, 2],
+                [3, 4]])
+        >>> jg.tensor([1.0, 2.0], requires_grad=True)
+        tensor([1., 2.], requires_grad=True)
+        >>> jg.tensor(3.5, dtype=jg.float64)
+        tensor(3.5000, dtype=jitgrad.float64)
+    """
     t = Tensor._wrap(storage_from(data, dtype, device))
     if requires_grad:
         t.requires_grad = True
@@ -80,7 +105,17 @@ def tensor(data: ArrayLike, dtype: DTypeLike = None, device: DeviceLike = None, 
 
 
 def as_tensor(data: ArrayLike, dtype: DTypeLike = None, device: DeviceLike = None) -> Tensor:
-    """Like tensor(), but shares memory with a NumPy array (or returns a tensor) when possible."""
+    """Like tensor(), but shares memory with a NumPy array (or returns a tensor) when possible.
+
+    Example:
+        >>> a = np.array([1.0, 2.0])
+        >>> t = jg.as_tensor(a)
+        >>> t
+        tensor([1., 2.], dtype=jitgrad.float64)
+        >>> a[0] = 5.0
+        >>> t
+        tensor([5., 2.], dtype=jitgrad.float64)
+    """
     if isinstance(data, TensorBase):
         data = data if dtype is None else data.to(dtype)
         return data if device is None else data.to(device)
@@ -89,7 +124,12 @@ def as_tensor(data: ArrayLike, dtype: DTypeLike = None, device: DeviceLike = Non
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing memory with `array` (its dtype must be one jitgrad supports)."""
+    """A tensor sharing memory with `array` (its dtype must be one jitgrad supports).
+
+    Example:
+        >>> jg.from_numpy(np.arange(3))
+        tensor([0, 1, 2])
+    """
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     dtypes.as_dtype(array.dtype)
@@ -98,21 +138,47 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def zeros(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; the shape as separate sizes or one sequence.
+
+    Example:
+        >>> jg.zeros(2, 3)
+        tensor([[0., 0., 0.],
+                [0., 0., 0.]])
+    """
     return full(_size(size), 0, dtype=dtypes.as_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
 def ones(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
          requires_grad: bool = False) -> Tensor:
+    """A tensor of ones; the shape as separate sizes or one sequence.
+
+    Example:
+        >>> jg.ones((2,), dtype=jg.int64)
+        tensor([1, 1])
+    """
     return full(_size(size), 1, dtype=dtypes.as_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
 def empty(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor of the given shape (its values are arbitrary).
+
+    Example:
+        >>> jg.empty(2, 3).shape
+        (2, 3)
+    """
     return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full(size: int | Sequence[int], fill_value: Number, dtype: DTypeLike = None, device: DeviceLike = None,
          requires_grad: bool = False) -> Tensor:
+    """A tensor of the given shape filled with `fill_value`.
+
+    Example:
+        >>> jg.full((2, 2), 7.0)
+        tensor([[7., 7.],
+                [7., 7.]])
+    """
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
     shape = _size((size,))
     backend = devices.placement(device)[1]
@@ -133,38 +199,83 @@ def _device_of(x, device):
 
 
 def zeros_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape, dtype and device of `x`.
+
+    Example:
+        >>> jg.zeros_like(jg.tensor([1, 2, 3]))
+        tensor([0, 0, 0])
+    """
     shape, dt = _like(x, dtype)
     return zeros(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def ones_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape, dtype and device of `x`.
+
+    Example:
+        >>> jg.ones_like(jg.tensor([[1.5, 2.5]]))
+        tensor([[1., 1.]])
+    """
     shape, dt = _like(x, dtype)
     return ones(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def empty_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor like `x`.
+
+    Example:
+        >>> jg.empty_like(jg.ones(2, 2)).shape
+        (2, 2)
+    """
     return zeros_like(x, dtype, device, requires_grad)
 
 
 def full_like(x: Tensor, fill_value: Number, dtype: DTypeLike = None, device: DeviceLike = None,
               requires_grad: bool = False) -> Tensor:
+    """A tensor like `x` filled with `fill_value`.
+
+    Example:
+        >>> jg.full_like(jg.zeros(3), 0.5)
+        tensor([0.5000, 0.5000, 0.5000])
+    """
     shape, dt = _like(x, dtype)
     return full(shape, fill_value, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) numbers with the shape, dtype and device of `x`.
+
+    Example:
+        >>> _ = jg.manual_seed(0)
+        >>> jg.rand_like(jg.zeros(2, 2)).shape
+        (2, 2)
+    """
     shape, dt = _like(x, dtype)
     return rand(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal numbers with the shape, dtype and device of `x`.
+
+    Example:
+        >>> _ = jg.manual_seed(0)
+        >>> jg.randn_like(jg.zeros(3)).shape
+        (3,)
+    """
     shape, dt = _like(x, dtype)
     return randn(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def arange(start: Number, end: Number | None = None, step: Number = 1, dtype: DTypeLike = None,
            device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
-    """Values in [start, end) by step; integer arguments give int64, any float the default float."""
+    """Values in [start, end) by step; integer arguments give int64, any float the default float.
+
+    Example:
+        >>> jg.arange(5)
+        tensor([0, 1, 2, 3, 4])
+        >>> jg.arange(1.0, 2.0, 0.25)
+        tensor([1.0000, 1.2500, 1.5000, 1.7500])
+    """
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -179,12 +290,28 @@ def arange(start: Number, end: Number | None = None, step: Number = 1, dtype: DT
 
 def linspace(start: Number, end: Number, steps: int, dtype: DTypeLike = None, device: DeviceLike = None,
              requires_grad: bool = False) -> Tensor:
+    """`steps` evenly spaced values from `start` to `end`, both included.
+
+    Example:
+        >>> jg.linspace(0, 1, 5)
+        tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+    """
     dt = dtypes.as_dtype(dtype)
     return _leaf(np.linspace(start, end, steps, dtype=np.float64).astype(dt), requires_grad, device)
 
 
 def eye(n: int, m: int | None = None, dtype: DTypeLike = None, device: DeviceLike = None,
         requires_grad: bool = False) -> Tensor:
+    """The identity matrix (n x m, m = n by default).
+
+    Example:
+        >>> jg.eye(2)
+        tensor([[1., 0.],
+                [0., 1.]])
+        >>> jg.eye(2, 3, dtype=jg.int64)
+        tensor([[1, 0, 0],
+                [0, 1, 0]])
+    """
     return _leaf(np.eye(n, m, dtype=dtypes.as_dtype(dtype)), requires_grad, device)
 
 
@@ -209,7 +336,16 @@ def _random(draw, shape: tuple, dtype, requires_grad: bool, device) -> Tensor:
 
 def rand(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
          requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the seeded generator."""
+    """Uniform samples in [0, 1) from the seeded generator.
+
+    Example:
+        >>> _ = jg.manual_seed(0)
+        >>> x = jg.rand(2, 3)
+        >>> x.shape, x.dtype
+        ((2, 3), dtype('float32'))
+        >>> bool(jg.amin(x) >= 0) and bool(jg.amax(x) < 1)
+        True
+    """
     dt, shape = _float_dtype(dtype), _size(size)
     backend = devices.placement(device)[1]
     if backend is not None:
@@ -220,7 +356,13 @@ def rand(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike
 
 def randn(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the seeded generator."""
+    """Standard normal samples from the seeded generator.
+
+    Example:
+        >>> _ = jg.manual_seed(0)
+        >>> jg.randn(4).shape
+        (4,)
+    """
     dt, shape = _float_dtype(dtype), _size(size)
     backend = devices.placement(device)[1]
     if backend is not None:
@@ -231,7 +373,13 @@ def randn(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLik
 
 def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), dtype: DTypeLike = None,
             device: DeviceLike = None) -> Tensor:
-    """Integers in [low, high) (randint(high, size) also works), int64 by default."""
+    """Integers in [low, high) (randint(high, size) also works), int64 by default.
+
+    Example:
+        >>> _ = jg.manual_seed(0)
+        >>> jg.randint(0, 10, (3,)).dtype
+        dtype('int64')
+    """
     if high is None:
         low, high = 0, low
     dt, shape = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype), _size((size,))
@@ -241,6 +389,13 @@ def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), d
 
 def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), dtype: DTypeLike = None,
            requires_grad: bool = False) -> Tensor:
+    """Normal numbers with the given mean and standard deviation (jitgrad's generator).
+
+    Example:
+        >>> _ = jg.manual_seed(0)
+        >>> abs(jg.normal(5.0, 0.1, size=(1000,)).mean().item() - 5.0) < 0.05
+        True
+    """
     dt, shape = _float_dtype(dtype), _size((size,))
     return _random(lambda: (mean + std * _generator[0].standard_normal(shape)).astype(dt), shape, dt,
                    requires_grad, None)
@@ -249,7 +404,12 @@ def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), 
 def from_dlpack(obj: Any) -> Tensor:
     """A tensor sharing `obj`'s memory: host arrays through DLPack (NumPy, PyTorch CPU, JAX CPU);
     GPU arrays through __cuda_array_interface__ (CuPy, PyTorch CUDA, Numba), as Numba's device
-    arrays have no DLPack import."""
+    arrays have no DLPack import.
+
+    Example:
+        >>> jg.from_dlpack(np.array([1.0, 2.0], dtype=np.float32))
+        tensor([1., 2.])
+    """
     if isinstance(obj, TensorBase):  # a jitgrad tensor (on any device): the same storage, no history
         return obj.detach()
     device_type = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else None

@@ -11,7 +11,14 @@ import numpy as np
 
 
 class device:  # noqa: N801 - PyTorch spells it jitgrad.device("cpu")
-    """A device name such as 'cpu' or 'cuda:0' (type plus optional index)."""
+    """A device name such as 'cpu' or 'cuda:0' (type plus optional index).
+
+    Example:
+        >>> jg.device('cuda:1')
+        device(type='cuda', index=1)
+        >>> jg.device('cpu') == 'cpu'
+        True
+    """
 
     __slots__ = ("type", "index")
 
@@ -143,13 +150,25 @@ _default_device: list = [None]  # set_default_device: where factories put tensor
 
 def set_default_device(spec: device | str) -> None:
     """Make factories (tensor, zeros, rand, ...) create tensors on `spec` unless told otherwise
-    (PyTorch's torch.set_default_device); None or 'cpu' restores the host."""
+    (PyTorch's torch.set_default_device); None or 'cpu' restores the host.
+
+    Example:
+        >>> jg.set_default_device('cpu')
+        >>> jg.zeros(1).device
+        device(type='cpu')
+    """
     if spec is not None and as_device(spec).type != "cpu":
         backend(spec)  # checked usable now (a clear error says why not)
     _default_device[0] = None if spec is None else as_device(spec)
 
 
 def get_default_device() -> device:
+    """The device new tensors are made on (`'cpu'` unless changed).
+
+    Example:
+        >>> jg.get_default_device()
+        device(type='cpu')
+    """
     return _default_device[0] or CPU
 
 

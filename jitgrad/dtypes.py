@@ -31,12 +31,24 @@ _CATEGORY = {bool_: 0, int32: 1, int64: 1, float32: 2, float64: 2}
 
 
 def get_default_dtype() -> np.dtype:
-    """The dtype Python floats and float factories produce (float32, as in PyTorch)."""
+    """The dtype Python floats and float factories produce (float32, as in PyTorch).
+
+    Example:
+        >>> jg.get_default_dtype()
+        dtype('float32')
+    """
     return _default_float[0]
 
 
 def set_default_dtype(dtype: DTypeLike) -> None:
-    """Set the default floating dtype (float32 or float64)."""
+    """Set the default floating dtype (float32 or float64).
+
+    Example:
+        >>> jg.set_default_dtype(jg.float64)
+        >>> jg.tensor([1.0]).dtype
+        dtype('float64')
+        >>> jg.set_default_dtype(jg.float32)
+    """
     dtype = as_dtype(dtype)
     if not is_floating(dtype):
         raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {name(dtype)}")

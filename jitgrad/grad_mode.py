@@ -19,7 +19,16 @@ _state = _GradState()
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations record the autograd graph in this thread."""
+    """Whether operations record the autograd graph in this thread.
+
+    Example:
+        >>> jg.is_grad_enabled()
+        True
+        >>> with jg.no_grad():
+        ...     print(jg.is_grad_enabled())
+        ...
+        False
+    """
     return _state.enabled
 
 
@@ -42,19 +51,47 @@ class _GradModeContext:
 
 
 class no_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
-    """Disable graph recording (context manager or decorator)."""
+    """Disable graph recording (context manager or decorator).
+
+    Example:
+        >>> x = jg.tensor([1.0], requires_grad=True)
+        >>> with jg.no_grad():
+        ...     y = x * 2
+        ...
+        >>> y.requires_grad
+        False
+    """
 
     _target = False
 
 
 class enable_grad(_GradModeContext):  # noqa: N801
-    """Enable graph recording inside a no_grad region (context manager or decorator)."""
+    """Enable graph recording inside a no_grad region (context manager or decorator).
+
+    Example:
+        >>> x = jg.tensor([1.0], requires_grad=True)
+        >>> with jg.no_grad():
+        ...     with jg.enable_grad():
+        ...         y = x * 2
+        ...
+        >>> y.requires_grad
+        True
+    """
 
     _target = True
 
 
 class set_grad_enabled(_GradModeContext):  # noqa: N801
-    """`set_grad_enabled(False)` switches grad mode now; as a context manager it restores on exit."""
+    """`set_grad_enabled(False)` switches grad mode now; as a context manager it restores on exit.
+
+    Example:
+        >>> x = jg.tensor([1.0], requires_grad=True)
+        >>> with jg.set_grad_enabled(False):
+        ...     y = x * 2
+        ...
+        >>> y.requires_grad
+        False
+    """
 
     def __init__(self, mode: bool):
         self._target = bool(mode)

@@ -141,62 +141,152 @@ def stop_gradient(x):
 
 
 def neg(x: TensorLike) -> Tensor:
+    """The negation -x, elementwise (also `-x`).
+
+    Example:
+        >>> jg.neg(jg.tensor([1.0, -2.0]))
+        tensor([-1.,  2.])
+    """
     return bind(NEG, as_tensor_operand(x))
 
 
 def abs(x: TensorLike) -> Tensor:  # noqa: A001 - PyTorch's name
+    """The absolute value ``|x|``, elementwise (also `abs(x)`).
+
+    Example:
+        >>> jg.abs(jg.tensor([-1.5, 2.0]))
+        tensor([1.5000, 2.0000])
+    """
     return bind(ABS, as_tensor_operand(x))
 
 
 def sign(x: TensorLike) -> Tensor:
+    """The sign of x (-1, 0 or 1), elementwise; its gradient is zero.
+
+    Example:
+        >>> jg.sign(jg.tensor([-2.0, 0.0, 3.0]))
+        tensor([-1.,  0.,  1.])
+    """
     return bind(SIGN, as_tensor_operand(x))
 
 
 def exp(x: TensorLike) -> Tensor:
+    """e to the power x, elementwise.
+
+    Example:
+        >>> jg.exp(jg.tensor([0.0, 1.0]))
+        tensor([1.0000, 2.7183])
+    """
     return bind(EXP, as_floating(x))
 
 
 def expm1(x: TensorLike) -> Tensor:
+    """exp(x) - 1, accurate for small x.
+
+    Example:
+        >>> jg.expm1(jg.tensor([0.0, 1e-3]))
+        tensor([0.0000, 0.0010])
+    """
     return bind(EXPM1, as_floating(x))
 
 
 def log(x: TensorLike) -> Tensor:
+    """The natural logarithm, elementwise.
+
+    Example:
+        >>> jg.log(jg.tensor([1.0, 2.718282]))
+        tensor([0.0000, 1.0000])
+    """
     return bind(LOG, as_floating(x))
 
 
 def log1p(x: TensorLike) -> Tensor:
+    """log(1 + x), accurate for small x.
+
+    Example:
+        >>> jg.log1p(jg.tensor([0.0, 1e-3]))
+        tensor([0.0000, 0.0010])
+    """
     return bind(LOG1P, as_floating(x))
 
 
 def sqrt(x: TensorLike) -> Tensor:
+    """The square root, elementwise.
+
+    Example:
+        >>> jg.sqrt(jg.tensor([4.0, 2.0]))
+        tensor([2.0000, 1.4142])
+    """
     return bind(SQRT, as_floating(x))
 
 
 def sin(x: TensorLike) -> Tensor:
+    """The sine (radians), elementwise.
+
+    Example:
+        >>> jg.sin(jg.tensor([0.0, 1.5707964]))
+        tensor([0., 1.])
+    """
     return bind(SIN, as_floating(x))
 
 
 def cos(x: TensorLike) -> Tensor:
+    """The cosine (radians), elementwise.
+
+    Example:
+        >>> jg.cos(jg.tensor([0.0, 3.1415927]))
+        tensor([ 1., -1.])
+    """
     return bind(COS, as_floating(x))
 
 
 def tan(x: TensorLike) -> Tensor:
+    """The tangent (radians), elementwise.
+
+    Example:
+        >>> jg.tan(jg.tensor([0.0, 0.7853982]))
+        tensor([0., 1.])
+    """
     return bind(TAN, as_floating(x))
 
 
 def tanh(x: TensorLike) -> Tensor:
+    """The hyperbolic tangent, elementwise.
+
+    Example:
+        >>> jg.tanh(jg.tensor([-1.0, 0.0, 1.0]))
+        tensor([-0.7616,  0.0000,  0.7616])
+    """
     return bind(TANH, as_floating(x))
 
 
 def sigmoid(x: TensorLike) -> Tensor:
+    """The logistic function 1 / (1 + exp(-x)), elementwise.
+
+    Example:
+        >>> jg.sigmoid(jg.tensor([-1.0, 0.0, 1.0]))
+        tensor([0.2689, 0.5000, 0.7311])
+    """
     return bind(SIGMOID, as_floating(x))
 
 
 def relu(x: TensorLike) -> Tensor:
+    """max(x, 0), elementwise (gradient 0 at x = 0, as PyTorch).
+
+    Example:
+        >>> jg.relu(jg.tensor([-1.0, 0.0, 2.0]))
+        tensor([0., 0., 2.])
+    """
     return bind(RELU, as_tensor_operand(x))
 
 
 def clone(x: TensorLike) -> Tensor:
+    """A copy with its own storage; gradients flow back to `x`.
+
+    Example:
+        >>> jg.clone(jg.tensor([1.0, 2.0]))
+        tensor([1., 2.])
+    """
     return bind(CLONE, as_tensor_operand(x))
 
 
@@ -326,28 +416,57 @@ WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "Wher
 
 
 def add(x: TensorLike, y: TensorLike, alpha: Number = 1) -> Tensor:
+    """x + alpha * y, elementwise with broadcasting (also `x + y`).
+
+    Example:
+        >>> jg.add(jg.tensor([1.0, 2.0]), 10, alpha=2)
+        tensor([21., 22.])
+    """
     if alpha != 1:
         y = mul(y, alpha)
     return bind(ADD, *promoted(x, y))
 
 
 def sub(x: TensorLike, y: TensorLike, alpha: Number = 1) -> Tensor:
+    """x - alpha * y, elementwise with broadcasting (also `x - y`).
+
+    Example:
+        >>> jg.sub(jg.tensor([5.0, 7.0]), jg.tensor([1.0, 2.0]))
+        tensor([4., 5.])
+    """
     if alpha != 1:
         y = mul(y, alpha)
     return bind(SUB, *promoted(x, y))
 
 
 def mul(x: TensorLike, y: TensorLike) -> Tensor:
+    """x * y, elementwise with broadcasting (also `x * y`).
+
+    Example:
+        >>> jg.mul(jg.tensor([[1.0], [2.0]]), jg.tensor([3.0, 4.0]))
+        tensor([[3., 4.],
+                [6., 8.]])
+    """
     return bind(MUL, *promoted(x, y))
 
 
 def div(x: TensorLike, y: TensorLike) -> Tensor:
-    """True division (integers give the default float, as in PyTorch)."""
+    """True division (integers give the default float, as in PyTorch).
+
+    Example:
+        >>> jg.div(jg.tensor([1.0, 3.0]), 2)
+        tensor([0.5000, 1.5000])
+    """
     return bind(DIV, *float_promoted(x, y))
 
 
 def pow(x: TensorLike, exponent: TensorLike) -> Tensor:  # noqa: A001
-    """x ** exponent; a Python-number exponent is an attribute (PowBackward0), a tensor one an operand."""
+    """x ** exponent; a Python-number exponent is an attribute (PowBackward0), a tensor one an operand.
+
+    Example:
+        >>> jg.pow(jg.tensor([2.0, 3.0]), 2)
+        tensor([4., 9.])
+    """
     if isinstance(exponent, (builtins.int, builtins.float)) and not isinstance(exponent, builtins.bool) \
             and isinstance(x, TensorBase):
         if isinstance(exponent, builtins.float) and not dtypes.is_floating(x.dtype):
@@ -373,7 +492,12 @@ def rpow_scalar(base, x):
 
 
 def reciprocal(x: TensorLike) -> Tensor:
-    """1 / x (integers are converted to the default float dtype first, as in PyTorch)."""
+    """1 / x (integers are converted to the default float dtype first, as in PyTorch).
+
+    Example:
+        >>> jg.reciprocal(jg.tensor([2.0, 4.0]))
+        tensor([0.5000, 0.2500])
+    """
     return bind(RECIPROCAL, as_floating(x))
 
 
@@ -383,51 +507,122 @@ def rdiv_scalar(value, x):
 
 
 def maximum(x: TensorLike, y: TensorLike) -> Tensor:
+    """The larger of x and y, elementwise with broadcasting (NaN wins, as PyTorch).
+
+    Example:
+        >>> jg.maximum(jg.tensor([1.0, 5.0]), jg.tensor([3.0, 2.0]))
+        tensor([3., 5.])
+    """
     return bind(MAXIMUM, *promoted(x, y))
 
 
 def minimum(x: TensorLike, y: TensorLike) -> Tensor:
+    """The smaller of x and y, elementwise with broadcasting (NaN wins, as PyTorch).
+
+    Example:
+        >>> jg.minimum(jg.tensor([1.0, 5.0]), jg.tensor([3.0, 2.0]))
+        tensor([1., 2.])
+    """
     return bind(MINIMUM, *promoted(x, y))
 
 
 def eq(x: TensorLike, y: TensorLike) -> Tensor:
+    """x == y, elementwise: a bool tensor (also `x == y`).
+
+    Example:
+        >>> jg.eq(jg.tensor([1, 2, 3]), 2)
+        tensor([False,  True, False])
+    """
     return bind(EQ, *promoted(x, y))
 
 
 def ne(x: TensorLike, y: TensorLike) -> Tensor:
+    """x != y, elementwise: a bool tensor (also `x != y`).
+
+    Example:
+        >>> jg.ne(jg.tensor([1, 2, 3]), 2)
+        tensor([ True, False,  True])
+    """
     return bind(NE, *promoted(x, y))
 
 
 def lt(x: TensorLike, y: TensorLike) -> Tensor:
+    """x < y, elementwise: a bool tensor (also `x < y`).
+
+    Example:
+        >>> jg.lt(jg.tensor([1, 2, 3]), 2)
+        tensor([ True, False, False])
+    """
     return bind(LT, *promoted(x, y))
 
 
 def le(x: TensorLike, y: TensorLike) -> Tensor:
+    """x <= y, elementwise: a bool tensor (also `x <= y`).
+
+    Example:
+        >>> jg.le(jg.tensor([1, 2, 3]), 2)
+        tensor([ True,  True, False])
+    """
     return bind(LE, *promoted(x, y))
 
 
 def gt(x: TensorLike, y: TensorLike) -> Tensor:
+    """x > y, elementwise: a bool tensor (also `x > y`).
+
+    Example:
+        >>> jg.gt(jg.tensor([1, 2, 3]), 2)
+        tensor([False, False,  True])
+    """
     return bind(GT, *promoted(x, y))
 
 
 def ge(x: TensorLike, y: TensorLike) -> Tensor:
+    """x >= y, elementwise: a bool tensor (also `x >= y`).
+
+    Example:
+        >>> jg.ge(jg.tensor([1, 2, 3]), 2)
+        tensor([False,  True,  True])
+    """
     return bind(GE, *promoted(x, y))
 
 
 def logical_and(x: TensorLike, y: TensorLike) -> Tensor:
+    """x and y, elementwise, on truth values (also `x & y`).
+
+    Example:
+        >>> jg.logical_and(jg.tensor([True, True, False]), jg.tensor([True, False, False]))
+        tensor([ True, False, False])
+    """
     return bind(LOGICAL_AND, *(cast(t, dtypes.bool_) for t in promoted(x, y)))
 
 
 def logical_or(x: TensorLike, y: TensorLike) -> Tensor:
+    """x or y, elementwise, on truth values (also `x | y`).
+
+    Example:
+        >>> jg.logical_or(jg.tensor([True, False, False]), jg.tensor([True, True, False]))
+        tensor([ True,  True, False])
+    """
     return bind(LOGICAL_OR, *(cast(t, dtypes.bool_) for t in promoted(x, y)))
 
 
 def logical_not(x: TensorLike) -> Tensor:
+    """not x, elementwise, on truth values (also `~x`).
+
+    Example:
+        >>> jg.logical_not(jg.tensor([True, False]))
+        tensor([False,  True])
+    """
     return bind(LOGICAL_NOT, cast(as_tensor_operand(x), dtypes.bool_))
 
 
 def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:  # noqa: A002
-    """Clamp into [min, max]; tensor bounds go through maximum/minimum."""
+    """Clamp into [min, max]; tensor bounds go through maximum/minimum.
+
+    Example:
+        >>> jg.clamp(jg.tensor([-2.0, 0.5, 3.0]), min=-1.0, max=1.0)
+        tensor([-1.0000,  0.5000,  1.0000])
+    """
     x = as_tensor_operand(x)
     if isinstance(min, TensorBase) or isinstance(max, TensorBase):
         if min is not None:
@@ -446,7 +641,13 @@ def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None =
 
 
 def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
-    """Select x where condition holds, else y (broadcasting all three)."""
+    """Select x where condition holds, else y (broadcasting all three).
+
+    Example:
+        >>> x = jg.tensor([-1.0, 2.0, -3.0])
+        >>> jg.where(x > 0, x, 0.0)
+        tensor([0., 2., 0.])
+    """
     c = as_tensor_operand(condition)
     if c.dtype != dtypes.bool_:
         c = cast(c, dtypes.bool_)

@@ -309,7 +309,14 @@ SCATTER_ADD = Primitive("scatter_add", _scatter_add_impl, lambda g, index, dim, 
 
 
 def gather(x: TensorLike, dim: int, index: Tensor) -> Tensor:
-    """out[i][j] = x[index[i][j]][j] for dim=0 (PyTorch's gather)."""
+    """out[i][j] = x[index[i][j]][j] for dim=0 (PyTorch's gather).
+
+    Example:
+        >>> x = jg.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> jg.gather(x, 1, jg.tensor([[1], [0]]))
+        tensor([[2.],
+                [3.]])
+    """
     x = as_tensor_operand(x)
     index = as_tensor_operand(index)
     if dtypes.is_floating(index.dtype) or index.dtype == dtypes.bool_:
@@ -323,7 +330,12 @@ def scatter_add_to(g, index, dim, shape):
 
 
 def narrow(x: TensorLike, dim: int, start: int | TensorLike, length: int) -> Tensor:
-    """The slice [start, start+length) along dim (a view, as in PyTorch); it must lie inside the dim."""
+    """The slice [start, start+length) along dim (a view, as in PyTorch); it must lie inside the dim.
+
+    Example:
+        >>> jg.narrow(jg.arange(6), 0, 2, 3)
+        tensor([2, 3, 4])
+    """
     x = as_tensor_operand(x)
     dim = shapes.normalize_dim(dim, x.ndim)
     size = x.shape[dim]
@@ -339,7 +351,12 @@ def narrow(x: TensorLike, dim: int, start: int | TensorLike, length: int) -> Ten
 
 
 def select(x: TensorLike, dim: int, index: int) -> Tensor:
-    """The sub-tensor at `index` along dim (that dim removed)."""
+    """The sub-tensor at `index` along dim (that dim removed).
+
+    Example:
+        >>> jg.select(jg.tensor([[1, 2], [3, 4]]), 1, 0)
+        tensor([1, 3])
+    """
     return getitem(x, (slice(None),) * dim + (index,))
 
 

@@ -49,13 +49,27 @@ MATMUL_PRIM = Primitive("matmul", np.matmul, _matmul_rule, _matmul_vjp, MATMUL, 
 
 
 def matmul(a: TensorLike, b: TensorLike) -> Tensor:
-    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast batch dims)."""
+    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast batch dims).
+
+    Example:
+        >>> a = jg.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> jg.matmul(a, jg.tensor([1.0, 1.0]))
+        tensor([3., 7.])
+        >>> (a @ a).shape
+        (2, 2)
+    """
     a, b = promoted(a, b)
     return bind(MATMUL_PRIM, a, b)
 
 
 def mm(a: TensorLike, b: TensorLike) -> Tensor:
-    """2-D matrix product (errors on other ranks, as in PyTorch)."""
+    """2-D matrix product (errors on other ranks, as in PyTorch).
+
+    Example:
+        >>> jg.mm(jg.eye(2), jg.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        tensor([[1., 2.],
+                [3., 4.]])
+    """
     if as_tensor_operand(a).ndim != 2 or as_tensor_operand(b).ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got {as_tensor_operand(a).ndim}-D and "
                            f"{as_tensor_operand(b).ndim}-D (use matmul for other ranks)")

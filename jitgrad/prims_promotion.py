@@ -90,7 +90,12 @@ def as_floating(x):
 
 
 def cast(x: TensorLike, dtype: DTypeLike) -> Tensor:
-    """Convert to `dtype` (recorded as ToCopyBackward0; gradients flow back for floats)."""
+    """Convert to `dtype` (recorded as ToCopyBackward0; gradients flow back for floats).
+
+    Example:
+        >>> jg.cast(jg.tensor([1.7, -1.7]), jg.int64)
+        tensor([ 1, -1])
+    """
     dtype = dtypes.as_dtype(dtype)
     x = as_tensor_operand(x)
     return x if x.dtype == dtype else bind(CAST, x, dtype=dtype)

@@ -243,6 +243,18 @@ def _dims(x, dim):
 
 
 def sum(x: TensorLike, dim: Dims = None, keepdim: bool = False, dtype: DTypeLike = None) -> Tensor:  # noqa: A001
+    """The sum over `dim` (all dims by default); `keepdim` keeps them as size 1.
+
+    Example:
+        >>> x = jg.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> jg.sum(x)
+        tensor(10.)
+        >>> jg.sum(x, dim=0)
+        tensor([4., 6.])
+        >>> jg.sum(x, dim=1, keepdim=True)
+        tensor([[3.],
+                [7.]])
+    """
     x = as_tensor_operand(x)
     if dtype is not None:
         x = cast(x, dtype)
@@ -258,6 +270,12 @@ def nansum(x, dim=None, keepdim=False, dtype=None):
 
 
 def mean(x: TensorLike, dim: Dims = None, keepdim: bool = False, dtype: DTypeLike = None) -> Tensor:
+    """The mean over `dim` (all dims by default) of a floating tensor.
+
+    Example:
+        >>> jg.mean(jg.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=1)
+        tensor([1.5000, 3.5000])
+    """
     x = as_tensor_operand(x)
     if dtype is not None:
         x = cast(x, dtype)
@@ -279,6 +297,12 @@ def _check_nonempty(x, name: str, error=RuntimeError) -> None:
 
 
 def amax(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """The largest values over `dim` (the gradient is shared between ties, as PyTorch).
+
+    Example:
+        >>> jg.amax(jg.tensor([[1.0, 5.0], [3.0, 2.0]]), dim=1)
+        tensor([5., 3.])
+    """
     x = as_tensor_operand(x)
     if dim is None or dim == ():
         _check_nonempty(x, "amax")
@@ -286,6 +310,12 @@ def amax(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
 
 
 def amin(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """The smallest values over `dim` (the gradient is shared between ties, as PyTorch).
+
+    Example:
+        >>> jg.amin(jg.tensor([[1.0, 5.0], [3.0, 2.0]]), dim=0)
+        tensor([1., 2.])
+    """
     x = as_tensor_operand(x)
     if dim is None or dim == ():
         _check_nonempty(x, "amin")
@@ -293,7 +323,15 @@ def amin(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
 
 
 def max(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
-    """max(x) -> the maximum; max(x, dim) -> (values, indices); max(x, tensor) -> maximum."""
+    """max(x) -> the maximum; max(x, dim) -> (values, indices); max(x, tensor) -> maximum.
+
+    Example:
+        >>> x = jg.tensor([[1.0, 5.0], [3.0, 2.0]])
+        >>> jg.max(x)
+        tensor(5.)
+        >>> jg.max(x, dim=1)
+        MaxMin(values=tensor([5., 3.]), indices=tensor([1, 0]))
+    """
     if isinstance(dim, (TensorBase, np.ndarray)):
         return maximum(x, dim)
     x = as_tensor_operand(x)
@@ -305,7 +343,15 @@ def max(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:  #
 
 
 def min(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
-    """min(x) -> the minimum; min(x, dim) -> (values, indices); min(x, tensor) -> minimum."""
+    """min(x) -> the minimum; min(x, dim) -> (values, indices); min(x, tensor) -> minimum.
+
+    Example:
+        >>> x = jg.tensor([[1.0, 5.0], [3.0, 2.0]])
+        >>> jg.min(x)
+        tensor(1.)
+        >>> jg.min(x, dim=0).indices
+        tensor([0, 1])
+    """
     if isinstance(dim, (TensorBase, np.ndarray)):
         return minimum(x, dim)
     x = as_tensor_operand(x)
@@ -317,6 +363,12 @@ def min(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:  #
 
 
 def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """The index of the largest value (over the flattened tensor, or along `dim`).
+
+    Example:
+        >>> jg.argmax(jg.tensor([[1.0, 5.0], [3.0, 2.0]]), dim=1)
+        tensor([1, 0])
+    """
     x = as_tensor_operand(x)
     if dim is None:
         _check_nonempty(x, "argmax", IndexError)
@@ -325,6 +377,12 @@ def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tens
 
 
 def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """The index of the smallest value (over the flattened tensor, or along `dim`).
+
+    Example:
+        >>> jg.argmin(jg.tensor([4.0, 1.0, 3.0]))
+        tensor(1)
+    """
     x = as_tensor_operand(x)
     if dim is None:
         _check_nonempty(x, "argmin", IndexError)
@@ -333,12 +391,23 @@ def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tens
 
 
 def prod(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """The product over `dim` (all dims by default).
+
+    Example:
+        >>> jg.prod(jg.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0)
+        tensor([3., 8.])
+    """
     x = as_tensor_operand(x)
     return bind(PROD, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
 def norm(x: TensorLike, p: float | str | None = "fro", dim: Dims = None, keepdim: bool = False) -> Tensor:
-    """Vector p-norm over `dim` (all elements by default): p in {'fro', 2, 1, inf, other > 0}."""
+    """Vector p-norm over `dim` (all elements by default): p in {'fro', 2, 1, inf, other > 0}.
+
+    Example:
+        >>> jg.norm(jg.tensor([3.0, 4.0]))
+        tensor(5.)
+    """
     x = as_floating(x)
     p = 2 if p in ("fro", 2) else p
     if not isinstance(p, (builtins.int, builtins.float)) or p <= 0:
@@ -354,12 +423,26 @@ def _correction(unbiased, correction):
 
 def var(x: TensorLike, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: int | None = None) -> Tensor:
+    """The variance over `dim` (Bessel-corrected unless `correction=0` / `unbiased=False`).
+
+    Example:
+        >>> jg.var(jg.tensor([1.0, 2.0, 3.0, 4.0]))
+        tensor(1.6667)
+        >>> jg.var(jg.tensor([1.0, 2.0, 3.0, 4.0]), correction=0)
+        tensor(1.2500)
+    """
     x = as_floating(x)
     return bind(VAR, x, dims=_dims(x, dim), correction=_correction(unbiased, correction), keepdim=keepdim)
 
 
 def std(x: TensorLike, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: int | None = None) -> Tensor:
+    """The standard deviation over `dim` (Bessel-corrected by default).
+
+    Example:
+        >>> jg.std(jg.tensor([1.0, 2.0, 3.0, 4.0]))
+        tensor(1.2910)
+    """
     x = as_floating(x)
     return bind(STD, x, dims=_dims(x, dim), correction=_correction(unbiased, correction), keepdim=keepdim)
 

@@ -114,6 +114,15 @@ STACK = Primitive("stack", lambda *xs, dim: np.stack(xs, axis=dim), _stack_rule,
 
 
 def reshape(x: TensorLike, *shape: ShapeLike) -> Tensor:
+    """The same values in a new shape (-1 infers one size); a view when possible.
+
+    Example:
+        >>> jg.reshape(jg.arange(6), (2, 3))
+        tensor([[0, 1, 2],
+                [3, 4, 5]])
+        >>> jg.reshape(jg.arange(6), (-1, 2)).shape
+        (3, 2)
+    """
     x = as_tensor_operand(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -122,6 +131,13 @@ def reshape(x: TensorLike, *shape: ShapeLike) -> Tensor:
 
 
 def expand(x: TensorLike, *shape: ShapeLike) -> Tensor:
+    """A view repeating size-1 dims to `shape` (-1 keeps a size), without copying.
+
+    Example:
+        >>> jg.expand(jg.tensor([[1], [2]]), (2, 3))
+        tensor([[1, 1, 1],
+                [2, 2, 2]])
+    """
     x = as_tensor_operand(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -134,10 +150,23 @@ def expand(x: TensorLike, *shape: ShapeLike) -> Tensor:
 
 
 def broadcast_to(x: TensorLike, shape: ShapeLike) -> Tensor:
+    """`x` broadcast to `shape` (a view, as expand).
+
+    Example:
+        >>> jg.broadcast_to(jg.tensor([1, 2]), (2, 2))
+        tensor([[1, 2],
+                [1, 2]])
+    """
     return expand(x, tuple(shape))
 
 
 def permute(x: TensorLike, *dims: int | Sequence[int]) -> Tensor:
+    """A view with the dims reordered.
+
+    Example:
+        >>> jg.permute(jg.zeros(2, 3, 4), (2, 0, 1)).shape
+        (4, 2, 3)
+    """
     x = as_tensor_operand(x)
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = dims[0]
@@ -145,13 +174,27 @@ def permute(x: TensorLike, *dims: int | Sequence[int]) -> Tensor:
 
 
 def transpose(x: TensorLike, dim0: int, dim1: int) -> Tensor:
+    """A view with dims `dim0` and `dim1` swapped.
+
+    Example:
+        >>> jg.transpose(jg.tensor([[1, 2, 3]]), 0, 1)
+        tensor([[1],
+                [2],
+                [3]])
+    """
     x = as_tensor_operand(x)
     d0, d1 = shapes.normalize_dim(dim0, x.ndim), shapes.normalize_dim(dim1, x.ndim)
     return bind(TRANSPOSE, x, dim0=builtins.min(d0, d1), dim1=builtins.max(d0, d1))
 
 
 def t(x: TensorLike) -> Tensor:
-    """Transpose of a tensor of rank <= 2 (PyTorch's .t())."""
+    """Transpose of a tensor of rank <= 2 (PyTorch's .t()).
+
+    Example:
+        >>> jg.t(jg.tensor([[1, 2], [3, 4]]))
+        tensor([[1, 3],
+                [2, 4]])
+    """
     x = as_tensor_operand(x)
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
@@ -159,6 +202,14 @@ def t(x: TensorLike) -> Tensor:
 
 
 def squeeze(x: TensorLike, dim: int | Sequence[int] | None = None) -> Tensor:
+    """A view without size-1 dims (all of them, or those in `dim`).
+
+    Example:
+        >>> jg.squeeze(jg.zeros(2, 1, 3)).shape
+        (2, 3)
+        >>> jg.squeeze(jg.zeros(1, 2, 1), 0).shape
+        (2, 1)
+    """
     x = as_tensor_operand(x)
     if dim is None:
         dims = tuple(i for i, s in enumerate(x.shape) if s == 1)
@@ -168,11 +219,26 @@ def squeeze(x: TensorLike, dim: int | Sequence[int] | None = None) -> Tensor:
 
 
 def unsqueeze(x: TensorLike, dim: int) -> Tensor:
+    """A view with a new size-1 dim at `dim`.
+
+    Example:
+        >>> jg.unsqueeze(jg.tensor([1, 2]), 1)
+        tensor([[1],
+                [2]])
+    """
     x = as_tensor_operand(x)
     return bind(UNSQUEEZE, x, dim=shapes.normalize_dim(dim, x.ndim + 1))
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """The tensors joined along an existing dim (their other sizes must match).
+
+    Example:
+        >>> jg.cat([jg.zeros(1, 2), jg.ones(2, 2)], dim=0)
+        tensor([[0., 0.],
+                [1., 1.],
+                [1., 1.]])
+    """
     xs = promoted(*tensors) if len(tensors) else []
     if not xs:
         raise RuntimeError("cat expects a non-empty list of tensors")
@@ -180,6 +246,13 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """The tensors (all of one shape) joined along a new dim.
+
+    Example:
+        >>> jg.stack([jg.tensor([1, 2]), jg.tensor([3, 4])], dim=1)
+        tensor([[1, 3],
+                [2, 4]])
+    """
     xs = promoted(*tensors) if len(tensors) else []
     if not xs:
         raise RuntimeError("stack expects a non-empty list of tensors")
@@ -187,6 +260,12 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """The dims `start_dim`..`end_dim` merged into one.
+
+    Example:
+        >>> jg.flatten(jg.zeros(2, 3, 4), 1).shape
+        (2, 12)
+    """
     x = as_tensor_operand(x)
     if x.ndim == 0:
         return reshape(x, (1,))

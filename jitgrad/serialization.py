@@ -81,7 +81,16 @@ def _check_plain(dtype: np.dtype, path: str) -> None:
 def save(obj: Any, f: str | os.PathLike | IO[bytes]) -> None:
     """Write `obj` (tensors and nested dicts/lists/tuples of tensors, arrays and plain values) to
     the path or binary file f. Tensors are saved detached, with requires_grad, device and whether
-    they are Parameters; .grad is not saved (as in PyTorch)."""
+    they are Parameters; .grad is not saved (as in PyTorch).
+
+    Example:
+        >>> import io
+        >>> buffer = io.BytesIO()
+        >>> jg.save({'w': jg.tensor([1.0, 2.0])}, buffer)
+        >>> _ = buffer.seek(0)
+        >>> jg.load(buffer)
+        {'w': tensor([1., 2.])}
+    """
     writer = _Writer()
     root = writer.node(obj, "the object")
     header = json.dumps({"format": "jitgrad", "version": FORMAT_VERSION, "root": root})
@@ -157,7 +166,16 @@ def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, weights_onl
     """Read what jitgrad.save wrote (never executing code from the file). A file written by
     torch.save is read through torch.load (torch must be installed; weights_only=True, its safe
     mode, unless you pass False for a file you trust) and its torch tensors become jitgrad tensors.
-    map_location: a device (string), a dict {saved device: device}, or a function of the saved device."""
+    map_location: a device (string), a dict {saved device: device}, or a function of the saved device.
+
+    Example:
+        >>> import io
+        >>> buffer = io.BytesIO()
+        >>> jg.save(jg.arange(3), buffer)
+        >>> _ = buffer.seek(0)
+        >>> jg.load(buffer)
+        tensor([0, 1, 2])
+    """
     raw = _read_bytes(f)
     if not zipfile.is_zipfile(io.BytesIO(raw)):
         if raw[:2] == b"\x80\x02" or raw[:1] == b"\x80":

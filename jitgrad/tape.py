@@ -88,7 +88,17 @@ def _rebuild(template, values: list):
 
 
 class GradientTape:
-    """Records operations on watched tensors for automatic differentiation (TensorFlow's API)."""
+    """Records operations on watched tensors for automatic differentiation (TensorFlow's API).
+
+    Example:
+        >>> x = jg.tensor([3.0])
+        >>> with jg.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = x * x
+        ...
+        >>> tape.gradient(y, x)
+        tensor([6.])
+    """
 
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
         self.persistent = bool(persistent)

@@ -82,7 +82,18 @@ def storage_from(data, dtype=None, device=None) -> object:
 
 
 class Tensor(TensorOps, TensorInplaceOps, TensorBase):
-    """An n-dimensional array with PyTorch's autograd semantics (eager mode)."""
+    """An n-dimensional array with PyTorch's autograd semantics (eager mode).
+
+    Example:
+        >>> x = jg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        >>> x.shape, x.dtype
+        ((2, 2), dtype('float32'))
+        >>> y = (x @ x).sum()
+        >>> y.backward()
+        >>> x.grad
+        tensor([[ 7., 11.],
+                [ 9., 13.]])
+    """
 
     def __new__(cls, data: ArrayLike = (), dtype: DTypeLike = None, requires_grad: builtins.bool = False) -> Tensor:
         t = cls._wrap(storage_from(data, dtype))
@@ -158,20 +169,53 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return self._retains_grad
 
     def size(self, dim: builtins.int | None = None) -> Any:
+        """The shape (a tuple), or the size of one dim.
+
+        Example:
+            >>> x = jg.zeros(2, 3)
+            >>> x.size()
+            (2, 3)
+            >>> x.size(1)
+            3
+        """
         return self.shape if dim is None else self.shape[dim]
 
     def dim(self) -> builtins.int:
+        """The number of dims (also `ndim`).
+
+        Example:
+            >>> jg.zeros(2, 3).dim()
+            2
+        """
         return self.ndim
 
     def numel(self) -> builtins.int:
+        """The number of elements.
+
+        Example:
+            >>> jg.zeros(2, 3).numel()
+            6
+        """
         return shapes.numel(self.shape)
 
     nelement = numel
 
     def element_size(self) -> builtins.int:
+        """Bytes per element.
+
+        Example:
+            >>> jg.zeros(1, dtype=jg.float64).element_size()
+            8
+        """
         return self.dtype.itemsize
 
     def is_floating_point(self) -> builtins.bool:
+        """Whether the dtype is float32 or float64.
+
+        Example:
+            >>> jg.tensor([1]).is_floating_point()
+            False
+        """
         return dtypes.is_floating(self.dtype)
 
     def __len__(self) -> builtins.int:
@@ -201,7 +245,12 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
     def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
         """The NumPy array sharing this tensor's memory; for a GPU tensor, a copy on the host
         (writes to it do not reach the GPU). Refused on a tensor that requires grad unless grad
-        mode is off (inside no_grad, as PyTorch allows) or force=True."""
+        mode is off (inside no_grad, as PyTorch allows) or force=True.
+
+        Example:
+            >>> jg.tensor([1.0, 2.0]).numpy()
+            array([1., 2.], dtype=float32)
+        """
         if self._requires_grad and not force and _grad_state.enabled and not isinstance(self._data, Symbolic):
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
@@ -217,13 +266,24 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return interop.array_ufunc(type(self), prims, ufunc, method, inputs, kwargs)
 
     def item(self) -> Any:
-        """The Python number held by a one-element tensor."""
+        """The Python number held by a one-element tensor.
+
+        Example:
+            >>> jg.tensor([[2.5]]).item()
+            2.5
+        """
         data = self._concrete("t.item()")
         if data.size != 1:
             raise RuntimeError(f"a Tensor with {data.size} elements cannot be converted to Scalar")
         return data.reshape(()).item()
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (a number for a 0-d tensor).
+
+        Example:
+            >>> jg.tensor([[1, 2], [3, 4]]).tolist()
+            [[1, 2], [3, 4]]
+        """
         return self._concrete("t.tolist()").tolist()
 
     def __float__(self) -> builtins.float:
@@ -285,13 +345,26 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
 
     def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool | None = None,
                  create_graph: builtins.bool = False, inputs: Sequence[Tensor] | Tensor | None = None) -> None:
-        """Accumulate gradients of this tensor into the leaves' `.grad`."""
+        """Accumulate gradients of this tensor into the leaves' `.grad`.
+
+        Example:
+            >>> x = jg.tensor([1.0, 2.0], requires_grad=True)
+            >>> (x ** 2).sum().backward()
+            >>> x.grad
+            tensor([2., 4.])
+        """
         autodiff.backward(self, None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     def detach(self) -> Tensor:
         """A new tensor sharing storage (and the version counter) with no autograd history.
         Inside a traced function, a traced value that requires grad goes through stop_gradient,
-        so the compiled adjoint respects the detach as eager autograd does."""
+        so the compiled adjoint respects the detach as eager autograd does.
+
+        Example:
+            >>> x = jg.tensor([1.0], requires_grad=True)
+            >>> (x * 2).detach()
+            tensor([2.])
+        """
         if self._requires_grad and isinstance(self._data, Symbolic):
             out = prims.stop_gradient(self)
             out._version_counter = self._version_counter
@@ -300,7 +373,15 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
 
     def detach_(self) -> Tensor:
         """Detach in place: this tensor becomes a leaf with no history (refused on views, as in PyTorch:
-        the view's history is tied to its base's)."""
+        the view's history is tied to its base's).
+
+        Example:
+            >>> y = jg.tensor([1.0], requires_grad=True) * 2
+            >>> y.detach_()
+            tensor([2.])
+            >>> y.requires_grad
+            False
+        """
         if self._base is not None:
             raise RuntimeError("Can't detach views in-place. Use detach() instead (it returns a new tensor "
                                "sharing the memory, with no history).")
@@ -310,14 +391,28 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
 
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set requires_grad in place (leaves); on a non-leaf, which already requires grad, True is a
-        no-op as in PyTorch (the attribute assignment and False are refused)."""
+        no-op as in PyTorch (the attribute assignment and False are refused).
+
+        Example:
+            >>> jg.zeros(2).requires_grad_()
+            tensor([0., 0.], requires_grad=True)
+        """
         if requires_grad and self.grad_fn is not None:
             return self
         self.requires_grad = requires_grad
         return self
 
     def retain_grad(self) -> None:
-        """Populate `.grad` of this non-leaf during backward."""
+        """Populate `.grad` of this non-leaf during backward.
+
+        Example:
+            >>> x = jg.tensor([1.0], requires_grad=True)
+            >>> y = x * 3
+            >>> y.retain_grad()
+            >>> (y * y).sum().backward()
+            >>> y.grad
+            tensor([6.])
+        """
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if isinstance(self._data, Symbolic):
@@ -331,7 +426,15 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
             self._retains_grad = True
 
     def register_hook(self, hook: Callable[..., Any]) -> Any:
-        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
+        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it.
+
+        Example:
+            >>> x = jg.tensor([1.0, 2.0], requires_grad=True)
+            >>> _ = x.register_hook(lambda g: g * 10)
+            >>> (x * 2).sum().backward()
+            >>> x.grad
+            tensor([20., 20.])
+        """
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if isinstance(self._data, Symbolic):
@@ -350,7 +453,14 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
 
     def register_post_accumulate_grad_hook(self, hook: Callable[..., Any]) -> Any:
         """Call hook(self) after backward has accumulated a gradient into this leaf's `.grad` (PyTorch's
-        name): unlike register_hook, it sees the accumulated sum, e.g. to reduce it across processes."""
+        name): unlike register_hook, it sees the accumulated sum, e.g. to reduce it across processes.
+
+        Example:
+            >>> w = jg.tensor([1.0], requires_grad=True)
+            >>> _ = w.register_post_accumulate_grad_hook(lambda p: print('grad', p.grad))
+            >>> (w * 3).sum().backward()
+            grad tensor([3.])
+        """
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is not None:
@@ -364,7 +474,14 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """to(dtype), to(device), to(device, dtype), to(other): self when nothing changes (unless
-        copy=True). Moves between devices are differentiable: the gradient goes back to the source."""
+        copy=True). Moves between devices are differentiable: the gradient goes back to the source.
+
+        Example:
+            >>> jg.tensor([1, 2]).to(jg.float64)
+            tensor([1., 2.], dtype=jitgrad.float64)
+            >>> jg.tensor([1.5]).to('cpu').device
+            device(type='cpu')
+        """
         dev, dtype, copy = to_arguments(args, kwargs)
         out = self
         if dtype is not None:
@@ -376,11 +493,18 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return out
 
     def cpu(self) -> Tensor:
-        """This tensor in host memory (self when it is already there); differentiable."""
+        """This tensor in host memory (self when it is already there); differentiable.
+
+        Example:
+            >>> jg.tensor([1.0]).cpu().device
+            device(type='cpu')
+        """
         return self.to("cpu")
 
     def cuda(self, device: DeviceLike = None) -> Tensor:
-        """This tensor in GPU memory (self when it is already there); differentiable."""
+        """This tensor in GPU memory (self when it is already there); differentiable. Needs a GPU and
+        the `cuda` extra (`jg.cuda.is_available()`), so its example is `t.cuda()` in the README's GPU
+        section rather than a doctest here."""
         return self.to("cuda" if device is None else devices.device("cuda", device) if isinstance(device, int)
                        else device)
 
@@ -405,27 +529,75 @@ class Tensor(TensorOps, TensorInplaceOps, TensorBase):
         return (1, 0) if self.device.type == "cpu" else (2, self.device.index or 0)
 
     def float(self) -> Tensor:
+        """A float32 copy (self when it already is float32).
+
+        Example:
+            >>> jg.tensor([1, 2]).float()
+            tensor([1., 2.])
+        """
         return prims.cast(self, dtypes.float32)
 
     def double(self) -> Tensor:
+        """A float64 copy (self when it already is float64).
+
+        Example:
+            >>> jg.tensor([1, 2]).double()
+            tensor([1., 2.], dtype=jitgrad.float64)
+        """
         return prims.cast(self, dtypes.float64)
 
     def long(self) -> Tensor:
+        """An int64 copy, truncating toward zero.
+
+        Example:
+            >>> jg.tensor([1.7]).long()
+            tensor([1])
+        """
         return prims.cast(self, dtypes.int64)
 
     def int(self) -> Tensor:
+        """An int32 copy, truncating toward zero.
+
+        Example:
+            >>> jg.tensor([1.7]).int()
+            tensor([1], dtype=jitgrad.int32)
+        """
         return prims.cast(self, dtypes.int32)
 
     def bool(self) -> Tensor:
+        """A bool copy: True where the value is not zero.
+
+        Example:
+            >>> jg.tensor([0.0, 2.0]).bool()
+            tensor([False,  True])
+        """
         return prims.cast(self, dtypes.bool_)
 
     def type_as(self, other: Tensor) -> Tensor:
+        """Cast to the dtype of `other`.
+
+        Example:
+            >>> jg.tensor([1, 2]).type_as(jg.zeros(1))
+            tensor([1., 2.])
+        """
         return prims.cast(self, other.dtype)
 
     def contiguous(self) -> Tensor:
+        """A tensor with C-ordered storage (self when it already is).
+
+        Example:
+            >>> jg.zeros(2, 3).t().contiguous().shape
+            (3, 2)
+        """
         return self
 
     def clone(self) -> Tensor:
+        """Same as jg.clone(self).
+
+        Example:
+            >>> jg.tensor([1.0, 2.0]).clone()
+            tensor([1., 2.])
+        """
         return prims.clone(self)
 
 

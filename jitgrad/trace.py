@@ -46,7 +46,17 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class TracingError(RuntimeError):
-    """User code read the value of a traced tensor (the value only exists when the graph runs)."""
+    """User code read the value of a traced tensor (the value only exists when the graph runs).
+
+    Example:
+        >>> f = jg.jit(lambda x: x * 2 if x.sum() > 0 else x)
+        >>> try:
+        ...     f(jg.ones(2))
+        ... except jg.TracingError as e:
+        ...     print('TracingError')
+        ...
+        TracingError
+    """
 
 
 def user_frame(depth: int = 1):
@@ -249,7 +259,16 @@ def _writebacks(builder: FunctionTraceBuilder, tensors: list, in_vars: list) -> 
 
 
 def make_ir(fn: Callable, static_argnums: int | Sequence[int] = ()) -> Callable[..., Graph]:
-    """`make_ir(fn)(*example_args)` -> the traced Graph of fn (print it to read it)."""
+    """`make_ir(fn)(*example_args)` -> the traced Graph of fn (print it to read it).
+
+    Example:
+        >>> print(jg.make_ir(lambda x: (jg.exp(x) * 2).sum())(jg.ones(3)))
+        { lambda a:f32[3] ;
+            b:f32[3] = exp a
+            c:f32[3] = mul b 2.0:f32[]
+            d:f32[] = sum[dims=(0,) keepdim=False] c
+          in (d,) }
+    """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
     def traced(*args, **kwargs) -> Graph:
