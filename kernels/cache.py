@@ -1,10 +1,11 @@
-"""Content-hash keyed compile cache. Generated source is written to a real file named by the
-hash of its text, of every kernels/ source it calls (kernels.source_deps: an edit to vmath
-changes the key, so old machine code is never reused) and of the jitgrad/Numba/llvmlite
-versions (temp file + rename, so concurrent writers are safe), registered in sys.modules and imported: Numba's own cache=True then keeps the machine
-code next to it, so a new process pays no compile time. A file whose text doesn't match its
-name is treated as corrupt and rewritten. The directory is trimmed to $JITGRAD_CACHE_MAX_MB
-(oldest files first); when it cannot be used at all, modules are compiled in memory."""
+"""Content-hash keyed compile cache. Generated source is written to a real file named by the hash
+of its text, of every kernels/ source it calls (kernels.source_deps: an edit to vmath changes
+the key, so old machine code is never reused) and of the jitgrad/Numba/llvmlite versions (temp
+file + rename, so concurrent writers are safe), registered in sys.modules and imported: Numba's
+own cache=True then keeps the machine code next to it, so a new process pays no compile time. A
+file whose text doesn't match its name is treated as corrupt and rewritten. The directory is
+trimmed to $JITGRAD_CACHE_MAX_MB (oldest files first); when it cannot be used at all, modules
+are compiled in memory."""
 from __future__ import annotations
 
 import hashlib

@@ -95,7 +95,8 @@ def test_a_new_process_with_an_edited_vmath_function_computes_with_it(tmp_path):
     x = np.linspace(-2, 2, 9, dtype=np.float32)
     first = _tanh_in_new_process(kernels.parent, tmp_path / "cache")
     np.testing.assert_allclose(first, np.tanh(x), rtol=1e-6, atol=1e-7)
-    _edit(kernels / "vmath" / "_f32.py", "    a = abs(x)\n    z = x * x\n", "    return x * F32(0.0) + F32(0.25)\n    a = abs(x)\n    z = x * x\n")
+    _edit(kernels / "vmath" / "_f32.py", "    a = abs(x)\n    z = x * x\n",
+          "    return x * F32(0.0) + F32(0.25)\n    a = abs(x)\n    z = x * x\n")
     second = _tanh_in_new_process(kernels.parent, tmp_path / "cache")  # same cache directory
     assert second == [0.25] * 9
 
@@ -111,7 +112,8 @@ def _unique() -> float:
     return float(uuid.uuid4().int % 10**6) + 0.5
 
 
-@pytest.mark.parametrize("garbage", [b"", b"\x80\x04garbage", b"not a pickle at all" * 50], ids=["empty", "truncated", "noise"])
+@pytest.mark.parametrize("garbage", [b"", b"\x80\x04garbage", b"not a pickle at all" * 50],
+                         ids=["empty", "truncated", "noise"])
 def test_corrupt_numba_cache_files_are_a_miss(garbage, tmp_path, monkeypatch):
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
     k = _unique()
