@@ -44,12 +44,13 @@ __all__ = [  # the public API (mypy --strict reads re-exports from here)
     "is_grad_enabled", "no_grad", "set_grad_enabled", "grad", "jit", "jit_grad", "value_and_grad", "abs", "add",
     "amax", "amin", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp", "clone", "cos", "div", "eq", "exp",
     "expand", "expm1", "flatten", "gather", "ge", "gt", "le", "log", "log1p", "logical_and", "logical_not",
-    "logical_or", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "narrow", "ne", "neg",
-    "norm", "permute", "pow", "prod", "reciprocal", "relu", "reshape", "select", "sigmoid", "sign", "sin", "sqrt",
-    "squeeze", "stack", "std", "sub", "sum", "t", "tan", "tanh", "transpose", "unsqueeze", "var", "where", "load",
-    "save", "GradientTape", "Tensor", "abs_", "add_", "clamp_", "cos_", "div_", "exp_", "fill_", "log_", "mul_",
-    "neg_", "pow_", "relu_", "sigmoid_", "sin_", "sqrt_", "sub_", "tanh_", "zero_", "TracingError", "make_ir",
-    "bool", "float", "clip", "negative", "multiply", "divide", "true_divide", "subtract", "concat", "concatenate",
+    "logical_or", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "nansum", "narrow", "ne",
+    "neg", "norm", "permute", "pow", "prod", "reciprocal", "relu", "reshape", "select", "sigmoid", "sign", "sin",
+    "sqrt", "squeeze", "stack", "std", "sub", "sum", "t", "tan", "tanh", "transpose", "unsqueeze", "var", "where",
+    "load", "save", "GradientTape", "Tensor", "abs_", "add_", "clamp_", "cos_", "div_", "exp_", "fill_", "log_",
+    "mul_", "neg_", "pow_", "relu_", "sigmoid_", "sin_", "sqrt_", "sub_", "tanh_", "zero_", "TracingError",
+    "make_ir", "bool", "float", "clip", "negative", "multiply", "divide", "true_divide", "subtract", "concat",
+    "concatenate",
 ]
 
 # PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).

@@ -261,8 +261,13 @@ def sum(x: TensorLike, dim: Dims = None, keepdim: bool = False, dtype: DTypeLike
     return bind(SUM, x, dims=_dims(x, dim), keepdim=keepdim)
 
 
-def nansum(x, dim=None, keepdim=False, dtype=None):
-    """The sum with NaN elements counted as zero (PyTorch's nansum)."""
+def nansum(x: TensorLike, dim: Dims = None, keepdim: bool = False, dtype: DTypeLike = None) -> Tensor:
+    """The sum with NaN elements counted as zero (PyTorch's nansum).
+
+    Example:
+        >>> jg.nansum(jg.tensor([1.0, float('nan')]))
+        tensor(1.)
+    """
     x = as_tensor_operand(x)
     if dtype is not None:
         x = cast(x, dtype)

@@ -25,13 +25,18 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+def _type_only_nodes(tree: ast.AST) -> set[int]:
+    """Nodes under `if TYPE_CHECKING:`: imports there never run (annotations only), so they are
+    not part of the data flow and close no cycle."""
+    return {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
+            for stmt in node.body for inner in ast.walk(stmt)}
+
+
 def _imports(path: Path, package: list[str], top_level_only: bool) -> list[tuple[int, str]]:
     """(line, dotted module name) for each import; `package` is the module's own dotted parts."""
     tree = ast.parse(path.read_text(), filename=str(path))
     nodes = tree.body if top_level_only else list(ast.walk(tree))
-    # `if TYPE_CHECKING:` imports never run (annotations only): they are not part of the data flow.
-    type_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
-                 for stmt in node.body for inner in ast.walk(stmt)}
+    type_only = _type_only_nodes(tree)
     found = []
     for node in nodes:
         if id(node) in type_only:
@@ -122,8 +127,11 @@ def _import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         package = name.split(".") + (["__init__"] if path.name == "__init__.py" else [])
         tree = ast.parse(path.read_text(), filename=str(path))
+        type_only = _type_only_nodes(tree)
         targets = set()
         for node in ast.walk(tree):
+            if id(node) in type_only:
+                continue
             if isinstance(node, ast.Import):
                 targets |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom):
