@@ -19,16 +19,6 @@ _SETUP = {
     "gru32": ("GRU-cell LM T=32 (same model), jit_grad fwd+bwd", None, "T = 32\n"),
     "trf": ("2-layer Transformer (emb 64, 4 heads, ctx 16, batch 32), jit_grad fwd+bwd", 15.0, "TRF = 1\n"),
 }
-_LOOP = """
-rng = np.random.default_rng(0)
-x, y, z = (rng.uniform(1, 2, (2, 3)) for _ in range(3))
-def g(x, y, z):
-    for _ in range(STEPS):
-        z = (z / x) * y
-    return z.sum()
-f = jg.value_and_grad(g, argnums=(0, 1))
-step = lambda: f(x, y, z)
-"""
 _MODEL = """
 from benchmarks.workloads import data, models
 from benchmarks.workloads.model_rows import factories
@@ -49,7 +39,7 @@ print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() -
 
 def _code(name: str) -> str:
     extra = _SETUP[name][2]
-    body = extra + (_LOOP if name.startswith("loop") else _MODEL if name.startswith(("gru", "trf")) else "")
+    body = extra + _MODEL
     return "import json\nimport numpy as np\nimport jitgrad as jg\n" + body + _TIMER
 
 
