@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from .spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
+from .spec import Array, Call, Load, Loop, Program, Stmt, Store
 
 _TOKEN = re.compile(r"\b[A-Za-z_]\w*\b")
 
@@ -88,13 +88,12 @@ def _rename_loop(loop: Loop, names: dict) -> Loop:
     def expr(text: str) -> str:
         return _TOKEN.sub(lambda m: scalars.get(m.group(0), m.group(0)), text)
 
-    return Loop(loop.shape,
-                tuple(Load(scalars[ld.target], names[ld.array]) for ld in loop.loads),
-                tuple(Stmt(scalars[st.target], expr(st.expr), _op_of(st.origin)) for st in loop.stmts),
-                tuple(Store(names[s.array], expr(s.value), _op_of(s.origin)) for s in loop.stores),
-                tuple(Reduce(names[r.array], r.op, expr(r.value), r.dims, r.scale, _op_of(r.origin))
-                      for r in loop.reduces),
-                loop.parallel)
+    return replace(loop,
+                   loads=tuple(Load(scalars[ld.target], names[ld.array]) for ld in loop.loads),
+                   stmts=tuple(Stmt(scalars[st.target], expr(st.expr), _op_of(st.origin)) for st in loop.stmts),
+                   stores=tuple(Store(names[s.array], expr(s.value), _op_of(s.origin)) for s in loop.stores),
+                   reduces=tuple(replace(r, array=names[r.array], value=expr(r.value), origin=_op_of(r.origin))
+                                 for r in loop.reduces))
 
 
 def kernel_steps(program: Program) -> list[KernelStep]:
