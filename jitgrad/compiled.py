@@ -37,7 +37,7 @@ from .call_args import (
 )
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
-from .executable import Executable, InterpreterFallbackWarning
+from .executable import Executable, LazyExecutable, InterpreterFallbackWarning
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
@@ -131,8 +131,8 @@ class _Entry:
             from .adjoint import split
             fwd, bwd = split(self.graph, wrt)
             self.wrt = wrt
-            self._split = (Executable(fwd, f"{self.name}_fwd", "new signature", self.device),
-                           Executable(bwd, f"{self.name}_bwd", "new signature", self.device))
+            self._split = (Executable(fwd, f"{self.name}_fwd", "new signature", self.device),  # (backward:
+                           LazyExecutable(bwd, f"{self.name}_bwd", "new signature", self.device))  # on first use)
             self._vjp = None
         return self._split
 

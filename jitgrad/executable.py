@@ -188,3 +188,23 @@ def _warn_fallback(name: str, reason: str) -> None:
         _warned_fallbacks.add(name)
         warnings.warn(f"jitgrad: no fused kernel for '{name}'; {reason}", InterpreterFallbackWarning,
                       stacklevel=4)
+
+
+class LazyExecutable:
+    """An Executable built (simplified, lowered, compiled) on first use: jit_grad's backward,
+    which forward-only calls never pay for (issue 14)."""
+
+    def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu") -> None:
+        self._args = (graph, name, reason, device)
+        self.built: Executable | None = None
+
+    def _build(self) -> Executable:
+        if self.built is None:
+            self.built = Executable(*self._args)
+        return self.built
+
+    def run(self, arrays: Sequence[np.ndarray]):
+        return self._build().run(arrays)
+
+    def __getattr__(self, name: str):
+        return getattr(self._build(), name)

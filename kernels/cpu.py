@@ -1,5 +1,8 @@
-"""The CPU target: a spec.Program becomes one numba.njit function (prange for large loops),
-compiled once per program text and cached on disk. The source is kept for debugging."""
+"""The CPU target: a spec.Program becomes numba.njit code (prange for large loops), compiled once
+per generated text and cached on disk. A small program is ONE function (one Numba dispatch per
+call); a large one is one kernel per step, keyed by its structure (kernels.structure), so that
+repeated structure compiles once and no function grows without bound, sequenced by a generated
+plain-Python driver. The source is kept for debugging."""
 from __future__ import annotations
 
 import math
@@ -11,8 +14,8 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from . import cache, library, source, threads, vmath
-from .spec import Program
+from . import cache, library, source, structure, threads, vmath
+from .spec import Call, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
 # serial (a parallel region costs ~10 us to start, and parallel=True ~0.5 s more to compile).
@@ -59,8 +62,106 @@ def render(program: Program, threshold: int | None = None) -> str:
     return text.replace(f"\ndef {program.name}(", f"\n{decorator}\ndef {program.name}(", 1)
 
 
-def compile_program(program: Program, threshold: int | None = None, reason: str = "") -> CompiledProgram:
+def compile_program(program: Program, threshold: int | None = None, reason: str = ""):
     """Generate, import and return the compiled entry point (compiled lazily on first call
+    by Numba, or loaded from Numba's disk cache): one function, or kernels and a driver when
+    that compiles faster (see `split_pays`)."""
+    if runs_as_python():
+        return compile_single(program, threshold, reason)
+    kernels = structure.kernel_steps(program)
+    texts = [None if _on_host(step) else render(k.program, threshold) for k, step in zip(kernels, program.steps)]
+    if split_pays(program, texts):
+        return KernelSequence(program, kernels, texts, threshold, reason)
+    return compile_single(program, threshold, reason)
+
+
+# No generated function is longer than this many lines: a longer program runs as one kernel per
+# step (the 10,035-line function of a 1000-step loop took 16.4 s to compile, and a GRU's backward
+# did not compile in 15 minutes). Smaller programs stay ONE function: one Numba dispatch per
+# call. (Splitting smaller programs by a compile-time model made MLPE 2.3x and OH 18x slower
+# per call: the driver's calls and allocations cost more than the fused function.)
+MAX_SINGLE_LINES = 1500
+
+
+def split_pays(program: Program, texts: list) -> bool:
+    """Split into kernels (`texts`: each step's kernel text, None for a step the driver runs)
+    when the one function would be longer than MAX_SINGLE_LINES."""
+    return len(program.steps) >= 2 and structure.line_count(program) > MAX_SINGLE_LINES
+
+
+class KernelSequence:
+    """A program run as kernels (one per step, shared by every step of the same structure)
+    called in order by a generated plain-Python driver with the program's signature."""
+
+    def __init__(self, program: Program, kernels: list, texts: list, threshold: int | None, reason: str) -> None:
+        start = time.perf_counter()
+        self.program = program
+        self.steps = kernels
+        self.kernels: dict[str, CompiledProgram] = {}  # by text: one compiled kernel per structure
+        self.step_kernels = []
+        for k, text in zip(kernels, texts):
+            if text is None:
+                self.step_kernels.append(None)
+                continue
+            if text not in self.kernels:
+                self.kernels[text] = compile_single(k.program, threshold, reason)
+            self.step_kernels.append(self.kernels[text])
+        self.driver_source = _driver_source(program, kernels)
+        self._bind()
+        self.source = "\n".join([self.driver_source] + [c.source for c in self.kernels.values()])
+        self.compile_seconds = time.perf_counter() - start
+
+    def _bind(self) -> None:
+        namespace = {f"_k{i}": c.fn for i, c in enumerate(self.step_kernels) if c is not None}
+        namespace.update(np=np, lib=library)
+        exec(compile(self.driver_source, f"<jitgrad driver {self.program.name}>", "exec"), namespace)
+        self.fn = namespace[self.program.name]
+
+    def __call__(self, *arrays):
+        return self.fn(*arrays)
+
+    def rebuild(self) -> None:
+        """Rebuild every kernel's cache entry (see CompiledProgram.rebuild)."""
+        for compiled in self.kernels.values():
+            compiled.rebuild()
+        self._bind()
+
+
+def _on_host(step) -> bool:
+    """Views, copies and BLAS calls run as NumPy in the driver: a kernel would cost a compile
+    (~0.15 s) for what NumPy does in a microsecond."""
+    return isinstance(step, Call) and step.op in library.OPS
+
+
+def _driver_source(program: Program, kernels: list) -> str:
+    """A plain-Python function with the program's signature calling each step's kernel."""
+    lines = [f"def {program.name}({', '.join(a.name for a in program.arguments)}):"]
+    arrays = program.arrays()
+    allocated: set = set()
+    for i, (k, step) in enumerate(zip(kernels, program.steps)):
+        if _on_host(step):
+            lines.extend(f"    {text}" for text in library.call_source(step, arrays).split("\n"))
+            allocated.add(step.output)
+            continue
+        own = {a.name for a in program.arguments}
+        for name in k.args:
+            if name not in own and name not in allocated:
+                a = arrays[name]
+                lines.append(f"    {name} = np.empty({tuple(a.shape)!r}, np.{a.dtype})")
+                allocated.add(name)
+        outs = (", ".join(k.outputs) + ", = ") if k.outputs else ""
+        allocated.update(k.outputs)
+        origin = getattr(step, "origin", "") or "; ".join(
+            s.origin for s in getattr(step, "stores", ()) + getattr(step, "reduces", ()))[:100]
+        lines.append(f"    {outs}_k{i}({', '.join(k.args)})  # {origin}")
+    outs = ", ".join(program.outputs)
+    lines.append(f"    return ({outs}{',' if len(program.outputs) == 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def compile_single(program: Program, threshold: int | None = None, reason: str = "") -> CompiledProgram:
+    """The program as ONE generated function: generate, import and return the compiled entry
+    point (compiled lazily on first call
     by Numba, or loaded from Numba's disk cache); in the Python run mode (`runs_as_python`), the
     same generated source run as plain Python."""
     text = render(program, threshold)

@@ -84,7 +84,7 @@ def cat_source(step: Call, arrays: dict[str, Array]) -> str:
     for name, sl, view in zip(step.inputs, slices, views):
         src = name if tuple(view) == tuple(arrays[name].shape) else \
             f"np.ascontiguousarray({name}).reshape({tuple(view)!r})"
-        lines.append(f"{out.name}[{sl}] = {src}")
+        lines.append(f"lib.copy_into({out.name}[{sl}], {src})")
     return "\n".join(lines)
 
 
@@ -109,7 +109,7 @@ def batched_matmul_source(step: Call, arrays: dict[str, Array]) -> str:
     ia = "_k" if a_of is None else f"{o}_aof[_k]"
     ib = "_k" if b_of is None else f"{o}_bof[_k]"
     lines.append(f"for _k in range({out3[0]}):")
-    lines.append(f"    {o}_o[_k] = lib.matmul2d({o}_a[{ia}], {o}_b[{ib}])")
+    lines.append(f"    lib.copy_into({o}_o[_k], lib.matmul2d({o}_a[{ia}], {o}_b[{ib}]))")
     lines.append(f"{o} = {o}_o.reshape({tuple(out.shape)!r})")
     return "\n".join(lines)
 

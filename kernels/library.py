@@ -26,6 +26,22 @@ def reduce_mul(acc, value):
 
 
 @numba.njit(cache=True)
+def copy_into(dst, src):
+    """dst[...] = src for arrays of one shape, element by element: NumPy's slice assignment in
+    Numba compiles a shape check whose error message pulls in Numba's string formatting (~2 s
+    of compile time in every new process)."""
+    for idx in np.ndindex(dst.shape):
+        dst[idx] = src[idx]
+
+
+@numba.njit(cache=True)
+def add_into(dst, src):
+    """dst[...] += src for arrays of one shape (see copy_into)."""
+    for idx in np.ndindex(dst.shape):
+        dst[idx] += src[idx]
+
+
+@numba.njit(cache=True)
 def matmul2d(a, b):
     """Matrix/vector products through BLAS (np.dot; C- or F-ordered operands)."""
     return np.dot(a, b)
@@ -57,7 +73,7 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
     if step.op == "unindex_basic":
         slices, shape, sliced = step.params
         return (f"{out.name} = np.zeros({tuple(shape)!r}, np.{out.dtype}); "
-                f"{out.name}[{slices}] += np.ascontiguousarray({ins[0].name}).reshape({tuple(sliced)!r})")
+                f"lib.add_into({out.name}[{slices}], np.ascontiguousarray({ins[0].name}).reshape({tuple(sliced)!r}))")
     if step.op in ROW_OPS:
         return rows_source(step, arrays)
     if step.op in indexed.OPS:

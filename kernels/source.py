@@ -110,23 +110,28 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     loaded = sorted({ld.array for ld in loop.loads if not _is_scalar_load(ld, arrays)})
     stored = sorted({s.array for s in loop.stores})
     flat = {}
-    for name in loaded:
-        flat[name] = f"{name}_flat"
-        if pad:
+    if pad:
+        # One padded scratch array per dtype, a row per array (one allocation each row would
+        # cost ~0.1 s of compile time: a piece of a long chain stores dozens of values).
+        rows: dict = {}
+        for name in loaded + [s for s in stored if s not in loaded]:
             dt = arrays[name].dtype
-            w.line(f"{name}_flat = np.ones({lanes}, np.{dt})")
-            w.line(f"{name}_flat[:{n}] = {name}.reshape({n})")
-        else:
-            w.line(f"{name}_flat = {name}.reshape({n})")
-    for name in stored:
-        if name not in flat:
+            rows.setdefault(dt, []).append(name)
+        for dt, names in rows.items():
+            w.line(f"_pad_{dt} = np.ones(({len(names)}, {lanes}), np.{dt})")
+            for row, name in enumerate(names):
+                flat[name] = (f"_pad_{dt}", row)
+                if name in loaded:
+                    w.line(f"lib.copy_into(_pad_{dt}[{row}, :{n}], {name}.reshape({n}))")
+    else:
+        for name in loaded + [s for s in stored if s not in loaded]:
             flat[name] = f"{name}_flat"
-            dt = arrays[name].dtype
-            w.line(f"{name}_flat = np.empty({lanes}, np.{dt})" if pad else f"{name}_flat = {name}.reshape({n})")
+            w.line(f"{name}_flat = {name}.reshape({n})")
     _emit_hoisted_loads(w, loop, arrays)
 
     def body(out: _Writer) -> None:
-        _emit_body(out, loop, arrays, lambda name: f"{flat[name]}[_i]")
+        _emit_body(out, loop, arrays,
+                   lambda name: f"{flat[name][0]}[{flat[name][1]}, _i]" if pad else f"{flat[name]}[_i]")
         for r in loop.reduces:
             value = r.value if not pad else f"({r.value} if _i < {n} else {_identity(r, arrays)})"
             out.line(combine(r.op, _acc_name(r), value), r.origin)
@@ -142,7 +147,8 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
             w.line(f"{r.array}[()] = {_finish(r, arrays, _acc_name(r))}")
         if pad:
             for name in stored:
-                w.line(f"{name}.reshape({n})[:] = {name}_flat[:{n}]")
+                scratch, row = flat[name]
+                w.line(f"lib.copy_into({name}.reshape({n}), {scratch}[{row}, :{n}])")
         return
     # Parallel: fixed chunks, one partial per chunk, combined in order (deterministic). Each
     # chunk calls a serial helper function: Numba's parfor body does not vectorise as well as
@@ -241,9 +247,15 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
     order, reduced dims innermost, would walk columns)."""
     kshape = tuple(loop.shape[d] for d in kept)
     kidx = ", ".join(ivars[d] for d in kept)
+    count = 1
+    for s in kshape:
+        count *= s
     for r in loop.reduces:
         acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
-        w.line(f"{_acc_name(r)} = np.full({kshape!r}, {_init_expr(r, arrays)}, np.{acc_dt})")
+        w.line(f"{_acc_name(r)} = np.empty({kshape!r}, np.{acc_dt})")
+        w.line(f"{_acc_name(r)}_flat = {_acc_name(r)}.reshape({count})")
+        w.line(f"for _j in range({count}):")
+        w.line(f"    {_acc_name(r)}_flat[_j] = {_init_expr(r, arrays)}")
     for d in range(len(loop.shape)):
         w.line(f"for {ivars[d]} in range({loop.shape[d]}):")
         w.indent()
@@ -253,9 +265,11 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
     for _ in loop.shape:
         w.dedent()
     for r in loop.reduces:
+        # (element by element: an array assignment compiles Numba's shape-check messages)
         dt = arrays[r.array].dtype
-        scaled = r.scaled(_acc_name(r))
-        w.line(f"{r.array}.reshape({kshape!r})[...] = ({scaled}).astype(np.{dt})")
+        w.line(f"{r.array}_flat = {r.array}.reshape({count})")
+        w.line(f"for _j in range({count}):")
+        w.line(f"    {r.array}_flat[_j] = np.{dt}({r.scaled(_acc_name(r) + '_flat[_j]')})")
 
 
 def render(program: Program, parallel_threshold: int) -> str:
@@ -297,7 +311,7 @@ def render(program: Program, parallel_threshold: int) -> str:
         else:
             raise TypeError(f"unknown program step {step!r}")
     outs = ", ".join(program.outputs)
-    w.line(f"return ({outs}{',' if len(program.outputs) == 1 else ''})")
+    w.line(f"return ({outs}{',' if len(program.outputs) == 1 else ''})" if outs else "return 0")
     text = "\n".join(w.lines) + "\n"
     if w.helpers:
         marker = f"\n\n\ndef {program.name}("
