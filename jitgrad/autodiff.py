@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dtypes
 from .autograd_graph import AccumulateGrad, edge_to
-from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host
+from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
 from .prims import cast
@@ -234,6 +234,11 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
         variable._grad = g if old is None else old + g
         return
     data = g._data
+    if isinstance(data, Symbolic):
+        builder = tracing.builder
+        if builder is not None and hasattr(builder, "accumulate_grad") and builder.outside(variable):
+            builder.accumulate_grad(variable, g)  # a training step traced whole: calls repeat it
+            return
     if old is None:
         variable._grad = type(g)._wrap(data if isinstance(data, Symbolic) else copy_data(data))
         return
