@@ -24,6 +24,8 @@ import numpy as np
 
 from . import call_cache, core, devices
 from .call_args import (
+    LeanCall,
+    _Miss,
     _array_of,
     _describe,
     _device_of,
@@ -175,8 +177,13 @@ class _CompiledFunction:
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self._cache = call_cache.LRUCache(getattr(fn, "__qualname__", getattr(fn, "__name__", "a function")))
         self._fast: dict = {}  # NumPy-only signatures -> a direct call (see _fast_path)
-        self._cache.on_evict = self._fast.clear  # (the fast paths hold executables too)
+        self._lean = None  # the last Tensor call's LeanCall (same argument objects again: see call_args)
+        self._cache.on_evict = self._clear_fast  # (the fast paths hold executables too)
         functools.update_wrapper(self, fn, updated=())  # not __dict__: fn may be compiled too
+
+    def _clear_fast(self) -> None:
+        self._fast.clear()
+        self._lean = None
 
     def _traced_fn(self) -> Callable:
         return self.fn
@@ -205,6 +212,12 @@ class _CompiledFunction:
         return entry
 
     def __call__(self, *args, **kwargs):
+        lean = self._lean
+        if lean is not None and not kwargs:
+            try:
+                return lean(args)
+            except _Miss:
+                self._lean = None
         if not kwargs:
             fast = self._fast.get(_fast_key(args))
             if fast is not None:
@@ -222,7 +235,14 @@ class _CompiledFunction:
                 entry = self._entry(key, args, kwargs, leaves)
             except _RunEagerly:
                 return self._traced_fn()(*args, **kwargs)
-        outs = entry.results(entry.forward_only.run(entry.arrays(leaves)), leaves)
+        exe = entry.forward_only
+        outs = entry.results(exe.run(entry.arrays(leaves)), leaves)
+        if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
+                and exe.single_program and exe.device == "cpu" and _plain(args):
+            try:
+                self._lean = LeanCall(entry, exe, args, any_tensor)
+            except _Miss:
+                pass
         fast_key = _fast_key(args)
         if fast_key is not None and not any_tensor and not kwargs and not self.static_argnums and not entry.captured \
                 and not entry.random_inputs and not entry.writebacks:
@@ -246,6 +266,16 @@ class _CompiledFunction:
     def source(self, *args, **kwargs) -> str:
         """The generated source for these arguments; each loop line names its IR equation."""
         return self.executable(*args, **kwargs).source()
+
+
+def _plain(args: tuple) -> bool:
+    """Arguments a LeanCall can take as they are: host Tensors and NumPy arrays, C-contiguous, in
+    the dtypes programs compute in."""
+    for a in args:
+        data = a._data if isinstance(a, TensorBase) else a
+        if type(data) is not np.ndarray or not data.flags.c_contiguous or data.dtype.char not in "fdil?":
+            return False
+    return True
 
 
 class _RunEagerly(Exception):

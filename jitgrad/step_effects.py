@@ -58,10 +58,10 @@ class StepEffects:
         for t, g in zip(self.new_grads, grads, strict=True):
             old = t._grad
             # The buffer of last step's gradient is reused when nothing else can see it (only this
-            # slot refers to the tensor, only the tensor to its storage): as eager mode's fresh
+            # slot (and `old`) refer to the tensor, only the tensor to its storage): as eager mode's fresh
             # tensor would be, it is then indistinguishable from a new one.
             if old is not None and type(g) is np.ndarray and type(old._data) is np.ndarray \
-                    and sys.getrefcount(old) == 2 and sys.getrefcount(old._data) == 2 \
+                    and sys.getrefcount(old) == 3 and sys.getrefcount(old._data) == 2 \
                     and old._data.shape == g.shape and old._data.dtype == g.dtype and old._grad_fn is None \
                     and not old._requires_grad and old._base is None and old._data.flags.writeable \
                     and old._data.base is None:

@@ -113,10 +113,10 @@ class FunctionTraceBuilder(TraceBuilder):
         on the first step: captured as an input, its final value written back)."""
         self.adopted[id(tensor)] = tensor
 
-    def runtime_scalar(self, dtype, make: Callable[[], float]):
-        """A 0-d tensor whose value `make()` computes afresh before every call (a hyper-parameter)."""
-        dtype = np.dtype(dtype)
-        return Tensor._wrap(self.random_input((), dtype, lambda: np.asarray(make(), dtype)))
+    def runtime_scalar(self, dtype, make: Callable[[], np.ndarray]):
+        """A 0-d tensor of `dtype` whose value `make()` (a 0-d array of that dtype) gives afresh
+        before every call (a hyper-parameter)."""
+        return Tensor._wrap(self.random_input((), np.dtype(dtype), make))
 
     def update(self, tensor, value, bump: str | None) -> None:
         """Write `value` (a tensor) into an outside tensor, as the optimizer's in-place update does

@@ -75,6 +75,9 @@ class Adam(Optimizer):
         return {"maximize": bool(group["maximize"]), "weight_decay": group["weight_decay"] != 0,
                 "decoupled": self._decoupled, "amsgrad": bool(group["amsgrad"])}
 
+    def _flag_values(self, group: dict) -> tuple:
+        return group["maximize"], group["weight_decay"] != 0, group["amsgrad"]
+
     def _hypers(self, group: dict, key: tuple) -> dict:
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         step = key[0]

@@ -52,6 +52,11 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self._cache: dict = {}
         self._fresh: set = set()  # ids of parameters whose lazy state a compiled step made and has not used yet
+        # Bumped by whatever may change which state exists or the groups (eager steps, loading,
+        # new groups, a compiled step's trace): compiled steps recheck their assumptions then.
+        self._epoch = 0
+        self._structure_at = -1
+        self._structure_cache = ()
         self._moves_seen = storage_moves[0]  # Module.to moves seen (fused._follow_moves)
         groups = list(params)
         if not groups:
@@ -83,6 +88,7 @@ class Optimizer:
             if p.dtype.kind != "f":
                 raise ValueError(f"can only optimize floating-point Tensors, got one of dtype {p.dtype}")
         group["params"] = params
+        self._epoch = getattr(self, "_epoch", 0) + 1
         for name, default in self.defaults.items():
             if default is required and name not in group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
@@ -116,6 +122,7 @@ class Optimizer:
             with no_grad():
                 trace_step(self, builder)
             return loss
+        self._epoch += 1
         with no_grad():
             for index, group in enumerate(self.param_groups):
                 fused.step_group(self, index, group)
@@ -162,7 +169,18 @@ class Optimizer:
 
     def _structure(self) -> tuple:
         """What a compiled step's trace depends on: groups, their flags, which state exists, and
-        whether each group's parameters share one step key (checked before every compiled call)."""
+        whether each group's parameters share one step key (checked before every compiled call:
+        the state part is recomputed only after something that may change it, see _epoch)."""
+        if self._structure_at != self._epoch:
+            self._structure_cache = self._state_structure()
+            self._structure_at = self._epoch
+        return self._structure_cache, tuple(map(self._flag_values, self.param_groups))
+
+    def _flag_values(self, group: dict) -> tuple:
+        """The group options the rule's flags come from (cheap: read before every compiled call)."""
+        return ()
+
+    def _state_structure(self) -> tuple:
         out = []
         state = self.state
         for group in self.param_groups:
@@ -176,8 +194,7 @@ class Optimizer:
                     continue
                 names.append(tuple(st))
                 keys.add(self._compiled_key(group, p, st))
-            out.append((id(group), tuple(map(id, params)), tuple(self._flags(group).items()), tuple(names),
-                        len(keys) <= 1))
+            out.append((id(group), tuple(map(id, params)), tuple(names), len(keys) <= 1))
         return tuple(out)
 
     # ----- state dict -------------------------------------------------------------------------
@@ -225,6 +242,7 @@ class Optimizer:
                     group[k] = copy.deepcopy(v)
         self._cache.clear()
         self._fresh.clear()
+        self._epoch += 1
 
     def _import_state(self, name: str, value, p: TensorBase):
         """A loaded state value of parameter p (per-parameter tensors: p's shape, dtype and device)."""

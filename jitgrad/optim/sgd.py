@@ -63,6 +63,9 @@ class SGD(Optimizer):
         return {"maximize": bool(group["maximize"]), "weight_decay": group["weight_decay"] != 0,
                 "momentum": group["momentum"] != 0, "nesterov": bool(group["nesterov"])}
 
+    def _flag_values(self, group: dict) -> tuple:
+        return group["maximize"], group["weight_decay"] != 0, group["momentum"] != 0, group["nesterov"]
+
     def _hypers(self, group: dict, key: tuple) -> dict:
         momentum = group["momentum"]
         first = key[0]

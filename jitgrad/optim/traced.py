@@ -8,6 +8,8 @@ needs are made while tracing and kept once the trace succeeded.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import prims
 
 _TENSOR_OPS = type("TensorOps", (), {"sqrt": staticmethod(prims.sqrt), "maximum": staticmethod(prims.maximum)})
@@ -15,19 +17,27 @@ _TENSOR_OPS = type("TensorOps", (), {"sqrt": staticmethod(prims.sqrt), "maximum"
 
 class _Hypers:
     """The rule's hyper-parameters for one (group, dtype) of a traced step: each name the rule
-    reads becomes a runtime 0-d input; the values are computed once per call, by the first draw."""
+    reads becomes a runtime 0-d input. Before each call the first input's draw computes them all
+    (0-d arrays, kept while the group's options and the step key stay the same)."""
 
     def __init__(self, opt, index: int, first_param, builder, dtype) -> None:
         self.opt, self.index, self.first_param, self.builder, self.dtype = opt, index, first_param, builder, dtype
         self.tensors: dict = {}
-        self.values: dict = {}
+        self.arrays: dict = {}
+        self.seen = None  # (group options, step key) the arrays were computed for
 
     def compute(self) -> dict:
         opt = self.opt
         group = opt.param_groups[self.index]
         p = self.first_param
-        self.values = opt._hypers(group, opt._compiled_key(group, p, opt.state[p]))
-        return self.values
+        key = opt._compiled_key(group, p, opt.state[p])
+        seen = (tuple(group.values()), key)
+        if seen != self.seen:
+            dtype = self.dtype
+            values = opt._hypers(group, key)
+            self.arrays = {name: np.asarray(values[name], dtype) for name in self.tensors}
+            self.seen = seen
+        return self.arrays
 
     def __getitem__(self, name: str):
         t = self.tensors.get(name)
@@ -37,7 +47,8 @@ class _Hypers:
                     return self.compute()[name]
             else:
                 def make(name=name):
-                    return self.values[name]
+                    return self.arrays[name]
+            self.tensors[name] = None
             t = self.tensors[name] = self.builder.runtime_scalar(self.dtype, make)
         return t
 
@@ -95,5 +106,6 @@ def _commit(builder, opt, p, state: dict, names: list, fresh: bool) -> None:
             st[n] = state[n]
         if fresh:
             opt._fresh.add(id(p))
+        opt._epoch += 1
     builder.on_success.append(commit)
 
