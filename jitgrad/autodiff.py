@@ -260,6 +260,12 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
 def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
              inputs=None) -> None:
     """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's autograd.backward)."""
+    if grad_tensors is None and inputs is None and not create_graph and isinstance(tensors, TensorBase) \
+            and anomaly_hook[0] is None and apply_hook[0] is None:
+        # One compiled jit_grad node feeding leaves: its own short path (same accumulation).
+        direct = getattr(tensors._grad_fn, "backward_to_leaves", None)
+        if direct is not None and tensors._requires_grad and direct(bool(retain_graph)):
+            return
     outputs = _seq(tensors)
     if not outputs:
         raise RuntimeError("backward() needs at least one tensor")
