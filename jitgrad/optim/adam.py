@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 from kernels import optim_rules
-from kernels.optim import adam_many, adam_one
 
 from .optimizer import Optimizer, _zeros_like
 
@@ -14,9 +13,7 @@ class Adam(Optimizer):
     with v replaced by its running max under amsgrad. fused=False runs NumPy instead of Numba."""
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _kernel_one = staticmethod(adam_one)
     _kernel_cuda = "adam_one"
-    _kernel_many = staticmethod(adam_many)
     _rule = staticmethod(optim_rules.adam)
     _decoupled = False
 

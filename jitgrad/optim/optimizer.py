@@ -31,10 +31,8 @@ class Optimizer:
     # Names of per-parameter state tensors, in the order the kernels take them.
     state_names: tuple[str, ...] = ()
     # The update of GPU parameters: the name of a function in kernels/cuda/optim.py taking the
-    # arguments of _kernel_one (device arrays instead of NumPy arrays).
+    # arguments _scalars gives (device arrays for parameter, gradient and state).
     _kernel_cuda: str = ""
-    # The fused CPU update (kernels/optim.py); None: the optimizer updates through _numpy_update only.
-    _kernel_one = None
     # The update rule, written once (kernels/optim_rules.py): rendered with NumPy for the eager
     # NumPy update and as IR inside a compiled training step. None: the subclass has its own
     # _numpy_update and no compiled step.

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from kernels import optim_rules
-from kernels.optim import sgd_many, sgd_one
 
 from .optimizer import Optimizer, _zeros_like, required
 
@@ -12,9 +11,7 @@ class SGD(Optimizer):
     d = d + momentum*b (Nesterov) or b; p -= lr*d. fused=False runs NumPy instead of Numba."""
 
     state_names = ("momentum_buffer",)
-    _kernel_one = staticmethod(sgd_one)
     _kernel_cuda = "sgd_one"
-    _kernel_many = staticmethod(sgd_many)
     _rule = staticmethod(optim_rules.sgd)
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
