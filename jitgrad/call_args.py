@@ -176,7 +176,7 @@ class LeanCall:
 
     __slots__ = ("args", "datas", "captured", "captured_datas", "captured_grad", "state", "entry_guards",
                  "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects", "aliases",
-                 "out_tree", "as_tensor")
+                 "out_tree", "as_tensor", "template", "draw_slots", "buffer_slots")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self.args = args
@@ -191,6 +191,12 @@ class LeanCall:
         arrays = self.arrays()
         program_args = [arrays[i] for i in self.index] + list(self.consts) + \
             [np.empty(shape, dtype) for shape, dtype in self.prealloc]
+        # The program's arguments with the fixed ones in place; draws (and buffers) filled per call.
+        n_fixed = len(self.datas) + len(self.captured_datas)
+        self.template = program_args
+        self.draw_slots = [(k, self.draws[i - n_fixed]) for k, i in enumerate(self.index) if i >= n_fixed]
+        self.buffer_slots = [(len(self.index) + len(self.consts) + k, shape, dtype)
+                             for k, (shape, dtype) in enumerate(self.prealloc)]
         fn = exe._fn
         try:  # the compiled overload's entry point: no type dispatch per call
             self.call = fn.overloads[tuple(fn.typeof_pyval(a) for a in program_args)].entry_point
@@ -228,9 +234,12 @@ class LeanCall:
                 raise _Miss
         if core.python_state() != self.state or (self.effects is not None and not self.effects.current()):
             raise _Miss
-        arrays = self.arrays()
-        buffers = [np.empty(shape, dtype) for shape, dtype in self.prealloc] if self.prealloc else ()
-        outs = self.call(*[arrays[i] for i in self.index], *self.consts, *buffers)
+        program_args = self.template.copy()
+        for k, draw in self.draw_slots:
+            program_args[k] = draw()
+        for k, shape, dtype in self.buffer_slots:
+            program_args[k] = np.empty(shape, dtype)
+        outs = self.call(*program_args)
         n = self.n_results
         k = n
         for data, counter, bumps in self.writes:

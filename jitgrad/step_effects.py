@@ -64,7 +64,7 @@ class StepEffects:
                     and sys.getrefcount(old) == 3 and sys.getrefcount(old._data) == 2 \
                     and old._data.shape == g.shape and old._data.dtype == g.dtype and old._grad_fn is None \
                     and not old._requires_grad and old._base is None and old._data.flags.writeable \
-                    and old._data.base is None:
+                    and not isinstance(old._data.base, np.ndarray):  # (a program's output: its base is Numba's)
                 np.copyto(old._data, g)
                 old._version_counter.value = 0
                 continue

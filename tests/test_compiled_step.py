@@ -213,3 +213,26 @@ def _eager_step(model, opt):
     loss.backward()
     opt.step()
     return loss
+
+
+def test_held_grad_is_not_overwritten_by_the_next_step():
+    """A .grad the user holds keeps this step's values (eager makes a new tensor each step); an
+    unheld one may be reused, which nobody can observe."""
+    model = _model()
+    opt = jg.optim.SGD(model.parameters(), lr=0.1)
+
+    @jg.jit
+    def step(x, y):
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+
+    x, y = jg.tensor(X), jg.tensor(Y)
+    step(x, y)
+    step(x, y)
+    p = next(model.parameters())
+    held, values = p.grad, p.grad.numpy().copy()
+    step(x, y)
+    assert p.grad is not held and held._version == 0
+    np.testing.assert_array_equal(held.numpy(), values)
+    assert not np.array_equal(p.grad.numpy(), values)
