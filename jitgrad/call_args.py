@@ -163,7 +163,7 @@ def _device_of(leaves, captured) -> str:
     return found.pop() if found else "cpu"
 
 
-class _Miss(Exception):
+class _LeanCallStaleError(Exception):
     """A lean call's assumptions do not hold: the caller takes the full path."""
 
 
@@ -172,7 +172,7 @@ class LeanCall:
     training-step loop): the guards that matter, the input arrays gathered without conversion,
     the compiled overload's own entry point (no type dispatch), write-backs and `.grad` slots.
     Anything unusual -- another argument, a replaced storage, changed Python state -- raises
-    _Miss and the full path runs (and rebuilds this)."""
+    _LeanCallStaleError and the full path runs (and rebuilds this)."""
 
     __slots__ = ("args", "datas", "captured", "captured_datas", "captured_grad", "state", "entry_guards",
                  "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects", "aliases",
@@ -209,7 +209,7 @@ class LeanCall:
             t = leaves[target] if isinstance(target, int) else target
             data = t._data if isinstance(t, TensorBase) else t
             if type(data) is not np.ndarray:
-                raise _Miss
+                raise _LeanCallStaleError
             self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
         self.out_tree = entry.out_tree
         self.as_tensor = as_tensor
@@ -225,15 +225,15 @@ class LeanCall:
     def __call__(self, args: tuple):
         mine = self.args
         if len(args) != len(mine):
-            raise _Miss
+            raise _LeanCallStaleError
         for a, b, d in zip(args, mine, self.datas):
             if a is not b or (type(a) is not np.ndarray and a._data is not d):
-                raise _Miss
+                raise _LeanCallStaleError
         for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
             if t._data is not d or t._requires_grad is not rg:
-                raise _Miss
+                raise _LeanCallStaleError
         if core.python_state() != self.state or (self.effects is not None and not self.effects.current()):
-            raise _Miss
+            raise _LeanCallStaleError
         program_args = self.template.copy()
         for k, draw in self.draw_slots:
             program_args[k] = draw()

@@ -25,13 +25,13 @@ import numpy as np
 from . import call_cache, core, devices
 from .call_args import (
     LeanCall,
-    _Miss,
     _array_of,
     _describe,
     _device_of,
     _fast_key,
     _fast_path,
     _host_or_gpu,
+    _LeanCallStaleError,
     _numpy_or_tensor,
     _prepare,
     _symbolic,
@@ -205,7 +205,7 @@ class _CompiledFunction:
                 self.eagerly = True
                 warnings.warn(f"jitgrad.jit({getattr(self.fn, '__name__', 'fn')}, fallback=True) runs eagerly from now "
                               f"on: {exc}", RuntimeWarning, stacklevel=3)
-                raise _RunEagerly from None
+                raise _FallbackError from None
             entry = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
             self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
@@ -216,7 +216,7 @@ class _CompiledFunction:
         if lean is not None and not kwargs:
             try:
                 return lean(args)
-            except _Miss:
+            except _LeanCallStaleError:
                 self._lean = None
         if not kwargs:
             fast = self._fast.get(_fast_key(args))
@@ -233,7 +233,7 @@ class _CompiledFunction:
                 return self._traced_fn()(*args, **kwargs)
             try:
                 entry = self._entry(key, args, kwargs, leaves)
-            except _RunEagerly:
+            except _FallbackError:
                 return self._traced_fn()(*args, **kwargs)
         exe = entry.forward_only
         outs = entry.results(exe.run(entry.arrays(leaves)), leaves)
@@ -241,7 +241,7 @@ class _CompiledFunction:
                 and exe.single_program and exe.device == "cpu" and _plain(args):
             try:
                 self._lean = LeanCall(entry, exe, args, any_tensor)
-            except _Miss:
+            except _LeanCallStaleError:
                 pass
         fast_key = _fast_key(args)
         if fast_key is not None and not any_tensor and not kwargs and not self.static_argnums and not entry.captured \
@@ -278,7 +278,7 @@ def _plain(args: tuple) -> bool:
     return True
 
 
-class _RunEagerly(Exception):
+class _FallbackError(Exception):
     """A trace failed and the function was compiled with fallback=True."""
 
 

@@ -127,7 +127,7 @@ def render(rule, flags: dict, state_names: tuple, n: int, name: str) -> str:
         "from kernels.optim import maximum as _maximum",
         "",
         "",
-        f"@numba.njit(cache=True, nogil=True, error_model='numpy')",
+        "@numba.njit(cache=True, nogil=True, error_model='numpy')",
         f"def {name}({', '.join(args)}):",
         *lines,
         "",
