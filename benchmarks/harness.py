@@ -241,7 +241,7 @@ def run(settings: Settings, cases: tuple[Case, ...] = CASES, variants: tuple[Var
         if module is None and v.optional:
             hidden[v.name] = reason
         else:
-            loaded[v.name] = (module, reason)
+            loaded[v.name] = (module, reason, v.rows)
     if loaded[BASELINE][0] is None:
         raise RuntimeError(f"the NumPy baseline could not be loaded: {loaded[BASELINE][1]}")
     columns = list(loaded)
@@ -268,11 +268,13 @@ def _run_row(case: Case, columns: list[str], loaded: dict, settings: Settings, p
     cells, reference = {}, None
     for name in columns:
         progress.show(f"{case.key} {case.title[:40]} | {name}")
-        module, reason = loaded[name]
+        module, reason, _ = loaded[name]
         if module is None:
             cells[name] = {"status": "n/a", "reason": reason}
         elif name in case.skips:
             cells[name] = {"status": "n/a", "reason": case.skips[name]}
+        elif loaded[name][2] is not None and case.workload not in loaded[name][2]:
+            cells[name] = {"status": "n/a", "reason": f"runs the {', '.join(loaded[name][2])} rows only"}
         else:
             cells[name], result = run_cell(case, module, settings, reference)
             if name == BASELINE:
@@ -294,16 +296,24 @@ def _run_row(case: Case, columns: list[str], loaded: dict, settings: Settings, p
     expected = _known_answer(case, size)
     return {"key": case.key, "workload": case.workload, "label": case.label(settings.mode), "per": case.per,
             "size": size, "outputs": list(case.outputs), "cells": cells,
-            "expected": None if expected is None else [x.tolist() for x in expected], "goal": _goal(case, cells)}
+            "expected": None if expected is None else [x.tolist() for x in expected], "goal": _goal(case.goal, cells),
+            "goals": [_goal(g, cells) for g in ((case.goal,) if case.goal else ()) + case.more_goals]}
 
 
-def _goal(case: Case, cells: dict) -> dict | None:
-    """The row's goal with its measured ratio (None when the row states no goal)."""
-    if case.goal is None:
+def _goal(g, cells: dict) -> dict | None:
+    """A goal of the row with its measured ratio, or seconds (None when there is no goal)."""
+    if g is None:
         return None
-    g = case.goal
     out = {"variant": g.variant, "against": g.against, "max_ratio": g.max_ratio, "ratio": None, "met": None}
     a, b = cells.get(g.variant, {}), cells.get(g.against, {})
+    if g.max_seconds is not None:
+        out.update(max_seconds=g.max_seconds, seconds=None)
+        if a.get("status") == "ok":
+            out["seconds"] = a["median_s"]
+            out["met"] = a["median_s"] <= g.max_seconds
+        else:
+            out["why"] = f"{g.variant} not measured"
+        return out
     if a.get("status") == "ok" and b.get("status") == "ok":
         out["ratio"] = a["median_s"] / b["median_s"]
         out["met"] = out["ratio"] <= g.max_ratio

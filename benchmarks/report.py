@@ -143,16 +143,20 @@ def markdown(report: dict) -> str:
         g = row["goal"]
         goal = f"; goal: {g['variant']} ≤ {g['max_ratio']:g}× {g['against']}" if g else ""
         lines.append(f"| {row['key']} {row['label']}{unit}{goal} | " + " | ".join(cells) + " |")
-    goals = [r for r in report["rows"] if r["goal"]]
+    goals = [(r, g) for r in report["rows"] for g in (r.get("goals") or ([r["goal"]] if r["goal"] else []))]
     if goals:
         lines += ["", "## Goals", ""]
-        for r in goals:
-            g = r["goal"]
-            head = f"- {r['key']}: {g['variant']} ≤ {g['max_ratio']:g}× {g['against']}"
-            if g["ratio"] is None:
+        for r, g in goals:
+            if g.get("max_seconds") is not None:
+                head = f"- {r['key']}: {g['variant']} ≤ {g['max_seconds'] * 1e3:g} ms"
+                measured = None if g["seconds"] is None else f"{g['seconds'] * 1e3:.3g} ms"
+            else:
+                head = f"- {r['key']}: {g['variant']} ≤ {g['max_ratio']:g}× {g['against']}"
+                measured = None if g["ratio"] is None else _ratio(g["ratio"])
+            if measured is None:
                 lines.append(f"{head}: not measured ({g['why']})")
             else:
-                lines.append(f"{head}: measured {_ratio(g['ratio'])} — {'met' if g['met'] else 'NOT met'}")
+                lines.append(f"{head}: measured {measured} — {'met' if g['met'] else 'NOT met'}")
     ends = [r for r in report["rows"] if r["per"] == "run"]
     for r in ends:
         lines += ["", f"## {r['key']} results ({r['label']})", ""]

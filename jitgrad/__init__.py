@@ -11,6 +11,7 @@ from .devices import device, get_default_device, set_default_device
 from .dtypes import bool_, double, float32, float64, get_default_dtype, int32, int64, long, set_default_dtype
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .compiled import grad, jit, jit_grad, value_and_grad
+from .loops import fori_loop
 from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, cat, clamp, clone, cos, div, eq,
                     exp, expand, expm1, flatten, gather, ge, gt, le, log, log1p, logical_and, logical_not,
                     logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, nansum, narrow, ne, neg, norm,

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import dtypes
 from .autograd_graph import AccumulateGrad, edge_to
-from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host
+from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
 from .prims import cast
@@ -238,6 +238,11 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
         variable._grad = g if old is None else old + g
         return
     data = g._data
+    if isinstance(data, Symbolic):
+        builder = tracing.builder
+        if builder is not None and hasattr(builder, "accumulate_grad") and builder.outside(variable):
+            builder.accumulate_grad(variable, g)  # a training step traced whole: calls repeat it
+            return
     if old is None:
         variable._grad = type(g)._wrap(data if isinstance(data, Symbolic) else copy_data(data))
         return
@@ -266,6 +271,12 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
         >>> x.grad
         tensor([2., 4.])
     """
+    if grad_tensors is None and inputs is None and not create_graph and isinstance(tensors, TensorBase) \
+            and anomaly_hook[0] is None and apply_hook[0] is None:
+        # One compiled jit_grad node feeding leaves: its own short path (same accumulation).
+        direct = getattr(tensors._grad_fn, "backward_to_leaves", None)
+        if direct is not None and tensors._requires_grad and direct(bool(retain_graph)):
+            return
     outputs = _seq(tensors)
     if not outputs:
         raise RuntimeError("backward() needs at least one tensor")

@@ -161,3 +161,100 @@ def _device_of(leaves, captured) -> str:
                            "and cpu! (arguments of a compiled function, or parameters it uses); move them with "
                            ".to(...) first")
     return found.pop() if found else "cpu"
+
+
+class _LeanCallStaleError(Exception):
+    """A lean call's assumptions do not hold: the caller takes the full path."""
+
+
+class LeanCall:
+    """The call path of a compiled function called again with the same argument objects (the
+    training-step loop): the guards that matter, the input arrays gathered without conversion,
+    the compiled overload's own entry point (no type dispatch), write-backs and `.grad` slots.
+    Anything unusual -- another argument, a replaced storage, changed Python state -- raises
+    _LeanCallStaleError and the full path runs (and rebuilds this)."""
+
+    __slots__ = ("args", "datas", "captured", "captured_datas", "captured_grad", "state", "entry_guards",
+                 "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects", "aliases",
+                 "out_tree", "as_tensor", "template", "draw_slots", "buffer_slots")
+
+    def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
+        self.args = args
+        self.datas = [a._data if isinstance(a, TensorBase) else a for a in args]
+        self.captured = list(entry.captured)
+        self.captured_datas = [t._data for t in self.captured]
+        self.captured_grad = [t._requires_grad for t in self.captured]
+        self.state = core.python_state()
+        self.effects = entry.effects
+        self.draws = list(entry.random_inputs)
+        self.index, self.consts, self.prealloc = exe._arg_index, tuple(exe._consts), exe._prealloc
+        arrays = self.arrays()
+        program_args = [arrays[i] for i in self.index] + list(self.consts) + \
+            [np.empty(shape, dtype) for shape, dtype in self.prealloc]
+        # The program's arguments with the fixed ones in place; draws (and buffers) filled per call.
+        n_fixed = len(self.datas) + len(self.captured_datas)
+        self.template = program_args
+        self.draw_slots = [(k, self.draws[i - n_fixed]) for k, i in enumerate(self.index) if i >= n_fixed]
+        self.buffer_slots = [(len(self.index) + len(self.consts) + k, shape, dtype)
+                             for k, (shape, dtype) in enumerate(self.prealloc)]
+        fn = exe._fn
+        try:  # the compiled overload's entry point: no type dispatch per call
+            self.call = fn.overloads[tuple(fn.typeof_pyval(a) for a in program_args)].entry_point
+        except (AttributeError, KeyError, TypeError):
+            self.call = fn
+        self.n_results = entry.n_results
+        self.writes = []
+        leaves = list(args)
+        for target, bumps in entry.writebacks:
+            t = leaves[target] if isinstance(target, int) else target
+            data = t._data if isinstance(t, TensorBase) else t
+            if type(data) is not np.ndarray:
+                raise _LeanCallStaleError
+            self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
+        self.out_tree = entry.out_tree
+        self.as_tensor = as_tensor
+        self.aliases = None  # per output: the leaf whose storage it may share (found on the first call)
+
+    def arrays(self) -> list:
+        arrays = list(self.datas)
+        arrays += self.captured_datas
+        for draw in self.draws:
+            arrays.append(draw())
+        return arrays
+
+    def __call__(self, args: tuple):
+        mine = self.args
+        if len(args) != len(mine):
+            raise _LeanCallStaleError
+        for a, b, d in zip(args, mine, self.datas):
+            if a is not b or (type(a) is not np.ndarray and a._data is not d):
+                raise _LeanCallStaleError
+        for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
+            if t._data is not d or t._requires_grad is not rg:
+                raise _LeanCallStaleError
+        if core.python_state() != self.state or (self.effects is not None and not self.effects.current()):
+            raise _LeanCallStaleError
+        program_args = self.template.copy()
+        for k, draw in self.draw_slots:
+            program_args[k] = draw()
+        for k, shape, dtype in self.buffer_slots:
+            program_args[k] = np.empty(shape, dtype)
+        outs = self.call(*program_args)
+        n = self.n_results
+        k = n
+        for data, counter, bumps in self.writes:
+            np.copyto(data, outs[k])
+            k += 1
+            if counter is not None:
+                for _ in range(bumps):
+                    counter.bump("an in-place op inside a compiled function")
+        if self.effects is not None:
+            self.effects.apply(outs[k:])
+        results = [_host_or_gpu(a) for a in outs[:n]]
+        if self.as_tensor:
+            if self.aliases is None:
+                self.aliases = [any(isinstance(x, TensorBase) and type(x._data) is np.ndarray
+                                    and np.may_share_memory(a, x._data) for x in mine) for a in results]
+            results = [_wrap_output(a, mine) if alias else Tensor._wrap(a)
+                       for a, alias in zip(results, self.aliases)]
+        return unflatten(self.out_tree, results)

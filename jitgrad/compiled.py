@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -24,12 +25,14 @@ import numpy as np
 
 from . import call_cache, core, devices
 from .call_args import (
+    LeanCall,
     _array_of,
     _describe,
     _device_of,
     _fast_key,
     _fast_path,
     _host_or_gpu,
+    _LeanCallStaleError,
     _numpy_or_tensor,
     _prepare,
     _symbolic,
@@ -37,12 +40,12 @@ from .call_args import (
 )
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
-from .executable import Executable, LazyExecutable, InterpreterFallbackWarning
+from .executable import Executable, InterpreterFallbackWarning, LazyExecutable
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
 from .tensor import Tensor
-from .trace import trace
+from .trace import TracingError, trace
 from .tree import unflatten
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
@@ -74,9 +77,12 @@ class _Entry:
         self.python_state = core.python_state()
         self.random_inputs = graph.random_inputs
         self.writebacks = graph.writebacks
+        self.effects = graph.effects  # a traced training step's .grad slots and guards (step_effects.py)
+        n_grads = len(self.effects.new_grads) if self.effects is not None else 0
         self.n_outputs = len(graph.outputs)
-        self.n_results = self.n_outputs - len(self.writebacks)  # the function's own outputs come first
-        self.out_tree = graph.out_tree[2][0] if self.writebacks else graph.out_tree
+        # the function's own outputs come first, then write-backs, then new .grad values
+        self.n_results = self.n_outputs - len(self.writebacks) - n_grads
+        self.out_tree = graph.out_tree[2][0] if self.writebacks or n_grads else graph.out_tree
         self._forward_only = self._split = self._vjp = None
         self.wrt: tuple = ()
 
@@ -87,7 +93,8 @@ class _Entry:
         """False when Python state the trace read changed since tracing (retrace): module
         structure or training flags, the default dtype, or a captured tensor's requires_grad,
         shape or dtype."""
-        return core.python_state() == self.python_state and self._captured_state() == self.captured_state
+        return core.python_state() == self.python_state and self._captured_state() == self.captured_state \
+            and (self.effects is None or self.effects.current())
 
     def arrays(self, leaves) -> list:
         """The input arrays of a call: arguments, captured tensors' current values, fresh random draws."""
@@ -114,8 +121,11 @@ class _Entry:
     def results(self, outs: list, leaves) -> list:
         """The function's own outputs, after writing the final values of tensors that in-place ops
         changed inside it back into them (functionalised in-place ops, see trace.py)."""
-        for (target, bumps), value in zip(self.writebacks, outs[self.n_results:self.n_outputs], strict=True):
+        n_written = self.n_results + len(self.writebacks)
+        for (target, bumps), value in zip(self.writebacks, outs[self.n_results:n_written], strict=True):
             _write_back(leaves[target] if isinstance(target, int) else target, value, bumps)
+        if self.effects is not None:
+            self.effects.apply(outs[n_written:self.n_outputs])
         return outs[:self.n_results]
 
 
@@ -164,13 +174,20 @@ class _CompiledFunction:
 
     kind = "jit"
 
-    def __init__(self, fn: Callable, static_argnums=()) -> None:
+    def __init__(self, fn: Callable, static_argnums=(), fallback: bool = False) -> None:
         self.fn = fn
+        self.fallback = fallback  # a TracingError runs fn eagerly (one warning) instead of raising
+        self.eagerly = False  # set once a trace failed with fallback=True
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self._cache = call_cache.LRUCache(getattr(fn, "__qualname__", getattr(fn, "__name__", "a function")))
         self._fast: dict = {}  # NumPy-only signatures -> a direct call (see _fast_path)
-        self._cache.on_evict = self._fast.clear  # (the fast paths hold executables too)
+        self._lean = None  # the last Tensor call's LeanCall (same argument objects again: see call_args)
+        self._cache.on_evict = self._clear_fast  # (the fast paths hold executables too)
         functools.update_wrapper(self, fn, updated=())  # not __dict__: fn may be compiled too
+
+    def _clear_fast(self) -> None:
+        self._fast.clear()
+        self._lean = None
 
     def _traced_fn(self) -> Callable:
         return self.fn
@@ -183,18 +200,34 @@ class _CompiledFunction:
         entry = self._cache.get(key)
         if entry is None or not entry.current():
             start = time.perf_counter()
-            with enable_grad():  # the graph's stop-gradients must not depend on the grad mode of the first call
-                graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
+            try:
+                with enable_grad():  # the graph's stop-gradients must not depend on the grad mode of the first call
+                    graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
+            except TracingError as exc:
+                if not self.fallback:
+                    raise
+                self.eagerly = True
+                warnings.warn(f"jitgrad.jit({getattr(self.fn, '__name__', 'fn')}, fallback=True) runs eagerly from now "
+                              f"on: {exc}", RuntimeWarning, stacklevel=3)
+                raise _FallbackError from None
             entry = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
             self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
         return entry
 
     def __call__(self, *args, **kwargs):
+        lean = self._lean
+        if lean is not None and not kwargs:
+            try:
+                return lean(args)
+            except _LeanCallStaleError:
+                self._lean = None
         if not kwargs:
             fast = self._fast.get(_fast_key(args))
             if fast is not None:
                 return fast(args)
+        if self.eagerly:
+            return self._traced_fn()(*args, **kwargs)
         key, leaves, any_tensor = _prepare(args, kwargs, self.static_argnums)
         if self._run_eagerly(leaves):
             return self._traced_fn()(*args, **kwargs)
@@ -202,8 +235,18 @@ class _CompiledFunction:
         if entry is None or not entry.current():
             if _symbolic(leaves):
                 return self._traced_fn()(*args, **kwargs)
-            entry = self._entry(key, args, kwargs, leaves)
-        outs = entry.results(entry.forward_only.run(entry.arrays(leaves)), leaves)
+            try:
+                entry = self._entry(key, args, kwargs, leaves)
+            except _FallbackError:
+                return self._traced_fn()(*args, **kwargs)
+        exe = entry.forward_only
+        outs = entry.results(exe.run(entry.arrays(leaves)), leaves)
+        if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
+                and exe.single_program and exe.device == "cpu" and _plain(args):
+            try:
+                self._lean = LeanCall(entry, exe, args, any_tensor)
+            except _LeanCallStaleError:
+                pass
         fast_key = _fast_key(args)
         if fast_key is not None and not any_tensor and not kwargs and not self.static_argnums and not entry.captured \
                 and not entry.random_inputs and not entry.writebacks:
@@ -229,8 +272,27 @@ class _CompiledFunction:
         return self.executable(*args, **kwargs).source()
 
 
-def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = ()) -> Any:
+def _plain(args: tuple) -> bool:
+    """Arguments a LeanCall can take as they are: host Tensors and NumPy arrays, C-contiguous, in
+    the dtypes programs compute in."""
+    for a in args:
+        data = a._data if isinstance(a, TensorBase) else a
+        if type(data) is not np.ndarray or not data.flags.c_contiguous or data.dtype.char not in "fdil?":
+            return False
+    return True
+
+
+class _FallbackError(Exception):
+    """A trace failed and the function was compiled with fallback=True."""
+
+
+def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (), fallback: bool = False) -> Any:
     """Compile fn's forward (no gradients): NumPy arrays in -> arrays out, Tensors -> Tensors.
+
+    fn may be a whole training step (`opt.zero_grad(); loss.backward(); opt.step()`): its
+    backward, optimizer update and `.grad` changes are compiled into the same program (see
+    trace.py and step_effects.py). What a trace cannot express raises TracingError naming the
+    line; with fallback=True fn runs eagerly instead, with one warning.
 
     Example:
         >>> f = jg.jit(lambda x: (jg.sin(x) ** 2 + jg.cos(x) ** 2).sum())
@@ -238,8 +300,8 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = ())
         tensor(4.)
     """
     if fn is None:
-        return functools.partial(jit, static_argnums=static_argnums)
-    return _CompiledFunction(fn, static_argnums)
+        return functools.partial(jit, static_argnums=static_argnums, fallback=fallback)
+    return _CompiledFunction(fn, static_argnums, fallback)
 
 
 class _CompiledGrad(_CompiledFunction):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import devices
-from .autograd_graph import FREED_MESSAGE, Node, edge_to
+from .autodiff import accumulate_grad
+from .autograd_graph import FREED_MESSAGE, AccumulateGrad, Node, edge_to
 from .call_args import _array_of, _host_or_gpu
 from .core import TensorBase
 from .grad_mode import enable_grad
 from .interpret import replay
+from .shapes import numel
 from .tensor import Tensor
 
 
@@ -71,14 +73,7 @@ class CompiledFunctionBackward(Node):
     def apply(self, grad, create_graph: bool) -> tuple:
         if self.residuals is None:
             raise RuntimeError(FREED_MESSAGE)
-        if self.entry.graph.stale_saved_value is not None:  # eager backward would refuse it too
-            raise RuntimeError(self.entry.graph.stale_saved_value)
-        for t, v in zip(self.inputs, self.versions):
-            if isinstance(t, TensorBase) and t._version_counter.value != v:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation ({t._version_counter.last_op or 'an in-place op'}): an input of a jit_grad function "
-                    f"is at version {t._version_counter.value}; expected version {v} instead.")
+        self._check_versions()
         cts = self._cotangents(grad)
         wrt = self.entry.wrt
         if create_graph:
@@ -95,5 +90,66 @@ class CompiledFunctionBackward(Node):
             result[i] = g
         return tuple(result)
 
+    def _check_versions(self) -> None:
+        if self.entry.graph.stale_saved_value is not None:  # eager backward would refuse it too
+            raise RuntimeError(self.entry.graph.stale_saved_value)
+        for t, v in zip(self.inputs, self.versions):
+            if isinstance(t, TensorBase) and t._version_counter.value != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation ({t._version_counter.last_op or 'an in-place op'}): an input of a jit_grad function "
+                    f"is at version {t._version_counter.value}; expected version {v} instead.")
+
+    def backward_to_leaves(self, retain_graph: bool) -> bool:
+        """`loss.backward()` on this node's single one-element output when it feeds leaves only
+        (no hooks, no retain_grad, each leaf once, host arrays): the compiled backward runs with a
+        cached seed and its gradients go straight to `.grad` -- the same accumulation as the
+        engine's (a new tensor, or an in-place add into the existing one), without the graph
+        walk. Returns False (nothing done) where the engine must run."""
+        if self._metadata is not None or self._retained is not None or self.residuals is None \
+                or len(self.outputs_meta) != 1 or self.entry.device != "cpu":
+            return False
+        shape, dtype = self.outputs_meta[0]
+        if shape and numel(shape) != 1:
+            return False
+        targets = []
+        for node, _ in self.next_functions:
+            if node is None:
+                continue
+            if type(node) is not AccumulateGrad or node._metadata is not None or node._retained is not None \
+                    or getattr(node.variable, "_post_accumulate_grad_hooks", None) or node in targets:
+                return False
+            targets.append(node)
+        self._check_versions()
+        seed = _SEEDS.get((shape, dtype))
+        if seed is None:
+            seed = _SEEDS[(shape, dtype)] = np.ones(shape, dtype)
+            seed.flags.writeable = False
+        arrays = self.residuals + [seed]
+        wrt = self.entry.wrt
+        grads = self.entry.grad_executables(wrt)[1].run(arrays)
+        ready = []
+        for i, g in zip(wrt, grads):
+            node = self.next_functions[i][0]
+            if node is None:
+                continue
+            variable = node.variable
+            g = _host_or_gpu(g)
+            if g.shape != tuple(variable.shape) or g.dtype != variable.dtype:
+                raise AssertionError(f"internal error: a compiled backward returned a gradient of {g.dtype}{g.shape} "
+                                     f"for an input of {variable.dtype}{tuple(variable.shape)}")
+            ready.append((variable, g, g.base is None and not any(g is a for a in arrays)))
+        for variable, g, fresh in ready:
+            if variable._grad is None:  # (a fresh program output is nobody else's: no copy needed)
+                variable._grad = Tensor._wrap(g if fresh else g.copy())
+            else:
+                accumulate_grad(variable, Tensor._wrap(g), False)
+        if not retain_graph:
+            self.release()
+        return True
+
     def release(self) -> None:
         self.residuals = None
+
+
+_SEEDS: dict = {}  # (shape, dtype) -> a read-only array of ones: the seed of backward() on a one-element output

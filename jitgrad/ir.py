@@ -117,7 +117,7 @@ class Graph:
     rebuild the caller's argument and result structures from the flat lists."""
 
     __slots__ = ("inputs", "constants", "eqns", "outputs", "in_tree", "out_tree", "captured", "random_inputs",
-                 "writebacks", "stale_saved_value")
+                 "writebacks", "stale_saved_value", "effects")
 
     def __init__(self, inputs: Sequence[Var], eqns: Sequence[Eqn], outputs: Sequence[Var],
                  constants: Sequence[Var] | None = None, in_tree: tuple | None = None,
@@ -132,6 +132,8 @@ class Graph:
         self.writebacks: list = []
         # The error eager backward would raise (an in-place op changed a value saved for backward).
         self.stale_saved_value: str | None = None
+        # What a traced training step does to Python state (.grad slots, guards): step_effects.py.
+        self.effects = None
         self.inputs = list(inputs)
         self.eqns = list(eqns)
         self.outputs = list(outputs)

@@ -39,6 +39,7 @@ from . import core, dtypes, prims
 from .autograd_graph import VersionCounter, stale_saved_value
 from .core import Symbolic, TensorBase
 from .ir import Builder, Graph, Var, gc_paused
+from .step_effects import GradSlot, StepEffects
 from .tensor import Tensor
 from .tree import flatten, flatten_args, unflatten
 
@@ -104,10 +105,87 @@ class FunctionTraceBuilder(TraceBuilder):
         self.blocked = set()
         self._stopped: dict = {}  # Var -> its stop_gradient Var
         self._storage_values: dict = {}  # id(storage of a mutated outside tensor) -> its current Var
-
+        # A training step's effects on Python state (see step_effects.py):
+        self.adopted: dict = {}  # id -> tensor made during the trace that counts as outside (optimizer state)
+        self.updated: set = set()  # ids of leaves that require grad updated under no_grad (optimizer.step)
+        self.grad_slots: dict = {}  # id(tensor) -> (tensor, its .grad before the trace)
+        self.guard_fns: list = []  # () -> a value the compiled call requires (evaluated when the trace ends)
+        self.on_success: list = []  # run once, when the trace succeeded (commits optimizer state)
+        self.after_call: list = []  # run after every compiled call (optimizer counters)
+        self.pending: dict = {}  # scratch of traced optimizers (state made by this trace, by key)
 
     def outside(self, tensor) -> bool:
-        return tensor._version_counter.serial < self.start_serial and not isinstance(tensor._data, Symbolic)
+        return (tensor._version_counter.serial < self.start_serial or id(tensor) in self.adopted) \
+            and not isinstance(tensor._data, Symbolic)
+
+    def adopt(self, tensor) -> None:
+        """Treat `tensor`, made during the trace, as a tensor from outside (optimizer state made
+        on the first step: captured as an input, its final value written back)."""
+        self.adopted[id(tensor)] = tensor
+
+    def runtime_scalar(self, dtype, make: Callable[[], np.ndarray]):
+        """A 0-d tensor of `dtype` whose value `make()` (a 0-d array of that dtype) gives afresh
+        before every call (a hyper-parameter)."""
+        return Tensor._wrap(self.random_input((), np.dtype(dtype), make))
+
+    def update(self, tensor, value, bump: str | None) -> None:
+        """Write `value` (a tensor) into an outside tensor, as the optimizer's in-place update does
+        (allowed on parameters: done under no_grad, as in eager mode); bump its version if `bump`."""
+        self.updated.add(id(tensor))
+        self.rebind(tensor, self.operand(value._data))
+        if bump:
+            tensor._version_counter.bump(bump)
+
+    # ----- .grad slots (see step_effects.py) ---------------------------------------------------
+
+    def touch_grad(self, tensor, observes: bool) -> None:
+        """Remember tensor's .grad before its first change in this trace; `observes`: this first
+        use depends on it (accumulating into it, zeroing it in place), so calls check it is the same."""
+        if id(tensor) in self.grad_slots:
+            return
+        original = tensor._grad
+        self.grad_slots[id(tensor)] = (tensor, original)
+        if observes:
+            self.guard_fns.append(lambda: tensor._grad)
+
+    def grad_of(self, tensor):
+        """tensor.grad as the trace sees it (reading it is an assumption calls check)."""
+        self.touch_grad(tensor, True)
+        return tensor._grad
+
+    def accumulate_grad(self, variable, g) -> None:
+        """backward() inside the trace, into a tensor from outside: as eager's AccumulateGrad (a
+        new .grad, or an in-place add into the existing one), recorded and repeated by calls."""
+        from .grad_mode import no_grad
+        self.touch_grad(variable, True)
+        old = variable._grad
+        if old is None:
+            variable._grad = Tensor._wrap(g._data)
+            return
+        with no_grad():
+            total = prims.add(old, g)
+        if isinstance(old._data, Symbolic) and id(old) not in self.mutated:
+            variable._grad = Tensor._wrap(total._data)  # made by this trace: not visible outside
+        else:
+            self.rebind(old, self.operand(total._data))
+            old._version_counter.bump("AccumulateGrad")
+
+    def zero_grad(self, tensor, set_to_none: bool) -> None:
+        """Optimizer.zero_grad / Module.zero_grad inside the trace (see nn.module.zero_grad_of)."""
+        self.touch_grad(tensor, not set_to_none)
+        g = tensor._grad
+        if g is None:
+            return
+        if set_to_none:
+            tensor._grad = None
+            return
+        zeros = prims.expand(Tensor._wrap(self.const(np.zeros((), g.dtype))), tuple(g.shape))
+        if isinstance(g._data, Symbolic) and id(g) not in self.mutated:
+            tensor._grad = Tensor._wrap(zeros._data)  # made by this trace: not visible outside
+            return
+        g._requires_grad = False
+        self.rebind(g, self.operand(zeros._data))
+        g._version_counter.bump("zero_")
 
     def stop_gradient(self, var: Var) -> Var:
         """`var` as a value no gradient flows through (once per Var)."""
@@ -179,6 +257,7 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph
     outer, core.tracing.builder = core.tracing.builder, builder  # ops on captured tensors are recorded too
     random_states = _global_random_states()
     bumps: dict = {}  # id(outside tensor) -> how many in-place ops changed it
+    final_grads: list = []  # (tensor, its .grad at the end of the trace)
     try:
         result = fn(*call_args, **call_kwargs)
         writebacks = _writebacks(builder, tensors, in_vars)
@@ -188,15 +267,22 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph
             if builder.in_place_ops else None
     finally:
         core.tracing.builder = outer
+        for tensor, original in builder.grad_slots.values():
+            final_grads.append((tensor, tensor._grad, original))
+            tensor._grad = original  # calls set it (step_effects)
         for tensor, original, version in builder.mutated.values():
             bumps[id(tensor)] = tensor._version_counter.value - version
             # The trace changes nothing outside the function: compiled calls write back.
             (tensor._data, tensor._requires_grad, tensor._grad_fn), tensor._version_counter.value = original, version
     if outer is None and not _same_states(random_states, _global_random_states()):
         _warn_global_random(fn)
-    outputs = [builder.result(_output_datum(leaf)) for leaf in out_leaves] + [var for _, var in writebacks]
-    if writebacks:
-        out_tree = ("seq", tuple, (out_tree, ("seq", tuple, tuple(("leaf",) for _ in writebacks))))
+    slots = [_grad_slot(builder, tensor, final, original) for tensor, final, original in final_grads]
+    new_grads = [builder.result(builder.operand(final._data)) for _, final, original in final_grads
+                 if final is not None and final is not original and isinstance(final._data, Symbolic)]
+    outputs = [builder.result(_output_datum(leaf)) for leaf in out_leaves] + [var for _, var in writebacks] + new_grads
+    if writebacks or new_grads:
+        extra = len(writebacks) + len(new_grads)
+        out_tree = ("seq", tuple, (out_tree, ("seq", tuple, tuple(("leaf",) for _ in range(extra)))))
     captured = list(builder.captured.values())
     graph = builder.build(in_vars + [v for _, v in captured] + [v for v, _ in builder.random_inputs], outputs,
                           in_tree=in_tree, out_tree=out_tree)
@@ -205,7 +291,24 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph
     graph.random_inputs = [draw for _, draw in builder.random_inputs]
     graph.writebacks = [(target, tensors[target]._version_counter.value if isinstance(target, int)
                          else bumps[id(target)]) for target, _ in writebacks]
+    for commit in builder.on_success:
+        commit()
+    if slots or builder.guard_fns or builder.after_call:
+        guards = [(fn, fn()) for fn in builder.guard_fns]
+        graph.effects = StepEffects(guards, slots, builder.after_call, Tensor._wrap)
     return graph
+
+
+def _grad_slot(builder: FunctionTraceBuilder, tensor, final, original) -> GradSlot:
+    """How calls leave tensor.grad: a new tensor (program output), None, or a tensor from outside."""
+    if final is None or final is original:
+        return GradSlot(tensor, False, final)
+    if isinstance(final._data, Symbolic):
+        return GradSlot(tensor, True, None)
+    if final._version_counter.serial >= builder.start_serial:
+        raise TracingError("a tensor made inside a compiled function was assigned to a .grad; it cannot be "
+                           "kept across calls. Assign a value computed by the function instead.")
+    return GradSlot(tensor, False, final)
 
 
 def _global_random_states() -> tuple:
@@ -244,12 +347,14 @@ def _writebacks(builder: FunctionTraceBuilder, tensors: list, in_vars: list) -> 
     out = []
     for target, t in found:
         what = f"argument {target}" if isinstance(target, int) else "a tensor from outside the function"
-        if t._requires_grad and t.grad_fn is None:
+        if id(t) in builder.updated and t.grad_fn is None:
+            pass  # a parameter updated under no_grad (optimizer.step), as eager mode allows
+        elif t._requires_grad and t.grad_fn is None:
             raise TracingError(
                 f"an in-place op inside a compiled function changed {what}, a leaf that requires grad (a parameter): "
                 "the compiled function would not differentiate through the change as eager mode does. Update it "
                 "outside the compiled function (e.g. optimizer.step() after the call), or run the function eagerly.")
-        if t._requires_grad:
+        elif t._requires_grad:
             raise TracingError(
                 f"an in-place op inside a compiled function made {what} depend on values that require grad; "
                 "its new value and history cannot be written back after the call. Use the out-of-place op "

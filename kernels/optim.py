@@ -1,98 +1,150 @@
-"""Fused optimizer updates (SGD, Adam/AdamW) as Numba kernels: one pass over memory per tensor,
-no NumPy temporaries. Imports nothing from jitgrad.
+"""Fused optimizer updates on the CPU: an update rule of kernels/optim_rules.py (written once)
+rendered into a Numba loop, one pass over memory per tensor, no NumPy temporaries. Imports
+nothing from jitgrad.
 
-Two entry points per optimizer:
-* ``sgd_one`` / ``adam_one``: one tensor (1-D contiguous views of parameter, gradient, state);
-* ``sgd_many`` / ``adam_many``: every tensor of a batch in ONE call: parameters and state as
-  numba typed Lists of 1-D views (built once and reused while the arrays stay the same), the
-  gradients concatenated into one flat array with ``offsets[k]`` where tensor k starts.
-The CPU update math lives once, in ``_sgd_range`` / ``_adam_range`` (a loop over one tensor: as
-a loop with a known non-negative index it vectorises; an inlined per-element helper did not,
-measured 7x slower).
-kernels/cuda/optim.py repeats the same element math as grid-stride CUDA kernels: change both together.
-Float scalars arrive in the arrays' dtype and every constant is precomputed by the caller, so a
-float32 update is float32 math (as in PyTorch) and vectorises: no float64 literal in the loops.
+`step_kernel(rule, flags, state_names, n)` is an njit function updating `n` tensors in one call:
+its arguments are, per tensor, the parameter, its gradient and its state arrays (1-D contiguous
+views), then the hyper-parameters the rule reads (`hyper_names(...)`, in that order, as scalars
+of the arrays' dtype, so a float32 update is float32 math as in PyTorch). The rule runs on
+scalar expressions that print as source, so the loop computes exactly what the NumPy and IR
+renderings of the same rule compute, in the same order. The module text is content-hashed and
+cached on disk like every generated program. kernels/cuda/optim.py still writes the GPU update
+by hand (the same element math; change both together).
 """
 from __future__ import annotations
 
-import math
-
 import numba
-import numpy as np
+
+from . import cache
 
 # error_model="numpy": no zero-division checks in the loop, so it vectorises. No fastmath: NaN
 # and inf propagate as in PyTorch.
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
-@numba.njit(**_JIT)
-def _sgd_range(p, g, buf, lr, weight_decay, momentum, one_minus_dampening, nesterov, maximize, first):
-    """SGD over one 1-D tensor (and its momentum buffer buf, untouched when momentum == 0)."""
-    for i in range(p.size):
-        d = -g[i] if maximize else g[i]
-        if weight_decay != 0:
-            d = d + weight_decay * p[i]
-        if momentum != 0:
-            buf[i] = d if first else momentum * buf[i] + one_minus_dampening * d
-            d = d + momentum * buf[i] if nesterov else buf[i]
-        p[i] = p[i] - lr * d
+@numba.njit(inline="always", **_JIT)
+def maximum(a, b):
+    """np.maximum of two scalars (NaN wins, as in NumPy)."""
+    if a != a or b != b:
+        return a + b
+    return a if a >= b else b
 
 
-@numba.njit(**_JIT)
-def _adam_range(p, g, m, v, vmax, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, amsgrad,
-                maximize, step_size, bc2_sqrt):
-    """Adam over one 1-D tensor; AdamW passes weight_decay=0 and decay=1-lr*wd (Adam: decay=1)."""
-    for i in range(p.size):
-        d = -g[i] if maximize else g[i]
-        x = p[i] * decay
-        if weight_decay != 0:
-            d = d + weight_decay * x
-        m[i] = m[i] + one_minus_beta1 * (d - m[i])
-        v[i] = beta2 * v[i] + one_minus_beta2 * d * d
-        vi = v[i]
-        if amsgrad:
-            if vi > vmax[i]:
-                vmax[i] = vi
-            vi = vmax[i]
-        p[i] = x - step_size * m[i] / (math.sqrt(vi) / bc2_sqrt + eps)
+class _Expr:
+    """A scalar expression as source text; operators build bigger ones (always parenthesised,
+    so the evaluation order is the rule's)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _bin(self, op: str, other, reverse: bool = False) -> _Expr:
+        other = other.text if isinstance(other, _Expr) else repr(other)
+        return _Expr(f"({other} {op} {self.text})" if reverse else f"({self.text} {op} {other})")
+
+    def __add__(self, o):
+        return self._bin("+", o)
+
+    def __radd__(self, o):
+        return self._bin("+", o, True)
+
+    def __sub__(self, o):
+        return self._bin("-", o)
+
+    def __rsub__(self, o):
+        return self._bin("-", o, True)
+
+    def __mul__(self, o):
+        return self._bin("*", o)
+
+    def __rmul__(self, o):
+        return self._bin("*", o, True)
+
+    def __truediv__(self, o):
+        return self._bin("/", o)
+
+    def __rtruediv__(self, o):
+        return self._bin("/", o, True)
+
+    def __neg__(self):
+        return _Expr(f"(-{self.text})")
 
 
-@numba.njit(**_JIT)
-def sgd_one(p, g, buf, lr, weight_decay, momentum, one_minus_dampening, nesterov, maximize, first):
-    """SGD on one tensor: p, g, buf are 1-D contiguous (buf unused when momentum == 0)."""
-    _sgd_range(p, g, buf, lr, weight_decay, momentum, one_minus_dampening, nesterov, maximize, first)
+class _ScalarOps:
+    @staticmethod
+    def sqrt(x: _Expr) -> _Expr:
+        return _Expr(f"math.sqrt({x.text})")
+
+    @staticmethod
+    def maximum(a: _Expr, b: _Expr) -> _Expr:
+        return _Expr(f"_maximum({a.text}, {b.text})")
 
 
-@numba.njit(**_JIT)
-def sgd_many(ps, g, offsets, bufs, lr, weight_decay, momentum, one_minus_dampening, nesterov, maximize, first):
-    """SGD on every tensor of a batch: ps/bufs typed Lists, g all gradients back to back."""
-    for k in range(len(ps)):
-        p = ps[k]
-        _sgd_range(p, g[offsets[k]:offsets[k] + p.size], bufs[k], lr, weight_decay, momentum, one_minus_dampening,
-                   nesterov, maximize, first)
+class _Reads(dict):
+    """The hyper-parameters a rule reads, in the order it reads them (each a named scalar)."""
+
+    def __missing__(self, name: str) -> _Expr:
+        value = self[name] = _Expr(f"h_{name}")
+        return value
 
 
-@numba.njit(**_JIT)
-def adam_one(p, g, m, v, vmax, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, amsgrad,
-             maximize, step_size, bc2_sqrt):
-    """Adam/AdamW on one tensor (vmax unused unless amsgrad)."""
-    _adam_range(p, g, m, v, vmax, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, amsgrad,
-                maximize, step_size, bc2_sqrt)
+def _render_one(rule, flags: dict, state_names: tuple, hypers: _Reads) -> tuple[dict, _Expr, dict]:
+    state = {n: _Expr(f"s_{n}") for n in state_names}
+    new_p, new_state = rule(_Expr("p"), _Expr("g"), state, hypers, flags, _ScalarOps)
+    return state, new_p, new_state
 
 
-@numba.njit(**_JIT)
-def adam_many(ps, g, offsets, ms, vs, vmaxs, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay,
-              amsgrad, maximize, step_size, bc2_sqrt):
-    """Adam/AdamW on every tensor of a batch (all at the same step count)."""
-    for k in range(len(ps)):
-        p = ps[k]
-        _adam_range(p, g[offsets[k]:offsets[k] + p.size], ms[k], vs[k], vmaxs[k], one_minus_beta1, beta2,
-                    one_minus_beta2, eps, weight_decay, decay, amsgrad, maximize, step_size, bc2_sqrt)
+def hyper_names(rule, flags: dict, state_names: tuple) -> tuple:
+    """The hyper-parameters the rule reads with these flags (the kernel's last arguments)."""
+    hypers = _Reads()
+    _render_one(rule, flags, state_names, hypers)
+    return tuple(hypers)
 
 
-def typed_list(arrays: list[np.ndarray]) -> numba.typed.List:
-    """A numba typed List of 1-D contiguous arrays (all of one dtype)."""
-    out = numba.typed.List()
-    for a in arrays:
-        out.append(a)
-    return out
+def render(rule, flags: dict, state_names: tuple, n: int, name: str) -> str:
+    """The module text of `step_kernel` (see the module docstring)."""
+    hypers = _Reads()
+    _, new_p, new_state = _render_one(rule, flags, state_names, hypers)
+    args = []
+    lines = []
+    for k in range(n):
+        arrays = [f"p{k}", f"g{k}"] + [f"s{k}_{s}" for s in state_names]
+        args += arrays
+        lines += [f"    for i in range(p{k}.size):",
+                  f"        p = p{k}[i]",
+                  f"        g = g{k}[i]"]
+        lines += [f"        s_{s} = s{k}_{s}[i]" for s in state_names]
+        lines += [f"        new_{s} = {e.text}" for s, e in new_state.items()]
+        lines += [f"        p{k}[i] = {new_p.text}"]
+        lines += [f"        s{k}_{s}[i] = new_{s}" for s in new_state]
+    args += [f"h_{h}" for h in hypers]
+    return "\n".join([
+        f'"""Generated by kernels.optim from the update rule {rule.__module__}.{rule.__name__} with flags '
+        f'{sorted(flags.items())}; do not edit."""',
+        "import math",
+        "import numba",
+        "from kernels.optim import maximum as _maximum",
+        "",
+        "",
+        "@numba.njit(cache=True, nogil=True, error_model='numpy')",
+        f"def {name}({', '.join(args)}):",
+        *lines,
+        "",
+    ])
+
+
+_kernels: dict = {}
+
+
+def step_kernel(rule, flags: dict, state_names: tuple, n: int):
+    """The njit function updating `n` tensors with `rule` (made once per rule, flags, state and n)."""
+    key = (rule, tuple(sorted(flags.items())), tuple(state_names), n)
+    fn = _kernels.get(key)
+    if fn is None:
+        text = render(rule, flags, tuple(state_names), n, f"{rule.__name__}_step_{n}")
+        fn = _kernels[key] = getattr(cache.load_module(text, "optimizer update"), f"{rule.__name__}_step_{n}")
+    return fn
+
+
+__all__ = ["step_kernel", "hyper_names", "render", "maximum"]

@@ -199,3 +199,23 @@ def test_bad_arguments_are_refused_with_a_clear_message(capsys):
         harness.Settings(mode="fast")
     with pytest.raises(ValueError, match="first variant must be the baseline"):
         harness.run(_settings(), variants=(Variant(EAGER, "jitgrad_eager"),))
+
+
+def test_training_step_rows_state_their_goals_and_land_together():
+    """W2 and W3S: every training-step column agrees with NumPy; W2 states four goals (one in seconds);
+    the step-only columns read n/a elsewhere, with one note."""
+    from benchmarks.workloads import FORI, STEP
+    variants = tuple(v for v in VARIANTS if v.name in (BASELINE, EAGER, JIT, STEP, FORI))
+    result = harness.run(_settings(only=("W2", "W3S", "W1a")), variants=variants, stream=io.StringIO())
+    rows = {r["key"]: r for r in result["rows"]}
+    for key in ("W2", "W3S"):
+        for name in (EAGER, JIT, STEP):
+            assert rows[key]["cells"][name]["status"] == "ok", (key, name, rows[key]["cells"][name])
+    assert rows["W2"]["cells"][FORI]["status"] == "ok"
+    assert rows["W1a"]["cells"][STEP]["status"] == "n/a"
+    goals = rows["W2"]["goals"]
+    assert [g["variant"] for g in goals] == [STEP, JIT, EAGER, FORI]
+    assert goals[3]["max_seconds"] == 0.020 and goals[3]["met"] is not None
+    result["machine"] = report.machine_info()
+    text = report.markdown(result)
+    assert "jitgrad fori_loop ≤ 20 ms: measured" in text and text.count("runs the W2 rows only") == 1

@@ -29,11 +29,13 @@ class NotAvailableError(Exception):
 
 @dataclass(frozen=True)
 class Goal:
-    """A stated performance goal: `variant`'s time is at most `max_ratio` x `against`'s time."""
+    """A stated performance goal: `variant`'s time is at most `max_ratio` x `against`'s time, or,
+    with `max_seconds`, at most that many seconds (`against` and `max_ratio` then unused)."""
 
     variant: str
     against: str
     max_ratio: float
+    max_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Case:
     warmup_size: int | None = None
     expected: Callable[[int], tuple | None] | None = None
     goal: Goal | None = None
+    # Further goals of the row (the training-step rows state several).
+    more_goals: tuple[Goal, ...] = ()
     # Columns not run for this row, with why: {variant name: reason} (the cell reads "n/a").
     skips: dict[str, str] = field(default_factory=dict)
 
@@ -82,6 +86,8 @@ class Variant:
     module: str
     needs: str | None = None
     optional: bool = False
+    # The workloads this column runs (None: all); other rows read "n/a" with one note.
+    rows: tuple[str, ...] | None = None
 
 
 NUMPY = "NumPy (hand-written grads)"
@@ -89,6 +95,8 @@ EAGER = "jitgrad eager"
 JIT = "jitgrad jit"
 TORCH = "PyTorch eager"
 JAX = "JAX jit"
+STEP = "jitgrad jit (whole step)"
+FORI = "jitgrad fori_loop"
 GPU_EAGER = "jitgrad eager (GPU)"
 GPU_JIT = "jitgrad jit (GPU)"
 TORCH_GPU = "PyTorch eager (GPU)"
@@ -99,6 +107,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant(JIT, "jitgrad_jit"),
     Variant(TORCH, "torch_eager", needs="torch", optional=True),
     Variant(JAX, "jax_jit", needs="jax", optional=True),
+    # Training-step columns (issue 13): the whole step under jitgrad.jit, and the whole run in one fori_loop
+    Variant(STEP, "jitgrad_step", rows=("W2", "W3S")),
+    Variant(FORI, "jitgrad_fori", rows=("W2",)),
     # GPU columns: shown only where a CUDA GPU is found (JAX's column runs on its default device)
     Variant(GPU_EAGER, "jitgrad_cuda_eager", optional=True),
     Variant(GPU_JIT, "jitgrad_cuda_jit", optional=True),
@@ -119,13 +130,20 @@ CASES: tuple[Case, ...] = (
          data.sin_sum, ("value", "a.grad")),
     Case("W1b", "W1", "sum(2 sin a + 1)", {"full": 10_000_000, "quick": 10_000_000, "smoke": 1000}, "N={:,}",
          data.sin_sum, ("value", "a.grad"), goal=Goal(EAGER, NUMPY, 1.3)),
+    # W2: every column trains with optim.SGD as a user writes it (zero_grad, backward, step), except
+    # NumPy (hand-written gradients) and JAX (a jitted functional step); issue 13's goals.
     Case("W2", "W2", "F->C regression, SGD", {"full": data.W2_EPOCHS, "quick": 3000, "smoke": 30},
          "{:,} epochs", data.regression, ("final loss", "params"), per="run", warmup_size=100,
-         expected=_w2_expected),
+         expected=_w2_expected, goal=Goal(STEP, NUMPY, 0.3),
+         more_goals=(Goal(JIT, NUMPY, 3.0), Goal(EAGER, NUMPY, 15.0), Goal(FORI, NUMPY, 0.0, max_seconds=0.020))),
     Case("W3a", "W3", "MLP 1000-100-10", {"full": 16, "quick": 16, "smoke": 2}, "batch {}",
          data.mlp, ("value", "w1.grad", "b1.grad", "w2.grad", "b2.grad")),
     Case("W3b", "W3", "MLP 1000-100-10", {"full": 1024, "quick": 1024, "smoke": 4}, "batch {}",
          data.mlp, ("value", "w1.grad", "b1.grad", "w2.grad", "b2.grad")),
+    # One SGD training step (forward, backward, update); checked on the first step's loss and new parameters.
+    Case("W3S", "W3S", "MLP 1000-100-10 SGD step", {"full": 16, "quick": 16, "smoke": 2}, "batch {}",
+         data.mlp_step, ("loss", "w1", "b1", "w2", "b2"), goal=Goal(STEP, JIT, 0.5),
+         more_goals=(Goal(STEP, TORCH, 0.4),)),
     Case("W4", "W4", "mean(tanh(xy+sin x)exp(-x^2)+log1p(y^2))",
          {"full": 4_000_000, "quick": 1_000_000, "smoke": 1000}, "N={:,}", data.chain, ("value", "x.grad", "y.grad")),
     Case("W5", "W5", "RNN cell sum(tanh(Wh h + Wx x))", {"full": 256, "quick": 256, "smoke": 8},
@@ -155,3 +173,18 @@ CASES: tuple[Case, ...] = (
 )
 
 WORKLOADS: tuple[str, ...] = tuple(dict.fromkeys(c.workload for c in CASES))
+
+
+def first_call_copies(run: Callable, copy: Callable) -> Callable:
+    """`run` whose first call returns copies of its outputs (`copy(x)`): the training-step rows
+    return live parameters, and the first call's result is the one checked (and kept as the
+    reference) while later, timed calls go on training them."""
+    state = {"first": True}
+
+    def wrapped(*args):
+        loss, params = run(*args)
+        if state["first"]:
+            state["first"] = False
+            return copy(loss), tuple(copy(p) for p in params)
+        return loss, params
+    return wrapped

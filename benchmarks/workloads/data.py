@@ -49,6 +49,14 @@ def mlp(batch: int) -> dict:
             "w1": w1, "b1": b1, "w2": w2, "b2": b2}
 
 
+MLP_STEP_LR = 0.01
+
+
+def mlp_step(batch: int) -> dict:
+    """W3S: one SGD step (lr MLP_STEP_LR) of W3's MLP."""
+    return {**mlp(batch), "lr": MLP_STEP_LR}
+
+
 def chain(n: int) -> dict:
     """W4: mean(tanh(x y + sin x) exp(-x^2) + log1p(y^2)) over n elements."""
     rng = _rng()

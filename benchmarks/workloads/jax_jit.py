@@ -77,5 +77,27 @@ def tiny_chain(inp: dict):
     return _compiled(f, (0, 1), inp["x"], inp["y"])
 
 
-FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
+def mlp_step(inp: dict):
+    """W3S: one SGD step of W3's MLP as a jitted functional update."""
+    lr = inp["lr"]
+    x, t = jnp.asarray(inp["x"]), jnp.asarray(inp["target"])
+
+    def loss_fn(params):
+        w1, b1, w2, b2 = params
+        return jnp.mean((jax.nn.relu(x @ w1.T + b1) @ w2.T + b2 - t) ** 2)
+
+    @jax.jit
+    def step(params):
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        return loss, tuple(p - lr * g for p, g in zip(params, grads))
+
+    state = {"params": tuple(jnp.asarray(inp[k]) for k in ("w1", "b1", "w2", "b2"))}
+
+    def run():
+        loss, state["params"] = step(state["params"])
+        return jax.block_until_ready(loss), state["params"]
+    return run
+
+
+FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W3S": mlp_step, "W4": chain, "W5": rnn, "W6": div_mul_loop,
              "OH": tiny_chain}

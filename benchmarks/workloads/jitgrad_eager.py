@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import jitgrad as jg
 
-from . import model_rows
+from . import first_call_copies, model_rows
 
 
 def _leaf(array, requires_grad: bool = True) -> jg.Tensor:
@@ -31,19 +31,19 @@ def model(x: jg.Tensor, w: jg.Tensor, b: jg.Tensor) -> jg.Tensor:
 
 
 def regression(inp: dict):
+    """W2 as a PyTorch user writes it: optim.SGD, zero_grad, backward, step."""
     x, y = _leaf(inp["x"], False), _leaf(inp["y"], False)
     p0, lr, epochs = inp["params"], inp["lr"], inp["epochs"]
 
     def run(epochs: int = epochs):
         params = _leaf(p0)
+        opt = jg.optim.SGD([params], lr=lr)
         loss = None
         for _ in range(epochs):
-            if params.grad is not None:
-                params.grad.zero_()
+            opt.zero_grad()
             loss = ((model(x, *params) - y) ** 2).mean()
             loss.backward()
-            with jg.no_grad():
-                params -= lr * params.grad
+            opt.step()
         return loss, (params,)
     return run
 
@@ -148,7 +148,28 @@ def resnet(inp: dict):
     return run
 
 
-FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
+def mlp_loss(x, t, w1, b1, w2, b2):
+    """W3's loss (W3S trains with it)."""
+    return ((jg.relu(x @ w1.t() + b1) @ w2.t() + b2 - t) ** 2).mean()
+
+
+def mlp_step(inp: dict, compile_loss=None):
+    """W3S: one SGD step as a PyTorch user writes it (compile_loss: jit_grad for the jit column)."""
+    x, t = _leaf(inp["x"], False), _leaf(inp["target"], False)
+    params = [_leaf(inp[k].copy()) for k in ("w1", "b1", "w2", "b2")]
+    opt = jg.optim.SGD(params, lr=inp["lr"])
+    loss_fn = compile_loss(mlp_loss) if compile_loss else mlp_loss
+
+    def run():
+        opt.zero_grad()
+        loss = loss_fn(x, t, *params)
+        loss.backward()
+        opt.step()
+        return loss, tuple(params)
+    return first_call_copies(run, lambda p: p.detach().clone())
+
+
+FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W3S": mlp_step, "W4": chain, "W5": rnn, "W6": div_mul_loop,
              "OH": tiny_chain, "W7": conv, "W8": resnet}
 FACTORIES.update(model_rows.factories(
     jg, lambda a, grad: jg.tensor(a, requires_grad=grad and a.dtype.kind == 'f'), None))

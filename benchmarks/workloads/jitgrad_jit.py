@@ -1,6 +1,6 @@
 """Each workload through jitgrad's compiled mode: `jitgrad.value_and_grad(f, argnums)` over
 NumPy arrays (one fused, compiled entry point per call), and `jitgrad.jit_grad` inside an
-ordinary eager training loop for W2.
+ordinary training loop (zero_grad, backward, optimizer step) for W2 and W3S.
 """
 from __future__ import annotations
 
@@ -29,20 +29,20 @@ def sin_sum(inp: dict):
 
 
 def regression(inp: dict):
+    """W2 as a PyTorch user writes it, with the loss under jit_grad: optim.SGD, zero_grad, backward, step."""
     loss_fn = jg.jit_grad(lambda params, x, y: ((params[0] * x + params[1] - y) ** 2).mean())
     x, y = jg.tensor(inp["x"]), jg.tensor(inp["y"])
     p0, lr, epochs = inp["params"], inp["lr"], inp["epochs"]
 
     def run(epochs: int = epochs):
         params = jg.tensor(p0, requires_grad=True)
+        opt = jg.optim.SGD([params], lr=lr)
         loss = None
         for _ in range(epochs):
-            if params.grad is not None:
-                params.grad.zero_()
+            opt.zero_grad()
             loss = loss_fn(params, x, y)
             loss.backward()
-            with jg.no_grad():
-                params -= lr * params.grad
+            opt.step()
         return loss, (params,)
     return run
 
@@ -113,7 +113,13 @@ def resnet(inp: dict):
     return run
 
 
-FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
+def mlp_step(inp: dict):
+    """W3S: the idiomatic step with the loss under jit_grad (backward and optimizer step eager)."""
+    from .jitgrad_eager import mlp_step as eager_step  # noqa: PLC0415
+    return eager_step(inp, jg.jit_grad)
+
+
+FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W3S": mlp_step, "W4": chain, "W5": rnn, "W6": div_mul_loop,
              "OH": tiny_chain, "W7": conv, "W8": resnet}
 FACTORIES.update(model_rows.factories(
     jg, lambda a, grad: jg.tensor(a, requires_grad=grad and a.dtype.kind == 'f'), jg.jit_grad))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import first_call_copies
+
 F32 = np.float32
 
 
@@ -75,6 +77,21 @@ def mlp(inp: dict):
         g_b1 = g_a.sum(axis=0)
         return value, (g_w1, g_b1, g_w2, g_b2)
     return run
+
+
+def mlp_step(inp: dict):
+    """W3S: W3's loss and gradients (above), then p -= lr * grad for each parameter."""
+    params = {k: inp[k].copy() for k in ("w1", "b1", "w2", "b2")}
+    grads_of = mlp({**inp, **params})
+    lr = F32(inp["lr"])
+
+    def run():
+        value, grads = grads_of()
+        for k, g in zip(("w1", "b1", "w2", "b2"), grads, strict=True):
+            g *= lr
+            params[k] -= g
+        return value, tuple(params.values())
+    return first_call_copies(run, np.copy)
 
 
 def chain(inp: dict):
@@ -199,5 +216,5 @@ def conv(inp: dict):
     return run
 
 
-FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
+FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W3S": mlp_step, "W4": chain, "W5": rnn, "W6": div_mul_loop,
              "OH": tiny_chain, "W7": conv}

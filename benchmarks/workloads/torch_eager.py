@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from . import model_rows
+from . import first_call_copies, model_rows
 
 if os.environ.get("OMP_NUM_THREADS", "").isdigit():
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -36,19 +36,19 @@ def model(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def regression(inp: dict):
+    """W2 with torch.optim.SGD: zero_grad, backward, step."""
     x, y = _leaf(inp["x"], False), _leaf(inp["y"], False)
     p0, lr, epochs = inp["params"], inp["lr"], inp["epochs"]
 
     def run(epochs: int = epochs):
         params = _leaf(p0)
+        opt = torch.optim.SGD([params], lr=lr)
         loss = None
         for _ in range(epochs):
-            if params.grad is not None:
-                params.grad.zero_()
+            opt.zero_grad()
             loss = ((model(x, *params) - y) ** 2).mean()
             loss.backward()
-            with torch.no_grad():
-                params -= lr * params.grad
+            opt.step()
         return loss, (params,)
     return run
 
@@ -193,7 +193,26 @@ def resnet(inp: dict):
     return run
 
 
-FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W4": chain, "W5": rnn, "W6": div_mul_loop,
+def mlp_step(inp: dict):
+    """W3S: one torch.optim.SGD step of W3's MLP."""
+    x, t = _leaf(inp["x"], False), _leaf(inp["target"], False)
+    net = torch.nn.Sequential(torch.nn.Linear(1000, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    with torch.no_grad():
+        for p, k in zip(net.parameters(), ("w1", "b1", "w2", "b2"), strict=True):
+            p.copy_(torch.from_numpy(inp[k]))
+    opt = torch.optim.SGD(net.parameters(), lr=inp["lr"])
+    loss_fn = torch.nn.MSELoss()
+
+    def run():
+        opt.zero_grad()
+        loss = loss_fn(net(x), t)
+        loss.backward()
+        opt.step()
+        return loss, tuple(net.parameters())
+    return first_call_copies(run, lambda p: p.detach().clone())
+
+
+FACTORIES = {"W1": sin_sum, "W2": regression, "W3": mlp, "W3S": mlp_step, "W4": chain, "W5": rnn, "W6": div_mul_loop,
              "OH": tiny_chain, "W7": conv, "W8": resnet}
 FACTORIES.update(model_rows.factories(
     torch, lambda a, grad: torch.tensor(a, requires_grad=grad and a.dtype.kind == 'f'), None))

@@ -370,6 +370,10 @@ class Module:
 
 def zero_grad_of(p: TensorBase, set_to_none: bool) -> None:
     """Set p.grad to None, or zero it in place (detached first, as PyTorch does)."""
+    builder = core.tracing.builder
+    if builder is not None and hasattr(builder, "zero_grad") and builder.outside(p):
+        builder.zero_grad(p, set_to_none)  # inside a traced training step: calls repeat it
+        return
     g = p._grad
     if g is None:
         return

@@ -4,9 +4,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from kernels.optim import adam_many, adam_one
+from kernels import optim_rules
 
 from .optimizer import Optimizer, _zeros_like
 
@@ -19,9 +17,8 @@ class Adam(Optimizer):
     with v replaced by its running max under amsgrad. fused=False runs NumPy instead of Numba."""
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _kernel_one = staticmethod(adam_one)
     _kernel_cuda = "adam_one"
-    _kernel_many = staticmethod(adam_many)
+    _rule = staticmethod(optim_rules.adam)
     _decoupled = False
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -47,40 +44,47 @@ class Adam(Optimizer):
         state["exp_avg"] = _zeros_like(p)
         state["exp_avg_sq"] = _zeros_like(p)
 
-    def _advance(self, group: dict, p, state: dict) -> tuple:
+    def _lazy_state(self, group: dict, p, state: dict) -> list:
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = _zeros_like(p)
+            return ["max_exp_avg_sq"]
+        return []
+
+    def _advance(self, group: dict, p, state: dict) -> tuple:
+        self._lazy_state(group, p, state)
         state["step"] += 1
         return (state["step"],)
 
+    def _compiled_key(self, group: dict, p, state: dict) -> tuple:
+        return (state["step"] + 1,)  # the step the call makes
+
+    def _after_compiled_step(self, group: dict, params: list) -> None:
+        state = self.state
+        for p in params:
+            state[p]["step"] += 1
+        if self._fresh:
+            self._fresh.difference_update(map(id, params))
+
     def _scalars(self, group: dict, key: tuple, dtype) -> tuple:
         f = dtype.type
+        h = self._hypers(group, key)
+        return (f(h["one_minus_beta1"]), f(h["beta2"]), f(h["one_minus_beta2"]), f(h["eps"]),
+                f(0.0 if self._decoupled else h["weight_decay"]), f(h["decay"]), bool(group["amsgrad"]),
+                bool(group["maximize"]), f(h["step_size"]), f(h["bc2_sqrt"]))
+
+    def _flags(self, group: dict) -> dict:
+        return {"maximize": bool(group["maximize"]), "weight_decay": group["weight_decay"] != 0,
+                "decoupled": self._decoupled, "amsgrad": bool(group["amsgrad"])}
+
+    def _flag_values(self, group: dict) -> tuple:
+        return group["maximize"], group["weight_decay"] != 0, group["amsgrad"]
+
+    def _hypers(self, group: dict, key: tuple) -> dict:
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         step = key[0]
-        step_size = lr / (1 - beta1 ** step)
-        bc2_sqrt = math.sqrt(1 - beta2 ** step)
-        decay = 1 - lr * wd if self._decoupled else 1.0
-        return (f(1 - beta1), f(beta2), f(1 - beta2), f(group["eps"]), f(0.0 if self._decoupled else wd), f(decay),
-                bool(group["amsgrad"]), bool(group["maximize"]), f(step_size), f(bc2_sqrt))
-
-    def _numpy_update(self, group: dict, p, g, arrays: list, key: tuple) -> None:
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        m, v, vmax = arrays
-        d = -g if group["maximize"] else g
-        if wd != 0:
-            if self._decoupled:
-                p *= 1 - lr * wd
-            else:
-                d = d + wd * p
-        m += (1 - beta1) * (d - m)
-        v *= beta2
-        v += (1 - beta2) * d * d
-        if group["amsgrad"]:
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
-        step_size = lr / (1 - beta1 ** key[0])
-        bc2_sqrt = math.sqrt(1 - beta2 ** key[0])
-        p -= step_size * m / (np.sqrt(v) / bc2_sqrt + eps)
+        return {"one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2, "eps": group["eps"],
+                "weight_decay": wd, "decay": 1 - lr * wd if self._decoupled else 1.0,
+                "step_size": lr / (1 - beta1 ** step), "bc2_sqrt": math.sqrt(1 - beta2 ** step)}
 
 
 class AdamW(Adam):

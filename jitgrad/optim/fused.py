@@ -2,8 +2,12 @@
 
 * NUMPY: NumPy in-place ops per tensor (several passes over memory, one call per op);
 * PER_TENSOR: one fused Numba kernel call per tensor (one pass over memory);
-* ONE_CALL: one fused Numba kernel call for ALL tensors of the dtype (parameters and state in
-  cached typed Lists, gradients concatenated into one flat buffer).
+* ONE_CALL: one fused Numba kernel call for ALL tensors of the dtype (chunks of at most
+  ONE_CALL_MAX_TENSORS: each tensor is its own argument, no lists, no concatenation).
+
+Both Numba executors run the optimizer's update rule (kernels/optim_rules.py) rendered into a
+loop by kernels/optim.py, through a cached _Plan: the flat views of parameters and state, the
+kernel, and the hyper-parameters as scalars, reused while the same arrays and options come back.
 
 choose() picks by the measured rule in its docstring; the group option fused=False forces NUMPY.
 Parameters whose storage is in GPU memory take a fourth executor, CUDA: one fused kernel launch
@@ -11,9 +15,9 @@ per tensor (kernels/cuda/optim.py), whatever the group's `fused` option says.
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
+
+from kernels import optim as kernels
 
 from .. import core, devices, prims
 from ..nn.module import storage_moves
@@ -21,15 +25,9 @@ from ..nn.module import storage_moves
 NUMPY, PER_TENSOR, ONE_CALL, CUDA = "numpy", "per_tensor", "one_call", "cuda"
 # Mean tensor size (elements) below which ONE_CALL beats PER_TENSOR (see choose()).
 ONE_CALL_MAX_MEAN_SIZE = 4096
+# At most this many tensors per ONE_CALL kernel (its arguments; bounds its compile time).
+ONE_CALL_MAX_TENSORS = 32
 _DUMMY = {}
-
-
-def dummy(dtype: np.dtype) -> np.ndarray:
-    """A 1-element stand-in for a state array the kernel does not touch (e.g. no momentum)."""
-    d = _DUMMY.get(dtype)
-    if d is None:
-        d = _DUMMY[dtype] = np.zeros(1, dtype=dtype)
-    return d
 
 
 def choose(group: dict, params: list, uniform: bool) -> str:
@@ -67,61 +65,111 @@ def step_group(opt, index: int, group: dict) -> None:
             _cuda_step(opt, group, params, dtype[1])
             continue
         keys = []
-        arrays = []
         for p in params:
             st = opt.state.get(p)
             if st is None:
                 st = opt.state[p] = {}
                 opt._init_state(group, p, st)
             keys.append(opt._advance(group, p, st))
-            arrays.append([st[n]._data if n in st else dummy(dtype) for n in names])
         uniform = keys.count(keys[0]) == len(keys)
-        mode = NUMPY if opt._kernel_one is None else choose(group, params, uniform)
-        if mode == ONE_CALL and uniform and all(p._data.flags.c_contiguous for p in params):
-            _one_call(opt, index, group, dtype, params, arrays, keys[0])
+        mode = NUMPY if opt._rule is None else choose(group, params, uniform)
+        if mode == NUMPY:
+            for p, key in zip(params, keys, strict=True):
+                st = opt.state[p]
+                opt._numpy_update(group, p._data, p._grad._data, [st[n]._data if n in st else None for n in names],
+                                  key)
         else:
-            for p, arrs, key in zip(params, arrays, keys, strict=True):
-                _per_tensor(opt, group, p, arrs, key, mode == NUMPY)
+            by_key: dict = {}
+            for p, key in zip(params, keys, strict=True):
+                by_key.setdefault(key, []).append(p)
+            for key, same in by_key.items():
+                _planned(opt, index, group, dtype, same, key, mode == ONE_CALL)
         for p in params:
             p._version_counter.bump("optimizer.step")
 
 
-def _per_tensor(opt, group: dict, p, arrays: list, key: tuple, numpy: bool) -> None:
-    data, grad = p._data, p._grad._data
-    if numpy or not data.flags.c_contiguous:
-        opt._numpy_update(group, data, grad, arrays, key)
+class _Plan:
+    """One batch of a group's update (its parameters at one step key): the flat views of
+    parameters and state, the kernel(s), and the hyper-parameter scalars; valid while the same
+    arrays and group options come back."""
+
+    __slots__ = ("held", "chunks", "kernels", "names", "flag_values", "hyper_names", "seen", "scalars")
+
+    def __init__(self, opt, group: dict, dtype, params: list, one_call: bool) -> None:
+        names = tuple(n for n in opt.state_names if n in opt.state[params[0]])
+        self.names = names
+        self.held = self._held(opt, params, names)
+        flags = opt._flags(group)
+        self.flag_values = opt._flag_values(group)
+        self.hyper_names = kernels.hyper_names(opt._rule, flags, names)
+        size = ONE_CALL_MAX_TENSORS if one_call else 1
+        self.chunks = []
+        self.kernels = []
+        for start in range(0, len(params), size):
+            chunk = params[start:start + size]
+            views = [[p._data.reshape(-1), [opt.state[p][n]._data.reshape(-1) for n in names]] for p in chunk]
+            self.chunks.append((chunk, views))
+            self.kernels.append(kernels.step_kernel(opt._rule, flags, names, len(chunk)))
+        self.seen = None
+        self.scalars = ()
+
+    @staticmethod
+    def _held(opt, params: list, names: tuple) -> list:
+        held = []
+        for p in params:
+            held.append(p._data)
+            st = opt.state[p]
+            held.extend(st[n]._data if n in st else None for n in names)
+        return held
+
+    def current(self, opt, params: list, group: dict) -> bool:
+        held = self.held
+        k = 0
+        for p in params:
+            if p._data is not held[k]:
+                return False
+            k += 1
+            st = opt.state[p]
+            for n in self.names:
+                t = st.get(n)
+                if t is None or t._data is not held[k]:
+                    return False
+                k += 1
+        return k == len(held) and set(self.names) == {n for n in opt.state_names if n in opt.state[params[0]]}
+
+    def run(self, opt, group: dict, dtype, key: tuple) -> None:
+        seen = (tuple(group.values()), key)
+        if seen != self.seen:
+            f = dtype.type
+            values = opt._hypers(group, key)
+            self.scalars = tuple(f(values[n]) for n in self.hyper_names)
+            self.seen = seen
+        scalars = self.scalars
+        for (chunk, views), kernel in zip(self.chunks, self.kernels, strict=True):
+            args = []
+            for p, (flat, state) in zip(chunk, views, strict=True):
+                g = p._grad._data
+                if not g.flags.c_contiguous:
+                    g = np.ascontiguousarray(g)
+                args.append(flat)
+                args.append(g.reshape(-1))
+                args.extend(state)
+            kernel(*args, *scalars)
+
+
+def _planned(opt, index: int, group: dict, dtype, params: list, key: tuple, one_call: bool) -> None:
+    """Update `params` (all at step key `key`) with the rule's Numba kernel through a cached plan."""
+    if not all(p._data.flags.c_contiguous for p in params):
+        st = opt.state
+        for p in params:
+            opt._numpy_update(group, p._data, p._grad._data, [st[p][n]._data if n in st[p] else None
+                                                               for n in opt.state_names], key)
         return
-    flat = [a.reshape(-1) for a in arrays]
-    opt._kernel_one(data.reshape(-1), np.ascontiguousarray(grad).reshape(-1), *flat,
-                    *opt._scalars(group, key, data.dtype))
-
-
-class _Batch:
-    """Typed Lists, offsets and gradient buffer of one (group, dtype) batch, reused while the
-    same arrays come back step after step."""
-
-    __slots__ = ("held", "lists", "offsets", "gbuf")
-
-    def __init__(self, held: list, columns: list, sizes: list, dtype: np.dtype) -> None:
-        from kernels.optim import typed_list
-        self.held = held
-        self.lists = [typed_list([a.reshape(-1) for a in col]) for col in columns]
-        self.offsets = np.zeros(len(sizes), dtype=np.int64)
-        np.cumsum(sizes[:-1], out=self.offsets[1:])
-        self.gbuf = np.empty(int(np.sum(sizes)), dtype=dtype)
-
-
-def _one_call(opt, index: int, group: dict, dtype, params: list, arrays: list, key: tuple) -> None:
-    held = [p._data for p in params]
-    for arrs in arrays:
-        held.extend(arrs)
-    batch = opt._cache.get((index, dtype))
-    if batch is None or len(batch.held) != len(held) or not all(map(operator.is_, batch.held, held)):
-        columns = [[p._data for p in params]] + [list(col) for col in zip(*arrays, strict=True)]
-        batch = opt._cache[(index, dtype)] = _Batch(held, columns, [p._data.size for p in params], dtype)
-    np.concatenate([p._grad._data for p in params], axis=None, out=batch.gbuf)
-    lists = batch.lists
-    opt._kernel_many(lists[0], batch.gbuf, batch.offsets, *lists[1:], *opt._scalars(group, key, dtype))
+    cache_key = (index, dtype, one_call, tuple(map(id, params)))
+    plan = opt._cache.get(cache_key)
+    if plan is None or plan.flag_values != opt._flag_values(group) or not plan.current(opt, params, group):
+        plan = opt._cache[cache_key] = _Plan(opt, group, dtype, params, one_call)
+    plan.run(opt, group, dtype, key)
 
 
 # ----- GPU parameters --------------------------------------------------------------------------

@@ -35,10 +35,12 @@ class Optimizer:
     # Names of per-parameter state tensors, in the order the kernels take them.
     state_names: tuple[str, ...] = ()
     # The update of GPU parameters: the name of a function in kernels/cuda/optim.py taking the
-    # arguments of _kernel_one (device arrays instead of NumPy arrays).
+    # arguments _scalars gives (device arrays for parameter, gradient and state).
     _kernel_cuda: str = ""
-    # The fused CPU update (kernels/optim.py); None: the optimizer updates through _numpy_update only.
-    _kernel_one = None
+    # The update rule, written once (kernels/optim_rules.py): rendered with NumPy for the eager
+    # NumPy update and as IR inside a compiled training step. None: the subclass has its own
+    # _numpy_update and no compiled step.
+    _rule = None
 
     def __init__(self, params: Any, defaults: dict) -> None:
         if isinstance(params, TensorBase):
@@ -51,6 +53,12 @@ class Optimizer:
         self.state: dict = {}
         self.param_groups: list[dict] = []
         self._cache: dict = {}
+        self._fresh: set = set()  # ids of parameters whose lazy state a compiled step made and has not used yet
+        # Bumped by whatever may change which state exists or the groups (eager steps, loading,
+        # new groups, a compiled step's trace): compiled steps recheck their assumptions then.
+        self._epoch = 0
+        self._structure_at = -1
+        self._structure_cache = ()
         self._moves_seen = storage_moves[0]  # Module.to moves seen (fused._follow_moves)
         groups = list(params)
         if not groups:
@@ -82,6 +90,7 @@ class Optimizer:
             if p.dtype.kind != "f":
                 raise ValueError(f"can only optimize floating-point Tensors, got one of dtype {p.dtype}")
         group["params"] = params
+        self._epoch = getattr(self, "_epoch", 0) + 1
         for name, default in self.defaults.items():
             if default is required and name not in group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
@@ -109,6 +118,13 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        builder = core.tracing.builder
+        if builder is not None and hasattr(builder, "update"):  # inside a training step traced whole
+            from .traced import trace_step
+            with no_grad():
+                trace_step(self, builder)
+            return loss
+        self._epoch += 1
         with no_grad():
             for index, group in enumerate(self.param_groups):
                 fused.step_group(self, index, group)
@@ -123,6 +139,65 @@ class Optimizer:
         """Count this step in `state` (creating lazy state); return what varies per parameter
         (first step, step count) as a tuple: tensors with equal tuples can share one kernel call."""
         return ()
+
+    def _lazy_state(self, group: dict, p: TensorBase, state: dict) -> list:
+        """Create the state tensors this step needs that do not exist yet; return their names."""
+        return []
+
+    def _compiled_key(self, group: dict, p: TensorBase, state: dict) -> tuple:
+        """What _advance would return for the coming compiled step, without counting it."""
+        return ()
+
+    def _after_compiled_step(self, group: dict, params: list) -> None:
+        """Count a compiled step of `params` (what _advance counts in eager steps)."""
+
+    def _flags(self, group: dict) -> dict:
+        """The rule's static flags (which terms the update has) for a group."""
+        return {}
+
+    def _hypers(self, group: dict, key: tuple) -> dict:
+        """The rule's float hyper-parameters for a group at a step key (see _advance)."""
+        return {}
+
+    def _numpy_update(self, group: dict, p: np.ndarray, g: np.ndarray, arrays: list, key: tuple) -> None:
+        """The update rule rendered with NumPy, in place into p and the state arrays."""
+        f = p.dtype.type
+        h = {name: f(value) for name, value in self._hypers(group, key).items()}
+        state = dict(zip(self.state_names, arrays, strict=True))
+        new_p, new_state = self._rule(p, g, state, h, self._flags(group), np)
+        p[...] = new_p
+        for name, value in new_state.items():
+            state[name][...] = value
+
+    def _structure(self) -> tuple:
+        """What a compiled step's trace depends on: groups, their flags, which state exists, and
+        whether each group's parameters share one step key (checked before every compiled call:
+        the state part is recomputed only after something that may change it, see _epoch)."""
+        if self._structure_at != self._epoch:
+            self._structure_cache = self._state_structure()
+            self._structure_at = self._epoch
+        return self._structure_cache, tuple(map(self._flag_values, self.param_groups))
+
+    def _flag_values(self, group: dict) -> tuple:
+        """The group options the rule's flags come from (cheap: read before every compiled call)."""
+        return ()
+
+    def _state_structure(self) -> tuple:
+        out = []
+        state = self.state
+        for group in self.param_groups:
+            params = group["params"]
+            keys = set()
+            names = []
+            for p in params:
+                st = state.get(p)
+                if st is None:
+                    names.append(None)
+                    continue
+                names.append(tuple(st))
+                keys.add(self._compiled_key(group, p, st))
+            out.append((id(group), tuple(map(id, params)), tuple(names), len(keys) <= 1))
+        return tuple(out)
 
     # ----- state dict -------------------------------------------------------------------------
 
@@ -168,6 +243,8 @@ class Optimizer:
                 if k != "params":
                     group[k] = copy.deepcopy(v)
         self._cache.clear()
+        self._fresh.clear()
+        self._epoch += 1
 
     def _import_state(self, name: str, value, p: TensorBase):
         """A loaded state value of parameter p (per-parameter tensors: p's shape, dtype and device)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernels.optim import sgd_many, sgd_one
+from kernels import optim_rules
 
 from .optimizer import Optimizer, _zeros_like, required
 
@@ -16,9 +16,8 @@ class SGD(Optimizer):
     d = d + momentum*b (Nesterov) or b; p -= lr*d. fused=False runs NumPy instead of Numba."""
 
     state_names = ("momentum_buffer",)
-    _kernel_one = staticmethod(sgd_one)
     _kernel_cuda = "sgd_one"
-    _kernel_many = staticmethod(sgd_many)
+    _rule = staticmethod(optim_rules.sgd)
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
@@ -37,28 +36,40 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _advance(self, group: dict, p, state: dict) -> tuple:
+    def _lazy_state(self, group: dict, p, state: dict) -> list:
         if group["momentum"] != 0 and "momentum_buffer" not in state:
-            state["momentum_buffer"] = _zeros_like(p)  # set to d by this step
+            state["momentum_buffer"] = _zeros_like(p)  # set to d by the first step
+            return ["momentum_buffer"]
+        return []
+
+    def _advance(self, group: dict, p, state: dict) -> tuple:
+        if self._lazy_state(group, p, state) or id(p) in self._fresh:
+            self._fresh.discard(id(p))
             return (True,)
         return (False,)
+
+    def _compiled_key(self, group: dict, p, state: dict) -> tuple:
+        return (id(p) in self._fresh,)
+
+    def _after_compiled_step(self, group: dict, params: list) -> None:
+        if self._fresh:
+            for p in params:
+                self._fresh.discard(id(p))
 
     def _scalars(self, group: dict, key: tuple, dtype) -> tuple:
         f = dtype.type
         return (f(group["lr"]), f(group["weight_decay"]), f(group["momentum"]), f(1 - group["dampening"]),
                 bool(group["nesterov"]), bool(group["maximize"]), key[0])
 
-    def _numpy_update(self, group: dict, p, g, arrays: list, key: tuple) -> None:
-        d = -g if group["maximize"] else g
-        if group["weight_decay"] != 0:
-            d = d + group["weight_decay"] * p
+    def _flags(self, group: dict) -> dict:
+        return {"maximize": bool(group["maximize"]), "weight_decay": group["weight_decay"] != 0,
+                "momentum": group["momentum"] != 0, "nesterov": bool(group["nesterov"])}
+
+    def _flag_values(self, group: dict) -> tuple:
+        return group["maximize"], group["weight_decay"] != 0, group["momentum"] != 0, group["nesterov"]
+
+    def _hypers(self, group: dict, key: tuple) -> dict:
         momentum = group["momentum"]
-        if momentum != 0:
-            buf = arrays[0]
-            if key[0]:
-                buf[...] = d
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * d
-            d = d + momentum * buf if group["nesterov"] else buf
-        p -= group["lr"] * d
+        first = key[0]
+        return {"lr": group["lr"], "weight_decay": group["weight_decay"], "momentum": momentum,
+                "buf_keep": 0.0 if first else momentum, "d_keep": 1.0 if first else 1 - group["dampening"]}

@@ -66,7 +66,7 @@ def dummy(dtype) -> object:
 
 
 def sgd_one(p, g, buf, lr, weight_decay, momentum, one_minus_dampening, nesterov, maximize, first) -> None:
-    """SGD on one GPU tensor in place (the arguments of kernels.optim.sgd_one, device arrays)."""
+    """SGD on one GPU tensor in place (parameter, gradient, buffer as device arrays, then SGD._scalars)."""
     if p.size:
         runtime.launch(_sgd_kernel, p.size)(flat(p), flat(g), flat(buf), lr, weight_decay, momentum,
                                             one_minus_dampening, nesterov, maximize, first)
@@ -74,7 +74,7 @@ def sgd_one(p, g, buf, lr, weight_decay, momentum, one_minus_dampening, nesterov
 
 def adam_one(p, g, m, v, vmax, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay, amsgrad,
              maximize, step_size, bc2_sqrt) -> None:
-    """Adam/AdamW on one GPU tensor in place (the arguments of kernels.optim.adam_one, device arrays)."""
+    """Adam/AdamW on one GPU tensor in place (parameter, gradient, state as device arrays, then Adam._scalars)."""
     if p.size:
         runtime.launch(_adam_kernel, p.size)(flat(p), flat(g), flat(m), flat(v), flat(vmax), one_minus_beta1, beta2,
                                              one_minus_beta2, eps, weight_decay, decay, amsgrad, maximize,

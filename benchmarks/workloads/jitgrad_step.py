@@ -1,0 +1,61 @@
+"""The training-step rows with the WHOLE step under `jitgrad.jit`: zero_grad, forward,
+backward and the optimizer's update traced into one compiled program that writes parameters
+(and .grad) in place (issue 13)."""
+from __future__ import annotations
+
+import jitgrad as jg
+
+from . import first_call_copies
+from .jitgrad_eager import mlp_loss
+
+
+def unavailable() -> str | None:
+    """Why this column cannot run (None: it can)."""
+    return None
+
+
+def regression(inp: dict):
+    """W2: the same parameters and compiled step for every run (each run starts from the initial values)."""
+    x, y = jg.tensor(inp["x"]), jg.tensor(inp["y"])
+    p0, epochs = inp["params"], inp["epochs"]
+    params = jg.tensor(p0, requires_grad=True)
+    opt = jg.optim.SGD([params], lr=inp["lr"])
+
+    @jg.jit
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((params[0] * x + params[1] - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def run(epochs: int = epochs):
+        with jg.no_grad():
+            params.copy_(jg.tensor(p0))
+        loss = None
+        for _ in range(epochs):
+            loss = step(x, y)
+        return loss, (params.detach().clone(),)
+    return run
+
+
+def mlp_step(inp: dict):
+    """W3S: one SGD step of W3's MLP as one compiled call."""
+    x, t = jg.tensor(inp["x"]), jg.tensor(inp["target"])
+    params = [jg.tensor(inp[k].copy(), requires_grad=True) for k in ("w1", "b1", "w2", "b2")]
+    opt = jg.optim.SGD(params, lr=inp["lr"])
+
+    @jg.jit
+    def step(x, t):
+        opt.zero_grad()
+        loss = mlp_loss(x, t, *params)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def run():
+        return step(x, t), tuple(params)
+    return first_call_copies(run, lambda p: p.detach().clone())
+
+
+FACTORIES = {"W2": regression, "W3S": mlp_step}

@@ -1,0 +1,111 @@
+"""optimizer.step() inside a training step traced whole by jitgrad.jit: the optimizer's update
+rule (kernels/optim_rules.py) emitted as IR, writing parameters and state back in place.
+
+Hyper-parameters are runtime inputs computed from `param_groups` before every call (a new
+learning rate or a scheduler's takes effect without recompiling); the step count and the
+first-step marker are Python state that advances after every call; state tensors a first step
+needs are made while tracing and kept once the trace succeeded.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import prims
+
+_TENSOR_OPS = type("TensorOps", (), {"sqrt": staticmethod(prims.sqrt), "maximum": staticmethod(prims.maximum)})
+
+
+class _Hypers:
+    """The rule's hyper-parameters for one (group, dtype) of a traced step: each name the rule
+    reads becomes a runtime 0-d input. Before each call the first input's draw computes them all
+    (0-d arrays, kept while the group's options and the step key stay the same)."""
+
+    def __init__(self, opt, index: int, first_param, builder, dtype) -> None:
+        self.opt, self.index, self.first_param, self.builder, self.dtype = opt, index, first_param, builder, dtype
+        self.tensors: dict = {}
+        self.arrays: dict = {}
+        self.seen = None  # (group options, step key) the arrays were computed for
+
+    def compute(self) -> dict:
+        opt = self.opt
+        group = opt.param_groups[self.index]
+        p = self.first_param
+        key = opt._compiled_key(group, p, opt.state[p])
+        seen = (tuple(group.values()), key)
+        if seen != self.seen:
+            dtype = self.dtype
+            values = opt._hypers(group, key)
+            self.arrays = {name: np.asarray(values[name], dtype) for name in self.tensors}
+            self.seen = seen
+        return self.arrays
+
+    def __getitem__(self, name: str):
+        t = self.tensors.get(name)
+        if t is None:
+            if not self.tensors:
+                def make(name=name):
+                    return self.compute()[name]
+            else:
+                def make(name=name):
+                    return self.arrays[name]
+            self.tensors[name] = None
+            t = self.tensors[name] = self.builder.runtime_scalar(self.dtype, make)
+        return t
+
+
+def trace_step(opt, builder) -> None:
+    """Emit one step of `opt` into the trace of `builder` (a FunctionTraceBuilder)."""
+    name = type(opt).__name__
+    if opt._rule is None:
+        raise builder.unsupported(
+            f"{name}.step()",
+            f"{name} has no compiled update rule (SGD, Adam and AdamW have one): call optimizer.step() after "
+            "the compiled call, or pass fallback=True to jitgrad.jit to run the whole step eagerly")
+    builder.guard_fns.append(opt._structure)  # evaluated when the trace ends (state made by it included)
+    for index, group in enumerate(opt.param_groups):
+        params = [p for p in group["params"] if builder.grad_of(p) is not None]
+        if params:
+            _trace_group(opt, builder, index, group, params)
+
+
+def _trace_group(opt, builder, index: int, group: dict, params: list) -> None:
+    flags = opt._flags(group)
+    hypers: dict = {}
+    pending = builder.pending.setdefault(id(opt), {})
+    for p in params:
+        state = opt.state.get(p)
+        if state is None:
+            state = pending.get(id(p))
+        if state is None:
+            state = pending[id(p)] = {}
+            opt._init_state(group, p, state)
+            _commit(builder, opt, p, state, list(state), fresh=False)
+        made = opt._lazy_state(group, p, state)
+        if made:
+            _commit(builder, opt, p, state, made, fresh=True)
+        for value in state.values():
+            if hasattr(value, "_data"):
+                builder.adopt(value)
+        h = hypers.get(p.dtype)
+        if h is None:
+            h = hypers[p.dtype] = _Hypers(opt, index, p, builder, p.dtype)
+        arrays = {n: state[n] for n in opt.state_names if n in state}
+        new_p, new_state = opt._rule(p, p._grad, arrays, h, flags, _TENSOR_OPS)
+        builder.update(p, new_p, "optimizer.step")
+        for n, value in new_state.items():
+            builder.update(state[n], value, None)
+    builder.after_call.append(lambda: opt._after_compiled_step(opt.param_groups[index], params))
+
+
+def _commit(builder, opt, p, state: dict, names: list, fresh: bool) -> None:
+    """Keep the state the trace made once it succeeded; lazy state (SGD's momentum buffer) is
+    marked fresh: the coming call is its first step."""
+    def commit() -> None:
+        st = opt.state.setdefault(p, state)
+        for n in names:
+            st[n] = state[n]
+        if fresh:
+            opt._fresh.add(id(p))
+        opt._epoch += 1
+    builder.on_success.append(commit)
+

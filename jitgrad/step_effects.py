@@ -1,0 +1,77 @@
+"""What a traced training step does to Python-visible state besides tensor storage, made
+repeatable at every compiled call.
+
+A whole training step (`opt.zero_grad(); loss.backward(); opt.step()`) traced by jit changes:
+* `.grad` slots of parameters: set to None, given a new tensor, or updated in place. The trace
+  records each slot's final state; calls set it again (new gradients are outputs of the program).
+* optimizer state: created once while tracing (committed when the trace succeeds), then
+  written back as in-place outputs; Python counters (Adam's step) advance after each call.
+* what the trace assumed: a `.grad` it read (None or that very tensor), the optimizer's
+  structure (flags, which state exists). Calls check these guards and retrace when one changed.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+from .core import Symbolic
+
+
+class GradSlot:
+    """One parameter's `.grad` as the trace left it: `new` (the program computes a new tensor:
+    an extra output), or `value` (None, or a tensor that existed before) set after each call."""
+
+    __slots__ = ("tensor", "new", "value")
+
+    def __init__(self, tensor, new: bool, value) -> None:
+        self.tensor, self.new, self.value = tensor, new, value
+
+
+class StepEffects:
+    """Guards, `.grad` slots and after-call actions of one traced function (see module doc)."""
+
+    __slots__ = ("guards", "slots", "new_grads", "after_call", "_wrap")
+
+    def __init__(self, guards: list, slots: list, after_call: list, wrap: Callable) -> None:
+        self.guards = guards  # [(fn, value the compiled program assumes)]
+        self.slots = [s for s in slots if not s.new]
+        self.new_grads = [s.tensor for s in slots if s.new]  # one program output each, in this order
+        self.after_call = after_call
+        self._wrap = wrap  # Tensor._wrap
+
+    def current(self) -> bool:
+        """False when Python state the trace assumed changed (the caller retraces)."""
+        for fn, value in self.guards:
+            now = fn()
+            if now is not value and (type(now) is not tuple or now != value):  # tensors: by identity
+                return False
+        return True
+
+    def apply(self, grads: list) -> None:
+        """After a call: set `.grad` slots (new gradients from `grads`, the program's outputs),
+        then run the after-call actions (optimizer counters)."""
+        for slot in self.slots:
+            slot.tensor._grad = slot.value
+        wrap = self._wrap
+        for t, g in zip(self.new_grads, grads, strict=True):
+            old = t._grad
+            # The buffer of last step's gradient is reused when nothing else can see it (only this
+            # slot (and `old`) refer to the tensor, only the tensor to its storage): as eager mode's fresh
+            # tensor would be, it is then indistinguishable from a new one.
+            if old is not None and type(g) is np.ndarray and type(old._data) is np.ndarray \
+                    and sys.getrefcount(old) == 3 and sys.getrefcount(old._data) == 2 \
+                    and old._data.shape == g.shape and old._data.dtype == g.dtype and old._grad_fn is None \
+                    and not old._requires_grad and old._base is None and old._data.flags.writeable \
+                    and not isinstance(old._data.base, np.ndarray):  # (a program's output: its base is Numba's)
+                np.copyto(old._data, g)
+                old._version_counter.value = 0
+                continue
+            t._grad = wrap(g if type(g) is np.ndarray else np.asarray(g))
+        for action in self.after_call:
+            action()
+
+
+def symbolic(tensor) -> bool:
+    return tensor is not None and isinstance(tensor._data, Symbolic)
