@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from .core import lift
 from .prims_conv import CONV_PRIMS
-from .prims_math import MATH_PRIMS
-from .prims_scan import SCAN_PRIMS
 from .prims_device import (
     DEVICE_PRIMS,
     TO_DEVICE,
@@ -131,6 +129,7 @@ from .prims_index import (
     setitem_spec,
     unindex,
 )
+from .prims_math import MATH_PRIMS
 from .prims_matmul import (
     MATMUL_PRIM,
     MATMUL_PRIMS,
@@ -181,6 +180,7 @@ from .prims_reduce import (
     sum,
     var,
 )
+from .prims_scan import SCAN_PRIMS
 from .prims_shape import (
     CAT,
     EXPAND,

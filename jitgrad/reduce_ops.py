@@ -99,7 +99,7 @@ def logsumexp(input, dim, keepdim: bool = False):  # noqa: A002
     if not dtypes.is_floating(x.dtype):
         x = prims.cast(x, dtypes.get_default_dtype())
     dims = shapes.normalize_dims(dim, x.ndim)
-    peak = prims.amax(x, dims, keepdim=True).detach() if shapes.numel(x.shape) else prims.zeros_like_(
+    peak = prims.amax(x, dims, keepdim=True).detach() if shapes.numel(x.shape) else prims.zero_constant_like(
         prims.sum(x, dims, keepdim=True))
     peak = prims.where(prims.eq(prims.abs(peak), np.inf), 0.0, peak)
     out = prims.add(prims.log(prims.sum(prims.exp(prims.sub(x, peak)), dims, keepdim=True)), peak)
