@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes
-from .core import OTHER, Primitive, bind, lift
+from .core import OTHER, Primitive, bind
+from .prims_device import constant_like
 from .prims_elementwise import quiet
 
 # Scans over at most this many elements differentiate cumprod exactly to every order, zeros
@@ -46,9 +47,9 @@ def _cumprod_vjp(g, out, x, dim):
     moved = dim != x.ndim - 1
     last = x.transpose(dim, -1) if moved else x
     rows = last.unsqueeze(-2).expand(*last.shape[:-1], n, n)
-    others = bind(CUMPROD, rows.where(lift(~np.eye(n, dtype=bool), dtypes.bool_, x), 1.0), dim=x.ndim)
+    others = bind(CUMPROD, rows.where(constant_like(~np.eye(n, dtype=bool), dtypes.bool_, x), 1.0), dim=x.ndim)
     g_last = g.transpose(dim, -1) if moved else g
-    upper = lift(np.triu(np.ones((n, n), dtype=bool)), dtypes.bool_, x)
+    upper = constant_like(np.triu(np.ones((n, n), dtype=bool)), dtypes.bool_, x)
     local = (others * g_last.unsqueeze(-2)).where(upper, 0.0).sum(-1)
     return (local.transpose(dim, -1) if moved else local,)
 

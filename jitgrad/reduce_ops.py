@@ -200,5 +200,6 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0):  # noqa: A002
                           dtypes.int64)
     position = prims.minimum(position, bins - 1)  # x == max falls in the last bin
     inside = prims.logical_and(prims.ge(flat, lo), prims.le(flat, hi))
-    hits = prims.logical_and(prims.eq(prims.unsqueeze(position, -1), np.arange(bins)), prims.unsqueeze(inside, -1))
+    bin_ids = prims.constant_like(np.arange(bins), dtypes.int64, position)
+    hits = prims.logical_and(prims.eq(prims.unsqueeze(position, -1), bin_ids), prims.unsqueeze(inside, -1))
     return prims.cast(prims.sum(prims.cast(hits, dtypes.int64), 0), x.dtype)

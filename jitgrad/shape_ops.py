@@ -244,7 +244,7 @@ def trace(input):  # noqa: A002
 def _triangle(x, keep: np.ndarray, name: str):
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
-    return prims.where(keep, x, prims.zero_constant_like(x))
+    return prims.where(prims.constant_like(keep, dtypes.bool_, x), x, prims.zero_constant_like(x))
 
 
 def tril(input, diagonal: int = 0):  # noqa: A002
