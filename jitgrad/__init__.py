@@ -6,18 +6,29 @@ from . import autograd, cuda, distributed, models, nn, optim, utils, viz
 from . import unsupported as _unsupported
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
                        initial_seed, linspace, manual_seed, normal, ones, ones_like, rand, rand_like, randint, randn,
-                       randn_like, tensor, zeros, zeros_like)
+                       randn_like, randperm, tensor, zeros, zeros_like)
 from .devices import device, get_default_device, set_default_device
 from .dtypes import bool_, double, float32, float64, get_default_dtype, int32, int64, long, set_default_dtype
+from .generator import Generator, default_generator
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .compiled import grad, jit, jit_grad, value_and_grad
+from .linalg_ops import addmm, baddbmm, bmm, einsum, outer, tensordot
+from .math_ops import (acos, acosh, allclose, asin, asinh, atan, atan2, atanh, clamp_max, clamp_min, cosh,
+                       deg2rad, erf, erfc, exp2, fmod, hypot, isclose, isfinite, isin, isinf, isnan, log2, log10,
+                       nan_to_num, rad2deg, remainder, rsqrt, signbit, sinc, sinh, square)
 from .loops import fori_loop
 from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, cat, clamp, clone, cos, div, eq,
                     exp, expand, expm1, flatten, gather, ge, gt, le, log, log1p, logical_and, logical_not,
                     logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, nansum, narrow, ne, neg, norm,
                     permute, pow, prod, reciprocal, relu, reshape, select, sigmoid, sign, sin, sqrt, squeeze, stack,
                     std, sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
+from .random_ops import bernoulli, multinomial
+from .reduce_ops import (argsort, cumprod, cumsum, histc, log_softmax, logsumexp, median, softmax, sort, std_mean,
+                         topk, var_mean)
 from .serialization import load, save
+from .shape_ops import (chunk, diag, diag_embed, diagonal, flip, fliplr, flipud, index_select, masked_fill,
+                        masked_select, repeat_interleave, roll, scatter, scatter_add, split, take_along_dim, tile,
+                        trace, tril, triu, unbind)
 from .tape import GradientTape
 from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,
                      sigmoid_, sin_, sqrt_, sub_, tanh_, zero_)
@@ -34,6 +45,8 @@ true_divide = div
 subtract = sub
 concat = cat
 concatenate = cat
+ger = outer
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2 = asin, acos, atan, asinh, acosh, atanh, atan2
 
 
 __all__ = [  # the public API (mypy --strict reads re-exports from here)

@@ -9,6 +9,8 @@ import numpy as np
 
 from . import core, devices, dtypes
 from .core import TensorBase
+from .generator import DEFAULT_SEED, numpy_generator
+from .generator import default_generator as _default
 from .tensor import Tensor, infer_dtype, plain_values, storage_from
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
@@ -17,9 +19,6 @@ if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
 
     from ._typing import ArrayLike, DeviceLike, DTypeLike, Number
 
-DEFAULT_SEED = 67280421310721  # PyTorch's default_generator initial seed
-_generator = [np.random.Generator(np.random.PCG64(DEFAULT_SEED))]
-_seed = [DEFAULT_SEED]
 _device_stream = [DEFAULT_SEED, 0]  # (seed, draws so far): each device draw (GPU) gets its own derived seed
 
 
@@ -34,10 +33,9 @@ def manual_seed(seed: int) -> np.random.Generator:
         >>> jg.rand(3).tolist() == a.tolist()
         True
     """
-    _seed[0] = builtins.int(seed)
-    _generator[0] = np.random.Generator(np.random.PCG64(_seed[0]))
+    _default.manual_seed(seed)
     manual_seed_device(seed)
-    return _generator[0]
+    return _default.numpy
 
 
 def manual_seed_device(seed: int) -> None:
@@ -58,11 +56,11 @@ def initial_seed() -> int:
         >>> jg.initial_seed()
         7
     """
-    return _seed[0]
+    return _default.initial_seed()
 
 
 def default_generator() -> np.random.Generator:
-    return _generator[0]
+    return _default.numpy
 
 
 def _leaf(array, requires_grad: bool, device=None) -> Tensor:
@@ -334,7 +332,7 @@ def _random(draw, shape: tuple, dtype, requires_grad: bool, device) -> Tensor:
     return t
 
 
-def rand(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
+def rand(*size: int | Sequence[int], generator=None, dtype: DTypeLike = None, device: DeviceLike = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator.
 
@@ -351,10 +349,11 @@ def rand(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike
     if backend is not None:
         return _random(lambda: backend.random("uniform", shape, dt, _next_device_seed()), shape, dt, requires_grad,
                        device)
-    return _random(lambda: _generator[0].random(shape, dtype=dt), shape, dt, requires_grad, device)
+    rng = numpy_generator(generator)
+    return _random(lambda: rng.random(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
-def randn(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLike = None,
+def randn(*size: int | Sequence[int], generator=None, dtype: DTypeLike = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator.
 
@@ -368,11 +367,12 @@ def randn(*size: int | Sequence[int], dtype: DTypeLike = None, device: DeviceLik
     if backend is not None:
         return _random(lambda: backend.random("normal", shape, dt, _next_device_seed()), shape, dt, requires_grad,
                        device)
-    return _random(lambda: _generator[0].standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
+    rng = numpy_generator(generator)
+    return _random(lambda: rng.standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
-def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), dtype: DTypeLike = None,
-            device: DeviceLike = None) -> Tensor:
+def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *, generator=None,
+            dtype: DTypeLike = None, device: DeviceLike = None) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works), int64 by default.
 
     Example:
@@ -383,12 +383,14 @@ def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), d
     if high is None:
         low, high = 0, low
     dt, shape = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype), _size((size,))
-    return _random(lambda: _generator[0].integers(low, high, size=shape, dtype=np.int64).astype(dt), shape, dt,
-                   False, device)
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    rng = numpy_generator(generator)
+    return _random(lambda: rng.integers(low, high, size=shape, dtype=np.int64).astype(dt), shape, dt, False, device)
 
 
-def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), dtype: DTypeLike = None,
-           requires_grad: bool = False) -> Tensor:
+def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), *, generator=None,
+           dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Normal numbers with the given mean and standard deviation (jitgrad's generator).
 
     Example:
@@ -396,9 +398,26 @@ def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), 
         >>> abs(jg.normal(5.0, 0.1, size=(1000,)).mean().item() - 5.0) < 0.05
         True
     """
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     dt, shape = _float_dtype(dtype), _size((size,))
-    return _random(lambda: (mean + std * _generator[0].standard_normal(shape)).astype(dt), shape, dt,
-                   requires_grad, None)
+    rng = numpy_generator(generator)
+    return _random(lambda: (mean + std * rng.standard_normal(shape)).astype(dt), shape, dt, requires_grad, None)
+
+
+def randperm(n: int, *, generator=None, dtype: DTypeLike = None, device: DeviceLike = None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0..n-1 (int64 by default).
+
+    Example:
+        >>> sorted(jg.randperm(4, generator=jg.Generator().manual_seed(0)).tolist())
+        [0, 1, 2, 3]
+    """
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    dt = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
+    rng = numpy_generator(generator)
+    return _random(lambda: rng.permutation(builtins.int(n)).astype(dt), (builtins.int(n),), dt, requires_grad, device)
 
 
 def from_dlpack(obj: Any) -> Tensor:

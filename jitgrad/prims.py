@@ -14,6 +14,8 @@ with their wrappers, one module per op family, each importing only the families 
     prims_reduce       sum, nansum, mean, max/min, prod, norm, var, std, argmax/argmin
     prims_matmul       matmul, mm
     prims_conv         conv2d (and its two VJP halves), max-pool argmax
+    prims_math         more elementwise math: asin..atanh, erf, exp2/log2/log10, atan2, fmod, ...
+    prims_scan         cumsum, cumprod, argsort (no fused kernels yet)
 """
 from __future__ import annotations
 
@@ -127,6 +129,7 @@ from .prims_index import (
     setitem_spec,
     unindex,
 )
+from .prims_math import MATH_PRIMS
 from .prims_matmul import (
     MATMUL_PRIM,
     MATMUL_PRIMS,
@@ -177,6 +180,7 @@ from .prims_reduce import (
     sum,
     var,
 )
+from .prims_scan import SCAN_PRIMS
 from .prims_shape import (
     CAT,
     EXPAND,
@@ -203,5 +207,5 @@ from .prims_shape import (
 # Every declared primitive, for the table-driven tests and the back ends: each family module lists
 # its own declarations, so a new op is declared (and listed) in one file.
 ALL = (ELEMENTWISE_PRIMS + PROMOTION_PRIMS + DEVICE_PRIMS + REDUCTION_PRIMS + MATMUL_PRIMS + SHAPE_PRIMS + INDEX_PRIMS
-       + CONV_PRIMS)
+       + CONV_PRIMS + MATH_PRIMS + SCAN_PRIMS)
 BY_NAME = {p.name: p for p in ALL}

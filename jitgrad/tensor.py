@@ -16,6 +16,7 @@ from .core import Symbolic, TensorBase
 from .grad_mode import _state as _grad_state
 from .printing import tensor_repr
 from .tensor_inplace import TensorInplaceOps
+from .tensor_methods import LinalgMethods, OpMethods, RandomMethods, ReduceMethods, ShapeMethods
 from .tensor_ops import TensorOps
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
@@ -81,7 +82,8 @@ def storage_from(data, dtype=None, device=None) -> object:
     return array if backend is None else backend.move(array, str(target))
 
 
-class Tensor(TensorOps, TensorInplaceOps, TensorBase):
+class Tensor(TensorOps, TensorInplaceOps, OpMethods, ShapeMethods, ReduceMethods, LinalgMethods,
+             RandomMethods, TensorBase):
     """An n-dimensional array with PyTorch's autograd semantics (eager mode).
 
     Example:

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from op_table_conv import add_cases as add_conv_cases
 from op_table_conv import add_image_cases
+from op_table_linalg import add_cases as add_linalg_cases
+from op_table_math import add_cases as add_math_cases
+from op_table_reduce import add_cases as add_reduce_cases
+from op_table_shape import add_cases as add_shape_cases
 
 import jitgrad
 from jitgrad import prims
@@ -474,6 +478,10 @@ case("norm-composed", "mul sum sqrt", lambda m, x: m.sqrt((x * x).sum()), _s(3, 
 
 add_conv_cases(case, _s, Spec)
 add_image_cases(case, _s)
+add_math_cases(case, _s)
+add_shape_cases(case, _s, _idx)
+add_reduce_cases(case, _s)
+add_linalg_cases(case, _s)
 
 BY_CASE_NAME = {c.name: c for c in CASES}
 assert len(BY_CASE_NAME) == len(CASES), "case names must be unique"
@@ -483,8 +491,9 @@ GRAD_CASES = [c for c in CASES if c.grad]
 # Primitives with no compiled CPU kernel yet: they still run in the reference interpreter
 # between compiled programs (the convolution and pooling primitives, merged after the
 # every-op-compiles work; issue 21 follow-up). Every other op must compile.
+# The scans and the sort (cumsum, cumprod, argsort: issue 15) have no scan or sort kernel either.
 NO_COMPILED_KERNEL = frozenset({"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_indices",
-                                "adaptive_max_pool2d_indices"})
+                                "adaptive_max_pool2d_indices", "cumsum", "cumprod", "argsort"})
 
 
 def jitgrad_fn(c: Case) -> Callable:

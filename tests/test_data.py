@@ -155,7 +155,7 @@ def test_bad_arguments(kwargs, error, message):
         data.DataLoader(tensor_dataset(), **kwargs)
     with pytest.raises(TypeError, match="__getitem__ and __len__"):
         data.DataLoader(42)
-    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator"):
+    with pytest.raises(TypeError, match="generator must be a jitgrad.Generator or numpy.random.Generator"):
         list(data.DataLoader(tensor_dataset(), shuffle=True, generator=3))
 
 

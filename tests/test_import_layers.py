@@ -11,13 +11,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # A module may import only modules listed before it (a package counts as one entry).
-LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "templates", "autograd_graph",
-          "core", "_typing", "interop", "prims_conv", "prims_promotion", "prims_device", "prims_elementwise",
-          "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims", "autodiff", "inplace", "printing",
-          "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd", "tree", "ir", "step_effects", "trace",
-          "interpret", "adjoint", "transforms", "simplify", "fuse", "lower_calls", "lower", "cuda", "buffer_pool",
-          "call_cache", "compile_log", "executable", "call_args", "compiled_backward", "compiled", "loops",
-          "distributed", "nn", "models", "optim", "tape", "viz", "utils", "serialization"]
+LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "generator", "templates",
+          "autograd_graph", "core", "_typing", "interop", "prims_conv", "prims_promotion", "prims_device",
+          "prims_elementwise", "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims_math",
+          "prims_scan", "prims", "math_ops", "shape_ops", "reduce_ops", "linalg_ops", "random_ops", "autodiff",
+          "inplace", "tensor_methods", "printing", "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd",
+          "tree", "ir", "step_effects", "trace", "interpret", "adjoint", "transforms", "simplify", "fuse",
+          "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "compile_log", "executable", "call_args",
+          "compiled_backward", "compiled", "loops", "distributed", "nn", "models", "optim", "tape", "viz", "utils",
+          "serialization"]
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -21,12 +21,12 @@ from jitgrad.unsupported.suggestions import SUGGESTIONS
 
 
 @pytest.mark.parametrize("get, full", [
-    (lambda: jitgrad.log10, "torch.log10"),
+    (lambda: jitgrad.lgamma, "torch.lgamma"),
     (lambda: nn.Embedding, "torch.nn.Embedding"),
     (lambda: functional.gelu, "torch.nn.functional.gelu"),
     (lambda: optim.NAdam, "torch.optim.NAdam"),
-    (lambda: jitgrad.tensor([1.0]).masked_fill, "torch.Tensor.masked_fill"),
-    (lambda: nn.Parameter(jitgrad.ones(1)).square, "torch.Tensor.square"),
+    (lambda: jitgrad.tensor([1.0]).digamma, "torch.Tensor.digamma"),
+    (lambda: nn.Parameter(jitgrad.ones(1)).lgamma, "torch.Tensor.lgamma"),
 ])
 def test_pytorch_names_jitgrad_lacks_say_so(get, full):
     with pytest.raises(AttributeError, match=re.escape(f"jitgrad does not implement {full} yet")) as info:
@@ -34,7 +34,7 @@ def test_pytorch_names_jitgrad_lacks_say_so(get, full):
     suggestion = SUGGESTIONS.get(full)
     if suggestion:
         assert f"the jitgrad way: {suggestion}" in str(info.value)
-    # No obj: Python's traceback display adds no misleading near-miss (log10 -> "Did you mean log1p?").
+    # No obj: Python's traceback display adds no misleading near-miss (lgamma -> "Did you mean log?").
     assert info.value.obj is None
 
 
@@ -48,7 +48,7 @@ def test_other_names_get_pythons_error_with_its_suggestions():
     with pytest.raises(AttributeError, match="module 'jitgrad.optim' has no attribute 'Adamm'"):
         optim.Adamm  # noqa: B018
     with pytest.raises(ImportError):
-        from jitgrad import log10  # noqa: F401
+        from jitgrad import lgamma  # noqa: F401
 
 
 def test_underscore_names_and_probes_fall_through():
@@ -66,10 +66,10 @@ def test_tensor_has_no_getattr_hook_and_dir_lists_only_what_works():
     attribute loads being specialised; the missing names are placeholders instead."""
     assert not hasattr(jitgrad.Tensor, "__getattr__")
     t = jitgrad.ones(2)
-    assert "masked_fill" not in dir(t) and "shape" in dir(t) and "backward" in dir(t)
-    assert not hasattr(jitgrad.Tensor, "masked_fill")
-    with pytest.raises(AttributeError, match="jitgrad does not implement torch.Tensor.masked_fill yet"):
-        jitgrad.Tensor.masked_fill  # noqa: B018
+    assert "digamma" not in dir(t) and "shape" in dir(t) and "backward" in dir(t)
+    assert not hasattr(jitgrad.Tensor, "digamma")
+    with pytest.raises(AttributeError, match="jitgrad does not implement torch.Tensor.digamma yet"):
+        jitgrad.Tensor.digamma  # noqa: B018
 
 
 def test_a_later_definition_replaces_the_placeholder():
@@ -123,10 +123,10 @@ def test_the_table_is_the_generators_output_for_the_installed_torch():
 def test_misses_do_not_import_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import jitgrad\n"
-            "for get in (lambda: jitgrad.log10, lambda: jitgrad.ones(1).square, lambda: jitgrad.nope):\n"
+            "for get in (lambda: jitgrad.lgamma, lambda: jitgrad.ones(1).lgamma, lambda: jitgrad.nope):\n"
             "    try:\n        get()\n    except AttributeError as e:\n        print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("jitgrad does not implement torch.log10 yet")
-    assert lines[1].startswith("jitgrad does not implement torch.Tensor.square yet")
+    assert lines[0].startswith("jitgrad does not implement torch.lgamma yet")
+    assert lines[1].startswith("jitgrad does not implement torch.Tensor.lgamma yet")
     assert lines[2] == "module 'jitgrad' has no attribute 'nope'"

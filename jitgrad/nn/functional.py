@@ -6,9 +6,10 @@ import warnings
 
 import numpy as np
 
-from .. import core, dtypes, prims
+from .. import core, dtypes, prims, reduce_ops
 from .. import unsupported as _unsupported
 from ..core import Symbolic, TensorBase
+from ..shape_ops import one_hot  # noqa: F401 - re-exported under torch.nn.functional's name
 from .functional_conv import (  # noqa: F401 - re-exported under torch.nn.functional's names
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
@@ -56,18 +57,14 @@ def _softmax_dim(ndim: int, dim: int | None, name: str) -> int:
     return dim
 
 
-def log_softmax(input: TensorBase, dim: int | None = None) -> TensorBase:  # noqa: A002
-    """x - max(x) - log(sum(exp(x - max(x)))): stable for large logits (the max is a constant)."""
-    dim = _softmax_dim(input.ndim, dim, "log_softmax")
-    shifted = input - prims.amax(input, dim, keepdim=True).detach()
-    return shifted - prims.log(prims.sum(prims.exp(shifted), dim, keepdim=True))
+def log_softmax(input: TensorBase, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> TensorBase:  # noqa: A002
+    """x - log(sum(exp(x))) along dim, stably (jitgrad.log_softmax, with the implicit dim of old code)."""
+    return reduce_ops.log_softmax(input, _softmax_dim(input.ndim, dim, "log_softmax"), dtype)
 
 
-def softmax(input: TensorBase, dim: int | None = None) -> TensorBase:  # noqa: A002
-    """exp(x - max(x)) / sum(exp(x - max(x))) along dim."""
-    dim = _softmax_dim(input.ndim, dim, "softmax")
-    e = prims.exp(input - prims.amax(input, dim, keepdim=True).detach())
-    return e / prims.sum(e, dim, keepdim=True)
+def softmax(input: TensorBase, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> TensorBase:  # noqa: A002
+    """exp(x) / sum(exp(x)) along dim, stably (jitgrad.softmax, with the implicit dim of old code)."""
+    return reduce_ops.softmax(input, _softmax_dim(input.ndim, dim, "softmax"), dtype)
 
 
 def _check_reduction(reduction: str) -> None:

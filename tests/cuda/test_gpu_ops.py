@@ -10,7 +10,8 @@ import pytest
 from gpu_targets import needs_cuda
 from helpers import GPU_MODES, check_modes
 from op_table import CASES, jitgrad_fn, make_inputs
-from op_table_conv import HOST_FALLBACK_CASES
+from op_table_conv import HOST_FALLBACK_CASES as CONV_ON_HOST
+from op_table_reduce import HOST_FALLBACK_CASES as SCANS_ON_HOST
 
 pytestmark = needs_cuda
 
@@ -24,6 +25,6 @@ def test_gpu_matches_cpu(case):
     modes = ["eager", "cuda-eager"] if case.eager_only else GPU_MODES
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # compiled mode's notices about ops it runs unfused
-        if case.name not in HOST_FALLBACK_CASES:  # convolution and pooling have no GPU kernels yet
+        if case.name not in CONV_ON_HOST | SCANS_ON_HOST:  # conv, pooling, scans, sorts: no GPU kernels yet
             warnings.simplefilter("error", HostFallbackWarning)
         check_modes(jitgrad_fn(case), make_inputs(case, np.float64), rtol=1e-9, atol=1e-11, modes=modes)
