@@ -332,7 +332,7 @@ def _random(draw, shape: tuple, dtype, requires_grad: bool, device) -> Tensor:
     return t
 
 
-def rand(*size: int | Sequence[int], generator=None, dtype: DTypeLike = None, device: DeviceLike = None,
+def rand(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = None, device: DeviceLike = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator.
 
@@ -353,7 +353,7 @@ def rand(*size: int | Sequence[int], generator=None, dtype: DTypeLike = None, de
     return _random(lambda: rng.random(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
-def randn(*size: int | Sequence[int], generator=None, dtype: DTypeLike = None, device: DeviceLike = None,
+def randn(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator.
 
@@ -371,7 +371,7 @@ def randn(*size: int | Sequence[int], generator=None, dtype: DTypeLike = None, d
     return _random(lambda: rng.standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
-def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *, generator=None,
+def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *, generator: Any = None,
             dtype: DTypeLike = None, device: DeviceLike = None) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works), int64 by default.
 
@@ -389,7 +389,7 @@ def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *
     return _random(lambda: rng.integers(low, high, size=shape, dtype=np.int64).astype(dt), shape, dt, False, device)
 
 
-def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), *, generator=None,
+def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), *, generator: Any = None,
            dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Normal numbers with the given mean and standard deviation (jitgrad's generator).
 

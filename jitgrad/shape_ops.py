@@ -10,11 +10,15 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import core, dtypes, prims, shapes
 from .core import Symbolic, TensorBase
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from .tensor import Tensor
 
 
 class IndexOutOfRangeError(IndexError, RuntimeError):
@@ -379,7 +383,7 @@ def _movedim_order(ndim: int, source: Sequence[int], destination: Sequence[int])
     return tuple(next(rest) if o is None else o for o in order)
 
 
-def one_hot(tensor, num_classes: int = -1):
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 indicator vectors: out[..., c] = 1 where tensor == c (num_classes = max + 1 when -1)."""
     t = _tensor(tensor)
     if t.dtype != dtypes.int64:

@@ -3,6 +3,7 @@ their gradients come from the primitives' VJP rules."""
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from .functional_conv import (  # noqa: F401 - re-exported under torch.nn.functi
     unfold,
 )
 from .functional_image import dropout2d, group_norm, interpolate, pad, pixel_shuffle  # noqa: F401
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from .._typing import DTypeLike
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -57,12 +61,12 @@ def _softmax_dim(ndim: int, dim: int | None, name: str) -> int:
     return dim
 
 
-def log_softmax(input: TensorBase, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> TensorBase:  # noqa: A002
+def log_softmax(input: TensorBase, dim: int | None = None, _stacklevel: int = 3, dtype: DTypeLike = None) -> TensorBase:  # noqa: A002
     """x - log(sum(exp(x))) along dim, stably (jitgrad.log_softmax, with the implicit dim of old code)."""
     return reduce_ops.log_softmax(input, _softmax_dim(input.ndim, dim, "log_softmax"), dtype)
 
 
-def softmax(input: TensorBase, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> TensorBase:  # noqa: A002
+def softmax(input: TensorBase, dim: int | None = None, _stacklevel: int = 3, dtype: DTypeLike = None) -> TensorBase:  # noqa: A002
     """exp(x) / sum(exp(x)) along dim, stably (jitgrad.softmax, with the implicit dim of old code)."""
     return reduce_ops.softmax(input, _softmax_dim(input.ndim, dim, "softmax"), dtype)
 
