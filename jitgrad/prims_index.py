@@ -123,11 +123,20 @@ def _getitem_name(params, in_shapes):
     return "SliceBackward0" if any(item[0] == "s" for item in spec) else "AliasBackward0"
 
 
+def _add_at(out: np.ndarray, index, values: np.ndarray) -> None:
+    """np.add.at(out, index, values) through a compiled loop over flat positions (repeats
+    accumulate): the eager backward of indexing, embedding lookups and gather, ~50x faster."""
+    from kernels.library import add_at_flat  # (lazy: the kernel compiles, or loads from disk, on first use)
+    positions = np.arange(out.size, dtype=np.int64).reshape(out.shape)[index]
+    values = np.ascontiguousarray(np.broadcast_to(values, positions.shape), dtype=out.dtype)
+    add_at_flat(out.reshape(-1), positions.reshape(-1), values.reshape(-1))
+
+
 def _unindex_impl(g, *arrays, spec, shape):
     out = np.zeros(shape, dtype=g.dtype)
     index = _index_of(spec, arrays)
     if arrays:
-        np.add.at(out, index, _to_torch_order(g, spec, arrays, len(shape), inverse=True))
+        _add_at(out, index, _to_torch_order(g, spec, arrays, len(shape), inverse=True))
     else:
         out[index] += g
     return out
@@ -296,7 +305,7 @@ def _scatter_add_impl(g, index, dim, shape):
     out = np.zeros(shape, dtype=g.dtype)
     grid = list(np.indices(index.shape, sparse=True))
     grid[dim] = index
-    np.add.at(out, tuple(grid), g)
+    _add_at(out, tuple(grid), g)
     return out
 
 

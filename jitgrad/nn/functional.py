@@ -95,8 +95,8 @@ def mse_loss(input: TensorBase, target: TensorBase, reduction: str = "mean") -> 
     return _reduce(diff * diff, reduction)
 
 
-def nll_loss(input: TensorBase, target: TensorBase, weight: TensorBase | None = None,  # noqa: A002
-             ignore_index: int = -100, reduction: str = "mean") -> TensorBase:
+def nll_loss_indices(input: TensorBase, target: TensorBase, weight: TensorBase | None = None,  # noqa: A002
+                     ignore_index: int = -100, reduction: str = "mean") -> TensorBase:
     """Negative log-likelihood of class indices, given log-probabilities (N, C, ...) or (C,)."""
     _check_reduction(reduction)
     target = prims.as_tensor_operand(target)
@@ -149,15 +149,16 @@ def _one_hot_mask(index: TensorBase, classes: int, like: TensorBase) -> TensorBa
     return prims.eq(prims.unsqueeze(index, 1), positions)
 
 
-def cross_entropy(input: TensorBase, target: TensorBase, weight: TensorBase | None = None,  # noqa: A002
-                  ignore_index: int = -100, reduction: str = "mean") -> TensorBase:
+def cross_entropy_unsmoothed(input: TensorBase, target: TensorBase,  # noqa: A002
+                             weight: TensorBase | None = None, ignore_index: int = -100,
+                             reduction: str = "mean") -> TensorBase:
     """Cross entropy of logits (N, C, ...) or (C,) against int64 class indices or class probabilities."""
     _check_reduction(reduction)
     target = prims.as_tensor_operand(target)
     class_dim = 0 if input.ndim == 1 else 1
     logp = log_softmax(input, class_dim)
     if target.dtype.kind != "f":
-        return nll_loss(logp, target, weight, ignore_index, reduction)
+        return nll_loss_indices(logp, target, weight, ignore_index, reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise RuntimeError(f"cross_entropy: class-probability targets must have the input's shape "
                            f"{list(input.shape)}, got {list(target.shape)}")
@@ -169,6 +170,15 @@ def cross_entropy(input: TensorBase, target: TensorBase, weight: TensorBase | No
     if reduction == "mean" and input.ndim > 1:
         return prims.sum(loss) / (loss.numel() if loss.ndim else 1)
     return _reduce(loss, reduction)
+
+# The rest of torch.nn.functional (imported last: these modules use the helpers above).
+from .functional_activation import (  # noqa: E402, F401
+    dropout, elu, gelu, hardtanh, leaky_relu, relu6, silu, softplus)
+from .functional_attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402, F401
+from .functional_layers import bilinear, embedding, layer_norm  # noqa: E402, F401
+from .functional_loss import (  # noqa: E402, F401
+    binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, cross_entropy, huber_loss, kl_div,
+    l1_loss, margin_ranking_loss, nll_loss, smooth_l1_loss)
 
 # PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
 __getattr__ = _unsupported.module_getattr(__name__)
