@@ -9,7 +9,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, f
                        randn_like, tensor, zeros, zeros_like)
 from .devices import device, get_default_device, set_default_device
 from .dtypes import bool_, double, float32, float64, get_default_dtype, int32, int64, long, set_default_dtype
-from .grad_mode import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                        set_grad_enabled)
 from .compiled import grad, jit, jit_grad, value_and_grad
 from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, cat, clamp, clone, cos, div, eq,
                     exp, expand, expm1, flatten, gather, ge, gt, le, log, log1p, logical_and, logical_not,

@@ -3,9 +3,9 @@ values, input gradients and parameter gradients, eagerly or compiled through jit
 from __future__ import annotations
 
 import numpy as np
+from helpers import cotangent
 
 import jitgrad as jg
-from helpers import cotangent
 
 
 def copy_weights(jg_module, torch_module) -> None:
@@ -45,7 +45,9 @@ def run(fn, module, arrays, lib: str, compiled: bool = False):
     xs = _leaves(arrays, lib)
     if module is not None:
         module.zero_grad()
-    call = (lambda *a: fn(module, *a))
+    def call(*a):
+        return fn(module, *a)
+
     if compiled:
         call = jg.jit_grad(call)
     outs = _flat(call(*xs))

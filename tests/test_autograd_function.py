@@ -93,7 +93,9 @@ def _both(body, compiled=False):
     for lib, fns in ((jg, JG_FNS), (torch, TORCH_FNS)):
         x = lib.tensor(X.copy(), requires_grad=True)
         w = lib.tensor(W.copy(), requires_grad=True)
-        run = (lambda a, b: body(fns, lib, a, b))
+        def run(a, b, fns=fns, lib=lib):
+            return body(fns, lib, a, b)
+
         if compiled and lib is jg:
             run = jg.jit_grad(run)
         out = run(x, w)

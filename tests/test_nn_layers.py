@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import check_grads
+from nn_compare import compare
 
 import jitgrad as jg
-from helpers import check_grads
 from jitgrad import nn
 from jitgrad.nn import functional as F  # noqa: N812
-from nn_compare import compare
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -239,10 +239,10 @@ def test_multihead_attention_masks_and_options_match_torch():
     padding[1, 3] = True
     for kwargs in ({"attn_mask": causal}, {"key_padding_mask": padding}, {"need_weights": False},
                    {"average_attn_weights": False, "attn_mask": np.where(causal, -1.5, 0.0)}):
-        def ours(m, a, b, c):
+        def ours(m, a, b, c, kwargs=kwargs):
             return m(a, b, c, **{n: jg.tensor(v) if isinstance(v, np.ndarray) else v for n, v in kwargs.items()})
 
-        def theirs(m, a, b, c):
+        def theirs(m, a, b, c, kwargs=kwargs):
             return m(a, b, c, **{n: torch.tensor(v) if isinstance(v, np.ndarray) else v for n, v in kwargs.items()})
 
         compare(ours, theirs, [q, k, v], jm, tm, rtol=1e-10, atol=1e-12)

@@ -7,11 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from nn_compare import compare
 
 import jitgrad as jg
 from jitgrad import nn
 from jitgrad.nn import functional as F  # noqa: N812
-from nn_compare import compare
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -99,8 +99,8 @@ def test_losses_compiled_match_torch(name, body, inputs):
 
 
 def test_kl_div_batchmean_and_mean_warning():
-    compare(lambda m, x, t: F.kl_div(x, t, reduction="batchmean"), lambda m, x, t: TF.kl_div(x, t, reduction="batchmean"),
-            [np.log(P), T01], rtol=1e-10, atol=1e-12)
+    compare(lambda m, x, t: F.kl_div(x, t, reduction="batchmean"),
+            lambda m, x, t: TF.kl_div(x, t, reduction="batchmean"), [np.log(P), T01], rtol=1e-10, atol=1e-12)
     with pytest.warns(UserWarning, match="batchmean"):
         F.kl_div(jg.tensor(np.log(P)), jg.tensor(T01))
 

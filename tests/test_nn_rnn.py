@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nn_compare import compare
 
 import jitgrad as jg
 from jitgrad import nn
-from nn_compare import compare
 
 torch = pytest.importorskip("torch")
 

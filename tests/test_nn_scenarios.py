@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nn_compare import copy_weights
 
 import jitgrad as jg
 from jitgrad import nn as jnn
-from nn_compare import copy_weights
 
 torch = pytest.importorskip("torch")
 

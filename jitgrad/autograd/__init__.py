@@ -6,5 +6,6 @@ from .function import Function, FunctionCtx, once_differentiable
 from .anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
-__all__ = ["Function", "FunctionCtx", "once_differentiable", "backward", "grad", "gradcheck", "gradgradcheck", "GradcheckError", "functional", "profiler",
+__all__ = ["Function", "FunctionCtx", "once_differentiable",
+           "backward", "grad", "gradcheck", "gradgradcheck", "GradcheckError", "functional", "profiler",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]

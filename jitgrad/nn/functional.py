@@ -172,13 +172,21 @@ def cross_entropy_unsmoothed(input: TensorBase, target: TensorBase,  # noqa: A00
     return _reduce(loss, reduction)
 
 # The rest of torch.nn.functional (imported last: these modules use the helpers above).
-from .functional_activation import (  # noqa: E402, F401
-    dropout, elu, gelu, hardtanh, leaky_relu, relu6, silu, softplus)
+from .functional_activation import dropout, elu, gelu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: E402, F401
 from .functional_attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402, F401
 from .functional_layers import bilinear, embedding, layer_norm  # noqa: E402, F401
 from .functional_loss import (  # noqa: E402, F401
-    binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, cross_entropy, huber_loss, kl_div,
-    l1_loss, margin_ranking_loss, nll_loss, smooth_l1_loss)
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    margin_ranking_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 
 # PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
 __getattr__ = _unsupported.module_getattr(__name__)

@@ -177,8 +177,8 @@ def cross_entropy(input: TensorBase, target: TensorBase, weight: TensorBase | No
     class_dim = 0 if x.ndim == 1 else 1
     classes = x.shape[class_dim]
     if t.dtype.kind == "f":  # probabilities: mix the target with the uniform distribution
-        return F.cross_entropy_unsmoothed(x, t * (1.0 - label_smoothing) + label_smoothing / classes, weight, ignore_index,
-                               reduction)
+        mixed = t * (1.0 - label_smoothing) + label_smoothing / classes
+        return F.cross_entropy_unsmoothed(x, mixed, weight, ignore_index, reduction)
     logp = F.log_softmax(x, class_dim)
     nll = F.nll_loss_indices(logp, t, weight, ignore_index, reduction)
     if weight is not None:
