@@ -68,8 +68,9 @@ def test_forward_hooks_match_torch_semantics():
         seen = []
         pre = layer.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
         post = layer.register_forward_hook(lambda m, args, out: out * 0 + 7)
-        first = layer.register_forward_hook(lambda m, args, out: seen.append(("first", out.shape)), prepend=True)
-        kw = layer.register_forward_pre_hook(lambda m, args, kwargs: seen.append(("kw", len(args))),
+        first = layer.register_forward_hook(lambda m, args, out, seen=seen: seen.append(("first", out.shape)),
+                                            prepend=True)
+        kw = layer.register_forward_pre_hook(lambda m, args, kwargs, seen=seen: seen.append(("kw", len(args))),
                                              with_kwargs=True)
         out = layer(tensor(np.ones((1, 2), dtype=np.float32)))
         assert out.detach().numpy().tolist() == [[7.0, 7.0]]

@@ -172,6 +172,8 @@ def test_embedding_out_of_range_in_compiled_code_raises_index_error():
     f(jg.tensor([0, 4]))
     with pytest.raises(IndexError, match="7"):
         f(jg.tensor([0, 7]))
+    with pytest.raises(RuntimeError, match="index -2 is out of bounds"):  # never wrapped to row 3
+        f(jg.tensor([0, -2]))
 
 
 # ----- LayerNorm, Bilinear, Unflatten ----------------------------------------------------------------

@@ -30,13 +30,19 @@ def embedding(input: TensorBase, weight: TensorBase, padding_idx: int | None = N
         raise ValueError("embedding: max_norm, scale_grad_by_freq and sparse are not supported by jitgrad "
                          "(gradients are dense); renormalise the table yourself under jitgrad.no_grad()")
     rows = weight.shape[0]
-    if not isinstance(ids._data, Symbolic):
+    out = prims.getitem(weight, ids)
+    if isinstance(ids._data, Symbolic):
+        # Traced: the indexing kernel raises IndexError for ids >= rows but wraps negative ones,
+        # as x[-1] must; a gather (which refuses negative indices, naming them) of zeros guards them.
+        negatives = prims.reshape(prims.where(prims.lt(ids, 0), ids, 0), (-1,))
+        guard = prims.gather(prims.as_tensor_operand(np.zeros((rows,), dtype=weight.dtype)), 0, negatives)
+        out = out + prims.reshape(guard, tuple(ids.shape) + (1,))
+    else:
         found = np.asarray(ids.numpy())
         bad = found[(found < 0) | (found >= rows)]
         if bad.size:
             raise IndexError(f"embedding: index {int(bad.reshape(-1)[0])} is out of range for a table of "
                              f"{rows} rows (valid ids are 0..{rows - 1})")
-    out = prims.getitem(weight, ids)
     if padding_idx is None:
         return out
     padding_idx = _padding_index(padding_idx, rows)
