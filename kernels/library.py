@@ -56,6 +56,17 @@ def add_at_flat(out, positions, values):
         out[positions[k]] += values[k]
 
 
+@numba.njit(cache=True)
+def add_rows(out, rows, values):
+    """out[rows[i], :] += values[i, :] for every i (2-D out and values; rows in range): the
+    scatter-add of an embedding table's gradient, row by contiguous row."""
+    width = out.shape[1]
+    for i in range(rows.size):
+        r = rows[i]
+        for k in range(width):
+            out[r, k] += values[i, k]
+
+
 OPS = ("matmul", "transpose_view", "permute", "reshape", "getitem_basic", "unindex_basic")
 
 
