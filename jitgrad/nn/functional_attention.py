@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes, prims
 from ..core import TensorBase
-from . import functional as F  # noqa: N812
+from . import functional_basic as F  # noqa: N812
 from .functional_activation import dropout
 
 

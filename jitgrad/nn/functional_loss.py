@@ -8,7 +8,7 @@ import warnings
 
 from .. import core, dtypes, prims
 from ..core import Symbolic, TensorBase
-from . import functional as F  # noqa: N812
+from . import functional_basic as F  # noqa: N812
 
 
 def _pair(name: str, input, target) -> tuple[TensorBase, TensorBase]:  # noqa: A002
