@@ -10,7 +10,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, f
 from .devices import device, get_default_device, set_default_device
 from .dtypes import bool_, double, float32, float64, get_default_dtype, int32, int64, long, set_default_dtype
 from .generator import Generator, default_generator
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                        set_grad_enabled)
 from .compiled import grad, jit, jit_grad, value_and_grad
 from .linalg_ops import addmm, baddbmm, bmm, einsum, outer, tensordot
 from .math_ops import (acos, acosh, allclose, asin, asinh, atan, atan2, atanh, clamp_max, clamp_min, cosh,

@@ -78,6 +78,9 @@ class Primitive:
     template: str | Callable | None = None
     params: tuple[str, ...] = ()
     reduction: Reduction | None = None
+    # False for a VJP that is user code (autograd.Function.backward): it is never run on probe
+    # values to find what it reads, so its node saves every operand.
+    probe_vjp: bool = True
 
     @property
     def differentiable(self) -> bool:
@@ -427,6 +430,8 @@ def vjp_reads(prim: Primitive, params: dict, inputs: tuple) -> tuple:
     """(which inputs, whether the output) `prim`'s VJP reads when the inputs that require grad are
     those of `inputs`: found by running the rule once on probe values per (primitive, requires-grad
     pattern, shapes, dtypes, params) and cached. A node saves (and version-checks) only these."""
+    if not prim.probe_vjp:
+        return (tuple(True for _ in inputs), True)
     signature = tuple([(t._requires_grad, t._data.shape, t._data.dtype) for t in inputs])
     try:
         key = (prim, signature, tuple(params.items())) if params else (prim, signature)

@@ -1,4 +1,4 @@
-"""Thread-local grad mode: no_grad, enable_grad, set_grad_enabled, is_grad_enabled."""
+"""Thread-local grad mode: no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode."""
 from __future__ import annotations
 
 import functools
@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
 
 class _GradState(threading.local):
     enabled = True
+    inference = False
 
 
 _state = _GradState()
@@ -105,6 +106,39 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
         _state.enabled = self._prev
         mode = self._target
         return _decorated(fn, lambda: set_grad_enabled(mode))
+
+
+class inference_mode:  # noqa: N801
+    """no_grad for code that will never need gradients (PyTorch's inference_mode): no graph is
+    recorded inside, and is_inference_mode_enabled() says so. inference_mode(False) changes
+    nothing. A context manager or a decorator (with or without parentheses)."""
+
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):  # @inference_mode without parentheses
+            return _decorated(mode, cls)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = (_state.enabled, _state.inference)
+        if self.mode:
+            _state.enabled, _state.inference = False, True
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled, _state.inference = self._prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+        return _decorated(fn, lambda: inference_mode(mode))
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside an inference_mode() region."""
+    return _state.inference
 
 
 def _decorated(fn, make_mode):

@@ -123,11 +123,36 @@ def _getitem_name(params, in_shapes):
     return "SliceBackward0" if any(item[0] == "s" for item in spec) else "AliasBackward0"
 
 
+def _add_at(out: np.ndarray, index, values: np.ndarray) -> None:
+    """np.add.at(out, index, values) through a compiled loop over flat positions (repeats
+    accumulate): the eager backward of indexing, embedding lookups and gather, ~50x faster."""
+    from kernels.library import add_at_flat  # (lazy: the kernel compiles, or loads from disk, on first use)
+    positions = np.arange(out.size, dtype=np.int64).reshape(out.shape)[index]
+    values = np.ascontiguousarray(np.broadcast_to(values, positions.shape), dtype=out.dtype)
+    add_at_flat(out.reshape(-1), positions.reshape(-1), values.reshape(-1))
+
+
+_FULL_SLICE = ("s", None, None, None)
+
+
+def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
+    """out[rows] += g for one index array on dim 0 (an embedding's backward): whole rows at a time."""
+    from kernels.library import add_rows
+    rows = rows.reshape(-1)
+    rows = np.where(rows < 0, rows + out.shape[0], rows) if rows.size and rows.min() < 0 else rows
+    width = int(np.prod(out.shape[1:], dtype=np.int64))
+    add_rows(out.reshape(out.shape[0], width), np.ascontiguousarray(rows, dtype=np.int64),
+             np.ascontiguousarray(g, dtype=out.dtype).reshape(rows.size, width))
+
+
 def _unindex_impl(g, *arrays, spec, shape):
     out = np.zeros(shape, dtype=g.dtype)
     index = _index_of(spec, arrays)
-    if arrays:
-        np.add.at(out, index, _to_torch_order(g, spec, arrays, len(shape), inverse=True))
+    if len(arrays) == 1 and spec[0] == ("a", 0) and all(s in (_FULL_SLICE, ("e",)) for s in spec[1:]) \
+            and len(shape) >= 1 and out.size:
+        _add_rows(out, np.asarray(arrays[0]), g)
+    elif arrays:
+        _add_at(out, index, _to_torch_order(g, spec, arrays, len(shape), inverse=True))
     else:
         out[index] += g
     return out
@@ -296,7 +321,7 @@ def _scatter_add_impl(g, index, dim, shape):
     out = np.zeros(shape, dtype=g.dtype)
     grid = list(np.indices(index.shape, sparse=True))
     grid[dim] = index
-    np.add.at(out, tuple(grid), g)
+    _add_at(out, tuple(grid), g)
     return out
 
 

@@ -378,6 +378,7 @@ ALGEBRAIC_RULES = {
     "add": _add, "sub": _sub, "mul": _mul, "div": _div, "neg": _neg, "cast": _same_dtype,
     "reshape": _same_shape, "expand": _same_shape, "clone": _clone, "to_device": _clone, "exp": _exp,
     "stop_gradient": _clone,  # (simplify runs after the adjoint, where stop_gradient matters)
+    "function_output": _clone,  # autograd.Function's output: its custom VJP has been applied by now
     "pow_scalar": _pow_one, "sum": _sum, "transpose": _transpose, "permute": _transpose,
 }
 

@@ -47,6 +47,26 @@ def matmul2d(a, b):
     return np.dot(a, b)
 
 
+@numba.njit(cache=True)
+def add_at_flat(out, positions, values):
+    """out[positions[k]] += values[k] for every k, repeats accumulating: NumPy's np.add.at on flat
+    arrays, ~50x faster (the eager backward of indexing, embedding lookups and gather). The
+    positions come from NumPy indexing of the target's own positions, so they are in range."""
+    for k in range(positions.size):
+        out[positions[k]] += values[k]
+
+
+@numba.njit(cache=True)
+def add_rows(out, rows, values):
+    """out[rows[i], :] += values[i, :] for every i (2-D out and values; rows in range): the
+    scatter-add of an embedding table's gradient, row by contiguous row."""
+    width = out.shape[1]
+    for i in range(rows.size):
+        r = rows[i]
+        for k in range(width):
+            out[r, k] += values[i, k]
+
+
 OPS = ("matmul", "transpose_view", "permute", "reshape", "getitem_basic", "unindex_basic")
 
 

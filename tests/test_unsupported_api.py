@@ -22,8 +22,8 @@ from jitgrad.unsupported.suggestions import SUGGESTIONS
 
 @pytest.mark.parametrize("get, full", [
     (lambda: jitgrad.lgamma, "torch.lgamma"),
-    (lambda: nn.Embedding, "torch.nn.Embedding"),
-    (lambda: functional.gelu, "torch.nn.functional.gelu"),
+    (lambda: nn.Transformer, "torch.nn.Transformer"),
+    (lambda: functional.ctc_loss, "torch.nn.functional.ctc_loss"),
     (lambda: optim.NAdam, "torch.optim.NAdam"),
     (lambda: jitgrad.tensor([1.0]).digamma, "torch.Tensor.digamma"),
     (lambda: nn.Parameter(jitgrad.ones(1)).lgamma, "torch.Tensor.lgamma"),

@@ -1,4 +1,5 @@
-"""Layers: Linear, the activations, Flatten/Identity, and the containers Sequential/ModuleList."""
+"""Layers: Linear, Bilinear, the basic activations, Flatten/Unflatten/Identity, and the containers
+Sequential/ModuleList."""
 from __future__ import annotations
 
 import math
@@ -12,6 +13,7 @@ from .. import dtypes, prims
 from ..core import TensorBase
 from ..tensor import Tensor
 from . import functional as F  # noqa: N812 - PyTorch's spelling
+from . import functional_layers as FL  # noqa: N812
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -107,6 +109,57 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dimension `dim` into `unflattened_size` (the inverse of Flatten)."""
+
+    def __init__(self, dim: int, unflattened_size) -> None:
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, input: TensorBase) -> TensorBase:  # noqa: A002
+        x = prims.as_tensor_operand(input)
+        dim = self.dim % x.ndim if x.ndim else 0
+        sizes = list(self.unflattened_size)
+        known = int(np.prod([s for s in sizes if s != -1]))
+        if sizes.count(-1) > 1 or (-1 not in sizes and known != x.shape[dim]) or \
+                (-1 in sizes and (known == 0 or x.shape[dim] % known)):
+            raise RuntimeError(f"unflatten: Provided sizes {list(self.unflattened_size)} don't multiply up to the "
+                               f"size of dim {self.dim} ({x.shape[dim]}) in the input tensor")
+        return prims.reshape(x, tuple(x.shape[:dim]) + tuple(sizes) + tuple(x.shape[dim + 1:]))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b with weight A of shape (out, in1, in2), init U(-1/sqrt(in1), 1/sqrt(in1))."""
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 dtype=None) -> None:
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        dt = dtypes.as_dtype(dtype)
+        self.weight = Parameter(Tensor._wrap(np.empty((out_features, in1_features, in2_features), dtype=dt)))
+        if bias:
+            self.bias = Parameter(Tensor._wrap(np.empty((out_features,), dtype=dt)))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features > 0 else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: TensorBase, input2: TensorBase) -> TensorBase:
+        return FL.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
 class _IndexedModules(Module):

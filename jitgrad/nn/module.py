@@ -350,7 +350,35 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        state = self.__dict__
+        if not state.get("_forward_pre_hooks") and not state.get("_forward_hooks"):
+            return self.forward(*args, **kwargs)
+        return _call_with_hooks(self, args, kwargs)
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """hook(module, args) runs before forward (hook(module, args, kwargs) with with_kwargs); a
+        non-None result replaces the arguments (a tuple, or a single value; (args, kwargs) with with_kwargs)."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """hook(module, args, output) runs after forward (hook(module, args, kwargs, output) with
+        with_kwargs); a non-None result replaces the output. always_call: run it even if forward raised."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs, always_call)
+
+    def _add_hook(self, kind: str, hook: Callable, prepend: bool, *flags) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.get(kind)
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, kind, hooks)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (hook, *flags)
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
 
     def extra_repr(self) -> str:
         """The text inside the parentheses of this module's repr (override in layers)."""
@@ -366,6 +394,54 @@ class Module:
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+class RemovableHandle:
+    """Returned by the register_*_hook methods: remove() unregisters the hook (also as a context manager)."""
+
+    _next_id = [0]
+
+    def __init__(self, hooks: OrderedDict) -> None:
+        self.hooks, self.id = hooks, RemovableHandle._next_id[0]
+        RemovableHandle._next_id[0] += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _call_with_hooks(module: Module, args: tuple, kwargs: dict):
+    """module(*args, **kwargs) with its forward pre-hooks and forward hooks (PyTorch's order and rules)."""
+    for hook, with_kwargs in list(module.__dict__.get("_forward_pre_hooks", {}).values()):
+        if with_kwargs:
+            result = hook(module, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                       f"but got {result!r}.")
+                args, kwargs = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+    forward_hooks = list(module.__dict__.get("_forward_hooks", {}).values())
+    try:
+        output = module.forward(*args, **kwargs)
+    except Exception:
+        for hook, with_kwargs, always_call in forward_hooks:
+            if always_call:
+                hook(module, args, kwargs, None) if with_kwargs else hook(module, args, None)
+        raise
+    for hook, with_kwargs, _always in forward_hooks:
+        result = hook(module, args, kwargs, output) if with_kwargs else hook(module, args, output)
+        if result is not None:
+            output = result
+    return output
 
 
 def zero_grad_of(p: TensorBase, set_to_none: bool) -> None:

@@ -1,4 +1,4 @@
-"""PyTorch's torch.utils namespace: data loading (utils.data)."""
-from . import data
+"""PyTorch's torch.utils namespace: data loading (utils.data) and activation checkpointing (utils.checkpoint)."""
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
