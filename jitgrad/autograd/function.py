@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,12 @@ from .. import dtypes, prims, shapes
 from ..core import OTHER, Primitive, TensorBase, bind
 from ..grad_mode import _state as _grad_state
 from ..grad_mode import no_grad
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from ..tensor import Tensor
 
 
 class FunctionCtx:
@@ -35,7 +42,7 @@ class FunctionCtx:
         self.non_differentiable: tuple = ()
         self.materialize_grads = True
 
-    def save_for_backward(self, *tensors) -> None:
+    def save_for_backward(self, *tensors: Sequence[Tensor]) -> None:
         """Keep tensors (or None) for backward; they come back as ctx.saved_tensors."""
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, TensorBase):
@@ -47,7 +54,7 @@ class FunctionCtx:
     def saved_tensors(self) -> tuple:
         return self.to_save
 
-    def mark_non_differentiable(self, *tensors) -> None:
+    def mark_non_differentiable(self, *tensors: Sequence[Tensor]) -> None:
         """Outputs that get no gradient (integer results, indices): they never require grad."""
         self.non_differentiable = self.non_differentiable + tensors
 
@@ -55,7 +62,7 @@ class FunctionCtx:
         """With False, backward receives None (not zeros) for the outputs that got no gradient."""
         self.materialize_grads = bool(value)
 
-    def mark_dirty(self, *tensors) -> None:
+    def mark_dirty(self, *tensors: Sequence[Tensor]) -> None:
         raise RuntimeError("jitgrad's autograd.Function does not support in-place forward (mark_dirty); return "
                            "a new tensor from forward instead")
 
@@ -144,26 +151,26 @@ class Function:
     setup_context(ctx, inputs, output), works too.)"""
 
     @staticmethod
-    def forward(ctx, *args, **kwargs):
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
 
     @staticmethod
-    def backward(ctx, *grad_outputs):
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
         raise NotImplementedError("You must implement either the backward or vjp method for your custom "
                                   "autograd.Function to use it with backward mode AD.")
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: Any, inputs: Any, output: Tensor) -> None:
         raise NotImplementedError("setup_context is not implemented.")
 
     vjp = backward
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("Legacy autograd function with non-static forward method is deprecated. Please use new-"
                            "style autograd function with static forward method (MyFunction.apply(...)).")
 
     @classmethod
-    def apply(cls, *args):
+    def apply(cls, *args: Any) -> Any:
         ctx = FunctionCtx()
         grad_on = _grad_state.enabled
         ctx.needs_input_grad = tuple(grad_on and isinstance(a, TensorBase) and a.requires_grad for a in args)
@@ -206,7 +213,7 @@ def _link_outputs(cls, ctx: FunctionCtx, args: tuple, raw):
     return tuple(linked) if isinstance(raw, tuple) else linked[0]
 
 
-def once_differentiable(backward):
+def once_differentiable(backward: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a backward that is not itself differentiable: it runs with grad mode off, and
     differentiating its result again (create_graph=True) raises an error at that second backward."""
 

@@ -2,6 +2,8 @@
 around nn.functional.multi_head_attention_forward."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import dtypes, prims
@@ -13,6 +15,9 @@ from .layers import Linear
 from .module import Module
 from .parameter import Parameter
 
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from .._typing import DTypeLike
+
 
 class MultiheadAttention(Module):
     """Attention with num_heads heads over embed_dim features; key/value may have other widths
@@ -20,7 +25,7 @@ class MultiheadAttention(Module):
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = False, dtype=None) -> None:
+                 vdim: int | None = None, batch_first: bool = False, dtype: DTypeLike = None) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and "
@@ -66,9 +71,9 @@ class MultiheadAttention(Module):
             init.constant_(self.in_proj_bias, 0.0)
             init.constant_(self.out_proj.bias, 0.0)
 
-    def forward(self, query: TensorBase, key: TensorBase, value: TensorBase, key_padding_mask=None,
-                need_weights: bool = True, attn_mask=None, average_attn_weights: bool = True,
-                is_causal: bool = False):
+    def forward(self, query: TensorBase, key: TensorBase, value: TensorBase, key_padding_mask: Tensor | None = None,
+                need_weights: bool = True, attn_mask: Tensor | None = None, average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
         """(attn_output, attn_weights): (L, N, E) or (N, L, E) with batch_first; weights (N, L, S) or None."""
         batched = prims.as_tensor_operand(query).ndim == 3
         if self.batch_first and batched:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core import TensorBase
 from .module import Module
 from .parameter import Parameter
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from .._typing import Number
 
 
 class ModuleDict(Module):
@@ -39,13 +45,13 @@ class ModuleDict(Module):
     def __contains__(self, key: str) -> bool:
         return key in self._modules
 
-    def keys(self):
+    def keys(self) -> Any:
         return self._modules.keys()
 
-    def values(self):
+    def values(self) -> Any:
         return self._modules.values()
 
-    def items(self):
+    def items(self) -> Any:
         return self._modules.items()
 
     def clear(self) -> None:
@@ -56,7 +62,7 @@ class ModuleDict(Module):
         del self[key]
         return module
 
-    def update(self, modules) -> None:
+    def update(self, modules: Module) -> None:
         pairs = modules.items() if isinstance(modules, (Mapping, ModuleDict)) else modules
         for entry in pairs:
             if not isinstance(entry, (tuple, list)) or len(entry) != 2:
@@ -101,7 +107,7 @@ class ParameterList(Module):
     def __iter__(self) -> Iterator[Parameter]:
         return iter(self._parameters.values())
 
-    def append(self, value) -> ParameterList:
+    def append(self, value: Number) -> ParameterList:
         self.register_parameter(str(len(self._parameters)), _as_parameter(value, "ParameterList"))
         return self
 
@@ -118,7 +124,7 @@ class ParameterList(Module):
 class ParameterDict(Module):
     """An ordered dict of named Parameters (plain tensors become Parameters)."""
 
-    def __init__(self, parameters=None) -> None:
+    def __init__(self, parameters: Any = None) -> None:
         super().__init__()
         if parameters is not None:
             self.update(parameters)
@@ -141,16 +147,16 @@ class ParameterDict(Module):
     def __contains__(self, key: str) -> bool:
         return key in self._parameters
 
-    def keys(self):
+    def keys(self) -> Any:
         return self._parameters.keys()
 
-    def values(self):
+    def values(self) -> Any:
         return self._parameters.values()
 
-    def items(self):
+    def items(self) -> Any:
         return self._parameters.items()
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self._parameters.get(key, default)
 
     def pop(self, key: str) -> Parameter:
@@ -161,7 +167,7 @@ class ParameterDict(Module):
     def clear(self) -> None:
         self._parameters.clear()
 
-    def update(self, parameters) -> None:
+    def update(self, parameters: Any) -> None:
         pairs = parameters.items() if isinstance(parameters, (Mapping, ParameterDict)) else parameters
         for entry in pairs:
             if not isinstance(entry, (tuple, list)) or len(entry) != 2:

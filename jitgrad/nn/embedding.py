@@ -1,6 +1,8 @@
 """Embedding: a learnable lookup table of vectors indexed by integer ids (torch.nn.Embedding)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import dtypes
@@ -12,6 +14,11 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from .._typing import DTypeLike
+
 
 class Embedding(Module):
     """weight[ids] with weight of shape (num_embeddings, embedding_dim), initialised N(0, 1); the row
@@ -20,7 +27,7 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
                  sparse: bool = False, _weight: TensorBase | None = None, _freeze: bool = False,
-                 dtype=None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         for name, n in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
@@ -54,7 +61,7 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings: TensorBase, freeze: bool = True, padding_idx: int | None = None,
-                        **kwargs) -> Embedding:
+                        **kwargs: Any) -> Embedding:
         """An Embedding whose table is `embeddings` (2-D); frozen (no gradient) unless freeze=False."""
         if embeddings.ndim != 2:
             raise AssertionError("Embeddings parameter is expected to be 2-dimensional")

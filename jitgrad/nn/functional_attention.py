@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,6 +11,10 @@ from .. import dtypes, prims
 from ..core import TensorBase
 from . import functional_basic as F  # noqa: N812
 from .functional_activation import dropout
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from .._typing import Number
+    from ..tensor import Tensor
 
 
 def _additive_mask(mask: TensorBase, dtype) -> TensorBase:
@@ -54,13 +59,16 @@ def _project(x: TensorBase, weight: TensorBase, bias: TensorBase | None) -> Tens
     return F.linear(x, weight, bias)
 
 
-def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num_heads: int,  # noqa: C901
-                                 in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn: bool,
-                                 dropout_p: float, out_proj_weight, out_proj_bias, training: bool = True,
-                                 key_padding_mask=None, need_weights: bool = True, attn_mask=None,
-                                 use_separate_proj_weight: bool = False, q_proj_weight=None, k_proj_weight=None,
-                                 v_proj_weight=None, static_k=None, static_v=None,
-                                 average_attn_weights: bool = True, is_causal: bool = False):
+def multi_head_attention_forward(query: Tensor, key: Tensor, value: Number, embed_dim_to_check: int, num_heads: int,  # noqa: C901
+                                 in_proj_weight: Tensor | None, in_proj_bias: Tensor | None, bias_k: Tensor | None,
+                                 bias_v: Tensor | None, add_zero_attn: bool, dropout_p: float, out_proj_weight: Tensor,
+                                 out_proj_bias: Tensor | None, training: bool = True,
+                                 key_padding_mask: Tensor | None = None, need_weights: bool = True,
+                                 attn_mask: Tensor | None = None, use_separate_proj_weight: bool = False,
+                                 q_proj_weight: Tensor | None = None, k_proj_weight: Tensor | None = None,
+                                 v_proj_weight: Tensor | None = None, static_k: Tensor | None = None,
+                                 static_v: Tensor | None = None, average_attn_weights: bool = True,
+                                 is_causal: bool = False) -> Tensor:
     """Multi-head attention of (L, N, E) query and (S, N, Ek/Ev) key/value (or unbatched (L, E)):
     returns (output (L, N, E), weights (N, L, S) averaged over heads, or (N, H, L, S), or None)."""
     if bias_k is not None or bias_v is not None or add_zero_attn or static_k is not None or static_v is not None:

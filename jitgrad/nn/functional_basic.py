@@ -4,10 +4,9 @@ their gradients come from the primitives' VJP rules. nn.functional re-exports th
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from .. import core, dtypes, prims, reduce_ops
 from ..core import Symbolic, TensorBase

@@ -1,10 +1,15 @@
 """embedding, layer_norm and bilinear of torch.nn.functional, composed from jitgrad's primitives."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import dtypes, prims
 from ..core import Symbolic, TensorBase
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Sequence
 
 
 def _check_indices(name: str, input: TensorBase) -> TensorBase:  # noqa: A002
@@ -56,7 +61,7 @@ def _padding_index(padding_idx: int, rows: int) -> int:
     return padding_idx % rows
 
 
-def layer_norm(input: TensorBase, normalized_shape, weight: TensorBase | None = None,  # noqa: A002
+def layer_norm(input: TensorBase, normalized_shape: int | Sequence[int], weight: TensorBase | None = None,  # noqa: A002
                bias: TensorBase | None = None, eps: float = 1e-5) -> TensorBase:
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims (biased var)."""
     x = prims.as_tensor_operand(input)

@@ -161,8 +161,8 @@ def margin_ranking_loss(input1: TensorBase, input2: TensorBase, target: TensorBa
 
 
 def cross_entropy(input: TensorBase, target: TensorBase, weight: TensorBase | None = None,  # noqa: A002
-                  size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> TensorBase:
+                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> TensorBase:
     """Cross entropy of logits against class indices or probabilities, optionally with label smoothing:
     (1 - s) * CE(target) + s * CE(uniform), weighted and masked as PyTorch does."""
     F._check_reduction(reduction)
@@ -199,8 +199,8 @@ def cross_entropy(input: TensorBase, target: TensorBase, weight: TensorBase | No
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
 
 
-def nll_loss(input: TensorBase, target: TensorBase, weight: TensorBase | None = None,  # noqa: A002
-             size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean") -> TensorBase:
+def nll_loss(input: TensorBase, target: TensorBase, weight: TensorBase | None = None, size_average: bool | None = None,  # noqa: A002
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> TensorBase:
     """Negative log-likelihood of class indices (PyTorch's signature; see functional.nll_loss)."""
     if size_average is not None or reduce is not None:
         raise TypeError("nll_loss: size_average and reduce are deprecated in PyTorch and not supported; "

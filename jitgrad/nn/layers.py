@@ -19,6 +19,7 @@ from .module import Module
 from .parameter import Parameter
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Sequence
     from typing import Any
 
     from .._typing import DTypeLike
@@ -114,7 +115,7 @@ class Flatten(Module):
 class Unflatten(Module):
     """Splits dimension `dim` into `unflattened_size` (the inverse of Flatten)."""
 
-    def __init__(self, dim: int, unflattened_size) -> None:
+    def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
@@ -137,7 +138,7 @@ class Bilinear(Module):
     """y = x1^T A x2 + b with weight A of shape (out, in1, in2), init U(-1/sqrt(in1), 1/sqrt(in1))."""
 
     def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
-                 dtype=None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
         dt = dtypes.as_dtype(dtype)

@@ -1,6 +1,8 @@
 """LayerNorm (torch.nn.LayerNorm); the batch norms live with the convolution layers in nn.conv."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import dtypes
@@ -10,12 +12,17 @@ from . import functional_layers as FL  # noqa: N812
 from .module import Module
 from .parameter import Parameter
 
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Sequence
+
+    from .._typing import DTypeLike
+
 
 class LayerNorm(Module):
     """Normalises over the trailing normalized_shape dims, then scales by weight (ones) and shifts by bias (zeros)."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
-                 dtype=None) -> None:
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype: DTypeLike = None) -> None:
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         self.normalized_shape = tuple(int(s) for s in shape)

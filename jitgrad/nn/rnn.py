@@ -5,6 +5,7 @@ elementwise ops, so compiled mode fuses a step's gate arithmetic into one loop."
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,11 @@ from . import functional_activation as FA  # noqa: N812
 from . import init
 from .module import Module
 from .parameter import Parameter
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from .._typing import DTypeLike
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -71,7 +77,7 @@ class _CellBase(Module):
     _name = ""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 dtype=None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         _check_sizes(self._name, input_size, hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
@@ -142,10 +148,10 @@ class LSTMCell(_CellBase):
 
     _name = "LSTMCell"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: DTypeLike = None) -> None:
         super().__init__(input_size, hidden_size, bias, dtype=dtype)
 
-    def forward(self, input: TensorBase, hx=None):  # noqa: A002
+    def forward(self, input: TensorBase, hx: Any = None) -> tuple[Tensor, Tensor]:  # noqa: A002
         return self._run(input, hx)
 
 
@@ -154,7 +160,7 @@ class GRUCell(_CellBase):
 
     _name = "GRUCell"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: DTypeLike = None) -> None:
         super().__init__(input_size, hidden_size, bias, dtype=dtype)
 
     def forward(self, input: TensorBase, hx: TensorBase | None = None) -> TensorBase:  # noqa: A002
@@ -166,7 +172,7 @@ class _RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 nonlinearity: str = "tanh", proj_size: int = 0, dtype=None) -> None:
+                 nonlinearity: str = "tanh", proj_size: int = 0, dtype: DTypeLike = None) -> None:
         super().__init__()
         _check_sizes(self._name, input_size, hidden_size)
         if not isinstance(num_layers, int) or num_layers <= 0:
@@ -228,7 +234,7 @@ class _RNNBase(Module):
             states.append(part)
         return states
 
-    def forward(self, input: TensorBase, hx=None):  # noqa: A002
+    def forward(self, input: TensorBase, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002
         """(output, h_n) — (output, (h_n, c_n)) for LSTM — PyTorch's shapes and layouts."""
         x = prims.as_tensor_operand(input)
         if x.ndim not in (2, 3):
@@ -288,7 +294,7 @@ class RNN(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype=None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          nonlinearity, dtype=dtype)
 
@@ -300,7 +306,7 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 dtype=None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          proj_size=proj_size, dtype=dtype)
 
@@ -312,6 +318,6 @@ class GRU(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype=None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          dtype=dtype)
