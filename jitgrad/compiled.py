@@ -41,7 +41,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
 from .tensor import Tensor
-from .trace import trace
+from .tracing import trace
 from .tree import unflatten
 
 log = logging.getLogger("jitgrad.compile")
@@ -96,7 +96,7 @@ class _Entry:
 
     def before_write_back(self, inputs: list, leaves) -> list:
         """`inputs` with the tensors about to be written back replaced by copies of their values
-        (they do not require grad: trace.py refuses that), for a backward that reads them."""
+        (they do not require grad: tracing.py refuses that), for a backward that reads them."""
         inputs = list(inputs)
         for target, _ in self.writebacks:
             i = target if isinstance(target, int) else \
@@ -109,7 +109,7 @@ class _Entry:
 
     def results(self, outs: list, leaves) -> list:
         """The function's own outputs, after writing the final values of tensors that in-place ops
-        changed inside it back into them (functionalised in-place ops, see trace.py)."""
+        changed inside it back into them (functionalised in-place ops, see tracing.py)."""
         for (target, bumps), value in zip(self.writebacks, outs[self.n_results:self.n_outputs], strict=True):
             _write_back(leaves[target] if isinstance(target, int) else target, value, bumps)
         return outs[:self.n_results]
@@ -324,7 +324,7 @@ def jit_grad(fn: Callable | None = None, *, static_argnums=()):
     from the enclosing scope (Module parameters and buffers, any tensor made before the trace)
     are inputs too: their current values are used at every call and those that require grad
     receive gradients. detach(), no_grad blocks, random draws and in-place ops mean what they
-    mean eagerly (see trace.py)."""
+    mean eagerly (see tracing.py)."""
     if fn is None:
         return functools.partial(jit_grad, static_argnums=static_argnums)
     return _JitGrad(fn, static_argnums)

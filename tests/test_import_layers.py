@@ -15,7 +15,7 @@ LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", 
           "prims_conv", "prims_promotion", "prims_device", "prims_elementwise", "prims_index", "prims_shape",
           "prims_reduce", "prims_matmul", "prims",
           "autodiff", "inplace", "printing", "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd", "tree",
-          "ir", "trace", "interpret", "adjoint", "transforms", "simplify", "fuse", "lower_calls", "lower", "cuda",
+          "ir", "tracing", "interpret", "adjoint", "transforms", "simplify", "fuse", "lower_calls", "lower", "cuda",
           "buffer_pool", "call_cache", "compile_log", "executable", "call_args", "compiled_backward", "compiled",
           "distributed", "nn", "models", "optim", "tape", "viz", "utils", "serialization"]
 

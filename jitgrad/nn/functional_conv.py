@@ -9,7 +9,7 @@ import numpy as np
 from .. import core, prims, prims_conv
 from ..core import Symbolic, TensorBase
 from ..grad_mode import no_grad
-from ..trace import TracingError
+from ..tracing import TracingError
 
 
 def _constant(values, dtype, like: TensorBase) -> TensorBase:
