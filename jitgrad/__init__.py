@@ -33,12 +33,13 @@ from .shape_ops import (chunk, diag, diag_embed, diagonal, flip, fliplr, flipud,
 from .tape import GradientTape
 from .tensor import (Tensor, abs_, add_, clamp_, cos_, div_, exp_, fill_, log_, mul_, neg_, pow_, relu_,
                      sigmoid_, sin_, sqrt_, sub_, tanh_, zero_)
-from .trace import TracingError, make_ir
+from .tracing import TracingError, make_ir
 from .version import __version__
 
 bool = bool_  # noqa: A001 - jitgrad.bool, as torch.bool
 float = float32  # noqa: A001
 clip = clamp
+trace = make_ir  # jax.make_jaxpr's role: jitgrad.trace(fn)(*args) is the traced IR graph
 negative = neg
 multiply = mul
 divide = div

@@ -29,7 +29,7 @@ from .interpret import replay
 from .ir import Eqn, Graph, Var, gc_paused
 from .prims import cast, expand
 from .tensor import Tensor
-from .trace import TraceBuilder
+from .tracing import TraceBuilder
 from .tree import LEAF, seq, static
 
 CHEAP_KINDS = (ELEMENTWISE, SHAPE)

@@ -28,7 +28,7 @@ class VersionCounter:
     def __init__(self) -> None:
         self.value = 0
         self.last_op = ""
-        # Creation order of storages: a trace captures the tensors made before it began (see trace.py).
+        # Creation order of storages: a trace captures the tensors made before it began (see tracing.py).
         self.serial = _next_serial()
 
     def bump(self, op_name: str) -> None:

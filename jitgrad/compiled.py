@@ -45,7 +45,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
 from .tensor import Tensor
-from .trace import TracingError, trace
+from .tracing import TracingError, trace
 from .tree import unflatten
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
@@ -107,7 +107,7 @@ class _Entry:
 
     def before_write_back(self, inputs: list, leaves) -> list:
         """`inputs` with the tensors about to be written back replaced by copies of their values
-        (they do not require grad: trace.py refuses that), for a backward that reads them."""
+        (they do not require grad: tracing.py refuses that), for a backward that reads them."""
         inputs = list(inputs)
         for target, _ in self.writebacks:
             i = target if isinstance(target, int) else \
@@ -120,7 +120,7 @@ class _Entry:
 
     def results(self, outs: list, leaves) -> list:
         """The function's own outputs, after writing the final values of tensors that in-place ops
-        changed inside it back into them (functionalised in-place ops, see trace.py)."""
+        changed inside it back into them (functionalised in-place ops, see tracing.py)."""
         n_written = self.n_results + len(self.writebacks)
         for (target, bumps), value in zip(self.writebacks, outs[self.n_results:n_written], strict=True):
             _write_back(leaves[target] if isinstance(target, int) else target, value, bumps)
@@ -291,7 +291,7 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
 
     fn may be a whole training step (`opt.zero_grad(); loss.backward(); opt.step()`): its
     backward, optimizer update and `.grad` changes are compiled into the same program (see
-    trace.py and step_effects.py). What a trace cannot express raises TracingError naming the
+    tracing.py and step_effects.py). What a trace cannot express raises TracingError naming the
     line; with fallback=True fn runs eagerly instead, with one warning.
 
     Example:
@@ -410,7 +410,7 @@ def jit_grad(fn: Callable | None = None, *, static_argnums: int | Sequence[int] 
     from the enclosing scope (Module parameters and buffers, any tensor made before the trace)
     are inputs too: their current values are used at every call and those that require grad
     receive gradients. detach(), no_grad blocks, random draws and in-place ops mean what they
-    mean eagerly (see trace.py).
+    mean eagerly (see tracing.py).
 
     Example:
         >>> @jg.jit_grad

@@ -199,7 +199,7 @@ record_hook: list = [None]
 
 
 class _Tracing(threading.local):
-    """The Builder of the user function being traced in this thread (set by trace.py). While it
+    """The Builder of the user function being traced in this thread (set by tracing.py). While it
     is set, an op on a tensor that existed before the trace began (a parameter, buffer or any
     tensor from the enclosing scope) is recorded too, that tensor becoming a captured input,
     not run once at trace time: compiled functions read such tensors' current values at every

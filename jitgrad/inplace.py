@@ -117,7 +117,7 @@ def inplace(self: TensorBase, op_name: str, compute: Callable, operands: tuple =
                                f"type {dtypes.name(self.dtype)} (in-place {op_name})")
         result = prims.cast(result, self.dtype)
     if isinstance(self._data, Symbolic) or isinstance(result._data, Symbolic):
-        # Inside a trace: functionalised, the tensor is rebound to its new value (see trace.py).
+        # Inside a trace: functionalised, the tensor is rebound to its new value (see tracing.py).
         builder = result._data.builder if isinstance(result._data, Symbolic) else self._data.builder
         builder.in_place_ops += 1
         builder.rebind(self, builder.operand(result._data))

@@ -127,7 +127,7 @@ class Graph:
         self.captured = list(captured)
         # `random_inputs`: draw() functions for the inputs after the captured ones (fresh random
         # numbers at every call); `writebacks`: where each of the LAST outputs is written after a
-        # call (an argument's leaf index, or a captured tensor), see trace.py.
+        # call (an argument's leaf index, or a captured tensor), see tracing.py.
         self.random_inputs: list = []
         self.writebacks: list = []
         # The error eager backward would raise (an in-place op changed a value saved for backward).
@@ -262,11 +262,11 @@ class Builder:
         return out
 
     def unsupported(self, what: str, ways_out: str) -> Exception:
-        """The error raised for what a trace cannot record (trace.py refines it)."""
+        """The error raised for what a trace cannot record (tracing.py refines it)."""
         return RuntimeError(f"{what} is not supported while building a graph; {ways_out}")
 
     def value_error(self, what: str) -> Exception:
-        """The error raised when user code reads a symbolic value (trace.py refines it)."""
+        """The error raised when user code reads a symbolic value (tracing.py refines it)."""
         return RuntimeError(f"{what} needs the value of a symbolic tensor, which is not known while building a graph")
 
     def build(self, inputs: Sequence[Var], outputs: Sequence, in_tree=None, out_tree=None) -> Graph:

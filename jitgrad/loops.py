@@ -23,7 +23,7 @@ from .core import TensorBase
 from .executable import Executable
 from .grad_mode import enable_grad
 from .tensor import Tensor
-from .trace import TracingError, trace
+from .tracing import TracingError, trace
 from .tree import flatten, unflatten
 
 _CACHE_SIZE = 64

@@ -11,7 +11,7 @@ from jitgrad.adjoint import split, vjp_graph
 from jitgrad.core import TensorBase
 from jitgrad.interpret import evaluate
 from jitgrad.simplify import simplify
-from jitgrad.trace import trace
+from jitgrad.tracing import trace
 from jitgrad.tree import flatten
 
 

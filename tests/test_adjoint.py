@@ -11,7 +11,7 @@ import jitgrad as jg
 from jitgrad.adjoint import split, vjp_graph
 from jitgrad.interpret import evaluate
 from jitgrad.simplify import simplify
-from jitgrad.trace import TracingError, make_ir
+from jitgrad.tracing import TracingError, make_ir
 
 TRACEABLE = [c for c in CASES if not c.eager_only]
 

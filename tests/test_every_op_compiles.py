@@ -14,7 +14,7 @@ from jitgrad.adjoint import split
 from jitgrad.fuse import FallbackGroup, fuse
 from jitgrad.lower import lower
 from jitgrad.simplify import simplify
-from jitgrad.trace import trace
+from jitgrad.tracing import trace
 
 TRACEABLE = [c for c in CASES if not c.eager_only]
 

@@ -12,7 +12,7 @@ import jitgrad as jg
 from jitgrad.adjoint import split, vjp_graph
 from jitgrad.interpret import evaluate
 from jitgrad.simplify import PASSES, simplify
-from jitgrad.trace import make_ir
+from jitgrad.tracing import make_ir
 
 X = np.full(4, 1.001, np.float32)
 Y = np.full(4, 0.999, np.float32)

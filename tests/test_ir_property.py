@@ -10,7 +10,7 @@ import jitgrad as jg
 from jitgrad.adjoint import vjp_graph
 from jitgrad.interpret import evaluate
 from jitgrad.simplify import simplify
-from jitgrad.trace import trace
+from jitgrad.tracing import trace
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies

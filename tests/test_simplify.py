@@ -13,7 +13,7 @@ from jitgrad.core import bind
 from jitgrad.interpret import evaluate
 from jitgrad.ir import Builder, verify
 from jitgrad.simplify import FOLD_LIMIT, PASSES, algebraic, cse, dce, fold_constants, freeze, simplify
-from jitgrad.trace import make_ir
+from jitgrad.tracing import make_ir
 
 X = np.array([0.5, 1.5, 2.5], np.float32)
 Y = np.array([1.0, -2.0, 0.25], np.float32)

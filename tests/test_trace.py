@@ -10,7 +10,7 @@ import pytest
 import jitgrad as jg
 from jitgrad.interpret import evaluate
 from jitgrad.ir import verify
-from jitgrad.trace import TracingError, make_ir, trace
+from jitgrad.tracing import TracingError, make_ir, trace
 from jitgrad.tree import unflatten
 
 X = np.arange(1.0, 4.0, dtype=np.float32)
@@ -132,3 +132,15 @@ def test_tracing_does_not_touch_grad_state():
 def test_numpy_of_a_differentiated_traced_tensor_is_a_tracing_error():
     with pytest.raises(TracingError, match="t.numpy()"):
         make_ir(jg.grad(lambda x: jg.sum(x) * float(np.sum(x.numpy()))))(X)
+
+
+def test_jitgrad_trace_is_the_public_tracer():
+    """jitgrad.trace(fn)(*args) is the IR graph, as jax.make_jaxpr(fn)(*args) is a jaxpr (the
+    tracing machinery lives in jitgrad.tracing, so the name is free for the function)."""
+    def fn(x):
+        return (x.sin() * 2).sum()
+
+    graph = jg.trace(fn)(X)
+    assert callable(jg.trace) and str(graph) == str(make_ir(fn)(X))
+    (out,) = evaluate(graph, X)
+    np.testing.assert_allclose(out, (np.sin(X) * 2).sum(), rtol=1e-6)

@@ -145,7 +145,7 @@ def test_ir_graph_counts_clusters_and_labels():
 
 
 def test_ir_graph_from_the_real_tracer_when_available():
-    trace = pytest.importorskip("jitgrad.trace")
+    trace = pytest.importorskip("jitgrad.tracing")
     graph = trace.make_ir(lambda x: (x.sin() * 2.0).sum(0))(jg.randn(3, 4))
     nodes, edges = parse(viz.to_dot(graph))
     assert len(edges) == sum(len(e.inputs) for e in graph.eqns) + len(graph.outputs)

@@ -11,7 +11,7 @@ import numpy as np
 from .. import core, prims, prims_conv
 from ..core import Symbolic, TensorBase
 from ..grad_mode import no_grad
-from ..trace import TracingError
+from ..tracing import TracingError
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
     from typing import Any
