@@ -39,7 +39,8 @@ from .version import __version__
 bool = bool_  # noqa: A001 - jitgrad.bool, as torch.bool
 float = float32  # noqa: A001
 clip = clamp
-trace = make_ir  # jax.make_jaxpr's role: jitgrad.trace(fn)(*args) is the traced IR graph
+# jitgrad.trace is torch.trace (the sum of a matrix's diagonal, shape_ops); the IR tracer is
+# jitgrad.make_ir (jax.make_jaxpr's role): make_ir(fn)(*args) is the traced graph.
 negative = neg
 multiply = mul
 divide = div

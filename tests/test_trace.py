@@ -134,13 +134,13 @@ def test_numpy_of_a_differentiated_traced_tensor_is_a_tracing_error():
         make_ir(jg.grad(lambda x: jg.sum(x) * float(np.sum(x.numpy()))))(X)
 
 
-def test_jitgrad_trace_is_the_public_tracer():
-    """jitgrad.trace(fn)(*args) is the IR graph, as jax.make_jaxpr(fn)(*args) is a jaxpr (the
-    tracing machinery lives in jitgrad.tracing, so the name is free for the function)."""
+def test_jitgrad_trace_is_torch_trace_and_make_ir_the_public_tracer():
+    """jitgrad.trace(x) is PyTorch's torch.trace (the tracing machinery lives in jitgrad.tracing,
+    so the name is free); jitgrad.make_ir(fn)(*args) is the IR graph, as jax.make_jaxpr is a jaxpr."""
     def fn(x):
         return (x.sin() * 2).sum()
 
-    graph = jg.trace(fn)(X)
-    assert callable(jg.trace) and str(graph) == str(make_ir(fn)(X))
+    assert float(jg.trace(jg.tensor([[1.0, 2.0], [3.0, 4.0]]))) == 5.0
+    graph = jg.make_ir(fn)(X)
     (out,) = evaluate(graph, X)
     np.testing.assert_allclose(out, (np.sin(X) * 2).sum(), rtol=1e-6)
