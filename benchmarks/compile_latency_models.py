@@ -1,6 +1,7 @@
 """Compile latency of whole models (issue 14; the MLP and loop rows are in compile_latency.py):
 the first jit_grad forward + backward in a fresh process with an empty kernel cache, one
-thread, against the goals. `python -m benchmarks.compile_latency_models [--only gru16,gru32,trf]`. Each row runs in its own subprocess (a fresh Numba
+thread, against the goals: `python -m benchmarks.compile_latency_models [--only gru16,gru32,trf]`.
+Each row runs in its own subprocess (a fresh Numba
 and an empty $JITGRAD_CACHE_DIR); the row prints its wall time and the process's CPU time (on
 a busy machine the CPU time is the steadier figure)."""
 from __future__ import annotations
