@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
-from .. import autodiff, core, creation, dtypes
+from .. import autodiff, core, dtypes
 from ..autograd.function import Function
 from ..core import Symbolic, TensorBase
+from ..generator import default_generator
 from ..grad_mode import enable_grad
 
 
@@ -20,13 +19,12 @@ class _Fresh:
         self.state = state
 
     def __enter__(self):
-        self.saved = creation._generator[0]
-        creation._generator[0] = np.random.Generator(np.random.PCG64())
-        creation._generator[0].bit_generator.state = self.state
+        self.saved = default_generator.get_state()
+        default_generator.set_state(self.state)
         return self
 
     def __exit__(self, *exc):
-        creation._generator[0] = self.saved
+        default_generator.set_state(self.saved)
         return False
 
 
@@ -34,7 +32,7 @@ class _CheckpointFunction(Function):
     @staticmethod
     def forward(ctx, run_function, preserve_rng_state, *args):
         ctx.run_function = run_function
-        ctx.rng_state = creation._generator[0].bit_generator.state if preserve_rng_state else None
+        ctx.rng_state = default_generator.get_state() if preserve_rng_state else None
         ctx.arguments = args
         ctx.save_for_backward(*[a for a in args if isinstance(a, TensorBase)])
         return run_function(*args)
