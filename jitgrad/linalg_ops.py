@@ -20,7 +20,7 @@ def outer(input, vec2):  # noqa: A002 - PyTorch's argument names
     for name, t in (("self", a), ("vec2", b)):
         if t.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {t.ndim}-D")
-    return prims.mul(prims.unsqueeze(a, 1), prims.unsqueeze(b, 0))
+    return prims.mul(prims.reshape(a, (a.shape[0], 1)), b)  # (as PyTorch records it: a view, then mul)
 
 
 def bmm(input, mat2):  # noqa: A002

@@ -33,12 +33,12 @@ def _reverse_cumsum(g, dim):
 
 
 def _cumsum_vjp(g, out, x, dim):
-    return (_reverse_cumsum(g, dim),)
+    return ((g,) if x.ndim == 0 else (_reverse_cumsum(g, dim),))  # (a 0-d scan is its input)
 
 
 def _cumprod_vjp(g, out, x, dim):
-    n = x.shape[dim]
-    if n == 0:
+    n = x.shape[dim] if x.ndim else 1
+    if n <= 1:
         return (g,)
     if n > CUMPROD_EXACT_MAX:
         return (_reverse_cumsum(g * out, dim) / x,)
@@ -54,12 +54,16 @@ def _cumprod_vjp(g, out, x, dim):
     return (local.transpose(dim, -1) if moved else local,)
 
 
-def _cumsum_impl(x, dim):
-    return np.cumsum(x, axis=dim, dtype=None if dtypes.is_floating(x.dtype) else np.int64)
+def _scan(np_scan):
+    """A scan along dim in jitgrad's result dtypes; a 0-d input scans as its one element (PyTorch)."""
+    def impl(x, dim):
+        dtype = None if dtypes.is_floating(x.dtype) else np.int64
+        return np.array(x, dtype=dtype) if x.ndim == 0 else np_scan(x, axis=dim, dtype=dtype)
+    return impl
 
 
-def _cumprod_impl(x, dim):
-    return np.cumprod(x, axis=dim, dtype=None if dtypes.is_floating(x.dtype) else np.int64)
+_cumsum_impl = _scan(np.cumsum)
+_cumprod_impl = _scan(np.cumprod)
 
 
 CUMSUM = Primitive("cumsum", quiet(_cumsum_impl), _scan_rule, _cumsum_vjp, OTHER, "CumsumBackward0",

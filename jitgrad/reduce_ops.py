@@ -39,7 +39,7 @@ def cumsum(input, dim: int, *, dtype=None):  # noqa: A002 - PyTorch's argument n
     x = _tensor(input)
     if dtype is not None:
         x = prims.cast(x, dtype)
-    return _from_1d(bind(prims_scan.CUMSUM, _as_1d(x), dim=_dim(x, dim)), x)
+    return bind(prims_scan.CUMSUM, x, dim=_dim(x, dim))
 
 
 def cumprod(input, dim: int, *, dtype=None):  # noqa: A002
@@ -47,7 +47,7 @@ def cumprod(input, dim: int, *, dtype=None):  # noqa: A002
     x = _tensor(input)
     if dtype is not None:
         x = prims.cast(x, dtype)
-    return _from_1d(bind(prims_scan.CUMPROD, _as_1d(x), dim=_dim(x, dim)), x)
+    return bind(prims_scan.CUMPROD, x, dim=_dim(x, dim))
 
 
 # ----- softmax family ------------------------------------------------------------------------------------
