@@ -143,7 +143,8 @@ class TensorBase:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._data.shape
+        shape = self._data.shape
+        return shape if type(shape) is tuple else tuple(shape)  # (Numba's CUDA simulator has its own type)
 
     @property
     def dtype(self) -> np.dtype:
