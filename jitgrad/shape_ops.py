@@ -331,7 +331,7 @@ def _scatter_args(op: str, x, dim, index, src):
         if tuple(src.shape) != tuple(idx.shape):
             src = prims.getitem(src, tuple(slice(0, s) for s in idx.shape))
     else:
-        src = prims.expand(prims.as_tensor_operand(np.asarray(src, dtype=x.dtype)), tuple(idx.shape))
+        src = prims.expand(prims.constant_like(np.asarray(src, dtype=x.dtype), x.dtype, x), tuple(idx.shape))
     return x, d, idx, src
 
 
@@ -399,4 +399,5 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if num_classes < 1 and (values is None or values.size):
         raise RuntimeError(f"one_hot(): num_classes should be positive, got {num_classes}")
     _check_range(t, 0, num_classes, "one_hot", t.ndim)
-    return prims.cast(prims.eq(prims.unsqueeze(t, -1), np.arange(num_classes)), dtypes.int64)
+    classes = prims.constant_like(np.arange(num_classes), dtypes.int64, t)  # (on t's device)
+    return prims.cast(prims.eq(prims.unsqueeze(t, -1), classes), dtypes.int64)
