@@ -21,7 +21,7 @@ class OpMethods:
     __slots__ = ()
 
     def asin(self) -> Tensor:
-        """Tensor.asin as in PyTorch (see jitgrad.asin where it exists).
+        """``Tensor.asin`` as in PyTorch (see ``jitgrad.asin`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).asin()
@@ -30,7 +30,7 @@ class OpMethods:
         return math_ops.asin(self)
 
     def acos(self) -> Tensor:
-        """Tensor.acos as in PyTorch (see jitgrad.acos where it exists).
+        """``Tensor.acos`` as in PyTorch (see ``jitgrad.acos`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).acos()
@@ -39,7 +39,7 @@ class OpMethods:
         return math_ops.acos(self)
 
     def atan(self) -> Tensor:
-        """Tensor.atan as in PyTorch (see jitgrad.atan where it exists).
+        """``Tensor.atan`` as in PyTorch (see ``jitgrad.atan`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).atan()
@@ -48,7 +48,7 @@ class OpMethods:
         return math_ops.atan(self)
 
     def sinh(self) -> Tensor:
-        """Tensor.sinh as in PyTorch (see jitgrad.sinh where it exists).
+        """``Tensor.sinh`` as in PyTorch (see ``jitgrad.sinh`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).sinh()
@@ -57,7 +57,7 @@ class OpMethods:
         return math_ops.sinh(self)
 
     def cosh(self) -> Tensor:
-        """Tensor.cosh as in PyTorch (see jitgrad.cosh where it exists).
+        """``Tensor.cosh`` as in PyTorch (see ``jitgrad.cosh`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).cosh()
@@ -66,7 +66,7 @@ class OpMethods:
         return math_ops.cosh(self)
 
     def asinh(self) -> Tensor:
-        """Tensor.asinh as in PyTorch (see jitgrad.asinh where it exists).
+        """``Tensor.asinh`` as in PyTorch (see ``jitgrad.asinh`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).asinh()
@@ -75,7 +75,7 @@ class OpMethods:
         return math_ops.asinh(self)
 
     def acosh(self) -> Tensor:
-        """Tensor.acosh as in PyTorch (see jitgrad.acosh where it exists).
+        """``Tensor.acosh`` as in PyTorch (see ``jitgrad.acosh`` where it exists).
 
         Example:
             >>> jg.tensor([1.5, 2.0]).acosh()
@@ -84,7 +84,7 @@ class OpMethods:
         return math_ops.acosh(self)
 
     def atanh(self) -> Tensor:
-        """Tensor.atanh as in PyTorch (see jitgrad.atanh where it exists).
+        """``Tensor.atanh`` as in PyTorch (see ``jitgrad.atanh`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).atanh()
@@ -95,7 +95,7 @@ class OpMethods:
     arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 
     def erf(self) -> Tensor:
-        """Tensor.erf as in PyTorch (see jitgrad.erf where it exists).
+        """``Tensor.erf`` as in PyTorch (see ``jitgrad.erf`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).erf()
@@ -104,7 +104,7 @@ class OpMethods:
         return math_ops.erf(self)
 
     def erfc(self) -> Tensor:
-        """Tensor.erfc as in PyTorch (see jitgrad.erfc where it exists).
+        """``Tensor.erfc`` as in PyTorch (see ``jitgrad.erfc`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).erfc()
@@ -113,7 +113,7 @@ class OpMethods:
         return math_ops.erfc(self)
 
     def exp2(self) -> Tensor:
-        """Tensor.exp2 as in PyTorch (see jitgrad.exp2 where it exists).
+        """``Tensor.exp2`` as in PyTorch (see ``jitgrad.exp2`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).exp2()
@@ -122,7 +122,7 @@ class OpMethods:
         return math_ops.exp2(self)
 
     def log2(self) -> Tensor:
-        """Tensor.log2 as in PyTorch (see jitgrad.log2 where it exists).
+        """``Tensor.log2`` as in PyTorch (see ``jitgrad.log2`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).log2()
@@ -131,7 +131,7 @@ class OpMethods:
         return math_ops.log2(self)
 
     def log10(self) -> Tensor:
-        """Tensor.log10 as in PyTorch (see jitgrad.log10 where it exists).
+        """``Tensor.log10`` as in PyTorch (see ``jitgrad.log10`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).log10()
@@ -140,7 +140,7 @@ class OpMethods:
         return math_ops.log10(self)
 
     def rsqrt(self) -> Tensor:
-        """Tensor.rsqrt as in PyTorch (see jitgrad.rsqrt where it exists).
+        """``Tensor.rsqrt`` as in PyTorch (see ``jitgrad.rsqrt`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).rsqrt()
@@ -149,7 +149,7 @@ class OpMethods:
         return math_ops.rsqrt(self)
 
     def sinc(self) -> Tensor:
-        """Tensor.sinc as in PyTorch (see jitgrad.sinc where it exists).
+        """``Tensor.sinc`` as in PyTorch (see ``jitgrad.sinc`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).sinc()
@@ -158,7 +158,7 @@ class OpMethods:
         return math_ops.sinc(self)
 
     def square(self) -> Tensor:
-        """Tensor.square as in PyTorch (see jitgrad.square where it exists).
+        """``Tensor.square`` as in PyTorch (see ``jitgrad.square`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).square()
@@ -167,7 +167,7 @@ class OpMethods:
         return math_ops.square(self)
 
     def deg2rad(self) -> Tensor:
-        """Tensor.deg2rad as in PyTorch (see jitgrad.deg2rad where it exists).
+        """``Tensor.deg2rad`` as in PyTorch (see ``jitgrad.deg2rad`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).deg2rad()
@@ -176,7 +176,7 @@ class OpMethods:
         return math_ops.deg2rad(self)
 
     def rad2deg(self) -> Tensor:
-        """Tensor.rad2deg as in PyTorch (see jitgrad.rad2deg where it exists).
+        """``Tensor.rad2deg`` as in PyTorch (see ``jitgrad.rad2deg`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).rad2deg()
@@ -185,7 +185,7 @@ class OpMethods:
         return math_ops.rad2deg(self)
 
     def atan2(self, other: TensorLike) -> Tensor:
-        """Tensor.atan2 as in PyTorch (see jitgrad.atan2 where it exists).
+        """``Tensor.atan2`` as in PyTorch (see ``jitgrad.atan2`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).atan2(jg.tensor([1.0, 1.0]))
@@ -196,7 +196,7 @@ class OpMethods:
     arctan2 = atan2
 
     def hypot(self, other: TensorLike) -> Tensor:
-        """Tensor.hypot as in PyTorch (see jitgrad.hypot where it exists).
+        """``Tensor.hypot`` as in PyTorch (see ``jitgrad.hypot`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 5.0]).hypot(jg.tensor([4.0, 12.0]))
@@ -205,7 +205,7 @@ class OpMethods:
         return math_ops.hypot(self, other)
 
     def fmod(self, other: TensorLike) -> Tensor:
-        """Tensor.fmod as in PyTorch (see jitgrad.fmod where it exists).
+        """``Tensor.fmod`` as in PyTorch (see ``jitgrad.fmod`` where it exists).
 
         Example:
             >>> jg.tensor([-3.0, 3.0]).fmod(2.0)
@@ -214,7 +214,7 @@ class OpMethods:
         return math_ops.fmod(self, other)
 
     def remainder(self, other: TensorLike) -> Tensor:
-        """Tensor.remainder as in PyTorch (see jitgrad.remainder where it exists).
+        """``Tensor.remainder`` as in PyTorch (see ``jitgrad.remainder`` where it exists).
 
         Example:
             >>> jg.tensor([-3.0, 3.0]).remainder(2.0)
@@ -229,7 +229,7 @@ class OpMethods:
         return math_ops.remainder(other, self)
 
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
-        """Tensor.nan_to_num as in PyTorch (see jitgrad.nan_to_num where it exists).
+        """``Tensor.nan_to_num`` as in PyTorch (see ``jitgrad.nan_to_num`` where it exists).
 
         Example:
             >>> jg.tensor([float('nan'), 1.0]).nan_to_num()
@@ -238,7 +238,7 @@ class OpMethods:
         return math_ops.nan_to_num(self, nan, posinf, neginf)
 
     def clamp_min(self, min: TensorLike | None) -> Tensor:  # noqa: A002
-        """Tensor.clamp_min as in PyTorch (see jitgrad.clamp_min where it exists).
+        """``Tensor.clamp_min`` as in PyTorch (see ``jitgrad.clamp_min`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).clamp_min(0.3)
@@ -247,7 +247,7 @@ class OpMethods:
         return math_ops.clamp_min(self, min)
 
     def clamp_max(self, max: TensorLike | None) -> Tensor:  # noqa: A002
-        """Tensor.clamp_max as in PyTorch (see jitgrad.clamp_max where it exists).
+        """``Tensor.clamp_max`` as in PyTorch (see ``jitgrad.clamp_max`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).clamp_max(0.3)
@@ -256,7 +256,7 @@ class OpMethods:
         return math_ops.clamp_max(self, max)
 
     def signbit(self) -> Tensor:
-        """Tensor.signbit as in PyTorch (see jitgrad.signbit where it exists).
+        """``Tensor.signbit`` as in PyTorch (see ``jitgrad.signbit`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).signbit()
@@ -265,7 +265,7 @@ class OpMethods:
         return math_ops.signbit(self)
 
     def isnan(self) -> Tensor:
-        """Tensor.isnan as in PyTorch (see jitgrad.isnan where it exists).
+        """``Tensor.isnan`` as in PyTorch (see ``jitgrad.isnan`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).isnan()
@@ -274,7 +274,7 @@ class OpMethods:
         return math_ops.isnan(self)
 
     def isinf(self) -> Tensor:
-        """Tensor.isinf as in PyTorch (see jitgrad.isinf where it exists).
+        """``Tensor.isinf`` as in PyTorch (see ``jitgrad.isinf`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).isinf()
@@ -283,7 +283,7 @@ class OpMethods:
         return math_ops.isinf(self)
 
     def isfinite(self) -> Tensor:
-        """Tensor.isfinite as in PyTorch (see jitgrad.isfinite where it exists).
+        """``Tensor.isfinite`` as in PyTorch (see ``jitgrad.isfinite`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).isfinite()
@@ -292,7 +292,7 @@ class OpMethods:
         return math_ops.isfinite(self)
 
     def isclose(self, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-        """Tensor.isclose as in PyTorch (see jitgrad.isclose where it exists).
+        """``Tensor.isclose`` as in PyTorch (see ``jitgrad.isclose`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).isclose(jg.tensor([0.5, 0.3]))
@@ -301,7 +301,7 @@ class OpMethods:
         return math_ops.isclose(self, other, rtol, atol, equal_nan)
 
     def allclose(self, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-        """Tensor.allclose as in PyTorch (see jitgrad.allclose where it exists).
+        """``Tensor.allclose`` as in PyTorch (see ``jitgrad.allclose`` where it exists).
 
         Example:
             >>> jg.tensor([0.5, 0.25]).allclose(jg.tensor([0.5, 0.25]))
@@ -316,7 +316,7 @@ class ShapeMethods:
     __slots__ = ()
 
     def split(self, split_size: int | Sequence[int], dim: Dims = 0) -> Tensor:
-        """Tensor.split as in PyTorch (see jitgrad.split where it exists).
+        """``Tensor.split`` as in PyTorch (see ``jitgrad.split`` where it exists).
 
         Example:
             >>> jg.arange(5).split(2)
@@ -325,7 +325,7 @@ class ShapeMethods:
         return shape_ops.split(self, split_size, dim)
 
     def chunk(self, chunks: int, dim: Dims = 0) -> Tensor:
-        """Tensor.chunk as in PyTorch (see jitgrad.chunk where it exists).
+        """``Tensor.chunk`` as in PyTorch (see ``jitgrad.chunk`` where it exists).
 
         Example:
             >>> jg.arange(4).chunk(2)
@@ -334,7 +334,7 @@ class ShapeMethods:
         return shape_ops.chunk(self, chunks, dim)
 
     def unbind(self, dim: Dims = 0) -> Tensor:
-        """Tensor.unbind as in PyTorch (see jitgrad.unbind where it exists).
+        """``Tensor.unbind`` as in PyTorch (see ``jitgrad.unbind`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).unbind()
@@ -343,7 +343,7 @@ class ShapeMethods:
         return shape_ops.unbind(self, dim)
 
     def repeat(self, *sizes: Sequence[int]) -> Tensor:
-        """Tensor.repeat as in PyTorch (see jitgrad.repeat where it exists).
+        """``Tensor.repeat`` as in PyTorch (see ``jitgrad.repeat`` where it exists).
 
         Example:
             >>> jg.tensor([1, 2]).repeat(2)
@@ -352,7 +352,7 @@ class ShapeMethods:
         return shape_ops.repeat(self, *sizes)
 
     def tile(self, *dims: int | Sequence[int]) -> Tensor:
-        """Tensor.tile as in PyTorch (see jitgrad.tile where it exists).
+        """``Tensor.tile`` as in PyTorch (see ``jitgrad.tile`` where it exists).
 
         Example:
             >>> jg.tensor([1, 2]).tile(2)
@@ -361,7 +361,7 @@ class ShapeMethods:
         return shape_ops.tile(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
     def repeat_interleave(self, repeats: int | TensorLike, dim: Dims = None) -> Tensor:
-        """Tensor.repeat_interleave as in PyTorch (see jitgrad.repeat_interleave where it exists).
+        """``Tensor.repeat_interleave`` as in PyTorch (see ``jitgrad.repeat_interleave`` where it exists).
 
         Example:
             >>> jg.tensor([1, 2]).repeat_interleave(2)
@@ -370,7 +370,7 @@ class ShapeMethods:
         return shape_ops.repeat_interleave(self, repeats, dim)
 
     def flip(self, *dims: int | Sequence[int]) -> Tensor:
-        """Tensor.flip as in PyTorch (see jitgrad.flip where it exists).
+        """``Tensor.flip`` as in PyTorch (see ``jitgrad.flip`` where it exists).
 
         Example:
             >>> jg.arange(3).flip(0)
@@ -379,7 +379,7 @@ class ShapeMethods:
         return shape_ops.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
     def fliplr(self) -> Tensor:
-        """Tensor.fliplr as in PyTorch (see jitgrad.fliplr where it exists).
+        """``Tensor.fliplr`` as in PyTorch (see ``jitgrad.fliplr`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).fliplr()
@@ -389,7 +389,7 @@ class ShapeMethods:
         return shape_ops.fliplr(self)
 
     def flipud(self) -> Tensor:
-        """Tensor.flipud as in PyTorch (see jitgrad.flipud where it exists).
+        """``Tensor.flipud`` as in PyTorch (see ``jitgrad.flipud`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).flipud()
@@ -399,7 +399,7 @@ class ShapeMethods:
         return shape_ops.flipud(self)
 
     def roll(self, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
-        """Tensor.roll as in PyTorch (see jitgrad.roll where it exists).
+        """``Tensor.roll`` as in PyTorch (see ``jitgrad.roll`` where it exists).
 
         Example:
             >>> jg.arange(4).roll(1)
@@ -408,7 +408,7 @@ class ShapeMethods:
         return shape_ops.roll(self, shifts, dims)
 
     def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-        """Tensor.diagonal as in PyTorch (see jitgrad.diagonal where it exists).
+        """``Tensor.diagonal`` as in PyTorch (see ``jitgrad.diagonal`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).diagonal()
@@ -417,7 +417,7 @@ class ShapeMethods:
         return shape_ops.diagonal(self, offset, dim1, dim2)
 
     def diag(self, diagonal: int = 0) -> Tensor:
-        """Tensor.diag as in PyTorch (see jitgrad.diag where it exists).
+        """``Tensor.diag`` as in PyTorch (see ``jitgrad.diag`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).diag()
@@ -426,7 +426,7 @@ class ShapeMethods:
         return shape_ops.diag(self, diagonal)
 
     def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
-        """Tensor.diag_embed as in PyTorch (see jitgrad.diag_embed where it exists).
+        """``Tensor.diag_embed`` as in PyTorch (see ``jitgrad.diag_embed`` where it exists).
 
         Example:
             >>> jg.tensor([1.0, 2.0]).diag_embed()
@@ -436,7 +436,7 @@ class ShapeMethods:
         return shape_ops.diag_embed(self, offset, dim1, dim2)
 
     def trace(self) -> Tensor:
-        """Tensor.trace as in PyTorch (see jitgrad.trace where it exists).
+        """``Tensor.trace`` as in PyTorch (see ``jitgrad.trace`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).trace()
@@ -445,7 +445,7 @@ class ShapeMethods:
         return shape_ops.trace(self)
 
     def tril(self, diagonal: int = 0) -> Tensor:
-        """Tensor.tril as in PyTorch (see jitgrad.tril where it exists).
+        """``Tensor.tril`` as in PyTorch (see ``jitgrad.tril`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).tril()
@@ -455,7 +455,7 @@ class ShapeMethods:
         return shape_ops.tril(self, diagonal)
 
     def triu(self, diagonal: int = 0) -> Tensor:
-        """Tensor.triu as in PyTorch (see jitgrad.triu where it exists).
+        """``Tensor.triu`` as in PyTorch (see ``jitgrad.triu`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).triu()
@@ -465,7 +465,7 @@ class ShapeMethods:
         return shape_ops.triu(self, diagonal)
 
     def masked_fill(self, mask: TensorLike, value: Number) -> Tensor:
-        """Tensor.masked_fill as in PyTorch (see jitgrad.masked_fill where it exists).
+        """``Tensor.masked_fill`` as in PyTorch (see ``jitgrad.masked_fill`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).masked_fill(jg.tensor([[1.0, 2.0], [3.0, 4.0]]) > 2, 0.0)
@@ -475,7 +475,7 @@ class ShapeMethods:
         return shape_ops.masked_fill(self, mask, value)
 
     def masked_fill_(self, mask: TensorLike, value: Number) -> Tensor:
-        """Tensor.masked_fill_ as in PyTorch (see jitgrad.masked_fill_ where it exists).
+        """``Tensor.masked_fill_`` as in PyTorch (see ``jitgrad.masked_fill_`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).masked_fill_(jg.tensor([[1.0, 2.0], [3.0, 4.0]]) > 2, 0.0)
@@ -485,7 +485,7 @@ class ShapeMethods:
         return _inplace(self, "masked_fill_", lambda src: shape_ops.masked_fill(src, mask, value), (mask, value))
 
     def masked_select(self, mask: TensorLike) -> Tensor:
-        """Tensor.masked_select as in PyTorch (see jitgrad.masked_select where it exists).
+        """``Tensor.masked_select`` as in PyTorch (see ``jitgrad.masked_select`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).masked_select(jg.tensor([[1.0, 2.0], [3.0, 4.0]]) > 2)
@@ -494,7 +494,7 @@ class ShapeMethods:
         return shape_ops.masked_select(self, mask)
 
     def index_select(self, dim: Dims, index: int) -> Tensor:
-        """Tensor.index_select as in PyTorch (see jitgrad.index_select where it exists).
+        """``Tensor.index_select`` as in PyTorch (see ``jitgrad.index_select`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).index_select(0, jg.tensor([1]))
@@ -503,7 +503,7 @@ class ShapeMethods:
         return shape_ops.index_select(self, dim, index)
 
     def scatter(self, dim: Dims, index: int, src: TensorLike | None = None, *, value: Number | None = None) -> Tensor:
-        """Tensor.scatter as in PyTorch (see jitgrad.scatter where it exists).
+        """``Tensor.scatter`` as in PyTorch (see ``jitgrad.scatter`` where it exists).
 
         Example:
             >>> jg.zeros(3).scatter(0, jg.tensor([2]), jg.tensor([5.0]))
@@ -512,7 +512,7 @@ class ShapeMethods:
         return shape_ops.scatter(self, dim, index, src, value=value)
 
     def scatter_add(self, dim: Dims, index: int, src: TensorLike) -> Tensor:
-        """Tensor.scatter_add as in PyTorch (see jitgrad.scatter_add where it exists).
+        """``Tensor.scatter_add`` as in PyTorch (see ``jitgrad.scatter_add`` where it exists).
 
         Example:
             >>> jg.zeros(3).scatter_add(0, jg.tensor([2, 2]), jg.tensor([1.0, 2.0]))
@@ -521,7 +521,7 @@ class ShapeMethods:
         return shape_ops.scatter_add(self, dim, index, src)
 
     def take_along_dim(self, indices: Tensor, dim: Dims = None) -> Tensor:
-        """Tensor.take_along_dim as in PyTorch (see jitgrad.take_along_dim where it exists).
+        """``Tensor.take_along_dim`` as in PyTorch (see ``jitgrad.take_along_dim`` where it exists).
 
         Example:
             >>> jg.tensor([[1.0, 2.0], [3.0, 4.0]]).take_along_dim(jg.tensor([[1], [0]]), 1)
@@ -537,7 +537,7 @@ class ReduceMethods:
     __slots__ = ()
 
     def cumsum(self, dim: Dims, *, dtype: DTypeLike = None) -> Tensor:
-        """Tensor.cumsum as in PyTorch (see jitgrad.cumsum where it exists).
+        """``Tensor.cumsum`` as in PyTorch (see ``jitgrad.cumsum`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 1.0, 2.0]).cumsum(0)
@@ -546,7 +546,7 @@ class ReduceMethods:
         return reduce_ops.cumsum(self, dim, dtype=dtype)
 
     def cumprod(self, dim: Dims, *, dtype: DTypeLike = None) -> Tensor:
-        """Tensor.cumprod as in PyTorch (see jitgrad.cumprod where it exists).
+        """``Tensor.cumprod`` as in PyTorch (see ``jitgrad.cumprod`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 1.0, 2.0]).cumprod(0)
@@ -555,7 +555,7 @@ class ReduceMethods:
         return reduce_ops.cumprod(self, dim, dtype=dtype)
 
     def softmax(self, dim: Dims, dtype: DTypeLike = None) -> Tensor:
-        """Tensor.softmax as in PyTorch (see jitgrad.softmax where it exists).
+        """``Tensor.softmax`` as in PyTorch (see ``jitgrad.softmax`` where it exists).
 
         Example:
             >>> jg.tensor([0.0, 0.0]).softmax(0)
@@ -564,7 +564,7 @@ class ReduceMethods:
         return reduce_ops.softmax(self, dim, dtype)
 
     def log_softmax(self, dim: Dims, dtype: DTypeLike = None) -> Tensor:
-        """Tensor.log_softmax as in PyTorch (see jitgrad.log_softmax where it exists).
+        """``Tensor.log_softmax`` as in PyTorch (see ``jitgrad.log_softmax`` where it exists).
 
         Example:
             >>> jg.tensor([0.0, 0.0]).log_softmax(0)
@@ -573,7 +573,7 @@ class ReduceMethods:
         return reduce_ops.log_softmax(self, dim, dtype)
 
     def logsumexp(self, dim: Dims, keepdim: bool = False) -> Tensor:
-        """Tensor.logsumexp as in PyTorch (see jitgrad.logsumexp where it exists).
+        """``Tensor.logsumexp`` as in PyTorch (see ``jitgrad.logsumexp`` where it exists).
 
         Example:
             >>> jg.tensor([0.0, 0.0]).logsumexp(0)
@@ -582,7 +582,7 @@ class ReduceMethods:
         return reduce_ops.logsumexp(self, dim, keepdim)
 
     def argsort(self, dim: Dims = -1, descending: bool = False, stable: bool = False) -> Tensor:
-        """Tensor.argsort as in PyTorch (see jitgrad.argsort where it exists).
+        """``Tensor.argsort`` as in PyTorch (see ``jitgrad.argsort`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 1.0, 2.0]).argsort()
@@ -591,7 +591,7 @@ class ReduceMethods:
         return reduce_ops.argsort(self, dim, descending, stable)
 
     def sort(self, dim: Dims = -1, descending: bool = False, stable: bool = False) -> Tensor:
-        """Tensor.sort as in PyTorch (see jitgrad.sort where it exists).
+        """``Tensor.sort`` as in PyTorch (see ``jitgrad.sort`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 1.0, 2.0]).sort()
@@ -600,7 +600,7 @@ class ReduceMethods:
         return reduce_ops.sort(self, dim, descending, stable)
 
     def topk(self, k: int, dim: Dims = -1, largest: bool = True, sorted: bool = True) -> Tensor:  # noqa: A002
-        """Tensor.topk as in PyTorch (see jitgrad.topk where it exists).
+        """``Tensor.topk`` as in PyTorch (see ``jitgrad.topk`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 1.0, 2.0]).topk(2)
@@ -609,7 +609,7 @@ class ReduceMethods:
         return reduce_ops.topk(self, k, dim, largest, sorted)
 
     def median(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
-        """Tensor.median as in PyTorch (see jitgrad.median where it exists).
+        """``Tensor.median`` as in PyTorch (see ``jitgrad.median`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 1.0, 2.0]).median()
@@ -618,7 +618,7 @@ class ReduceMethods:
         return reduce_ops.median(self, dim, keepdim)
 
     def histc(self, bins: int = 100, min: TensorLike | None = 0, max: TensorLike | None = 0) -> Tensor:  # noqa: A002
-        """Tensor.histc as in PyTorch (see jitgrad.histc where it exists).
+        """``Tensor.histc`` as in PyTorch (see ``jitgrad.histc`` where it exists).
 
         Example:
             >>> jg.tensor([3.0, 1.0, 2.0]).histc(bins=3, min=0, max=3)
@@ -633,7 +633,7 @@ class LinalgMethods:
     __slots__ = ()
 
     def outer(self, vec2: TensorLike) -> Tensor:
-        """Tensor.outer as in PyTorch (see jitgrad.outer where it exists).
+        """``Tensor.outer`` as in PyTorch (see ``jitgrad.outer`` where it exists).
 
         Example:
             >>> jg.tensor([1.0, 2.0]).outer(jg.tensor([1.0, 3.0]))
@@ -645,7 +645,7 @@ class LinalgMethods:
     ger = outer
 
     def bmm(self, mat2: TensorLike) -> Tensor:
-        """Tensor.bmm as in PyTorch (see jitgrad.bmm where it exists).
+        """``Tensor.bmm`` as in PyTorch (see ``jitgrad.bmm`` where it exists).
 
         Example:
             >>> jg.ones(1, 2, 2).bmm(jg.ones(1, 2, 1))
@@ -655,7 +655,7 @@ class LinalgMethods:
         return linalg_ops.bmm(self, mat2)
 
     def addmm(self, mat1: TensorLike, mat2: TensorLike, *, beta: Number = 1, alpha: Number = 1) -> Tensor:
-        """Tensor.addmm as in PyTorch (see jitgrad.addmm where it exists).
+        """``Tensor.addmm`` as in PyTorch (see ``jitgrad.addmm`` where it exists).
 
         Example:
             >>> jg.zeros(2, 2).addmm(jg.tensor([[1.0, 2.0], [3.0, 4.0]]), jg.eye(2))
@@ -665,7 +665,7 @@ class LinalgMethods:
         return linalg_ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
     def baddbmm(self, batch1: TensorLike, batch2: TensorLike, *, beta: Number = 1, alpha: Number = 1) -> Tensor:
-        """Tensor.baddbmm as in PyTorch (see jitgrad.baddbmm where it exists).
+        """``Tensor.baddbmm`` as in PyTorch (see ``jitgrad.baddbmm`` where it exists).
 
         Example:
             >>> jg.zeros(1, 2, 1).baddbmm(jg.ones(1, 2, 2), jg.ones(1, 2, 1))
@@ -681,7 +681,7 @@ class RandomMethods:
     __slots__ = ()
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
-        """Tensor.normal_ as in PyTorch (see jitgrad.normal_ where it exists).
+        """``Tensor.normal_`` as in PyTorch (see ``jitgrad.normal_`` where it exists).
 
         Example:
             >>> jg.zeros(2).normal_().shape
@@ -691,7 +691,7 @@ class RandomMethods:
 
     # (PyTorch names a and b `from` and `to`)
     def uniform_(self, a: TensorLike = 0.0, b: TensorLike = 1.0, *, generator: Any = None) -> Tensor:
-        """Tensor.uniform_ as in PyTorch (see jitgrad.uniform_ where it exists).
+        """``Tensor.uniform_`` as in PyTorch (see ``jitgrad.uniform_`` where it exists).
 
         Example:
             >>> jg.zeros(2).uniform_(0, 1).shape
@@ -700,7 +700,7 @@ class RandomMethods:
         return random_ops.uniform_(self, a, b, generator=generator)
 
     def bernoulli_(self, p: float | str | None = 0.5, *, generator: Any = None) -> Tensor:
-        """Tensor.bernoulli_ as in PyTorch (see jitgrad.bernoulli_ where it exists).
+        """``Tensor.bernoulli_`` as in PyTorch (see ``jitgrad.bernoulli_`` where it exists).
 
         Example:
             >>> jg.zeros(2).bernoulli_(1.0)
@@ -709,7 +709,7 @@ class RandomMethods:
         return random_ops.bernoulli_(self, p, generator=generator)
 
     def bernoulli(self, p: float | str | None = None, *, generator: Any = None) -> Tensor:
-        """Tensor.bernoulli as in PyTorch (see jitgrad.bernoulli where it exists).
+        """``Tensor.bernoulli`` as in PyTorch (see ``jitgrad.bernoulli`` where it exists).
 
         Example:
             >>> jg.ones(2).bernoulli()
@@ -718,7 +718,7 @@ class RandomMethods:
         return random_ops.bernoulli(self, p, generator=generator)
 
     def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
-        """Tensor.multinomial as in PyTorch (see jitgrad.multinomial where it exists).
+        """``Tensor.multinomial`` as in PyTorch (see ``jitgrad.multinomial`` where it exists).
 
         Example:
             >>> jg.tensor([0.0, 1.0]).multinomial(1)

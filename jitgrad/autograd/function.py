@@ -146,9 +146,9 @@ FUNCTION_OUTPUT = Primitive(
 
 
 class Function:
-    """Base of user ops: subclass with static forward(ctx, *args) and backward(ctx, *grad_outputs),
-    then call `MyFn.apply(*args)`. (PyTorch 2's form, forward(*args) plus
-    setup_context(ctx, inputs, output), works too.)"""
+    """Base of user ops: subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``,
+    then call ``MyFn.apply(*args)``. (PyTorch 2's form, ``forward(*args)`` plus
+    ``setup_context(ctx, inputs, output)``, works too.)"""
 
     @staticmethod
     def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
