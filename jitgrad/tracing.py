@@ -113,6 +113,7 @@ class FunctionTraceBuilder(TraceBuilder):
         self.on_success: list = []  # run once, when the trace succeeded (commits optimizer state)
         self.after_call: list = []  # run after every compiled call (optimizer counters)
         self.pending: dict = {}  # scratch of traced optimizers (state made by this trace, by key)
+        self.argument_ids: dict = {}  # id(tensor passed as an argument) -> its position among the inputs
 
     def outside(self, tensor) -> bool:
         return (tensor._version_counter.serial < self.start_serial or id(tensor) in self.adopted) \
@@ -250,6 +251,7 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph
     builder = FunctionTraceBuilder()
     leaves, in_tree = flatten_args(args, kwargs, static_set)
     tensors = [_input_tensor(builder, leaf) for leaf in leaves]
+    builder.argument_ids = {id(leaf): k for k, leaf in enumerate(leaves) if isinstance(leaf, TensorBase)}
     for t, leaf in zip(tensors, leaves, strict=True):
         t._requires_grad = isinstance(leaf, TensorBase) and leaf._requires_grad  # the real structure
     in_vars = [t._data for t in tensors]

@@ -236,3 +236,59 @@ def test_held_grad_is_not_overwritten_by_the_next_step():
     assert p.grad is not held and held._version == 0
     np.testing.assert_array_equal(held.numpy(), values)
     assert not np.array_equal(p.grad.numpy(), values)
+
+
+def test_parameter_passed_as_argument_is_refused_not_silently_left_unchanged():
+    """A compiled function's arguments are values: a parameter passed as one would get its gradient
+    on a traced copy, and the step would never update the real parameter."""
+    w = jg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    opt = jg.optim.SGD([w], lr=0.1)
+    x = jg.tensor(np.array([3.0, 4.0]))
+
+    def step(w, x):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        opt.step()
+
+    with pytest.raises(jg.TracingError, match=r"parameter passed as an argument.*input 0") as info:
+        jg.jit(step)(w, x)
+    assert "enclosing scope" in str(info.value)
+    np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        jg.jit(step, fallback=True)(w, x)
+    np.testing.assert_allclose(w.detach().numpy(), [0.7, 1.6])
+
+
+STATE_EDITS = {
+    "replace_buffer": lambda opt, p: opt.state[p].__setitem__("momentum_buffer", jg.ones_like(p)),
+    "delete_param_state": lambda opt, p: opt.state.__delitem__(p),
+    "clear": lambda opt, p: opt.state.clear(),
+    "assign_new_dict": lambda opt, p: setattr(opt, "state", {}),
+    "pop_buffer": lambda opt, p: opt.state[p].pop("momentum_buffer"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(STATE_EDITS))
+def test_direct_edits_of_optimizer_state_are_seen_by_compiled_steps(edit):
+    """Replacing or removing state tensors between compiled calls retraces: the program must not
+    keep updating the tensors the trace captured."""
+    results = []
+    for compiled in (False, True):
+        model = _model()
+        opt = jg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = jg.jit(step) if compiled else step
+        x, y = jg.tensor(X), jg.tensor(Y)
+        losses = [float(fn(x, y)) for _ in range(2)]
+        STATE_EDITS[edit](opt, next(iter(model.parameters())))
+        losses += [float(fn(x, y)) for _ in range(2)]
+        results.append((model, opt, losses))
+    _same(*results)

@@ -68,7 +68,8 @@ def step_group(opt, index: int, group: dict) -> None:
         for p in params:
             st = opt.state.get(p)
             if st is None:
-                st = opt.state[p] = {}
+                opt.state[p] = {}
+                st = opt.state[p]
                 opt._init_state(group, p, st)
             keys.append(opt._advance(group, p, st))
         uniform = keys.count(keys[0]) == len(keys)
@@ -187,7 +188,8 @@ def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
     for p in params:
         st = opt.state.get(p)
         if st is None:
-            st = opt.state[p] = {}
+            opt.state[p] = {}
+            st = opt.state[p]
             opt._init_state(group, p, st)
         key = opt._advance(group, p, st)
         arrays = []

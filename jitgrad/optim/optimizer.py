@@ -14,6 +14,7 @@ from ..grad_mode import enable_grad, no_grad
 from ..nn.module import storage_moves, zero_grad_of
 from ..tensor import Tensor
 from . import fused
+from .state import OptimizerState
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
     from typing import Any
@@ -50,13 +51,14 @@ class Optimizer:
             raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
                             "of tensors in sets will change between runs. Please use a list instead.")
         self.defaults = dict(defaults)
-        self.state: dict = {}
+        # Bumped by whatever may change which state exists or the groups (eager steps, loading,
+        # new groups, a compiled step's trace, edits of `state`): compiled steps recheck their
+        # assumptions then.
+        self._epoch = 0
+        self.state = {}
         self.param_groups: list[dict] = []
         self._cache: dict = {}
         self._fresh: set = set()  # ids of parameters whose lazy state a compiled step made and has not used yet
-        # Bumped by whatever may change which state exists or the groups (eager steps, loading,
-        # new groups, a compiled step's trace): compiled steps recheck their assumptions then.
-        self._epoch = 0
         self._structure_at = -1
         self._structure_cache = ()
         self._moves_seen = storage_moves[0]  # Module.to moves seen (fused._follow_moves)
@@ -130,6 +132,19 @@ class Optimizer:
                 fused.step_group(self, index, group)
         return loss
 
+    @property
+    def state(self) -> dict:
+        """Per-parameter state: {parameter: {name: tensor or counter}} (as PyTorch's)."""
+        return self._state
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        self._state = OptimizerState(self._state_changed, value)
+        self._state_changed()
+
+    def _state_changed(self) -> None:
+        self._epoch += 1
+
     # ----- what subclasses define ---------------------------------------------------------------
 
     def _init_state(self, group: dict, p: TensorBase, state: dict) -> None:
@@ -194,7 +209,7 @@ class Optimizer:
                 if st is None:
                     names.append(None)
                     continue
-                names.append(tuple(st))
+                names.append(tuple((n, id(v) if isinstance(v, TensorBase) else None) for n, v in st.items()))
                 keys.add(self._compiled_key(group, p, st))
             out.append((id(group), tuple(map(id, params)), tuple(names), len(keys) <= 1))
         return tuple(out)

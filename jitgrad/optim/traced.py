@@ -61,6 +61,7 @@ def trace_step(opt, builder) -> None:
             f"{name}.step()",
             f"{name} has no compiled update rule (SGD, Adam and AdamW have one): call optimizer.step() after "
             "the compiled call, or pass fallback=True to jitgrad.jit to run the whole step eagerly")
+    _refuse_parameters_passed_as_arguments(opt, builder, name)
     builder.guard_fns.append(opt._structure)  # evaluated when the trace ends (state made by it included)
     for index, group in enumerate(opt.param_groups):
         params = [p for p in group["params"] if builder.grad_of(p) is not None]
@@ -68,10 +69,26 @@ def trace_step(opt, builder) -> None:
             _trace_group(opt, builder, index, group, params)
 
 
+def _refuse_parameters_passed_as_arguments(opt, builder, name: str) -> None:
+    """A compiled function's arguments are values: a parameter passed as one is traced as a new
+    input, so its gradient would land on that input and the real parameter would silently never
+    be updated. Refuse it, naming the way out."""
+    arguments = builder.argument_ids
+    for index, group in enumerate(opt.param_groups):
+        for k, p in enumerate(group["params"]):
+            if id(p) in arguments:
+                raise builder.unsupported(
+                    f"{name}.step() on a parameter passed as an argument (param_groups[{index}]['params'][{k}], "
+                    f"the compiled function's tensor input {arguments[id(p)]})",
+                    "the arguments of a compiled function are values, so the step would update a copy and the "
+                    "parameter would never change. Use the parameters from the enclosing scope (the model and "
+                    "optimizer the function closes over) and pass only data (inputs, targets) as arguments")
+
+
 def _trace_group(opt, builder, index: int, group: dict, params: list) -> None:
     flags = opt._flags(group)
-    hypers: dict = {}
     pending = builder.pending.setdefault(id(opt), {})
+    states, made_here = [], set()
     for p in params:
         state = opt.state.get(p)
         if state is None:
@@ -80,15 +97,27 @@ def _trace_group(opt, builder, index: int, group: dict, params: list) -> None:
             state = pending[id(p)] = {}
             opt._init_state(group, p, state)
             _commit(builder, opt, p, state, list(state), fresh=False)
+            made_here.add(id(p))
         made = opt._lazy_state(group, p, state)
         if made:
             _commit(builder, opt, p, state, made, fresh=True)
+            made_here.add(id(p))
+        states.append(state)
+    # The hyper-parameters follow one parameter's step key (first step, step count). When the
+    # group's parameters are at different steps (state of some removed or loaded), each gets its
+    # own; the next call sees them aligned (the structure guard) and retraces with shared ones.
+    aligned = len(made_here) in (0, len(params)) and \
+        len({opt._compiled_key(group, p, st) for p, st in zip(params, states, strict=True)
+             if id(p) not in made_here}) <= 1
+    hypers: dict = {}
+    for p, state in zip(params, states, strict=True):
         for value in state.values():
             if hasattr(value, "_data"):
                 builder.adopt(value)
-        h = hypers.get(p.dtype)
+        key = p.dtype if aligned else (p.dtype, id(p))
+        h = hypers.get(key)
         if h is None:
-            h = hypers[p.dtype] = _Hypers(opt, index, p, builder, p.dtype)
+            h = hypers[key] = _Hypers(opt, index, p, builder, p.dtype)
         arrays = {n: state[n] for n in opt.state_names if n in state}
         new_p, new_state = opt._rule(p, p._grad, arrays, h, flags, _TENSOR_OPS)
         builder.update(p, new_p, "optimizer.step")
