@@ -296,18 +296,22 @@ def _run_row(case: Case, columns: list[str], loaded: dict, settings: Settings, p
     expected = _known_answer(case, size)
     return {"key": case.key, "workload": case.workload, "label": case.label(settings.mode), "per": case.per,
             "size": size, "outputs": list(case.outputs), "cells": cells,
-            "expected": None if expected is None else [x.tolist() for x in expected], "goal": _goal(case.goal, cells),
-            "goals": [_goal(g, cells) for g in ((case.goal,) if case.goal else ()) + case.more_goals]}
+            "expected": None if expected is None else [x.tolist() for x in expected],
+            "goal": _goal(case.goal, cells, size / case.sizes["full"]),
+            "goals": [_goal(g, cells, size / case.sizes["full"])
+                      for g in ((case.goal,) if case.goal else ()) + case.more_goals]}
 
 
-def _goal(g, cells: dict) -> dict | None:
-    """A goal of the row with its measured ratio, or seconds (None when there is no goal)."""
+def _goal(g, cells: dict, scale: float = 1.0) -> dict | None:
+    """A goal of the row with its measured ratio, or seconds (None when there is no goal). A goal
+    in seconds is stated for the full size: a run at another size (--quick) is held to it
+    scaled by the size ratio (the work is linear in the size: epochs)."""
     if g is None:
         return None
     out = {"variant": g.variant, "against": g.against, "max_ratio": g.max_ratio, "ratio": None, "met": None}
     a, b = cells.get(g.variant, {}), cells.get(g.against, {})
     if g.max_seconds is not None:
-        out.update(max_seconds=g.max_seconds, seconds=None)
+        out.update(max_seconds=g.max_seconds * scale, full_max_seconds=g.max_seconds, seconds=None)
         if a.get("status") == "ok":
             out["seconds"] = a["median_s"]
             out["met"] = a["median_s"] <= g.max_seconds

@@ -215,7 +215,10 @@ def test_training_step_rows_state_their_goals_and_land_together():
     assert rows["W1a"]["cells"][STEP]["status"] == "n/a"
     goals = rows["W2"]["goals"]
     assert [g["variant"] for g in goals] == [STEP, JIT, EAGER, FORI]
-    assert goals[3]["max_seconds"] == 0.020 and goals[3]["met"] is not None
+    assert goals[3]["full_max_seconds"] == 0.020 and goals[3]["met"] is not None
+    # (stated for the 330,000-epoch run: a shorter run is held to the same time per epoch)
+    assert goals[3]["max_seconds"] == pytest.approx(0.020 * rows["W2"]["size"] / 330_000)
     result["machine"] = report.machine_info()
     text = report.markdown(result)
-    assert "jitgrad fori_loop ≤ 20 ms: measured" in text and text.count("runs the W2 rows only") == 1
+    assert "(the goal 20 ms at full size, scaled to this size): measured" in text
+    assert text.count("runs the W2 rows only") == 1
