@@ -185,6 +185,15 @@ class PrimNode(Node):
         return tuple([gi if gi is None or gi.shape == t.shape else gi.sum_to_size(t.shape)
                       for gi, t in zip(grads, inputs)])
 
+    def zero_grads(self, zero) -> tuple:
+        """Input cotangents for a zero output cotangent: a zero for each input with an edge."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED_MESSAGE)
+        inputs = saved[0]
+        return tuple([None if edge[0] is None else type(zero).of(_stand_in(t) if type(t) is tuple else t)
+                      for edge, t in zip(self.next_functions, inputs)])
+
     def release(self) -> None:
         reads_inputs, reads_out = self._reads
         if reads_out or True in reads_inputs:
