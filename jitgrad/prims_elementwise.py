@@ -661,6 +661,14 @@ def zero_constant_like(x):
     return lift(np.zeros(x.shape, dtype=x.dtype), x.dtype)
 
 
+# The public wrappers of this family: `jitgrad` re-exports this list (its `__all__ +=`), so a new op
+# is public by being named here, next to its declaration.
+__all__ = [
+    "abs", "add", "clamp", "clone", "cos", "div", "eq", "exp", "expm1", "ge", "gt", "le", "log", "log1p",
+    "logical_and", "logical_not", "logical_or", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow", "reciprocal",
+    "relu", "sigmoid", "sign", "sin", "sqrt", "sub", "tan", "tanh", "where",
+]
+
 # The elementwise primitives declared here, in prims.ALL's order.
 ELEMENTWISE_PRIMS = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CLONE,
                      STOP_GRADIENT, ADD, SUB, MUL, DIV, POW, POW_SCALAR, RSUB_SCALAR, RPOW_SCALAR, RECIPROCAL,
