@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +172,92 @@ def test_sum_to_size_matches_torch():
     np.testing.assert_allclose(jitgrad.tensor(x).sum_to_size(3, 1).numpy(), torch.tensor(x).sum_to_size(3, 1).numpy())
     with pytest.raises(RuntimeError, match="not expandable"):
         jitgrad.tensor(x).sum_to_size(5)
+
+
+# ----- a new reduction is three files ----------------------------------------------------------
+
+NANPROD_DECLARATION = '''
+
+def _nanprod_vjp(g, out, x, dims, keepdim):
+    """NaN elements count as one: their gradient is 0; the others' is g times the product of the rest."""
+    kept = where(x == x, x, 1.0)
+    return (where(x == x, _expand_back(g * out, x, dims, keepdim) / kept, 0.0),)
+
+
+NANPROD = _reduction("nanprod", lambda x, dims, keepdim: np.nanprod(x, axis=dims, keepdims=keepdim),
+                     _nanprod_vjp, "NanprodBackward0", reduction=Reduction("nanprod", nan="ignore"))
+
+
+def nanprod(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """The product with NaN elements counted as one (NumPy's nanprod).
+
+    Example:
+        >>> jg.nanprod(jg.tensor([2.0, float('nan'), 3.0]))
+        tensor(6.)
+    """
+    x = as_tensor_operand(x)
+    return bind(NANPROD, x, dims=_dims(x, dim), keepdim=keepdim)
+
+'''
+NANPROD_ROW = '''    "nanprod": Row(lambda dt: _typed(1, dt), _skip_nan(_PROD, 1), widen=True, nan="ignore"),
+'''
+NANPROD_CHECKS = '''
+import warnings
+import numpy as np
+import jitgrad as jg
+from jitgrad.executable import InterpreterFallbackWarning
+
+warnings.simplefilter("error", InterpreterFallbackWarning)  # the compiled column must fuse, not interpret
+assert "nanprod" in jg.__all__ and jg.nanprod.__module__ == "jitgrad.prims_reduce"
+x = np.array([[1.5, np.nan, -2.0], [0.5, 3.0, np.nan]])
+want = np.nanprod(x, axis=1)
+eager = jg.nanprod(jg.tensor(x), 1).numpy()
+np.testing.assert_allclose(eager, want)
+f = jg.jit(lambda t: jg.nanprod(t, 1))
+np.testing.assert_allclose(f(x), want)
+assert "nanprod" in f.source(x)  # a fused loop of the new reduction, named by its IR equation
+# gradient: eager, compiled and finite differences (no NaN there), to second order
+t = jg.tensor(x, requires_grad=True)
+jg.nanprod(t, 1).sum().backward()
+dense = np.where(np.isnan(x), 1.0, x)
+np.testing.assert_allclose(t.grad.numpy(), np.where(np.isnan(x), 0.0, dense.prod(1, keepdims=True) / dense))
+np.testing.assert_allclose(jg.grad(lambda t: jg.nanprod(t, 1).sum())(x), t.grad.numpy())
+y = jg.tensor(np.array([[1.5, 0.7, -2.0], [0.5, 3.0, 1.2]]), requires_grad=True)
+assert jg.autograd.gradcheck(lambda t: jg.nanprod(t, 0), (y,))
+assert jg.autograd.gradgradcheck(lambda t: jg.nanprod(t, 0), (y,))
+# the GPU (Numba's simulator): eager kernels and a compiled program from the same declaration
+g = jg.tensor(x, device="cuda")
+np.testing.assert_allclose(jg.nanprod(g, 1).cpu().numpy(), want)
+np.testing.assert_allclose(jg.jit(lambda t: jg.nanprod(t, 1))(g).cpu().numpy(), want)
+print("nanprod works")
+'''
+
+
+def test_a_new_reduction_touches_three_files(tmp_path):
+    """Adds `nanprod` to a copy of the tree the way ARCHITECTURE.md says: its declaration, wrapper
+    and __all__ entry in prims_reduce.py, one row in kernels/reductions.py, and its tests (this
+    file). Nothing else changes, and it is public (jg.nanprod), runs eagerly, fuses compiled,
+    runs on the GPU (simulator) and has gradients to second order."""
+    import shutil
+    import subprocess
+    import sys
+
+    for package in ("jitgrad", "kernels"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    prims_reduce = tmp_path / "jitgrad" / "prims_reduce.py"
+    text = prims_reduce.read_text()
+    anchor = "\n# The public wrappers of this family"
+    text = text.replace(anchor, NANPROD_DECLARATION + anchor, 1)
+    text = text.replace('__all__ = [\n', '__all__ = [\n    "nanprod",\n', 1)
+    text = text.replace("REDUCTION_PRIMS = (SUM, NANSUM,", "REDUCTION_PRIMS = (SUM, NANSUM, NANPROD,", 1)
+    prims_reduce.write_text(text)
+    table = tmp_path / "kernels" / "reductions.py"
+    table.write_text(table.read_text().replace('    "nansum": Row(', NANPROD_ROW + '    "nansum": Row(', 1))
+    changed = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py")
+                     if p.read_text() != (ROOT / p.relative_to(tmp_path)).read_text())
+    assert changed == ["jitgrad/prims_reduce.py", "kernels/reductions.py"]  # + this test: three files
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_ENABLE_CUDASIM": "1",
+           "JITGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-c", NANPROD_CHECKS], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0 and "nanprod works" in run.stdout, run.stdout + run.stderr
