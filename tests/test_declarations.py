@@ -199,6 +199,22 @@ def nanprod(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
     return bind(NANPROD, x, dims=_dims(x, dim), keepdim=keepdim)
 
 '''
+CUBE_DECLARATION = '''
+
+CUBE = _unary("cube", lambda x: x * x * x, lambda g, out, x: (g * (x * x * 3.0),), "({0} * {0} * {0})",
+              "CubeBackward0")
+
+
+def cube(x: TensorLike) -> Tensor:
+    """x ** 3, elementwise.
+
+    Example:
+        >>> jg.cube(jg.tensor([2.0]))
+        tensor([8.])
+    """
+    return bind(CUBE, as_floating(x))
+
+'''
 NANPROD_ROW = '''    "nanprod": Row(lambda dt: _typed(1, dt), _skip_nan(_PROD, 1), widen=True, nan="ignore"),
 '''
 NANPROD_CHECKS = '''
@@ -229,35 +245,57 @@ assert jg.autograd.gradgradcheck(lambda t: jg.nanprod(t, 0), (y,))
 g = jg.tensor(x, device="cuda")
 np.testing.assert_allclose(jg.nanprod(g, 1).cpu().numpy(), want)
 np.testing.assert_allclose(jg.jit(lambda t: jg.nanprod(t, 1))(g).cpu().numpy(), want)
-print("nanprod works")
+# the elementwise op: public, eager, fused with its neighbours, GPU, gradients
+assert "cube" in jg.__all__
+z = np.array([0.5, -1.5, 2.0])
+np.testing.assert_allclose(jg.cube(jg.tensor(z)).numpy(), z ** 3)
+h = jg.jit(lambda t: jg.cube(jg.sin(t)).sum())
+np.testing.assert_allclose(h(z), (np.sin(z) ** 3).sum())
+assert "cube" in h.source(z)
+np.testing.assert_allclose(jg.grad(lambda t: jg.cube(t).sum())(z), 3 * z ** 2)
+u = jg.tensor(z, requires_grad=True)
+assert jg.autograd.gradcheck(jg.cube, (u,)) and jg.autograd.gradgradcheck(jg.cube, (u,))
+np.testing.assert_allclose(jg.cube(jg.tensor(z, device="cuda")).cpu().numpy(), z ** 3)
+print("nanprod and cube work")
 '''
 
 
-def test_a_new_reduction_touches_three_files(tmp_path):
-    """Adds `nanprod` to a copy of the tree the way ARCHITECTURE.md says: its declaration, wrapper
-    and __all__ entry in prims_reduce.py, one row in kernels/reductions.py, and its tests (this
-    file). Nothing else changes, and it is public (jg.nanprod), runs eagerly, fuses compiled,
-    runs on the GPU (simulator) and has gradients to second order."""
+def _changed(tree: Path) -> list:
+    return sorted(str(p.relative_to(tree)) for p in tree.rglob("*.py")
+                  if p.read_text() != (ROOT / p.relative_to(tree)).read_text())
+
+
+def _declare(module: Path, declaration: str, name: str, table: str) -> None:
+    """Add an op to a family module as ARCHITECTURE.md says: declaration and wrapper, its name in the
+    module's __all__ (which makes it public), its declaration in the module's tuple of prims."""
+    anchor = "\n# The public wrappers of this family"
+    text = module.read_text().replace(anchor, declaration + anchor, 1)
+    text = text.replace("__all__ = [\n", f'__all__ = [\n    "{name}",\n', 1)
+    text = text.replace(f"{table} = (", f"{table} = ({name.upper()}, ", 1)
+    module.write_text(text)
+
+
+def test_new_ops_touch_few_files(tmp_path):
+    """Adds an elementwise op (`cube`) and a reduction (`nanprod`) to a copy of the tree the way
+    ARCHITECTURE.md says -- an elementwise op: its family module (+ its tests: 2 files); a reduction:
+    its family module and one row of kernels/reductions.py (+ its tests: 3 files) -- and nothing
+    else: both are public (jg.cube, jg.nanprod), run eagerly, fuse compiled, run on the GPU
+    (simulator) and have gradients to second order."""
     import shutil
     import subprocess
     import sys
 
     for package in ("jitgrad", "kernels"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    prims_reduce = tmp_path / "jitgrad" / "prims_reduce.py"
-    text = prims_reduce.read_text()
-    anchor = "\n# The public wrappers of this family"
-    text = text.replace(anchor, NANPROD_DECLARATION + anchor, 1)
-    text = text.replace('__all__ = [\n', '__all__ = [\n    "nanprod",\n', 1)
-    text = text.replace("REDUCTION_PRIMS = (SUM, NANSUM,", "REDUCTION_PRIMS = (SUM, NANSUM, NANPROD,", 1)
-    prims_reduce.write_text(text)
+    _declare(tmp_path / "jitgrad" / "prims_elementwise.py", CUBE_DECLARATION, "cube", "ELEMENTWISE_PRIMS")
+    assert _changed(tmp_path) == ["jitgrad/prims_elementwise.py"]  # + a test: two files
+    _declare(tmp_path / "jitgrad" / "prims_reduce.py", NANPROD_DECLARATION, "nanprod", "REDUCTION_PRIMS")
     table = tmp_path / "kernels" / "reductions.py"
     table.write_text(table.read_text().replace('    "nansum": Row(', NANPROD_ROW + '    "nansum": Row(', 1))
-    changed = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py")
-                     if p.read_text() != (ROOT / p.relative_to(tmp_path)).read_text())
-    assert changed == ["jitgrad/prims_reduce.py", "kernels/reductions.py"]  # + this test: three files
+    assert _changed(tmp_path) == ["jitgrad/prims_elementwise.py", "jitgrad/prims_reduce.py",
+                                  "kernels/reductions.py"]  # the reduction: two + a test: three files
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_ENABLE_CUDASIM": "1",
            "JITGRAD_CACHE_DIR": str(tmp_path / "cache")}
     run = subprocess.run([sys.executable, "-c", NANPROD_CHECKS], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=600)
-    assert run.returncode == 0 and "nanprod works" in run.stdout, run.stdout + run.stderr
+    assert run.returncode == 0 and "nanprod and cube work" in run.stdout, run.stdout + run.stderr
