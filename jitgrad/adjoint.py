@@ -23,7 +23,8 @@ import numpy as np
 
 from . import dtypes, shapes
 from .autodiff import gradients, materialize
-from .core import ELEMENTWISE, SHAPE, Zero
+from .autograd_graph import Zero
+from .core import ELEMENTWISE, SHAPE
 from .grad_mode import enable_grad
 from .interpret import replay
 from .ir import Eqn, Graph, Var, const_var, gc_paused

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dtypes
-from .autograd_graph import AccumulateGrad, edge_to
-from .core import Symbolic, TensorBase, Zero, copy_data, full_like_data, on_host, tracing
+from .autograd_graph import AccumulateGrad, Zero, edge_to
+from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
 from .prims import cast, expand

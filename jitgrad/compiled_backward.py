@@ -6,9 +6,9 @@ import numpy as np
 
 from . import devices
 from .autodiff import accumulate_grad
-from .autograd_graph import FREED_MESSAGE, AccumulateGrad, Node, edge_to
+from .autograd_graph import FREED_MESSAGE, AccumulateGrad, Node, Zero, edge_to
 from .call_args import _array_of, _host_or_gpu
-from .core import TensorBase, Zero
+from .core import TensorBase
 from .grad_mode import enable_grad
 from .interpret import replay
 from .shapes import numel

@@ -99,38 +99,6 @@ class Symbolic:
     dtype: np.dtype
 
 
-class Zero:
-    """A symbolic zero cotangent (as JAX's ``ad.Zero``): the gradient of a value the result does not
-    depend on, with a shape and dtype but no storage. VJP rules return it instead of a zero array;
-    the engine (``autodiff.run_backward``) skips VJP rules for it, a sum with it is the other term,
-    and it becomes an array only where one is needed (``.grad``, ``autograd.grad``'s results, hooks,
-    a traced graph's outputs). ``like`` is a tensor on the storage the zeros would live on."""
-
-    __slots__ = ("shape", "dtype", "like")
-
-    def __init__(self, shape: tuple, dtype: np.dtype, like: TensorBase) -> None:
-        self.shape = tuple(shape)
-        self.dtype = dtype
-        self.like = like
-
-    @classmethod
-    def of(cls, x: TensorBase) -> Zero:
-        """The zero cotangent of tensor x (its shape, dtype and storage kind)."""
-        return cls(x.shape, x.dtype, x)
-
-    def sum_to_size(self, shape: tuple) -> Zero:
-        """Unbroadcasting a zero is a zero of the smaller shape."""
-        return Zero(shape, self.dtype, self.like)
-
-    def __add__(self, other):
-        return other
-
-    __radd__ = __add__
-
-    def __repr__(self) -> str:
-        return f"Zero(shape={self.shape}, dtype={self.dtype})"
-
-
 class TensorBase:
     """Storage and autograd slots of a tensor. The public class (tensor.Tensor) adds methods."""
 

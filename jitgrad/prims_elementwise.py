@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dtypes, shapes, templates
-from .core import ELEMENTWISE, Primitive, TensorBase, Zero, bind, full_like_data, lift
+from .autograd_graph import Zero
+from .core import ELEMENTWISE, Primitive, TensorBase, bind, full_like_data, lift
 from .prims_promotion import as_floating, as_tensor_operand, cast, dtype_bounds, float_promoted, promoted
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)

@@ -9,7 +9,7 @@ Algebraic rules (`algebraic`), and when they are safe:
   equal (0.0 and -0.0 differ).
 * x * 0 is never folded: inf * 0 and nan * 0 are nan, and x's finiteness is not known. (Zero
   cotangents never reach the graph: the adjoint transform carries them as symbolic zeros,
-  `core.Zero`, and skips the VJP rules they would feed.)
+  `autograd_graph.Zero`, and skips the VJP rules they would feed.)
 * x ** 1 (pow_scalar), neg(neg x), cast to the same dtype, reshape/expand to the same shape, clone -> x;
   to_device -> x (a compiled graph runs wholly on the device of its arguments, so a move is a copy);
   reshape(reshape x) -> one reshape;

@@ -10,7 +10,7 @@ import jitgrad as jg
 from jitgrad import prims
 from jitgrad.adjoint import vjp_graph
 from jitgrad.autodiff import add_cotangents
-from jitgrad.core import Zero
+from jitgrad.autograd_graph import Zero
 from jitgrad.tracing import make_ir
 
 X = np.array([[0.5, -1.5, 0.0], [2.0, -0.25, 3.0]])
