@@ -269,7 +269,9 @@ def _declare(module: Path, declaration: str, name: str, table: str) -> None:
     """Add an op to a family module as ARCHITECTURE.md says: declaration and wrapper, its name in the
     module's __all__ (which makes it public), its declaration in the module's tuple of prims."""
     anchor = "\n# The public wrappers of this family"
-    text = module.read_text().replace(anchor, declaration + anchor, 1)
+    text = module.read_text()
+    assert anchor in text and "__all__ = [\n" in text and f"{table} = (" in text, f"{module.name} lists no __all__"
+    text = text.replace(anchor, declaration + anchor, 1)
     text = text.replace("__all__ = [\n", f'__all__ = [\n    "{name}",\n', 1)
     text = text.replace(f"{table} = (", f"{table} = ({name.upper()}, ", 1)
     module.write_text(text)
