@@ -18,11 +18,13 @@ from .math_ops import (acos, acosh, allclose, asin, asinh, atan, atan2, atanh, c
                        deg2rad, erf, erfc, exp2, fmod, hypot, isclose, isfinite, isin, isinf, isnan, log2, log10,
                        nan_to_num, rad2deg, remainder, rsqrt, signbit, sinc, sinh, square)
 from .loops import fori_loop
-from .prims import (abs, add, amax, amin, argmax, argmin, broadcast_to, cast, cat, clamp, clone, cos, div, eq,
-                    exp, expand, expm1, flatten, gather, ge, gt, le, log, log1p, logical_and, logical_not,
-                    logical_or, lt, matmul, max, maximum, mean, min, minimum, mm, mul, nansum, narrow, ne, neg, norm,
-                    permute, pow, prod, reciprocal, relu, reshape, select, sigmoid, sign, sin, sqrt, squeeze, stack,
-                    std, sub, sum, t, tan, tanh, transpose, unsqueeze, var, where)
+from .prims import (broadcast_to, cast, cat, expand, flatten, gather, matmul, mm, narrow, permute, reshape, select,
+                    squeeze, stack, t, transpose, unsqueeze)
+# The op families' public wrappers, each listed in its module's __all__ next to the declarations
+# (`def sin` in prims_elementwise.py, `def sum` in prims_reduce.py): a new op is not named here.
+from . import prims_elementwise, prims_reduce
+from .prims_elementwise import *  # noqa: F403
+from .prims_reduce import *  # noqa: F403
 from .random_ops import bernoulli, multinomial
 from .reduce_ops import (argsort, cumprod, cumsum, histc, log_softmax, logsumexp, median, softmax, sort, std_mean,
                          topk, var_mean)
@@ -38,14 +40,14 @@ from .version import __version__
 
 bool = bool_  # noqa: A001 - jitgrad.bool, as torch.bool
 float = float32  # noqa: A001
-clip = clamp
+clip = prims_elementwise.clamp
 # jitgrad.trace is torch.trace (the sum of a matrix's diagonal, shape_ops); the IR tracer is
 # jitgrad.make_ir (jax.make_jaxpr's role): make_ir(fn)(*args) is the traced graph.
-negative = neg
-multiply = mul
-divide = div
-true_divide = div
-subtract = sub
+negative = prims_elementwise.neg
+multiply = prims_elementwise.mul
+divide = prims_elementwise.div
+true_divide = prims_elementwise.div
+subtract = prims_elementwise.sub
 concat = cat
 concatenate = cat
 ger = outer
@@ -58,17 +60,15 @@ __all__ = [  # the public API (mypy --strict reads re-exports from here)
     "initial_seed", "linspace", "manual_seed", "normal", "ones", "ones_like", "rand", "rand_like", "randint",
     "randn", "randn_like", "set_default_device", "tensor", "zeros", "zeros_like", "device", "bool_", "double",
     "float32", "float64", "get_default_dtype", "int32", "int64", "long", "set_default_dtype", "enable_grad",
-    "is_grad_enabled", "no_grad", "set_grad_enabled", "grad", "jit", "jit_grad", "value_and_grad", "abs", "add",
-    "amax", "amin", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp", "clone", "cos", "div", "eq", "exp",
-    "expand", "expm1", "flatten", "gather", "ge", "gt", "le", "log", "log1p", "logical_and", "logical_not",
-    "logical_or", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "nansum", "narrow", "ne",
-    "neg", "norm", "permute", "pow", "prod", "reciprocal", "relu", "reshape", "select", "sigmoid", "sign", "sin",
-    "sqrt", "squeeze", "stack", "std", "sub", "sum", "t", "tan", "tanh", "transpose", "unsqueeze", "var", "where",
-    "load", "save", "GradientTape", "Tensor", "abs_", "add_", "clamp_", "cos_", "div_", "exp_", "fill_", "log_",
-    "mul_", "neg_", "pow_", "relu_", "sigmoid_", "sin_", "sqrt_", "sub_", "tanh_", "zero_", "TracingError",
-    "make_ir", "bool", "float", "clip", "negative", "multiply", "divide", "true_divide", "subtract", "concat",
-    "concatenate",
+    "is_grad_enabled", "no_grad", "set_grad_enabled", "grad", "jit", "jit_grad", "value_and_grad", "broadcast_to",
+    "cast", "cat", "expand", "flatten", "gather", "matmul", "mm", "narrow", "permute", "reshape", "select",
+    "squeeze", "stack", "t", "transpose", "unsqueeze", "load", "save", "GradientTape", "Tensor", "abs_", "add_",
+    "clamp_", "cos_", "div_", "exp_", "fill_", "log_", "mul_", "neg_", "pow_", "relu_", "sigmoid_", "sin_", "sqrt_",
+    "sub_", "tanh_", "zero_", "TracingError", "make_ir", "bool", "float", "clip", "negative", "multiply", "divide",
+    "true_divide", "subtract", "concat", "concatenate",
 ]
+__all__ += prims_elementwise.__all__
+__all__ += prims_reduce.__all__
 
 # PyTorch names jitgrad lacks: a clear AttributeError (see jitgrad/unsupported).
 __getattr__ = _unsupported.module_getattr(__name__)

@@ -21,13 +21,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import dtypes
-from .autodiff import gradients
+from . import dtypes, shapes
+from .autodiff import gradients, materialize
+from .autograd_graph import Zero
 from .core import ELEMENTWISE, SHAPE
 from .grad_mode import enable_grad
 from .interpret import replay
-from .ir import Eqn, Graph, Var, gc_paused
-from .prims import cast, expand
+from .ir import Eqn, Graph, Var, const_var, gc_paused
+from .prims import BY_NAME, cast, expand
 from .tensor import Tensor
 from .tracing import TraceBuilder
 from .tree import LEAF, seq, static
@@ -79,7 +80,6 @@ def _vjp_graph(graph: Graph, wrt, unused: str, seed_scalar: bool) -> Graph:
     # no input-sized array is baked into the graph.
     seed = [expand(Tensor._wrap(builder.const(np.ones((), outs[0].dtype))), outs[0].shape)] if seeded else None
     diff = [k for k in floating if outs[k].requires_grad]
-    builder.adjoint = True
     grads: list = [None] * len(wrt)
     if diff:
         targets = [ins[i] for i in wrt]
@@ -92,7 +92,7 @@ def _vjp_graph(graph: Graph, wrt, unused: str, seed_scalar: bool) -> Graph:
             if unused == "none":
                 grad_trees.append(static(None))
                 continue
-            g = expand(Tensor._wrap(builder.const(np.zeros((), x.dtype))), x.shape)
+            g = materialize(Zero.of(x))  # (a graph output: an array is needed, a broadcast 0-d zero)
         elif g.dtype != x.dtype:
             g = cast(g, x.dtype)
         out_vars.append(g._data)
@@ -176,3 +176,67 @@ def _split(graph: Graph, wrt) -> tuple[Graph, Graph]:
                     out_tree=seq(graph.out_tree, seq(*(LEAF,) * len(res))))
     backward = Graph(res + list(cts), bwd_eqns, grads)
     return forward, backward
+
+
+def with_zero_cotangents(backward: Graph, n_residuals: int, zero: Sequence[int]) -> Graph:
+    """`backward` (residuals + cotangents -> gradients, from `split`) for calls where the cotangents
+    at positions `zero` (among the cotangent inputs) are zero, e.g. an output the caller did not use.
+
+    Those inputs are dropped and carried as symbolic zeros: a backward graph is linear in its
+    cotangents, so an equation whose cotangent operands are all zero computes a zero and is dropped
+    (the VJP rule it came from is skipped), an add or sub with a zero is the other term, and a zero
+    is materialised (a 0-d constant, broadcast) only where a consumer needs an array: an operand of
+    an op mixing it with a nonzero cotangent, or a graph output."""
+    cts = backward.inputs[n_residuals:]
+    zeros = {cts[i] for i in zero}
+    linear = set(cts)  # values that depend on a cotangent (the rest are primal)
+    sub: dict = {}
+    eqns: list = []
+
+    def array(v: Var, shape=None) -> Var:
+        if v not in zeros:
+            return sub.get(v, v)
+        scalar = const_var(np.zeros((), v.dtype))
+        shape = v.shape if shape is None else shape
+        if not shape:
+            return scalar
+        out = Var(shape, v.dtype)
+        eqns.append(Eqn(BY_NAME["expand"], (scalar,), {"shape": tuple(shape)}, out))
+        return out
+
+    def emit(name: str, inputs: tuple, out: Var, **params) -> None:
+        eqns.append(Eqn(BY_NAME[name], inputs, params, out))
+
+    for e in backward.eqns:
+        if not any(v in linear for v in e.inputs):
+            eqns.append(e.replace_inputs(tuple(sub.get(v, v) for v in e.inputs)))
+            continue
+        linear.add(e.out)
+        live = [v for v in e.inputs if v in linear and v not in zeros]
+        if not live:
+            zeros.add(e.out)
+            continue
+        if e.prim.name in ("add", "sub") and len(live) == 1 and any(v in zeros for v in e.inputs):
+            other = live[0]
+            x = sub.get(other, other)
+            if e.prim.name == "sub" and other is e.inputs[1]:
+                y = Var(x.shape, x.dtype)
+                emit("neg", (x,), y)
+                x = y
+            if x.dtype != e.out.dtype:
+                y = Var(x.shape, e.out.dtype)
+                emit("cast", (x,), y, dtype=e.out.dtype)
+                x = y
+            if x.shape != e.out.shape:
+                y = Var(e.out.shape, e.out.dtype)
+                emit("expand", (x,), y, shape=e.out.shape)
+                x = y
+            sub[e.out] = x
+            continue
+        # (an elementwise op broadcasts a 0-d zero itself, unless the zero operand sets the shape)
+        scalar_ok = e.prim.kind == ELEMENTWISE and shapes.broadcast_many(
+            *(() if v in zeros else v.shape for v in e.inputs)) == e.out.shape
+        eqns.append(e.replace_inputs(tuple(array(v, () if scalar_ok else None) for v in e.inputs)))
+    outputs = [array(v) for v in backward.outputs]
+    inputs = backward.inputs[:n_residuals] + [v for v in cts if v not in zeros]
+    return Graph(inputs, eqns, outputs, in_tree=None, out_tree=backward.out_tree)

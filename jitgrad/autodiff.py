@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dtypes
-from .autograd_graph import AccumulateGrad, edge_to
+from .autograd_graph import AccumulateGrad, Zero, edge_to
 from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
-from .prims import cast
+from .prims import cast, expand
 from .shapes import numel
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
@@ -140,6 +140,10 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 if not retain_graph:
                     node.release()
                 continue
+            if type(g) is Zero and (isinstance(node, AccumulateGrad) or node._retained is not None or node in owners
+                                    or (target_nodes is not None and node in target_nodes)
+                                    or (node._metadata is not None and node._metadata.get("hooks"))):
+                g = materialize(g)  # a consumer that needs an array: .grad, a result, a hook
             if node._metadata is not None and node._metadata.get("hooks"):
                 g = _run_tensor_hooks(node._metadata["hooks"], g)
             if target_nodes is not None and node in target_nodes:
@@ -157,7 +161,9 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                         deliveries.append((node.variable, g))
                 continue
             try:
-                if timed_apply is None:
+                if type(g) is Zero:  # no VJP rule runs for a zero cotangent
+                    input_grads = _zero_input_grads(node, g, create_graph)
+                elif timed_apply is None:
                     input_grads = node.apply(g, create_graph)
                 else:
                     input_grads = timed_apply(node, g, create_graph)
@@ -172,12 +178,40 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                     continue
                 if target_nodes is not None and nxt not in needed:
                     continue
-                prev = grads.get(nxt)
-                grads[nxt] = ig if prev is None else prev + ig
+                grads[nxt] = add_cotangents(grads.get(nxt), ig)
             if not retain_graph:
                 node.release()
         _accumulate_all(deliveries, create_graph)
     return captured
+
+
+def add_cotangents(a, b):
+    """a + b for cotangents, where None is "no gradient" and a symbolic Zero is the other term."""
+    if a is None or type(a) is Zero:
+        return b if b is not None else a
+    if b is None or type(b) is Zero:
+        return a
+    return a + b
+
+
+def materialize(zero: Zero) -> TensorBase:
+    """The zero cotangent as a tensor, for a consumer that needs an array. While tracing it is a
+    0-d constant broadcast by ``expand``, so no zero-filled array is baked into the graph."""
+    like = zero.like
+    data = like._data
+    if isinstance(data, Symbolic):
+        scalar = type(like)._wrap(data.builder.const(np.zeros((), zero.dtype)))
+        return expand(scalar, zero.shape) if zero.shape else scalar
+    return type(like)._wrap(full_like_data(data, zero.shape, zero.dtype, 0))
+
+
+def _zero_input_grads(node, zero: Zero, create_graph: bool) -> tuple:
+    """A node's input cotangents for a zero output cotangent: zeros, without running its rule
+    (nodes that know their inputs say so with ``zero_grads``; others see a materialised zero)."""
+    zero_grads = getattr(node, "zero_grads", None)
+    if zero_grads is not None:
+        return zero_grads(zero)
+    return node.apply(materialize(zero), create_graph)
 
 
 def _run_tensor_hooks(hooks: list, g):

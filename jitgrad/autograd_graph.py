@@ -1,5 +1,6 @@
 """Autograd graph nodes (PyTorch's grad_fn objects): one node per recorded primitive
-application, AccumulateGrad for leaves, saved values with version-counter checks."""
+application, AccumulateGrad for leaves, saved values with version-counter checks; and `Zero`,
+the symbolic zero cotangent the nodes and the engine pass instead of zero arrays."""
 from __future__ import annotations
 
 import itertools
@@ -34,6 +35,38 @@ class VersionCounter:
     def bump(self, op_name: str) -> None:
         self.value += 1
         self.last_op = op_name
+
+
+class Zero:
+    """A symbolic zero cotangent (as JAX's ``ad.Zero``): the gradient of a value the result does not
+    depend on, with a shape and dtype but no storage. VJP rules return it instead of a zero array;
+    the engine (``autodiff.run_backward``) skips VJP rules for it, a sum with it is the other term,
+    and it becomes an array only where one is needed (``.grad``, ``autograd.grad``'s results, hooks,
+    a traced graph's outputs). ``like`` is a tensor on the storage the zeros would live on."""
+
+    __slots__ = ("shape", "dtype", "like")
+
+    def __init__(self, shape: tuple, dtype: np.dtype, like) -> None:
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.like = like
+
+    @classmethod
+    def of(cls, x) -> Zero:
+        """The zero cotangent of tensor x (its shape, dtype and storage kind)."""
+        return cls(x.shape, x.dtype, x)
+
+    def sum_to_size(self, shape: tuple) -> Zero:
+        """Unbroadcasting a zero is a zero of the smaller shape."""
+        return Zero(shape, self.dtype, self.like)
+
+    def __add__(self, other):
+        return other
+
+    __radd__ = __add__
+
+    def __repr__(self) -> str:
+        return f"Zero(shape={self.shape}, dtype={self.dtype})"
 
 
 class Node:
@@ -184,6 +217,15 @@ class PrimNode(Node):
         # the output is summed back to its input's shape (so no VJP rule unbroadcasts).
         return tuple([gi if gi is None or gi.shape == t.shape else gi.sum_to_size(t.shape)
                       for gi, t in zip(grads, inputs)])
+
+    def zero_grads(self, zero) -> tuple:
+        """Input cotangents for a zero output cotangent: a zero for each input with an edge."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED_MESSAGE)
+        inputs = saved[0]
+        return tuple([None if edge[0] is None else Zero.of(_stand_in(t) if type(t) is tuple else t)
+                      for edge, t in zip(self.next_functions, inputs)])
 
     def release(self) -> None:
         reads_inputs, reads_out = self._reads

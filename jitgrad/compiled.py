@@ -84,6 +84,8 @@ class _Entry:
         self.n_results = self.n_outputs - len(self.writebacks) - n_grads
         self.out_tree = graph.out_tree[2][0] if self.writebacks or n_grads else graph.out_tree
         self._forward_only = self._split = self._vjp = None
+        self._backward_graph = None
+        self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
         self.wrt: tuple = ()
 
     def _captured_state(self) -> tuple:
@@ -144,7 +146,23 @@ class _Entry:
             self._split = (Executable(fwd, f"{self.name}_fwd", "new signature", self.device),  # (backward:
                            LazyExecutable(bwd, f"{self.name}_bwd", "new signature", self.device))  # on first use)
             self._vjp = None
+            self._backward_graph = (bwd, len(fwd.outputs) - len(self.graph.outputs))
+            self._partial_backwards = {}
         return self._split
+
+    def backward_with_zeros(self, wrt: tuple, zero: tuple) -> Executable:
+        """The backward for calls whose cotangents at positions `zero` are zero (outputs the caller
+        did not use): it takes the residuals and the other cotangents only, and the zeros are
+        symbolic (adjoint.with_zero_cotangents), so no zero-filled array is made or read."""
+        self.grad_executables(wrt)
+        found = self._partial_backwards.get(zero)
+        if found is None:
+            from .adjoint import with_zero_cotangents
+            bwd, n_residuals = self._backward_graph
+            graph = with_zero_cotangents(bwd, n_residuals, zero)
+            found = self._partial_backwards[zero] = LazyExecutable(graph, f"{self.name}_bwd", "new signature",
+                                                                   self.device)
+        return found
 
     @property
     def vjp_graph(self) -> Graph:

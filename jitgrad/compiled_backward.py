@@ -6,7 +6,7 @@ import numpy as np
 
 from . import devices
 from .autodiff import accumulate_grad
-from .autograd_graph import FREED_MESSAGE, AccumulateGrad, Node, edge_to
+from .autograd_graph import FREED_MESSAGE, AccumulateGrad, Node, Zero, edge_to
 from .call_args import _array_of, _host_or_gpu
 from .core import TensorBase
 from .grad_mode import enable_grad
@@ -45,6 +45,9 @@ class CompiledOutputBackward(Node):
     def apply(self, grad, create_graph: bool) -> tuple:
         return (_Packed({self.index: grad}),)
 
+    def zero_grads(self, zero) -> tuple:
+        return (_Packed({}),)  # (a zero part is a missing part)
+
 
 class CompiledFunctionBackward(Node):
     """The single grad_fn of a jit_grad call: runs the compiled backward program."""
@@ -62,29 +65,42 @@ class CompiledFunctionBackward(Node):
     def name(self) -> str:
         return "CompiledFunctionBackward"
 
-    def _cotangents(self, grad) -> list:
-        parts = grad.parts if isinstance(grad, _Packed) else {0: grad}
+    def _zero_filled(self) -> list:
+        """Zeros for every cotangent (only the eager higher-order replay needs them as arrays)."""
         device = self.entry.device
         backend = None if device == "cpu" else devices.backend(device)
-        return [parts[i] if i in parts else
-                Tensor._wrap(np.zeros(shape, dtype) if backend is None else backend.full(shape, dtype, 0))
-                for i, (shape, dtype) in enumerate(self.outputs_meta)]
+        return [Tensor._wrap(np.zeros(shape, dtype) if backend is None else backend.full(shape, dtype, 0))
+                for shape, dtype in self.outputs_meta]
+
+    def zero_grads(self, zero) -> tuple:
+        """Every output's cotangent is zero: so is every input's (no program runs)."""
+        return tuple([Zero.of(t) if isinstance(t, TensorBase) and node is not None else None
+                      for t, (node, _) in zip(self.inputs, self.next_functions)])
 
     def apply(self, grad, create_graph: bool) -> tuple:
         if self.residuals is None:
             raise RuntimeError(FREED_MESSAGE)
         self._check_versions()
-        cts = self._cotangents(grad)
+        parts = grad.parts if isinstance(grad, _Packed) else {0: grad}
+        if not parts:
+            return self.zero_grads(grad)
         wrt = self.entry.wrt
         if create_graph:
             # Higher order: run the adjoint eagerly on the original inputs, recording a graph.
+            zeros = self._zero_filled()
+            cts = [parts.get(i, zeros[i]) for i in range(len(self.outputs_meta))]
             inputs = [t if isinstance(t, TensorBase) else Tensor._wrap(_host_or_gpu(t)) for t in self.inputs]
             with enable_grad():
                 outs = replay(self.entry.vjp_graph, inputs + cts)
             grads = outs[len(outs) - len(wrt):]
         else:
-            arrays = self.residuals + [_array_of(g) for g in cts]
-            grads = [Tensor._wrap(_host_or_gpu(a)) for a in self.entry.grad_executables(wrt)[1].run(arrays)]
+            # Cotangents of outputs the caller did not use are symbolic zeros: a backward program
+            # specialised on which are missing takes only the others.
+            missing = tuple(i for i in range(len(self.outputs_meta)) if i not in parts)
+            backward = self.entry.backward_with_zeros(wrt, missing) if missing else \
+                self.entry.grad_executables(wrt)[1]
+            arrays = self.residuals + [_array_of(parts[i]) for i in sorted(parts)]
+            grads = [Tensor._wrap(_host_or_gpu(a)) for a in backward.run(arrays)]
         result = [None] * len(self.inputs)
         for i, g in zip(wrt, grads):
             result[i] = g

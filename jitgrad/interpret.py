@@ -46,12 +46,12 @@ def evaluate(graph: Graph, *arrays) -> list[np.ndarray]:
 
 def replay(graph: Graph, tensors: Sequence[TensorBase], builder: Builder | None = None) -> list:
     """Re-bind every equation on `tensors` (concrete or symbolic): autograd records as usual.
-    With `builder`, constants become that builder's constants (keeping their adjoint marks)."""
+    With `builder`, constants become that builder's constants."""
     if len(tensors) != len(graph.inputs):
         raise TypeError(f"the graph takes {len(graph.inputs)} inputs, got {len(tensors)}")
     env: dict = dict(zip(graph.inputs, tensors, strict=False))
     for c in graph.constants:
-        data = builder.const(c.value, c.adjoint_zero) if builder is not None else c.value
+        data = builder.const(c.value) if builder is not None else c.value
         env[c] = Tensor._wrap(data)
     for e in graph.eqns:
         env[e.out] = bind(e.prim, *[env[v] for v in e.inputs], **e.params)

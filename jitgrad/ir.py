@@ -39,12 +39,9 @@ def gc_paused() -> Iterator[None]:
 
 
 class Var(Symbolic):
-    """One SSA value: an input, a constant (`value` is set) or an equation's output.
+    """One SSA value: an input, a constant (`value` is set) or an equation's output."""
 
-    `adjoint_zero` marks an all-zero constant made by the adjoint transform (a zero
-    cotangent): only those may fold `x * 0 -> 0` (see simplify.py)."""
-
-    __slots__ = ("shape", "dtype", "device", "builder", "value", "adjoint_zero", "id")
+    __slots__ = ("shape", "dtype", "device", "builder", "value", "id")
 
     def __init__(self, shape: tuple, dtype: np.dtype, builder=None, value: np.ndarray | None = None,
                  device: str = "cpu", id: int = -1) -> None:  # noqa: A002
@@ -53,7 +50,6 @@ class Var(Symbolic):
         self.device = device
         self.builder = builder
         self.value = value
-        self.adjoint_zero = False
         self.id = id
 
     @property
@@ -82,15 +78,13 @@ def type_str(v) -> str:
     return f"{_SHORT.get(v.dtype, str(v.dtype))}[{','.join(str(s) for s in v.shape)}]"
 
 
-def const_var(value, builder=None, adjoint_zero: bool = False, id: int = -1) -> Var:  # noqa: A002
+def const_var(value, builder=None, id: int = -1) -> Var:  # noqa: A002
     """A constant Var holding a read-only copy of `value` (dtype mapped onto jitgrad's set)."""
     arr = np.asarray(value)
     dt = dtypes.from_numpy_dtype(arr.dtype)
     arr = np.array(arr, dtype=dt, copy=True)
     arr.flags.writeable = False
-    v = Var(arr.shape, dt, builder, arr, id=id)
-    v.adjoint_zero = adjoint_zero
-    return v
+    return Var(arr.shape, dt, builder, arr, id=id)
 
 
 class Eqn:
@@ -204,7 +198,6 @@ class Builder:
     def __init__(self) -> None:
         self.eqns: list[Eqn] = []
         self.count = 0
-        self.adjoint = False  # set while the adjoint transform emits: zero constants are marked
         self.captured: dict = {}  # id(tensor) -> (tensor, input Var), see capture()
         # Vars computed under no_grad from values that carry gradients, or None where the builder
         # does not track them (only user-function traces do, see trace.FunctionTraceBuilder).
@@ -219,12 +212,10 @@ class Builder:
         """A fresh graph input of this shape and dtype."""
         return self.new_var(tuple(shape), dtypes.as_dtype(dtype))
 
-    def const(self, value, adjoint_zero: bool | None = None) -> Var:
+    def const(self, value) -> Var:
         """A constant of this graph (copied, read-only)."""
         self.count += 1
-        v = const_var(value, self, id=self.count)
-        v.adjoint_zero = adjoint_zero if adjoint_zero is not None else (self.adjoint and not v.value.any())
-        return v
+        return const_var(value, self, id=self.count)
 
     def capture(self, tensor) -> Var:
         """An implicit input for a concrete tensor from the enclosing scope that requires grad

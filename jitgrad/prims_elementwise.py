@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dtypes, shapes, templates
+from .autograd_graph import Zero
 from .core import ELEMENTWISE, Primitive, TensorBase, bind, full_like_data, lift
 from .prims_promotion import as_floating, as_tensor_operand, cast, dtype_bounds, float_promoted, promoted
 
@@ -110,7 +111,7 @@ def _unary(name, impl, vjp, template, node_name, rule=_same):
 NEG = _unary("neg", np.negative, lambda g, out, x: (neg(g),), "(-{0})", "NegBackward0", rule=_neg_rule)
 ABS = _unary("abs", np.abs, lambda g, out, x: (g * sign(x),),
              templates.per_kind("math.fabs({0})", "({0} if {0} >= 0 else -{0})"), "AbsBackward0")
-SIGN = _unary("sign", np.sign, lambda g, out, x: (zero_constant_like(x),),
+SIGN = _unary("sign", np.sign, lambda g, out, x: (Zero.of(x),),
               "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {0}))", "SignBackward0")
 EXP = _unary("exp", np.exp, lambda g, out, x: (g * out,), "math.exp({0})", "ExpBackward0")
 EXPM1 = _unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), "math.expm1({0})", "Expm1Backward0")
@@ -362,7 +363,7 @@ LOGICAL_NOT = Primitive("logical_not", np.logical_not, lambda x: (x.shape, dtype
 
 def _pow_scalar_vjp(g, out, x, exponent):
     if exponent == 0:
-        return (zero_constant_like(x),)
+        return (Zero.of(x),)
     return (g * (pow_scalar(x, exponent - 1) * exponent),)
 
 
@@ -405,10 +406,9 @@ def _where_rule(c, x, y):
 
 
 def _where_vjp(g, out, c, x, y):
-    zero = zero_constant_like(g)
     return (None,
-            where(c, g, zero) if needs_grad(x) else None,
-            where(c, zero, g) if needs_grad(y) else None)
+            where(c, g, 0.0) if needs_grad(x) else None,
+            where(c, 0.0, g) if needs_grad(y) else None)
 
 
 WHERE = Primitive("where", np.where, _where_rule, _where_vjp, ELEMENTWISE, "WhereBackward0",
@@ -661,6 +661,14 @@ def zero_constant_like(x):
         return type(x)._wrap(full_like_data(x._data, x.shape, x.dtype, 0))
     return lift(np.zeros(x.shape, dtype=x.dtype), x.dtype)
 
+
+# The public wrappers of this family: `jitgrad` re-exports this list (its `__all__ +=`), so a new op
+# is public by being named here, next to its declaration.
+__all__ = [
+    "abs", "add", "clamp", "clone", "cos", "div", "eq", "exp", "expm1", "ge", "gt", "le", "log", "log1p",
+    "logical_and", "logical_not", "logical_or", "lt", "maximum", "minimum", "mul", "ne", "neg", "pow", "reciprocal",
+    "relu", "sigmoid", "sign", "sin", "sqrt", "sub", "tan", "tanh", "where",
+]
 
 # The elementwise primitives declared here, in prims.ALL's order.
 ELEMENTWISE_PRIMS = (NEG, ABS, SIGN, EXP, EXPM1, LOG, LOG1P, SQRT, SIN, COS, TAN, TANH, SIGMOID, RELU, CLONE,

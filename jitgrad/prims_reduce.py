@@ -453,4 +453,10 @@ def std(x: TensorLike, dim: Dims = None, unbiased: bool | None = None, keepdim: 
 
 
 # The reductions declared here, in prims.ALL's order.
+# The public wrappers of this family: `jitgrad` re-exports this list (its `__all__ +=`), so a new
+# reduction is public by being named here, next to its declaration.
+__all__ = [
+    "amax", "amin", "argmax", "argmin", "max", "mean", "min", "nansum", "norm", "prod", "std", "sum", "var",
+]
+
 REDUCTION_PRIMS = (SUM, NANSUM, MEAN, AMAX, AMIN, MAX, MIN, MAX_DIM, MIN_DIM, PROD, NORM, VAR, STD, ARGMAX, ARGMIN)

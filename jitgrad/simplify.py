@@ -5,11 +5,11 @@ when it finds nothing to do; that is how the fixed point is detected.
 Algebraic rules (`algebraic`), and when they are safe:
 * x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1 -> x, when the result has x's shape and dtype and
   the rewrite is exact: x + (+0.0) is +0.0 for x = -0.0, so a float zero added must be -0.0
-  (or a zero cotangent) and one subtracted +0.0. Constants count as "all elements equal" only
-  when their bits are equal (0.0 and -0.0 differ).
-* x * 0 -> 0 ONLY when the 0 is a zero cotangent made by the adjoint transform (a Var marked
-  `adjoint_zero`): for a user-written 0, inf * 0 and nan * 0 are nan, and x's finiteness is
-  not known. Zero cotangents carry no information, so dropping them is what the user means.
+  and one subtracted +0.0. Constants count as "all elements equal" only when their bits are
+  equal (0.0 and -0.0 differ).
+* x * 0 is never folded: inf * 0 and nan * 0 are nan, and x's finiteness is not known. (Zero
+  cotangents never reach the graph: the adjoint transform carries them as symbolic zeros,
+  `autograd_graph.Zero`, and skips the VJP rules they would feed.)
 * x ** 1 (pow_scalar), neg(neg x), cast to the same dtype, reshape/expand to the same shape, clone -> x;
   to_device -> x (a compiled graph runs wholly on the device of its arguments, so a move is a copy);
   reshape(reshape x) -> one reshape;
@@ -68,8 +68,8 @@ class _Rewriter:
         self.eqns.append(e)
         self.producer[e.out] = e
 
-    def const(self, value, adjoint_zero: bool = False) -> Var:
-        return const_var(value, adjoint_zero=adjoint_zero)
+    def const(self, value) -> Var:
+        return const_var(value)
 
 
 def _run(graph: Graph, rule: Callable) -> Graph:
@@ -140,7 +140,7 @@ def freeze(x) -> object:
 def _const_key(v: Var):
     if v.size > FOLD_LIMIT:
         return None
-    return (v.dtype.str, v.shape, v.value.tobytes(), v.adjoint_zero)
+    return (v.dtype.str, v.shape, v.value.tobytes())
 
 
 def cse(graph: Graph) -> Graph:
@@ -177,8 +177,7 @@ def fold_constants(graph: Graph) -> Graph:
             return None
         with np.errstate(all="ignore"):
             value = np.asarray(e.prim.impl(*[v.value for v in e.inputs], **e.params), dtype=e.out.dtype)
-        zero = any(v.adjoint_zero for v in e.inputs) and not value.any()
-        return rw.const(value, adjoint_zero=zero)
+        return rw.const(value)
 
     return _run(graph, rule)
 
@@ -189,14 +188,14 @@ def fold_constants(graph: Graph) -> Graph:
 
 
 def _scalar_of(rw, v: Var):
-    """(value, adjoint_zero) when v is a constant with all elements equal, possibly broadcast by
-    expand/reshape; else None."""
+    """The value when v is a constant with all elements equal, possibly broadcast by
+    expand/reshape, as a 0-d array; else None."""
     for _ in range(8):
         if v.value is not None:
             flat = v.value.reshape(-1)
             if flat.size == 0 or flat.tobytes() != np.full_like(flat, flat[0]).tobytes():
                 return None  # (bitwise: [0.0, -0.0] is not one value)
-            return flat[0], v.adjoint_zero
+            return flat[0]
         e = rw.producer.get(v)
         if e is None or e.prim.name not in ("expand", "reshape"):
             return None
@@ -206,13 +205,13 @@ def _scalar_of(rw, v: Var):
 
 def _is(rw, v: Var, number, negative_zero: bool | None = None) -> bool:
     """v is a constant equal to `number` everywhere; for a float zero, `negative_zero` asks for
-    its sign (-0.0 or +0.0; a zero cotangent of the adjoint transform has either)."""
+    its sign (-0.0 or +0.0)."""
     s = _scalar_of(rw, v)
-    if s is None or s[0] != number or np.isnan(s[0]):
+    if s is None or s != number or np.isnan(s):
         return False
-    if negative_zero is None or number != 0 or s[1] or v.dtype.kind != "f":
+    if negative_zero is None or number != 0 or v.dtype.kind != "f":
         return True
-    return bool(np.signbit(s[0])) == negative_zero
+    return bool(np.signbit(s)) == negative_zero
 
 
 def _same_type(a: Var, b: Var) -> bool:
@@ -235,19 +234,7 @@ def _sub(rw, e):
 
 def _mul(rw, e):
     x, y = e.inputs
-    hit = _identity_operand(rw, e, e.out, x, y, 1) or _identity_operand(rw, e, e.out, y, x, 1)
-    if hit is not None:
-        return hit
-    for z in (x, y):
-        s = _scalar_of(rw, z)
-        if s is not None and s[1] and s[0] == 0:
-            return _zeros(rw, e.out)
-    return None
-
-
-def _zeros(rw, out: Var) -> Var:
-    zero = rw.const(np.zeros((), out.dtype), adjoint_zero=True)
-    return zero if out.ndim == 0 else rw.emit("expand", (zero,), shape=out.shape)
+    return _identity_operand(rw, e, e.out, x, y, 1) or _identity_operand(rw, e, e.out, y, x, 1)
 
 
 def _div(rw, e):
@@ -362,7 +349,7 @@ def _broadcast_scalars(rw, e):
             continue
         s = _scalar_of(rw, v)
         if s is not None:
-            new[i] = rw.const(np.asarray(s[0], dtype=v.dtype), adjoint_zero=s[1])
+            new[i] = rw.const(np.asarray(s, dtype=v.dtype))
         else:
             p = _producer_is(rw, v, ("expand",))
             if p is not None and p.inputs[0].ndim == 0:

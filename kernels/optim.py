@@ -8,8 +8,8 @@ views), then the hyper-parameters the rule reads (`hyper_names(...)`, in that or
 of the arrays' dtype, so a float32 update is float32 math as in PyTorch). The rule runs on
 scalar expressions that print as source, so the loop computes exactly what the NumPy and IR
 renderings of the same rule compute, in the same order. The module text is content-hashed and
-cached on disk like every generated program. kernels/cuda/optim.py still writes the GPU update
-by hand (the same element math; change both together).
+cached on disk like every generated program. kernels/cuda/optim.py renders the same rule into
+its GPU kernel (`render_rule` is the shared part).
 """
 from __future__ import annotations
 
@@ -89,23 +89,25 @@ class _Reads(dict):
         return value
 
 
-def _render_one(rule, flags: dict, state_names: tuple, hypers: _Reads) -> tuple[dict, _Expr, dict]:
+def render_rule(rule, flags: dict, state_names: tuple) -> tuple[_Expr, dict, tuple]:
+    """The rule on scalar expressions: (new p, {state name: new value}, the hyper-parameters it
+    reads in order). The loads are named `p`, `g`, `s_<state>` and `h_<hyper>`; `math.sqrt` and
+    `_maximum` are the calls; every back end's kernel (CPU here, CUDA in kernels/cuda/optim.py)
+    is this text inside its own loop."""
+    hypers = _Reads()
     state = {n: _Expr(f"s_{n}") for n in state_names}
     new_p, new_state = rule(_Expr("p"), _Expr("g"), state, hypers, flags, _ScalarOps)
-    return state, new_p, new_state
+    return new_p, new_state, tuple(hypers)
 
 
 def hyper_names(rule, flags: dict, state_names: tuple) -> tuple:
     """The hyper-parameters the rule reads with these flags (the kernel's last arguments)."""
-    hypers = _Reads()
-    _render_one(rule, flags, state_names, hypers)
-    return tuple(hypers)
+    return render_rule(rule, flags, state_names)[2]
 
 
 def render(rule, flags: dict, state_names: tuple, n: int, name: str) -> str:
     """The module text of `step_kernel` (see the module docstring)."""
-    hypers = _Reads()
-    _, new_p, new_state = _render_one(rule, flags, state_names, hypers)
+    new_p, new_state, hypers = render_rule(rule, flags, state_names)
     args = []
     lines = []
     for k in range(n):
@@ -147,4 +149,4 @@ def step_kernel(rule, flags: dict, state_names: tuple, n: int):
     return fn
 
 
-__all__ = ["step_kernel", "hyper_names", "render", "maximum"]
+__all__ = ["step_kernel", "hyper_names", "render", "render_rule", "maximum"]

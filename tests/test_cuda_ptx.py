@@ -446,12 +446,21 @@ def test_vmath_device_functions(h100, dtype):
 
 @pytest.mark.parametrize('dtype', [F32, F64], ids=['float32', 'float64'])
 def test_optim_kernels(h100, dtype):
+    """The update rules of kernels/optim_rules.py rendered for CUDA (every term on)."""
     optim = pytest.importorskip('kernels.cuda.optim')
-    s, a, b = scalar(dtype), arr(dtype), nt.boolean
-    sgd = ptx(optim._sgd_kernel, a, a, a, s, s, s, s, b, b, b)
-    adam = ptx(optim._adam_kernel, a, a, a, a, a, s, s, s, s, s, s, b, b, s, s)
+    from kernels import optim_rules
+    s, a = scalar(dtype), arr(dtype)
+    codes = []
+    for rule, flags, names in [
+            (optim_rules.sgd, dict(maximize=True, weight_decay=True, momentum=True, nesterov=True),
+             ('momentum_buffer',)),
+            (optim_rules.adam, dict(maximize=True, weight_decay=True, decoupled=True, amsgrad=True),
+             ('exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'))]:
+        n_hypers = len(optim.hyper_names(rule, flags, names))
+        kernel = optim.step_kernel(rule, flags, names)
+        codes.append(ptx(kernel, *[a] * (2 + len(names)), *[s] * n_hypers))
     if dtype == F32:
-        assert not f64_ops(sgd) and not f64_ops(adam), (f64_ops(sgd), f64_ops(adam))
+        assert not any(f64_ops(c) for c in codes), [f64_ops(c) for c in codes]
 
 
 # ---- launches ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +172,132 @@ def test_sum_to_size_matches_torch():
     np.testing.assert_allclose(jitgrad.tensor(x).sum_to_size(3, 1).numpy(), torch.tensor(x).sum_to_size(3, 1).numpy())
     with pytest.raises(RuntimeError, match="not expandable"):
         jitgrad.tensor(x).sum_to_size(5)
+
+
+# ----- a new reduction is three files ----------------------------------------------------------
+
+NANPROD_DECLARATION = '''
+
+def _nanprod_vjp(g, out, x, dims, keepdim):
+    """NaN elements count as one: their gradient is 0; the others' is g times the product of the rest."""
+    kept = where(x == x, x, 1.0)
+    return (where(x == x, _expand_back(g * out, x, dims, keepdim) / kept, 0.0),)
+
+
+NANPROD = _reduction("nanprod", lambda x, dims, keepdim: np.nanprod(x, axis=dims, keepdims=keepdim),
+                     _nanprod_vjp, "NanprodBackward0", reduction=Reduction("nanprod", nan="ignore"))
+
+
+def nanprod(x: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """The product with NaN elements counted as one (NumPy's nanprod).
+
+    Example:
+        >>> jg.nanprod(jg.tensor([2.0, float('nan'), 3.0]))
+        tensor(6.)
+    """
+    x = as_tensor_operand(x)
+    return bind(NANPROD, x, dims=_dims(x, dim), keepdim=keepdim)
+
+'''
+CUBE_DECLARATION = '''
+
+CUBE = _unary("cube", lambda x: x * x * x, lambda g, out, x: (g * (x * x * 3.0),), "({0} * {0} * {0})",
+              "CubeBackward0")
+
+
+def cube(x: TensorLike) -> Tensor:
+    """x ** 3, elementwise.
+
+    Example:
+        >>> jg.cube(jg.tensor([2.0]))
+        tensor([8.])
+    """
+    return bind(CUBE, as_floating(x))
+
+'''
+NANPROD_ROW = '''    "nanprod": Row(lambda dt: _typed(1, dt), _skip_nan(_PROD, 1), widen=True, nan="ignore"),
+'''
+NANPROD_CHECKS = '''
+import warnings
+import numpy as np
+import jitgrad as jg
+from jitgrad.executable import InterpreterFallbackWarning
+
+warnings.simplefilter("error", InterpreterFallbackWarning)  # the compiled column must fuse, not interpret
+assert "nanprod" in jg.__all__ and jg.nanprod.__module__ == "jitgrad.prims_reduce"
+x = np.array([[1.5, np.nan, -2.0], [0.5, 3.0, np.nan]])
+want = np.nanprod(x, axis=1)
+eager = jg.nanprod(jg.tensor(x), 1).numpy()
+np.testing.assert_allclose(eager, want)
+f = jg.jit(lambda t: jg.nanprod(t, 1))
+np.testing.assert_allclose(f(x), want)
+assert "nanprod" in f.source(x)  # a fused loop of the new reduction, named by its IR equation
+# gradient: eager, compiled and finite differences (no NaN there), to second order
+t = jg.tensor(x, requires_grad=True)
+jg.nanprod(t, 1).sum().backward()
+dense = np.where(np.isnan(x), 1.0, x)
+np.testing.assert_allclose(t.grad.numpy(), np.where(np.isnan(x), 0.0, dense.prod(1, keepdims=True) / dense))
+np.testing.assert_allclose(jg.grad(lambda t: jg.nanprod(t, 1).sum())(x), t.grad.numpy())
+y = jg.tensor(np.array([[1.5, 0.7, -2.0], [0.5, 3.0, 1.2]]), requires_grad=True)
+assert jg.autograd.gradcheck(lambda t: jg.nanprod(t, 0), (y,))
+assert jg.autograd.gradgradcheck(lambda t: jg.nanprod(t, 0), (y,))
+# the GPU (Numba's simulator): eager kernels and a compiled program from the same declaration
+g = jg.tensor(x, device="cuda")
+np.testing.assert_allclose(jg.nanprod(g, 1).cpu().numpy(), want)
+np.testing.assert_allclose(jg.jit(lambda t: jg.nanprod(t, 1))(g).cpu().numpy(), want)
+# the elementwise op: public, eager, fused with its neighbours, GPU, gradients
+assert "cube" in jg.__all__
+z = np.array([0.5, -1.5, 2.0])
+np.testing.assert_allclose(jg.cube(jg.tensor(z)).numpy(), z ** 3)
+h = jg.jit(lambda t: jg.cube(jg.sin(t)).sum())
+np.testing.assert_allclose(h(z), (np.sin(z) ** 3).sum())
+assert "cube" in h.source(z)
+np.testing.assert_allclose(jg.grad(lambda t: jg.cube(t).sum())(z), 3 * z ** 2)
+u = jg.tensor(z, requires_grad=True)
+assert jg.autograd.gradcheck(jg.cube, (u,)) and jg.autograd.gradgradcheck(jg.cube, (u,))
+np.testing.assert_allclose(jg.cube(jg.tensor(z, device="cuda")).cpu().numpy(), z ** 3)
+print("nanprod and cube work")
+'''
+
+
+def _changed(tree: Path) -> list:
+    return sorted(str(p.relative_to(tree)) for p in tree.rglob("*.py")
+                  if p.read_text() != (ROOT / p.relative_to(tree)).read_text())
+
+
+def _declare(module: Path, declaration: str, name: str, table: str) -> None:
+    """Add an op to a family module as ARCHITECTURE.md says: declaration and wrapper, its name in the
+    module's __all__ (which makes it public), its declaration in the module's tuple of prims."""
+    anchor = "\n# The public wrappers of this family"
+    text = module.read_text()
+    assert anchor in text and "__all__ = [\n" in text and f"{table} = (" in text, f"{module.name} lists no __all__"
+    text = text.replace(anchor, declaration + anchor, 1)
+    text = text.replace("__all__ = [\n", f'__all__ = [\n    "{name}",\n', 1)
+    text = text.replace(f"{table} = (", f"{table} = ({name.upper()}, ", 1)
+    module.write_text(text)
+
+
+def test_new_ops_touch_few_files(tmp_path):
+    """Adds an elementwise op (`cube`) and a reduction (`nanprod`) to a copy of the tree the way
+    ARCHITECTURE.md says -- an elementwise op: its family module (+ its tests: 2 files); a reduction:
+    its family module and one row of kernels/reductions.py (+ its tests: 3 files) -- and nothing
+    else: both are public (jg.cube, jg.nanprod), run eagerly, fuse compiled, run on the GPU
+    (simulator) and have gradients to second order."""
+    import shutil
+    import subprocess
+    import sys
+
+    for package in ("jitgrad", "kernels"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    _declare(tmp_path / "jitgrad" / "prims_elementwise.py", CUBE_DECLARATION, "cube", "ELEMENTWISE_PRIMS")
+    assert _changed(tmp_path) == ["jitgrad/prims_elementwise.py"]  # + a test: two files
+    _declare(tmp_path / "jitgrad" / "prims_reduce.py", NANPROD_DECLARATION, "nanprod", "REDUCTION_PRIMS")
+    table = tmp_path / "kernels" / "reductions.py"
+    table.write_text(table.read_text().replace('    "nansum": Row(', NANPROD_ROW + '    "nansum": Row(', 1))
+    assert _changed(tmp_path) == ["jitgrad/prims_elementwise.py", "jitgrad/prims_reduce.py",
+                                  "kernels/reductions.py"]  # the reduction: two + a test: three files
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_ENABLE_CUDASIM": "1",
+           "JITGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-c", NANPROD_CHECKS], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0 and "nanprod and cube work" in run.stdout, run.stdout + run.stderr

@@ -90,7 +90,7 @@ def _check_node(node, result) -> None:
     if not _state["check_nan"]:
         return
     for i, g in enumerate(result):
-        if g is None:
+        if g is None or not hasattr(g, "_data"):  # (no gradient, or a symbolic zero)
             continue
         kind = _non_finite(g._data)
         if kind is not None:

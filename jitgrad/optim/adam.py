@@ -17,7 +17,6 @@ class Adam(Optimizer):
     with v replaced by its running max under amsgrad. fused=False runs NumPy instead of Numba."""
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _kernel_cuda = "adam_one"
     _rule = staticmethod(optim_rules.adam)
     _decoupled = False
 
@@ -64,13 +63,6 @@ class Adam(Optimizer):
             state[p]["step"] += 1
         if self._fresh:
             self._fresh.difference_update(map(id, params))
-
-    def _scalars(self, group: dict, key: tuple, dtype) -> tuple:
-        f = dtype.type
-        h = self._hypers(group, key)
-        return (f(h["one_minus_beta1"]), f(h["beta2"]), f(h["one_minus_beta2"]), f(h["eps"]),
-                f(0.0 if self._decoupled else h["weight_decay"]), f(h["decay"]), bool(group["amsgrad"]),
-                bool(group["maximize"]), f(h["step_size"]), f(h["bc2_sqrt"]))
 
     def _flags(self, group: dict) -> dict:
         return {"maximize": bool(group["maximize"]), "weight_decay": group["weight_decay"] != 0,

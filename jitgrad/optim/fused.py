@@ -10,8 +10,9 @@ loop by kernels/optim.py, through a cached _Plan: the flat views of parameters a
 kernel, and the hyper-parameters as scalars, reused while the same arrays and options come back.
 
 choose() picks by the measured rule in its docstring; the group option fused=False forces NUMPY.
-Parameters whose storage is in GPU memory take a fourth executor, CUDA: one fused kernel launch
-per tensor (kernels/cuda/optim.py), whatever the group's `fused` option says.
+Parameters whose storage is in GPU memory take a fourth executor, CUDA: the same rule rendered
+into one fused kernel launch per tensor (kernels/cuda/optim.py), whatever the group's `fused`
+option says.
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ NUMPY, PER_TENSOR, ONE_CALL, CUDA = "numpy", "per_tensor", "one_call", "cuda"
 ONE_CALL_MAX_MEAN_SIZE = 4096
 # At most this many tensors per ONE_CALL kernel (its arguments; bounds its compile time).
 ONE_CALL_MAX_TENSORS = 32
-_DUMMY = {}
 
 
 def choose(group: dict, params: list, uniform: bool) -> str:
@@ -177,14 +177,15 @@ def _planned(opt, index: int, group: dict, dtype, params: list, key: tuple, one_
 
 
 def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
-    """One fused kernel launch per GPU parameter; state found on the host (a parameter moved
-    after earlier steps, a loaded state dict) is moved to the GPU first."""
-    if not opt._kernel_cuda:
+    """One fused kernel launch per GPU parameter, the optimizer's rule rendered for CUDA; state
+    found on the host (a parameter moved after earlier steps, a loaded state dict) is moved to the
+    GPU first."""
+    if opt._rule is None:
         raise RuntimeError(f"{type(opt).__name__} has no GPU update kernel yet: its parameters must be on the CPU "
                            "(move the model with .cpu(), or use SGD/Adam/AdamW for GPU parameters)")
     from kernels.cuda import optim as cuda_optim
-    kernel = getattr(cuda_optim, opt._kernel_cuda)
-    names = opt.state_names
+    flags = opt._flags(group)
+    f = dtype.type
     for p in params:
         st = opt.state.get(p)
         if st is None:
@@ -192,16 +193,16 @@ def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
             st = opt.state[p]
             opt._init_state(group, p, st)
         key = opt._advance(group, p, st)
+        names = tuple(n for n in opt.state_names if n in st)
         arrays = []
         for n in names:
-            t = st.get(n)
-            if t is None:
-                arrays.append(cuda_optim.dummy(dtype))
-                continue
+            t = st[n]
             if core.on_host(t._data):
                 t._data = _moved(t._data, p)
             arrays.append(t._data)
-        kernel(p._data, p._grad._data, *arrays, *opt._scalars(group, key, dtype))
+        values = opt._hypers(group, key)
+        hypers = tuple(f(values[n]) for n in kernels.hyper_names(opt._rule, flags, names))
+        cuda_optim.step(opt._rule, flags, names, p._data, p._grad._data, arrays, hypers)
         p._version_counter.bump("optimizer.step")
 
 

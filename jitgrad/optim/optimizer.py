@@ -35,12 +35,9 @@ class Optimizer:
 
     # Names of per-parameter state tensors, in the order the kernels take them.
     state_names: tuple[str, ...] = ()
-    # The update of GPU parameters: the name of a function in kernels/cuda/optim.py taking the
-    # arguments _scalars gives (device arrays for parameter, gradient and state).
-    _kernel_cuda: str = ""
     # The update rule, written once (kernels/optim_rules.py): rendered with NumPy for the eager
-    # NumPy update and as IR inside a compiled training step. None: the subclass has its own
-    # _numpy_update and no compiled step.
+    # NumPy update, as IR inside a compiled training step, and into the fused CPU and CUDA
+    # kernels. None: the subclass has its own _numpy_update, no compiled step and no GPU update.
     _rule = None
 
     def __init__(self, params: Any, defaults: dict) -> None:

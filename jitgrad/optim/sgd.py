@@ -16,7 +16,6 @@ class SGD(Optimizer):
     d = d + momentum*b (Nesterov) or b; p -= lr*d. fused=False runs NumPy instead of Numba."""
 
     state_names = ("momentum_buffer",)
-    _kernel_cuda = "sgd_one"
     _rule = staticmethod(optim_rules.sgd)
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
@@ -55,11 +54,6 @@ class SGD(Optimizer):
         if self._fresh:
             for p in params:
                 self._fresh.discard(id(p))
-
-    def _scalars(self, group: dict, key: tuple, dtype) -> tuple:
-        f = dtype.type
-        return (f(group["lr"]), f(group["weight_decay"]), f(group["momentum"]), f(1 - group["dampening"]),
-                bool(group["nesterov"]), bool(group["maximize"]), key[0])
 
     def _flags(self, group: dict) -> dict:
         return {"maximize": bool(group["maximize"]), "weight_decay": group["weight_decay"] != 0,
