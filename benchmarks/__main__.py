@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "run the table twice, quiet and with a busy loop on one core, and print each cell's slowdown "
         "(goal: at most 1.2x)"))
     p.add_argument("--out", type=Path, default=None, help="directory for results.md/.json/.png "
-                   "(default: benchmarks/results)")
+                   "(default: benchmarks/results in a checkout, else the current directory)")
     args = p.parse_args(argv)
     if args.reps is not None and args.reps < 1:
         p.error(f"--reps must be at least 1, got {args.reps}")

@@ -18,7 +18,15 @@ import numpy as np
 
 from .workloads import BASELINE, CASES, MODES, VARIANTS, Case, NotAvailableError, Variant
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+def default_results_dir() -> Path:
+    """benchmarks/results in a checkout (next to pyproject.toml); installed (``python -m
+    jitgrad.benchmarks``), the current directory: results never go into site-packages."""
+    here = Path(__file__).resolve().parent
+    return here / "results" if (here.parent / "pyproject.toml").is_file() else Path.cwd()
+
+
+RESULTS_DIR = default_results_dir()
 
 
 @dataclass
@@ -163,7 +171,7 @@ def load_variant(variant: Variant) -> tuple[Any | None, str | None]:
     if variant.needs and importlib.util.find_spec(variant.needs) is None:
         return None, f"{variant.needs} is not installed"
     try:
-        module = importlib.import_module(f"benchmarks.workloads.{variant.module}")
+        module = importlib.import_module(f".workloads.{variant.module}", __package__)
     except Exception as exc:  # noqa: BLE001 - a broken optional library must not stop the run
         return None, f"import failed: {type(exc).__name__}: {exc}"
     probe = getattr(module, "unavailable", None)

@@ -15,12 +15,19 @@ import hashlib
 import re
 from pathlib import Path
 
-#: The package generated code imports from (its directory is where the files are read).
-PACKAGE = "kernels"
+#: The package generated code imports from: this module's own package, by the name it was
+#: imported under (the back end is a subpackage when installed); its directory is where the files are read.
+PACKAGE = __name__.rpartition(".")[0]
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
-_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+(kernels(?:\.\w+)*)[ \t]+import[ \t]+\(?([^\n#)]+)"
-                          r"|import[ \t]+(kernels(?:\.\w+)*))", re.M)
+_NAME = re.escape(PACKAGE) + r"(?:\.\w+)*"
+_IMPORT_LINE = re.compile(rf"^[ \t]*(?:from[ \t]+({_NAME})[ \t]+import[ \t]+\(?([^\n#)]+)"
+                          rf"|import[ \t]+({_NAME}))", re.M)
+
+
+def _in_package(name: str) -> bool:
+    """Whether dotted `name` is the back-end package or something inside it."""
+    return name == PACKAGE or name.startswith(PACKAGE + ".")
 
 
 def imported_modules(source: str) -> frozenset:
@@ -40,7 +47,9 @@ def imported_modules(source: str) -> frozenset:
 
 def module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
     """The file of kernels module `name` under `root` (None: not a module, e.g. a function)."""
-    parts = name.split(".")[1:]
+    if not _in_package(name):
+        return None
+    parts = name[len(PACKAGE) + 1:].split(".") if name != PACKAGE else []
     base = root.joinpath(*parts)
     for candidate in (base / "__init__.py", base.with_suffix(".py") if parts else None):
         if candidate is not None and candidate.is_file():
@@ -72,7 +81,7 @@ def _imports_of(text: str, module: str, is_package: bool) -> set:
     out = set()
     for absolute, source, names in _STATEMENT.findall(text):
         if absolute:
-            out.update(n for n in (p.strip() for p in absolute.split(",")) if n.split(".")[0] == PACKAGE)
+            out.update(n for n in (p.strip() for p in absolute.split(",")) if _in_package(n))
             continue
         level = len(source) - len(source.lstrip("."))
         name = source[level:]
@@ -81,7 +90,7 @@ def _imports_of(text: str, module: str, is_package: bool) -> set:
             target = f"{base}.{name}" if name else base
         else:
             target = name
-        if target.split(".")[0] != PACKAGE:
+        if not _in_package(target):
             continue
         out.add(target)
         for item in names.strip("() \t\n").split(","):
@@ -99,7 +108,7 @@ def dependency_files(modules: frozenset, root: Path = PACKAGE_ROOT) -> tuple[Pat
     while todo:
         name = todo.pop()
         parts = name.split(".")
-        for depth in range(1, len(parts) + 1):  # the module and each package above it
+        for depth in range(PACKAGE.count(".") + 1, len(parts) + 1):  # the module and each package above it
             path = module_file(".".join(parts[:depth]), root)
             if path is None or path in seen:
                 continue
