@@ -24,7 +24,8 @@ import jitgrad as jg
 from kernels import cache, source_deps
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED_HEADER = "import math\nfrom kernels import library as lib\nfrom kernels import vmath as vm\n"
+GENERATED_HEADER = ("import math\nfrom kernels import library as lib\n"
+                    "from kernels import vmath as vm\n")
 
 
 def _copy_kernels(dest: Path) -> Path:
