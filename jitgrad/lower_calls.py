@@ -1,7 +1,7 @@
 """Library calls for the ops that are neither fused loops nor views: indexing with runtime
 index arrays (getitem, its adjoint unindex, setitem, gather, scatter_add), cat and stack,
 reductions that return indices or moments (max/min along a dim, argmax/argmin, norm, var,
-std) and batched matmul. Static index structure becomes integer maps computed here once and
+std), the scans cumsum/cumprod, argsort, and batched matmul. Static index structure becomes integer maps computed here once and
 passed to the program as constants; the index arrays themselves stay runtime inputs."""
 from __future__ import annotations
 
@@ -138,7 +138,19 @@ def lower_call(eqn: Eqn, ins: list, out: str, const: Callable) -> Call:
         extra = float(p["p"]) if name == "norm" else (int(p["correction"]), name == "std")
         return Call("norm" if name == "norm" else "moments", (ins[0],), out,
                     (None if perm == tuple(range(x.ndim)) else perm, view, extra), origin)
+    if name in ("cumsum", "cumprod", "argsort"):
+        return Call("argsort" if name == "argsort" else "scan", (ins[0],), out,
+                    (along_view(tuple(eqn.inputs[0].shape), p["dim"]),
+                     p["descending"] if name == "argsort" else name == "cumprod"), origin)
     return _batched_matmul(eqn, ins, out, origin)
+
+
+def along_view(shape: tuple, dim: int) -> tuple:
+    """(pre, n, post): `shape` viewed with dim in the middle (a 0-d value is one element)."""
+    if not shape:
+        return (1, 1, 1)
+    dim %= len(shape)
+    return (numel(shape[:dim]), shape[dim], numel(shape[dim + 1:]))
 
 
 def _batched_matmul(eqn: Eqn, ins: list, out: str, origin: str) -> Call:

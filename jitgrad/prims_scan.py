@@ -2,8 +2,8 @@
 along one dim, and the stable argsort that sort, topk, argsort and median are built on (their
 values are a gather, so their gradients are gather's).
 
-They have no fused kernel yet: compiled mode runs them through the reference interpreter
-between compiled programs (tests/op_table.py lists them in NO_COMPILED_KERNEL). The VJP rules
+On the CPU, compiled mode runs them as library calls inside the one program (kernels/scans.py:
+sequential scans in the result dtype, as NumPy's, and a stable merge sort). The VJP rules
 are written with Tensor methods, so this module needs nothing declared after it; the public
 wrappers are in reduce_ops.py.
 """

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import indexed
+from . import indexed, scans
+from .scans import argsort_along, scan_along  # noqa: F401 (generated code calls lib.scan_along)
 from .spec import Array, Call
 
 
@@ -98,7 +99,9 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         return rows_source(step, arrays)
     if step.op in indexed.OPS:
         return indexed.call_source(step, arrays)
-    raise ValueError(f"unknown library op {step.op!r}; known: {OPS + ROW_OPS + indexed.OPS}")
+    if step.op in scans.OPS:
+        return scans.call_source(step, arrays)
+    raise ValueError(f"unknown library op {step.op!r}; known: {OPS + ROW_OPS + indexed.OPS + scans.OPS}")
 
 
 @numba.njit(cache=True)

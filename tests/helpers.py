@@ -230,6 +230,7 @@ REAL_COMPILE = frozenset({
     "matmul-2d-2d", "matmul-batched", "transpose-3d-neg",
     "getitem-array-2d", "setitem-array-rows", "gather-dim1", "getitem-slice-step",
     "var-dims-tuple", "max-dim-ties", "norm-pinf-dim", "cat-dim1-three", "mlp-composed",
+    "cumprod-two-zeros", "sort-descending-dim0",
 })
 FULL_COMPILE = os.environ.get("JITGRAD_TEST_FULL_COMPILE") == "1"
 

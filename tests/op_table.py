@@ -491,9 +491,8 @@ GRAD_CASES = [c for c in CASES if c.grad]
 # Primitives with no compiled CPU kernel yet: they still run in the reference interpreter
 # between compiled programs (the convolution and pooling primitives, merged after the
 # every-op-compiles work; issue 21 follow-up). Every other op must compile.
-# The scans and the sort (cumsum, cumprod, argsort: issue 15) have no scan or sort kernel either.
 NO_COMPILED_KERNEL = frozenset({"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_indices",
-                                "adaptive_max_pool2d_indices", "cumsum", "cumprod", "argsort"})
+                                "adaptive_max_pool2d_indices"})
 
 
 def jitgrad_fn(c: Case) -> Callable:

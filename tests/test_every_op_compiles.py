@@ -45,7 +45,8 @@ CHECKED = ["getitem-array-2d", "getitem-array-repeated", "getitem-index-tensor-d
            "cat-dim1-three", "stack-0d", "stack-last", "max-dim-ties", "min-dim", "argmax", "argmin-full",
            "norm-p3-keepdim", "norm-pinf-dim", "var-dims-tuple", "std-correction2-keepdim",
            "matmul-batched-2d", "matmul-broadcast-batch", "matmul-1d-batched",
-           "matmul-batched-1d"]
+           "matmul-batched-1d", "cumsum-neg-dim-3d", "cumsum-bool", "cumprod-two-zeros", "cumprod-long-scan",
+           "sort-descending-dim0", "argsort-descending-ties", "topk-smallest-dim0", "median-full"]
 
 
 @pytest.mark.parametrize("name", CHECKED)
@@ -158,3 +159,30 @@ def test_var_one_pass_is_stable_for_a_large_offset():
     x = 1e9 + np.array([[1.0, 2.0, 3.0, 4.0]])
     out = jitgrad.jit(lambda a: jitgrad.var(a, 1))(x)
     np.testing.assert_allclose(out, [np.var(x, ddof=1)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_compiled_argsort_is_stable_with_nan_and_signed_zeros_like_torch(descending):
+    """The compiled merge sort keeps equal keys in order and puts NaN last (first when
+    descending), as eager mode and PyTorch's stable sort do."""
+    torch = pytest.importorskip("torch")
+    x = np.array([[3.0, np.nan, 1.0, 1.0, -np.inf, 2.0, np.nan], [0.0, -0.0, 5.0, np.nan, 0.0, 1.0, np.inf]])
+    got = jitgrad.jit(lambda a: jitgrad.argsort(a, 1, descending=descending, stable=True))(x)
+    eager = jitgrad.argsort(jitgrad.tensor(x), 1, descending=descending, stable=True).numpy()
+    want = torch.argsort(torch.tensor(x), dim=1, descending=descending, stable=True).numpy()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(eager, want)
+
+
+def test_compiled_scans_equal_eager_bit_for_bit():
+    """float32 scans accumulate sequentially in float32 and integer scans in int64, as NumPy's
+    cumsum/cumprod (eager mode) do: compiled results are identical, not merely close."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 50, 2)).astype(np.float32)
+    ints = rng.integers(-3, 4, (4, 5)).astype(np.int32)
+    for fn, a, dim in [(jitgrad.cumsum, x, 1), (jitgrad.cumprod, x, 1), (jitgrad.cumsum, ints, 0),
+                       (jitgrad.cumprod, ints, 1), (jitgrad.cumsum, x, -1)]:
+        got = jitgrad.jit(lambda v: fn(v, dim))(a)  # noqa: B023
+        want = fn(jitgrad.tensor(a), dim).numpy()
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
