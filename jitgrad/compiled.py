@@ -44,6 +44,7 @@ from .executable import Executable, InterpreterFallbackWarning, LazyExecutable
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
+from .prims_mask import MaskCountChanged
 from .tensor import Tensor
 from .tracing import TracingError, trace
 from .tree import unflatten
@@ -200,6 +201,7 @@ class _CompiledFunction:
         self._cache = call_cache.LRUCache(getattr(fn, "__qualname__", getattr(fn, "__name__", "a function")))
         self._fast: dict = {}  # NumPy-only signatures -> a direct call (see _fast_path)
         self._lean = None  # the last Tensor call's LeanCall (same argument objects again: see call_args)
+        self._by_counts: dict = {}  # (key, counts of the first k traced masks) -> the entry traced for them
         self._cache.on_evict = self._clear_fast  # (the fast paths hold executables too)
         functools.update_wrapper(self, fn, updated=())  # not __dict__: fn may be compiled too
 
@@ -214,13 +216,13 @@ class _CompiledFunction:
         """Whether this call bypasses compilation (see _CompiledGrad)."""
         return False
 
-    def _entry(self, key, args, kwargs, leaves) -> _Entry:
-        entry = self._cache.get(key)
+    def _entry(self, key, args, kwargs, leaves, mask_counts: tuple | None = None) -> _Entry:
+        entry = self._cache.get(key) if mask_counts is None else self._by_counts.get((key, mask_counts))
         if entry is None or not entry.current():
             start = time.perf_counter()
             try:
                 with enable_grad():  # the graph's stop-gradients must not depend on the grad mode of the first call
-                    graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
+                    graph = trace(self._traced_fn(), args, kwargs, self.static_argnums, mask_counts or ())
             except TracingError as exc:
                 if not self.fallback:
                     raise
@@ -231,7 +233,30 @@ class _CompiledFunction:
             entry = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
             self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
+            counts = graph.mask_counts
+            for k in range(len(counts)):
+                self._by_counts[(key, counts[:k + 1])] = entry
+            while len(self._by_counts) > 4 * call_cache.cache_limit():
+                del self._by_counts[next(iter(self._by_counts))]  # (oldest first)
+        elif mask_counts is not None:
+            self._cache.put(key, entry)  # the next call starts from the counts seen last
         return entry
+
+    def _run_counted(self, key, args, kwargs, leaves, entry: _Entry, run: Callable, arrays=None) -> tuple:
+        """(entry, arrays, run(entry, arrays)) for this call. A traced boolean mask whose count
+        differs from the one the entry was traced for raises MaskCountChanged where the program
+        is split (see lower.py); the entry traced for the counts seen so far (traced now if new,
+        once per count) runs instead, on the same arrays (random draws included)."""
+        arrays = entry.arrays(leaves) if arrays is None else arrays
+        while True:
+            try:
+                return entry, arrays, run(entry, arrays)
+            except MaskCountChanged as changed:
+                counts = entry.graph.mask_counts[:changed.site] + (changed.count,)
+                old = entry
+                entry = self._entry(key, args, kwargs, leaves, counts)
+                if len(entry.random_inputs) != len(old.random_inputs):
+                    arrays = entry.arrays(leaves)
 
     def __call__(self, *args, **kwargs):
         lean = self._lean
@@ -257,8 +282,9 @@ class _CompiledFunction:
                 entry = self._entry(key, args, kwargs, leaves)
             except _FallbackError:
                 return self._traced_fn()(*args, **kwargs)
+        entry, _, raw = self._run_counted(key, args, kwargs, leaves, entry, lambda e, a: e.forward_only.run(a))
         exe = entry.forward_only
-        outs = entry.results(exe.run(entry.arrays(leaves)), leaves)
+        outs = entry.results(raw, leaves)
         if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
                 and exe.single_program and exe.device == "cpu" and _plain(args):
             try:
@@ -277,8 +303,8 @@ class _CompiledFunction:
         """The full call path (used by the fast path when an argument needs conversion)."""
         key, leaves, any_tensor = _prepare(args, {}, self.static_argnums)
         entry = self._entry(key, args, {}, leaves)
-        outs = entry.results(entry.forward_only.run(entry.arrays(leaves)), leaves)
-        return _numpy_or_tensor(outs, entry.out_tree, any_tensor)
+        entry, _, raw = self._run_counted(key, args, {}, leaves, entry, lambda e, a: e.forward_only.run(a))
+        return _numpy_or_tensor(entry.results(raw, leaves), entry.out_tree, any_tensor)
 
     def executable(self, *args, **kwargs) -> Executable:
         """The compiled executable for these arguments (compiling it if needed)."""
@@ -382,10 +408,12 @@ class _JitGrad(_CompiledFunction):
         inputs = entry.inputs(leaves, arrays)
         wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)
         if not (_grad_state.enabled and wrt):
-            return _numpy_or_tensor(entry.results(entry.forward_only.run(arrays), leaves), entry.out_tree, True,
-                                    inputs)
-        forward, _ = entry.grad_executables(wrt)
-        results = forward.run(arrays)
+            entry, arrays, raw = self._run_counted(key, args, kwargs, leaves, entry,
+                                                   lambda e, a: e.forward_only.run(a), arrays)
+            return _numpy_or_tensor(entry.results(raw, leaves), entry.out_tree, True, entry.inputs(leaves, arrays))
+        entry, arrays, results = self._run_counted(key, args, kwargs, leaves, entry,
+                                                   lambda e, a: e.grad_executables(wrt)[0].run(a), arrays)
+        inputs = entry.inputs(leaves, arrays)
         n = entry.n_outputs
         outs = [_host_or_gpu(a) for a in results[:n]]
         residuals = [_host_or_gpu(a) for a in results[n:]]

@@ -17,6 +17,7 @@ from .buffer_pool import BufferPool
 from .fuse import fallback_reason
 from .ir import Graph
 from .lower import Plan, lower
+from .prims_mask import MaskCountChanged
 from .simplify import simplify
 
 log = logging.getLogger("jitgrad.compile")
@@ -35,7 +36,9 @@ class Executable:
         self.plan: Plan = lower(self.graph, name, device)
         self.compiled = []
         for seg in self.plan.segments:
-            if seg.program is None:
+            if seg.split is not None:
+                self.compiled.append(None)
+            elif seg.program is None:
                 _warn_fallback(seg.eqn.prim.name, fallback_reason(seg.eqn, device))
                 self.compiled.append(None)
             elif device == "cpu":
@@ -79,7 +82,7 @@ class Executable:
             except (NumbaError, MemoryError):  # (out of host or GPU memory: no cache entry to blame)
                 raise
             except (IndexError, RuntimeError):  # a kernel's bounds check refused an index: the user's error
-                raise
+                raise  # (or a boolean mask's count differs from the traced one: MaskCountChanged)
             except Exception as exc:  # a corrupt or unreadable on-disk cache entry, or the program's own error
                 if getattr(exc, "_jitgrad_reference_error", False) or all(c is None for c in self.compiled):
                     raise  # raised by an op run in the reference interpreter: the program's real error
@@ -126,6 +129,11 @@ class Executable:
         env = {f"in{i}": a for i, a in enumerate(arrays)}
         gpu = self.device != "cpu"
         for seg, compiled, pool in zip(self.plan.segments, self.compiled, self._pools):
+            if seg.split is not None:  # a boolean mask's count: the next program was compiled for one
+                count = int(core.host_array(env[seg.split.count]))
+                if count != seg.split.expected:
+                    raise MaskCountChanged(seg.split.site, count, seg.split.expected)
+                continue
             if compiled is None:
                 eqn = seg.eqn
                 args = [self._lookup(env, v) for v in eqn.inputs]
@@ -163,6 +171,12 @@ class Executable:
     def source(self) -> str:
         parts = []
         for seg, compiled in zip(self.plan.segments, self.compiled):
+            if seg.split is not None:
+                s = seg.split
+                parts.append(f"# split: boolean mask {s.mask} selects a data-dependent number of elements; the "
+                             f"caller checks {s.count} == {s.expected} (the count the next program is compiled "
+                             f"for) and traces again for another count\n")
+                continue
             parts.append(compiled.source if compiled is not None else
                          f"# reference interpreter: {seg.eqn!r}\n")
         return "\n".join(parts)

@@ -111,7 +111,7 @@ class Graph:
     rebuild the caller's argument and result structures from the flat lists."""
 
     __slots__ = ("inputs", "constants", "eqns", "outputs", "in_tree", "out_tree", "captured", "random_inputs",
-                 "writebacks", "stale_saved_value", "effects")
+                 "writebacks", "stale_saved_value", "effects", "mask_counts")
 
     def __init__(self, inputs: Sequence[Var], eqns: Sequence[Eqn], outputs: Sequence[Var],
                  constants: Sequence[Var] | None = None, in_tree: tuple | None = None,
@@ -128,6 +128,8 @@ class Graph:
         self.stale_saved_value: str | None = None
         # What a traced training step does to Python state (.grad slots, guards): step_effects.py.
         self.effects = None
+        # How many elements each traced boolean mask was assumed to select (prims_mask), in trace order.
+        self.mask_counts: tuple = ()
         self.inputs = list(inputs)
         self.eqns = list(eqns)
         self.outputs = list(outputs)
@@ -203,6 +205,8 @@ class Builder:
         # does not track them (only user-function traces do, see trace.FunctionTraceBuilder).
         self.blocked: set | None = None
         self.in_place_ops = 0  # in-place ops that rebound a tensor to a value of this graph
+        self.mask_counts: tuple = ()  # how many elements each traced boolean mask selects (trace order)
+        self.mask_sites: list = []  # the counts this trace assumed, in trace order (see mask_count)
 
     def new_var(self, shape: tuple, dtype: np.dtype) -> Var:
         self.count += 1
@@ -251,6 +255,16 @@ class Builder:
         out = self.new_var(shape, dtype)
         self.eqns.append(Eqn(prim, inputs, dict(params), out))
         return out
+
+    def mask_count(self, mask: Var) -> tuple[int, int]:
+        """(count, site) for a traced boolean mask: the site is its index in trace order, the count
+        the one given for it (`mask_counts`, known from a run) or else an assumption, every element:
+        compiled mode checks it when the program runs and traces again for another count
+        (see prims_mask)."""
+        site = len(self.mask_sites)
+        count = self.mask_counts[site] if site < len(self.mask_counts) else mask.size
+        self.mask_sites.append(count)
+        return count, site
 
     def unsupported(self, what: str, ways_out: str) -> Exception:
         """The error raised for what a trace cannot record (tracing.py refines it)."""

@@ -1,7 +1,12 @@
 """Lowering: a fused graph -> a Plan of kernels.spec Programs (filled op templates, planned
 buffers). Without fallback equations the plan is ONE program: one compiled entry point, one
 Numba dispatch per call. A fallback equation (no back-end kernel; none on the CPU for the ops
-of the table) splits the plan: the reference interpreter runs it between two compiled programs."""
+of the table) splits the plan: the reference interpreter runs it between two compiled programs.
+
+A traced boolean mask (prims_mask's mask_select) splits the plan too, and only there: the size
+of its result is data-dependent. The program before ends with the count pass; the caller checks
+the count against the one the graph was traced for (MaskSplit) before the next program, compiled
+for that count, compacts. Both programs say so in a comment of their generated source."""
 from __future__ import annotations
 
 import math
@@ -20,11 +25,24 @@ from .version import __version__
 
 
 @dataclass
+class MaskSplit:
+    """Between two programs: array `count` (written by the count pass of the program before)
+    must equal `expected`, the count traced boolean mask number `site` was traced for."""
+
+    count: str
+    expected: int
+    site: int
+    mask: str
+
+
+@dataclass
 class Segment:
-    """One step of a plan: a compiled program, or an equation for the reference interpreter."""
+    """One step of a plan: a compiled program, an equation for the reference interpreter, or the
+    count check of a boolean-mask split."""
 
     program: Program | None = None
     eqn: Eqn | None = None
+    split: MaskSplit | None = None
 
 
 @dataclass
@@ -237,7 +255,7 @@ def lower(graph: Graph, name: str = "program", device: str = "cpu") -> Plan:
         for v in e.inputs:
             consumers.setdefault(v, []).append(e)
     outputs = set(graph.outputs)
-    chunks: list = []  # (steps, arrays) for compiled runs, or an Eqn for the interpreter
+    chunks: list = []  # (steps, arrays) for compiled runs, an Eqn for the interpreter, or a MaskSplit
     n_loops = n_lib = 0
     for group in groups:
         if isinstance(group, FallbackGroup):
@@ -245,9 +263,13 @@ def lower(graph: Graph, name: str = "program", device: str = "cpu") -> Plan:
                 namer.array(v)
             chunks.append(group.eqn)
             continue
-        if not chunks or isinstance(chunks[-1], Eqn):
+        if not chunks or isinstance(chunks[-1], (Eqn, MaskSplit)):
             chunks.append(([], {}))
         steps, arrays = chunks[-1]
+        if not isinstance(group, LoopGroup) and _splits_here(group.eqn, device):
+            chunks.append(_count_pass(group.eqn, namer, steps, arrays))
+            chunks.append(([], {}))
+            steps, arrays = chunks[-1]
         if isinstance(group, LoopGroup):
             steps.append(_lower_loop(group, namer, needed, arrays))
             n_loops += 1
@@ -257,21 +279,57 @@ def lower(graph: Graph, name: str = "program", device: str = "cpu") -> Plan:
                 r.prim.name == "matmul" for r in readers)
             steps.append(_lower_library(group.eqn, namer, arrays, views_ok))
             n_lib += 1
-    single = not any(isinstance(c, Eqn) for c in chunks)
+    single = not any(isinstance(c, (Eqn, MaskSplit)) for c in chunks)
     if single and not chunks:
         chunks.append(([], {}))
     segments = []
     for i, chunk in enumerate(chunks):
         if isinstance(chunk, Eqn):
             segments.append(Segment(eqn=chunk))
+        elif isinstance(chunk, MaskSplit):
+            segments.append(Segment(split=chunk))
         else:
-            segments.append(Segment(program=_program(f"{name}_{i}", graph, chunk[0], chunk[1], namer, single)))
+            notes = _split_notes(chunks, i, name)
+            segments.append(Segment(program=_program(f"{name}_{i}", graph, chunk[0], chunk[1], namer, single, notes)))
     for v in graph.outputs:
         namer.array(v)
     return Plan(segments, namer.arrays, graph, n_loops, n_lib)
 
 
-def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, single: bool) -> Program:
+def _splits_here(eqn: Eqn, device: str) -> bool:
+    """A traced boolean mask whose count is checked at run time (site >= 0; the backward's
+    re-selections have a static count) splits the CPU program before its compaction."""
+    return device == "cpu" and eqn.prim.name == "mask_select" and eqn.params["site"] >= 0
+
+
+def _count_pass(eqn: Eqn, namer: _Namer, steps: list, arrays: dict) -> MaskSplit:
+    """Append the count pass of eqn's mask to the program being built; the split that follows."""
+    mask = _array(namer, eqn.inputs[1])
+    arrays[mask.name] = (mask, eqn.inputs[1])
+    count_var = Var((), dtypes.int64)
+    count = _array(namer, count_var)
+    arrays[count.name] = (count, count_var)
+    steps.append(Call("count_true", (mask.name,), count.name, (), f"mask_select -> {count.name} (count pass)"))
+    return MaskSplit(count.name, eqn.params["count"], eqn.params["site"], mask.name)
+
+
+def _split_notes(chunks: list, i: int, name: str) -> tuple:
+    """Comments for the generated source of program i next to a boolean-mask split."""
+    notes = []
+    if i > 0 and isinstance(chunks[i - 1], MaskSplit):
+        s = chunks[i - 1]
+        notes.append(f"split before this program: boolean mask {s.mask} has a data-dependent count; this program "
+                     f"is compiled for {s.expected} selected elements (checked against {s.count} from program "
+                     f"{name}_{i - 2}; another count traces the function again) and starts with the compaction")
+    if i + 1 < len(chunks) and isinstance(chunks[i + 1], MaskSplit):
+        s = chunks[i + 1]
+        notes.append(f"split after this program: it ends with the count pass of boolean mask {s.mask} "
+                     f"({s.count}); the size of what follows depends on it (program {name}_{i + 2})")
+    return tuple(notes)
+
+
+def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, single: bool,
+             split_notes: tuple = ()) -> Program:
     """A Program whose arguments are the arrays it reads but does not write. A single-program
     plan returns the graph's outputs; in a split plan each program returns all it writes."""
     written = set()
@@ -300,7 +358,8 @@ def _program(name: str, graph: Graph, steps: list, arrays: dict, namer: _Namer, 
         else:
             args.append(arr)
     return Program(name, tuple(args), outputs, temporaries=tuple(temps), steps=tuple(steps),
-                   constants=tuple(consts), notes=(f"jitgrad {__version__}",), preallocated=tuple(prealloc))
+                   constants=tuple(consts), notes=(f"jitgrad {__version__}",) + split_notes,
+                   preallocated=tuple(prealloc))
 
 
 # Buffers of at least this many elements, written by a loop, are allocated by the caller with

@@ -138,6 +138,12 @@ def lower_call(eqn: Eqn, ins: list, out: str, const: Callable) -> Call:
         extra = float(p["p"]) if name == "norm" else (int(p["correction"]), name == "std")
         return Call("norm" if name == "norm" else "moments", (ins[0],), out,
                     (None if perm == tuple(range(x.ndim)) else perm, view, extra), origin)
+    if name in ("mask_select", "mask_scatter"):
+        x_shape = tuple(eqn.inputs[0].shape) if name == "mask_select" else tuple(p["shape"])
+        mask = eqn.inputs[1]
+        view = (numel(x_shape[:p["pos"]]), mask.size, numel(x_shape[p["pos"] + mask.ndim:]))
+        selected = (eqn.out if name == "mask_select" else eqn.inputs[0]).shape[p["pos"]]
+        return Call(name, tuple(ins), out, (view, selected), origin)
     if name in ("cumsum", "cumprod", "argsort"):
         return Call("argsort" if name == "argsort" else "scan", (ins[0],), out,
                     (along_view(tuple(eqn.inputs[0].shape), p["dim"]),

@@ -9,13 +9,14 @@ with their wrappers, one module per op family, each importing only the families 
     prims_promotion    operands lifted to tensors; dtype promotion through `cast`
     prims_device       moves between devices (`to_device`)
     prims_elementwise  unary, binary, comparison, where, clamp; `unbroadcast`
+    prims_mask         mask_select/mask_scatter (traced boolean masks)
     prims_index        getitem/setitem/unindex, gather/scatter_add, narrow/select
     prims_shape        reshape, expand, permute, transpose, squeeze, unsqueeze, cat, stack
     prims_reduce       sum, nansum, mean, max/min, prod, norm, var, std, argmax/argmin
     prims_matmul       matmul, mm
     prims_conv         conv2d (and its two VJP halves), max-pool argmax
     prims_math         more elementwise math: asin..atanh, erf, exp2/log2/log10, atan2, fmod, ...
-    prims_scan         cumsum, cumprod, argsort (no fused kernels yet)
+    prims_scan         cumsum, cumprod, argsort
 """
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ from .prims_elementwise import (
     where,
     zero_constant_like,
 )
+from .prims_mask import MASK_PRIMS, MASK_SCATTER, MASK_SELECT, MaskCountChanged, mask_scatter, mask_select
 from .prims_index import (
     GATHER,
     GETITEM,
@@ -207,5 +209,5 @@ from .prims_shape import (
 # Every declared primitive, for the table-driven tests and the back ends: each family module lists
 # its own declarations, so a new op is declared (and listed) in one file.
 ALL = (ELEMENTWISE_PRIMS + PROMOTION_PRIMS + DEVICE_PRIMS + REDUCTION_PRIMS + MATMUL_PRIMS + SHAPE_PRIMS + INDEX_PRIMS
-       + CONV_PRIMS + MATH_PRIMS + SCAN_PRIMS)
+       + MASK_PRIMS + CONV_PRIMS + MATH_PRIMS + SCAN_PRIMS)
 BY_NAME = {p.name: p for p in ALL}

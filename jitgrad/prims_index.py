@@ -12,6 +12,7 @@ import numpy as np
 from . import dtypes, shapes
 from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
 from .prims_elementwise import needs_grad
+from .prims_mask import mask_select
 from .prims_promotion import as_tensor_operand, promoted
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
@@ -192,8 +193,10 @@ def _spec_of(index, x):
                 _check_mask_shape(arr.shape, x.shape, pos)
                 pos += arr.ndim
                 if isinstance(arr._data, Symbolic):
-                    raise TypeError("boolean-mask indexing has a data-dependent shape and cannot be traced; "
-                                    "use jitgrad.where(mask, x, 0) instead")
+                    raise TypeError("a traced boolean mask (its result has a data-dependent shape) can be "
+                                    "combined only with full slices (`x[mask]`, `x[:, mask]`, `x[..., mask]`) "
+                                    "and not assigned to; use jitgrad.where(mask, value, x) for assignments, "
+                                    "or pass the mask as a NumPy array")
                 for part in np.nonzero(arr._data):
                     spec.append(("a", len(arrays)))
                     arrays.append(lift(part, dtypes.int64, arr))
@@ -234,8 +237,33 @@ def _index_int(v):
 def getitem(x, index):
     """x[index]: ints, slices, None, Ellipsis, integer arrays/tensors, boolean masks."""
     x = as_tensor_operand(x)
+    traced_mask = _traced_mask(index, x)
+    if traced_mask is not None:
+        return mask_select(x, *traced_mask)
     spec, arrays = _spec_of(index, x)
     return bind(GETITEM, x, *arrays, spec=spec)
+
+
+def _traced_mask(index, x):
+    """(mask, pos) when the index is one traced host boolean mask among full slices and at most
+    one Ellipsis (`x[mask]`, `x[:, mask]`, `x[..., mask]`): compiled by prims_mask's two-pass
+    selection. None otherwise (_spec_of takes it, and refuses other traced masks)."""
+    items = index if isinstance(index, tuple) else (index,)
+    masks = [k for k, it in enumerate(items) if isinstance(it, TensorBase) and it.dtype == dtypes.bool_
+             and isinstance(it._data, Symbolic) and it._data.value is None]
+    if len(masks) != 1 or builtins.sum(1 for it in items if it is Ellipsis) > 1:
+        return None
+    k = masks[0]
+    mask = items[k]
+    full = all(it is Ellipsis or (isinstance(it, slice) and it == slice(None)) for j, it in enumerate(items) if j != k)
+    if not full or getattr(mask._data, "device", "cpu") != "cpu" or getattr(x._data, "device", "cpu") != "cpu":
+        return None
+    before = items[:k]
+    pos = len(before) if Ellipsis not in before else x.ndim - (len(items) - 1 - 1 + mask.ndim) + (len(before) - 1)
+    if pos < 0:
+        return None
+    _check_mask_shape(mask.shape, x.shape, pos)
+    return mask, pos
 
 
 def getitem_spec(x, spec, arrays):

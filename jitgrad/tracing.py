@@ -236,19 +236,22 @@ def _output_datum(leaf):
 
 
 def trace(fn: Callable, args: Sequence = (), kwargs: dict | None = None,
-          static_argnums: Sequence[int] = ()) -> Graph:
-    """Run `fn(*args, **kwargs)` on symbolic tensors and return the recorded Graph."""
+          static_argnums: Sequence[int] = (), mask_counts: tuple = ()) -> Graph:
+    """Run `fn(*args, **kwargs)` on symbolic tensors and return the recorded Graph; `mask_counts`:
+    how many elements the traced boolean masks select, in trace order, where a run told
+    (`graph.mask_counts` holds the counts the trace assumed; see prims_mask)."""
     kwargs = kwargs or {}
     static_set = {i % len(args) for i in static_argnums} if args else set()
     for i in static_argnums:
         if not -len(args) <= i < len(args):
             raise ValueError(f"static_argnums contains {i}, but the function got {len(args)} positional arguments")
     with gc_paused():
-        return _trace(fn, args, kwargs, static_set)
+        return _trace(fn, args, kwargs, static_set, tuple(mask_counts))
 
 
-def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph:
+def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set, mask_counts: tuple = ()) -> Graph:
     builder = FunctionTraceBuilder()
+    builder.mask_counts = mask_counts
     leaves, in_tree = flatten_args(args, kwargs, static_set)
     tensors = [_input_tensor(builder, leaf) for leaf in leaves]
     builder.argument_ids = {id(leaf): k for k, leaf in enumerate(leaves) if isinstance(leaf, TensorBase)}
@@ -291,6 +294,7 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set) -> Graph
     graph.captured = [t for t, _ in captured]
     graph.stale_saved_value = stale
     graph.random_inputs = [draw for _, draw in builder.random_inputs]
+    graph.mask_counts = tuple(builder.mask_sites)
     graph.writebacks = [(target, tensors[target]._version_counter.value if isinstance(target, int)
                          else bumps[id(target)]) for target, _ in writebacks]
     for commit in builder.on_success:

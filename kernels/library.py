@@ -5,7 +5,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import indexed, scans
+from . import indexed, masks, scans
+from .masks import count_true, mask_scatter, mask_select  # noqa: F401 (generated code calls lib.count_true)
 from .scans import argsort_along, scan_along  # noqa: F401 (generated code calls lib.scan_along)
 from .spec import Array, Call
 
@@ -101,7 +102,9 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         return indexed.call_source(step, arrays)
     if step.op in scans.OPS:
         return scans.call_source(step, arrays)
-    raise ValueError(f"unknown library op {step.op!r}; known: {OPS + ROW_OPS + indexed.OPS + scans.OPS}")
+    if step.op in masks.OPS:
+        return masks.call_source(step, arrays)
+    raise ValueError(f"unknown library op {step.op!r}; known: {OPS + ROW_OPS + indexed.OPS + scans.OPS + masks.OPS}")
 
 
 @numba.njit(cache=True)

@@ -391,9 +391,15 @@ case("getitem-array-2d", "getitem", lambda m, x: x[[0, 0, 1], [1, 2, 1]], _s(2, 
 case("getitem-index-tensor", "getitem", lambda m, x, i: x[i], _s(4, 3), _idx(5, high=4))
 case("getitem-index-tensor-dim1", "getitem", lambda m, x, i: x[:, i], _s(2, 4), _idx(2, 3, high=4))
 _MASK = "a boolean mask's result shape depends on the data"
-case("getitem-bool-mask", "getitem gt", lambda m, x: x[x > 0], _s(3, 4, domain="away"), eager_only=_MASK)
-case("getitem-bool-mask-rows", "getitem gt", lambda m, x, y: x[y > 0], _s(4, 2), _s(4, grad=False),
-     eager_only=_MASK)
+# A mask computed inside the function is a runtime value: compiled mode selects with mask_select
+# (count pass, split, compaction: see prims_mask.py); eagerly the mask's nonzero indices index x.
+case("getitem-bool-mask", "getitem gt", lambda m, x: x[x > 0], _s(3, 4, domain="away"))
+case("getitem-bool-mask-rows", "getitem gt", lambda m, x, y: x[y > 0], _s(4, 2), _s(4, grad=False))
+case("getitem-bool-mask-cols-3d", "getitem gt", lambda m, x, y: x[:, y > 0], _s(2, 3, 4), _s(3, 4, grad=False))
+case("getitem-bool-mask-ellipsis", "getitem gt", lambda m, x, y: x[..., y > 0.5], _s(2, 5), _s(5, grad=False))
+case("mask_select-prim", "mask_select mask_scatter gt", lambda m, x, y: prims.mask_select(x, y > 0, 1),
+     _s(3, 4), _s(4, grad=False), torch_fn=lambda torch, x, y: x[:, y > 0],
+     no_node_name="torch names x[:, mask] IndexBackward0 over a slice node")
 case("getitem-neg-index-array", "getitem", lambda m, x: x[[-1, 0, -1]], _s(3, 2))
 
 

@@ -3,7 +3,6 @@ op_table.CASES: gradcheck to second order, the PyTorch oracle, compiled vs eager
 from __future__ import annotations
 
 _COMPOSED = "torch records one native node; jitgrad composes the op from primitives"
-_MASK = "a boolean mask's result shape depends on the data"
 
 
 def add_cases(case, s, idx) -> None:
@@ -48,8 +47,7 @@ def add_cases(case, s, idx) -> None:
           lambda m, x, v: x.masked_fill(x.detach() > 0, v), s(3, 4, domain="away"), s())
     named("masked_fill_-inplace", "where gt", lambda m, x: (x * 1).masked_fill_(x.detach() > 0, 0.5),
           s(3, 4, domain="away"))
-    named("masked_select", "getitem gt", lambda m, x, y: m.masked_select(x, y > 0), s(3, 4), s(4, grad=False),
-          eager_only=_MASK)
+    named("masked_select", "getitem gt", lambda m, x, y: m.masked_select(x, y > 0), s(3, 4), s(4, grad=False))
     named("index_select", "getitem", lambda m, x, i: m.index_select(x, 1, i), s(3, 4), idx(5, high=4))
     named("index_select-dim0-method", "getitem", lambda m, x, i: x.index_select(0, i), s(3, 2), idx(4, high=3))
     named("scatter", "setitem", lambda m, x, i, v: m.scatter(x, 1, i, v), s(3, 5), idx(3, 1, high=5),

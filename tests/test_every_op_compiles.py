@@ -37,7 +37,11 @@ def test_case_lowers_to_one_program(case):
         assert fallbacks <= NO_COMPILED_KERNEL, f"{case.name}: {fallbacks} run in the reference interpreter"
         if not fallbacks:
             plan = lower(g, "p")
-            assert len(plan.segments) == 1 and plan.segments[0].program is not None
+            masks = [e for e in g.eqns if e.prim.name == "mask_select" and e.params["site"] >= 0]
+            splits = [seg for seg in plan.segments if seg.split is not None]
+            assert len(splits) == len(masks), "a plan is split only where a traced boolean mask's count is checked"
+            assert len(plan.segments) == 1 + 2 * len(masks)
+            assert all(seg.program is not None for seg in plan.segments if seg.split is None)
 
 
 CHECKED = ["getitem-array-2d", "getitem-array-repeated", "getitem-index-tensor-dim1", "getitem-neg-index-array",

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # A module may import only modules listed before it (a package counts as one entry).
 LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "generator", "templates",
           "autograd_graph", "core", "_typing", "interop", "prims_conv", "prims_promotion", "prims_device",
-          "prims_elementwise", "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims_math",
+          "prims_elementwise", "prims_mask", "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims_math",
           "prims_scan", "prims", "math_ops", "shape_ops", "reduce_ops", "linalg_ops", "random_ops", "autodiff",
           "inplace", "tensor_methods", "printing", "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd",
           "tree", "ir", "step_effects", "tracing", "interpret", "adjoint", "transforms", "simplify", "fuse",
