@@ -10,6 +10,7 @@ import jitgrad
 from jitgrad.adjoint import split, vjp_graph
 from jitgrad.core import TensorBase
 from jitgrad.interpret import evaluate
+from jitgrad.prims_mask import MaskCountChanged
 from jitgrad.simplify import simplify
 from jitgrad.tracing import trace
 from jitgrad.tree import flatten
@@ -42,13 +43,26 @@ def eager(fn: Callable, xs: Sequence, wrt: Sequence[int], cts: list | None = Non
                     for i, g in zip(wrt, grads, strict=False)]
 
 
+def traced_for(fn: Callable, xs: Sequence, arrays: list) -> object:
+    """fn's graph for these values: traced again, as compiled mode does, with the counts that
+    running it reports for its traced boolean masks (see jitgrad/prims_mask.py)."""
+    counts: tuple = ()
+    while True:
+        graph = trace(fn, xs, mask_counts=counts)
+        try:
+            evaluate(graph, *arrays)
+            return graph
+        except MaskCountChanged as changed:
+            counts = graph.mask_counts[:changed.site] + (changed.count,)
+
+
 def check_all_modes(fn: Callable, xs: Sequence, wrt: Sequence[int] | None = None, rtol: float = 1e-5,
                     atol: float = 1e-6) -> dict:
     """Traced forward, VJP graph, simplified VJP graph and split agree with eager mode."""
     arrays = _arrays(xs)
     if wrt is None:
         wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
-    graph = trace(fn, xs)
+    graph = traced_for(fn, xs, arrays)
     values, grads = eager(fn, arrays, wrt)
     cts = cotangents(values)
     for got, want in zip(evaluate(graph, *arrays), values, strict=False):

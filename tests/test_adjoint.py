@@ -23,10 +23,14 @@ def test_every_op_matches_eager(case):
     check_all_modes(case.jg, xs, wrt or None, rtol=1e-6 * max(case.tol, 1), atol=1e-9)
 
 
-def test_boolean_mask_indexing_cannot_be_traced():
+def test_boolean_mask_indexing_traces_with_an_assumed_count():
+    """A traced mask's selection is one mask_select whose count is an assumption (every element)
+    that compiled mode checks when it runs (see test_traced_masks.py)."""
     x = np.arange(4.0)
+    text = str(make_ir(lambda x: x[x > 1])(x))
+    assert "mask_select[pos=0 count=4 site=0]" in text
     with pytest.raises(TypeError, match="data-dependent shape"):
-        make_ir(lambda x: x[x > 1])(x)
+        make_ir(lambda x: x[x > 1, None])(x)
 
 
 # --- the seed tutorials' functions ------------------------------------------------------------
