@@ -58,9 +58,11 @@ class Plan:
 
 
 class _Namer:
-    """Array and scalar names for Vars, and literal text for inlined 0-d constants."""
+    """Array and scalar names for Vars, and literal text for inlined 0-d constants; `windows`:
+    Vars computed straight into a slice of another Var's array (see cat_windows)."""
 
     def __init__(self, graph: Graph) -> None:
+        self.windows: dict[Var, tuple] = {}  # Var -> (parent Var, index text, contiguous)
         self.arrays: dict[Var, str] = {}
         for i, v in enumerate(graph.inputs):
             self.arrays[v] = f"in{i}"
@@ -90,7 +92,48 @@ def expression(eqn: Eqn, operands: list[str]) -> str:
 
 
 def _array(namer: _Namer, v: Var) -> Array:
-    return Array(namer.array(v), tuple(v.shape), dtypes.name(v.dtype))
+    window = namer.windows.get(v)
+    view = None if window is None else (namer.array(window[0]), window[1], window[2])
+    return Array(namer.array(v), tuple(v.shape), dtypes.name(v.dtype), view)
+
+
+def cat_windows(graph: Graph, groups: list, device: str) -> dict:
+    """Inputs of cat/stack that a fused loop computes for that cat alone: {Var: (cat's output,
+    index text of its slice, whether the slice is one C-ordered block)}. The loop stores them
+    straight into their slice of cat's output buffer (no temporary, no copy). Only in a plan
+    that stays one program (a split would put the loop and the cat in two programs)."""
+    if device != "cpu" or any(isinstance(g, FallbackGroup) or (not isinstance(g, LoopGroup)
+                                                               and g.eqn.prim.name == "mask_select")
+                              for g in groups):
+        return {}
+    home: dict = {}
+    for g, group in enumerate(groups):
+        if isinstance(group, LoopGroup):
+            for eqn in group.eqns:
+                if not is_fusable_reduction(eqn):
+                    home[eqn.out] = g
+    consumers: dict = {}
+    for eqn in graph.eqns:
+        for v in eqn.inputs:
+            consumers.setdefault(v, []).append(eqn)
+    outputs = set(graph.outputs)
+    windows: dict = {}
+    for group in groups:
+        if isinstance(group, LoopGroup) or group.eqn.prim.name not in ("cat", "stack"):
+            continue
+        cat = group.eqn
+        dim, start = cat.params["dim"], 0
+        for v in cat.inputs:
+            width = v.shape[dim] if cat.prim.name == "cat" else 1
+            g = home.get(v)
+            if g is not None and v not in outputs and v not in windows and cat.inputs.count(v) == 1 \
+                    and v.dtype == cat.out.dtype and tuple(groups[g].shape) == tuple(v.shape) \
+                    and all(u is cat or u in groups[g].eqns for u in consumers.get(v, ())):
+                parts = [":"] * dim + [f"{start}:{start + width}" if cat.prim.name == "cat" else str(start)]
+                # (no trailing full slices: Numba types a[2:5] of a C array as C, a[2:5, :] as any layout)
+                windows[v] = (cat.out, ", ".join(parts), dim == 0)
+            start += width
+    return windows
 
 
 def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: dict) -> Loop:
@@ -127,6 +170,9 @@ def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: di
         if eqn.out in needed:
             arr = _array(namer, eqn.out)
             program_arrays[arr.name] = (arr, eqn.out)
+            if arr.view is not None:  # (its parent, cat's output, belongs to this program too)
+                parent = namer.windows[eqn.out][0]
+                program_arrays[arr.view[0]] = (_array(namer, parent), parent)
             stores.append(Store(arr.name, target, origin))
     return Loop(tuple(group.shape), tuple(loads), tuple(stmts), tuple(stores), tuple(reduces))
 
@@ -142,6 +188,8 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool
     program_arrays[out.name] = (out, eqn.out)
     name = eqn.prim.name
     origin = f"{name} -> {out.name}"
+    if name in ("cat", "stack") and any(v in namer.windows for v in eqn.inputs):
+        return lower_call(eqn, ins, out.name, None, in_place=[v in namer.windows for v in eqn.inputs])
     if is_call_op(eqn):
         def const(value: np.ndarray) -> str:
             var = Var(value.shape, value.dtype, value=value)
@@ -250,6 +298,7 @@ def lower(graph: Graph, name: str = "program", device: str = "cpu") -> Plan:
     groups = bound_loops(fuse(graph, device))
     needed = materialized(graph, groups)
     namer = _Namer(graph)
+    namer.windows = cat_windows(graph, groups, device)
     consumers: dict = {}
     for e in graph.eqns:
         for v in e.inputs:
@@ -368,7 +417,7 @@ PREALLOCATE_MIN = 1 << 16
 
 
 def _preallocate(arr: Array, steps: list) -> bool:
-    if shapes.numel(arr.shape) < PREALLOCATE_MIN:
+    if shapes.numel(arr.shape) < PREALLOCATE_MIN or arr.view is not None:
         return False
     return any(isinstance(st, Loop) and (any(x.array == arr.name for x in st.stores)
                                          or any(r.array == arr.name for r in st.reduces)) for st in steps)

@@ -75,9 +75,10 @@ def _is_identity(m: np.ndarray) -> bool:
     return np.array_equal(m.reshape(-1), np.arange(m.size))
 
 
-def lower_call(eqn: Eqn, ins: list, out: str, const: Callable) -> Call:
+def lower_call(eqn: Eqn, ins: list, out: str, const: Callable | None, in_place: list | None = None) -> Call:
     """The Call for `eqn` (an op fuse.is_call_op accepts); `ins` are its inputs' array names, `const(value)`
-    registers a constant int64 array and returns its name."""
+    registers a constant int64 array and returns its name; `in_place` (cat/stack): per input,
+    whether a fused loop already wrote it into its slice of the output."""
     name = eqn.prim.name
     origin = f"{name} -> {out}"
     p = eqn.params
@@ -114,15 +115,18 @@ def lower_call(eqn: Eqn, ins: list, out: str, const: Callable) -> Call:
     if name in ("cat", "stack"):
         dim = p["dim"]
         nd = eqn.out.ndim
-        slices, views, start = [], [], 0
-        for v in eqn.inputs:
+        slices, views, copied, start = [], [], [], 0
+        in_place = in_place or [False] * len(ins)
+        for v, arr, done in zip(eqn.inputs, ins, in_place):
             width = v.shape[dim] if name == "cat" else 1
-            parts = [":"] * nd
-            parts[dim] = f"{start}:{start + width}"
-            slices.append(", ".join(parts))
-            views.append(tuple(v.shape) if name == "cat" else tuple(v.shape[:dim]) + (1,) + tuple(v.shape[dim:]))
+            if not done:
+                parts = [":"] * nd
+                parts[dim] = f"{start}:{start + width}"
+                slices.append(", ".join(parts))
+                views.append(tuple(v.shape) if name == "cat" else tuple(v.shape[:dim]) + (1,) + tuple(v.shape[dim:]))
+                copied.append(arr)
             start += width
-        return Call("cat", tuple(ins), out, (tuple(slices), tuple(views)), origin)
+        return Call("cat", tuple(copied), out, (tuple(slices), tuple(views), any(in_place)), origin)
     if name in ("max_dim", "min_dim", "argmax", "argmin"):
         x = eqn.inputs[0]
         dim = p["dim"]

@@ -146,9 +146,7 @@ def _driver_source(program: Program, kernels: list) -> str:
         own = {a.name for a in program.arguments}
         for name in k.args:
             if name not in own and name not in allocated:
-                a = arrays[name]
-                lines.append(f"    {name} = np.empty({tuple(a.shape)!r}, np.{a.dtype})")
-                allocated.add(name)
+                lines.extend(f"    {text}" for text in source.allocation(arrays[name], arrays, allocated))
         outs = (", ".join(k.outputs) + ", = ") if k.outputs else ""
         allocated.update(k.outputs)
         origin = getattr(step, "origin", "") or "; ".join(

@@ -77,15 +77,16 @@ def index_source(step: Call, arrays: dict[str, Array]) -> str:
 
 def cat_source(step: Call, arrays: dict[str, Array]) -> str:
     """Each input written into its slice of one output buffer; params = (slices per input,
-    shape each input is viewed as)."""
+    shape each input is viewed as, whether the buffer exists already: inputs computed by fused
+    loops were written into their slices there, see lower.py, and are not inputs here)."""
     out = arrays[step.output]
-    slices, views = step.params
-    lines = [f"{out.name} = np.empty({tuple(out.shape)!r}, np.{out.dtype})"]
+    slices, views, exists = step.params
+    lines = [] if exists else [f"{out.name} = np.empty({tuple(out.shape)!r}, np.{out.dtype})"]
     for name, sl, view in zip(step.inputs, slices, views):
         src = name if tuple(view) == tuple(arrays[name].shape) else \
             f"np.ascontiguousarray({name}).reshape({tuple(view)!r})"
         lines.append(f"lib.copy_into({out.name}[{sl}], {src})")
-    return "\n".join(lines)
+    return "\n".join(lines) or "pass"
 
 
 def batched_matmul_source(step: Call, arrays: dict[str, Array]) -> str:

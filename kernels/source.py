@@ -46,7 +46,7 @@ def _is_flat(loop: Loop, arrays: dict[str, Array]) -> bool:
         if arrays[load.array].shape != loop.shape and math.prod(arrays[load.array].shape) != 1:
             return False
     for store in loop.stores:
-        if arrays[store.array].shape != loop.shape:
+        if arrays[store.array].shape != loop.shape or arrays[store.array].strided:
             return False
     return not loop.reduces or set(loop.reduced_dims) == set(range(len(loop.shape)))
 
@@ -299,9 +299,8 @@ def render(program: Program, parallel_threshold: int) -> str:
         written = _written(step)
         for name in written:
             if name not in allocated:
-                t = arrays[name]
-                w.line(f"{name} = np.empty({tuple(t.shape)!r}, np.{t.dtype})")
-                allocated.add(name)
+                for text in allocation(arrays[name], arrays, allocated):
+                    w.line(text)
         if isinstance(step, Loop):
             _emit_loop(w, step, arrays, parallel_threshold)
         elif isinstance(step, Call):
@@ -317,6 +316,21 @@ def render(program: Program, parallel_threshold: int) -> str:
         marker = f"\n\n\ndef {program.name}("
         text = text.replace(marker, "\n\n\n" + "\n\n\n".join(w.helpers) + marker, 1)
     return text
+
+
+def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
+    """Lines that allocate array `t` (adding to `allocated`): np.empty, or for a view the window
+    of its parent (allocated first when it is not yet): the loop then writes straight into it."""
+    lines = []
+    if t.view is not None:
+        parent, index, _ = t.view
+        if parent not in allocated:
+            lines += allocation(arrays[parent], arrays, allocated)
+        lines.append(f"{t.name} = {parent}[{index}]  # written in place: a slice of {parent}")
+    else:
+        lines.append(f"{t.name} = np.empty({tuple(t.shape)!r}, np.{t.dtype})")
+    allocated.add(t.name)
+    return lines
 
 
 def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) -> None:

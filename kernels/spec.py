@@ -16,11 +16,20 @@ DTYPES = ("bool", "int32", "int64", "float32", "float64")
 
 @dataclass(frozen=True)
 class Array:
-    """An array value of the program: an argument, a temporary, or a constant."""
+    """An array value of the program: an argument, a temporary, or a constant. A temporary may be
+    a `view`: (parent array, index text, contiguous) -- a window of another array of the program
+    (an input of cat written straight into its slice of cat's output); `contiguous`: the window
+    is one C-ordered block (a leading slice), so loops may run over it flat."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str
+    view: tuple | None = None
+
+    @property
+    def strided(self) -> bool:
+        """A window that is not one C-ordered block (loops index it by dims)."""
+        return self.view is not None and not self.view[2]
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:

@@ -48,21 +48,26 @@ def kernel_step(step, arrays: dict[str, Array], notes: tuple = ()) -> KernelStep
     names.update({a: f"y{k}" for k, a in enumerate(writes)})
 
     def arr(name: str) -> Array:
-        a = arrays[name]
-        return Array(names[name], a.shape, a.dtype)
+        a = arrays[name]  # (a window stays marked strided: the kernel indexes it by dims)
+        return Array(names[name], a.shape, a.dtype, None if a.view is None else ("", "", a.view[2]))
 
     if isinstance(step, Loop):
         new_step = _rename_loop(step, names)
     else:
         new_step = replace(step, inputs=tuple(names[n] for n in step.inputs), output=names[step.output],
                            params=_rename_params(step.params, names), origin=_op_of(step.origin))
-    if isinstance(step, Call):  # (library calls allocate their own result)
+    if isinstance(step, Call) and not fills_existing(step):  # (library calls allocate their own result)
         program = Program("kernel", tuple(arr(r) for r in reads), tuple(names[w] for w in writes),
                           temporaries=tuple(arr(w) for w in writes), steps=(new_step,), notes=notes)
         return KernelStep(program, tuple(reads), tuple(writes))
     program = Program("kernel", tuple(arr(r) for r in reads), (), steps=(new_step,), notes=notes,
                       preallocated=tuple(arr(w) for w in writes))
     return KernelStep(program, tuple(reads) + tuple(writes), ())
+
+
+def fills_existing(step) -> bool:
+    """A cat call whose output buffer exists already (fused loops wrote some inputs into it)."""
+    return isinstance(step, Call) and step.op == "cat" and bool(step.params[2])
 
 
 def _op_of(origin: str) -> str:
