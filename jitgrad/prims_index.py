@@ -126,7 +126,7 @@ def _getitem_name(params, in_shapes):
 
 def _add_at(out: np.ndarray, index, values: np.ndarray) -> None:
     """np.add.at(out, index, values) through a compiled loop over flat positions (repeats
-    accumulate): the eager backward of indexing, embedding lookups and gather, ~50x faster."""
+    accumulate, in the index's order): the eager backward of advanced indexing, ~50x faster."""
     from kernels.library import add_at_flat  # (lazy: the kernel compiles, or loads from disk, on first use)
     positions = np.arange(out.size, dtype=np.int64).reshape(out.shape)[index]
     values = np.ascontiguousarray(np.broadcast_to(values, positions.shape), dtype=out.dtype)
@@ -345,11 +345,13 @@ def _check_along(index, dim, size, op):
 
 
 def _scatter_add_impl(g, index, dim, shape):
-    _check_along(index, dim, shape[dim], "scatter_add")
+    """Zeros of `shape` with g added along dim at index: one compiled pass in index order, as the
+    compiled program's scatter_add loop (bounds checked there, PyTorch's RuntimeError)."""
+    from kernels.library import scatter_add_along  # (lazy: compiles, or loads from disk, on first use)
     out = np.zeros(shape, dtype=g.dtype)
-    grid = list(np.indices(index.shape, sparse=True))
-    grid[dim] = index
-    _add_at(out, tuple(grid), g)
+    if index.size:
+        scatter_add_along(out, np.ascontiguousarray(index, dtype=np.int64),
+                          np.ascontiguousarray(np.broadcast_to(g, index.shape), dtype=out.dtype), dim)
     return out
 
 

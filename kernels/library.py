@@ -59,6 +59,35 @@ def add_at_flat(out, positions, values):
 
 
 @numba.njit(cache=True)
+def scatter_add_along(out, index, values, dim):
+    """out[..., index[i], ...] += values[i] along `dim` for every element i of index, in index's C
+    order (the compiled scatter_add loop's order, so both modes add repeats in the same order):
+    eager scatter_add, with no position array. out is C-contiguous; index and values are
+    C-contiguous and of one shape; an index outside [0, size) raises RuntimeError naming it."""
+    flat = out.reshape(-1)
+    ix = index.reshape(-1)
+    vals = values.reshape(-1)
+    nd = index.ndim
+    strides = np.empty(nd, np.int64)
+    step = 1
+    for d in range(nd - 1, -1, -1):
+        strides[d] = step
+        step *= out.shape[d]
+    size = out.shape[dim]
+    for k in range(ix.size):
+        j = ix[k]
+        if j < 0 or j >= size:
+            checked_index("scatter_add(): ", j, dim, size, False)
+        rest = k
+        p = 0
+        for d in range(nd - 1, -1, -1):
+            c = rest % index.shape[d]
+            rest //= index.shape[d]
+            p += (j if d == dim else c) * strides[d]
+        flat[p] += vals[k]
+
+
+@numba.njit(cache=True)
 def add_rows(out, rows, values):
     """out[rows[i], :] += values[i, :] for every i (2-D out and values; rows in range): the
     scatter-add of an embedding table's gradient, row by contiguous row."""

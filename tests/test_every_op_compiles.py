@@ -245,3 +245,61 @@ def test_cat_windows_work_when_the_program_runs_as_kernels(monkeypatch):
     fn = jitgrad.jit(_gru_like)
     assert "written in place" in fn.source(a, b, h)
     np.testing.assert_allclose(fn(a, b, h), _gru_like(*map(jitgrad.tensor, (a, b, h))).numpy(), rtol=1e-12)
+
+
+def test_eager_scatter_adds_match_torch_without_np_add_at(monkeypatch):
+    """Eager backward of gather (scatter_add), of advanced indexing and of an embedding lookup
+    (unindex), repeated indices included, equal PyTorch's; none of them calls np.add.at."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(np, "add", _NoAddAt(np.add))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 5))
+    idx = np.array([[0, 0, 4], [1, 1, 1], [3, 2, 3], [4, 4, 0]])
+    rows = np.array([[2, 2], [0, 3], [2, 1]])
+    cases = [
+        (lambda m, a, i: (a.gather(1, i) * m.arange(12.0).reshape(4, 3)).sum(), idx),
+        (lambda m, a, i: (a[i] ** 2).sum(), rows),
+        (lambda m, a, i: (a[:, i[0]] * 3).sum(), rows),
+        (lambda m, a, i: m.scatter_add(m.zeros(4, 5, dtype=a.dtype), 1, i, a[:, :3]).pow(2).sum(), idx),
+    ]
+    for f, i in cases:
+        xa = jitgrad.tensor(x, requires_grad=True)
+        f(jitgrad, xa, jitgrad.tensor(i)).backward()
+        xt = torch.tensor(x, requires_grad=True)
+        f(torch, xt, torch.tensor(i)).backward()
+        np.testing.assert_allclose(xa.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+class _NoAddAt:
+    """np.add with its `at` method refused (everything else passes through)."""
+
+    def __init__(self, add):
+        self._add = add
+
+    def __call__(self, *args, **kwargs):
+        return self._add(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name == "at":
+            raise AssertionError("np.add.at was called")
+        return getattr(self._add, name)
+
+
+def test_scatter_add_float32_repeats_add_in_the_same_order_in_both_modes():
+    """Eager and compiled scatter-adds run over the index in C order, so float32 sums of many
+    repeats are identical bit for bit (not merely close), and a bad index is refused alike."""
+    rng = np.random.default_rng(4)
+    g = rng.standard_normal((64, 8)).astype(np.float32) * np.float32(1e3)
+    idx = rng.integers(0, 3, (64, 8))
+    f = lambda a, i: jitgrad.scatter_add(jitgrad.zeros(3, 8, dtype=jitgrad.float32), 0, i, a)  # noqa: E731
+    eager = f(jitgrad.tensor(g), jitgrad.tensor(idx)).numpy()
+    compiled = jitgrad.jit(f)(g, idx)
+    np.testing.assert_array_equal(compiled, eager)
+    bad = idx.copy()
+    bad[5, 2] = 3
+    for call in (lambda: f(jitgrad.tensor(g), jitgrad.tensor(bad)), lambda: jitgrad.jit(f)(g, bad)):
+        with pytest.raises(RuntimeError, match=r"scatter_add\(\): index 3 is out of (bounds|range) for dimension 0 "
+                                               r"with size 3"):
+            call()
+    with pytest.raises(RuntimeError, match=r"scatter_add\(\): index 3 is out of bounds for dimension 0 with size 3"):
+        jitgrad.prims.scatter_add_to(jitgrad.tensor(g), jitgrad.tensor(bad), 0, (3, 8))  # the eager kernel's own check
