@@ -44,7 +44,7 @@ from .executable import Executable, InterpreterFallbackWarning, LazyExecutable
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
-from .prims_mask import MaskCountChanged
+from .prims_mask import MaskCountChangedError
 from .tensor import Tensor
 from .tracing import TracingError, trace
 from .tree import unflatten
@@ -244,14 +244,14 @@ class _CompiledFunction:
 
     def _run_counted(self, key, args, kwargs, leaves, entry: _Entry, run: Callable, arrays=None) -> tuple:
         """(entry, arrays, run(entry, arrays)) for this call. A traced boolean mask whose count
-        differs from the one the entry was traced for raises MaskCountChanged where the program
+        differs from the one the entry was traced for raises MaskCountChangedError where the program
         is split (see lower.py); the entry traced for the counts seen so far (traced now if new,
         once per count) runs instead, on the same arrays (random draws included)."""
         arrays = entry.arrays(leaves) if arrays is None else arrays
         while True:
             try:
                 return entry, arrays, run(entry, arrays)
-            except MaskCountChanged as changed:
+            except MaskCountChangedError as changed:
                 counts = entry.graph.mask_counts[:changed.site] + (changed.count,)
                 old = entry
                 entry = self._entry(key, args, kwargs, leaves, counts)

@@ -17,7 +17,7 @@ from .buffer_pool import BufferPool
 from .fuse import fallback_reason
 from .ir import Graph
 from .lower import Plan, lower
-from .prims_mask import MaskCountChanged
+from .prims_mask import MaskCountChangedError
 from .simplify import simplify
 
 log = logging.getLogger("jitgrad.compile")
@@ -82,7 +82,7 @@ class Executable:
             except (NumbaError, MemoryError):  # (out of host or GPU memory: no cache entry to blame)
                 raise
             except (IndexError, RuntimeError):  # a kernel's bounds check refused an index: the user's error
-                raise  # (or a boolean mask's count differs from the traced one: MaskCountChanged)
+                raise  # (or a boolean mask's count differs from the traced one: MaskCountChangedError)
             except Exception as exc:  # a corrupt or unreadable on-disk cache entry, or the program's own error
                 if getattr(exc, "_jitgrad_reference_error", False) or all(c is None for c in self.compiled):
                     raise  # raised by an op run in the reference interpreter: the program's real error
@@ -132,7 +132,7 @@ class Executable:
             if seg.split is not None:  # a boolean mask's count: the next program was compiled for one
                 count = int(core.host_array(env[seg.split.count]))
                 if count != seg.split.expected:
-                    raise MaskCountChanged(seg.split.site, count, seg.split.expected)
+                    raise MaskCountChangedError(seg.split.site, count, seg.split.expected)
                 continue
             if compiled is None:
                 eqn = seg.eqn

@@ -6,7 +6,8 @@ reduction's result is only available after its loop, so its consumers land in a 
 Matmul, reshapes and transposes are library steps (matmul's elementwise epilogue fuses into the
 loop that reads its result). On the CPU every other op of the table is a library call too
 (indexing with index arrays, setitem, gather/scatter_add, cat/stack, max/min/argmax/argmin along
-a dim, norm, var/std, batched matmul, the scans cumsum/cumprod and argsort, traced boolean masks: see lower_calls.py), so a graph is one program; on CUDA
+a dim, norm, var/std, batched matmul, the scans cumsum/cumprod and argsort, traced boolean
+masks: see lower_calls.py), so a graph is one program (a traced mask splits it once: lower.py); on CUDA
 those ops still run as eager GPU kernels between programs (the reference-interpreter fallback).
 
 The greedy rule, in equation order: an equation joins the earliest existing loop of its
@@ -26,7 +27,8 @@ from .shapes import numel
 
 # ops (by primitive name) that the CPU target runs as library calls (see lower_calls.py)
 CPU_CALL_OPS = {"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim", "min_dim",
-                "argmax", "argmin", "norm", "var", "std", "matmul", "cumsum", "cumprod", "argsort", "mask_select", "mask_scatter"}
+                "argmax", "argmin", "norm", "var", "std", "matmul", "cumsum", "cumprod", "argsort", "mask_select",
+                "mask_scatter"}
 LIBRARY_OPS = {"matmul", "reshape", "squeeze", "unsqueeze", "permute", "transpose"}
 
 

@@ -1,8 +1,9 @@
 """Library calls for the ops that are neither fused loops nor views: indexing with runtime
 index arrays (getitem, its adjoint unindex, setitem, gather, scatter_add), cat and stack,
 reductions that return indices or moments (max/min along a dim, argmax/argmin, norm, var,
-std), the scans cumsum/cumprod, argsort, and batched matmul. Static index structure becomes integer maps computed here once and
-passed to the program as constants; the index arrays themselves stay runtime inputs."""
+std), the scans cumsum/cumprod, argsort, traced boolean masks, and batched matmul. Static
+index structure becomes integer maps computed here once and passed to the program as
+constants; the index arrays themselves stay runtime inputs."""
 from __future__ import annotations
 
 from collections.abc import Callable

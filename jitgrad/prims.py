@@ -112,7 +112,6 @@ from .prims_elementwise import (
     where,
     zero_constant_like,
 )
-from .prims_mask import MASK_PRIMS, MASK_SCATTER, MASK_SELECT, MaskCountChanged, mask_scatter, mask_select
 from .prims_index import (
     GATHER,
     GETITEM,
@@ -131,6 +130,7 @@ from .prims_index import (
     setitem_spec,
     unindex,
 )
+from .prims_mask import MASK_PRIMS, MASK_SCATTER, MASK_SELECT, MaskCountChangedError, mask_scatter, mask_select
 from .prims_math import MATH_PRIMS
 from .prims_matmul import (
     MATMUL_PRIM,

@@ -245,7 +245,7 @@ def getitem(x, index):
 
 
 def _traced_mask(index, x):
-    """(mask, pos) when the index is one traced host boolean mask among full slices and at most
+    """(mask, pos) when the index is one traced boolean mask among full slices and at most
     one Ellipsis (`x[mask]`, `x[:, mask]`, `x[..., mask]`): compiled by prims_mask's two-pass
     selection. None otherwise (_spec_of takes it, and refuses other traced masks)."""
     items = index if isinstance(index, tuple) else (index,)
@@ -256,7 +256,7 @@ def _traced_mask(index, x):
     k = masks[0]
     mask = items[k]
     full = all(it is Ellipsis or (isinstance(it, slice) and it == slice(None)) for j, it in enumerate(items) if j != k)
-    if not full or getattr(mask._data, "device", "cpu") != "cpu" or getattr(x._data, "device", "cpu") != "cpu":
+    if not full:
         return None
     before = items[:k]
     pos = len(before) if Ellipsis not in before else x.ndim - (len(items) - 1 - 1 + mask.ndim) + (len(before) - 1)

@@ -5,7 +5,7 @@ order) and its adjoint ``mask_scatter`` (the selected rows put back into zeros).
 The result's length is the number of True elements, known only when the program runs. A trace
 asks its builder for that count (`Builder.mask_count`): the first trace assumes one, and
 compiled mode checks it where the program is split (the count pass ends one program, the
-compaction starts the next, see lower.py); another count raises MaskCountChanged and the
+compaction starts the next, see lower.py); another count raises MaskCountChangedError and the
 function is traced again for it (so each count seen compiles once). Eagerly the count is
 simply read from the mask.
 """
@@ -17,7 +17,7 @@ from . import dtypes
 from .core import INDEX, Primitive, Symbolic, bind
 
 
-class MaskCountChanged(RuntimeError):
+class MaskCountChangedError(RuntimeError):
     """A boolean mask selected another number of elements than the program was traced for
     (compiled mode catches it and traces the function again for the new count)."""
 
@@ -38,7 +38,7 @@ def masked_shape(shape: tuple, mask_shape: tuple, pos: int, count: int) -> tuple
 def _mask_select_impl(x, mask, pos, count, site):
     out = x[_selector(pos, mask)]
     if out.shape[pos] != count:
-        raise MaskCountChanged(site, out.shape[pos], count)
+        raise MaskCountChangedError(site, out.shape[pos], count)
     return out
 
 

@@ -10,7 +10,7 @@ import jitgrad
 from jitgrad.adjoint import split, vjp_graph
 from jitgrad.core import TensorBase
 from jitgrad.interpret import evaluate
-from jitgrad.prims_mask import MaskCountChanged
+from jitgrad.prims_mask import MaskCountChangedError
 from jitgrad.simplify import simplify
 from jitgrad.tracing import trace
 from jitgrad.tree import flatten
@@ -52,7 +52,7 @@ def traced_for(fn: Callable, xs: Sequence, arrays: list) -> object:
         try:
             evaluate(graph, *arrays)
             return graph
-        except MaskCountChanged as changed:
+        except MaskCountChangedError as changed:
             counts = graph.mask_counts[:changed.site] + (changed.count,)
 
 

@@ -22,9 +22,10 @@ def test_gpu_matches_cpu(case):
     GPU kernels (a host fallback would raise here)."""
     from jitgrad.cuda.eager import HostFallbackWarning
 
-    modes = ["eager", "cuda-eager"] if case.eager_only or case.name in TRACED_MASK_CASES else GPU_MODES
+    modes = ["eager", "cuda-eager"] if case.eager_only else GPU_MODES
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # compiled mode's notices about ops it runs unfused
-        if case.name not in CONV_ON_HOST | SCANS_ON_HOST | {"mask_select-prim"}:  # conv, pooling, scans, sorts: no GPU kernels yet
+        # conv, pooling, scans, sorts, traced masks: no GPU kernels yet
+        if case.name not in CONV_ON_HOST | SCANS_ON_HOST | TRACED_MASK_CASES:
             warnings.simplefilter("error", HostFallbackWarning)
         check_modes(jitgrad_fn(case), make_inputs(case, np.float64), rtol=1e-9, atol=1e-11, modes=modes)
