@@ -11,7 +11,10 @@ import os
 import sys
 import time
 
-import numpy as np
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # (before NumPy loads BLAS: 1 thread everywhere)
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jitgrad as jg  # noqa: E402
@@ -55,8 +58,6 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args(argv)
-    import numba
-    numba.set_num_threads(1)
     try:
         import torch
         torch.set_num_threads(1)

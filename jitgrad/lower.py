@@ -93,13 +93,14 @@ def expression(eqn: Eqn, operands: list[str]) -> str:
 
 def _array(namer: _Namer, v: Var) -> Array:
     window = namer.windows.get(v)
-    view = None if window is None else (namer.array(window[0]), window[1], window[2])
+    view = None if window is None else (namer.array(window[0]),) + tuple(window[1:])
     return Array(namer.array(v), tuple(v.shape), dtypes.name(v.dtype), view)
 
 
 def cat_windows(graph: Graph, groups: list, device: str) -> dict:
     """Inputs of cat/stack that a fused loop computes for that cat alone: {Var: (cat's output,
-    index text of its slice, whether the slice is one C-ordered block)}. The loop stores them
+    index text of its slice, whether the slice is one C-ordered block, its blocks (see
+    kernels.spec.Array))}. The loop stores them
     straight into their slice of cat's output buffer (no temporary, no copy). Only in a plan
     that stays one program (a split would put the loop and the cat in two programs)."""
     if device != "cpu" or any(isinstance(g, FallbackGroup) or (not isinstance(g, LoopGroup)
@@ -131,7 +132,10 @@ def cat_windows(graph: Graph, groups: list, device: str) -> dict:
                     and all(u is cat or u in groups[g].eqns for u in consumers.get(v, ())):
                 parts = [":"] * dim + [f"{start}:{start + width}" if cat.prim.name == "cat" else str(start)]
                 # (no trailing full slices: Numba types a[2:5] of a C array as C, a[2:5, :] as any layout)
-                windows[v] = (cat.out, ", ".join(parts), dim == 0)
+                inner = shapes.numel(tuple(cat.out.shape[dim + 1:]))
+                blocks = (shapes.numel(tuple(cat.out.shape[:dim])), shapes.numel(tuple(cat.out.shape[dim:])),
+                          start * inner, width * inner)
+                windows[v] = (cat.out, ", ".join(parts), dim == 0, blocks)
             start += width
     return windows
 

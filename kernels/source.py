@@ -323,7 +323,7 @@ def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
     of its parent (allocated first when it is not yet): the loop then writes straight into it."""
     lines = []
     if t.view is not None:
-        parent, index, _ = t.view
+        parent, index = t.view[:2]
         if parent not in allocated:
             lines += allocation(arrays[parent], arrays, allocated)
         lines.append(f"{t.name} = {parent}[{index}]  # written in place: a slice of {parent}")
@@ -338,6 +338,7 @@ def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) ->
     the full-range ones only if some argument was large (see kernels.trig_versions)."""
     parallel = math.prod(loop.shape) >= parallel_threshold
     flat = _is_flat(loop, arrays)
+    rows = None if flat else _row_blocks(loop, arrays)
     counter = f"_large{len(w.lines)}"
     fast = trig_versions.fast_version(loop, counter, flat)
     if fast is not None:
@@ -347,12 +348,83 @@ def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) ->
             w.line(f"{counter} = np.zeros((), np.{dt})")
         else:
             w.line(f"{counter} = np.{dt}(0)")
-        (_emit_flat_loop if flat else _emit_nested_loop)(w, fast, arrays, parallel)
+        _emit_any_loop(w, fast, arrays, parallel, flat, rows)
         w.line(f"if {counter}{'[()]' if flat else ''} > 0:  # recompute with exact range reduction")
         w.indent()
-    (_emit_flat_loop if flat else _emit_nested_loop)(w, loop, arrays, parallel)
+    _emit_any_loop(w, loop, arrays, parallel, flat, rows)
     if fast is not None:
         w.dedent()
+
+
+def _emit_any_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool, flat: bool, rows) -> None:
+    if flat:
+        _emit_flat_loop(w, loop, arrays, parallel)
+    elif rows is not None:
+        _emit_row_loop(w, loop, arrays, parallel, rows)
+    else:
+        _emit_nested_loop(w, loop, arrays, parallel)
+
+
+def _row_blocks(loop: Loop, arrays: dict) -> int | None:
+    """The row count when a loop is flat but for stores into windows of a cat's output (see
+    spec.Array.view): it then runs row by row, every row a flat C-ordered run that vectorises
+    (indexing the window by dims would not: Numba cannot assume its unit stride). None otherwise."""
+    if loop.reduces:
+        return None
+    pre = None
+    for store in loop.stores:
+        a = arrays[store.array]
+        if a.shape != loop.shape:
+            return None
+        if a.view is not None:
+            blocks = a.view[3] if len(a.view) > 3 else None
+            if blocks is None or (pre is not None and blocks[0] != pre):
+                return None
+            pre = blocks[0]
+    for load in loop.loads:
+        a = arrays[load.array]
+        if a.view is not None or (a.shape != loop.shape and math.prod(a.shape) != 1):
+            return None
+    return pre
+
+
+def _emit_row_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool, pre: int) -> None:
+    """The loop as `pre` rows of flat runs (see _row_blocks)."""
+    n = math.prod(loop.shape)
+    width = n // pre
+    _emit_hoisted_loads(w, loop, arrays)
+    names = sorted({ld.array for ld in loop.loads if not _is_scalar_load(ld, arrays)} | {s.array for s in loop.stores})
+    for name in names:
+        a = arrays[name]
+        if a.view is not None:
+            parent, _, _, (_, total, _, _) = a.view
+            w.line(f"{name}_rows = {parent}.reshape(({pre}, {total}))")
+        else:
+            w.line(f"{name}_rows = {name}.reshape(({pre}, {width}))")
+    rows = []
+    for name in names:
+        a = arrays[name]
+        offset = a.view[3][2] if a.view is not None else None
+        rows.append(f"{name}_rows[_r]" if offset is None else f"{name}_rows[_r, {offset}:{offset + width}]")
+    w.line(f"for _r in {'numba.prange' if parallel else 'range'}({pre}):")
+    w.indent()
+    # (each row runs in a serial helper: a plain function's loop over 1-D C arrays vectorises,
+    # a parfor body or a loop over views inside the program measured 2x slower)
+    helper = f"_rows{len(w.helpers)}"
+    hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
+    h = _Writer()
+    h.depth = 0
+    h.line("@_serial")
+    h.line(f"def {helper}({', '.join([f'{name}_row' for name in names] + hoisted)}):")
+    h.depth = 1
+    h.line(f"for _i in range({width}):")
+    h.indent()
+    _emit_body(h, loop, arrays, lambda name: f"{name}_row[_i]")
+    h.dedent()
+    h.line("return 0")
+    w.helpers.append("\n".join(h.lines))
+    w.line(f"{helper}({', '.join(rows + hoisted)})")
+    w.dedent()
 
 
 def _written(step) -> list[str]:

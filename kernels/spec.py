@@ -17,9 +17,11 @@ DTYPES = ("bool", "int32", "int64", "float32", "float64")
 @dataclass(frozen=True)
 class Array:
     """An array value of the program: an argument, a temporary, or a constant. A temporary may be
-    a `view`: (parent array, index text, contiguous) -- a window of another array of the program
-    (an input of cat written straight into its slice of cat's output); `contiguous`: the window
-    is one C-ordered block (a leading slice), so loops may run over it flat."""
+    a `view`: (parent array, index text, contiguous, blocks) -- a window of another array of the
+    program (an input of cat written straight into its slice of cat's output); `contiguous`: the
+    window is one C-ordered block (a leading slice), so loops may run over it flat; `blocks`
+    (pre, width, offset, w) or None: the window is columns offset..offset+w of the parent
+    viewed as (pre, width), so loops may run over it row by row, each row flat."""
 
     name: str
     shape: tuple[int, ...]

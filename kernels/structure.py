@@ -49,7 +49,7 @@ def kernel_step(step, arrays: dict[str, Array], notes: tuple = ()) -> KernelStep
 
     def arr(name: str) -> Array:
         a = arrays[name]  # (a window stays marked strided: the kernel indexes it by dims)
-        return Array(names[name], a.shape, a.dtype, None if a.view is None else ("", "", a.view[2]))
+        return Array(names[name], a.shape, a.dtype, None if a.view is None else ("", "", a.view[2], None))
 
     if isinstance(step, Loop):
         new_step = _rename_loop(step, names)
