@@ -4,6 +4,7 @@ the IR equation it came from in a trailing comment."""
 from __future__ import annotations
 
 import math
+import re
 
 from . import library, reductions, trig_versions
 from .reductions import accumulator_dtype, combine
@@ -369,7 +370,7 @@ def _row_blocks(loop: Loop, arrays: dict) -> int | None:
     """The row count when a loop is flat but for stores into windows of a cat's output (see
     spec.Array.view): it then runs row by row, every row a flat C-ordered run that vectorises
     (indexing the window by dims would not: Numba cannot assume its unit stride). None otherwise."""
-    if loop.reduces:
+    if loop.reduces or sum(bool(re.search(rf"\b{re.escape(st.target)}\b", st.expr)) for st in loop.stmts) > 1:
         return None
     pre = None
     for store in loop.stores:
@@ -412,18 +413,24 @@ def _emit_row_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool, pre: in
     # a parfor body or a loop over views inside the program measured 2x slower)
     helper = f"_rows{len(w.helpers)}"
     hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
+    # a statement reading its own target sums over the loop (trig_versions' large-argument
+    # flag): each row's helper starts it at 0 and returns its part
+    carried = [st.target for st in loop.stmts if re.search(rf"\b{re.escape(st.target)}\b", st.expr)]
     h = _Writer()
     h.depth = 0
     h.line("@_serial")
     h.line(f"def {helper}({', '.join([f'{name}_row' for name in names] + hoisted)}):")
     h.depth = 1
+    for c in carried:
+        h.line(f"{c} = 0")
     h.line(f"for _i in range({width}):")
     h.indent()
     _emit_body(h, loop, arrays, lambda name: f"{name}_row[_i]")
     h.dedent()
-    h.line("return 0")
+    h.line(f"return {carried[0]}" if len(carried) == 1 else "return 0")
     w.helpers.append("\n".join(h.lines))
-    w.line(f"{helper}({', '.join(rows + hoisted)})")
+    call = f"{helper}({', '.join(rows + hoisted)})"
+    w.line(f"{carried[0]} += {call}" if len(carried) == 1 else call)
     w.dedent()
 
 

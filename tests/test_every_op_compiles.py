@@ -198,6 +198,7 @@ def _gru_like(a, b, h):
     return (z * z).sum()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # (a program Numba fails to compile warns)
 def test_cat_inputs_from_fused_loops_are_written_into_their_slices():
     """The loop computing an input of cat stores straight into cat's output (a window of it,
     no temporary and no copy); only the plain input is copied. Values and gradients equal eager's."""
@@ -211,6 +212,7 @@ def test_cat_inputs_from_fused_loops_are_written_into_their_slices():
     check_modes(_gru_like, xs, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # (a program Numba fails to compile warns)
 @pytest.mark.parametrize("dim", [0, 1])
 def test_stack_of_fused_results_writes_in_place_and_matches_torch(dim):
     """stack along the first dim (contiguous windows: flat loops) and a later dim (strided
@@ -235,6 +237,7 @@ def test_stack_of_fused_results_writes_in_place_and_matches_torch(dim):
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # (a program Numba fails to compile warns)
 def test_cat_windows_work_when_the_program_runs_as_kernels(monkeypatch):
     """A program split into one kernel per step (the long-program path) allocates the windows
     in its driver and passes cat's existing buffer to the cat kernel."""
