@@ -100,6 +100,10 @@ class _Loop:
             raise TracingError("fori_loop: the body must be a pure function of (i, state): it drew random "
                                "numbers, wrote into a tensor from outside, or changed .grad/optimizer state. "
                                "Return new values in the state instead (or loop in Python).")
+        if graph.mask_counts:
+            raise TracingError("fori_loop: the body selects with a boolean mask computed inside it (x[mask]), whose "
+                               "size depends on the data of each iteration; use jitgrad.where(mask, x, 0) in the body "
+                               "(or loop in Python)")
         for k, (a, v) in enumerate(zip(arrays, graph.outputs, strict=True)):
             if tuple(v.shape) != a.shape or np.dtype(v.dtype) != a.dtype:
                 raise TypeError(f"fori_loop: body output {k} is {dtypes.name(v.dtype)}{list(v.shape)} but the state "

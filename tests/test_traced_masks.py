@@ -163,3 +163,10 @@ def test_no_fallback_warning_for_runtime_masks(monkeypatch):
         x = jitgrad.tensor(np.arange(6.0), requires_grad=True)
         jitgrad.jit_grad(lambda a: a[a > 2].sum())(x).backward()
     np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0, 1, 1, 1])
+
+
+def test_mask_inside_a_fori_loop_body_is_refused_clearly():
+    """A fori_loop body is compiled once for every iteration: a data-dependent selection in it
+    is refused at trace time with the way out (never an internal count error later)."""
+    with pytest.raises(jitgrad.TracingError, match="boolean mask"):
+        jitgrad.fori_loop(0, 3, lambda i, x: x + x[x > 0].sum(), jitgrad.tensor([1.0, -2.0, 3.0]))
