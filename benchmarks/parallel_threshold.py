@@ -5,7 +5,10 @@
 Times W4's compiled value-and-gradient (mean(tanh(xy + sin x) exp(-x^2) + log1p(y^2)))
 compiled serial (kernels.cpu.PARALLEL_THRESHOLD above N) and parallel (threshold 0), the
 parallel one run with 1 and with 2 Numba threads; best of --reps, interleaved.
-kernels.cpu.PARALLEL_THRESHOLD is the size from which parallel pays off.
+kernels.cpu.PARALLEL_THRESHOLD is the size from which parallel pays off. Each row also shows
+the chunking a parallel loop of that size gets (min(64, N // 4096) fixed chunks, claimed one
+at a time from a shared counter: kernels.source), and the last line says whether the current
+threshold agrees with the measurement.
 """
 from __future__ import annotations
 
@@ -64,10 +67,22 @@ def main() -> None:
           f"current threshold {cpu.PARALLEL_THRESHOLD:,}\n")
     rows = [(int(s), measure(int(s), a.reps)) for s in a.sizes.split(",")]
     names = list(rows[0][1])
-    print("| N | " + " | ".join(f"{n} µs" for n in names) + " | parallel (2 threads) / serial |")
-    print("|---:|" + "---:|" * (len(names) + 1))
+    print("| N | chunks | " + " | ".join(f"{n} µs" for n in names) + " | parallel (2 threads) / serial |")
+    print("|---:|---:|" + "---:|" * (len(names) + 1))
     for n, r in rows:
-        print(f"| {n:,} | " + " | ".join(f"{r[k]:.1f}" for k in names) + f" | {r[names[-1]] / r['serial']:.2f} |")
+        print(f"| {n:,} | {max(1, min(64, n // 4096))} | " + " | ".join(f"{r[k]:.1f}" for k in names)
+              + f" | {r[names[-1]] / r['serial']:.2f} |")
+    print("\n" + verdict(rows, names[-1], cpu.PARALLEL_THRESHOLD))
+
+
+def verdict(rows: list, parallel_name: str, threshold: int) -> str:
+    """Whether the threshold agrees with the rows: parallel slower below it, faster from it on."""
+    wins = [n for n, r in rows if r[parallel_name] < r["serial"]]
+    first = min(wins) if wins else None
+    agree = all((n >= threshold) == (r[parallel_name] < r["serial"]) for n, r in rows)
+    where = f"from N = {first:,}" if first is not None else "at no measured size"
+    return (f"threshold {threshold:,}: {parallel_name} beat serial {where}; the threshold "
+            f"{'agrees with' if agree else 'does NOT agree with'} every measured size")
 
 
 if __name__ == "__main__":

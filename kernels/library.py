@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from . import indexed, masks, scans
 from .masks import count_true, mask_scatter, mask_select  # noqa: F401 (generated code calls lib.count_true)
@@ -25,6 +28,25 @@ def reduce_add(acc, value):
 def reduce_mul(acc, value):
     """acc * value, reassociable."""
     return acc * value
+
+
+@intrinsic
+def claim_chunk(typingctx, counter):
+    """The next chunk number for the calling thread: an atomic fetch-and-increment of
+    ``counter[0]`` (an int64 array shared by the threads of one parallel loop).
+
+    Parallel loops hand out their fixed chunks from this counter instead of splitting them
+    statically among threads, so a thread slowed by another process (a busy core) takes fewer
+    chunks instead of keeping the others waiting at the end of the loop.
+    """
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, value=args[0]).data
+        return builder.atomic_rmw("add", data, ir.Constant(ir.IntType(64), 1), "monotonic")
+
+    return types.int64(counter), codegen
 
 
 @numba.njit(cache=True)

@@ -179,13 +179,25 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     for r in loop.reduces:
         acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
         w.line(f"_part_{r.array} = np.empty(_nchunks, np.{acc_dt})")
-    w.line("for _c in numba.prange(_nchunks):")
+    # The chunks are handed out from a shared counter: each task claims the next chunk until
+    # none is left. With a static split, a thread that shares its core with another process
+    # keeps the loop waiting for its half; claimed chunks let the other threads take over its
+    # share. Which thread runs a chunk never changes the result. (One task per chunk, as many
+    # as the threading layer could give a thread; tasks that start after the last chunk was
+    # taken return at once. numba.get_num_threads() here would stop Numba's disk cache.)
+    w.line("_next = np.zeros(1, np.int64)")
+    w.line("for _t in numba.prange(_nchunks):")
+    w.indent()
+    w.line("_c = lib.claim_chunk(_next)")
+    w.line("while _c < _nchunks:")
     w.indent()
     w.line(f"_lo = _c * {n} // _nchunks")
     w.line(f"_hi = (_c + 1) * {n} // _nchunks")
     w.line(f"_r = {helper}({', '.join(call_args)})")
     for k, r in enumerate(loop.reduces):
         w.line(f"_part_{r.array}[_c] = _r[{k}]")
+    w.line("_c = lib.claim_chunk(_next)")
+    w.dedent()
     w.dedent()
     for r in loop.reduces:
         w.line(f"{_acc_name(r)} = _part_{r.array}[0]")

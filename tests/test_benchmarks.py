@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import types
 import warnings
 
@@ -222,3 +223,32 @@ def test_training_step_rows_state_their_goals_and_land_together():
     text = report.markdown(result)
     assert "(the goal 20 ms at full size, scaled to this size): measured" in text
     assert text.count("runs the W2 rows only") == 1
+
+
+def test_parallel_threshold_verdict_says_whether_the_threshold_fits():
+    """benchmarks.parallel_threshold's last line: where parallel first wins, and whether the
+    current threshold agrees with every measured size."""
+    from benchmarks.parallel_threshold import verdict
+
+    rows = [(8192, {"serial": 10.0, "parallel 2 threads": 30.0}),
+            (131072, {"serial": 100.0, "parallel 2 threads": 60.0})]
+    assert "from N = 131,072" in verdict(rows, "parallel 2 threads", 131072)
+    assert "agrees with every" in verdict(rows, "parallel 2 threads", 131072)
+    assert "does NOT agree" in verdict(rows, "parallel 2 threads", 8192)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_thread_faults_sees_this_threads_first_touches():
+    """benchmarks.first_touch counts minor page faults per thread: writing fresh pages (a new
+    anonymous mapping: malloc could hand back memory touched before) in the calling thread shows
+    up under this thread's id."""
+    import mmap
+    import threading
+
+    from benchmarks.first_touch import thread_faults
+
+    me = threading.get_native_id()
+    pages = mmap.mmap(-1, 1 << 24)
+    before = thread_faults()[me]
+    np.frombuffer(pages, np.uint8)[::4096] = 1
+    assert thread_faults()[me] - before >= 1

@@ -216,19 +216,50 @@ def test_tan_large_arguments_stay_finite():
     assert np.all(np.isfinite(y[:5])) and np.all(np.isnan(y[5:])), y
 
 
+@pytest.mark.parametrize('dtype', DTYPES, ids=['f32', 'f64'])
+@pytest.mark.parametrize('op', ['sin', 'cos', 'tan'])
+def test_trig_at_quadrant_boundaries(op, dtype):
+    """The quadrant read from the rounding constant's low bits is right on both sides of every
+    k*pi/4 (where rint(x*2/pi) changes or the polynomial swaps), for negative k too."""
+    base = (np.arange(-400, 401) * (np.pi / 4)).astype(dtype)
+    x = np.concatenate([base] + [base + np.asarray(base * np.finfo(dtype).eps * d, dtype)
+                                 for d in (-3, -1, 1, 3)])
+    x = x[np.abs(np.cos(x.astype(np.float64))) > 1e-6] if op == 'tan' else x
+    err = ulp_error(run(op, dtype, x), reference(op, x), dtype)
+    worst = int(np.argmax(err))
+    assert err[worst] <= BOUND[dtype], (op, x[worst], err[worst])
+
+
+def test_tanh_f32_at_its_switch_points():
+    """float32 tanh keeps 2 ulp on every float32 next to where it changes formula (|x| = 0.625,
+    polynomial to 1 - 2/(e**(2|x|) + 1)) and where it clamps (9.02), and on a dense sweep between."""
+    bits = np.concatenate([np.float32(v).view(np.int32) + np.arange(-20000, 20000, dtype=np.int32)
+                           for v in (0.625, 9.02)])
+    x = np.concatenate([bits.view(np.float32), np.linspace(0.5, 9.5, 20001, dtype=np.float32)])
+    x = np.concatenate([x, -x])
+    err = ulp_error(run('tanh', np.float32, x), reference('tanh', x), np.float32)
+    worst = int(np.argmax(err))
+    assert err[worst] <= BOUND[np.float32], (x[worst], err[worst])
+    assert np.all(run('tanh', np.float32, np.array([9.02, 9.5, 1e30, np.inf], np.float32)) == 1)
+
+
 def test_int32_primitives_wrap_like_compiled():
-    """i32_add/i32_and/i32_sar: Python fallbacks and compiled versions agree (int32 wrap)."""
+    """i32_add/i32_and/i32_sar/i32_shl: Python fallbacks and compiled versions agree (int32 wrap)."""
     big, one = np.int32(2**31 - 1), np.int32(1)
-    cases = [(big, one), (np.int32(-5), np.int32(3)), (np.int32(-2**31), np.int32(-1))]
+    cases = [(big, one), (np.int32(-5), np.int32(3)), (np.int32(-2**31), np.int32(-1)),
+             (np.int32(0x4B40007F), np.int32(2))]
 
     @njit
     def compiled(a, b):
-        return _prims.i32_add(a, b), _prims.i32_and(a, b), _prims.i32_sar(a, np.int32(1))
+        return (_prims.i32_add(a, b), _prims.i32_and(a, b), _prims.i32_sar(a, np.int32(1)),
+                _prims.i32_shl(a, np.int32(23)))
 
     for a, b in cases:
-        py = (_prims.i32_add(a, b), _prims.i32_and(a, b), _prims.i32_sar(a, np.int32(1)))
+        py = (_prims.i32_add(a, b), _prims.i32_and(a, b), _prims.i32_sar(a, np.int32(1)),
+              _prims.i32_shl(a, np.int32(23)))
         assert py == compiled(a, b), (a, b)
     assert _prims.i32_add(big, one) == -2**31
+    assert _prims.i32_shl(np.int32(0x4B40007F), np.int32(23)) == 127 << 23   # tanh's 2**k
 
 
 def test_resolve_and_table():

@@ -29,6 +29,7 @@ from ._prims import (
     i32_add,
     i32_and,
     i32_sar,
+    i32_shl,
     kernel,
     kernel_inline,
     split,
@@ -350,18 +351,31 @@ def tan_fast_f32(x):
     return x if abs(x) < _TINY_ODD else v
 
 
+_TANH_SMALL = F32(0.625)      # below: odd polynomial; from here: 1 - 2 / (e**(2|x|) + 1)
+_TANH_ONE = F32(9.02)         # tanh rounds to 1 from here on (and 2|x| log2(e) stays < 27)
+_TWO_LOG2E = F32(2.885390081777927)
+_MAGIC_BIAS = F32(12582912.0 + 127.0)   # rounding constant whose low bits hold rint(t) + 127
+
+
 @kernel
 def tanh_f32(x):
-    """tanh: odd polynomial for |x| < 0.625, else expm1(2|x|) / (expm1(2|x|) + 2), sign of x.
+    """tanh for float32, <= 2 ulp: odd polynomial for |x| < 0.625, else 1 - 2 / (e**(2|x|) + 1).
 
-    Branch-free with the fewest selects: NaN fails ``a >= 0.625`` and so takes the
-    polynomial, which returns it; tiny x comes back unchanged, and copysign keeps -0.
+    Branch-free and division-light for full SIMD width (issue 20): e**(2|x|) = 2**k * 2**f
+    with k = rint(2|x| log2 e) read from the low bits of the rounding-constant sum (one
+    shift gives the exponent field of 2**k: no float-to-int conversion), f = 2|x| log2 e - k
+    by one FMA (no rounding of the product), and 2**f a degree-6 polynomial. |x| is clamped
+    to 9.02, where tanh rounds to 1. NaN fails ``a >= 0.625`` and so takes the polynomial,
+    which returns it; tiny x comes back unchanged, and copysign keeps -0.
     """
     a = abs(x)
+    ac = _TANH_ONE if a > _TANH_ONE else a
+    sk = ac * _TWO_LOG2E + _MAGIC_BIAS
+    f = fma(ac, _TWO_LOG2E, _MAGIC_BIAS - sk)
+    e1 = fma(horner(f, _EXP2), f32_from_bits(i32_shl(f32_bits(sk), I32(23))), _ONE)
     z = x * x
     small = fma(x * z, horner(z, _TANH), x)
-    e = _expm1_core(_TWO * (a if a < F32(9.5) else F32(9.5)))
-    return math.copysign(e / (e + _TWO) if a >= F32(0.625) else small, x)
+    return math.copysign(_ONE - _TWO / e1 if a >= _TANH_SMALL else small, x)
 
 
 @kernel

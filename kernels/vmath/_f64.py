@@ -206,16 +206,21 @@ def log1p_f64(x):
 
 @kernel
 def _trig_reduce(x):
-    """x = k*pi/2 + r with 3-part FMA Cody-Waite; returns (r, k mod 4 in -2..2)."""
-    t = x * _TWO_OVER_PI
-    k = _rint(t) if abs(t) < _RINT_MAX else t
+    """x = k*pi/2 + r with 3-part FMA Cody-Waite; returns (r, m) with m the int64 whose two low
+    bits are k mod 4.
+
+    k = rint(x*2/pi) by the rounding constant 1.5 * 2**52, whose sum with x*2/pi holds k in its
+    low mantissa bits (exact for |x| < 2**51): the quadrant costs integer ANDs later, not a
+    second rounding and float compares (as ``_f32._trig_reduce``). Accurate for |x| < 2**20
+    (the fast range); beyond, r is only kept bounded.
+    """
+    sk = x * _TWO_OVER_PI + _MAGIC
+    k = sk - _MAGIC
     r = fma(-k, _PIO2_A, x)
     r = fma(-k, _PIO2_B, r)
     r = fma(-k, _PIO2_C, r)
-    q4 = k * F64(0.25)
-    q = k - F64(4.0) * (_rint(q4) if abs(q4) < _RINT_MAX else q4)
-    r = r if abs(r) < _TWO else _ZERO
-    return r, q
+    r = r if abs(r) < _TWO else _ZERO   # |x| beyond the bound (or inf/NaN): stay bounded
+    return r, f64_bits(sk)
 
 
 @kernel
@@ -293,36 +298,37 @@ def tan_f64(x):
 
 @kernel_inline
 def sin_fast_f64(x):
-    """sin(x) for float64, vectorisable; accurate for |x| < 2**20 (finite, in [-1, 1], beyond)."""
-    r, q = _trig_reduce(x)
+    """sin(x) for float64, vectorisable; accurate for |x| < 2**20 (finite, in [-1, 1], beyond).
+
+    Branch-free quadrant: k mod 4 = m; odd m takes cos(r), m in {2, 3} negates."""
+    r, m = _trig_reduce(x)
     z = r * r
-    odd = (q == _ONE) | (q == -_ONE)
-    v = _cos_poly(z) if odd else _sin_poly(r, z)
-    neg = (q == _TWO) | (q == -_TWO) | (q == -_ONE)
-    v = -v if neg else v
+    v = _cos_poly(z) if (m & I64(1)) != I64(0) else _sin_poly(r, z)
+    v = -v if (m & I64(2)) != I64(0) else v
     return _finite_or_nan(x, x if abs(x) < _TINY_ODD else v)
 
 
 @kernel
 def cos_fast_f64(x):
-    """cos(x) for float64, vectorisable; accurate for |x| < 2**20 (finite, in [-1, 1], beyond)."""
-    r, q = _trig_reduce(x)
+    """cos(x) for float64, vectorisable; accurate for |x| < 2**20 (finite, in [-1, 1], beyond).
+
+    Branch-free quadrant: odd k mod 4 takes sin(r), k mod 4 in {1, 2} negates."""
+    r, m = _trig_reduce(x)
     z = r * r
-    odd = (q == _ONE) | (q == -_ONE)
-    v = _sin_poly(r, z) if odd else _cos_poly(z)
-    neg = (q == _TWO) | (q == -_TWO) | (q == _ONE)
-    return _finite_or_nan(x, -v if neg else v)
+    v = _sin_poly(r, z) if (m & I64(1)) != I64(0) else _cos_poly(z)
+    v = -v if ((m + I64(1)) & I64(2)) != I64(0) else v
+    return _finite_or_nan(x, v)
 
 
 @kernel
 def tan_fast_f64(x):
     """tan(x) for float64 as a quotient of the sin and cos polynomials, vectorisable; accurate
     for |x| < 2**20 (finite beyond)."""
-    r, q = _trig_reduce(x)
+    r, m = _trig_reduce(x)
     z = r * r
     s = _sin_poly(r, z)
     c = _cos_poly(z)
-    odd = (q == _ONE) | (q == -_ONE)
+    odd = (m & I64(1)) != I64(0)
     v = (-c if odd else s) / (s if odd else c)
     return _finite_or_nan(x, x if abs(x) < _TINY_ODD else v)
 

@@ -119,6 +119,11 @@ def i32_sar(a, n):
     return _wrap32(int(a) >> int(n))
 
 
+def i32_shl(a, n):
+    """Shift left of an int32, wrapping (Python fallback)."""
+    return _wrap32(int(a) << int(n))
+
+
 def _i32_binop(op):
     """Intrinsic applying an LLVM i32 instruction, so Numba does not widen to int64.
 
@@ -147,6 +152,7 @@ def _i32_binop(op):
 _i32_add = _i32_binop('add')
 _i32_and = _i32_binop('and_')
 _i32_sar = _i32_binop('ashr')
+_i32_shl = _i32_binop('shl')
 
 
 @overload(i32_add, target='generic')
@@ -165,6 +171,12 @@ def _ov_i32_and(a, b):
 def _ov_i32_sar(a, n):
     """Compiled i32_sar: one i32 ashr."""
     return lambda a, n: _i32_sar(a, n)
+
+
+@overload(i32_shl, target='generic')
+def _ov_i32_shl(a, n):
+    """Compiled i32_shl: one i32 shl."""
+    return lambda a, n: _i32_shl(a, n)
 
 
 def _two_prod(a: float, b: float):
