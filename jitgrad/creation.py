@@ -340,7 +340,7 @@ def rand(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = N
         >>> _ = jg.manual_seed(0)
         >>> x = jg.rand(2, 3)
         >>> x.shape, x.dtype
-        ((2, 3), dtype('float32'))
+        ((2, 3), jitgrad.float32)
         >>> bool(jg.amin(x) >= 0) and bool(jg.amax(x) < 1)
         True
     """
@@ -350,6 +350,10 @@ def rand(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = N
         return _random(lambda: backend.random("uniform", shape, dt, _next_device_seed()), shape, dt, requires_grad,
                        device)
     rng = numpy_generator(generator)
+    if dt.itemsize < 4:  # NumPy draws float32/float64 only; float16 rounds a float32 draw (kept below 1)
+        below_one = np.nextafter(np.float16(1), np.float16(0))
+        return _random(lambda: np.minimum(rng.random(shape, dtype=np.float32).astype(dt), below_one), shape, dt,
+                       requires_grad, device)
     return _random(lambda: rng.random(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
@@ -368,7 +372,9 @@ def randn(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = 
         return _random(lambda: backend.random("normal", shape, dt, _next_device_seed()), shape, dt, requires_grad,
                        device)
     rng = numpy_generator(generator)
-    return _random(lambda: rng.standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
+    draw_dtype = np.float32 if dt.itemsize < 4 else dt  # (float16: a float32 draw, rounded)
+    return _random(lambda: rng.standard_normal(shape, dtype=draw_dtype).astype(dt, copy=False), shape, dt,
+                   requires_grad, device)
 
 
 def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *, generator: Any = None,
@@ -378,7 +384,7 @@ def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *
     Example:
         >>> _ = jg.manual_seed(0)
         >>> jg.randint(0, 10, (3,)).dtype
-        dtype('int64')
+        jitgrad.int64
     """
     if high is None:
         low, high = 0, low

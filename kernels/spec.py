@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import reductions
 
-DTYPES = ("bool", "int32", "int64", "float32", "float64")
+DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float32", "float64")
 
 
 @dataclass(frozen=True)
