@@ -441,7 +441,8 @@ def from_dlpack(obj: Any) -> Tensor:
     if device_type in (None, 1) and hasattr(obj, "__dlpack__"):
         array = np.from_dlpack(obj)
         if dtypes.from_numpy_dtype(array.dtype) != array.dtype:
-            raise TypeError(f"jitgrad tensors hold bool, int32, int64, float32 or float64, not {array.dtype}")
+            raise TypeError(f"from_dlpack: jitgrad tensors hold {dtypes.SUPPORTED}, not {array.dtype}; convert "
+                            "it first (e.g. .astype(np.int64))")
         return Tensor._wrap(array)
     if hasattr(obj, "__cuda_array_interface__"):
         return Tensor._wrap(devices.backend("cuda").import_array(obj))

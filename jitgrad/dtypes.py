@@ -105,7 +105,7 @@ _default_float = [float32.dtype]
 
 # Category order for promotion: bool < integer < floating.
 _CATEGORY = {d: {"b": 0, "u": 1, "i": 1, "f": 2}[d.kind] for d in _NP.values()}
-_SUPPORTED = "bool, uint8, int8, int16, int32, int64, float16, float32, float64"
+SUPPORTED = "bool, uint8, int8, int16, int32, int64, float16, float32, float64"
 
 
 def get_default_dtype() -> DType:
@@ -151,9 +151,9 @@ def as_dtype(dtype) -> np.dtype:
     try:
         d = np.dtype(dtype)
     except TypeError as exc:
-        raise TypeError(f"unknown dtype {dtype!r}; use one of {_SUPPORTED}") from exc
+        raise TypeError(f"unknown dtype {dtype!r}; use one of {SUPPORTED}") from exc
     if d not in _CATEGORY:
-        raise TypeError(f"dtype {d} is not supported by jitgrad; use one of {_SUPPORTED}")
+        raise TypeError(f"dtype {d} is not supported by jitgrad; use one of {SUPPORTED}")
     return d
 
 
@@ -178,7 +178,7 @@ def from_numpy_dtype(dtype: np.dtype) -> np.dtype:
         return _NP["float64"]
     if dtype.kind in "iu":
         return _NP["int64"]
-    raise TypeError(f"cannot make a jitgrad tensor from NumPy dtype {dtype}; supported: {_SUPPORTED}")
+    raise TypeError(f"cannot make a jitgrad tensor from NumPy dtype {dtype}; supported: {SUPPORTED}")
 
 
 def scalar_dtype(value) -> np.dtype:

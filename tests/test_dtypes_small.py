@@ -233,3 +233,31 @@ def test_unsupported_dtypes_are_refused_with_the_supported_list():
         jg.zeros(2, dtype=np.complex64)
     with pytest.raises(TypeError, match="cannot make a jitgrad tensor from NumPy dtype complex128"):
         jg.tensor(np.array([1j]))
+
+
+def test_save_load_and_torch_files_keep_small_dtypes(tmp_path):
+    tensors = {n: jg.tensor([1, 2, 3], dtype=JG[n]) for n in ["uint8", "int8", "int16", "float16"]}
+    jg.save(tensors, tmp_path / "small.jg")
+    for n, t in jg.load(tmp_path / "small.jg").items():
+        assert t.dtype is JG[n] and t.tolist() == [1, 2, 3]
+    torch.save({n: torch.tensor([1, 2, 3], dtype=TORCH[n]) for n in tensors}, tmp_path / "small.pt")
+    for n, t in jg.load(tmp_path / "small.pt").items():
+        assert t.dtype is JG[n] and t.tolist() == [1, 2, 3]
+    torch.save({"u": torch.tensor([1, 2], dtype=torch.uint16)}, tmp_path / "u16.pt")
+    with pytest.raises(TypeError, match="torch tensor of dtype torch.uint16 has no jitgrad counterpart"):
+        jg.load(tmp_path / "u16.pt")
+
+
+def test_from_dlpack_keeps_small_dtypes_and_names_the_supported_set():
+    for n in ["uint8", "int8", "int16", "float16"]:
+        assert jg.from_dlpack(np.zeros(2, dtype=n)).dtype is JG[n]
+        assert jg.from_dlpack(torch.zeros(2, dtype=TORCH[n])).dtype is JG[n]
+    with pytest.raises(TypeError, match="jitgrad tensors hold bool, uint8, int8, int16.*not uint16"):
+        jg.from_dlpack(np.zeros(2, dtype=np.uint16))
+
+
+def test_numpy_ufuncs_on_small_dtypes_stay_tensors():
+    x = jg.tensor([1, 2], dtype=jg.uint8)
+    assert isinstance(np.add(x, x), jg.Tensor) and np.add(x, x).dtype is jg.uint8
+    assert isinstance(np.bitwise_and(x, x), jg.Tensor) and np.bitwise_and(x, x).dtype is jg.uint8
+    assert isinstance(np.sqrt(jg.tensor([4.0], dtype=jg.float16)), jg.Tensor)
