@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kernels.spec import IndexOutOfRange
+
 from . import dtypes, shapes
 from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
 from .prims_elementwise import needs_grad
@@ -322,7 +324,7 @@ def _check_along(index, dim, size, op):
     offending one is named, in the same words as the compiled kernels' bounds check."""
     bad = np.flatnonzero((index < 0) | (index >= size))
     if bad.size:
-        raise RuntimeError(f"{op}(): index {builtins.int(index.reshape(-1)[bad[0]])} is out of bounds for "
+        raise IndexOutOfRange(f"{op}(): index {builtins.int(index.reshape(-1)[bad[0]])} is out of bounds for "
                            f"dimension {dim} with size {size}")
 
 

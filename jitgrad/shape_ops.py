@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kernels.spec import IndexOutOfRange
+
 from . import core, dtypes, prims, shapes
 from .core import Symbolic, TensorBase
 
@@ -21,9 +23,7 @@ if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
     from .tensor import Tensor
 
 
-class IndexOutOfRangeError(IndexError, RuntimeError):
-    """An index outside its dim: an IndexError naming the bad value, and also the RuntimeError
-    PyTorch raises for scatter and for index_select's non-negative indices."""
+IndexOutOfRangeError = IndexOutOfRange  # (an IndexError and a RuntimeError; eager checks and kernels raise it)
 
 
 def _tensor(x) -> TensorBase:
@@ -399,5 +399,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if num_classes < 1 and (values is None or values.size):
         raise RuntimeError(f"one_hot(): num_classes should be positive, got {num_classes}")
     _check_range(t, 0, num_classes, "one_hot", t.ndim)
+    if values is None and isinstance(t._data, Symbolic):
+        # Traced: rows of the identity picked by a bounds-checked gather, so the compiled kernel
+        # raises IndexOutOfRange for a class outside [0, num_classes) as eager mode does.
+        eye = prims.constant_like(np.eye(num_classes, dtype=np.int64), dtypes.int64, t)
+        rows = prims.expand(prims.reshape(t, (-1, 1)), (t.numel(), num_classes))
+        return prims.reshape(prims.gather(eye, 0, rows), tuple(t.shape) + (num_classes,))
     classes = prims.constant_like(np.arange(num_classes), dtypes.int64, t)  # (on t's device)
     return prims.cast(prims.eq(prims.unsqueeze(t, -1), classes), dtypes.int64)

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 
 from . import indexed
-from .spec import Array, Call
+from .spec import Array, Call, IndexOutOfRange
 
 
 # Reduction steps. Their additions carry the `reassoc` fast-math flag, which survives LLVM's
@@ -104,13 +104,14 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
 @numba.njit(cache=True)
 def checked_index(prefix, j, dim, size, wraps):
     """An index outside [0, size): a negative one is wrapped once when `wraps` (indexing); any
-    other raises naming it (IndexError for indexing, RuntimeError for gather/scatter as PyTorch)."""
+    other raises naming it (IndexError for indexing; for gather/scatter IndexOutOfRange, also the
+    RuntimeError PyTorch raises)."""
     if wraps and -size <= j < 0:
         return j + size
     text = prefix + "index " + str(j) + " is out of bounds for dimension " + str(dim) + " with size " + str(size)
     if wraps:
         raise IndexError(text)
-    raise RuntimeError(text)
+    raise IndexOutOfRange(text)
 
 
 @numba.njit(cache=True)

@@ -14,6 +14,12 @@ from . import reductions
 DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float32", "float64")
 
 
+class IndexOutOfRange(IndexError, RuntimeError):
+    """An index outside its dim (gather, scatter, one_hot, loss targets), raised by eager checks and
+    compiled kernels alike: an IndexError naming the bad value, and also the RuntimeError PyTorch
+    raises for gather and scatter."""
+
+
 @dataclass(frozen=True)
 class Array:
     """An array value of the program: an argument, a temporary, or a constant."""
