@@ -240,7 +240,8 @@ def full_like(x: Tensor, fill_value: Number, dtype: DTypeLike = None, device: De
     return full(shape, fill_value, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False, *,
+              generator: Any = None) -> Tensor:
     """Uniform [0, 1) numbers with the shape, dtype and device of `x`.
 
     Example:
@@ -249,10 +250,11 @@ def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, req
         (2, 2)
     """
     shape, dt = _like(x, dtype)
-    return rand(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
+    return rand(shape, generator=generator, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False, *,
+               generator: Any = None) -> Tensor:
     """Standard normal numbers with the shape, dtype and device of `x`.
 
     Example:
@@ -261,7 +263,7 @@ def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, re
         (3,)
     """
     shape, dt = _like(x, dtype)
-    return randn(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
+    return randn(shape, generator=generator, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def arange(start: Number, end: Number | None = None, step: Number = 1, dtype: DTypeLike = None,

@@ -52,7 +52,8 @@ class DType:
     def __repr__(self) -> str:
         return f"jitgrad.{self.name}"
 
-    __str__ = __repr__
+    def __str__(self) -> str:  # as NumPy's: code that builds names from str(dtype) keeps working
+        return self.name
 
     def __reduce__(self) -> tuple:
         return _by_name, (self.name,)
