@@ -69,6 +69,17 @@ __all__ = [  # the public API (mypy --strict reads re-exports from here)
     "clamp_", "cos_", "div_", "exp_", "fill_", "log_", "mul_", "neg_", "pow_", "relu_", "sigmoid_", "sin_", "sqrt_",
     "sub_", "tanh_", "zero_", "TracingError", "make_ir", "bool", "float", "clip", "negative", "multiply", "divide",
     "true_divide", "subtract", "concat", "concatenate",
+    # the ops of math_ops, shape_ops, reduce_ops, linalg_ops and random_ops (issue 15), random generators,
+    # inference mode
+    "acos", "acosh", "addmm", "allclose", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
+    "argsort", "asin", "asinh", "atan", "atan2", "atanh", "baddbmm", "bernoulli", "bmm", "chunk", "clamp_max",
+    "clamp_min", "cosh", "cumprod", "cumsum", "deg2rad", "diag", "diag_embed", "diagonal", "einsum", "erf", "erfc",
+    "exp2", "flip", "fliplr", "flipud", "fmod", "ger", "histc", "hypot", "index_select", "isclose", "isfinite",
+    "isin", "isinf", "isnan", "log10", "log2", "log_softmax", "logsumexp", "masked_fill", "masked_select", "median",
+    "multinomial", "nan_to_num", "outer", "rad2deg", "remainder", "repeat_interleave", "roll", "rsqrt", "scatter",
+    "scatter_add", "signbit", "sinc", "sinh", "softmax", "sort", "split", "square", "std_mean", "take_along_dim",
+    "tensordot", "tile", "topk", "trace", "tril", "triu", "unbind", "var_mean", "Generator", "inference_mode",
+    "is_inference_mode_enabled",
 ]
 __all__ += prims_elementwise.__all__
 __all__ += prims_reduce.__all__
