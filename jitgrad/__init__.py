@@ -78,7 +78,7 @@ __all__ = [  # the public API (mypy --strict reads re-exports from here)
     "isin", "isinf", "isnan", "log10", "log2", "log_softmax", "logsumexp", "masked_fill", "masked_select", "median",
     "multinomial", "nan_to_num", "outer", "rad2deg", "remainder", "repeat_interleave", "roll", "rsqrt", "scatter",
     "scatter_add", "signbit", "sinc", "sinh", "softmax", "sort", "split", "square", "std_mean", "take_along_dim",
-    "tensordot", "tile", "topk", "trace", "tril", "triu", "unbind", "var_mean", "Generator", "inference_mode",
+    "tensordot", "tile", "topk", "trace", "tril", "triu", "unbind", "var_mean", "Generator", "randperm", "inference_mode",
     "is_inference_mode_enabled",
 ]
 __all__ += prims_elementwise.__all__
