@@ -413,7 +413,7 @@ def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), 
     return _random(lambda: (mean + std * rng.standard_normal(shape)).astype(dt), shape, dt, requires_grad, None)
 
 
-def randperm(n: int, *, generator=None, dtype: DTypeLike = None, device: DeviceLike = None,
+def randperm(n: int, *, generator: Any = None, dtype: DTypeLike = None, device: DeviceLike = None,
              requires_grad: bool = False) -> Tensor:
     """A random permutation of 0..n-1 (int64 by default).
 
