@@ -9,6 +9,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .devices import device
+    from .dtypes import DType
     from .tensor import Tensor
 
 Number = Union[bool, int, float]
@@ -20,7 +21,7 @@ ArrayLike = Union["Tensor", np.ndarray, np.generic, Number, Sequence]
 Dims = Union[int, Sequence[int], None]
 #: A shape: a sequence of sizes (or the sizes as separate arguments, `jg.zeros(2, 3)`).
 ShapeLike = Union[int, Sequence[int]]
-#: jitgrad's dtypes are NumPy dtypes (jg.float32 is np.dtype('float32')); types and names work too.
-DTypeLike = Union[np.dtype, type, str, None]
+#: A dtype: jitgrad's (jg.float32, which equals np.dtype('float32')), NumPy's, a type or a name.
+DTypeLike = Union["DType", np.dtype, type, str, None]
 #: A device: "cpu", "cuda", "cuda:1", a jg.device, or a GPU index.
 DeviceLike = Union["device", str, int, None]

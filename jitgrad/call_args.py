@@ -17,7 +17,7 @@ def _array_of(leaf) -> np.ndarray:
         return data  # GPU storage is C-contiguous by construction
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
-    if data.dtype.char not in _NATIVE:  # float16, uint8, ...: computed as eager mode does (float32, int64, ...)
+    if data.dtype.char not in _NATIVE and data.dtype.char != "e":  # uint16, ...: stored as eager mode does (int64)
         data = data.astype(dtypes.from_numpy_dtype(data.dtype))
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
@@ -74,7 +74,7 @@ def _fast_key(args: tuple):
 def _fast_path(exe: Executable, out_tree, owner):
     """A call of the compiled entry point with no more Python around it than the dictionary
     lookup that found it (NumPy arrays in and out; anything unusual takes the full path)."""
-    if not exe.single_program or exe.run != exe._compiled_run:
+    if not exe.single_program or exe.run != exe._compiled_run or exe.widens_float16:
         return None
     fn, consts, index, buffers = exe._fn, tuple(exe._consts), exe._arg_index, exe._prealloc
     if exe._pool.active:  # large outputs: reused when free (a few us; small calls keep np.empty)
@@ -105,7 +105,7 @@ def _fast_path(exe: Executable, out_tree, owner):
     return call
 
 
-_NATIVE = {"f", "d", "i", "l", "?"}
+_NATIVE = {"f", "d", "i", "l", "?", "b", "h", "B"}  # (float16 'e' is converted by the Executable)
 
 
 def _numpy_or_tensor(arrays, out_tree, as_tensor: bool, leaves=()):

@@ -147,8 +147,8 @@ class TensorBase:
         return shape if type(shape) is tuple else tuple(shape)  # (Numba's CUDA simulator has its own type)
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> dtypes.DType:
+        return dtypes.public(self._data.dtype)
 
     @property
     def ndim(self) -> int:

@@ -240,7 +240,8 @@ def full_like(x: Tensor, fill_value: Number, dtype: DTypeLike = None, device: De
     return full(shape, fill_value, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False, *,
+              generator: Any = None) -> Tensor:
     """Uniform [0, 1) numbers with the shape, dtype and device of `x`.
 
     Example:
@@ -249,10 +250,11 @@ def rand_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, req
         (2, 2)
     """
     shape, dt = _like(x, dtype)
-    return rand(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
+    return rand(shape, generator=generator, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
-def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, requires_grad: bool = False, *,
+               generator: Any = None) -> Tensor:
     """Standard normal numbers with the shape, dtype and device of `x`.
 
     Example:
@@ -261,7 +263,7 @@ def randn_like(x: Tensor, dtype: DTypeLike = None, device: DeviceLike = None, re
         (3,)
     """
     shape, dt = _like(x, dtype)
-    return randn(shape, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
+    return randn(shape, generator=generator, dtype=dt, device=_device_of(x, device), requires_grad=requires_grad)
 
 
 def arange(start: Number, end: Number | None = None, step: Number = 1, dtype: DTypeLike = None,
@@ -340,7 +342,7 @@ def rand(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = N
         >>> _ = jg.manual_seed(0)
         >>> x = jg.rand(2, 3)
         >>> x.shape, x.dtype
-        ((2, 3), dtype('float32'))
+        ((2, 3), jitgrad.float32)
         >>> bool(jg.amin(x) >= 0) and bool(jg.amax(x) < 1)
         True
     """
@@ -350,6 +352,10 @@ def rand(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = N
         return _random(lambda: backend.random("uniform", shape, dt, _next_device_seed()), shape, dt, requires_grad,
                        device)
     rng = numpy_generator(generator)
+    if dt.itemsize < 4:  # NumPy draws float32/float64 only; float16 rounds a float32 draw (kept below 1)
+        below_one = np.nextafter(np.float16(1), np.float16(0))
+        return _random(lambda: np.minimum(rng.random(shape, dtype=np.float32).astype(dt), below_one), shape, dt,
+                       requires_grad, device)
     return _random(lambda: rng.random(shape, dtype=dt), shape, dt, requires_grad, device)
 
 
@@ -368,7 +374,9 @@ def randn(*size: int | Sequence[int], generator: Any = None, dtype: DTypeLike = 
         return _random(lambda: backend.random("normal", shape, dt, _next_device_seed()), shape, dt, requires_grad,
                        device)
     rng = numpy_generator(generator)
-    return _random(lambda: rng.standard_normal(shape, dtype=dt), shape, dt, requires_grad, device)
+    draw_dtype = np.float32 if dt.itemsize < 4 else dt  # (float16: a float32 draw, rounded)
+    return _random(lambda: rng.standard_normal(shape, dtype=draw_dtype).astype(dt, copy=False), shape, dt,
+                   requires_grad, device)
 
 
 def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *, generator: Any = None,
@@ -378,7 +386,7 @@ def randint(low: int, high: int | None = None, size: int | Sequence[int] = (), *
     Example:
         >>> _ = jg.manual_seed(0)
         >>> jg.randint(0, 10, (3,)).dtype
-        dtype('int64')
+        jitgrad.int64
     """
     if high is None:
         low, high = 0, low
@@ -405,7 +413,7 @@ def normal(mean: float = 0.0, std: float = 1.0, size: int | Sequence[int] = (), 
     return _random(lambda: (mean + std * rng.standard_normal(shape)).astype(dt), shape, dt, requires_grad, None)
 
 
-def randperm(n: int, *, generator=None, dtype: DTypeLike = None, device: DeviceLike = None,
+def randperm(n: int, *, generator: Any = None, dtype: DTypeLike = None, device: DeviceLike = None,
              requires_grad: bool = False) -> Tensor:
     """A random permutation of 0..n-1 (int64 by default).
 
@@ -435,7 +443,8 @@ def from_dlpack(obj: Any) -> Tensor:
     if device_type in (None, 1) and hasattr(obj, "__dlpack__"):
         array = np.from_dlpack(obj)
         if dtypes.from_numpy_dtype(array.dtype) != array.dtype:
-            raise TypeError(f"jitgrad tensors hold bool, int32, int64, float32 or float64, not {array.dtype}")
+            raise TypeError(f"from_dlpack: jitgrad tensors hold {dtypes.SUPPORTED}, not {array.dtype}; convert "
+                            "it first (e.g. .astype(np.int64))")
         return Tensor._wrap(array)
     if hasattr(obj, "__cuda_array_interface__"):
         return Tensor._wrap(devices.backend("cuda").import_array(obj))

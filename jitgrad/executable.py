@@ -14,6 +14,7 @@ from kernels import cpu
 
 from . import compile_log, core, devices
 from .buffer_pool import BufferPool
+from .dtypes import kernel_dtype
 from .fuse import fallback_reason
 from .ir import Graph
 from .lower import Plan, lower
@@ -22,6 +23,7 @@ from .simplify import simplify
 
 log = logging.getLogger("jitgrad.compile")
 _warned_fallbacks: set = set()
+_HALF = np.dtype(np.float16)
 
 
 class Executable:
@@ -33,6 +35,12 @@ class Executable:
         self.device = device
         self.label = name
         self.graph = simplify(graph)
+        self._half_inputs = [i for i, v in enumerate(self.graph.inputs) if v.dtype == _HALF]
+        self._half_outputs = [i for i, v in enumerate(self.graph.outputs) if v.dtype == _HALF]
+        self.widens_float16 = bool(self._half_inputs or self._half_outputs)
+        if device != "cpu" and (self.widens_float16 or any(e.out.dtype == _HALF for e in self.graph.eqns)):
+            raise TypeError(f"{name}: float16 values are not supported in compiled mode on {device}; cast them "
+                            "with .float() first, or run this function eagerly")
         self.plan: Plan = lower(self.graph, name, device)
         self.compiled = []
         for seg in self.plan.segments:
@@ -53,6 +61,9 @@ class Executable:
         self.trace_seconds = time.perf_counter() - start  # (compile_log reports it)
         single = len(self.compiled) == 1 and self.compiled[0] is not None and device == "cpu"
         self._compiled_run = self._run_single if single else self._run_segments
+        if self.widens_float16:
+            self._compiled_run = self._widened(self._compiled_run)
+            self._run_reference = self._widened(self._run_reference)
         self.run = self._first_run
         if single:
             program = self.plan.segments[0].program
@@ -105,6 +116,21 @@ class Executable:
         self.run = self._compiled_run
         return result
 
+    def _widened(self, run):
+        """`run` with float16 inputs converted to float32, the dtype kernels compute float16 in
+        (dtypes.kernel_dtype), and float16 outputs converted back."""
+        half_inputs, half_outputs = self._half_inputs, self._half_outputs
+
+        def run_widened(arrays: Sequence[np.ndarray]) -> list:
+            arrays = list(arrays)
+            for i in half_inputs:
+                arrays[i] = np.asarray(arrays[i], dtype=np.float32)
+            outs = list(run(arrays))
+            for i in half_outputs:
+                outs[i] = np.asarray(outs[i]).astype(np.float16)
+            return outs
+        return run_widened
+
     def _run_reference(self, arrays: Sequence[np.ndarray]) -> list:
         from .interpret import evaluate
         if self.device == "cpu":
@@ -115,7 +141,8 @@ class Executable:
     def _const_value(self, name: str) -> np.ndarray:
         value = self._device_consts.get(name)
         if value is None:
-            value = np.asarray(self._by_name[name].value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+            value = self._by_name[name].value  # (ascontiguousarray makes 0-d 1-d)
+            value = np.asarray(value, dtype=kernel_dtype(value.dtype), order="C")
             if self.device != "cpu":
                 value = self._device_consts[name] = _to_device(value, self.device)  # moved once, reused by every call
         return value
@@ -144,7 +171,8 @@ class Executable:
                     else:
                         # C order: the next compiled program reshapes it (NumPy's advanced indexing
                         # may return another layout)
-                        out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=eqn.out.dtype, order="C")
+                        out = np.asarray(eqn.prim.impl(*args, **eqn.params), dtype=kernel_dtype(eqn.out.dtype),
+                                         order="C")
                 except Exception as exc:
                     exc._jitgrad_reference_error = True  # (not a compile-cache problem: see _first_run)
                     raise

@@ -111,7 +111,15 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
 class inference_mode:  # noqa: N801
     """no_grad for code that will never need gradients (PyTorch's inference_mode): no graph is
     recorded inside, and is_inference_mode_enabled() says so. inference_mode(False) changes
-    nothing. A context manager or a decorator (with or without parentheses)."""
+    nothing. A context manager or a decorator (with or without parentheses).
+
+    Example:
+        >>> w = jg.ones(2, requires_grad=True)
+        >>> with jg.inference_mode():
+        ...     y = w * 2
+        >>> y.requires_grad
+        False
+    """
 
     def __new__(cls, mode=True):
         if callable(mode) and not isinstance(mode, bool):  # @inference_mode without parentheses
@@ -131,13 +139,19 @@ class inference_mode:  # noqa: N801
         _state.enabled, _state.inference = self._prev
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         mode = self.mode
         return _decorated(fn, lambda: inference_mode(mode))
 
 
 def is_inference_mode_enabled() -> bool:
-    """Whether this thread is inside an inference_mode() region."""
+    """Whether this thread is inside an inference_mode() region.
+
+    Example:
+        >>> with jg.inference_mode():
+        ...     print(jg.is_inference_mode_enabled())
+        True
+    """
     return _state.inference
 
 

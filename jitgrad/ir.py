@@ -21,8 +21,8 @@ from . import dtypes, shapes
 from .core import Primitive, Symbolic
 from .tree import num_leaves, seq
 
-_SHORT = {dtypes.float32: "f32", dtypes.float64: "f64", dtypes.int32: "i32", dtypes.int64: "i64",
-          dtypes.bool_: "bool"}
+_SHORT = {dtypes.float16: "f16", dtypes.float32: "f32", dtypes.float64: "f64", dtypes.uint8: "u8",
+          dtypes.int8: "i8", dtypes.int16: "i16", dtypes.int32: "i32", dtypes.int64: "i64", dtypes.bool_: "bool"}
 
 
 @contextlib.contextmanager
@@ -315,7 +315,7 @@ def _letters(i: int) -> str:
 
 def format_value(v) -> str:
     """A param value, compactly: dtypes as f32, tuples without spaces after one item."""
-    if isinstance(v, np.dtype):
+    if isinstance(v, (np.dtype, dtypes.DType)):
         return _SHORT.get(v, str(v))
     if isinstance(v, float):
         return repr(v)

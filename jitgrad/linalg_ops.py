@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import builtins
 import string
+from typing import TYPE_CHECKING
 
 from . import prims, shape_ops, shapes
 from .core import TensorBase
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from collections.abc import Sequence
+
+    from ._typing import Number, TensorLike
+    from .tensor import Tensor
 
 
 def _tensor(x) -> TensorBase:
     return prims.as_tensor_operand(x)
 
 
-def outer(input, vec2):  # noqa: A002 - PyTorch's argument names
-    """The outer product of two vectors: out[i, j] = input[i] * vec2[j]."""
+def outer(input: TensorLike, vec2: TensorLike) -> Tensor:  # noqa: A002 - PyTorch's argument names
+    """The outer product of two vectors: out[i, j] = input[i] * vec2[j].
+
+    Example:
+        >>> jg.outer(jg.tensor([1.0, 2.0]), jg.tensor([1.0, 3.0]))
+        tensor([[1., 3.],
+                [2., 6.]])
+    """
     a, b = _tensor(input), _tensor(vec2)
     for name, t in (("self", a), ("vec2", b)):
         if t.ndim != 1:
@@ -23,8 +36,14 @@ def outer(input, vec2):  # noqa: A002 - PyTorch's argument names
     return prims.mul(prims.reshape(a, (a.shape[0], 1)), b)  # (as PyTorch records it: a view, then mul)
 
 
-def bmm(input, mat2):  # noqa: A002
-    """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting, as in PyTorch)."""
+def bmm(input: TensorLike, mat2: TensorLike) -> Tensor:  # noqa: A002
+    """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting, as in PyTorch).
+
+    Example:
+        >>> jg.bmm(jg.ones(1, 2, 2), jg.ones(1, 2, 1))
+        tensor([[[2.],
+                 [2.]]])
+    """
     a, b = _tensor(input), _tensor(mat2)
     if a.ndim != 3 or b.ndim != 3:
         raise RuntimeError(f"bmm: expected 3-D tensors, but got {a.ndim}-D and {b.ndim}-D (use matmul to broadcast)")
@@ -43,8 +62,15 @@ def _scaled_sum(input, product, beta, alpha):  # noqa: A002
     return prims.add(prims.mul(input, beta) if beta != 1 else input, product)
 
 
-def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
-    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1 and mat2 (input broadcasts)."""
+def addmm(input: TensorLike, mat1: TensorLike, mat2: TensorLike, *, beta: Number = 1,
+          alpha: Number = 1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1 and mat2 (input broadcasts).
+
+    Example:
+        >>> jg.addmm(jg.zeros(2, 2), jg.tensor([[1.0, 2.0], [3.0, 4.0]]), jg.eye(2))
+        tensor([[1., 2.],
+                [3., 4.]])
+    """
     product = prims.mm(mat1, mat2)
     x = _tensor(input)
     if shapes.broadcast(x.shape, product.shape) != tuple(product.shape):
@@ -53,8 +79,15 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
     return _scaled_sum(x, product, beta, alpha)
 
 
-def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
-    """beta * input + alpha * bmm(batch1, batch2) (input broadcasts)."""
+def baddbmm(input: TensorLike, batch1: TensorLike, batch2: TensorLike, *, beta: Number = 1,
+            alpha: Number = 1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * bmm(batch1, batch2) (input broadcasts).
+
+    Example:
+        >>> jg.baddbmm(jg.zeros(1, 2, 1), jg.ones(1, 2, 2), jg.ones(1, 2, 1))
+        tensor([[[2.],
+                 [2.]]])
+    """
     product = bmm(batch1, batch2)
     x = _tensor(input)
     if shapes.broadcast(x.shape, product.shape) != tuple(product.shape):
@@ -63,9 +96,15 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
     return _scaled_sum(x, product, beta, alpha)
 
 
-def tensordot(a, b, dims=2):
+def tensordot(a: TensorLike, b: TensorLike, dims: int | Sequence[Sequence[int]] = 2) -> Tensor:
     """Sum of products over dims of a and b: `dims` = n (a's last n with b's first n) or a pair of
-    dim lists."""
+    dim lists.
+
+    Example:
+        >>> jg.tensordot(jg.ones(2, 3), jg.ones(3, 2), dims=1)
+        tensor([[3., 3.],
+                [3., 3.]])
+    """
     a, b = _tensor(a), _tensor(b)
     if isinstance(dims, (builtins.int,)) or (isinstance(dims, TensorBase) and dims.ndim == 0):
         n = builtins.int(dims)
@@ -187,9 +226,14 @@ def _contract(a, sa: str, b, sb: str, keep: set) -> tuple[TensorBase, str]:
     return prims.reshape(out, tuple(sizes[c] for c in letters)), letters
 
 
-def einsum(equation: str, *operands):
+def einsum(equation: str, *operands: TensorLike) -> Tensor:
     """Einstein summation ('ij,jk->ik', 'bhqd,bhkd->bhqk', 'ii->i', '...ij->...ji'), contracted pairwise
-    left to right through batched matmul."""
+    left to right through batched matmul.
+
+    Example:
+        >>> jg.einsum('ij,jk->ik', jg.tensor([[1.0, 2.0]]), jg.tensor([[3.0], [4.0]]))
+        tensor([[11.]])
+    """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:

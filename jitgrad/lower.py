@@ -17,6 +17,7 @@ import numpy as np
 from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 from . import dtypes, shapes
+from .dtypes import kernel_dtype
 from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, materialized
 from .ir import Eqn, Graph, Var
 from .lower_calls import lower_call
@@ -88,13 +89,13 @@ def _is_inline_const(v: Var) -> bool:
 def expression(eqn: Eqn, operands: list[str]) -> str:
     """The scalar expression of one elementwise equation: its declaration's template, filled."""
     x_dtype = eqn.inputs[0].dtype if eqn.inputs else eqn.out.dtype
-    return scalar_expression(eqn.prim, eqn.params, x_dtype, eqn.out.dtype, operands)
+    return scalar_expression(eqn.prim, eqn.params, kernel_dtype(x_dtype), kernel_dtype(eqn.out.dtype), operands)
 
 
 def _array(namer: _Namer, v: Var) -> Array:
     window = namer.windows.get(v)
     view = None if window is None else (namer.array(window[0]),) + tuple(window[1:])
-    return Array(namer.array(v), tuple(v.shape), dtypes.name(v.dtype), view)
+    return Array(namer.array(v), tuple(v.shape), dtypes.name(kernel_dtype(v.dtype)), view)
 
 
 def cat_windows(graph: Graph, groups: list, device: str) -> dict:
@@ -149,7 +150,7 @@ def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: di
         if v in local:
             return local[v]
         if _is_inline_const(v):
-            return literal(np.asarray(v.value)[()], v.dtype)
+            return literal(np.asarray(v.value)[()], kernel_dtype(v.dtype))
         if v not in loaded:
             arr = _array(namer, v)
             program_arrays[arr.name] = (arr, v)

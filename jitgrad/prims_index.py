@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kernels.spec import IndexOutOfRangeError
+
 from . import dtypes, shapes
 from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
 from .prims_elementwise import needs_grad
@@ -128,6 +130,11 @@ def _add_at(out: np.ndarray, index, values: np.ndarray) -> None:
     """np.add.at(out, index, values) through a compiled loop over flat positions (repeats
     accumulate, in the index's order): the eager backward of advanced indexing, ~50x faster."""
     from kernels.library import add_at_flat  # (lazy: the kernel compiles, or loads from disk, on first use)
+    if out.dtype == np.float16:  # (Numba has no float16 on the CPU: accumulate in float32)
+        wide = out.astype(np.float32)
+        _add_at(wide, index, values)
+        out[...] = wide
+        return
     positions = np.arange(out.size, dtype=np.int64).reshape(out.shape)[index]
     values = np.ascontiguousarray(np.broadcast_to(values, positions.shape), dtype=out.dtype)
     add_at_flat(out.reshape(-1), positions.reshape(-1), values.reshape(-1))
@@ -139,6 +146,11 @@ _FULL_SLICE = ("s", None, None, None)
 def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
     """out[rows] += g for one index array on dim 0 (an embedding's backward): whole rows at a time."""
     from kernels.library import add_rows
+    if out.dtype == np.float16:  # (Numba has no float16 on the CPU: accumulate in float32)
+        wide = out.astype(np.float32)
+        _add_rows(wide, rows, g)
+        out[...] = wide
+        return
     rows = rows.reshape(-1)
     rows = np.where(rows < 0, rows + out.shape[0], rows) if rows.size and rows.min() < 0 else rows
     width = int(np.prod(out.shape[1:], dtype=np.int64))
@@ -340,7 +352,7 @@ def _check_along(index, dim, size, op):
     offending one is named, in the same words as the compiled kernels' bounds check."""
     bad = np.flatnonzero((index < 0) | (index >= size))
     if bad.size:
-        raise RuntimeError(f"{op}(): index {builtins.int(index.reshape(-1)[bad[0]])} is out of bounds for "
+        raise IndexOutOfRangeError(f"{op}(): index {builtins.int(index.reshape(-1)[bad[0]])} is out of bounds for "
                            f"dimension {dim} with size {size}")
 
 

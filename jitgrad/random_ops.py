@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import core, dtypes, prims
 from .core import TensorBase
 from .generator import numpy_generator
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from ._typing import TensorLike
+    from .tensor import Tensor
 
 
 def _drawn(like: TensorBase, shape: tuple, dtype, draw: Callable[[], np.ndarray]) -> TensorBase:
@@ -26,8 +33,14 @@ def _host(t: TensorBase) -> np.ndarray | None:
     return data if isinstance(data, np.ndarray) else None
 
 
-def bernoulli(input, p=None, *, generator=None):  # noqa: A002 - PyTorch's argument name
-    """1 with probability `input` (or `p`) per element, else 0, in the input's dtype."""
+def bernoulli(input: TensorLike, p: float | None = None, *,
+              generator: Any = None) -> Tensor:  # noqa: A002 - PyTorch's argument name
+    """1 with probability `input` (or `p`) per element, else 0, in the input's dtype.
+
+    Example:
+        >>> jg.bernoulli(jg.ones(2))
+        tensor([1., 1.])
+    """
     x = prims.as_tensor_operand(input)
     if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"bernoulli: expected a floating point probability tensor, got {dtypes.name(x.dtype)}")
@@ -45,9 +58,15 @@ def bernoulli(input, p=None, *, generator=None):  # noqa: A002 - PyTorch's argum
     return prims.cast(prims.lt(u, probs), x.dtype)
 
 
-def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None):  # noqa: A002
+def multinomial(input: TensorLike, num_samples: int, replacement: bool = False, *,
+                generator: Any = None) -> Tensor:  # noqa: A002
     """Indices drawn from the categorical distributions in the rows of `input` (non-negative
-    weights, not necessarily normalised); without replacement each index is drawn at most once."""
+    weights, not necessarily normalised); without replacement each index is drawn at most once.
+
+    Example:
+        >>> jg.multinomial(jg.tensor([0.0, 1.0]), 1)
+        tensor([1])
+    """
     x = prims.as_tensor_operand(input)
     if x.ndim not in (1, 2):
         raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {x.ndim}")

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import builtins
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import dtypes, prims, prims_scan, shapes
 from .core import TensorBase, bind
+
+if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
+    from typing import Any
+
+    from ._typing import Dims, DTypeLike, Number, TensorLike
+    from .tensor import Tensor
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -34,16 +41,26 @@ def _from_1d(result: TensorBase, x: TensorBase) -> TensorBase:
 # ----- scans -----------------------------------------------------------------------------------------
 
 
-def cumsum(input, dim: int, *, dtype=None):  # noqa: A002 - PyTorch's argument name
-    """Running sums along dim (integers and bools accumulate in int64)."""
+def cumsum(input: TensorLike, dim: int, *, dtype: DTypeLike = None) -> Tensor:  # noqa: A002 - PyTorch's argument name
+    """Running sums along dim (integers and bools accumulate in int64).
+
+    Example:
+        >>> jg.cumsum(jg.tensor([3.0, 1.0, 2.0]), 0)
+        tensor([3., 4., 6.])
+    """
     x = _tensor(input)
     if dtype is not None:
         x = prims.cast(x, dtype)
     return bind(prims_scan.CUMSUM, x, dim=_dim(x, dim))
 
 
-def cumprod(input, dim: int, *, dtype=None):  # noqa: A002
-    """Running products along dim (integers and bools accumulate in int64)."""
+def cumprod(input: TensorLike, dim: int, *, dtype: DTypeLike = None) -> Tensor:  # noqa: A002
+    """Running products along dim (integers and bools accumulate in int64).
+
+    Example:
+        >>> jg.cumprod(jg.tensor([3.0, 1.0, 2.0]), 0)
+        tensor([3., 3., 6.])
+    """
     x = _tensor(input)
     if dtype is not None:
         x = prims.cast(x, dtype)
@@ -77,24 +94,39 @@ def _shift(x: TensorBase, dim: int) -> TensorBase:
     return prims.sub(x, peak)
 
 
-def log_softmax(input, dim: int | None = None, dtype=None):  # noqa: A002
-    """x - log(sum(exp(x))) along dim, computed stably (the max is subtracted first)."""
+def log_softmax(input: TensorLike, dim: int | None = None, dtype: DTypeLike = None) -> Tensor:  # noqa: A002
+    """x - log(sum(exp(x))) along dim, computed stably (the max is subtracted first).
+
+    Example:
+        >>> jg.log_softmax(jg.tensor([0.0, 0.0]), 0)
+        tensor([-0.6931, -0.6931])
+    """
     x = _softmax_input(input, dtype)
     d = _softmax_dim(x.ndim, dim, "log_softmax")
     shifted = _shift(x, d)
     return prims.sub(shifted, prims.log(prims.sum(prims.exp(shifted), d, keepdim=True)))
 
 
-def softmax(input, dim: int | None = None, dtype=None):  # noqa: A002
-    """exp(x) / sum(exp(x)) along dim, computed stably (the max is subtracted first)."""
+def softmax(input: TensorLike, dim: int | None = None, dtype: DTypeLike = None) -> Tensor:  # noqa: A002
+    """exp(x) / sum(exp(x)) along dim, computed stably (the max is subtracted first).
+
+    Example:
+        >>> jg.softmax(jg.tensor([0.0, 0.0]), 0)
+        tensor([0.5000, 0.5000])
+    """
     x = _softmax_input(input, dtype)
     d = _softmax_dim(x.ndim, dim, "softmax")
     e = prims.exp(_shift(x, d))
     return prims.div(e, prims.sum(e, d, keepdim=True))
 
 
-def logsumexp(input, dim, keepdim: bool = False):  # noqa: A002
-    """log(sum(exp(x))) over dim, computed stably."""
+def logsumexp(input: TensorLike, dim: Dims, keepdim: bool = False) -> Tensor:  # noqa: A002
+    """log(sum(exp(x))) over dim, computed stably.
+
+    Example:
+        >>> jg.logsumexp(jg.tensor([0.0, 0.0]), 0)
+        tensor(0.6931)
+    """
     x = _tensor(input)
     if not dtypes.is_floating(x.dtype):
         x = prims.cast(x, dtypes.get_default_dtype())
@@ -109,16 +141,27 @@ def logsumexp(input, dim, keepdim: bool = False):  # noqa: A002
 # ----- orderings ------------------------------------------------------------------------------------------
 
 
-def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False):  # noqa: A002
-    """The indices that sort the input along dim (a stable sort: equal values keep their order)."""
+def argsort(input: TensorLike, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:  # noqa: A002
+    """The indices that sort the input along dim (a stable sort: equal values keep their order).
+
+    Example:
+        >>> jg.argsort(jg.tensor([3.0, 1.0, 2.0]))
+        tensor([1, 2, 0])
+    """
     x = _tensor(input)
     if x.dtype == dtypes.bool_:
         x = prims.cast(x, dtypes.int64)
     return _from_1d(bind(prims_scan.ARGSORT, _as_1d(x), dim=_dim(x, dim), descending=builtins.bool(descending)), x)
 
 
-def sort(input, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:  # noqa: A002
-    """(values, indices) of the input sorted along dim; the values' gradient goes back through the indices."""
+def sort(input: TensorLike, dim: int = -1, descending: bool = False,
+         stable: bool = False) -> ValuesIndices:  # noqa: A002
+    """(values, indices) of the input sorted along dim; the values' gradient goes back through the indices.
+
+    Example:
+        >>> jg.sort(jg.tensor([3.0, 1.0, 2.0]))
+        ValuesIndices(values=tensor([1., 2., 3.]), indices=tensor([1, 2, 0]))
+    """
     x = _tensor(input)
     indices = argsort(x, dim, descending, stable)
     if x.ndim == 0:
@@ -126,8 +169,14 @@ def sort(input, dim: int = -1, descending: bool = False, stable: bool = False) -
     return ValuesIndices(prims.gather(x, _dim(x, dim), indices), indices)
 
 
-def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:  # noqa: A002
-    """The k largest (or smallest) values along dim, in order, and their indices."""
+def topk(input: TensorLike, k: int, dim: int = -1, largest: bool = True,
+         sorted: bool = True) -> ValuesIndices:  # noqa: A002
+    """The k largest (or smallest) values along dim, in order, and their indices.
+
+    Example:
+        >>> jg.topk(jg.tensor([3.0, 1.0, 2.0]), 2)
+        ValuesIndices(values=tensor([3., 2.]), indices=tensor([0, 2]))
+    """
     x = _tensor(input)
     d = _dim(x, dim)
     size = x.shape[d] if x.ndim else 1
@@ -139,8 +188,13 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     return ValuesIndices(_from_1d(values, x) if k else values, _from_1d(indices, x) if k else indices)
 
 
-def median(input, dim: int | None = None, keepdim: bool = False):  # noqa: A002
-    """The lower median ((n-1)//2-th smallest) of all elements, or (values, indices) along dim."""
+def median(input: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A002
+    """The lower median ((n-1)//2-th smallest) of all elements, or (values, indices) along dim.
+
+    Example:
+        >>> jg.median(jg.tensor([3.0, 1.0, 2.0]))
+        tensor(2.)
+    """
     x = _tensor(input)
     if dim is None:
         flat = prims.reshape(x, (-1,))
@@ -163,14 +217,26 @@ def median(input, dim: int | None = None, keepdim: bool = False):  # noqa: A002
 # ----- moments --------------------------------------------------------------------------------------------
 
 
-def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> tuple:  # noqa: A002
-    """(var, mean) over dim, as torch.var_mean."""
+def var_mean(input: TensorLike, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False, *,
+             correction: Number | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """(var, mean) over dim, as torch.var_mean.
+
+    Example:
+        >>> jg.var_mean(jg.tensor([1.0, 2.0, 3.0]))
+        (tensor(1.), tensor(2.))
+    """
     return (prims.var(input, dim, unbiased, keepdim, correction=correction),
             prims.mean(prims.as_floating(input), dim, keepdim))
 
 
-def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> tuple:  # noqa: A002
-    """(std, mean) over dim, as torch.std_mean."""
+def std_mean(input: TensorLike, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False, *,
+             correction: Number | None = None) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """(std, mean) over dim, as torch.std_mean.
+
+    Example:
+        >>> jg.std_mean(jg.tensor([1.0, 2.0, 3.0]))
+        (tensor(1.), tensor(2.))
+    """
     return (prims.std(input, dim, unbiased, keepdim, correction=correction),
             prims.mean(prims.as_floating(input), dim, keepdim))
 
@@ -178,9 +244,14 @@ def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correctio
 # ----- histogram ------------------------------------------------------------------------------------------
 
 
-def histc(input, bins: int = 100, min: float = 0, max: float = 0):  # noqa: A002
+def histc(input: TensorLike, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """Counts of the elements in `bins` equal-width bins over [min, max] (the data's range when
-    both are 0); elements outside are ignored. Not differentiable."""
+    both are 0); elements outside are ignored. Not differentiable.
+
+    Example:
+        >>> jg.histc(jg.tensor([3.0, 1.0, 2.0]), bins=3, min=0, max=3)
+        tensor([0., 1., 2.])
+    """
     x = _tensor(input)
     if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"histc: expected a floating point input, got {dtypes.name(x.dtype)}")

@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from . import dtypes
 from .core import TensorBase
 from .nn.parameter import Parameter
 from .tensor import Tensor
@@ -224,6 +225,9 @@ def _from_torch(obj: Any, torch, map_location, memo: dict) -> Any:
         except TypeError as error:
             raise TypeError(f"jitgrad.load: a torch tensor of dtype {obj.dtype} has no NumPy/jitgrad counterpart; "
                             "convert it in torch first (e.g. .float())") from error
+        if dtypes.from_numpy_dtype(array.dtype) != array.dtype:
+            raise TypeError(f"jitgrad.load: a torch tensor of dtype {obj.dtype} has no jitgrad counterpart (jitgrad "
+                            f"holds {dtypes.SUPPORTED}); convert it in torch first (e.g. .long())")
         t = Tensor._wrap(array)
         if isinstance(obj, torch.nn.Parameter):
             t = Parameter(t, requires_grad=obj.requires_grad)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import shapes
+from . import dtypes, shapes
 from .core import ELEMENTWISE
 from .ir import Eqn, Graph, Var, const_var, gc_paused
 from .prims import BY_NAME
@@ -124,7 +124,7 @@ def freeze(x) -> object:
         return (type(x).__name__,) + tuple(freeze(v) for v in x)
     if isinstance(x, dict):
         return ("dict",) + tuple((k, freeze(v)) for k, v in sorted(x.items()))
-    if isinstance(x, np.dtype):
+    if isinstance(x, (np.dtype, dtypes.DType)):
         return ("dtype", x.str)
     if isinstance(x, np.ndarray):
         return ("array", x.dtype.str, x.shape, x.tobytes())

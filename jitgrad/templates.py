@@ -86,7 +86,7 @@ def cast(operands: list, params: dict, x_dtype: np.dtype, out_dtype: np.dtype) -
     target = params["dtype"]
     if target == dtypes.bool_:
         return f"({operands[0]} != 0)"
-    return f"np.{dtypes.name(target)}({operands[0]})"
+    return f"np.{dtypes.name(dtypes.kernel_dtype(target))}({operands[0]})"  # (float16 computes in float32)
 
 
 def pow_scalar(operands: list, params: dict, x_dtype: np.dtype, out_dtype: np.dtype) -> str:
@@ -111,4 +111,8 @@ def scalar_expression(prim, params: dict, x_dtype: np.dtype, out_dtype: np.dtype
     without one (expand, a one-element reshape: see fuse.py) passes its operand through."""
     if prim.template is None:
         return operands[0]
-    return fill(prim.template, operands, params, x_dtype, out_dtype)
+    text = fill(prim.template, operands, params, x_dtype, out_dtype)
+    if out_dtype.kind in "iu" and out_dtype.itemsize < 4:
+        # Numba computes int8/int16/uint8 arithmetic in int64: wrap as the stored type does (PyTorch's result)
+        text = f"np.{dtypes.name(out_dtype)}({text})"
+    return text

@@ -89,7 +89,7 @@ class Tensor(TensorOps, TensorInplaceOps, OpMethods, ShapeMethods, ReduceMethods
     Example:
         >>> x = jg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
         >>> x.shape, x.dtype
-        ((2, 2), dtype('float32'))
+        ((2, 2), jitgrad.float32)
         >>> y = (x @ x).sum()
         >>> y.backward()
         >>> x.grad
@@ -574,6 +574,42 @@ class Tensor(TensorOps, TensorInplaceOps, OpMethods, ShapeMethods, ReduceMethods
             tensor([False,  True])
         """
         return prims.cast(self, dtypes.bool_)
+
+    def half(self) -> Tensor:
+        """A float16 copy (stored in 2 bytes; NumPy computes its ops in float32 and rounds).
+
+        Example:
+            >>> jg.tensor([1.0, 2.5]).half()
+            tensor([1.0000, 2.5000], dtype=jitgrad.float16)
+        """
+        return prims.cast(self, dtypes.float16)
+
+    def byte(self) -> Tensor:
+        """A uint8 copy (values wrap modulo 256, as in PyTorch).
+
+        Example:
+            >>> jg.tensor([1, 255, 256]).byte()
+            tensor([  1, 255,   0], dtype=jitgrad.uint8)
+        """
+        return prims.cast(self, dtypes.uint8)
+
+    def char(self) -> Tensor:
+        """An int8 copy (values wrap into -128..127, as in PyTorch).
+
+        Example:
+            >>> jg.tensor([1, 127, 128]).char()
+            tensor([   1,  127, -128], dtype=jitgrad.int8)
+        """
+        return prims.cast(self, dtypes.int8)
+
+    def short(self) -> Tensor:
+        """An int16 copy.
+
+        Example:
+            >>> jg.tensor([1.7, -300.0]).short()
+            tensor([   1, -300], dtype=jitgrad.int16)
+        """
+        return prims.cast(self, dtypes.int16)
 
     def type_as(self, other: Tensor) -> Tensor:
         """Cast to the dtype of `other`.

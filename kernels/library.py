@@ -11,7 +11,7 @@ from numba.extending import intrinsic
 from . import indexed, masks, scans
 from .masks import count_true, mask_scatter, mask_select  # noqa: F401 (generated code calls lib.count_true)
 from .scans import argsort_along, scan_along  # noqa: F401 (generated code calls lib.scan_along)
-from .spec import Array, Call
+from .spec import Array, Call, IndexOutOfRangeError
 
 
 # Reduction steps. Their additions carry the `reassoc` fast-math flag, which survives LLVM's
@@ -161,13 +161,14 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
 @numba.njit(cache=True)
 def checked_index(prefix, j, dim, size, wraps):
     """An index outside [0, size): a negative one is wrapped once when `wraps` (indexing); any
-    other raises naming it (IndexError for indexing, RuntimeError for gather/scatter as PyTorch)."""
+    other raises naming it (IndexError for indexing; for gather/scatter IndexOutOfRangeError, also the
+    RuntimeError PyTorch raises)."""
     if wraps and -size <= j < 0:
         return j + size
     text = prefix + "index " + str(j) + " is out of bounds for dimension " + str(dim) + " with size " + str(size)
     if wraps:
         raise IndexError(text)
-    raise RuntimeError(text)
+    raise IndexOutOfRangeError(text)
 
 
 @numba.njit(cache=True)

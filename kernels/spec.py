@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 from . import reductions
 
-DTYPES = ("bool", "int32", "int64", "float32", "float64")
+DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float32", "float64")
+
+
+class IndexOutOfRangeError(IndexError, RuntimeError):
+    """An index outside its dim (gather, scatter, one_hot, loss targets), raised by eager checks and
+    compiled kernels alike: an IndexError naming the bad value, and also the RuntimeError PyTorch
+    raises for gather and scatter."""
 
 
 @dataclass(frozen=True)

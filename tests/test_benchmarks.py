@@ -1,6 +1,7 @@
 """The benchmark harness: a whole run at tiny sizes, the correctness gate, timing and the CLI's errors."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -20,6 +21,7 @@ from benchmarks.workloads import (
     CASES,
     EAGER,
     JIT,
+    STEP,
     TORCH,
     VARIANTS,
     NotAvailableError,
@@ -27,6 +29,7 @@ from benchmarks.workloads import (
     data,
     jitgrad_eager,
     jitgrad_jit,
+    jitgrad_step,
     numpy_ref,
 )
 
@@ -39,8 +42,10 @@ def _settings(**kw) -> harness.Settings:
 
 
 def test_smoke_run_checks_and_times_every_row(tmp_path):
-    """Every row at tiny sizes; the jit column is left to the CLI test below (its first compile is slow)."""
-    variants = tuple(v for v in VARIANTS if v.name != JIT)
+    """Every row at tiny sizes; the jit column is left to the CLI test below (its first compile is slow),
+    and so are the GRU and Transformer whole-step compiles (MLPE's is checked here)."""
+    variants = tuple(dataclasses.replace(v, rows=("W2", "W3S", "MLPE")) if v.name == STEP else v
+                     for v in VARIANTS if v.name != JIT)
     result = harness.run(_settings(), variants=variants, stream=io.StringIO())
     result["machine"] = report.machine_info()
     report.write(result, tmp_path)
@@ -76,6 +81,12 @@ def test_model_rows_run_compiled_and_agree_with_eager(monkeypatch):
         ref = harness.run_cell(case, jitgrad_eager, _settings(), None)[1]
         record, _ = harness.run_cell(case, jitgrad_jit, _settings(), ref)
         assert record["status"] == "ok" and "warnings" not in record, record
+    # the whole training step under jg.jit (issue 15's compiled column): same loss and gradients
+    record, _ = harness.run_cell(CASE["MLPE"], jitgrad_step, _settings(),
+                                 harness.run_cell(CASE["MLPE"], jitgrad_eager, _settings(), None)[1])
+    assert record["status"] == "ok" and "warnings" not in record, record
+    goals = [(g.variant, g.against, g.max_ratio) for g in (CASE["MLPE"].goal, *CASE["MLPE"].more_goals)]
+    assert goals == [(JIT, TORCH, 0.7), (STEP, TORCH, 0.7), (EAGER, TORCH, 2.0)]
 
 
 def test_cli_writes_table_json_and_chart(tmp_path, capsys):

@@ -101,8 +101,9 @@ def test_to_dtype():
     assert x.to(jg.int64).tolist() == [1, -2]
     assert x.to(dtype=jg.float64).dtype == jg.float64
     assert x.to(jg.ones(1, dtype=jg.float64)).dtype == jg.float64
+    assert x.to(np.float16).dtype == jg.float16
     with pytest.raises(TypeError, match="not supported"):
-        x.to(np.float16)
+        x.to(np.complex64)
 
 
 def test_torch_factories_agree():

@@ -18,7 +18,7 @@ NO_DOCTEST = {"Tensor.cuda"}
 def _callables():
     for name in jg.__all__:
         obj = getattr(jg, name)
-        if inspect.ismodule(obj) or isinstance(obj, np.dtype) or not callable(obj):
+        if inspect.ismodule(obj) or isinstance(obj, (np.dtype, jg.dtype)) or obj is jg.dtype or not callable(obj):
             continue
         yield f"jg.{name}", obj
     seen = set()

@@ -183,8 +183,8 @@ def test_float16_arrays_compute_as_eager_mode_does():
     x = np.array([0.5, 1.0, 2.0], np.float16)
     eager = jg.sin(jg.tensor(x)) * 2
     out = jg.jit(lambda x: jg.sin(x) * 2)(x)
-    assert out.dtype == eager.numpy().dtype == np.float32
-    np.testing.assert_allclose(out, eager.numpy(), rtol=1e-6)
+    assert out.dtype == eager.numpy().dtype == np.float16  # (kernels compute it in float32, then round)
+    np.testing.assert_allclose(out, eager.numpy(), rtol=1e-3)
 
 
 # --- item 9: an unusable cache directory --------------------------------------------------------

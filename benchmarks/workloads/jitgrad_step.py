@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import jitgrad as jg
 
-from . import first_call_copies
+from . import first_call_copies, models
 from .jitgrad_eager import mlp_loss
+from .model_rows import MODEL_ROWS
 
 
 def unavailable() -> str | None:
@@ -58,4 +59,32 @@ def mlp_step(inp: dict):
     return first_call_copies(run, lambda p: p.detach().clone())
 
 
+def _model_step(name: str):
+    """A model row's training step (zero_grad, forward, backward, SGD update) as ONE jg.jit call; it
+    returns the loss and every parameter's gradient of that step, as the other columns' steps do
+    (they stop before the update: this column does slightly more work)."""
+    def factory(inp: dict):
+        names = models.param_names(name, inp)
+        params = [jg.tensor(inp["params"][k], requires_grad=True) for k in names]
+        keys = [k for k in ("x", "y", "g") if k in inp]
+        batch = [jg.tensor(inp[k]) for k in keys]
+        sizes = {k: v for k, v in inp.items() if k in ("hidden", "layers")}
+        causal = jg.tensor(inp["causal"]) if "causal" in inp else None
+        opt = jg.optim.SGD(params, lr=1e-3)
+
+        @jg.jit
+        def step(*arrays):
+            opt.zero_grad()
+            loss = models.run_model(name, jg, dict(zip(names, params)), {**dict(zip(keys, arrays)), **sizes}, causal)
+            loss.backward()
+            opt.step()
+            return loss
+
+        def run():
+            return step(*batch), tuple(p.grad for p in params)
+        return first_call_copies(run, lambda t: t.detach().clone())
+    return factory
+
+
 FACTORIES = {"W2": regression, "W3S": mlp_step}
+FACTORIES.update({name: _model_step(name) for name in MODEL_ROWS if name != "EMB"})

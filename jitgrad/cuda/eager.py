@@ -13,7 +13,7 @@ import numpy as np
 
 from kernels.cuda import elementwise, index, layout, matmul, reduce, runtime
 
-from .. import core, devices, prims, shapes
+from .. import core, devices, dtypes, prims, shapes
 from ..core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, TRANSFER, Primitive
 from ..templates import scalar_expression
 from . import views
@@ -92,11 +92,11 @@ def from_cuda_array(obj):
     from numba import cuda
     arr = cuda.as_cuda_array(obj)
     if np.dtype(arr.dtype) not in _DTYPES:
-        raise TypeError(f"jitgrad tensors hold bool, int32, int64, float32 or float64, not {arr.dtype}")
+        raise TypeError(f"jitgrad tensors hold {dtypes.SUPPORTED}, not {arr.dtype}")
     return arr if arr.is_c_contiguous() else copy(arr)
 
 
-_DTYPES = {np.dtype(t) for t in ("bool", "int32", "int64", "float32", "float64")}
+_DTYPES = {np.dtype(t) for t in ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")}
 
 
 # ----- dispatch ------------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from .. import core, devices
 from ..core import TensorBase
-from ..creation import default_generator
+from ..generator import numpy_generator
 
 _GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0, "sigmoid": 1.0,
           "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 3.0 / 4.0}
@@ -48,14 +49,14 @@ def _fill(tensor: TensorBase, values: np.ndarray) -> TensorBase:
     return tensor
 
 
-def uniform_(tensor: TensorBase, a: float = 0.0, b: float = 1.0) -> TensorBase:
-    """Fill with U(a, b) samples."""
-    return _fill(tensor, default_generator().uniform(a, b, tensor.shape))
+def uniform_(tensor: TensorBase, a: float = 0.0, b: float = 1.0, generator: Any = None) -> TensorBase:
+    """Fill with U(a, b) samples (from `generator`, a jitgrad.Generator, or the default one)."""
+    return _fill(tensor, numpy_generator(generator).uniform(a, b, tensor.shape))
 
 
-def normal_(tensor: TensorBase, mean: float = 0.0, std: float = 1.0) -> TensorBase:
-    """Fill with N(mean, std^2) samples."""
-    return _fill(tensor, mean + std * default_generator().standard_normal(tensor.shape))
+def normal_(tensor: TensorBase, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> TensorBase:
+    """Fill with N(mean, std^2) samples (from `generator`, a jitgrad.Generator, or the default one)."""
+    return _fill(tensor, mean + std * numpy_generator(generator).standard_normal(tensor.shape))
 
 
 def constant_(tensor: TensorBase, val: float) -> TensorBase:
@@ -78,25 +79,25 @@ def _fan(tensor: TensorBase, mode: str) -> int:
 
 
 def kaiming_uniform_(tensor: TensorBase, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu") -> TensorBase:
+                     nonlinearity: str = "leaky_relu", generator: Any = None) -> TensorBase:
     """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He et al.)."""
     fan = _fan(tensor, mode)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan) if fan else 0.0
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(tensor: TensorBase, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu") -> TensorBase:
+                    nonlinearity: str = "leaky_relu", generator: Any = None) -> TensorBase:
     fan = _fan(tensor, mode)
-    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0)
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0, generator)
 
 
-def xavier_uniform_(tensor: TensorBase, gain: float = 1.0) -> TensorBase:
+def xavier_uniform_(tensor: TensorBase, gain: float = 1.0, generator: Any = None) -> TensorBase:
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor: TensorBase, gain: float = 1.0) -> TensorBase:
+def xavier_normal_(tensor: TensorBase, gain: float = 1.0, generator: Any = None) -> TensorBase:
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)

@@ -281,6 +281,10 @@ class Module:
     def double(self) -> Module:
         return self._convert(dtype=dtypes.float64)
 
+    def half(self) -> Module:
+        """Convert the floating parameters and buffers to float16, in place (as PyTorch's Module.half)."""
+        return self._convert(dtype=dtypes.float16)
+
     def cpu(self) -> Module:
         """Move every parameter and buffer to host memory, in place."""
         return self._convert(devices.CPU)

@@ -73,7 +73,8 @@ def step_group(opt, index: int, group: dict) -> None:
                 opt._init_state(group, p, st)
             keys.append(opt._advance(group, p, st))
         uniform = keys.count(keys[0]) == len(keys)
-        mode = NUMPY if opt._rule is None else choose(group, params, uniform)
+        # (float16: NumPy's update; Numba's CPU target has no float16)
+        mode = NUMPY if opt._rule is None or dtype == np.float16 else choose(group, params, uniform)
         if mode == NUMPY:
             for p, key in zip(params, keys, strict=True):
                 st = opt.state[p]
