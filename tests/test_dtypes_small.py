@@ -111,7 +111,8 @@ INT_OPS = {
     "maximum": lambda x, y: x.maximum(y),
     "sum": lambda x, y: x.sum(), "sum_dim": lambda x, y: x.sum(0), "prod": lambda x, y: x.prod(),
     "cumsum": lambda x, y: x.cumsum(0), "max": lambda x, y: x.max(), "argmax": lambda x, y: x.argmax(),
-    "clamp": lambda x, y: x.clamp(0, 50), "where": lambda x, y: jg.where(x > y, x, y) if isinstance(x, jg.Tensor) else torch.where(x > y, x, y),
+    "clamp": lambda x, y: x.clamp(0, 50),
+    "where": lambda x, y: jg.where(x > y, x, y) if isinstance(x, jg.Tensor) else torch.where(x > y, x, y),
     "scalar": lambda x, y: x * 3 + 1, "float_scalar": lambda x, y: x * 0.5, "sqrt": lambda x, y: x.abs().sqrt(),
     "exp": lambda x, y: (x.abs() % 5).exp(), "matmul": lambda x, y: x.reshape(2, 3) @ y.reshape(3, 2),
 }
@@ -220,7 +221,8 @@ def test_float16_in_compiled_mode_matches_eager():
     compiled = jg.jit_grad(f)(x, w)
     compiled.backward()
     assert compiled.dtype is jg.float16 and x.grad.dtype is jg.float16
-    np.testing.assert_allclose(compiled.detach().numpy().astype(np.float32), eager.detach().numpy().astype(np.float32), rtol=1e-2)
+    np.testing.assert_allclose(compiled.detach().numpy().astype(np.float32), eager.detach().numpy().astype(np.float32),
+                               rtol=1e-2)
     np.testing.assert_allclose(x.grad.numpy().astype(np.float32), gx.astype(np.float32), rtol=1e-2, atol=1e-2)
     np.testing.assert_allclose(w.grad.numpy().astype(np.float32), gw.astype(np.float32), rtol=1e-2, atol=1e-2)
     value, grads = jg.value_and_grad(lambda a: (a * a).sum())(np.array([1.5, 2.0], np.float16))

@@ -28,11 +28,11 @@ TENSOR_OPS = """split chunk unbind repeat repeat_interleave tile flip roll diago
     deg2rad rad2deg nan_to_num clamp_min clamp_max signbit isnan isinf isfinite isin allclose isclose one_hot histc
     multinomial bernoulli randperm normal_ uniform_""".split()
 DTYPES = "int8 int16 uint8 float16".split()
-RANDOM_FUNCTIONS = [jg.rand, jg.randn, jg.randint, jg.randperm, jg.normal, jg.bernoulli, jg.multinomial, jg.rand_like,
-                    jg.randn_like, jg.Tensor.normal_, jg.Tensor.uniform_, jg.Tensor.bernoulli_, jg.nn.init.normal_,
-                    jg.nn.init.uniform_, data.DataLoader, data.random_split]
-NN_LAYERS = """Embedding LayerNorm Dropout BatchNorm1d GELU SiLU ELU LeakyReLU Softplus Hardtanh RNNCell LSTMCell GRUCell
-    RNN LSTM GRU MultiheadAttention ModuleDict ParameterList ParameterDict Bilinear Unflatten""".split()
+RANDOM_FUNCTIONS = [jg.rand, jg.randn, jg.randint, jg.randperm, jg.normal, jg.bernoulli, jg.multinomial,
+                    jg.rand_like, jg.randn_like, jg.Tensor.normal_, jg.Tensor.uniform_, jg.Tensor.bernoulli_,
+                    jg.nn.init.normal_, jg.nn.init.uniform_, data.DataLoader, data.random_split]
+NN_LAYERS = """Embedding LayerNorm Dropout BatchNorm1d GELU SiLU ELU LeakyReLU Softplus Hardtanh RNNCell LSTMCell
+    GRUCell RNN LSTM GRU MultiheadAttention ModuleDict ParameterList ParameterDict Bilinear Unflatten""".split()
 MODULE_API = "register_forward_hook register_forward_pre_hook train eval apply named_modules zero_grad".split()
 LOSSES = """L1Loss SmoothL1Loss HuberLoss BCELoss BCEWithLogitsLoss KLDivLoss CrossEntropyLoss NLLLoss
     CosineEmbeddingLoss MarginRankingLoss""".split()
