@@ -127,6 +127,9 @@ class _Hasher:
                 continue
             self.value(contents)
         names = sorted(_global_names(fn.__code__))
+        if "random" in names and any(getattr(fn.__globals__.get(n), "__name__", "").startswith("numpy")
+                                     for n in names):
+            raise Unhashable("NumPy's random numbers (a trace bakes the draws in: each trace must draw)")
         for name in names:
             if name in fn.__globals__:
                 self.put("global", name)
@@ -137,7 +140,7 @@ class _Hasher:
 
     def code(self, code: types.CodeType) -> None:
         if _writes_outer_state(code):
-            raise Unhashable("the function assigns a global or an enclosing function's variable")
+            raise Unhashable("the function assigns a global or an enclosing function's variable, or imports a module")
         self.put(code.co_code, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
                  code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)
         for const in code.co_consts:
@@ -151,11 +154,14 @@ _OUTER_WRITES = {"STORE_GLOBAL", "DELETE_GLOBAL"}
 
 
 def _writes_outer_state(code: types.CodeType) -> bool:
-    """Whether the code assigns a global or (nonlocal) a variable of an enclosing function: a
-    trace with such side effects must run, not be skipped."""
+    """Whether the code assigns a global or (nonlocal) a variable of an enclosing function (a
+    trace with such side effects must run, not be skipped), or imports a module that is not
+    named (what it reads from it is not hashed)."""
     for ins in dis.get_instructions(code):
         if ins.opname in _OUTER_WRITES:
             return True
+        if ins.opname == "IMPORT_NAME" and not _named_module(ins.argval):
+            return True  # (a module imported inside the function: its attributes are not hashed)
         if ins.opname in ("STORE_DEREF", "DELETE_DEREF") and ins.argval in code.co_freevars:
             return True
     return False

@@ -146,6 +146,19 @@ def test_a_function_that_assigns_a_global_or_nonlocal_is_never_skipped(traces):
     assert fingerprint(outer()) is None
 
 
+def test_a_module_imported_inside_the_function_is_not_hashed():
+    def reads_a_user_module(x):
+        import test_frontend_cache as settings  # (any module that is not jitgrad, numpy or the stdlib)
+        return x * settings.X.sum()
+
+    def imports_numpy(x):
+        import numpy
+        return x * numpy.pi
+    assert fingerprint(reads_a_user_module) is None
+    assert fingerprint(lambda x: x * np.random.rand()) is None  # (each trace draws anew)
+    assert fingerprint(imports_numpy) is not None
+
+
 def test_jit_grad_forward_and_backward_come_from_the_cache_and_match_eager(traces):
     mod = _module("""
         def loss(w, x):
