@@ -308,8 +308,8 @@ class _CompiledFunction:
                 return entry
             start = time.perf_counter()
             try:
-                with enable_grad():  # the graph's stop-gradients must not depend on the grad mode of the first call
-                    graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)
+                with enable_grad(), frontend_cache.warnings_watched() as warned:  # (stop-gradients must not
+                    graph = trace(self._traced_fn(), args, kwargs, self.static_argnums)  # depend on the grad mode)
             except TracingError as exc:
                 if not self.fallback:
                     raise
@@ -318,7 +318,7 @@ class _CompiledFunction:
                               f"on: {exc}", RuntimeWarning, stacklevel=3)
                 raise _FallbackError from None
             device = _device_of(leaves, graph.captured)
-            cacheable = frontend is not None and device == "cpu" and frontend_cache.cacheable(graph)
+            cacheable = frontend is not None and device == "cpu" and not warned and frontend_cache.cacheable(graph)
             entry = _Entry(graph, _name(self.fn, self.kind), device, frontend if cacheable else None)
             self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)

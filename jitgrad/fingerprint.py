@@ -28,7 +28,7 @@ import numpy as np
 # hashed: jitgrad's own sources are in the front-end cache key, the rest are versioned
 # libraries whose contents a user program does not change.
 NAMED_MODULES = ("jitgrad", "kernels", "numpy", "math", "cmath", "operator", "functools", "itertools",
-                 "builtins", "collections", "typing", "dataclasses", "enum")
+                 "builtins", "collections", "typing", "dataclasses", "enum", "warnings")
 MAX_ARRAY_BYTES = 1 << 20  # closed-over arrays are hashed by content up to this size
 
 

@@ -19,11 +19,15 @@ written is skipped. $JITGRAD_FRONTEND_CACHE=0 turns the cache off.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import pickle
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +151,36 @@ def _leaf_keys(signature) -> list:
     return list(signature)
 
 
+_watch = threading.local()
+_watch_installed: list = []
+
+
+@contextlib.contextmanager
+def warnings_watched() -> Iterator[list]:
+    """Collect the categories of warnings shown in this thread inside the block (they are
+    shown as usual): a trace that warned must run again in the next process, where the user
+    should see the same warnings, so it is not stored. (Wraps `warnings._showwarnmsg` once per
+    process, which Python's own warning machinery calls for every warning it shows.)"""
+    if not _watch_installed:
+        shown = warnings._showwarnmsg
+
+        def show(msg) -> None:
+            seen = getattr(_watch, "seen", None)
+            if seen is not None:
+                seen.append(msg.category)
+            shown(msg)
+        warnings._showwarnmsg = show
+        _watch_installed.append(show)
+    outer = getattr(_watch, "seen", None)
+    _watch.seen = seen = []
+    try:
+        yield seen
+    finally:
+        _watch.seen = outer
+        if outer is not None:
+            outer.extend(seen)
+
+
 def cacheable(graph) -> bool:
     """Whether a traced graph is fully determined by the front-end key (nothing it reads at
     call time besides its arguments)."""
@@ -166,4 +200,4 @@ def stand_in(leaf):
     return np.broadcast_to(np.zeros((), arr.dtype), arr.shape)
 
 
-__all__ = ["FrontEnd", "cacheable", "enabled", "stand_in", "source_digest"]
+__all__ = ["FrontEnd", "cacheable", "enabled", "stand_in", "source_digest", "warnings_watched"]

@@ -245,3 +245,17 @@ def test_a_second_process_skips_the_front_end(tmp_path):
     assert "from the front-end cache" in runs[1].stderr and "[jitgrad] traced" not in runs[1].stderr
     values = [float(r.stdout.split()[-1]) for r in runs]
     assert values[0] == values[1] == pytest.approx(6 * 2.0 * (1.25 / 1.5) ** 40, rel=1e-4)
+
+
+def test_a_trace_that_warned_runs_again_and_warns_again(traces):
+    mod = _module("""
+        import warnings
+        def f(x):
+            warnings.warn("while tracing", UserWarning)
+            return (x * 2.0).sum()
+    """)
+    assert fingerprint(mod["f"]) is not None
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="while tracing"):
+            jg.grad(mod["f"])(X)
+    assert len(traces) == 2
