@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import call_cache, core, devices
+from . import call_cache, core, devices, frontend_cache
 from .call_args import (
     LeanCall,
     _array_of,
@@ -41,13 +41,14 @@ from .call_args import (
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
 from .executable import Executable, InterpreterFallbackWarning, LazyExecutable
+from .frontend_cache import FrontEnd
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
 from .prims_mask import MaskCountChangedError
 from .tensor import Tensor
 from .tracing import TracingError, trace
-from .tree import unflatten
+from .tree import flatten_args, unflatten
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
     from typing import Any
@@ -67,27 +68,71 @@ def _name(fn: Callable, kind: str) -> str:
 
 class _Entry:
     """What one signature compiled to: the traced graph, the tensors it captured from the
-    enclosing scope, the Python state it read (its guard), and executables built on first use."""
+    enclosing scope, the Python state it read (its guard), and executables built on first use
+    (or loaded from the front-end cache, `frontend`: then the graph is traced again only if
+    something needs it, see `from_record`)."""
 
-    def __init__(self, graph: Graph, name: str, device: str = "cpu") -> None:
-        self.graph = graph
+    def __init__(self, graph: Graph | None, name: str, device: str = "cpu",
+                 frontend: FrontEnd | None = None) -> None:
         self.name = name
         self.device = device  # where the arrays of this signature live: 'cpu' or 'cuda'
+        self.frontend = frontend
+        self._forward_only = self._split = self._vjp = None
+        self._split_graphs = None  # () -> (forward, backward) graphs of the current split
+        self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
+        self.wrt: tuple = ()
+        self.python_state = core.python_state()
+        if graph is None:  # (from_record)
+            return
+        self._graph = graph
         self.captured = graph.captured
         self.captured_state = self._captured_state()
-        self.python_state = core.python_state()
         self.random_inputs = graph.random_inputs
         self.writebacks = graph.writebacks
         self.effects = graph.effects  # a traced training step's .grad slots and guards (step_effects.py)
+        self.stale_saved_value = graph.stale_saved_value
         n_grads = len(self.effects.new_grads) if self.effects is not None else 0
         self.n_outputs = len(graph.outputs)
         # the function's own outputs come first, then write-backs, then new .grad values
         self.n_results = self.n_outputs - len(self.writebacks) - n_grads
         self.out_tree = graph.out_tree[2][0] if self.writebacks or n_grads else graph.out_tree
-        self._forward_only = self._split = self._vjp = None
-        self._backward_graph = None
-        self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
-        self.wrt: tuple = ()
+
+    @classmethod
+    def from_record(cls, meta: dict, name: str, frontend: FrontEnd, retrace: Callable[[], Graph]) -> _Entry:
+        """An entry whose executables come from the front-end cache; `retrace()` gives its graph
+        when something needs it (double backward, another set of differentiated inputs)."""
+        self = cls(None, name, "cpu", frontend)
+        self._graph, self._retrace = None, retrace
+        self.captured, self.captured_state, self.random_inputs, self.writebacks = [], (), [], []
+        self.effects = None
+        self.stale_saved_value = meta["stale_saved_value"]
+        self.n_outputs = self.n_results = meta["n_outputs"]
+        self.out_tree = meta["out_tree"]
+        return self
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            self._graph = self._retrace()
+        return self._graph
+
+    def _meta(self) -> dict:
+        """What from_record needs besides the executables."""
+        return {"stale_saved_value": self.stale_saved_value, "n_outputs": self.n_outputs, "out_tree": self.out_tree}
+
+    def _executable(self, role: str, make_graph: Callable[[], Graph], label: str) -> Executable:
+        """The executable for `role` ('forward', or a forward or backward for one `wrt`): from
+        the front-end cache when it has it, else built from `make_graph()` (and stored)."""
+        fe = self.frontend
+        if fe is not None:
+            record = fe.load(role)
+            if record is not None:
+                return Executable.from_record(record["executable"], make_graph)
+        exe = Executable(make_graph(), label, "new signature", self.device)
+        record = exe.record() if fe is not None else None
+        if record is not None:
+            fe.save(role, self._meta(), record)
+        return exe
 
     def _captured_state(self) -> tuple:
         return tuple((t._requires_grad, t._data.shape, t._data.dtype) for t in self.captured)
@@ -135,19 +180,27 @@ class _Entry:
     @property
     def forward_only(self) -> Executable:
         if self._forward_only is None:
-            self._forward_only = Executable(self.graph, self.name, "new signature", self.device)
+            self._forward_only = self._executable("forward", lambda: self.graph, self.name)
         return self._forward_only
 
     def grad_executables(self, wrt: tuple) -> tuple[Executable, Executable]:
         """(forward returning outputs + residuals, backward) for differentiating w.r.t. `wrt`."""
         if self._split is None or self.wrt != wrt:
-            from .adjoint import split
-            fwd, bwd = split(self.graph, wrt)
+            graphs: list = []
+
+            def split_graphs() -> tuple[Graph, Graph]:
+                if not graphs:
+                    from .adjoint import split
+                    graphs.extend(split(self.graph, wrt))
+                return graphs[0], graphs[1]
+            role = "wrt" + "_".join(map(str, wrt))
             self.wrt = wrt
-            self._split = (Executable(fwd, f"{self.name}_fwd", "new signature", self.device),  # (backward:
-                           LazyExecutable(bwd, f"{self.name}_bwd", "new signature", self.device))  # on first use)
+            fwd = self._executable(f"{role}_fwd", lambda: split_graphs()[0], f"{self.name}_fwd")
+            bwd = LazyExecutable(lambda: self._executable(f"{role}_bwd", lambda: split_graphs()[1],
+                                                          f"{self.name}_bwd"))  # (backward: on first use)
+            self._split = (fwd, bwd)
             self._vjp = None
-            self._backward_graph = (bwd, len(fwd.outputs) - len(self.graph.outputs))
+            self._split_graphs = split_graphs
             self._partial_backwards = {}
         return self._split
 
@@ -158,11 +211,15 @@ class _Entry:
         self.grad_executables(wrt)
         found = self._partial_backwards.get(zero)
         if found is None:
-            from .adjoint import with_zero_cotangents
-            bwd, n_residuals = self._backward_graph
-            graph = with_zero_cotangents(bwd, n_residuals, zero)
-            found = self._partial_backwards[zero] = LazyExecutable(graph, f"{self.name}_bwd", "new signature",
-                                                                   self.device)
+            split_graphs = self._split_graphs
+
+            def graph() -> Graph:
+                from .adjoint import with_zero_cotangents
+                fwd, bwd = split_graphs()
+                return with_zero_cotangents(bwd, len(fwd.outputs) - len(self.graph.outputs), zero)
+            role = "wrt" + "_".join(map(str, wrt)) + "_bwd_zero" + "_".join(map(str, zero))
+            found = self._partial_backwards[zero] = LazyExecutable(
+                lambda: self._executable(role, graph, f"{self.name}_bwd"))
         return found
 
     @property
@@ -216,13 +273,48 @@ class _CompiledFunction:
         """Whether this call bypasses compilation (see _CompiledGrad)."""
         return False
 
+    def _frontend_params(self) -> tuple:
+        """What besides the function and the signature decides the traced program."""
+        return (self.kind, self.static_argnums)
+
+    def _needed_role(self, leaves) -> str:
+        """The front-end record a call with these arguments runs (see _Entry._executable)."""
+        return "forward"
+
+    def _cached_entry(self, key, args, kwargs, leaves) -> tuple[_Entry | None, FrontEnd | None]:
+        """(an entry loaded from the front-end cache, or None; the front-end key, or None)."""
+        start = time.perf_counter()
+        frontend = FrontEnd.for_call(self.fn, self._frontend_params(), key)
+        if frontend is None:
+            return None, None
+        record = frontend.load(self._needed_role(leaves))
+        if record is None:
+            return None, frontend
+        stand_ins, tree = flatten_args(args, kwargs, {i % len(args) for i in self.static_argnums} if args else set())
+        stand_in_args, stand_in_kwargs = unflatten(tree, [frontend_cache.stand_in(x) for x in stand_ins])
+
+        def retrace() -> Graph:
+            with enable_grad():
+                return trace(self._traced_fn(), stand_in_args, stand_in_kwargs, self.static_argnums)
+        entry = _Entry.from_record(record["meta"], _name(self.fn, self.kind), frontend, retrace)
+        log.info("loaded the traced %s %s for (%s) from the front-end cache in %.3f s", self.kind,
+                 getattr(self.fn, "__name__", "fn"), _describe(leaves), time.perf_counter() - start)
+        return entry, frontend
+
     def _entry(self, key, args, kwargs, leaves, mask_counts: tuple | None = None) -> _Entry:
         entry = self._cache.get(key) if mask_counts is None else self._by_counts.get((key, mask_counts))
         if entry is None or not entry.current():
+            frontend = None
+            if mask_counts is None:  # (a traced mask's programs are traced per count, never stored)
+                entry, frontend = self._cached_entry(key, args, kwargs, leaves)
+                if entry is not None:
+                    self._cache.put(key, entry)
+                    return entry
             start = time.perf_counter()
             try:
-                with enable_grad():  # the graph's stop-gradients must not depend on the grad mode of the first call
-                    graph = trace(self._traced_fn(), args, kwargs, self.static_argnums, mask_counts or ())
+                with enable_grad(), frontend_cache.warnings_watched() as warned:  # (stop-gradients must not
+                    graph = trace(self._traced_fn(), args, kwargs, self.static_argnums,  # depend on the grad mode)
+                                  mask_counts or ())
             except TracingError as exc:
                 if not self.fallback:
                     raise
@@ -230,7 +322,10 @@ class _CompiledFunction:
                 warnings.warn(f"jitgrad.jit({getattr(self.fn, '__name__', 'fn')}, fallback=True) runs eagerly from now "
                               f"on: {exc}", RuntimeWarning, stacklevel=3)
                 raise _FallbackError from None
-            entry = _Entry(graph, _name(self.fn, self.kind), _device_of(leaves, graph.captured))
+            device = _device_of(leaves, graph.captured)
+            cacheable = frontend is not None and device == "cpu" and not warned and not graph.mask_counts \
+                and frontend_cache.cacheable(graph)
+            entry = _Entry(graph, _name(self.fn, self.kind), device, frontend if cacheable else None)
             self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
             counts = graph.mask_counts
@@ -356,6 +451,9 @@ class _CompiledGrad(_CompiledFunction):
         self.argnums, self.has_aux, self.with_value = argnums, has_aux, with_value
         self.kind = "value_and_grad" if with_value else "grad"
 
+    def _frontend_params(self) -> tuple:
+        return (self.kind, self.static_argnums, self.argnums, self.has_aux)
+
     def _traced_fn(self) -> Callable:
         from . import transforms
         make = transforms.eager_value_and_grad if self.with_value else transforms.eager_grad
@@ -396,6 +494,10 @@ class _JitGrad(_CompiledFunction):
     """jit_grad(fn): compiled forward; the outputs' grad_fn runs the compiled backward."""
 
     kind = "jit_grad"
+
+    def _needed_role(self, leaves) -> str:
+        wrt = tuple(i for i, x in enumerate(leaves) if isinstance(x, TensorBase) and x._requires_grad)
+        return "wrt" + "_".join(map(str, wrt)) + "_fwd" if _grad_state.enabled and wrt else "forward"
 
     def __call__(self, *args, **kwargs):
         key, leaves, _ = _prepare(args, kwargs, self.static_argnums)

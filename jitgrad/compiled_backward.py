@@ -107,8 +107,8 @@ class CompiledFunctionBackward(Node):
         return tuple(result)
 
     def _check_versions(self) -> None:
-        if self.entry.graph.stale_saved_value is not None:  # eager backward would refuse it too
-            raise RuntimeError(self.entry.graph.stale_saved_value)
+        if self.entry.stale_saved_value is not None:  # eager backward would refuse it too
+            raise RuntimeError(self.entry.stale_saved_value)
         for t, v in zip(self.inputs, self.versions):
             if isinstance(t, TensorBase) and t._version_counter.value != v:
                 raise RuntimeError(

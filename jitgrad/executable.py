@@ -3,10 +3,11 @@ the reference interpreter taking over (with one warning) for ops that have no ke
 program Numba fails to compile."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -67,11 +68,59 @@ class Executable:
         self.run = self._first_run
         if single:
             program = self.plan.segments[0].program
-            self._arg_index = [self._input_index[a.name] for a in program.inputs]
-            self._consts = [self._const_value(a.name) for a in program.constants]
-            self._prealloc = _buffer_specs(program)
-            self._pool = self._pools[0]
-            self._fn = self.compiled[0].fn
+            self._set_single(program, [self._const_value(a.name) for a in program.constants])
+
+    def _set_single(self, program, consts: list) -> None:
+        """The fields of the one-program call path (see _run_single)."""
+        self._arg_index = [self._input_index[a.name] for a in program.inputs]
+        self._consts = consts
+        self._prealloc = _buffer_specs(program)
+        self._pool = self._pools[0]
+        self._fn = self.compiled[0].fn
+
+    def record(self) -> dict | None:
+        """What `from_record` needs to make this executable again in another process without
+        its graph (jitgrad.frontend_cache), or None when it is not one CPU program."""
+        if not (self.single_program and self.device == "cpu") or self.widens_float16 or type(self.compiled[0]) not in (
+                cpu.CompiledProgram, cpu.KernelSequence):
+            return None  # (float16 edges: not stored, see __init__)
+        program = self.plan.segments[0].program
+        return {"label": self.label, "n_inputs": len(self.graph.inputs),
+                "program": dataclasses.replace(program, steps=()),  # (the call needs only its signature)
+                "consts": [np.asarray(c) for c in self._consts], "form": self.compiled[0].form()}
+
+    @classmethod
+    def from_record(cls, record: dict, graph_source: Callable[[], Graph]) -> Executable:
+        """The executable `record` describes, its programs loaded from their stored source (no
+        tracing, lowering or source generation); `graph_source()` traces its graph again only
+        if something asks for `graph` or `plan` (debugging, tests)."""
+        start = time.perf_counter()
+        self = cls.__new__(cls)
+        self.device = "cpu"
+        self.label = record["label"]
+        self._half_inputs, self._half_outputs, self.widens_float16 = [], [], False  # (see record)
+        self._graph_source = graph_source
+        program = record["program"]
+        self.compiled = [cpu.from_form(program, record["form"], "front-end cache")]
+        self._pools = [BufferPool(_buffer_specs(program))]
+        self._device_consts = {}
+        self._input_index = {f"in{i}": i for i in range(record["n_inputs"])}
+        self._compiled_run = self._run_single
+        self.run = self._first_run
+        self._set_single(program, record["consts"])
+        self.trace_seconds = time.perf_counter() - start
+        return self
+
+    def __getattr__(self, name: str):
+        # graph, plan and what lowering derives from them, for an executable made by
+        # from_record: traced and lowered again on first use (never on the call path)
+        if name in ("graph", "plan", "_by_name") and "_graph_source" in self.__dict__:
+            graph = simplify(self.__dict__.pop("_graph_source")())
+            self.graph = graph
+            self.plan = lower(graph, self.label, self.device)
+            self._by_name = {n: v for v, n in self.plan.names.items()}
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def single_program(self) -> bool:
@@ -198,15 +247,17 @@ class Executable:
 
     def source(self) -> str:
         parts = []
-        for seg, compiled in zip(self.plan.segments, self.compiled):
-            if seg.split is not None:
-                s = seg.split
-                parts.append(f"# split: boolean mask {s.mask} selects a data-dependent number of elements; the "
-                             f"caller checks {s.count} == {s.expected} (the count the next program is compiled "
-                             f"for) and traces again for another count\n")
-                continue
+        for k, compiled in enumerate(self.compiled):
+            if compiled is None:
+                seg = self.plan.segments[k]
+                if seg.split is not None:
+                    s = seg.split
+                    parts.append(f"# split: boolean mask {s.mask} selects a data-dependent number of elements; the "
+                                 f"caller checks {s.count} == {s.expected} (the count the next program is compiled "
+                                 f"for) and traces again for another count\n")
+                    continue
             parts.append(compiled.source if compiled is not None else
-                         f"# reference interpreter: {seg.eqn!r}\n")
+                         f"# reference interpreter: {self.plan.segments[k].eqn!r}\n")
         return "\n".join(parts)
 
 
@@ -236,13 +287,13 @@ class LazyExecutable:
     """An Executable built (simplified, lowered, compiled) on first use: jit_grad's backward,
     which forward-only calls never pay for (issue 14)."""
 
-    def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu") -> None:
-        self._args = (graph, name, reason, device)
+    def __init__(self, build: Callable[[], Executable]) -> None:
+        self._make = build
         self.built: Executable | None = None
 
     def _build(self) -> Executable:
         if self.built is None:
-            self.built = Executable(*self._args)
+            self.built = self._make()
         return self.built
 
     def run(self, arrays: Sequence[np.ndarray]):

@@ -66,10 +66,16 @@ def source_key(source: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    write_atomic_bytes(path, text.encode("utf-8"))
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write a cache file so that readers see the old file or the whole new one, never a part
+    (temporary file + rename: concurrent writers are safe)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -245,7 +251,9 @@ def max_bytes() -> int:
 def _entries(directory: Path) -> list:
     """Every cache file as (mtime, size, path): generated sources and Numba's files next to them."""
     out = []
-    for f in list(directory.glob("*.py")) + list((directory / "__pycache__").glob("*")):
+    # (generated sources, the front-end records of jitgrad.frontend_cache, Numba's files)
+    for f in list(directory.glob("*.py")) + list(directory.glob("*.pkl")) + \
+            list((directory / "__pycache__").glob("*")):
         try:
             st = f.stat()
         except OSError:

@@ -40,6 +40,10 @@ class CompiledProgram:
     def __call__(self, *arrays):
         return self.fn(*arrays)
 
+    def form(self) -> tuple:
+        """What `from_form` needs to load this program again without generating its source."""
+        return ("single", self.source)
+
     def rebuild(self) -> None:
         """Drop Numba's on-disk entry for this program (e.g. a corrupt file) and start afresh:
         the next call compiles and writes a new entry."""
@@ -71,7 +75,7 @@ def compile_program(program: Program, threshold: int | None = None, reason: str 
     kernels = structure.kernel_steps(program)
     texts = [None if _on_host(step) else render(k.program, threshold) for k, step in zip(kernels, program.steps)]
     if split_pays(program, texts):
-        return KernelSequence(program, kernels, texts, threshold, reason)
+        return KernelSequence(program, texts, _driver_source(program, kernels), reason)
     return compile_single(program, threshold, reason)
 
 
@@ -93,20 +97,21 @@ class KernelSequence:
     """A program run as kernels (one per step, shared by every step of the same structure)
     called in order by a generated plain-Python driver with the program's signature."""
 
-    def __init__(self, program: Program, kernels: list, texts: list, threshold: int | None, reason: str) -> None:
+    def __init__(self, program: Program, texts: list, driver_source: str, reason: str) -> None:
+        """`texts`: each step's kernel source (None for a step the driver runs itself)."""
         start = time.perf_counter()
         self.program = program
-        self.steps = kernels
+        self.texts = texts
         self.kernels: dict[str, CompiledProgram] = {}  # by text: one compiled kernel per structure
         self.step_kernels = []
-        for k, text in zip(kernels, texts):
+        for text in texts:
             if text is None:
                 self.step_kernels.append(None)
                 continue
             if text not in self.kernels:
-                self.kernels[text] = compile_single(k.program, threshold, reason)
+                self.kernels[text] = load_text(structure.KERNEL_NAME, text, reason)
             self.step_kernels.append(self.kernels[text])
-        self.driver_source = _driver_source(program, kernels)
+        self.driver_source = driver_source
         self._bind()
         self.source = "\n".join([self.driver_source] + [c.source for c in self.kernels.values()])
         self.compile_seconds = time.perf_counter() - start
@@ -119,6 +124,10 @@ class KernelSequence:
 
     def __call__(self, *arrays):
         return self.fn(*arrays)
+
+    def form(self) -> tuple:
+        """What `from_form` needs to load these kernels and their driver again."""
+        return ("sequence", tuple(self.texts), self.driver_source)
 
     def rebuild(self) -> None:
         """Rebuild every kernel's cache entry (see CompiledProgram.rebuild)."""
@@ -165,10 +174,25 @@ def compile_single(program: Program, threshold: int | None = None, reason: str =
     text = render(program, threshold)
     if runs_as_python():
         return PythonProgram(program, text, _as_python(program.name, text), 0.0)
+    return load_text(program.name, text, reason, program)
+
+
+def load_text(name: str, text: str, reason: str = "", program: Program | None = None) -> CompiledProgram:
+    """The function `name` of the generated module `text` (compiled by Numba on its first
+    call, or loaded from Numba's disk cache)."""
     start = time.perf_counter()
     module = cache.load_module(text, reason)
-    fn = threads.entry_point(getattr(module, program.name))
+    fn = threads.entry_point(getattr(module, name))
     return CompiledProgram(program, text, fn, time.perf_counter() - start)
+
+
+def from_form(program: Program, form: tuple, reason: str = ""):
+    """A compiled program loaded again from its `form()` (jitgrad's front-end cache keeps the
+    forms of programs it lowered, so a new process need not generate their source again)."""
+    if form[0] == "single":
+        return load_text(program.name, form[1], reason, program)
+    _, texts, driver_source = form
+    return KernelSequence(program, list(texts), driver_source, reason)
 
 
 # ----- the Python run mode -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from .spec import Array, Call, Load, Loop, Program, Stmt, Store
 
 _TOKEN = re.compile(r"\b[A-Za-z_]\w*\b")
+KERNEL_NAME = "kernel"  # the function name of every step's kernel
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,10 @@ def kernel_step(step, arrays: dict[str, Array], notes: tuple = ()) -> KernelStep
         new_step = replace(step, inputs=tuple(names[n] for n in step.inputs), output=names[step.output],
                            params=_rename_params(step.params, names), origin=_op_of(step.origin))
     if isinstance(step, Call) and not fills_existing(step):  # (library calls allocate their own result)
-        program = Program("kernel", tuple(arr(r) for r in reads), tuple(names[w] for w in writes),
+        program = Program(KERNEL_NAME, tuple(arr(r) for r in reads), tuple(names[w] for w in writes),
                           temporaries=tuple(arr(w) for w in writes), steps=(new_step,), notes=notes)
         return KernelStep(program, tuple(reads), tuple(writes))
-    program = Program("kernel", tuple(arr(r) for r in reads), (), steps=(new_step,), notes=notes,
+    program = Program(KERNEL_NAME, tuple(arr(r) for r in reads), (), steps=(new_step,), notes=notes,
                       preallocated=tuple(arr(w) for w in writes))
     return KernelStep(program, tuple(reads) + tuple(writes), ())
 
