@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         if row.key not in wanted:
             continue
         cold, warm = measure(row, args.repeat, args.log)
-        print(f"| {row.label} | {cold['first']:.2f} ({cold['first_cpu']:.2f}) | {_verdict(cold['first'], row.cold_goal)} "
-              f"| {warm['first']:.3f} ({warm['first_cpu']:.3f}) | {_verdict(warm['first'], row.warm_goal)} |", flush=True)
+        print(f"| {row.label} | {cold['first']:.2f} ({cold['first_cpu']:.2f}) "
+              f"| {_verdict(cold['first'], row.cold_goal)} "
+              f"| {warm['first']:.3f} ({warm['first_cpu']:.3f}) "
+              f"| {_verdict(warm['first'], row.warm_goal)} |", flush=True)
 
 
 if __name__ == "__main__":

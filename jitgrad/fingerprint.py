@@ -32,7 +32,7 @@ NAMED_MODULES = ("jitgrad", "kernels", "numpy", "math", "cmath", "operator", "fu
 MAX_ARRAY_BYTES = 1 << 20  # closed-over arrays are hashed by content up to this size
 
 
-class Unhashable(Exception):
+class UnhashableError(Exception):
     """Something a trace may read has no content hash (see the module docstring)."""
 
 
@@ -49,7 +49,7 @@ def fingerprint(fn: Callable) -> str | None:
     h = hashlib.sha256()
     try:
         _Hasher(h).value(fn)
-    except (Unhashable, RecursionError):
+    except (UnhashableError, RecursionError):
         return None
     return h.hexdigest()
 
@@ -86,11 +86,11 @@ class _Hasher:
             self.value(tuple(sorted(v.keywords.items())))
         elif kind is types.ModuleType:
             if not _named_module(v.__name__):
-                raise Unhashable(f"module {v.__name__}")  # a user module's attributes can change
+                raise UnhashableError(f"module {v.__name__}")  # a user module's attributes can change
             self.put("module", v.__name__)
         elif kind is np.ndarray:
             if v.nbytes > MAX_ARRAY_BYTES or v.dtype.hasobject:
-                raise Unhashable("a large or object array")
+                raise UnhashableError("a large or object array")
             self.put("ndarray", v.shape, v.dtype.str)
             self.h.update(np.ascontiguousarray(v).tobytes())
         elif isinstance(v, np.generic):
@@ -101,11 +101,11 @@ class _Hasher:
                 "builtin_function_or_method", "method_descriptor", "wrapper_descriptor", "_ArrayFunctionDispatcher"):
             module = getattr(v, "__module__", None) or ("numpy" if isinstance(v, np.ufunc) else None)
             if not _named_module(module):
-                raise Unhashable(f"{v!r} of module {module}")
+                raise UnhashableError(f"{v!r} of module {module}")
             self.put("named", module, getattr(v, "__qualname__", getattr(v, "__name__", None)))
         else:
             # An instance of a user class, a mutable container, a bound method, a tensor...
-            raise Unhashable(f"a {kind.__name__}")
+            raise UnhashableError(f"a {kind.__name__}")
 
     def function(self, fn: types.FunctionType) -> None:
         if _named_module(fn.__module__):
@@ -129,7 +129,7 @@ class _Hasher:
         names = sorted(_global_names(fn.__code__))
         if "random" in names and any(getattr(fn.__globals__.get(n), "__name__", "").startswith("numpy")
                                      for n in names):
-            raise Unhashable("NumPy's random numbers (a trace bakes the draws in: each trace must draw)")
+            raise UnhashableError("NumPy's random numbers (a trace bakes the draws in: each trace must draw)")
         for name in names:
             if name in fn.__globals__:
                 self.put("global", name)
@@ -140,7 +140,8 @@ class _Hasher:
 
     def code(self, code: types.CodeType) -> None:
         if _writes_outer_state(code):
-            raise Unhashable("the function assigns a global or an enclosing function's variable, or imports a module")
+            raise UnhashableError("the function assigns a global or an enclosing function's variable, or imports a "
+                                  "module")
         self.put(code.co_code, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
                  code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)
         for const in code.co_consts:

@@ -19,9 +19,11 @@ LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", 
           "prims_elementwise", "prims_mask", "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims_math",
           "prims_scan", "prims", "math_ops", "shape_ops", "reduce_ops", "linalg_ops", "random_ops", "autodiff",
           "inplace", "tensor_methods", "printing", "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd",
-          "tree", "fingerprint", "ir", "step_effects", "tracing", "interpret", "adjoint", "transforms", "simplify", "fuse",
+          "tree", "fingerprint", "ir", "step_effects", "tracing", "interpret", "adjoint", "transforms", "simplify",
+          "fuse",
           "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "compile_log", "executable", "call_args",
-          "compiled_backward", "frontend_cache", "compiled", "loops", "distributed", "nn", "models", "optim", "tape", "viz", "utils",
+          "compiled_backward", "frontend_cache", "compiled", "loops", "distributed", "nn", "models", "optim", "tape",
+          "viz", "utils",
           "serialization"]
 
 
