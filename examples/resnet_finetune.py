@@ -5,8 +5,9 @@ head optimized. Pretrained weights are not downloaded: pass a state_dict file yo
 (`torch.save(resnet18(weights=...).state_dict(), f)` converted with numpy) or train from scratch.
 
 Fine-tuning keeps the frozen body in eval mode (batch norm with its running statistics, as is
-usual when fine-tuning), and also runs compiled (jit_grad); the full training step runs eagerly,
-because a compiled function cannot yet update batch-norm running statistics in place.
+usual when fine-tuning). With --compiled, the training step runs as one compiled call
+(jitgrad.jit of forward, backward and the optimizer step; batch norm's running statistics are
+written back by the compiled program) and fine-tuning's loss runs under jit_grad.
 
 Run: python examples/resnet_finetune.py [size] [--compiled]
 """
@@ -21,19 +22,23 @@ import jitgrad
 from jitgrad import models, nn, optim
 
 
-def training_step(size: int = 64, seed: int = 0):
-    """The seed's single training step; returns (model, loss before, loss after the step)."""
+def training_step(size: int = 64, seed: int = 0, compiled: bool = False):
+    """The seed's single training step (compiled: as one jitgrad.jit call); returns (model, loss
+    before, loss after the step)."""
     jitgrad.manual_seed(seed)
     model = models.resnet18()
     data = jitgrad.rand(1, 3, size, size)
     labels = jitgrad.rand(1, 1000)
-
-    prediction = model(data)  # forward pass
-    loss = (prediction - labels).sum()
-    loss.backward()  # backward pass
-
     optimizer = optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
-    optimizer.step()  # gradient descent
+
+    def step(data, labels):
+        prediction = model(data)  # forward pass
+        loss = (prediction - labels).sum()
+        loss.backward()  # backward pass
+        optimizer.step()  # gradient descent
+        return loss
+
+    loss = (jitgrad.jit(step) if compiled else step)(data, labels)
     with jitgrad.no_grad():
         after = (model(data) - labels).sum()
     return model, loss.item(), after.item()
@@ -75,12 +80,12 @@ def fine_tune(size: int = 64, steps: int = 3, compiled: bool = False, seed: int 
 
 
 def main(size: int = 64, steps: int = 3, compiled: bool = False):
-    _, before, after = training_step(size)
-    print(f"training step: loss {before:.4f} -> {after:.4f} after one SGD-momentum step")
+    _, before, after = training_step(size, compiled=compiled)
+    mode = "compiled" if compiled else "eager"
+    print(f"training step ({mode}): loss {before:.4f} -> {after:.4f} after one SGD-momentum step")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # ops that run between compiled programs
         losses, change, frozen_grads = fine_tune(size, steps, compiled)
-    mode = "compiled" if compiled else "eager"
     print(f"fine-tuning the new fc only ({mode}): losses " + ", ".join(f"{v:.4f}" for v in losses))
     print(f"largest change of a frozen parameter: {change}; frozen parameters with a .grad: {frozen_grads}")
     return before, after, losses, change, frozen_grads

@@ -7,7 +7,8 @@ Matmul, reshapes and transposes are library steps (matmul's elementwise epilogue
 loop that reads its result). On the CPU every other op of the table is a library call too
 (indexing with index arrays, setitem, gather/scatter_add, cat/stack, max/min/argmax/argmin along
 a dim, norm, var/std, batched matmul, the scans cumsum/cumprod and argsort, traced boolean
-masks: see lower_calls.py), so a graph is one program (a traced mask splits it once: lower.py); on CUDA
+masks, convolution and pooling: see lower_calls.py), so a graph is one program (a traced mask
+splits it once: lower.py); on CUDA
 those ops still run as eager GPU kernels between programs (the reference-interpreter fallback).
 
 The greedy rule, in equation order: an equation joins the earliest existing loop of its
@@ -20,6 +21,8 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import prims
 from .core import ELEMENTWISE
 from .ir import Eqn, Graph, Var
@@ -28,7 +31,9 @@ from .shapes import numel
 # ops (by primitive name) that the CPU target runs as library calls (see lower_calls.py)
 CPU_CALL_OPS = {"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim", "min_dim",
                 "argmax", "argmin", "norm", "var", "std", "matmul", "cumsum", "cumprod", "argsort", "mask_select",
-                "mask_scatter"}
+                "mask_scatter", "max_pool2d_indices", "adaptive_max_pool2d_indices"}
+# convolutions: BLAS kernels (kernels/conv.py) for float32/float64; other dtypes run through NumPy
+CPU_CONV_OPS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad"}
 LIBRARY_OPS = {"matmul", "reshape", "squeeze", "unsqueeze", "permute", "transpose"}
 
 
@@ -119,6 +124,8 @@ def is_call_op(eqn: Eqn) -> bool:
         return HAVE_SCIPY_BLAS and any(v.ndim > 2 for v in eqn.inputs)
     if name in ("getitem", "unindex"):
         return not is_basic_index(eqn.params["spec"])
+    if name in CPU_CONV_OPS:
+        return HAVE_SCIPY_BLAS and eqn.out.dtype in (np.float32, np.float64)
     return name in CPU_CALL_OPS
 
 

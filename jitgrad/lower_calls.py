@@ -1,9 +1,9 @@
 """Library calls for the ops that are neither fused loops nor views: indexing with runtime
 index arrays (getitem, its adjoint unindex, setitem, gather, scatter_add), cat and stack,
 reductions that return indices or moments (max/min along a dim, argmax/argmin, norm, var,
-std), the scans cumsum/cumprod, argsort, traced boolean masks, and batched matmul. Static
-index structure becomes integer maps computed here once and passed to the program as
-constants; the index arrays themselves stay runtime inputs."""
+std), the scans cumsum/cumprod, argsort, traced boolean masks, batched matmul, convolution and
+pooling (kernels/conv.py). Static index structure becomes integer maps computed here once and
+passed to the program as constants; the index arrays themselves stay runtime inputs."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -153,6 +153,8 @@ def lower_call(eqn: Eqn, ins: list, out: str, const: Callable | None, in_place: 
         return Call("argsort" if name == "argsort" else "scan", (ins[0],), out,
                     (along_view(tuple(eqn.inputs[0].shape), p["dim"]),
                      p["descending"] if name == "argsort" else name == "cumprod"), origin)
+    if name in _CONV_CALLS:
+        return Call(name, tuple(ins), out, _conv_params(eqn), origin)
     return _batched_matmul(eqn, ins, out, origin)
 
 
@@ -162,6 +164,22 @@ def along_view(shape: tuple, dim: int) -> tuple:
         return (1, 1, 1)
     dim %= len(shape)
     return (numel(shape[:dim]), shape[dim], numel(shape[dim + 1:]))
+
+
+_CONV_CALLS = ("conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_indices",
+               "adaptive_max_pool2d_indices")
+
+
+def _conv_params(eqn: Eqn) -> tuple:
+    """The flat integer arguments of a kernels/conv.py entry point after its arrays."""
+    p = eqn.params
+    if eqn.prim.name == "adaptive_max_pool2d_indices":
+        return tuple(p["output_size"])
+    out_hw = tuple(eqn.out.shape[2:])
+    if eqn.prim.name == "max_pool2d_indices":
+        return (*p["kernel"], *p["stride"], *p["padding"], *p["dilation"], *out_hw)
+    last = {"conv2d": out_hw, "conv2d_input_grad": p.get("input_hw"), "conv2d_weight_grad": p.get("kernel")}
+    return (*p["stride"], *p["padding"], *p["dilation"], p["groups"], *last[eqn.prim.name])
 
 
 def _batched_matmul(eqn: Eqn, ins: list, out: str, origin: str) -> Call:

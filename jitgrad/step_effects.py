@@ -68,6 +68,8 @@ class StepEffects:
                 np.copyto(old._data, g)
                 old._version_counter.value = 0
                 continue
+            if type(g) is np.ndarray and not g.flags.writeable:  # a broadcast constant (a bias's gradient
+                g = g.copy()  # under a sum): eager mode gives a tensor of its own
             t._grad = wrap(g if type(g) is np.ndarray else np.asarray(g))
         for action in self.after_call:
             action()

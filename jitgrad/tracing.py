@@ -283,7 +283,7 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set, mask_cou
         _warn_global_random(fn)
     slots = [_grad_slot(builder, tensor, final, original) for tensor, final, original in final_grads]
     new_grads = [builder.result(builder.operand(final._data)) for _, final, original in final_grads
-                 if final is not None and final is not original and isinstance(final._data, Symbolic)]
+                 if _computed_grad(builder, final, original)]
     outputs = [builder.result(_output_datum(leaf)) for leaf in out_leaves] + [var for _, var in writebacks] + new_grads
     if writebacks or new_grads:
         extra = len(writebacks) + len(new_grads)
@@ -307,14 +307,18 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set, mask_cou
 
 def _grad_slot(builder: FunctionTraceBuilder, tensor, final, original) -> GradSlot:
     """How calls leave tensor.grad: a new tensor (program output), None, or a tensor from outside."""
-    if final is None or final is original:
-        return GradSlot(tensor, False, final)
-    if isinstance(final._data, Symbolic):
+    if _computed_grad(builder, final, original):
         return GradSlot(tensor, True, None)
-    if final._version_counter.serial >= builder.start_serial:
-        raise TracingError("a tensor made inside a compiled function was assigned to a .grad; it cannot be "
-                           "kept across calls. Assign a value computed by the function instead.")
     return GradSlot(tensor, False, final)
+
+
+def _computed_grad(builder: FunctionTraceBuilder, final, original) -> bool:
+    """Whether the trace left a .grad that the function computed: a traced value, or a constant
+    made while tracing (a gradient that does not depend on the inputs, such as a bias's under a
+    sum); calls give each a new tensor from the program's outputs."""
+    if final is None or final is original:
+        return False
+    return isinstance(final._data, Symbolic) or final._version_counter.serial >= builder.start_serial
 
 
 def _global_random_states() -> tuple:

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from . import cache, library, source, structure, threads, vmath
+from . import cache, conv, library, source, structure, threads, vmath
 from .spec import Call, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
@@ -89,8 +89,17 @@ MAX_SINGLE_LINES = 1500
 
 def split_pays(program: Program, texts: list) -> bool:
     """Split into kernels (`texts`: each step's kernel text, None for a step the driver runs)
-    when the one function would be longer than MAX_SINGLE_LINES."""
-    return len(program.steps) >= 2 and structure.line_count(program) > MAX_SINGLE_LINES
+    when the one function would be longer than MAX_SINGLE_LINES, or when it calls a convolution
+    kernel: Numba links those (large) kernels into the calling function, where LLVM inlines every
+    call site (a ResNet-18 training step as one function had not compiled after 17 minutes),
+    while a convolution called from the driver costs a microsecond next to its milliseconds."""
+    if len(program.steps) < 2:
+        return False
+    return structure.line_count(program) > MAX_SINGLE_LINES or any(_calls_conv(step) for step in program.steps)
+
+
+def _calls_conv(step) -> bool:
+    return isinstance(step, Call) and step.op in conv.OPS
 
 
 class KernelSequence:
@@ -138,8 +147,8 @@ class KernelSequence:
 
 def _on_host(step) -> bool:
     """Views, copies and BLAS calls run as NumPy in the driver: a kernel would cost a compile
-    (~0.15 s) for what NumPy does in a microsecond."""
-    return isinstance(step, Call) and step.op in library.OPS
+    (~0.15 s) for what NumPy does in a microsecond; convolutions call their (cached) kernels."""
+    return isinstance(step, Call) and (step.op in library.OPS or step.op in conv.OPS)
 
 
 def _driver_source(program: Program, kernels: list) -> str:

@@ -8,10 +8,14 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from . import indexed, masks, scans
+from . import conv, indexed, masks, scans
+from .conv import adaptive_max_pool2d_indices, conv2d, conv2d_input_grad, conv2d_weight_grad, max_pool2d_indices
 from .masks import count_true, mask_scatter, mask_select  # noqa: F401 (generated code calls lib.count_true)
 from .scans import argsort_along, scan_along  # noqa: F401 (generated code calls lib.scan_along)
 from .spec import Array, Call, IndexOutOfRangeError
+
+# The convolution kernels generated code calls as lib.<op> (see conv.call_source).
+CONV_KERNELS = (conv2d, conv2d_input_grad, conv2d_weight_grad, max_pool2d_indices, adaptive_max_pool2d_indices)
 
 
 # Reduction steps. Their additions carry the `reassoc` fast-math flag, which survives LLVM's
@@ -155,7 +159,10 @@ def call_source(step: Call, arrays: dict[str, Array]) -> str:
         return scans.call_source(step, arrays)
     if step.op in masks.OPS:
         return masks.call_source(step, arrays)
-    raise ValueError(f"unknown library op {step.op!r}; known: {OPS + ROW_OPS + indexed.OPS + scans.OPS + masks.OPS}")
+    if step.op in conv.OPS:
+        return conv.call_source(step, arrays)
+    raise ValueError(f"unknown library op {step.op!r}; "
+                     f"known: {OPS + ROW_OPS + indexed.OPS + scans.OPS + masks.OPS + conv.OPS}")
 
 
 @numba.njit(cache=True)

@@ -501,10 +501,8 @@ TRACED_MASK_CASES = frozenset({"getitem-bool-mask", "getitem-bool-mask-rows", "g
                                "getitem-bool-mask-ellipsis", "mask_select-prim", "masked_select"})
 
 # Primitives with no compiled CPU kernel yet: they still run in the reference interpreter
-# between compiled programs (the convolution and pooling primitives, merged after the
-# every-op-compiles work; issue 21 follow-up). Every other op must compile.
-NO_COMPILED_KERNEL = frozenset({"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_indices",
-                                "adaptive_max_pool2d_indices"})
+# between compiled programs. Every other op must compile.
+NO_COMPILED_KERNEL = frozenset()
 
 
 def jitgrad_fn(c: Case) -> Callable:

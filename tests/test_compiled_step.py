@@ -292,3 +292,34 @@ def test_direct_edits_of_optimizer_state_are_seen_by_compiled_steps(edit):
         losses += [float(fn(x, y)) for _ in range(2)]
         results.append((model, opt, losses))
     _same(*results)
+
+
+def test_gradient_that_does_not_depend_on_the_inputs():
+    """A bias's gradient under a plain sum is a constant of the trace (the batch size): the
+    compiled step gives it as a new, writable .grad at every call, as eager mode does."""
+    runs = []
+    for compiled_step in (False, True):
+        model = _model()
+        opt = jg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step(x, model=model, opt=opt):
+            opt.zero_grad()
+            loss = model(x).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = jg.jit(step) if compiled_step else step
+        grads = []
+        for _ in range(3):
+            loss = float(fn(jg.tensor(X)))
+            bias_grad = model[2].bias.grad
+            grads.append(bias_grad.numpy().copy())
+            bias_grad.mul_(100.0)  # the user's own tensor: changing it changes no later step
+        runs.append((loss, grads, [p.detach().numpy().copy() for p in model.parameters()]))
+    (loss_e, grads_e, params_e), (loss_c, grads_c, params_c) = runs
+    _close(loss_e, loss_c)
+    np.testing.assert_array_equal(grads_c, grads_e)
+    assert grads_c[0].tolist() == [4.0, 4.0]
+    for a, b in zip(params_e, params_c, strict=True):
+        _close(a, b)

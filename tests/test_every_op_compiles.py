@@ -50,7 +50,11 @@ CHECKED = ["getitem-array-2d", "getitem-array-repeated", "getitem-index-tensor-d
            "norm-p3-keepdim", "norm-pinf-dim", "var-dims-tuple", "std-correction2-keepdim",
            "matmul-batched-2d", "matmul-broadcast-batch", "matmul-1d-batched",
            "matmul-batched-1d", "cumsum-neg-dim-3d", "cumsum-bool", "cumprod-two-zeros", "cumprod-long-scan",
-           "sort-descending-dim0", "argsort-descending-ties", "topk-smallest-dim0", "median-full"]
+           "sort-descending-dim0", "argsort-descending-ties", "topk-smallest-dim0", "median-full",
+           "conv2d", "conv2d-stride-pad", "conv2d-groups-dilation", "conv2d-same-even-kernel",
+           "conv2d-depthwise", "conv2d-bias", "conv1d", "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d",
+           "conv_transpose2d-stride1", "unfold", "fold", "max_pool2d", "max_pool2d-ceil-dilation", "max_pool2d-indices",
+           "adaptive_max_pool2d", "adaptive_max_pool2d-indices", "avg_pool2d", "avg_pool2d-ceil-exclude-pad"]
 
 
 @pytest.mark.parametrize("name", CHECKED)

@@ -110,7 +110,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant(TORCH, "torch_eager", needs="torch", optional=True),
     Variant(JAX, "jax_jit", needs="jax", optional=True),
     # Training-step columns (issue 13): the whole step under jitgrad.jit, and the whole run in one fori_loop
-    Variant(STEP, "jitgrad_step", rows=("W2", "W3S", "MLPE", "GRU", "TRF")),
+    Variant(STEP, "jitgrad_step", rows=("W2", "W3S", "W8", "MLPE", "GRU", "TRF")),
     Variant(FORI, "jitgrad_fori", rows=("W2",)),
     # GPU columns: shown only where a CUDA GPU is found (JAX's column runs on its default device)
     Variant(GPU_EAGER, "jitgrad_cuda_eager", optional=True),
@@ -164,7 +164,8 @@ CASES: tuple[Case, ...] = (
     Case("W7", "W7", "Conv2d 3x3 64->64 on 32x32, fwd+bwd", {"full": 16, "quick": 16, "smoke": 2}, "batch {}",
          data.conv, ("value", "x.grad", "w.grad", "b.grad"), goal=Goal(EAGER, TORCH, 1.2)),
     Case("W8", "W8", "ResNet-18 SGD-momentum step, 3x64x64", {"full": 8, "quick": 2, "smoke": 2}, "batch {}",
-         data.resnet, ("loss", "fc.weight"), goal=Goal(EAGER, TORCH, 1.5)),
+         data.resnet, ("loss", "fc.weight"), goal=Goal(EAGER, TORCH, 1.5),
+         more_goals=(Goal(STEP, TORCH, 1.0),)),
     Case("OH", "OH", "eager per-op overhead: x*y, 4 elements", {"full": 100, "quick": 100, "smoke": 5},
          "chain of {} ops + backward", data.tiny_chain, ("value", "x.grad", "y.grad"), per="op",
          per_ops=lambda ops: ops, goal=Goal(EAGER, TORCH, 2.0)),

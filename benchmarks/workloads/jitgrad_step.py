@@ -6,7 +6,7 @@ from __future__ import annotations
 import jitgrad as jg
 
 from . import first_call_copies, models
-from .jitgrad_eager import mlp_loss
+from .jitgrad_eager import mlp_loss, resnet_model
 from .model_rows import MODEL_ROWS
 
 
@@ -86,5 +86,24 @@ def _model_step(name: str):
     return factory
 
 
-FACTORIES = {"W2": regression, "W3S": mlp_step}
+def resnet(inp: dict):
+    """W8: the seed's ResNet-18 SGD-momentum step (batch norm in training mode) as one compiled call."""
+    x, labels = jg.tensor(inp["x"]), jg.tensor(inp["labels"])
+    model = resnet_model(inp)
+    opt = jg.optim.SGD(model.parameters(), lr=inp["lr"], momentum=inp["momentum"])
+
+    @jg.jit
+    def step(x, labels):
+        opt.zero_grad()
+        loss = (model(x) - labels).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def run():
+        return step(x, labels), (model.fc.weight,)
+    return first_call_copies(run, lambda p: p.detach().clone())
+
+
+FACTORIES = {"W2": regression, "W3S": mlp_step, "W8": resnet}
 FACTORIES.update({name: _model_step(name) for name in MODEL_ROWS if name != "EMB"})

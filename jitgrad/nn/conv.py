@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import dtypes, prims
-from ..core import TensorBase
+from ..core import Symbolic, TensorBase
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from . import functional_conv as F  # noqa: N812 - PyTorch's spelling
@@ -183,6 +183,14 @@ class AdaptiveMaxPool2d(Module):
         return f"output_size={self.output_size}"
 
 
+def _cumulative_momentum(count: TensorBase, dtype) -> float | TensorBase:
+    """1 / batches seen: a number in eager mode; while tracing a 0-d tensor computed from the
+    counter (its value changes at every compiled call, so it cannot be a constant)."""
+    if isinstance(count._data, Symbolic):
+        return 1.0 / prims.cast(count, dtype)
+    return 1.0 / float(count.item())
+
+
 class _BatchNorm(Module):
     """Per-channel normalisation: batch statistics in training (running_mean/running_var
     updated with `momentum`, or a cumulative average when momentum is None), running
@@ -235,7 +243,7 @@ class _BatchNorm(Module):
             with no_grad():
                 self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.item())
+                momentum = _cumulative_momentum(self.num_batches_tracked, self.running_mean.dtype)
         update = self.training and self.track_running_stats
         return F.batch_norm(input, self.running_mean if update or not use_batch_stats else None,
                             self.running_var if update or not use_batch_stats else None,

@@ -11,7 +11,6 @@ import numpy as np
 from .. import core, prims, prims_conv
 from ..core import Symbolic, TensorBase
 from ..grad_mode import no_grad
-from ..tracing import TracingError
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
     from typing import Any
@@ -360,9 +359,17 @@ def adaptive_avg_pool2d(input: TensorBase, output_size: int | tuple[int, int] | 
 
 def batch_norm(input: TensorBase, running_mean: TensorBase | None, running_var: TensorBase | None,  # noqa: A002
                weight: TensorBase | None = None, bias: TensorBase | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> TensorBase:
+               momentum: float | TensorBase = 0.1, eps: float = 1e-5) -> TensorBase:
     """Normalise each channel (dim 1) by batch statistics (training; running stats updated in
-    place with `momentum`, the variance unbiased) or by the running statistics (eval)."""
+    place with ``momentum`` (a number, or a 0-d tensor), the variance unbiased) or by the running
+    statistics (eval).
+
+    >>> import jitgrad as jg
+    >>> rm, rv = jg.zeros(2), jg.ones(2)
+    >>> y = jg.nn.functional.batch_norm(jg.tensor([[1.0, 2.0], [3.0, 6.0]]), rm, rv, training=True)
+    >>> rm
+    tensor([0.2000, 0.4000])
+    """
     input = prims.as_tensor_operand(input)
     if input.ndim < 2:
         raise ValueError(f"expected 2D or more input (got {input.ndim}D input)")
@@ -382,12 +389,8 @@ def batch_norm(input: TensorBase, running_mean: TensorBase | None, running_var: 
         centred = input - mean
         var = prims.mean(centred * centred, dims, keepdim=True)
         if running_mean is not None or running_var is not None:
-            if isinstance(mean._data, Symbolic):
-                raise TracingError(
-                    "batch_norm in training mode updates running_mean/running_var in place, which a compiled "
-                    "(traced) function cannot do yet. Ways out: call model.eval() to normalise with the running "
-                    "statistics (usual when fine-tuning a frozen body), build the layer with "
-                    "track_running_stats=False, or run the training step eagerly.")
+            # In place under no_grad: a compiled (traced) function functionalises these writes and
+            # writes the final running statistics back into the buffers after each call.
             with no_grad():
                 if running_mean is not None:
                     running_mean.mul_(1 - momentum).add_(prims.reshape(mean.detach(), (c,)) * momentum)
