@@ -249,7 +249,7 @@ class LeanCall:
                 for _ in range(bumps):
                     counter.bump("an in-place op inside a compiled function")
         if self.effects is not None:
-            self.effects.apply(outs[k:])
+            self.effects.apply(outs[k:], program_args)
         results = [_host_or_gpu(a) for a in outs[:n]]
         if self.as_tensor:
             if self.aliases is None:

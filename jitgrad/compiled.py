@@ -173,7 +173,8 @@ class _Entry:
         for (target, bumps), value in zip(self.writebacks, outs[self.n_results:n_written], strict=True):
             _write_back(leaves[target] if isinstance(target, int) else target, value, bumps)
         if self.effects is not None:
-            self.effects.apply(outs[n_written:self.n_outputs])
+            self.effects.apply(outs[n_written:self.n_outputs],
+                               [x._data if isinstance(x, TensorBase) else x for x in (*leaves, *self.captured)])
         return outs[:self.n_results]
 
 

@@ -32,7 +32,7 @@ class GradSlot:
 class StepEffects:
     """Guards, `.grad` slots and after-call actions of one traced function (see module doc)."""
 
-    __slots__ = ("guards", "slots", "new_grads", "after_call", "_wrap")
+    __slots__ = ("guards", "slots", "new_grads", "after_call", "_wrap", "_aliasing")
 
     def __init__(self, guards: list, slots: list, after_call: list, wrap: Callable) -> None:
         self.guards = guards  # [(fn, value the compiled program assumes)]
@@ -40,6 +40,9 @@ class StepEffects:
         self.new_grads = [s.tensor for s in slots if s.new]  # one program output each, in this order
         self.after_call = after_call
         self._wrap = wrap  # Tensor._wrap
+        # Per new gradient: whether the program hands it back in an input's storage (the gradient of
+        # b in (b * c).sum() is c itself). Fixed by the program's structure; found on the first call.
+        self._aliasing: list | None = None
 
     def current(self) -> bool:
         """False when Python state the trace assumed changed (the caller retraces)."""
@@ -49,13 +52,21 @@ class StepEffects:
                 return False
         return True
 
-    def apply(self, grads: list) -> None:
-        """After a call: set `.grad` slots (new gradients from `grads`, the program's outputs),
-        then run the after-call actions (optimizer counters)."""
+    def apply(self, grads: list, inputs) -> None:
+        """After a call: set `.grad` slots (new gradients from `grads`, the program's outputs;
+        `inputs`: the arrays it was called with), then run the after-call actions (optimizer counters).
+        A gradient in an input's storage is copied: as in eager mode, `.grad` is a tensor of its own."""
         for slot in self.slots:
             slot.tensor._grad = slot.value
         wrap = self._wrap
-        for t, g in zip(self.new_grads, grads, strict=True):
+        aliasing = self._aliasing
+        if aliasing is None:
+            arrays = [a for a in inputs if type(a) is np.ndarray]
+            aliasing = self._aliasing = [type(g) is np.ndarray and any(np.may_share_memory(g, a) for a in arrays)
+                                         for g in grads]
+        for t, g, alias in zip(self.new_grads, grads, aliasing, strict=True):
+            if alias:
+                g = g.copy()
             old = t._grad
             # The buffer of last step's gradient is reused when nothing else can see it (only this
             # slot (and `old`) refer to the tensor, only the tensor to its storage): as eager mode's fresh

@@ -323,3 +323,24 @@ def test_gradient_that_does_not_depend_on_the_inputs():
     assert grads_c[0].tolist() == [4.0, 4.0]
     for a, b in zip(params_e, params_c, strict=True):
         _close(a, b)
+
+
+def test_a_gradient_equal_to_a_captured_tensor_is_a_tensor_of_its_own():
+    """The gradient of b in (b * c).sum() is c's value: eager mode gives .grad its own storage, so an
+    in-place change of b.grad (clipping, scaling) never touches c. The compiled step must too."""
+    b = jg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    c = jg.tensor(np.array([3.0, 4.0]))
+    opt = jg.optim.SGD([b], lr=0.1)
+
+    @jg.jit
+    def step():
+        opt.zero_grad()
+        (b * c).sum().backward()
+        opt.step()
+
+    for _ in range(3):  # (the first call takes the full path, the others the lean one)
+        step()
+        assert not np.shares_memory(b.grad.numpy(), c.numpy())
+        b.grad.mul_(0.0)
+        np.testing.assert_array_equal(c.numpy(), [3.0, 4.0])
+    np.testing.assert_allclose(b.detach().numpy(), [1.0 - 0.9, 2.0 - 1.2])
