@@ -25,6 +25,8 @@ class CudaBackend:
     import_array = staticmethod(eager.from_cuda_array)
     array_interface = staticmethod(eager.array_interface)
     run = staticmethod(eager.run)
+    call_prims = frozenset({"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim",
+                            "min_dim", "argmax", "argmin", "norm", "var", "std", "matmul"})  # kernels/cuda/calls.py
 
     @staticmethod
     def random(kind: str, shape: tuple, dtype: np.dtype, seed: int) -> Any:

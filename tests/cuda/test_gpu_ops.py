@@ -15,17 +15,28 @@ from op_table_reduce import HOST_FALLBACK_CASES as SCANS_ON_HOST
 
 pytestmark = needs_cuda
 
+# Primitives with no kernel inside compiled CUDA programs: a program splits there and the op's
+# eager GPU kernel runs in between (the CPU target's NO_COMPILED_KERNEL, tests/op_table.py).
+NO_CUDA_PROGRAM_KERNEL = frozenset({"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_indices",
+                                    "adaptive_max_pool2d_indices", "cumsum", "cumprod", "argsort"})
+
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_gpu_matches_cpu(case):
+def test_gpu_matches_cpu(case, monkeypatch):
     """GPU eager and GPU compiled give the CPU eager values and gradients (float64), every op on
-    GPU kernels (a host fallback would raise here)."""
+    GPU kernels (a host fallback would raise here) and every compiled GPU function one program
+    (an interpreter fallback would raise, outside NO_CUDA_PROGRAM_KERNEL)."""
+    from jitgrad import executable
     from jitgrad.cuda.eager import HostFallbackWarning
 
+    monkeypatch.setattr(executable, "_warned_fallbacks", set())
     modes = ["eager", "cuda-eager"] if case.eager_only else GPU_MODES
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # compiled mode's notices about ops it runs unfused
-        # conv, pooling, scans, sorts, traced masks: no GPU kernels yet
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # traced masks: no GPU kernels yet (conv, pooling, scans, sorts: none left, see below)
         if case.name not in CONV_ON_HOST | SCANS_ON_HOST | TRACED_MASK_CASES:
             warnings.simplefilter("error", HostFallbackWarning)
         check_modes(jitgrad_fn(case), make_inputs(case, np.float64), rtol=1e-9, atol=1e-11, modes=modes)
+    split = [str(w.message) for w in caught if issubclass(w.category, executable.InterpreterFallbackWarning)
+             and not any(f"'{name}'" in str(w.message) for name in NO_CUDA_PROGRAM_KERNEL)]
+    assert not split, f"{case.name}: compiled GPU programs split at {split}"
