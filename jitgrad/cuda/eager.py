@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kernels.cuda import calls, elementwise, layout, matmul, reduce, runtime
+from kernels.cuda import calls, conv, elementwise, layout, matmul, reduce, runtime
 from kernels.spec import Array
 
 from .. import core, devices, dtypes, prims, shapes
@@ -123,6 +123,8 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
         return views.unindex(datas[0], params["spec"], tuple(shape), dtype)
     if prim.name in _INDEXED:
         return _indexed(prim.name, datas, params, tuple(shape), dtype)
+    if prim.name in conv.PRIMS:
+        return conv.run(prim.name, [_on_device(d) for d in datas], params, tuple(shape))
     if prim.name == "cat":
         return layout.concatenate(datas, params["dim"])
     if prim.name == "stack":

@@ -173,7 +173,10 @@ _CHUNK = 64
 def _scan_chunks(counts, starts, totals, chunk):
     for c in range(cuda.grid(1), totals.size, cuda.gridsize(1)):
         acc = 0
-        for i in range(c * chunk, min(counts.size, (c + 1) * chunk)):
+        end = (c + 1) * chunk
+        if end > counts.size:
+            end = counts.size
+        for i in range(c * chunk, end):
             starts[i] = acc
             acc += counts[i]
         totals[c] = acc

@@ -49,7 +49,7 @@ def _moments(x, out, n, correction, take_sqrt):
             cuda.syncthreads()
             step //= 2
         if tid == 0:
-            denominator = max(n - correction, 0)
+            denominator = n - correction
             var = s_m2[0] / denominator if denominator > 0 else s_m2[0] * math.inf
             out[r] = math.sqrt(var) if take_sqrt else var
         cuda.syncthreads()
