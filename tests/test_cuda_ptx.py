@@ -239,6 +239,14 @@ def test_conv_and_pool_kernels(h100, dtype):
     ptx(conv._adaptive_max_indices, arr(dtype), arr(I64), tup(4))
 
 
+@pytest.mark.parametrize('dtype,out', [(F32, F32), (F64, F64), (I64, I64), (B, I64), (I32, I64)])
+def test_scan_and_argsort_kernels(h100, dtype, out):
+    from kernels.cuda import scan
+    ptx(scan._scan, arr(dtype), arr(out), nt.int64, nt.int64, nt.int64, nt.boolean)
+    if dtype != B:
+        ptx(scan._argsort, arr(dtype), arr(I64), nt.int64, nt.int64, nt.boolean)
+
+
 def test_concatenate_scatters_promoted_dtypes(h100):
     from kernels.cuda import layout
     ptx(layout._scatter, arr(F64), arr(F32), tup(2), tup(2), nt.int64)  # float32 part of a float64 cat

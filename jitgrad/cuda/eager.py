@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kernels.cuda import calls, conv, elementwise, layout, matmul, reduce, runtime
+from kernels.cuda import calls, conv, elementwise, layout, matmul, reduce, runtime, scan
 from kernels.spec import Array
 
 from .. import core, devices, dtypes, prims, shapes
@@ -125,6 +125,8 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
         return _indexed(prim.name, datas, params, tuple(shape), dtype)
     if prim.name in conv.PRIMS:
         return conv.run(prim.name, [_on_device(d) for d in datas], params, tuple(shape))
+    if prim.name in scan.PRIMS:
+        return scan.run(prim.name, [_on_device(d) for d in datas], params, dtype)
     if prim.name == "cat":
         return layout.concatenate(datas, params["dim"])
     if prim.name == "stack":

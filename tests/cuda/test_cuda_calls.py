@@ -151,3 +151,21 @@ def test_batched_matmul_reads_broadcast_batches_without_copies():
     for fn in (lambda p, q: p @ q, jg.jit(lambda p, q: p @ q)):
         out = fn(jg.tensor(a, device="cuda"), jg.tensor(b, device="cuda"))
         np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_argsort_on_gpu_orders_nans_and_ties_as_the_cpu(descending):
+    """Stable, NaN as the largest value (first when descending), along a middle dim."""
+    x = np.array([[3.0, np.nan, 1.0, 3.0, -np.inf, np.nan, 0.0, -0.0],
+                  [2.0, 2.0, np.inf, 1.0, np.nan, 5.0, -1.0, 2.0]]).T.reshape(2, 8, 1) \
+        .repeat(2, axis=2)
+    want = jg.argsort(jg.tensor(x), dim=1, descending=descending).numpy()
+    got = jg.argsort(jg.tensor(x, device="cuda"), dim=1, descending=descending).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_cumsum_on_gpu_is_the_cpus_sequential_sum():
+    """float32 prefix sums in index order: the same bits as NumPy's (the CPU eager) scan."""
+    x = (np.random.default_rng(3).normal(size=(3, 50, 2)) * 1e3).astype(np.float32)
+    got = jg.cumsum(jg.tensor(x, device="cuda"), 1).numpy()
+    np.testing.assert_array_equal(got, np.cumsum(x, axis=1))
