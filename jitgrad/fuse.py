@@ -108,7 +108,7 @@ def classify(eqn: Eqn, device: str = "cpu") -> str:
     """'loop', 'library' or 'fallback'."""
     if is_fusable_elementwise(eqn) or is_fusable_reduction(eqn):
         return "loop"
-    if is_call_op(eqn, device):
+    if is_call_op(eqn, device) or eqn.prim.name in kernel_prims(device):
         return "library"
     if eqn.prim.name == "matmul":
         # CPU: np.dot inside Numba (matrix and vector products) needs SciPy's BLAS.
@@ -141,6 +141,14 @@ def call_prims(device: str) -> frozenset:
     if device == "cpu":
         return CPU_CALL_OPS
     return getattr(devices.backend(device), "call_prims", frozenset())
+
+
+def kernel_prims(device: str) -> frozenset:
+    """The primitives `device`'s programs run by calling the back end's kernel for the whole op
+    (a 'prim' Call: e.g. CUDA's convolutions and scans); none on the CPU."""
+    if device == "cpu":
+        return frozenset()
+    return getattr(devices.backend(device), "kernel_prims", frozenset())
 
 
 def is_basic_index(spec: tuple) -> bool:

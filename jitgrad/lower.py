@@ -18,7 +18,7 @@ from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 from . import dtypes, shapes
 from .dtypes import kernel_dtype
-from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, materialized
+from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, kernel_prims, materialized
 from .ir import Eqn, Graph, Var
 from .lower_calls import lower_call
 from .templates import literal, scalar_expression
@@ -194,6 +194,8 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool
     program_arrays[out.name] = (out, eqn.out)
     name = eqn.prim.name
     origin = f"{name} -> {out.name}"
+    if name in kernel_prims(device):  # the back end's kernel for the whole op, with its declared params
+        return Call("prim", tuple(ins), out.name, (name, tuple(sorted(eqn.params.items()))), origin)
     if name in ("cat", "stack") and any(v in namer.windows for v in eqn.inputs):
         return lower_call(eqn, ins, out.name, None, in_place=[v in namer.windows for v in eqn.inputs])
     if is_call_op(eqn, device):

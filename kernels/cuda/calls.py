@@ -12,13 +12,15 @@ import numpy as np
 
 from .. import indexed, library
 from ..spec import Array, Call
+from . import conv, scan
 from .layout import contiguous_strides
 
-OPS = indexed.OPS + library.ROW_OPS
+OPS = indexed.OPS + library.ROW_OPS + ("prim",)
 # the module each op's host line calls, as the generated program imports it
 MODULES = {"_ix": "from kernels.cuda import indexed as _ix", "_layout": "from kernels.cuda import layout as _layout",
            "_red": "from kernels.cuda import reduce as _red", "_rows": "from kernels.cuda import rows as _rows",
-           "_mm": "from kernels.cuda import matmul as _mm"}
+           "_mm": "from kernels.cuda import matmul as _mm", "_conv": "from kernels.cuda import conv as _conv",
+           "_scan": "from kernels.cuda import scan as _scan"}
 
 
 def _np(dtype: str) -> str:
@@ -39,6 +41,8 @@ def render(step: Call, arrays: dict[str, Array], slot: int) -> tuple[list[str], 
         return _cat(step, arrays), None, {"_layout"}
     if step.op == "batched_matmul":
         return _batched_matmul(step, arrays), None, {"_mm"}
+    if step.op == "prim":
+        return _prim(step, arrays)
     return _rows_call(step, arrays), None, {"_layout", "_red", "_rows"}
 
 
@@ -63,6 +67,17 @@ def _index(step: Call, arrays: dict, slot: int):
                 f"{_np(out.dtype)})")
     record = f"({message!r}, {wraps}, {indexes}, {sels}, {dims}, {sizes})"
     return [line], record, {"_ix"}
+
+
+def _prim(step: Call, arrays: dict):
+    """A primitive run by its whole-op kernel (kernels/cuda/conv.py, scan.py), as eager mode runs
+    it; params = (primitive name, its params as sorted items)."""
+    name, items = step.params
+    out = arrays[step.output]
+    module = "_conv" if name in conv.PRIMS else "_scan"
+    extra = repr(tuple(out.shape)) if module == "_conv" else _np(out.dtype)
+    line = f"{step.output} = {module}.run({name!r}, {_tuple(step.inputs)}, {dict(items)!r}, {extra})"
+    return [line], None, {module}
 
 
 def _cat(step: Call, arrays: dict) -> list[str]:

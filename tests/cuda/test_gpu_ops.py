@@ -15,10 +15,9 @@ from op_table_reduce import HOST_FALLBACK_CASES as SCANS_ON_HOST
 
 pytestmark = needs_cuda
 
-# Primitives with no kernel inside compiled CUDA programs: a program splits there and the op's
-# eager GPU kernel runs in between (the CPU target's NO_COMPILED_KERNEL, tests/op_table.py).
-NO_CUDA_PROGRAM_KERNEL = frozenset({"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d_indices",
-                                    "adaptive_max_pool2d_indices", "cumsum", "cumprod", "argsort"})
+# Primitives with no kernel inside compiled CUDA programs: a program would split there and run
+# the op's eager GPU kernel in between. None: every op of the table runs inside the program.
+NO_CUDA_PROGRAM_KERNEL: frozenset = frozenset()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
