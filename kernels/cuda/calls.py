@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import indexed, library
 from ..spec import Array, Call
-from . import conv, scan
+from . import conv
 from .layout import contiguous_strides
 
 OPS = indexed.OPS + library.ROW_OPS + ("prim",)
