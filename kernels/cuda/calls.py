@@ -2,8 +2,11 @@
 spec.Call the CPU target renders (kernels/indexed.py, kernels/library.py): indexed reads and
 writes with runtime index arrays (kernels/cuda/indexed.py), cat/stack as strided writes into
 one buffer, max/min with indices (kernels/cuda/reduce.py), norm and var/std over rows
-(kernels/cuda/rows.py) and batched matmul (kernels/cuda/matmul.py). Index calls record bounds
-errors in the program's error slots; `error_check` is the line that raises the first one."""
+(kernels/cuda/rows.py) and batched matmul (kernels/cuda/matmul.py); and the 'prim' calls of the
+ops a program runs through their whole-op kernel (kernels/cuda/conv.py, scan.py). Index calls
+record bounds errors in the program's error slots; `error_check` gives the lines that allocate
+them and, at the end of the program, raise the first one recorded: a program with index calls
+reads those slots back once per call (one small copy to the host, which waits for the GPU)."""
 from __future__ import annotations
 
 import math

@@ -69,6 +69,8 @@ def error_slots(n: int):
 def positions(base, indexes: Sequence, sels: Sequence, strides: tuple, sizes: tuple, wraps: bool, err, slot: int):
     """int64 device array shaped like `base`: each element's source position, -1 where an index
     is out of range (recorded in err[slot]). sels[k] is None where index k is read at o itself."""
+    # (an index array may be a host tensor captured by a traced function: moved here)
+    indexes = [i if runtime.is_device_array(i) else runtime.to_device(i) for i in indexes]
     base_flat = flat(base)
     pos = runtime.empty((base_flat.size,), np.int64)
     if base_flat.size:
@@ -91,7 +93,8 @@ def check(err, calls: Sequence) -> None:
             continue
         o, k = divmod(key, len(indexes))
         at = o if sels[k] is None else int(runtime.to_host(flat(sels[k])[o:o + 1])[0])
-        j = int(runtime.to_host(flat(indexes[k])[at:at + 1])[0])
+        index = indexes[k] if runtime.is_device_array(indexes[k]) else runtime.to_device(indexes[k])
+        j = int(runtime.to_host(flat(index)[at:at + 1])[0])
         text = f"{message}index {j} is out of bounds for dimension {dims[k]} with size {sizes[k]}"
         raise IndexError(text) if wraps else RuntimeError(text)
 
