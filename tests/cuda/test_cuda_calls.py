@@ -169,3 +169,31 @@ def test_cumsum_on_gpu_is_the_cpus_sequential_sum():
     x = (np.random.default_rng(3).normal(size=(3, 50, 2)) * 1e3).astype(np.float32)
     got = jg.cumsum(jg.tensor(x, device="cuda"), 1).numpy()
     np.testing.assert_array_equal(got, np.cumsum(x, axis=1))
+
+
+def test_char_mlp_training_step_is_one_gpu_program_per_pass_and_matches_the_cpu(monkeypatch):
+    """Embedding lookup, tanh layer and cross_entropy (gather; scatter_add and unindex in the
+    backward) compiled for the GPU: no split, loss and gradients equal to CPU eager mode."""
+    import warnings
+
+    import jitgrad.nn.functional as F
+    from jitgrad import executable
+
+    monkeypatch.setattr(executable, "_warned_fallbacks", set())
+    rng = np.random.default_rng(4)
+    params = [rng.normal(size=s) for s in ((7, 3), (6, 5), (5,), (5, 7))]
+    tokens, targets = rng.integers(0, 7, (4, 2)), rng.integers(0, 7, 4)
+
+    def loss(C, W1, b1, W2, X, Y):
+        return F.cross_entropy((C[X].reshape(4, 6) @ W1 + b1).tanh() @ W2, Y)
+
+    results = []
+    for device, fn in (("cpu", loss), ("cuda", jg.jit_grad(loss))):
+        ws = [jg.tensor(p, device=device, requires_grad=True) for p in params]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", executable.InterpreterFallbackWarning)
+            out = fn(*ws, jg.tensor(tokens, device=device), jg.tensor(targets, device=device))
+            out.backward()
+        results.append([out.detach().numpy()] + [w.grad.numpy() for w in ws])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
