@@ -176,16 +176,16 @@ def test_char_mlp_training_step_is_one_gpu_program_per_pass_and_matches_the_cpu(
     backward) compiled for the GPU: no split, loss and gradients equal to CPU eager mode."""
     import warnings
 
-    import jitgrad.nn.functional as F
     from jitgrad import executable
+    from jitgrad.nn import functional
 
     monkeypatch.setattr(executable, "_warned_fallbacks", set())
     rng = np.random.default_rng(4)
     params = [rng.normal(size=s) for s in ((7, 3), (6, 5), (5,), (5, 7))]
     tokens, targets = rng.integers(0, 7, (4, 2)), rng.integers(0, 7, 4)
 
-    def loss(C, W1, b1, W2, X, Y):
-        return F.cross_entropy((C[X].reshape(4, 6) @ W1 + b1).tanh() @ W2, Y)
+    def loss(table, w1, b1, w2, x, y):
+        return functional.cross_entropy((table[x].reshape(4, 6) @ w1 + b1).tanh() @ w2, y)
 
     results = []
     for device, fn in (("cpu", loss), ("cuda", jg.jit_grad(loss))):
