@@ -1,7 +1,9 @@
 """Eager ops on GPU storage. core.bind hands every op with an input in GPU memory to `run`,
 which picks the kernel family from the op's declaration: elementwise ops fill the op's scalar
 template (the same text the fused CPU loops use) into a generated CUDA kernel; reductions,
-matmul, layout changes (views.py) and indexing call the kernels in kernels/cuda. GPU storage is always a
+matmul, layout changes (views.py), convolutions and scans call the kernels in kernels/cuda;
+indexing with index arrays, norm/var/std and batched matmul run the library call a compiled
+program would run for them (built from lower_calls.py's Call). GPU storage is always a
 C-contiguous device array: shape ops write new arrays (as in JAX), so no two GPU tensors alias
 and in-place writes can never reach a value saved for backward through a hidden view."""
 from __future__ import annotations
@@ -196,7 +198,7 @@ def _elementwise(prim: Primitive, datas: list, params: dict, shape: tuple, dtype
 
 def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
     """A reduction as its declaration says: its combine rule (the kernel table's row), its
-    finalisation scale, or its index-carrying kernel; norm/var/std compose plain reductions."""
+    finalisation scale, or its index-carrying kernel; norm/var/std are row-kernel calls."""
     x = datas[0]
     reduction = prim.reduction
     if reduction is None:  # norm, var, std: the row kernels compiled programs call
@@ -235,8 +237,8 @@ def _on_device(d):
 
 
 def _on_host(prim: Primitive, datas: list, params: dict, dtype: np.dtype):
-    """Ops without a CUDA kernel yet (integer-array indexing, setitem, gather, scatter_add):
-    computed by the NumPy implementation on host copies, with a one-time warning."""
+    """A primitive with no CUDA kernel (none of the op table's; a newly declared op until it
+    gets one): computed by the NumPy implementation on host copies, with a one-time warning."""
     if prim.name not in _warned_host:
         _warned_host.add(prim.name)
         warnings.warn(f"jitgrad: '{prim.name}' has no CUDA kernel yet; for GPU tensors it runs on the CPU "
