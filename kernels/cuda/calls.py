@@ -46,7 +46,9 @@ def render(step: Call, arrays: dict[str, Array], slot: int) -> tuple[list[str], 
         return _batched_matmul(step, arrays), None, {"_mm"}
     if step.op == "prim":
         return _prim(step, arrays)
-    return _rows_call(step, arrays), None, {"_layout", "_red", "_rows"}
+    if step.op in library.ROW_OPS:
+        return _rows_call(step, arrays), None, {"_layout", "_red", "_rows"}
+    raise ValueError(f"the CUDA target has no kernel for library call {step.op!r}; known: {OPS}")
 
 
 def _index(step: Call, arrays: dict, slot: int):
