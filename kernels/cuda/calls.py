@@ -89,10 +89,10 @@ def _cat(step: Call, arrays: dict) -> list[str]:
     """Each input written into its slice of one output buffer (the slice's strides and offset
     found by slicing a grid of element numbers, as the layout calls do)."""
     out = arrays[step.output]
-    slices, views = step.params
-    lines = [f"{out.name} = _rt.empty({tuple(out.shape)!r}, {_np(out.dtype)})"]
+    slices, views, exists = step.params  # exists: inputs fused loops wrote in place (CPU only)
+    lines = [] if exists else [f"{out.name} = _rt.empty({tuple(out.shape)!r}, {_np(out.dtype)})"]
     if math.prod(out.shape) == 0:
-        return lines
+        return lines or ["pass"]
     grid = np.arange(math.prod(out.shape), dtype=np.int64).reshape(out.shape)
     for name, sl, view in zip(step.inputs, slices, views, strict=True):
         part = eval(f"_g[{sl}]", {"_g": grid})  # text made by jitgrad's lowering (basic slices)
@@ -101,7 +101,7 @@ def _cat(step: Call, arrays: dict) -> list[str]:
         strides = tuple(st // grid.itemsize for st in part.strides)
         src = name if tuple(view) == tuple(arrays[name].shape) else f"{name}.reshape({tuple(view)!r})"
         lines.append(f"_layout.strided_scatter({out.name}, {src}, {strides!r}, {int(part.flat[0])})")
-    return lines
+    return lines or ["pass"]
 
 
 def _rows_call(step: Call, arrays: dict) -> list[str]:
