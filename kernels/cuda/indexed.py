@@ -27,6 +27,7 @@ from numba import cuda  # module global: the simulator patches kernel globals
 from kernels.cuda import runtime
 from kernels.cuda.layout import flat
 from kernels.indexed import position_lines
+from kernels.spec import IndexOutOfRangeError
 
 NO_ERROR = np.iinfo(np.int64).max
 _kernels: dict = {}
@@ -96,7 +97,7 @@ def check(err, calls: Sequence) -> None:
         index = indexes[k] if runtime.is_device_array(indexes[k]) else runtime.to_device(indexes[k])
         j = int(runtime.to_host(flat(index)[at:at + 1])[0])
         text = f"{message}index {j} is out of bounds for dimension {dims[k]} with size {sizes[k]}"
-        raise IndexError(text) if wraps else RuntimeError(text)
+        raise IndexError(text) if wraps else IndexOutOfRangeError(text)  # (RuntimeError too, as on the CPU)
 
 
 # ----- the value kernels --------------------------------------------------------------------
