@@ -96,6 +96,15 @@ class Backend(Protocol):
     def run(self, prim: Any, datas: list, params: dict, shape: tuple, dtype: np.dtype) -> Any:
         """Run a primitive eagerly on storage of which at least one operand is this back end's."""
 
+    call_prims: frozenset
+    """The primitives whose library calls (jitgrad/lower_calls.py: indexing with index arrays,
+    cat/stack, row reductions, batched matmul) its compiled programs run; any other such op
+    splits a program and runs eagerly in between (optional: none when absent)."""
+
+    kernel_prims: frozenset
+    """The primitives its compiled programs run through the back end's own kernel for the whole
+    op (a kernels.spec Call 'prim' with the op's name and params; optional)."""
+
     def compile_program(self, program: Any, reason: str) -> Callable:
         """A kernels.spec Program compiled for this device: called with its input and constant
         storage, it returns its outputs' storage; `.program`, `.source` (the generated text) and

@@ -4,12 +4,15 @@ A LoopGroup is one loop over an iteration shape: elementwise equations (with bro
 loads) and reductions of values of that shape, all computed per element in one pass; a
 reduction's result is only available after its loop, so its consumers land in a later group.
 Matmul, reshapes and transposes are library steps (matmul's elementwise epilogue fuses into the
-loop that reads its result). On the CPU every other op of the table is a library call too
-(indexing with index arrays, setitem, gather/scatter_add, cat/stack, max/min/argmax/argmin along
-a dim, norm, var/std, batched matmul, the scans cumsum/cumprod and argsort, traced boolean
-masks, convolution and pooling: see lower_calls.py), so a graph is one program (a traced mask
-splits it once: lower.py); on CUDA
-those ops still run as eager GPU kernels between programs (the reference-interpreter fallback).
+loop that reads its result). Every other op of the table is a library call too (indexing with
+index arrays, setitem, gather/scatter_add, cat/stack, max/min/argmax/argmin along a dim, norm,
+var/std, batched matmul, the scans cumsum/cumprod and argsort, traced boolean masks,
+convolution and pooling: see lower_calls.py), rendered by kernels/indexed.py and
+kernels/library.py on the CPU and by the back end's target for a device (CUDA:
+kernels/cuda/calls.py, for the primitives its Backend lists in `call_prims` and
+`kernel_prims`), so a graph is one program (a traced mask splits it once: lower.py); an op a
+target cannot run falls back to the reference interpreter (or, on a device, its eager kernel)
+between programs.
 
 The greedy rule, in equation order: an equation joins the earliest existing loop of its
 iteration shape in which all its inputs are ready (computed earlier in that loop, or by an
@@ -23,12 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import prims
+from . import devices, prims
 from .core import ELEMENTWISE
 from .ir import Eqn, Graph, Var
 from .shapes import numel
 
-# ops (by primitive name) that the CPU target runs as library calls (see lower_calls.py)
+# ops (by primitive name) that the CPU target runs as library calls (see lower_calls.py); a
+# device back end lists those it renders as `call_prims` (devices.Backend)
 CPU_CALL_OPS = {"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim", "min_dim",
                 "argmax", "argmin", "norm", "var", "std", "matmul", "cumsum", "cumprod", "argsort", "mask_select",
                 "mask_scatter", "max_pool2d_indices", "adaptive_max_pool2d_indices"}
@@ -104,11 +108,13 @@ def classify(eqn: Eqn, device: str = "cpu") -> str:
     """'loop', 'library' or 'fallback'."""
     if is_fusable_elementwise(eqn) or is_fusable_reduction(eqn):
         return "loop"
-    if device == "cpu" and is_call_op(eqn):
+    if is_call_op(eqn, device) or eqn.prim.name in kernel_prims(device):
         return "library"
     if eqn.prim.name == "matmul":
-        # np.dot inside Numba: matrix and vector products; batched ones run through NumPy.
-        return "library" if HAVE_SCIPY_BLAS and all(v.ndim <= 2 for v in eqn.inputs) else "fallback"
+        # CPU: np.dot inside Numba (matrix and vector products) needs SciPy's BLAS.
+        if device != "cpu":
+            return "library" if all(v.ndim <= 2 for v in eqn.inputs) else "fallback"
+        return "library" if HAVE_SCIPY_BLAS else "fallback"
     if eqn.prim.name in LIBRARY_OPS:
         return "library"
     if eqn.prim.name in ("getitem", "unindex") and is_basic_index(eqn.params["spec"]):
@@ -116,17 +122,33 @@ def classify(eqn: Eqn, device: str = "cpu") -> str:
     return "fallback"
 
 
-def is_call_op(eqn: Eqn) -> bool:
-    """Ops lowered to the CPU library calls of lower_calls.py (indexed loops, cat/stack, row
+def is_call_op(eqn: Eqn, device: str = "cpu") -> bool:
+    """Ops lowered to the library calls of lower_calls.py (indexed loops, cat/stack, row
     reductions, batched matmul); 2-D matmul and basic indexing stay plain library steps."""
     name = eqn.prim.name
     if name == "matmul":
-        return HAVE_SCIPY_BLAS and any(v.ndim > 2 for v in eqn.inputs)
-    if name in ("getitem", "unindex"):
-        return not is_basic_index(eqn.params["spec"])
+        return (device != "cpu" or HAVE_SCIPY_BLAS) and any(v.ndim > 2 for v in eqn.inputs) \
+            and name in call_prims(device)
+    if name in ("getitem", "unindex") and is_basic_index(eqn.params["spec"]):
+        return False
     if name in CPU_CONV_OPS:
-        return HAVE_SCIPY_BLAS and eqn.out.dtype in (np.float32, np.float64)
-    return name in CPU_CALL_OPS
+        return device == "cpu" and HAVE_SCIPY_BLAS and eqn.out.dtype in (np.float32, np.float64)
+    return name in call_prims(device)
+
+
+def call_prims(device: str) -> frozenset:
+    """The primitives whose lower_calls.py calls `device`'s target renders."""
+    if device == "cpu":
+        return CPU_CALL_OPS
+    return getattr(devices.backend(device), "call_prims", frozenset())
+
+
+def kernel_prims(device: str) -> frozenset:
+    """The primitives `device`'s programs run by calling the back end's kernel for the whole op
+    (a 'prim' Call: e.g. CUDA's convolutions and scans); none on the CPU."""
+    if device == "cpu":
+        return frozenset()
+    return getattr(devices.backend(device), "kernel_prims", frozenset())
 
 
 def is_basic_index(spec: tuple) -> bool:

@@ -1,7 +1,7 @@
 """Lowering: a fused graph -> a Plan of kernels.spec Programs (filled op templates, planned
 buffers). Without fallback equations the plan is ONE program: one compiled entry point, one
-Numba dispatch per call. A fallback equation (no back-end kernel; none on the CPU for the ops
-of the table) splits the plan: the reference interpreter runs it between two compiled programs.
+Numba dispatch per call. A fallback equation (no back-end kernel for it on the target) splits
+the plan: the reference interpreter runs it between two compiled programs.
 
 A traced boolean mask (prims_mask's mask_select) splits the plan too, and only there: the size
 of its result is data-dependent. The program before ends with the count pass; the caller checks
@@ -18,7 +18,7 @@ from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 from . import dtypes, shapes
 from .dtypes import kernel_dtype
-from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, materialized
+from .fuse import FallbackGroup, LoopGroup, fuse, is_call_op, is_fusable_reduction, kernel_prims, materialized
 from .ir import Eqn, Graph, Var
 from .lower_calls import lower_call
 from .templates import literal, scalar_expression
@@ -182,7 +182,8 @@ def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: di
     return Loop(tuple(group.shape), tuple(loads), tuple(stmts), tuple(stores), tuple(reduces))
 
 
-def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool = False) -> Call:
+def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool = False,
+                   device: str = "cpu") -> Call:
     """One library call; `views_ok`: every reader is a matmul (BLAS reads a transposed view)."""
     ins = []
     for v in eqn.inputs:
@@ -193,9 +194,11 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool
     program_arrays[out.name] = (out, eqn.out)
     name = eqn.prim.name
     origin = f"{name} -> {out.name}"
+    if name in kernel_prims(device):  # the back end's kernel for the whole op, with its declared params
+        return Call("prim", tuple(ins), out.name, (name, tuple(sorted(eqn.params.items()))), origin)
     if name in ("cat", "stack") and any(v in namer.windows for v in eqn.inputs):
         return lower_call(eqn, ins, out.name, None, in_place=[v in namer.windows for v in eqn.inputs])
-    if is_call_op(eqn):
+    if is_call_op(eqn, device):
         def const(value: np.ndarray) -> str:
             var = Var(value.shape, value.dtype, value=value)
             arr = _array(namer, var)
@@ -331,7 +334,7 @@ def lower(graph: Graph, name: str = "program", device: str = "cpu") -> Plan:
             readers = consumers.get(group.eqn.out, [])
             views_ok = bool(readers) and group.eqn.out not in outputs and all(
                 r.prim.name == "matmul" for r in readers)
-            steps.append(_lower_library(group.eqn, namer, arrays, views_ok))
+            steps.append(_lower_library(group.eqn, namer, arrays, views_ok, device))
             n_lib += 1
     single = not any(isinstance(c, (Eqn, MaskSplit)) for c in chunks)
     if single and not chunks:

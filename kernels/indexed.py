@@ -27,6 +27,21 @@ def _flat(name: str) -> str:
     return f"{name}.reshape(-1)"
 
 
+def position_lines(base: str, terms: list, refuse) -> list[str]:
+    """The lines computing `_p`, the source position of element `_o`, shared by the CPU loop
+    below and the CUDA kernels (kernels/cuda/indexed.py): `base[_o]` plus each index (read at
+    `_o` or through its sel map) times its stride. terms: (index array, sel map or "", size
+    text, stride text) as names in the generated code; `refuse(k)` gives the lines run for an
+    index of term k outside [0, size) (with `_j` holding it): wrap, raise or record it."""
+    lines = [f"_p = {base}[_o]"]
+    for k, (index, sel, size, stride) in enumerate(terms):
+        lines.append(f"_j = {index}[{sel}[_o]]" if sel else f"_j = {index}[_o]")
+        lines.append(f"if _j < 0 or _j >= {size}:")
+        lines += ["    " + line for line in refuse(k)]
+        lines.append(f"_p += _j * {stride}")
+    return lines
+
+
 def index_source(step: Call, arrays: dict[str, Array]) -> str:
     """The loop of a take (out[o] = x[pos]), scatter_add (out[pos] += g[o]) or put
     (out = x; out[pos] = v[vmap[o]]) call; `step.inputs` = (source, base, *terms' arrays)."""
@@ -58,13 +73,14 @@ def index_source(step: Call, arrays: dict[str, Array]) -> str:
     if step.op == "put" and value[1]:
         lines.append(f"{o}_v = {_flat(value[1])}")
     lines.append(f"for _o in range({n}):")
-    lines.append(f"    _p = {o}_b[_o]")
-    for k, (_index, sel, stride, size, dim) in enumerate(terms):
-        at = f"{o}_m{k}[_o]" if sel else "_o"
-        lines.append(f"    _j = {o}_i{k}[{at}]")
-        lines.append(f"    if _j < 0 or _j >= {size}:")
-        lines.append(f"        _j = lib.checked_index({message!r}, _j, {dim}, {size}, {wraps})")
-        lines.append(f"    _p += _j * {stride}")
+
+    def refuse(k: int) -> list[str]:
+        _index, _sel, _stride, size, dim = terms[k]
+        return [f"_j = lib.checked_index({message!r}, _j, {dim}, {size}, {wraps})"]
+
+    lines += ["    " + line for line in position_lines(
+        f"{o}_b", [(f"{o}_i{k}", f"{o}_m{k}" if t[1] else "", str(t[3]), str(t[2])) for k, t in enumerate(terms)],
+        refuse)]
     if step.op == "take":
         lines.append(f"    {o}_f[_o] = {o}_s[_p]")
     elif step.op == "scatter_add":

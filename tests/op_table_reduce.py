@@ -12,8 +12,7 @@ _GATHER = "the values are a gather at the sorted indices (GatherBackward0); torc
 def add_cases(case, s) -> None:
     """Register the cases through op_table's `case` and spec helper `s`."""
     def on_host(name, prims, *args, **kw):
-        """A case that binds cumsum, cumprod or argsort (no GPU kernels yet)."""
-        HOST_FALLBACK_CASES.add(name)
+        """A case that binds cumsum, cumprod or argsort (GPU kernels: kernels/cuda/scan.py)."""
         case(name, prims, *args, **kw)
 
     on_host("cumsum", "cumsum", lambda m, x: m.cumsum(x, 1), s(3, 4))

@@ -174,7 +174,7 @@ def test_arg_reduce_kernels(h100, op, dtype):
 def test_matmul_kernels(h100, a, b):
     from kernels.cuda import matmul
     out = np.result_type(a, b)
-    code = ptx(matmul._kernel(out), arr(a, 3), arr(b, 3), arr(out, 3))
+    code = ptx(matmul._kernel(out), arr(a, 3), arr(b, 3), arr(out, 3), arr(I64), arr(I64))
     if out == F32:
         assert not f64_ops(code), f64_ops(code)
 
@@ -188,13 +188,63 @@ def test_layout_kernels(h100, name, dtype, ndim):
 
 
 @pytest.mark.parametrize('dtype', [F32, F64, I64, B], ids=['f32', 'f64', 'i64', 'bool'])
-def test_index_kernels(h100, dtype):
-    from kernels.cuda import index
-    positions = arr(I64)
-    ptx(index._take, arr(dtype), positions, arr(dtype))
-    ptx(index._put, arr(dtype), positions, arr(dtype), positions)
+def test_indexed_kernels(h100, dtype):
+    from kernels.cuda import indexed
+    pos = arr(I64)
+    ptx(indexed._take, arr(dtype), pos, arr(dtype))
+    ptx(indexed._put, arr(dtype), pos, pos, arr(dtype), pos, nt.int64)
     if dtype != B:
-        ptx(index._segment_add, arr(dtype), positions, arr(dtype), positions, positions)
+        ptx(indexed._sum_segments, arr(dtype), arr(dtype), pos, pos, pos)
+
+
+@pytest.mark.parametrize('n_terms,has_sel,wraps', [(1, (False,), True), (2, (True, False), True),
+                                                   (1, (False,), False)])
+def test_index_position_kernels(h100, n_terms, has_sel, wraps):
+    """The generated positions kernel (bounds checks recorded with an integer atomic min), for
+    int64 and int32 index arrays."""
+    from kernels.cuda import indexed
+    kernel = h100.load_generated(indexed._positions_source(n_terms, has_sel, wraps), 'ptx test').positions
+    for index in (I64, I32):
+        maps = [arr(I64)] * sum(has_sel)
+        ptx(kernel, arr(I64), *[arr(index)] * n_terms, *maps, tup(n_terms), tup(n_terms), arr(I64), nt.int64,
+            arr(I64))
+
+
+def test_scatter_add_helper_kernels(h100):
+    from kernels.cuda import indexed
+    pos = arr(I64)
+    ptx(indexed._claim, pos, pos)
+    ptx(indexed._count, pos, pos)
+    ptx(indexed._place, pos, pos, pos)
+    ptx(indexed._scan_chunks, pos, pos, pos, nt.int64)
+    ptx(indexed._scan_totals, pos)
+    ptx(indexed._add_offsets, pos, pos, nt.int64)
+
+
+@pytest.mark.parametrize('dtype', [F32, F64])
+def test_row_kernels(h100, dtype):
+    """Welford var/std and the p-norm per row (float64 accumulation, as on the CPU)."""
+    from kernels.cuda import rows
+    ptx(rows._moments, arr(dtype), arr(dtype), nt.int64, nt.int64, nt.boolean)
+    ptx(rows._norm, arr(dtype), arr(dtype), nt.int64, nt.float64)
+
+
+@pytest.mark.parametrize('dtype', [F32, F64])
+def test_conv_and_pool_kernels(h100, dtype):
+    """The direct convolution kernels (and their gradients) and the pooling argmax kernels."""
+    from kernels.cuda import conv
+    for kernel in (conv._conv2d, conv._input_grad, conv._weight_grad):
+        ptx(kernel, arr(dtype), arr(dtype), arr(dtype), tup(10), tup(6))
+    ptx(conv._max_pool_indices, arr(dtype), arr(I64), tup(6), tup(6))
+    ptx(conv._adaptive_max_indices, arr(dtype), arr(I64), tup(4))
+
+
+@pytest.mark.parametrize('dtype,out', [(F32, F32), (F64, F64), (I64, I64), (B, I64), (I32, I64)])
+def test_scan_and_argsort_kernels(h100, dtype, out):
+    from kernels.cuda import scan
+    ptx(scan._scan, arr(dtype), arr(out), nt.int64, nt.int64, nt.int64, nt.boolean)
+    if dtype != B:
+        ptx(scan._argsort, arr(dtype), arr(I64), nt.int64, nt.int64, nt.boolean)
 
 
 def test_concatenate_scatters_promoted_dtypes(h100):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels.cuda import program, random, runtime
+from kernels.cuda import conv, program, random, runtime, scan
 
 from . import eager
 
@@ -25,6 +25,9 @@ class CudaBackend:
     import_array = staticmethod(eager.from_cuda_array)
     array_interface = staticmethod(eager.array_interface)
     run = staticmethod(eager.run)
+    call_prims = frozenset({"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim",
+                            "min_dim", "argmax", "argmin", "norm", "var", "std", "matmul"})  # kernels/cuda/calls.py
+    kernel_prims = frozenset(conv.PRIMS + scan.PRIMS)  # kernels/cuda/conv.py, scan.py: eager and in programs
 
     @staticmethod
     def random(kind: str, shape: tuple, dtype: np.dtype, seed: int) -> Any:

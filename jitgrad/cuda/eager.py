@@ -1,7 +1,9 @@
 """Eager ops on GPU storage. core.bind hands every op with an input in GPU memory to `run`,
 which picks the kernel family from the op's declaration: elementwise ops fill the op's scalar
 template (the same text the fused CPU loops use) into a generated CUDA kernel; reductions,
-matmul, layout changes (views.py) and indexing call the kernels in kernels/cuda. GPU storage is always a
+matmul, layout changes (views.py), convolutions and scans call the kernels in kernels/cuda;
+indexing with index arrays, norm/var/std and batched matmul run the library call a compiled
+program would run for them (built from lower_calls.py's Call). GPU storage is always a
 C-contiguous device array: shape ops write new arrays (as in JAX), so no two GPU tensors alias
 and in-place writes can never reach a value saved for backward through a hidden view."""
 from __future__ import annotations
@@ -11,10 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kernels.cuda import elementwise, index, layout, matmul, reduce, runtime
+from kernels.cuda import calls, conv, elementwise, layout, matmul, reduce, runtime, scan
+from kernels.spec import Array
 
 from .. import core, devices, dtypes, prims, shapes
 from ..core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, TRANSFER, Primitive
+from ..ir import Eqn, Var
+from ..lower_calls import lower_call
 from ..templates import scalar_expression
 from . import views
 
@@ -120,6 +125,10 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
         return views.unindex(datas[0], params["spec"], tuple(shape), dtype)
     if prim.name in _INDEXED:
         return _indexed(prim.name, datas, params, tuple(shape), dtype)
+    if prim.name in conv.PRIMS:
+        return conv.run(prim.name, [_on_device(d) for d in datas], params, tuple(shape))
+    if prim.name in scan.PRIMS:
+        return scan.run(prim.name, [_on_device(d) for d in datas], params, dtype)
     if prim.name == "cat":
         return layout.concatenate(datas, params["dim"])
     if prim.name == "stack":
@@ -130,35 +139,43 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
 
 
 _INDEXED = {"getitem", "unindex", "setitem", "gather", "scatter_add"}
+_calls: dict = {}  # (op, params, operand shapes and dtypes) -> (function, its constants on the GPU)
 
 
 def _indexed(name: str, datas: list, params: dict, shape: tuple, dtype: np.dtype):
-    """Integer-array and mask indexing, gather and their adjoints: NumPy's own implementation
-    applied to element positions (on the host, with the index arrays) gives a position map; the
-    values move on the GPU (take / put / deterministic add_at)."""
-    x = datas[0]
-    host_index = [d if core.on_host(d) else runtime.to_host(d) for d in datas[2 if name == "setitem" else 1:]]
-    if name == "gather":
-        return index.take(x, prims.GATHER.impl(_positions(x.shape), *host_index, **params))
-    if name == "getitem":
-        return index.take(x, prims.GETITEM.impl(_positions(x.shape), *host_index, **params))
-    if name == "setitem":
-        positions = prims.GETITEM.impl(_positions(x.shape), *host_index, **params)
-        out = copy(x)
-        value = datas[1][()] if core.on_host(datas[1]) else datas[1]
-        index.put(out, positions, elementwise.elementwise("x0", [value], positions.shape, dtype))
-        return out
-    out = runtime.zeros(shape, dtype)
-    if name == "unindex":
-        positions = prims.GETITEM.impl(_positions(shape), *host_index, spec=params["spec"])
-    else:  # scatter_add: the adjoint of gather from an array of `shape`
-        positions = prims.GATHER.impl(_positions(shape), *host_index, dim=params["dim"])
-    index.add_at(out, np.asarray(positions), x)
-    return out
+    """Indexing with index arrays, setitem, gather and their adjoints: the library call that
+    compiled programs run (jitgrad/lower_calls.py -> kernels/cuda/calls.py), index arrays on
+    the GPU, bounds checked in the kernel."""
+    return _library_call(prims.BY_NAME[name], [_on_device(d) for d in datas], params, shape, dtype)
 
 
-def _positions(shape: tuple) -> np.ndarray:
-    return np.arange(shapes.numel(tuple(shape)), dtype=np.int64).reshape(shape)
+def _library_call(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    key = (prim.name, repr(sorted(params.items())), tuple((tuple(d.shape), str(d.dtype)) for d in datas))
+    entry = _calls.get(key)
+    if entry is None:
+        entry = _calls[key] = _prepare_call(prim, datas, params, shape, dtype)
+    fn, consts = entry
+    return fn(*datas, *consts)
+
+
+def _prepare_call(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    """The function and constants of the one-equation program `prim(*datas)`: its Call from
+    lower_calls (the integer maps it registers become GPU constants, made once per key)."""
+    ins = [Var(tuple(d.shape), np.dtype(d.dtype)) for d in datas]
+    eqn = Eqn(prim, ins, params, Var(tuple(shape), np.dtype(dtype)))
+    names = [f"x{i}" for i in range(len(datas))]
+    arrays = {n: Array(n, v.shape, v.dtype.name) for n, v in zip(names, ins)}
+    consts: dict = {}
+
+    def const(value: np.ndarray) -> str:
+        name = f"c{len(consts)}"
+        consts[name] = runtime.to_device(np.ascontiguousarray(value))
+        arrays[name] = Array(name, tuple(value.shape), value.dtype.name)
+        return name
+
+    step = lower_call(eqn, names, "out", const)
+    arrays["out"] = Array("out", tuple(shape), np.dtype(dtype).name)
+    return calls.function(step, arrays, names + list(consts)), list(consts.values())
 
 
 def _check_devices(prim: Primitive, datas: Sequence) -> None:
@@ -181,11 +198,11 @@ def _elementwise(prim: Primitive, datas: list, params: dict, shape: tuple, dtype
 
 def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
     """A reduction as its declaration says: its combine rule (the kernel table's row), its
-    finalisation scale, or its index-carrying kernel; norm/var/std compose plain reductions."""
+    finalisation scale, or its index-carrying kernel; norm/var/std are row-kernel calls."""
     x = datas[0]
     reduction = prim.reduction
-    if reduction is None:  # norm, var, std: composed of elementwise kernels and plain reductions
-        return _composite_reduction(prim.name, x, params, tuple(shape), dtype)
+    if reduction is None:  # norm, var, std: the row kernels compiled programs call
+        return _library_call(prim, [x], params, tuple(shape), dtype)
     ndim = len(x.shape)
     if reduction.returns_index:
         dim, keepdim = params["dim"], params["keepdim"]
@@ -202,68 +219,26 @@ def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: 
     return out.reshape(shape) if tuple(out.shape) != tuple(shape) else out
 
 
-def _composite_reduction(name: str, x, params: dict, shape: tuple, dtype: np.dtype):
-    """norm, var and std as the NumPy implementations in prims.py compute them, from GPU passes."""
-    dims, keepdim = tuple(params["dims"]), params["keepdim"]
-    count = shapes.numel(tuple(x.shape[d] for d in dims))
-    full = tuple(x.shape)
-    if name == "norm":
-        p = params["p"]
-        if p == 2:
-            squares = elementwise.elementwise("(x0 * x0)", [x], full, dtype)
-            total = _reduce(squares, "sum", dims, keepdim, dtype)
-            return elementwise.elementwise("math.sqrt(x0)", [total], shape, dtype)
-        magnitude = elementwise.elementwise("math.fabs(x0)", [x], full, dtype)
-        if p == np.inf:
-            return runtime.zeros(shape, dtype) if count == 0 else _reduce(magnitude, "max", dims, keepdim, dtype)
-        if p == 1:
-            return _reduce(magnitude, "sum", dims, keepdim, dtype)
-        powers = elementwise.elementwise("math.pow(x0, x1)", [magnitude, dtype.type(p)], full, dtype)
-        total = _reduce(powers, "sum", dims, keepdim, dtype)
-        return elementwise.elementwise("math.pow(x0, x1)", [total, dtype.type(1.0 / p)], shape, dtype)
-    mean = _reduce(x, "sum", dims, True, dtype, core.mean_scale(count))
-    deviations = elementwise.elementwise("((x0 - x1) * (x0 - x1))", [x, mean], full, dtype)
-    denominator = max(count - params["correction"], 0)
-    variance = _reduce(deviations, "sum", dims, keepdim, dtype, 1.0 / denominator if denominator else float("inf"))
-    return variance if name == "var" else elementwise.elementwise("math.sqrt(x0)", [variance], shape, dtype)
-
-
-def _reduce(x, op: str, dims: tuple, keepdim: bool, dtype: np.dtype, scale: float = 1.0):
-    return reduce.reduce(x, op, dims, keepdim, dtype, scale)
-
-
 def _matmul(a, b, shape: tuple, dtype: np.dtype):
-    """np.matmul semantics (vectors, matrices, broadcast batches) on the 2-D/3-D kernel."""
+    """np.matmul semantics: vectors and matrices on the 2-D kernel; with a batch, the library
+    call compiled programs run (one product over flattened rows, or the batched kernel reading
+    broadcast operands through batch maps)."""
     a = _on_device(a)
     b = _on_device(b)
+    if len(a.shape) > 2 or len(b.shape) > 2:
+        return _library_call(prims.MATMUL_PRIM, [a, b], {}, tuple(shape), dtype)
     a2 = a.reshape((1,) + tuple(a.shape)) if len(a.shape) == 1 else a
     b2 = b.reshape(tuple(b.shape) + (1,)) if len(b.shape) == 1 else b
-    batch = shapes.broadcast(tuple(a2.shape[:-2]), tuple(b2.shape[:-2]))
-    if not batch:
-        out = matmul.matmul(a2, b2)
-    else:
-        n = shapes.numel(batch)
-        a3 = _expand_batch(a2, batch).reshape((n,) + tuple(a2.shape[-2:]))
-        b3 = _expand_batch(b2, batch).reshape((n,) + tuple(b2.shape[-2:]))
-        out = matmul.matmul(a3, b3)
-    return out.reshape(tuple(shape))
+    return matmul.matmul(a2, b2).reshape(tuple(shape))
 
 
 def _on_device(d):
     return to_device(d) if core.on_host(d) else d
 
 
-def _expand_batch(x, batch: tuple):
-    full_shape = tuple(batch) + tuple(x.shape[-2:])
-    if tuple(x.shape) == full_shape:
-        return x
-    (_, strides), offset = views.geometry_of(tuple(x.shape), lambda v: np.broadcast_to(v, full_shape))
-    return layout.strided_copy(x, full_shape, strides, offset)
-
-
 def _on_host(prim: Primitive, datas: list, params: dict, dtype: np.dtype):
-    """Ops without a CUDA kernel yet (integer-array indexing, setitem, gather, scatter_add):
-    computed by the NumPy implementation on host copies, with a one-time warning."""
+    """A primitive with no CUDA kernel (none of the op table's; a newly declared op until it
+    gets one): computed by the NumPy implementation on host copies, with a one-time warning."""
     if prim.name not in _warned_host:
         _warned_host.add(prim.name)
         warnings.warn(f"jitgrad: '{prim.name}' has no CUDA kernel yet; for GPU tensors it runs on the CPU "

@@ -13,7 +13,7 @@ import numpy as np
 from .. import cache
 from ..cpu import CompiledProgram
 from ..spec import Array, Call, Loop, Program
-from . import loops, runtime
+from . import calls, loops, runtime
 from .elementwise import vm_binding
 
 
@@ -127,6 +127,7 @@ def render(program: Program) -> str:
     vm: set = set()
     allocated = {a.name for a in program.inputs + program.constants + program.preallocated}
     uses = set()
+    checks: list[str] = []  # error records of the calls that check indices, in program order
     for i, step in enumerate(program.steps):
         for name in _written(step):
             if name not in allocated:
@@ -139,9 +140,14 @@ def render(program: Program) -> str:
             host += r.host
             vm |= r.vm
         elif isinstance(step, Call):
-            text = call_source(step, arrays)
-            uses.add("_mm" if step.op == "matmul" else "_layout")
-            lines = text.split("\n")
+            if step.op in calls.OPS:
+                lines, record, used = calls.render(step, arrays, len(checks))
+                uses |= used
+                if record is not None:
+                    checks.append(record)
+            else:
+                lines = call_source(step, arrays).split("\n")
+                uses.add("_mm" if step.op == "matmul" else "_layout")
             host += lines[:-1] + [lines[-1] + (f"  # {step.origin}" if step.origin else "")]
         else:
             raise TypeError(f"unknown program step {step!r}")
@@ -155,10 +161,7 @@ def render(program: Program) -> str:
            "from kernels import vmath as _vm  # noqa: F401",
            "from kernels.cuda import runtime as _rt",
            "from kernels.cuda.loops import launcher as _launcher  # noqa: F401"]
-    if "_layout" in uses:
-        out.append("from kernels.cuda import layout as _layout")
-    if "_mm" in uses:
-        out.append("from kernels.cuda import matmul as _mm")
+    out += [calls.MODULES[m] for m in sorted(uses)]
     out += ["", "_CACHE = not _rt.simulated()"]
     out += [vm_binding(fn, suffix) for fn, suffix in sorted(vm)]
     for text in kernels:
@@ -171,7 +174,8 @@ def render(program: Program) -> str:
     for a in program.preallocated:
         body.append(f"if {a.name} is None:")
         body.append(f"    {a.name} = _rt.empty({tuple(a.shape)!r}, {_np(a.dtype)})")
-    body += host
+    allocate_errors, check_errors = calls.error_check(checks)
+    body += allocate_errors + host + check_errors
     outs = ", ".join(program.outputs)
     body.append(f"return ({outs}{',' if len(program.outputs) == 1 else ''})")
     out += ["    " + line for line in body]
