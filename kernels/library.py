@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from . import conv, indexed, masks, scans
 from .conv import adaptive_max_pool2d_indices, conv2d, conv2d_input_grad, conv2d_weight_grad, max_pool2d_indices
@@ -35,7 +35,7 @@ def reduce_mul(acc, value):
 
 
 @intrinsic
-def claim_chunk(typingctx, counter):
+def _fetch_and_increment(typingctx, counter):
     """The next chunk number for the calling thread: an atomic fetch-and-increment of
     ``counter[0]`` (an int64 array shared by the threads of one parallel loop).
 
@@ -51,6 +51,21 @@ def claim_chunk(typingctx, counter):
         return builder.atomic_rmw("add", data, ir.Constant(ir.IntType(64), 1), "monotonic")
 
     return types.int64(counter), codegen
+
+
+def claim_chunk(counter):
+    """The next chunk number (see _fetch_and_increment, what compiled code runs). This Python version
+    serves the Python run mode (JITGRAD_CPU_KERNELS=python), where one thread runs the loop."""
+    chunk = counter[0]
+    counter[0] = chunk + 1
+    return chunk
+
+
+@overload(claim_chunk)
+def _claim_chunk_compiled(counter):
+    if isinstance(counter, types.Array) and counter.dtype == types.int64:
+        return lambda counter: _fetch_and_increment(counter)
+    return None
 
 
 @numba.njit(cache=True)

@@ -77,7 +77,7 @@ def test_training_step_with_batch_norm_matches_torch():
         loss = torch.nn.functional.cross_entropy(tm(x), y)
         loss.backward()
         opt.step()
-        torch_losses.append(float(loss))
+        torch_losses.append(loss.item())
     np.testing.assert_allclose(losses, torch_losses, rtol=1e-10)
     ours = _state(model)
     for name, value in tm.state_dict().items():

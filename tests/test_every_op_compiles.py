@@ -126,11 +126,13 @@ def test_out_of_range_index_in_second_dim_and_in_backward_refused():
 
 @pytest.mark.parametrize("bad", [4, -1])
 def test_gather_and_scatter_indices_refused_in_both_modes(bad):
-    """gather refuses indices outside [0, size) with PyTorch's RuntimeError naming the index."""
+    """gather refuses indices outside [0, size) with PyTorch's RuntimeError naming the index (an
+    IndexOutOfRangeError: also an IndexError, as Python code expects of a bad index)."""
     x = jitgrad.tensor(X, requires_grad=True)
     idx = jitgrad.tensor(np.array([[0, bad], [1, 2], [3, 3]]))
     for err in _both_modes(lambda a, i: a.gather(1, i).sum(), x, idx):
-        assert type(err) is RuntimeError and f"index {bad} is out of bounds for dimension 1 with size 4" in str(err)
+        assert isinstance(err, RuntimeError) and isinstance(err, IndexError)
+        assert f"index {bad} is out of bounds for dimension 1 with size 4" in str(err)
     torch = pytest.importorskip("torch")
     with pytest.raises(RuntimeError, match=f"index {bad} is out of bounds"):
         torch.tensor(X).gather(1, torch.tensor(idx.numpy()))
