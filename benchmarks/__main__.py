@@ -22,7 +22,7 @@ def usable_cores() -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=(
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}", description=(
         "Time value+gradient workloads in NumPy (hand-written gradients), jitgrad (eager, jit), PyTorch and "
         "JAX (when installed); every variant is checked against NumPy first."))
     size = p.add_mutually_exclusive_group()
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                                     out=args.out or harness.RESULTS_DIR, threads=threads)
         harness.select_cases(only)
     except ValueError as exc:
-        print(f"python -m benchmarks: error: {exc}", file=sys.stderr)
+        print(f"python -m {__package__}: error: {exc}", file=sys.stderr)
         return 2
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     result = harness.run(settings)

@@ -61,6 +61,8 @@ def module_names(root: Path = ROOT) -> dict[str, Path]:
     for top in PACKAGES:
         for path in sorted((root / top).rglob("*.py")):
             parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[0] == "kernels":  # the back end is imported as jitgrad._kernels
+                parts = ["jitgrad", "_kernels", *parts[1:]]
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
 
@@ -200,7 +202,7 @@ def _summary(sizes: dict[str, int], package: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.arch_report", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}.arch_report", description=__doc__.split("\n\n")[0])
     p.add_argument("--root", type=Path, default=ROOT, help="the checkout to report on (default: this one)")
     p.add_argument("--before", type=Path, help="an older checkout: its cycles and sizes are shown beside")
     p.add_argument("--graph", action="store_true", help="print the whole import graph, one line per module")

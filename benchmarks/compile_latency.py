@@ -24,7 +24,7 @@ _CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
 import jitgrad
-from benchmarks.workloads import data, jitgrad_jit
+from jitgrad.benchmarks.workloads import data, jitgrad_jit
 imported = time.perf_counter() - t0
 row, size = sys.argv[1], int(sys.argv[2])
 run = (jitgrad_jit.mlp(data.mlp(size)) if row == "mlp" else jitgrad_jit.div_mul_loop(data.div_mul_loop(size)))
@@ -80,7 +80,7 @@ def _verdict(seconds: float, goal: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.compile_latency", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}.compile_latency", description=__doc__.splitlines()[0])
     p.add_argument("--only", default="mlp,loop", help="comma-separated rows: mlp, loop")
     p.add_argument("--steps", type=int, default=1000, help="iterations of the loop row")
     p.add_argument("--repeat", type=int, default=1, help="best of this many cold+warm pairs")

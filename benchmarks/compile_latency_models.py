@@ -21,8 +21,8 @@ _SETUP = {
     "trf": ("2-layer Transformer (emb 64, 4 heads, ctx 16, batch 32), jit_grad fwd+bwd", 15.0, "TRF = 1\n"),
 }
 _MODEL = """
-from benchmarks.workloads import data, models
-from benchmarks.workloads.model_rows import factories
+from jitgrad.benchmarks.workloads import data, models
+from jitgrad.benchmarks.workloads.model_rows import factories
 if "TRF" in globals():
     inp, row = data.transformer(32), "TRF"
 else:
@@ -61,7 +61,7 @@ def measure(name: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.compile_latency_models", description=__doc__)
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}.compile_latency_models", description=__doc__)
     p.add_argument("--only", default=None, help=f"comma-separated rows of {', '.join(_SETUP)}")
     args = p.parse_args(argv)
     names = args.only.split(",") if args.only else list(_SETUP)

@@ -38,7 +38,7 @@ def mpiexec(ranks: int, child_args: list[str], limit_s: float = 600) -> dict:
     exe = str(beside) if beside.exists() else shutil.which("mpiexec")
     if exe is None:
         raise SystemExit('mpiexec not found: pip install "jitgrad[distributed]"')
-    cmd = [exe, "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "benchmarks.distributed", "--child",
+    cmd = [exe, "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", f"{__package__}.distributed", "--child",
            *child_args]
     run = subprocess.run(cmd, cwd=ROOT, env=local_mpiexec_env(), capture_output=True, text=True, timeout=limit_s,
                          stdin=subprocess.DEVNULL)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         child(argv[1:])
         return 0
-    p = argparse.ArgumentParser(prog="python -m benchmarks.distributed", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}.distributed", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a shorter training run")
     p.add_argument("--ranks", default="1,2", help="rank counts for the throughput rows (default 1,2)")
     args = p.parse_args(argv)

@@ -23,7 +23,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if not __package__:  # run as a file: the repository root, for `import jitgrad`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jitgrad as jg  # noqa: E402
 from jitgrad import buffer_pool  # noqa: E402
 

@@ -20,11 +20,12 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if not __package__:  # run as a file: the repository root, for `import jitgrad`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numba  # noqa: E402
 
 import jitgrad as jg  # noqa: E402
-from kernels import cpu  # noqa: E402
+from jitgrad._kernels import cpu  # noqa: E402
 
 
 def _w4(x, y):

@@ -24,7 +24,7 @@ import tempfile
 _COMMON = """
 import json, resource, time
 import numpy as np
-from benchmarks.workloads import data
+from jitgrad.benchmarks.workloads import data
 inp = data.resnet(BATCH)
 if SIZE != 64:
     inp["x"] = np.ascontiguousarray(inp["x"][:, :, :SIZE, :SIZE])
@@ -44,7 +44,7 @@ def best_of(run, repeat):
 
 _JITGRAD = """
 import jitgrad as jg
-from benchmarks.workloads.jitgrad_eager import resnet_model
+from jitgrad.benchmarks.workloads.jitgrad_eager import resnet_model
 x, labels = jg.tensor(inp["x"]), jg.tensor(inp["labels"])
 
 def make_step(finetune, compiled):
@@ -69,7 +69,7 @@ def make_step(finetune, compiled):
 _TORCH = """
 import torch
 torch.set_num_threads(1)
-from benchmarks.workloads.torch_eager import _resnet18
+from jitgrad.benchmarks.workloads.torch_eager import _resnet18
 model = _resnet18()
 model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in inp["state"].items()})
 opt = torch.optim.SGD(model.parameters(), lr=inp["lr"], momentum=inp["momentum"])

@@ -20,7 +20,7 @@ import json, sys, time
 import numpy as np
 import numba
 import jitgrad as jg
-from kernels import cpu
+from jitgrad._kernels import cpu
 cpu.PARALLEL_THRESHOLD = 0
 sizes, reps = json.loads(sys.argv[1]), int(sys.argv[2])
 f = jg.value_and_grad(lambda x, y: (jg.tanh(x * y + jg.sin(x)) * jg.exp(-x * x) + jg.log1p(y * y)).mean(),
@@ -51,7 +51,7 @@ def run_layer(layer: str, sizes: list[int], reps: int, threads: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.threading_layers", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}.threading_layers", description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="131072,524288")
     p.add_argument("--reps", type=int, default=30)
     p.add_argument("--rounds", type=int, default=3)

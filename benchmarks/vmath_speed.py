@@ -19,8 +19,9 @@ import numba
 import numpy as np
 from numba import njit
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from kernels import vmath as vm  # noqa: E402
+if not __package__:  # run as a file: the repository root, for `import jitgrad`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jitgrad._kernels import vmath as vm  # noqa: E402
 
 OPTS = vm.JIT_OPTIONS
 

@@ -18,9 +18,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from kernels import vmath as vm  # noqa: E402
-from kernels.vmath._prims import f32_bits, f32_from_bits  # noqa: E402
+if not __package__:  # run as a file: the repository root, for `import jitgrad`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jitgrad._kernels import vmath as vm  # noqa: E402
+from jitgrad._kernels.vmath._prims import f32_bits, f32_from_bits  # noqa: E402
 
 F32_BOUND, F64_BOUND = 2.0, 4.0
 TRIG_BOUND_F32 = math.inf  # sin/cos/tan are accurate over the whole range (exact reduction

@@ -2,6 +2,7 @@
 
 This module only re-exports the public API; each name is defined in the module named below.
 """
+from . import _layout  # noqa: F401 - first: in a checkout, jitgrad._kernels is the kernels/ folder
 from . import autograd, cuda, distributed, models, nn, optim, utils, viz
 from . import unsupported as _unsupported
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,

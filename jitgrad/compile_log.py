@@ -189,7 +189,7 @@ def compile_failed(record: _Record | None, exc: BaseException) -> bool:
 def failure_message(compiled: list, exc: BaseException) -> str:
     """The warning for a program Numba refused to compile: a jitgrad bug, with the path of the
     generated source to attach to the report."""
-    from kernels import cache
+    from jitgrad._kernels import cache
     failed = next((c for c in compiled if c is not None and not _has_compiled(c)), None)
     failed = failed or next((c for c in compiled if c is not None), None)
     name = failed.program.name if failed is not None else "a program"

@@ -586,7 +586,7 @@ cache_limit = call_cache.cache_limit
 def clear_cache() -> None:
     """Forget every compiled function's executables (they trace again on their next call) and
     delete the disk cache of compiled kernels ($JITGRAD_CACHE_DIR)."""
-    from kernels import cache
+    from jitgrad._kernels import cache
     call_cache.clear_all()
     cache.clear()
 

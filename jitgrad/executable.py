@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from kernels import cpu
+from jitgrad._kernels import cpu
 
 from . import compile_log, core, devices
 from .buffer_pool import BufferPool

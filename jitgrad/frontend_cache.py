@@ -44,7 +44,7 @@ _source_digest: list = []
 def enabled() -> bool:
     """Whether the front-end cache is used ($JITGRAD_FRONTEND_CACHE=0 turns it off; the
     Python run mode of the tests' kernels never uses it)."""
-    from kernels import cpu
+    from jitgrad._kernels import cpu
     return os.environ.get("JITGRAD_FRONTEND_CACHE", "1") != "0" and not cpu.runs_as_python()
 
 
@@ -52,7 +52,7 @@ def source_digest() -> str:
     """A hash of every source file of jitgrad/ and kernels/ (once per process, ~10 ms): an
     edit anywhere in the compiler makes every front-end record a miss."""
     if not _source_digest:
-        import kernels
+        from jitgrad import _kernels as kernels
         h = hashlib.sha256()
         for package in (Path(__file__).resolve().parent, Path(kernels.__file__).resolve().parent):
             for path in sorted(package.rglob("*.py")):
@@ -67,7 +67,7 @@ def lowering_settings() -> tuple:
     import llvmlite
     import numba
 
-    from kernels import cpu
+    from jitgrad._kernels import cpu
 
     from . import fuse, lower
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("JITGRAD_")
@@ -116,7 +116,7 @@ class FrontEnd:
         return cls(h.hexdigest()[:32])
 
     def _path(self, role: str) -> Path:
-        from kernels import cache
+        from jitgrad._kernels import cache
         return cache.cache_dir() / f"fe_{self.key}_{role}.pkl"
 
     def load(self, role: str) -> dict | None:
@@ -135,7 +135,7 @@ class FrontEnd:
 
     def save(self, role: str, meta: dict, executable: dict) -> None:
         """Store `role`'s record; a disk that refuses it only costs the next process a trace."""
-        from kernels import cache
+        from jitgrad._kernels import cache
         record = {"key": self.key, "role": role, "meta": meta, "executable": executable}
         try:
             path = self._path(role)

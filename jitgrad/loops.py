@@ -147,7 +147,7 @@ class _Loop:
 def _compile_loop(exe: Executable, n_state: int, n_captured: int):
     """The njit function `loop(lower, upper, *state, *captured, *constants)` calling the body's
     compiled program once per index (generated source, cached on disk like every program)."""
-    from kernels import cache
+    from jitgrad._kernels import cache
     body_fn = exe._fn
     state = [f"s{k}" for k in range(n_state)]
     graph_names = ["i"] + state + [f"c{k}" for k in range(n_captured)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
+from jitgrad._kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 from . import dtypes, shapes
 from .dtypes import kernel_dtype

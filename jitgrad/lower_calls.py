@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kernels.spec import Call
+from jitgrad._kernels.spec import Call
 
 from . import prims
 from .ir import Eqn

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kernels.spec import IndexOutOfRangeError
+from jitgrad._kernels.spec import IndexOutOfRangeError
 
 from . import dtypes, shapes
 from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
@@ -129,7 +129,7 @@ def _getitem_name(params, in_shapes):
 def _add_at(out: np.ndarray, index, values: np.ndarray) -> None:
     """np.add.at(out, index, values) through a compiled loop over flat positions (repeats
     accumulate, in the index's order): the eager backward of advanced indexing, ~50x faster."""
-    from kernels.library import add_at_flat  # (lazy: the kernel compiles, or loads from disk, on first use)
+    from jitgrad._kernels.library import add_at_flat  # (lazy: the kernel compiles, or loads from disk, on first use)
     if out.dtype == np.float16:  # (Numba has no float16 on the CPU: accumulate in float32)
         wide = out.astype(np.float32)
         _add_at(wide, index, values)
@@ -145,7 +145,7 @@ _FULL_SLICE = ("s", None, None, None)
 
 def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
     """out[rows] += g for one index array on dim 0 (an embedding's backward): whole rows at a time."""
-    from kernels.library import add_rows
+    from jitgrad._kernels.library import add_rows
     if out.dtype == np.float16:  # (Numba has no float16 on the CPU: accumulate in float32)
         wide = out.astype(np.float32)
         _add_rows(wide, rows, g)
@@ -359,7 +359,7 @@ def _check_along(index, dim, size, op):
 def _scatter_add_impl(g, index, dim, shape):
     """Zeros of `shape` with g added along dim at index: one compiled pass in index order, as the
     compiled program's scatter_add loop (bounds checked there, PyTorch's RuntimeError)."""
-    from kernels.library import scatter_add_along  # (lazy: compiles, or loads from disk, on first use)
+    from jitgrad._kernels.library import scatter_add_along  # (lazy: compiles, or loads from disk, on first use)
     out = np.zeros(shape, dtype=g.dtype)
     if index.size:
         scatter_add_along(out, np.ascontiguousarray(index, dtype=np.int64),

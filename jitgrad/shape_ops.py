@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kernels.spec import IndexOutOfRangeError
+from jitgrad._kernels.spec import IndexOutOfRangeError
 
 from . import core, dtypes, prims, shapes
 from .core import Symbolic, TensorBase

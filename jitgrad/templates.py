@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kernels import vmath
+from jitgrad._kernels import vmath
 
 from . import dtypes
 

@@ -126,7 +126,7 @@ def render(rule, flags: dict, state_names: tuple, n: int, name: str) -> str:
         f'{sorted(flags.items())}; do not edit."""',
         "import math",
         "import numba",
-        "from kernels.optim import maximum as _maximum",
+        "from jitgrad._kernels.optim import maximum as _maximum",
         "",
         "",
         "@numba.njit(cache=True, nogil=True, error_model='numpy')",

@@ -11,7 +11,7 @@ import pytest
 from numba.core import config
 from vmath_kernels import asm
 
-import kernels.vector_width as vw
+import jitgrad._kernels.vector_width as vw
 
 HOST = llvm.get_host_cpu_features().flatten()
 HAS_AVX512 = '+avx512f' in HOST.split(',')
@@ -40,14 +40,15 @@ def test_opt_out_leaves_numba_features_alone():
     """JITGRAD_VECTOR_WIDTH=256 keeps Numba's own CPU feature choice."""
     env = dict(os.environ, JITGRAD_VECTOR_WIDTH='256', PYTHONPATH=ROOT)
     env.pop('NUMBA_CPU_FEATURES', None)
-    code = 'import kernels.vector_width as v; from numba.core import config; print(v.FULL_WIDTH, config.CPU_FEATURES)'
+    code = ('import jitgrad._kernels.vector_width as v; from numba.core import config; '
+            'print(v.FULL_WIDTH, config.CPU_FEATURES)')
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ['False', 'None']
 
 
 def _kernels_env(**extra):
     env = dict(os.environ, PYTHONPATH=ROOT, **extra)
-    code = 'import os, kernels; print(os.environ.get("OMP_WAIT_POLICY"))'
+    code = 'import os, jitgrad._kernels; print(os.environ.get("OMP_WAIT_POLICY"))'
     if 'OMP_WAIT_POLICY' not in extra:
         env.pop('OMP_WAIT_POLICY', None)
     return subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 import jitgrad as jg
-from kernels import cache, source_deps
+from jitgrad._kernels import cache, source_deps
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED_HEADER = ("import math\nfrom kernels import library as lib\n"
-                    "from kernels import vmath as vm\n")
+GENERATED_HEADER = ("import math\nfrom jitgrad._kernels import library as lib\n"
+                    "from jitgrad._kernels import vmath as vm\n")
 
 
 def _copy_kernels(dest: Path) -> Path:
@@ -235,7 +235,7 @@ def test_two_processes_fill_one_empty_cache_at_once(tmp_path):
 
 
 def test_a_kernel_numba_cannot_compile_is_a_reported_bug_and_runs_in_the_interpreter(tmp_path, monkeypatch):
-    from kernels import cpu
+    from jitgrad._kernels import cpu
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
     render = cpu.render
 

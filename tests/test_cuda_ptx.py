@@ -35,7 +35,7 @@ except Exception as exc:  # noqa: BLE001 - any missing piece of the toolchain
 import numba  # noqa: E402
 from numba import types as nt  # noqa: E402
 
-from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store  # noqa: E402
+from jitgrad._kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store  # noqa: E402
 
 CC = (9, 0)
 H100 = pytypes.SimpleNamespace(name='NVIDIA H100 80GB HBM3', compute_capability=CC, MULTIPROCESSOR_COUNT=132,
@@ -51,7 +51,7 @@ def _clear_runtime_caches(runtime) -> None:
 @pytest.fixture(scope='module')
 def h100(tmp_path_factory):
     """kernels.cuda.runtime answers as an H100 would; device functions compile for cc 9.0."""
-    from kernels.cuda import runtime
+    from jitgrad._kernels.cuda import runtime
     _clear_runtime_caches(runtime)
     try:
         with pytest.MonkeyPatch.context() as mp:
@@ -115,7 +115,7 @@ ELEMENTWISE = [
 @pytest.mark.parametrize('expr,kinds,dtypes,out,ndim,f32_only', ELEMENTWISE,
                          ids=[f'e{i}' for i in range(len(ELEMENTWISE))])
 def test_elementwise_kernels(h100, expr, kinds, dtypes, out, ndim, f32_only):
-    from kernels.cuda import elementwise as ew
+    from jitgrad._kernels.cuda import elementwise as ew
     kernel = h100.load_generated(ew._source(expr, tuple(kinds), ndim), 'ptx test').kernel
     args = [arr(out)]
     for kind, dtype in zip(kinds, dtypes, strict=True):
@@ -129,7 +129,7 @@ def test_elementwise_kernels(h100, expr, kinds, dtypes, out, ndim, f32_only):
 
 @pytest.mark.parametrize('dtype', [F32, F64, I32, I64, B], ids=lambda d: np.dtype(d).name)
 def test_fill_kernel(h100, dtype):
-    from kernels.cuda.fill import fill
+    from jitgrad._kernels.cuda.fill import fill
     ptx(fill, arr(dtype), scalar(dtype))
 
 
@@ -151,8 +151,8 @@ REDUCE = [
 
 @pytest.mark.parametrize('op,dtype,out,shape,axes,scale', REDUCE, ids=[f'r{i}' for i in range(len(REDUCE))])
 def test_reduce_kernels(h100, op, dtype, out, shape, axes, scale):
-    from kernels.cuda import program as cuda_program
-    from kernels.cuda import reduce as red
+    from jitgrad._kernels.cuda import program as cuda_program
+    from jitgrad._kernels.cuda import reduce as red
     prog = red.program_spec(op, np.dtype(dtype), np.dtype(out), shape, axes, scale)
     compiled = cuda_program.compile_program(prog, 'ptx test')
     _check_program_kernels(prog, compiled, f32_only=False)
@@ -161,7 +161,7 @@ def test_reduce_kernels(h100, op, dtype, out, shape, axes, scale):
 @pytest.mark.parametrize('op,dtype', [('max', F32), ('min', F64), ('max', I64), ('min', B)],
                          ids=['max_f32', 'min_f64', 'max_i64', 'min_bool'])
 def test_arg_reduce_kernels(h100, op, dtype):
-    from kernels.cuda import reduce as red
+    from jitgrad._kernels.cuda import reduce as red
     val = 'int32' if dtype == B else np.dtype(dtype).name
     kernel = h100.load_generated(red._arg_source(op, val), 'ptx test').kernel
     ptx(kernel, arr(dtype), arr(dtype), arr(I64), nt.int64, nt.int64)
@@ -172,7 +172,7 @@ def test_arg_reduce_kernels(h100, op, dtype):
 @pytest.mark.parametrize('a,b', [(F32, F32), (F64, F64), (F32, F64), (I64, I64)],
                          ids=['f32', 'f64', 'f32_f64', 'i64'])
 def test_matmul_kernels(h100, a, b):
-    from kernels.cuda import matmul
+    from jitgrad._kernels.cuda import matmul
     out = np.result_type(a, b)
     code = ptx(matmul._kernel(out), arr(a, 3), arr(b, 3), arr(out, 3), arr(I64), arr(I64))
     if out == F32:
@@ -183,13 +183,13 @@ def test_matmul_kernels(h100, a, b):
                                              ('_scatter', F64, 4), ('_scatter_add', F32, 2),
                                              ('_scatter_add', F64, 1)])
 def test_layout_kernels(h100, name, dtype, ndim):
-    from kernels.cuda import layout
+    from jitgrad._kernels.cuda import layout
     ptx(getattr(layout, name), arr(dtype), arr(dtype), tup(ndim), tup(ndim), nt.int64)
 
 
 @pytest.mark.parametrize('dtype', [F32, F64, I64, B], ids=['f32', 'f64', 'i64', 'bool'])
 def test_indexed_kernels(h100, dtype):
-    from kernels.cuda import indexed
+    from jitgrad._kernels.cuda import indexed
     pos = arr(I64)
     ptx(indexed._take, arr(dtype), pos, arr(dtype))
     ptx(indexed._put, arr(dtype), pos, pos, arr(dtype), pos, nt.int64)
@@ -202,7 +202,7 @@ def test_indexed_kernels(h100, dtype):
 def test_index_position_kernels(h100, n_terms, has_sel, wraps):
     """The generated positions kernel (bounds checks recorded with an integer atomic min), for
     int64 and int32 index arrays."""
-    from kernels.cuda import indexed
+    from jitgrad._kernels.cuda import indexed
     kernel = h100.load_generated(indexed._positions_source(n_terms, has_sel, wraps), 'ptx test').positions
     for index in (I64, I32):
         maps = [arr(I64)] * sum(has_sel)
@@ -211,7 +211,7 @@ def test_index_position_kernels(h100, n_terms, has_sel, wraps):
 
 
 def test_scatter_add_helper_kernels(h100):
-    from kernels.cuda import indexed
+    from jitgrad._kernels.cuda import indexed
     pos = arr(I64)
     ptx(indexed._claim, pos, pos)
     ptx(indexed._count, pos, pos)
@@ -224,7 +224,7 @@ def test_scatter_add_helper_kernels(h100):
 @pytest.mark.parametrize('dtype', [F32, F64])
 def test_row_kernels(h100, dtype):
     """Welford var/std and the p-norm per row (float64 accumulation, as on the CPU)."""
-    from kernels.cuda import rows
+    from jitgrad._kernels.cuda import rows
     ptx(rows._moments, arr(dtype), arr(dtype), nt.int64, nt.int64, nt.boolean)
     ptx(rows._norm, arr(dtype), arr(dtype), nt.int64, nt.float64)
 
@@ -232,7 +232,7 @@ def test_row_kernels(h100, dtype):
 @pytest.mark.parametrize('dtype', [F32, F64])
 def test_conv_and_pool_kernels(h100, dtype):
     """The direct convolution kernels (and their gradients) and the pooling argmax kernels."""
-    from kernels.cuda import conv
+    from jitgrad._kernels.cuda import conv
     for kernel in (conv._conv2d, conv._input_grad, conv._weight_grad):
         ptx(kernel, arr(dtype), arr(dtype), arr(dtype), tup(10), tup(6))
     ptx(conv._max_pool_indices, arr(dtype), arr(I64), tup(6), tup(6))
@@ -241,21 +241,21 @@ def test_conv_and_pool_kernels(h100, dtype):
 
 @pytest.mark.parametrize('dtype,out', [(F32, F32), (F64, F64), (I64, I64), (B, I64), (I32, I64)])
 def test_scan_and_argsort_kernels(h100, dtype, out):
-    from kernels.cuda import scan
+    from jitgrad._kernels.cuda import scan
     ptx(scan._scan, arr(dtype), arr(out), nt.int64, nt.int64, nt.int64, nt.boolean)
     if dtype != B:
         ptx(scan._argsort, arr(dtype), arr(I64), nt.int64, nt.int64, nt.boolean)
 
 
 def test_concatenate_scatters_promoted_dtypes(h100):
-    from kernels.cuda import layout
+    from jitgrad._kernels.cuda import layout
     ptx(layout._scatter, arr(F64), arr(F32), tup(2), tup(2), nt.int64)  # float32 part of a float64 cat
 
 
 @pytest.mark.parametrize('name,dtype', [('_uniform_f32', F32), ('_uniform_f64', F64), ('_normal', F32),
                                         ('_normal', F64)])
 def test_random_kernels(h100, name, dtype):
-    from kernels.cuda import random
+    from jitgrad._kernels.cuda import random
     states = nt.Array(numba.from_dtype(random.xoroshiro128p_dtype), 1, 'C')
     code = ptx(getattr(random, name), arr(dtype), states, nt.uint64)
     if name == '_uniform_f32':
@@ -410,7 +410,7 @@ def _check_program_kernels(prog, compiled, f32_only: bool) -> None:
 
 @pytest.mark.parametrize('name', list(PROGRAMS))
 def test_program_kernels(h100, name):
-    from kernels.cuda import program as cuda_program
+    from jitgrad._kernels.cuda import program as cuda_program
     prog, f32_only = PROGRAMS[name]()
     compiled = cuda_program.compile_program(prog, 'ptx test')
     _check_program_kernels(prog, compiled, f32_only)
@@ -454,8 +454,8 @@ def test_every_elementwise_template(h100, dtype):
     in one fused loop per dtype: a float32 loop stays float32 except where vmath's pow, a cast
     to float64, or the large-argument branch of sin/cos/tan asks for float64."""
     prims = pytest.importorskip('jitgrad.prims')
+    from jitgrad._kernels.cuda import program as cuda_program
     from jitgrad.templates import scalar_expression
-    from kernels.cuda import program as cuda_program
     dtype = np.dtype(dtype)
     loads = (Load('a', 'x'), Load('b', 'y'), Load('c', 'm'))
     stmts, stores, temps = [], [], []
@@ -481,11 +481,11 @@ def test_every_elementwise_template(h100, dtype):
 @pytest.mark.parametrize('dtype', [F32, F64], ids=['float32', 'float64'])
 def test_vmath_device_functions(h100, dtype):
     """Every kernels.vmath function as a CUDA device function, called from one kernel."""
-    from kernels import vmath
+    from jitgrad._kernels import vmath
     sfx = 'f32' if dtype == F32 else 'f64'
     fns = list(vmath.FUNCTIONS)
     terms = [f"vm.{f}_{sfx}(x0{', x1' if vmath.ARITY[f] == 2 else ''})" for f in fns]
-    from kernels.cuda import elementwise as ew
+    from jitgrad._kernels.cuda import elementwise as ew
     kernel = h100.load_generated(ew._source(' + '.join(terms), ('f', 'f'), 0), 'ptx test').kernel
     code = ptx(kernel, arr(dtype), arr(dtype), arr(dtype))
     for f in fns:
@@ -497,8 +497,8 @@ def test_vmath_device_functions(h100, dtype):
 @pytest.mark.parametrize('dtype', [F32, F64], ids=['float32', 'float64'])
 def test_optim_kernels(h100, dtype):
     """The update rules of kernels/optim_rules.py rendered for CUDA (every term on)."""
-    optim = pytest.importorskip('kernels.cuda.optim')
-    from kernels import optim_rules
+    optim = pytest.importorskip('jitgrad._kernels.cuda.optim')
+    from jitgrad._kernels import optim_rules
     s, a = scalar(dtype), arr(dtype)
     codes = []
     for rule, flags, names in [
@@ -520,7 +520,7 @@ def test_small_launches_do_not_warn(h100):
     back end's small grids are deliberate, so runtime.configure/launch silence it."""
     import warnings
 
-    from kernels.cuda import layout, loops
+    from jitgrad._kernels.cuda import layout, loops
 
     def small_grid(w):
         return re.search(h100.SMALL_GRID_WARNING, str(w.message)) is not None

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from kernels.cuda import runtime
+from jitgrad._kernels.cuda import runtime
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 
 import jitgrad
 from jitgrad import core, fuse, prims, templates
+from jitgrad._kernels import cpu, reductions
+from jitgrad._kernels.spec import Array, Load, Loop, Program, Reduce, Stmt, Store
 from jitgrad.ir import Eqn, Var
-from kernels import cpu, reductions
-from kernels.spec import Array, Load, Loop, Program, Reduce, Stmt, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 REDUCTIONS = [p for p in prims.ALL if p.reduction is not None]

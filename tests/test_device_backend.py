@@ -9,8 +9,8 @@ import pytest
 
 import jitgrad as jg
 from jitgrad import devices
+from jitgrad._kernels import cpu
 from jitgrad.core import TRANSFER
-from kernels import cpu
 
 torch = pytest.importorskip("torch")
 

@@ -247,7 +247,7 @@ def test_stack_of_fused_results_writes_in_place_and_matches_torch(dim):
 def test_cat_windows_work_when_the_program_runs_as_kernels(monkeypatch):
     """A program split into one kernel per step (the long-program path) allocates the windows
     in its driver and passes cat's existing buffer to the cat kernel."""
-    from kernels import cpu
+    from jitgrad._kernels import cpu
     monkeypatch.setattr(cpu, "MAX_SINGLE_LINES", 0)
     rng = np.random.default_rng(2)
     a, b, h = rng.standard_normal((3, 4)), rng.standard_normal((3, 2)), rng.standard_normal((3, 5))

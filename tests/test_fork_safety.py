@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import jitgrad as jg
-from kernels import cpu, threads
+from jitgrad._kernels import cpu, threads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ _POOL_SCRIPT = textwrap.dedent("""
     import numpy as np
     import numba
     import jitgrad as jg
-    from kernels import cpu
+    from jitgrad._kernels import cpu
 
     cpu.PARALLEL_THRESHOLD = 64  # a parallel kernel at a tiny size
     f = jg.jit(lambda x: jg.tanh(x) * 2 + 1)

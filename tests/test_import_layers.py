@@ -14,7 +14,8 @@ from benchmarks.arch_report import imports as _imports
 
 ROOT = Path(__file__).resolve().parent.parent
 # A module may import only modules listed before it (a package counts as one entry).
-LAYERS = ["version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "generator", "templates",
+LAYERS = ["_layout", "_kernels",  # jitgrad/_layout.py; jitgrad._kernels is kernels/
+          "version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "generator", "templates",
           "autograd_graph", "core", "_typing", "interop", "prims_conv", "prims_promotion", "prims_device",
           "prims_elementwise", "prims_mask", "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims_math",
           "prims_scan", "prims", "math_ops", "shape_ops", "reduce_ops", "linalg_ops", "random_ops", "autodiff",

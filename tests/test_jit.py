@@ -276,7 +276,7 @@ def test_concurrent_processes_fill_one_cache_dir(tmp_path):
 
 
 def test_corrupt_cache_file_is_rewritten(tmp_path, monkeypatch):
-    from kernels import cache
+    from jitgrad._kernels import cache
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
     text = "X = 42\n"
     path = cache.cache_dir() / f"jitgrad_generated_{cache.source_key(text)}.py"

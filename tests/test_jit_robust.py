@@ -191,7 +191,7 @@ def test_float16_arrays_compute_as_eager_mode_does():
 
 
 def test_unusable_cache_dir_compiles_in_memory_with_one_warning(tmp_path, monkeypatch):
-    from kernels import cache
+    from jitgrad._kernels import cache
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(blocker / "cache"))  # (root ignores chmod)
@@ -209,7 +209,7 @@ def test_unusable_cache_dir_compiles_in_memory_with_one_warning(tmp_path, monkey
 
 
 def test_corrupt_source_entry_in_a_writable_dir_is_rewritten(tmp_path, monkeypatch):
-    from kernels import cache
+    from jitgrad._kernels import cache
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
     text = f"Y = {uuid.uuid4().int % 10**9}\n"
     path = cache.cache_dir() / f"jitgrad_generated_{cache.source_key(text)}.py"
@@ -310,7 +310,7 @@ def test_clear_cache_empties_memory_and_disk(tmp_path, monkeypatch):
 
 
 def test_disk_cache_is_trimmed_oldest_first(tmp_path):
-    from kernels import cache
+    from jitgrad._kernels import cache
     for i in range(4):
         p = tmp_path / f"jitgrad_generated_{i}.py"
         p.write_text("x" * 1000)

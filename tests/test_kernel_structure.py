@@ -6,8 +6,8 @@ import pytest
 
 import jitgrad as jg
 from jitgrad import lower
-from kernels import cpu
-from kernels.spec import Loop
+from jitgrad._kernels import cpu
+from jitgrad._kernels.spec import Loop
 
 
 def _rnn(steps: int):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from kernels import cpu
-from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
+from jitgrad._kernels import cpu
+from jitgrad._kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 RNG = np.random.default_rng(0)
 
@@ -78,7 +78,7 @@ def test_matmul_library_call_then_fused_epilogue():
 
 
 def test_same_source_is_loaded_once_per_process():
-    from kernels import cache
+    from jitgrad._kernels import cache
     text = "def f():\n    return 1\n"
     assert cache.load_module(text) is cache.load_module(text)
 
@@ -128,7 +128,7 @@ def test_claim_chunk_hands_out_each_number_once():
     exactly once."""
     import numba
 
-    from kernels import library as lib
+    from jitgrad._kernels import library as lib
 
     @numba.njit(parallel=True)
     def claim_all(total, taken):

@@ -5,7 +5,7 @@ import pytest
 
 import jitgrad as jg
 from jitgrad import nn
-from kernels.cuda import runtime
+from jitgrad._kernels.cuda import runtime
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ def test_mask_count_checks_in_the_kernel(monkeypatch):
     """The compaction kernel refuses a mask whose count differs from the one it was compiled
     for (never a write past its buffer), even if called directly."""
     monkeypatch.setenv("JITGRAD_CPU_KERNELS", "python")
-    from kernels import masks
+    from jitgrad._kernels import masks
     out = np.empty((1, 2, 1))
     with pytest.raises(RuntimeError, match="more elements"):
         masks.mask_select.py_func(np.zeros((1, 3, 1)), np.ones(3, bool), out)

@@ -10,8 +10,8 @@ import pytest
 from numba import njit
 from vmath_kernels import asm, run
 
-from kernels import vmath as vm
-from kernels.vmath import _prims
+from jitgrad._kernels import vmath as vm
+from jitgrad._kernels.vmath import _prims
 
 UNARY = [op for op in vm.FUNCTIONS if vm.ARITY[op] == 1]
 DTYPES = [np.float32, np.float64]

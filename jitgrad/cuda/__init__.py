@@ -21,7 +21,7 @@ devices.register_backend("cuda", _load_backend)
 
 
 def _runtime():
-    from kernels.cuda import runtime  # lazy: importing numba.cuda is slow and optional
+    from jitgrad._kernels.cuda import runtime  # lazy: importing numba.cuda is slow and optional
     return runtime
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels.cuda import conv, program, random, runtime, scan
+from jitgrad._kernels.cuda import conv, program, random, runtime, scan
 
 from . import eager
 

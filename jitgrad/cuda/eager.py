@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kernels.cuda import calls, conv, elementwise, layout, matmul, reduce, runtime, scan
-from kernels.spec import Array
+from jitgrad._kernels.cuda import calls, conv, elementwise, layout, matmul, reduce, runtime, scan
+from jitgrad._kernels.spec import Array
 
 from .. import core, devices, dtypes, prims, shapes
 from ..core import ELEMENTWISE, INDEX, MATMUL, REDUCTION, TRANSFER, Primitive

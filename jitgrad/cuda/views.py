@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.cuda import layout, runtime
+from jitgrad._kernels.cuda import layout, runtime
 
 from .. import prims
 from ..core import Primitive

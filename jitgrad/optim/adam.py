@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from kernels import optim_rules
+from jitgrad._kernels import optim_rules
 
 from .optimizer import Optimizer, _zeros_like
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import optim as kernels
+from jitgrad._kernels import optim as kernels
 
 from .. import core, devices, prims
 from ..nn.module import storage_moves
@@ -184,7 +184,7 @@ def _cuda_step(opt, group: dict, params: list, dtype: np.dtype) -> None:
     if opt._rule is None:
         raise RuntimeError(f"{type(opt).__name__} has no GPU update kernel yet: its parameters must be on the CPU "
                            "(move the model with .cpu(), or use SGD/Adam/AdamW for GPU parameters)")
-    from kernels.cuda import optim as cuda_optim
+    from jitgrad._kernels.cuda import optim as cuda_optim
     flags = opt._flags(group)
     f = dtype.type
     for p in params:

@@ -20,10 +20,15 @@ from .layout import contiguous_strides
 
 OPS = indexed.OPS + library.ROW_OPS + ("prim",)
 # the module each op's host line calls, as the generated program imports it
-MODULES = {"_ix": "from kernels.cuda import indexed as _ix", "_layout": "from kernels.cuda import layout as _layout",
-           "_red": "from kernels.cuda import reduce as _red", "_rows": "from kernels.cuda import rows as _rows",
-           "_mm": "from kernels.cuda import matmul as _mm", "_conv": "from kernels.cuda import conv as _conv",
-           "_scan": "from kernels.cuda import scan as _scan"}
+MODULES = {
+    "_ix": "from jitgrad._kernels.cuda import indexed as _ix",
+    "_layout": "from jitgrad._kernels.cuda import layout as _layout",
+    "_red": "from jitgrad._kernels.cuda import reduce as _red",
+    "_rows": "from jitgrad._kernels.cuda import rows as _rows",
+    "_mm": "from jitgrad._kernels.cuda import matmul as _mm",
+    "_conv": "from jitgrad._kernels.cuda import conv as _conv",
+    "_scan": "from jitgrad._kernels.cuda import scan as _scan",
+}
 
 
 def _np(dtype: str) -> str:
@@ -161,7 +166,7 @@ def function(step: Call, arrays: dict[str, Array], params: list[str]):
     body = allocate + lines + check + [f"return {step.output}"]
     text = f"def _call({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n"
     scope = {"np": np, "math": math}
-    exec("from kernels.cuda import runtime as _rt\n" + "\n".join(MODULES[m] for m in sorted(uses)), scope)
+    exec("from jitgrad._kernels.cuda import runtime as _rt\n" + "\n".join(MODULES[m] for m in sorted(uses)), scope)
     exec(compile(text, f"<jitgrad CUDA call {step.op}>", "exec"), scope)  # text generated above
     fn = scope["_call"]
     fn.source = text

@@ -19,8 +19,8 @@ import math
 import numpy as np
 from numba import cuda  # module global: the simulator patches kernel globals
 
-from kernels.cuda import runtime
-from kernels.cuda.layout import flat
+from . import runtime
+from .layout import flat
 
 
 @cuda.jit(cache=True)

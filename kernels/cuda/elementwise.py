@@ -9,8 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kernels.cuda import runtime
-from kernels.cuda.layout import flat
+from . import runtime
+from .layout import flat
 
 _VM_CALL = re.compile(r"\bvm\.(\w+)_(f32|f64)\(")
 _VM_DTYPE = {"f32": "np.float32", "f64": "np.float64"}
@@ -105,7 +105,7 @@ def _source(expr: str, kinds: tuple, ndim: int) -> str:
             unravel.append(f"k_r //= k_shape[{d}]")
         unravel.append("k_c0 = k_r")
     inner = "\n".join("        " + line for line in unravel + loads)
-    vm_lines = "\n".join(["from kernels import vmath as _vm", "", *bindings, ""]) if bindings else ""
+    vm_lines = "\n".join(["from jitgrad._kernels import vmath as _vm", "", *bindings, ""]) if bindings else ""
     return f'''import math
 
 import numpy as np

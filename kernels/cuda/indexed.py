@@ -24,10 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 from numba import cuda  # module global: the simulator patches kernel globals
 
-from kernels.cuda import runtime
-from kernels.cuda.layout import flat
-from kernels.indexed import position_lines
-from kernels.spec import IndexOutOfRangeError
+from ..indexed import position_lines
+from ..spec import IndexOutOfRangeError
+from . import runtime
+from .layout import flat
 
 NO_ERROR = np.iinfo(np.int64).max
 _kernels: dict = {}
@@ -230,7 +230,7 @@ def take(src, base, indexes, sels, strides, sizes, wraps, err, slot, out_shape, 
 def put(x, base, indexes, sels, strides, sizes, err, slot, value, vmap, scalar: bool):
     """A copy of x with x.flat[position(o)] = value[...] (the last o of a repeated position wins);
     vmap: the value element each target element takes (None: o itself, or 0 when `scalar`)."""
-    from kernels.cuda.elementwise import elementwise
+    from .elementwise import elementwise
     out = elementwise("x0", [x], tuple(x.shape), x.dtype)
     pos = positions(base, indexes, sels, strides, sizes, True, err, slot)
     if pos.size:

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from numba import cuda  # module global: the simulator patches kernel globals
 
-from kernels.cuda import runtime
+from . import runtime
 
 
 @cuda.jit(device=True)

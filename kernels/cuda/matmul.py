@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda  # noqa: F401  (the generated module imports it; kept for the simulator)
 
-from kernels.cuda import runtime
+from . import runtime
 
 TILE = runtime.TILE                      # threads per block side, and the k depth of a stage
 MICRO = 2 if runtime.simulated() else 4  # outputs per thread per side

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from numba import cuda  # module global: the simulator patches kernel globals
 
-from kernels.cuda import runtime
-from kernels.cuda.layout import flat
-from kernels.optim import hyper_names, render_rule
+from ..optim import hyper_names, render_rule
+from . import runtime
+from .layout import flat
 
 
 @cuda.jit(device=True)
@@ -42,7 +42,7 @@ def render(rule, flags: dict, state_names: tuple) -> str:
         f'{sorted(flags.items())}; do not edit."""',
         "import math",
         "from numba import cuda",
-        "from kernels.cuda.optim import maximum as _maximum",
+        "from jitgrad._kernels.cuda.optim import maximum as _maximum",
         "",
         "",
         "@cuda.jit(cache=True)",

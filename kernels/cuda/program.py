@@ -158,9 +158,9 @@ def render(program: Program) -> str:
            "import numpy as np",
            "from numba import cuda",
            "",
-           "from kernels import vmath as _vm  # noqa: F401",
-           "from kernels.cuda import runtime as _rt",
-           "from kernels.cuda.loops import launcher as _launcher  # noqa: F401"]
+           "from jitgrad._kernels import vmath as _vm  # noqa: F401",
+           "from jitgrad._kernels.cuda import runtime as _rt",
+           "from jitgrad._kernels.cuda.loops import launcher as _launcher  # noqa: F401"]
     out += [calls.MODULES[m] for m in sorted(uses)]
     out += ["", "_CACHE = not _rt.simulated()"]
     out += [vm_binding(fn, suffix) for fn, suffix in sorted(vm)]

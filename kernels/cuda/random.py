@@ -16,8 +16,8 @@ with warnings.catch_warnings():  # under the simulator numba's own random module
     warnings.simplefilter("ignore", NumbaDeprecationWarning)
     from numba.cuda.random import init_xoroshiro128p_state, xoroshiro128p_dtype, xoroshiro128p_next
 
-from kernels.cuda import runtime
-from kernels.cuda.layout import flat
+from . import runtime
+from .layout import flat
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _TWO_PI = 2.0 * math.pi

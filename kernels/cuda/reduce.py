@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 from numba import cuda  # noqa: F401  (module global: the simulator patches kernel globals)
 
-from kernels import reductions
-from kernels.cuda import program, runtime
-from kernels.cuda.layout import flat
-from kernels.spec import Array, Load, Loop, Program, Reduce
+from .. import reductions
+from ..spec import Array, Load, Loop, Program, Reduce
+from . import program, runtime
+from .layout import flat
 
 THREADS = runtime.REDUCE_THREADS  # power of two: block size of the arg-reductions' shared-memory trees
 _NAMES = {"sum": "sum", "prod": "product", "max": "maximum", "min": "minimum"}

@@ -10,8 +10,8 @@ import math
 import numpy as np
 from numba import cuda  # module global: the simulator patches kernel globals
 
-from kernels.cuda import runtime
-from kernels.cuda.layout import flat
+from . import runtime
+from .layout import flat
 
 THREADS = runtime.REDUCE_THREADS  # a power of two
 

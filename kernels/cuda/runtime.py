@@ -198,14 +198,14 @@ def launch(kernel, n: int):
 
 def fill_into(out, value: Any) -> None:
     """Set every element of the contiguous device array out to value (no host copy)."""
-    from kernels.cuda.fill import fill  # lazy: it imports numba.cuda, which may be missing (see require)
+    from .fill import fill  # lazy: it imports numba.cuda, which may be missing (see require)
     if out.size:
         launch(fill, out.size)(out if len(out.shape) == 1 else out.reshape(out.size), out.dtype.type(value))
 
 
 def load_generated(body: str, reason: str):
     """Import generated kernel source through kernels.cache; the header holds device_key()."""
-    from kernels import cache
+    from .. import cache
     return cache.load_module(f"# jitgrad CUDA kernels ({reason}) for {device_key()}\n{body}", reason)
 
 

@@ -16,8 +16,8 @@ import math
 import numpy as np
 from numba import cuda  # module global: the simulator patches kernel globals
 
-from kernels.cuda import runtime
-from kernels.cuda.layout import flat
+from . import runtime
+from .layout import flat
 
 
 @cuda.jit(cache=True)
@@ -93,7 +93,7 @@ def argsort(x, dim: int, descending: bool):
 
 
 def _as_int(x):
-    from kernels.cuda.elementwise import elementwise
+    from .elementwise import elementwise
     return elementwise("np.int32(x0)", [x], tuple(x.shape), np.dtype(np.int32))
 
 

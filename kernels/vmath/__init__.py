@@ -9,7 +9,7 @@ loop the loop vectorises (AVX2/AVX-512 on x86).
 
 Usage from generated code::
 
-    from kernels import vmath as vm
+    from jitgrad._kernels import vmath as vm
 
     @numba.njit(fastmath={'contract'}, error_model='numpy')
     def k(x, out):

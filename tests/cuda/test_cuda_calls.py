@@ -30,10 +30,10 @@ def _graphs(case):
 def test_case_lowers_to_one_cuda_program(case):
     """No equation of an op-table case splits a CUDA program (outside NO_CUDA_PROGRAM_KERNEL),
     and the program's source renders (the kernels compile when it first runs)."""
+    from jitgrad._kernels.cuda import program
     from jitgrad.fuse import FallbackGroup, fuse
     from jitgrad.lower import lower
     from jitgrad.simplify import simplify
-    from kernels.cuda import program
 
     for graph in _graphs(case):
         g = simplify(graph)

@@ -11,14 +11,14 @@ pytestmark = needs_cuda
 
 def _one_term(positions: np.ndarray, size: int):
     """(base, indexes, sels, strides, sizes) of x.flat[positions] for a flat x of `size`."""
-    from kernels.cuda import runtime
+    from jitgrad._kernels.cuda import runtime
     base = runtime.to_device(np.zeros(positions.shape, np.int64))
     return base, [runtime.to_device(positions)], [None], (1,), (size,)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_take_put_scatter_add_match_numpy(dtype):
-    from kernels.cuda import indexed, runtime
+    from jitgrad._kernels.cuda import indexed, runtime
 
     rng = np.random.default_rng(0)
     src = rng.normal(size=12).astype(dtype) if dtype != np.int64 else rng.integers(-9, 9, 12)
@@ -44,7 +44,7 @@ def test_take_put_scatter_add_match_numpy(dtype):
 
 
 def test_scatter_add_is_deterministic_with_many_duplicates():
-    from kernels.cuda import indexed, runtime
+    from jitgrad._kernels.cuda import indexed, runtime
 
     rng = np.random.default_rng(1)
     values = rng.normal(size=200).astype(np.float32) * 1e4
@@ -65,7 +65,7 @@ def test_scatter_add_is_deterministic_with_many_duplicates():
 def test_out_of_range_index_is_recorded_not_read():
     """The first bad element (in the CPU loop's order) is the one named; no element reads
     outside the array (the simulator would raise on such a read)."""
-    from kernels.cuda import indexed, runtime
+    from jitgrad._kernels.cuda import indexed, runtime
 
     positions = np.array([1, 40, 2, 3, -5], np.int64)
     term = _one_term(positions, 4)
@@ -79,7 +79,7 @@ def test_out_of_range_index_is_recorded_not_read():
 
 
 def test_empty_positions_do_nothing():
-    from kernels.cuda import indexed, runtime
+    from jitgrad._kernels.cuda import indexed, runtime
 
     term = _one_term(np.zeros((0, 2), np.int64), 4)
     err = indexed.error_slots(1)

@@ -13,8 +13,8 @@ pytestmark = needs_cuda
 if ON_CUDA:
     from numba import cuda  # noqa: F401  (module global: the simulator patches kernel globals)
 
-    from kernels.cuda import elementwise as ew
-    from kernels.cuda import layout, matmul, random, reduce, runtime
+    from jitgrad._kernels.cuda import elementwise as ew
+    from jitgrad._kernels.cuda import layout, matmul, random, reduce, runtime
 
 DTYPES = [np.float32, np.float64, np.int32, np.int64, np.bool_]
 RNG = np.random.default_rng(0)

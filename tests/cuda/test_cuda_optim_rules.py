@@ -11,13 +11,13 @@ import pytest
 from gpu_targets import ON_CUDA, needs_cuda
 
 import jitgrad as jg
-from kernels import optim_rules
+from jitgrad._kernels import optim_rules
 
 pytestmark = needs_cuda
 if ON_CUDA:
-    from kernels import optim as cpu_optim
-    from kernels.cuda import optim as cuda_optim
-    from kernels.cuda import runtime
+    from jitgrad._kernels import optim as cpu_optim
+    from jitgrad._kernels.cuda import optim as cuda_optim
+    from jitgrad._kernels.cuda import runtime
 
 SGD_FLAGS = {
     "plain": dict(maximize=False, weight_decay=False, momentum=False, nesterov=False),

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from gpu_targets import ON_CUDA, needs_cuda, simulator_only
 
-from kernels import cpu
-from kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
+from jitgrad._kernels import cpu
+from jitgrad._kernels.spec import Array, Call, Load, Loop, Program, Reduce, Stmt, Store
 
 pytestmark = needs_cuda
 if ON_CUDA:
     from numba import cuda  # noqa: F401 (imported before any kernel module, as the simulator needs)
 
-    from kernels.cuda import program as cuda_program
-    from kernels.cuda import runtime
+    from jitgrad._kernels.cuda import program as cuda_program
+    from jitgrad._kernels.cuda import runtime
 
 RNG = np.random.default_rng(0)
 
@@ -273,7 +273,7 @@ def test_few_outputs_over_many_rows_split_into_chunks(monkeypatch, combine):
     """The simulator's launch fills with 16 threads: with WARP_OUTPUTS and MIN_CHUNK lowered,
     4-6 outputs over 30-40 rows run as (chunk, output) jobs; the partials are combined by one
     thread per output (few chunks) or, with SERIAL_MAX lowered, by a block tree per output."""
-    from kernels.cuda import loops
+    from jitgrad._kernels.cuda import loops
     monkeypatch.setattr(loops, 'WARP_OUTPUTS', 4)
     monkeypatch.setattr(loops, 'MIN_CHUNK', 4)
     if combine == 'block':

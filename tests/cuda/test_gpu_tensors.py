@@ -21,7 +21,7 @@ pytestmark = [needs_cuda,
               pytest.mark.filterwarnings("ignore:jitgrad. '.*' has no CUDA kernel yet:UserWarning")]
 
 if ON_CUDA:
-    from kernels.cuda import runtime
+    from jitgrad._kernels.cuda import runtime
 
 
 def gpu(values, dtype=None, requires_grad=False):
@@ -555,7 +555,7 @@ def test_compiled_gpu_function_indexing_with_a_captured_host_tensor():
 def test_out_of_memory_on_a_first_compiled_call_is_reported(monkeypatch):
     """A compiled GPU function that runs out of memory on its first call raises the memory error
     (naming the size), not a cache-rebuild error; the next call, with memory, works."""
-    from kernels.cuda import runtime
+    from jitgrad._kernels.cuda import runtime
 
     fn = jg.jit(lambda a: (a * a).sum(dim=0))
     x = gpu(np.arange(12.0).reshape(3, 4))

@@ -16,7 +16,7 @@ if ON_CUDA:
 @pytest.mark.parametrize('dtype', [np.float32, np.float64], ids=['f32', 'f64'])
 def test_device_functions_match_cpu(dtype):
     """Every cuda_device() version agrees with the CPU kernel within 1 ulp on a small sample."""
-    from kernels import vmath as vm
+    from jitgrad._kernels import vmath as vm
 
     rng = np.random.default_rng(0)
     warnings.simplefilter('ignore')
@@ -54,7 +54,7 @@ def test_device_functions_match_cpu(dtype):
 def test_trig_of_large_arguments_matches_cpu(dtype):
     """The exact range reduction (one source for both targets) gives the CPU's results on the
     device too, up to the largest finite value."""
-    from kernels import vmath as vm
+    from jitgrad._kernels import vmath as vm
 
     warnings.simplefilter('ignore')
     x = np.array([2767877888.0, -1e22, 2.0**40 + 3, -123456789.0, 1.5, 3.0e38], dtype)
