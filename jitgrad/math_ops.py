@@ -355,7 +355,7 @@ def isin(elements: TensorLike, test_elements: TensorLike, *, invert: bool = Fals
 
 def isclose(input: TensorLike, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
             equal_nan: bool = False) -> Tensor:  # noqa: A002
-    """|input - other| <= atol + rtol * |other|, elementwise (equal infinities are close).
+    """``abs(input - other) <= atol + rtol * abs(other)``, elementwise (equal infinities are close).
 
     Example:
         >>> jg.isclose(jg.tensor([0.5, 0.25]), jg.tensor([0.5, 0.3]))
