@@ -163,6 +163,15 @@ def _device_of(leaves, captured) -> str:
     return found.pop() if found else "cpu"
 
 
+def entry_point(fn, program_args: list):
+    """The compiled overload of Numba function `fn` for these arguments, called without Numba's
+    type dispatch (`fn` itself where there is none: not a Numba dispatcher, or not compiled for them)."""
+    try:
+        return fn.overloads[tuple(fn.typeof_pyval(a) for a in program_args)].entry_point
+    except (AttributeError, KeyError, TypeError):
+        return fn
+
+
 class _LeanCallStaleError(Exception):
     """A lean call's assumptions do not hold: the caller takes the full path."""
 
@@ -174,13 +183,14 @@ class LeanCall:
     Anything unusual -- another argument, a replaced storage, changed Python state -- raises
     _LeanCallStaleError and the full path runs (and rebuilds this)."""
 
-    __slots__ = ("args", "datas", "captured", "captured_datas", "captured_grad", "state", "entry_guards",
+    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state", "entry_guards",
                  "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects", "aliases",
                  "out_tree", "as_tensor", "template", "draw_slots", "buffer_slots")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self.args = args
         self.datas = [a._data if isinstance(a, TensorBase) else a for a in args]
+        self.arg_grads = [a._requires_grad if isinstance(a, TensorBase) else False for a in args]
         self.captured = list(entry.captured)
         self.captured_datas = [t._data for t in self.captured]
         self.captured_grad = [t._requires_grad for t in self.captured]
@@ -197,11 +207,7 @@ class LeanCall:
         self.draw_slots = [(k, self.draws[i - n_fixed]) for k, i in enumerate(self.index) if i >= n_fixed]
         self.buffer_slots = [(len(self.index) + len(self.consts) + k, shape, dtype)
                              for k, (shape, dtype) in enumerate(self.prealloc)]
-        fn = exe._fn
-        try:  # the compiled overload's entry point: no type dispatch per call
-            self.call = fn.overloads[tuple(fn.typeof_pyval(a) for a in program_args)].entry_point
-        except (AttributeError, KeyError, TypeError):
-            self.call = fn
+        self.call = entry_point(exe._fn, program_args)
         self.n_results = entry.n_results
         self.writes = []
         leaves = list(args)
@@ -226,9 +232,9 @@ class LeanCall:
         mine = self.args
         if len(args) != len(mine):
             raise _LeanCallStaleError
-        for a, b, d in zip(args, mine, self.datas):
-            if a is not b or (type(a) is not np.ndarray and a._data is not d):
-                raise _LeanCallStaleError
+        for a, b, d, rg in zip(args, mine, self.datas, self.arg_grads):
+            if a is not b or (type(a) is not np.ndarray and (a._data is not d or a._requires_grad is not rg)):
+                raise _LeanCallStaleError  # (requires_grad: part of the signature, and grad() runs eagerly then)
         for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
             if t._data is not d or t._requires_grad is not rg:
                 raise _LeanCallStaleError

@@ -45,6 +45,7 @@ from .frontend_cache import FrontEnd
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
+from .lean_grad import LeanGradCall
 from .prims_mask import MaskCountChangedError
 from .tensor import Tensor
 from .tracing import TracingError, trace
@@ -80,6 +81,7 @@ class _Entry:
         self._forward_only = self._split = self._vjp = None
         self._split_graphs = None  # () -> (forward, backward) graphs of the current split
         self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
+        self.backward_aliasing: dict = {}  # wrt -> per gradient: may share memory with an argument (compiled_backward)
         self.wrt: tuple = ()
         self.python_state = core.python_state()
         if graph is None:  # (from_record)
@@ -203,6 +205,7 @@ class _Entry:
             self._vjp = None
             self._split_graphs = split_graphs
             self._partial_backwards = {}
+            self.backward_aliasing = {}
         return self._split
 
     def backward_with_zeros(self, wrt: tuple, zero: tuple) -> Executable:
@@ -273,6 +276,10 @@ class _CompiledFunction:
     def _run_eagerly(self, leaves) -> bool:
         """Whether this call bypasses compilation (see _CompiledGrad)."""
         return False
+
+    def _lean_allowed(self, args: tuple) -> bool:
+        """Whether calls with these arguments may take the lean path (LeanCall)."""
+        return True
 
     def _frontend_params(self) -> tuple:
         """What besides the function and the signature decides the traced program."""
@@ -382,7 +389,7 @@ class _CompiledFunction:
         exe = entry.forward_only
         outs = entry.results(raw, leaves)
         if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
-                and exe.single_program and exe.device == "cpu" and _plain(args):
+                and exe.single_program and exe.device == "cpu" and _plain(args) and self._lean_allowed(args):
             try:
                 self._lean = LeanCall(entry, exe, args, any_tensor)
             except _LeanCallStaleError:
@@ -460,6 +467,11 @@ class _CompiledGrad(_CompiledFunction):
         make = transforms.eager_value_and_grad if self.with_value else transforms.eager_grad
         return make(self.fn, argnums=self.argnums, has_aux=self.has_aux)
 
+    def _lean_allowed(self, args: tuple) -> bool:
+        # Not with an argument that requires grad: whether such a call runs eagerly depends on the grad
+        # mode, which the lean path does not check.
+        return not any(isinstance(a, TensorBase) and a._requires_grad for a in args)
+
     def _run_eagerly(self, leaves) -> bool:
         # Arguments with autograd history: the gradient must stay differentiable (higher
         # order, as torch.func.grad gives), so the transform runs eagerly on the engine.
@@ -501,6 +513,12 @@ class _JitGrad(_CompiledFunction):
         return "wrt" + "_".join(map(str, wrt)) + "_fwd" if _grad_state.enabled and wrt else "forward"
 
     def __call__(self, *args, **kwargs):
+        lean = self._lean
+        if lean is not None and not kwargs:
+            try:
+                return lean(args)
+            except _LeanCallStaleError:
+                self._lean = None
         key, leaves, _ = _prepare(args, kwargs, self.static_argnums)
         entry = self._cache.get(key)
         if entry is None or not entry.current():
@@ -524,6 +542,8 @@ class _JitGrad(_CompiledFunction):
             inputs, residuals = entry.before_write_back(inputs, leaves), [core.copy_data(a) for a in residuals]
         diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]  # every floating output has a cotangent
         node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
+        if not kwargs and not self.static_argnums and _plain(args):
+            self._lean_grad(entry, args, wrt, outs)
         outs = entry.results(outs, leaves)  # (written back after the backward node saw the input versions)
         tensors = [_wrap_output(a, inputs) for a in outs]
         own = [i for i in diff if i < entry.n_results]
@@ -532,6 +552,18 @@ class _JitGrad(_CompiledFunction):
             t._requires_grad = True
             t._grad_fn = node if len(diff) == 1 else CompiledOutputBackward(node, k)
         return unflatten(entry.out_tree, tensors)
+
+    def _lean_grad(self, entry: _Entry, args: tuple, wrt: tuple, outs: list) -> None:
+        """Prepare the lean path (lean_grad.py) for the next call with these same arguments, where
+        the forward is one compiled CPU program."""
+        exe = entry.grad_executables(wrt)[0]
+        if not isinstance(exe, Executable) or exe.run != exe._compiled_run or not exe.single_program \
+                or exe.device != "cpu" or exe.widens_float16:
+            return
+        try:
+            self._lean = LeanGradCall(entry, exe, args, wrt, outs)
+        except _LeanCallStaleError:
+            pass
 
     def grad_executables(self, *args, **kwargs) -> tuple[Executable, Executable]:
         """(forward, backward) executables for these arguments (some input must require grad)."""

@@ -62,6 +62,17 @@ class CompiledFunctionBackward(Node):
         self.residuals = residuals
         self.outputs_meta = outputs_meta  # (shape, dtype) of each differentiable output
 
+    @classmethod
+    def prepared(cls, entry, inputs: list, edges: tuple, residuals: list, outputs_meta: list):
+        """The node of one call whose graph edges are known already (the lean call path: the same
+        argument objects as before); only the inputs' versions are read now."""
+        node = object.__new__(cls)
+        node.next_functions = edges
+        node._retained = node._metadata = None
+        node.entry, node.inputs, node.residuals, node.outputs_meta = entry, inputs, residuals, outputs_meta
+        node.versions = [t._version_counter.value if isinstance(t, TensorBase) else 0 for t in inputs]
+        return node
+
     def name(self) -> str:
         return "CompiledFunctionBackward"
 
@@ -144,17 +155,20 @@ class CompiledFunctionBackward(Node):
         arrays = self.residuals + [seed]
         wrt = self.entry.wrt
         grads = self.entry.grad_executables(wrt)[1].run(arrays)
+        grads = [_host_or_gpu(g) for g in grads]
+        shared = self.entry.backward_aliasing.get(wrt)
+        if shared is None:
+            shared = self.entry.backward_aliasing[wrt] = _aliasing(grads, arrays)
         ready = []
-        for i, g in zip(wrt, grads):
+        for i, g, alias in zip(wrt, grads, shared):
             node = self.next_functions[i][0]
             if node is None:
                 continue
             variable = node.variable
-            g = _host_or_gpu(g)
-            if g.shape != tuple(variable.shape) or g.dtype != variable.dtype:
+            if g.shape != variable._data.shape or g.dtype != variable._data.dtype:
                 raise AssertionError(f"internal error: a compiled backward returned a gradient of {g.dtype}{g.shape} "
                                      f"for an input of {variable.dtype}{tuple(variable.shape)}")
-            ready.append((variable, g, g.base is None and not any(g is a for a in arrays)))
+            ready.append((variable, g, not alias and g.flags.writeable))
         for variable, g, fresh in ready:
             if variable._grad is None:  # (a fresh program output is nobody else's: no copy needed)
                 variable._grad = Tensor._wrap(g if fresh else g.copy())
@@ -166,6 +180,18 @@ class CompiledFunctionBackward(Node):
 
     def release(self) -> None:
         self.residuals = None
+
+
+def _aliasing(grads: list, arrays: list) -> list:
+    """Per gradient a backward program returned: whether it may share memory with its arguments
+    (a residual, the seed) or with an earlier gradient (then `.grad` gets a copy, as eager mode
+    gives each `.grad` storage of its own). Fixed by the program's structure: found once per
+    backward and kept (_Entry.backward_aliasing)."""
+    shared = []
+    for k, g in enumerate(grads):
+        others = [a for a in arrays if type(a) is np.ndarray] + list(grads[:k])
+        shared.append(type(g) is not np.ndarray or any(np.may_share_memory(g, a) for a in others))
+    return shared
 
 
 _SEEDS: dict = {}  # (shape, dtype) -> a read-only array of ones: the seed of backward() on a one-element output

@@ -23,8 +23,8 @@ LAYERS = ["_layout", "_kernels",  # jitgrad/_layout.py; jitgrad._kernels is kern
           "tree", "fingerprint", "ir", "step_effects", "tracing", "interpret", "adjoint", "transforms", "simplify",
           "fuse",
           "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "compile_log", "executable", "call_args",
-          "compiled_backward", "frontend_cache", "compiled", "loops", "distributed", "nn", "models", "optim", "tape",
-          "viz", "utils",
+          "compiled_backward", "lean_grad", "frontend_cache", "compiled", "loops", "distributed", "nn", "models",
+          "optim", "tape", "viz", "utils",
           "serialization"]
 
 

@@ -52,6 +52,9 @@ def step_group(opt, index: int, group: dict) -> None:
     """Update every parameter of `group` that has a gradient; bump each one's version counter."""
     if opt._moves_seen != storage_moves[0]:
         _follow_moves(opt)
+    fast = opt._cache.get(index)
+    if fast is not None and fast.run(opt, group):
+        return
     by_dtype: dict = {}
     for p in group["params"]:
         if p._grad is not None:
@@ -59,7 +62,6 @@ def step_group(opt, index: int, group: dict) -> None:
             # Host storage is keyed by dtype alone; GPU storage by (CUDA, dtype).
             key = data.dtype if type(data) is np.ndarray or core.on_host(data) else (CUDA, data.dtype)
             by_dtype.setdefault(key, []).append(p)
-    names = opt.state_names
     for dtype, params in by_dtype.items():
         if type(dtype) is tuple:
             _cuda_step(opt, group, params, dtype[1])
@@ -72,22 +74,79 @@ def step_group(opt, index: int, group: dict) -> None:
                 st = opt.state[p]
                 opt._init_state(group, p, st)
             keys.append(opt._advance(group, p, st))
-        uniform = keys.count(keys[0]) == len(keys)
-        # (float16: NumPy's update; Numba's CPU target has no float16)
-        mode = NUMPY if opt._rule is None or dtype == np.float16 else choose(group, params, uniform)
-        if mode == NUMPY:
-            for p, key in zip(params, keys, strict=True):
-                st = opt.state[p]
-                opt._numpy_update(group, p._data, p._grad._data, [st[n]._data if n in st else None for n in names],
-                                  key)
-        else:
-            by_key: dict = {}
-            for p, key in zip(params, keys, strict=True):
-                by_key.setdefault(key, []).append(p)
-            for key, same in by_key.items():
-                _planned(opt, index, group, dtype, same, key, mode == ONE_CALL)
+        mode = _update(opt, index, group, dtype, params, keys)
+        if len(by_dtype) == 1 and mode != NUMPY and keys.count(keys[0]) == len(keys):
+            opt._cache[index] = _GroupPlan(opt, index, group, params, mode)
+
+
+def _update(opt, index: int, group: dict, dtype, params: list, keys: list) -> str:
+    """Update host `params` (one dtype, step keys `keys` counted already); returns the executor used."""
+    names = opt.state_names
+    uniform = keys.count(keys[0]) == len(keys)
+    # (float16: NumPy's update; Numba's CPU target has no float16)
+    mode = NUMPY if opt._rule is None or dtype == np.float16 else choose(group, params, uniform)
+    if mode == NUMPY:
+        for p, key in zip(params, keys, strict=True):
+            st = opt.state[p]
+            opt._numpy_update(group, p._data, p._grad._data, [st[n]._data if n in st else None for n in names], key)
+    else:
+        by_key: dict = {}
+        for p, key in zip(params, keys, strict=True):
+            by_key.setdefault(key, []).append(p)
+        for key, same in by_key.items():
+            _planned(opt, index, group, dtype, same, key, mode == ONE_CALL)
+    for p in params:
+        p._version_counter.bump("optimizer.step")
+    return mode
+
+
+class _GroupPlan:
+    """A group's whole step as the last one ran it (which parameters have a gradient, one host
+    dtype, one step key, a Numba executor and its _Plan): the next step with the same shape of
+    work skips the grouping. run() returns False, before changing anything, where the general
+    path must run (its checks are those the general path would reach the same decisions by)."""
+
+    __slots__ = ("all", "has_grad", "params", "dtype", "mode", "fused", "plan_key")
+
+    def __init__(self, opt, index: int, group: dict, params: list, mode: str) -> None:
+        self.all = list(group["params"])
+        self.has_grad = [p._grad is not None for p in self.all]
+        self.params = params
+        self.dtype = params[0]._data.dtype
+        self.mode = mode
+        self.fused = group.get("fused")
+        self.plan_key = (index, self.dtype, mode == ONE_CALL, tuple(map(id, params)))
+
+    def run(self, opt, group: dict) -> bool:
+        current = group["params"]
+        if len(current) != len(self.all) or group.get("fused") != self.fused:
+            return False
+        for p, q, had in zip(current, self.all, self.has_grad):
+            if p is not q or (p._grad is not None) is not had:
+                return False
+        dtype = self.dtype
+        state = opt.state
+        params = self.params
+        for p in params:
+            data = p._data
+            if type(data) is not np.ndarray or state.get(p) is None:
+                return False
+            d, g = data.dtype, p._grad._data.dtype
+            if (d is not dtype and d != dtype) or (g is not dtype and g != dtype):
+                return False
+        plan = opt._cache.get(self.plan_key)
+        if plan is None:
+            return False
+        keys = [opt._advance(group, p, state[p]) for p in params]  # (counts the step: no way back from here)
+        key = keys[0]
+        if keys.count(key) != len(keys) or plan.flag_values != opt._flag_values(group) \
+                or not plan.current(opt, params, group):
+            _update(opt, self.plan_key[0], group, dtype, params, keys)
+            return True
+        plan.run(opt, group, dtype, key)
         for p in params:
             p._version_counter.bump("optimizer.step")
+        return True
 
 
 class _Plan:
