@@ -185,7 +185,7 @@ class LeanCall:
 
     __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state", "entry_guards",
                  "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects", "aliases",
-                 "out_tree", "as_tensor", "template", "draw_slots", "buffer_slots")
+                 "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self.args = args
@@ -217,7 +217,7 @@ class LeanCall:
             if type(data) is not np.ndarray:
                 raise _LeanCallStaleError
             self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
-        self.out_tree = entry.out_tree
+        self.rebuild = make_rebuilder(entry.out_tree)
         self.as_tensor = as_tensor
         self.aliases = None  # per output: the leaf whose storage it may share (found on the first call)
 
@@ -240,11 +240,13 @@ class LeanCall:
                 raise _LeanCallStaleError
         if core.python_state() != self.state or (self.effects is not None and not self.effects.current()):
             raise _LeanCallStaleError
-        program_args = self.template.copy()
-        for k, draw in self.draw_slots:
-            program_args[k] = draw()
-        for k, shape, dtype in self.buffer_slots:
-            program_args[k] = np.empty(shape, dtype)
+        program_args = self.template
+        if self.draw_slots or self.buffer_slots:
+            program_args = program_args.copy()
+            for k, draw in self.draw_slots:
+                program_args[k] = draw()
+            for k, shape, dtype in self.buffer_slots:
+                program_args[k] = np.empty(shape, dtype)
         outs = self.call(*program_args)
         n = self.n_results
         k = n
@@ -256,11 +258,16 @@ class LeanCall:
                     counter.bump("an in-place op inside a compiled function")
         if self.effects is not None:
             self.effects.apply(outs[k:], program_args)
-        results = [_host_or_gpu(a) for a in outs[:n]]
+        results = []
+        for i in range(n):
+            a = outs[i]
+            results.append(a if type(a) is np.ndarray else _host_or_gpu(a))
         if self.as_tensor:
-            if self.aliases is None:
-                self.aliases = [any(isinstance(x, TensorBase) and type(x._data) is np.ndarray
-                                    and np.may_share_memory(a, x._data) for x in mine) for a in results]
-            results = [_wrap_output(a, mine) if alias else Tensor._wrap(a)
-                       for a, alias in zip(results, self.aliases)]
-        return unflatten(self.out_tree, results)
+            aliases = self.aliases
+            if aliases is None:
+                aliases = self.aliases = [any(isinstance(x, TensorBase) and type(x._data) is np.ndarray
+                                              and np.may_share_memory(a, x._data) for x in mine) for a in results]
+            wrap = Tensor._wrap
+            for i in range(n):
+                results[i] = _wrap_output(results[i], mine) if aliases[i] else wrap(results[i])
+        return self.rebuild(results)

@@ -13,7 +13,7 @@ from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
 from .grad_mode import _state as _grad_state
 from .tensor import Tensor
-from .tree import unflatten
+from .tree import make_rebuilder
 
 
 class LeanGradCall:
@@ -23,7 +23,7 @@ class LeanGradCall:
 
     __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state",
                  "entry", "wrt", "inputs", "leaves_wrt", "edges", "call", "program_args", "n", "diff",
-                 "outputs_meta", "n_results", "aliases", "out_tree")
+                 "outputs_meta", "n_results", "aliases", "rebuild")
 
     def __init__(self, entry, exe, args: tuple, wrt: tuple, outs: list) -> None:
         """`exe`: the compiled forward that returns outputs + residuals; `outs`: the first call's
@@ -57,7 +57,7 @@ class LeanGradCall:
         self.outputs_meta = [(outs[i].shape, outs[i].dtype) for i in self.diff]
         self.aliases = [any(type(x._data) is np.ndarray and np.may_share_memory(a, x._data)
                             for x in self.inputs if isinstance(x, TensorBase)) for a in outs]
-        self.out_tree = entry.out_tree
+        self.rebuild = make_rebuilder(entry.out_tree)
 
     def __call__(self, args: tuple):
         mine = self.args
@@ -92,4 +92,4 @@ class LeanGradCall:
                 t = tensors[i]
                 t._requires_grad = True
                 t._grad_fn = node if single else CompiledOutputBackward(node, k)
-        return unflatten(self.out_tree, tensors)
+        return self.rebuild(tensors)

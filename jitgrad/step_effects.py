@@ -11,7 +11,6 @@ A whole training step (`opt.zero_grad(); loss.backward(); opt.step()`) traced by
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -62,26 +61,17 @@ class StepEffects:
         aliasing = self._aliasing
         if aliasing is None:
             arrays = [a for a in inputs if type(a) is np.ndarray]
-            aliasing = self._aliasing = [type(g) is np.ndarray and any(np.may_share_memory(g, a) for a in arrays)
-                                         for g in grads]
+            aliasing = self._aliasing = [  # (an earlier gradient too: each .grad has storage of its own)
+                type(g) is np.ndarray and any(np.may_share_memory(g, a) for a in [*arrays, *grads[:k]])
+                for k, g in enumerate(grads)]
         for t, g, alias in zip(self.new_grads, grads, aliasing, strict=True):
-            if alias:
+            # A fresh program output becomes the new `.grad` as it is (as eager mode's new tensor); one in an
+            # input's storage, or a broadcast constant (a bias's gradient under a sum), gets storage of its own.
+            if type(g) is not np.ndarray:
+                g = np.asarray(g)
+            elif alias or not g.flags.writeable:
                 g = g.copy()
-            old = t._grad
-            # The buffer of last step's gradient is reused when nothing else can see it (only this
-            # slot (and `old`) refer to the tensor, only the tensor to its storage): as eager mode's fresh
-            # tensor would be, it is then indistinguishable from a new one.
-            if old is not None and type(g) is np.ndarray and type(old._data) is np.ndarray \
-                    and sys.getrefcount(old) == 3 and sys.getrefcount(old._data) == 2 \
-                    and old._data.shape == g.shape and old._data.dtype == g.dtype and old._grad_fn is None \
-                    and not old._requires_grad and old._base is None and old._data.flags.writeable \
-                    and not isinstance(old._data.base, np.ndarray):  # (a program's output: its base is Numba's)
-                np.copyto(old._data, g)
-                old._version_counter.value = 0
-                continue
-            if type(g) is np.ndarray and not g.flags.writeable:  # a broadcast constant (a bias's gradient
-                g = g.copy()  # under a sum): eager mode gives a tensor of its own
-            t._grad = wrap(g if type(g) is np.ndarray else np.asarray(g))
+            t._grad = wrap(g)
         for action in self.after_call:
             action()
 

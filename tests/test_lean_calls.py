@@ -204,3 +204,27 @@ def test_optimizer_step_plan_skips_the_grouping(monkeypatch):
     opt.step()
     for p, b in zip(ps, before, strict=True):
         np.testing.assert_allclose(p.detach().numpy(), b * 0.8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("compiled_step", [False, True])
+def test_whole_step_gives_a_new_grad_tensor_each_step(compiled_step):
+    """zero_grad() at the start of a step: each step's .grad is a tensor of its own, as eagerly
+    (the compiled step hands over the program's output; no copy into last step's tensor)."""
+    import weakref
+    x, y = _data()
+    p = jg.tensor([1.0, 0.5], dtype=jg.float64, requires_grad=True)
+    opt = jg.optim.SGD([p], lr=0.05)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = _loss(p, x, y)
+        loss.backward()
+        opt.step()
+        return loss
+    fn = jg.jit(step) if compiled_step else step
+    fn(x, y)
+    fn(x, y)
+    last = weakref.ref(p.grad)
+    fn(x, y)
+    assert p.grad is not last()
+    assert p.grad._version == 0
