@@ -82,6 +82,7 @@ class _Entry:
         self._split_graphs = None  # () -> (forward, backward) graphs of the current split
         self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
         self.backward_aliasing: dict = {}  # wrt -> per gradient: may share memory with an argument (compiled_backward)
+        self._backward_runners: dict = {}  # wrt -> arrays -> the backward's outputs (see backward_runner)
         self.wrt: tuple = ()
         self.python_state = core.python_state()
         if graph is None:  # (from_record)
@@ -206,7 +207,25 @@ class _Entry:
             self._split_graphs = split_graphs
             self._partial_backwards = {}
             self.backward_aliasing = {}
+            self._backward_runners = {}
         return self._split
+
+    def backward_runner(self, wrt: tuple) -> Callable[[list], Sequence]:
+        """A function running the backward for `wrt` on its argument list (residuals, cotangents):
+        once the backward is one compiled CPU program taking exactly those arrays, its compiled
+        function itself (no argument gathering per call); its Executable's run until then."""
+        runner = self._backward_runners.get(wrt)
+        if runner is not None:
+            return runner
+        exe = self.grad_executables(wrt)[1]
+        built = exe.built if isinstance(exe, LazyExecutable) else exe
+        if built is None or built.run != built._compiled_run or not built.single_program or built.device != "cpu" \
+                or built.widens_float16 or built._consts or built._prealloc \
+                or built._arg_index != list(range(len(built._arg_index))):
+            return exe.run
+        fn = built._fn
+        runner = self._backward_runners[wrt] = lambda arrays: fn(*arrays)
+        return runner
 
     def backward_with_zeros(self, wrt: tuple, zero: tuple) -> Executable:
         """The backward for calls whose cotangents at positions `zero` are zero (outputs the caller

@@ -136,7 +136,8 @@ class CompiledFunctionBackward(Node):
         if self._metadata is not None or self._retained is not None or self.residuals is None \
                 or len(self.outputs_meta) != 1 or self.entry.device != "cpu":
             return False
-        shape, dtype = self.outputs_meta[0]
+        meta = self.outputs_meta[0]
+        shape = meta[0]
         if shape and numel(shape) != 1:
             return False
         targets = []
@@ -148,13 +149,13 @@ class CompiledFunctionBackward(Node):
                 return False
             targets.append(node)
         self._check_versions()
-        seed = _SEEDS.get((shape, dtype))
+        seed = _SEEDS.get(meta)
         if seed is None:
-            seed = _SEEDS[(shape, dtype)] = np.ones(shape, dtype)
+            seed = _SEEDS[meta] = np.ones(shape, meta[1])
             seed.flags.writeable = False
         arrays = self.residuals + [seed]
         wrt = self.entry.wrt
-        grads = self.entry.grad_executables(wrt)[1].run(arrays)
+        grads = self.entry.backward_runner(wrt)(arrays)
         grads = [_host_or_gpu(g) for g in grads]
         shared = self.entry.backward_aliasing.get(wrt)
         if shared is None:

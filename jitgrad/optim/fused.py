@@ -106,7 +106,7 @@ class _GroupPlan:
     work skips the grouping. run() returns False, before changing anything, where the general
     path must run (its checks are those the general path would reach the same decisions by)."""
 
-    __slots__ = ("all", "has_grad", "params", "dtype", "mode", "fused", "plan_key")
+    __slots__ = ("all", "has_grad", "params", "dtype", "mode", "fused", "plan_key", "values")
 
     def __init__(self, opt, index: int, group: dict, params: list, mode: str) -> None:
         self.all = list(group["params"])
@@ -116,11 +116,20 @@ class _GroupPlan:
         self.mode = mode
         self.fused = group.get("fused")
         self.plan_key = (index, self.dtype, mode == ONE_CALL, tuple(map(id, params)))
+        self.values = None  # the group's options when its flags were last found unchanged
 
     def run(self, opt, group: dict) -> bool:
         current = group["params"]
-        if len(current) != len(self.all) or group.get("fused") != self.fused:
+        if len(current) != len(self.all):
             return False
+        values = tuple(group.values())
+        plan = opt._cache.get(self.plan_key)
+        if plan is None:
+            return False
+        if values != self.values:  # options changed: the same executor and flags?
+            if group.get("fused") != self.fused or plan.flag_values != opt._flag_values(group):
+                return False
+            self.values = values
         for p, q, had in zip(current, self.all, self.has_grad):
             if p is not q or (p._grad is not None) is not had:
                 return False
@@ -134,16 +143,12 @@ class _GroupPlan:
             d, g = data.dtype, p._grad._data.dtype
             if (d is not dtype and d != dtype) or (g is not dtype and g != dtype):
                 return False
-        plan = opt._cache.get(self.plan_key)
-        if plan is None:
-            return False
         keys = [opt._advance(group, p, state[p]) for p in params]  # (counts the step: no way back from here)
         key = keys[0]
-        if keys.count(key) != len(keys) or plan.flag_values != opt._flag_values(group) \
-                or not plan.current(opt, params, group):
+        if keys.count(key) != len(keys) or not plan.current(opt, params, group):
             _update(opt, self.plan_key[0], group, dtype, params, keys)
             return True
-        plan.run(opt, group, dtype, key)
+        plan.run(opt, group, dtype, key, values)
         for p in params:
             p._version_counter.bump("optimizer.step")
         return True
@@ -154,23 +159,22 @@ class _Plan:
     parameters and state, the kernel(s), and the hyper-parameter scalars; valid while the same
     arrays and group options come back."""
 
-    __slots__ = ("held", "chunks", "kernels", "names", "flag_values", "hyper_names", "seen", "scalars")
+    __slots__ = ("held", "calls", "names", "absent", "flag_values", "hyper_names", "seen", "scalars")
 
     def __init__(self, opt, group: dict, dtype, params: list, one_call: bool) -> None:
         names = tuple(n for n in opt.state_names if n in opt.state[params[0]])
         self.names = names
+        self.absent = tuple(n for n in opt.state_names if n not in names)
         self.held = self._held(opt, params, names)
         flags = opt._flags(group)
         self.flag_values = opt._flag_values(group)
         self.hyper_names = kernels.hyper_names(opt._rule, flags, names)
         size = ONE_CALL_MAX_TENSORS if one_call else 1
-        self.chunks = []
-        self.kernels = []
+        self.calls = []  # (kernel, [(parameter, its flat view, its state's flat views)] of one chunk)
         for start in range(0, len(params), size):
             chunk = params[start:start + size]
-            views = [[p._data.reshape(-1), [opt.state[p][n]._data.reshape(-1) for n in names]] for p in chunk]
-            self.chunks.append((chunk, views))
-            self.kernels.append(kernels.step_kernel(opt._rule, flags, names, len(chunk)))
+            items = [(p, p._data.reshape(-1), tuple(opt.state[p][n]._data.reshape(-1) for n in names)) for p in chunk]
+            self.calls.append((kernels.step_kernel(opt._rule, flags, names, len(chunk)), items))
         self.seen = None
         self.scalars = ()
 
@@ -196,25 +200,33 @@ class _Plan:
                 if t is None or t._data is not held[k]:
                     return False
                 k += 1
-        return k == len(held) and set(self.names) == {n for n in opt.state_names if n in opt.state[params[0]]}
+        if k != len(held):
+            return False
+        first = opt.state[params[0]]
+        for n in self.absent:  # (state made since, e.g. a momentum buffer: another plan)
+            if n in first:
+                return False
+        return True
 
-    def run(self, opt, group: dict, dtype, key: tuple) -> None:
-        seen = (tuple(group.values()), key)
+    def run(self, opt, group: dict, dtype, key: tuple, values: tuple | None = None) -> None:
+        """The update; `values`: tuple(group.values()) when the caller has it."""
+        seen = (tuple(group.values()) if values is None else values, key)
         if seen != self.seen:
             f = dtype.type
             values = opt._hypers(group, key)
             self.scalars = tuple(f(values[n]) for n in self.hyper_names)
             self.seen = seen
         scalars = self.scalars
-        for (chunk, views), kernel in zip(self.chunks, self.kernels, strict=True):
+        for kernel, items in self.calls:
             args = []
-            for p, (flat, state) in zip(chunk, views, strict=True):
+            for p, flat, state in items:
                 g = p._grad._data
                 if not g.flags.c_contiguous:
                     g = np.ascontiguousarray(g)
                 args.append(flat)
-                args.append(g.reshape(-1))
-                args.extend(state)
+                args.append(g if g.ndim == 1 else g.reshape(-1))
+                if state:
+                    args.extend(state)
             kernel(*args, *scalars)
 
 
