@@ -187,6 +187,11 @@ def test_optimizer_step_plan_follows_changes(make):
         step(params, opt, scale=2.0)
         opt.load_state_dict(opt.state_dict())
         step(params, opt)
+        opt.param_groups[0]["weight_decay"] = 0.1  # another rule (flags): another kernel
+        step(params, opt)
+        opt.param_groups[0]["maximize"] = True
+        step(params, opt)
+        step(params, opt, which=(0,))
     for a, b in zip(pa, pb, strict=True):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12)
         assert a._version == b._version
@@ -233,3 +238,21 @@ def test_whole_step_gives_a_new_grad_tensor_each_step(compiled_step):
     fn(x, y)
     assert p.grad is not last()
     assert p.grad._version == 0
+
+
+def test_optimizer_step_plan_with_momentum_switched_on_and_a_new_group():
+    def run(fused_option):
+        ps = [jg.tensor([1.0, -2.0], requires_grad=True), jg.tensor([0.5], requires_grad=True)]
+        extra = jg.tensor([3.0, 1.0, -1.0], requires_grad=True)
+        opt = jg.optim.SGD(ps, lr=0.1, fused=fused_option)
+        for i in range(8):
+            if i == 3:
+                opt.param_groups[0]["momentum"] = 0.9  # a momentum buffer appears: another plan
+            if i == 5:
+                opt.add_param_group({"params": [extra], "lr": 0.01})
+            opt.zero_grad()
+            (sum((p ** 2).sum() for p in ps) + (extra ** 3).sum()).backward()
+            opt.step()
+        return [p.detach().numpy() for p in (*ps, extra)]
+    for a, b in zip(run(None), run(False), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
