@@ -49,12 +49,10 @@ def choose(group: dict, params: list, uniform: bool) -> str:
 
 
 def step_group(opt, index: int, group: dict) -> None:
-    """Update every parameter of `group` that has a gradient; bump each one's version counter."""
+    """Update every parameter of `group` that has a gradient; bump each one's version counter.
+    (Optimizer.step first tries the group's _GroupPlan, `opt._cache[index]`, which this leaves.)"""
     if opt._moves_seen != storage_moves[0]:
         _follow_moves(opt)
-    fast = opt._cache.get(index)
-    if fast is not None and fast.run(opt, group):
-        return
     by_dtype: dict = {}
     for p in group["params"]:
         if p._grad is not None:

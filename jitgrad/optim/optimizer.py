@@ -124,9 +124,12 @@ class Optimizer:
                 trace_step(self, builder)
             return loss
         self._epoch += 1
-        with no_grad():
-            for index, group in enumerate(self.param_groups):
-                fused.step_group(self, index, group)
+        plans = self._cache if self._moves_seen == storage_moves[0] else {}
+        for index, group in enumerate(self.param_groups):
+            plan = plans.get(index)  # (a group's step plan runs NumPy and Numba only: no grad mode needed)
+            if plan is None or not plan.run(self, group):
+                with no_grad():
+                    fused.step_group(self, index, group)
         return loss
 
     @property
