@@ -66,6 +66,22 @@ def render(program: Program, threshold: int | None = None) -> str:
     return text.replace(f"\ndef {program.name}(", f"\n{decorator}\ndef {program.name}(", 1)
 
 
+def compile_loop(program: Program, name: str, index: str | None, state: list,
+                 threshold: int | None = None) -> tuple[CompiledProgram, list[str]]:
+    """The program inlined in a loop that writes its outputs into the state in place (see
+    source.render_fori), compiled (or run as Python in the Python run mode), and the names of
+    the loop function's trailing parameters."""
+    threshold = PARALLEL_THRESHOLD if threshold is None else threshold
+    text, others = source.render_fori(program, threshold, name, index, state)
+    if runs_as_python():
+        return PythonProgram(program, text, _as_python(name, text), 0.0), others
+    parallel = "numba.prange(" in text
+    decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
+                 "fastmath={'contract'}, nogil=True)")
+    text = text.replace(f"\ndef {name}(", f"\n{decorator}\ndef {name}(", 1)
+    return load_text(name, text, "fori_loop", program), others
+
+
 def compile_program(program: Program, threshold: int | None = None, reason: str = ""):
     """Generate, import and return the compiled entry point (compiled lazily on first call
     by Numba, or loaded from Numba's disk cache): one function, or kernels and a driver when
