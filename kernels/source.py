@@ -405,9 +405,9 @@ def scalar_temporaries(program: Program) -> set[str]:
 
 
 def _scalar_call(w: _Writer, step: Call, arrays: dict) -> str | None:
-    """The source of a basic index that picks one element into a scalar, of an unindex (into a
-    zero-filled buffer allocated like a loop's output, so a loop around the program allocates it
-    once), or None: the library's line."""
+    """The source of a basic index that picks one element into a scalar, of an unindex (adding a
+    scalar in place; its buffer allocated once by a loop around the program, see render_fori),
+    or None: the library's line."""
     if step.op == "getitem_basic" and step.output in w.scalars:
         x = arrays[step.inputs[0]]
         zeros = ", ".join("0" for _ in x.shape) or "()"
@@ -416,13 +416,11 @@ def _scalar_call(w: _Writer, step: Call, arrays: dict) -> str | None:
     if step.op == "unindex_basic" and arrays[step.output].shape and arrays[step.output].view is None:
         out, x = arrays[step.output], arrays[step.inputs[0]]
         slices, _, sliced = step.params
-        lines: list[str] = []
-        alloc = allocation(out, arrays, set())
         if w.hoist is None:
-            lines += alloc
-        else:
-            w.hoist.extend(alloc)
-        lines.append(f"lib.fill_zero({out.name})")
+            lines = [f"{out.name} = np.zeros({tuple(out.shape)!r}, np.{out.dtype})"]
+        else:  # (a loop around the program allocates it once, and zeroes it on every iteration)
+            w.hoist.extend(allocation(out, arrays, set()))
+            lines = [f"lib.fill_zero({out.name})"]
         if x.name in w.scalars:
             zeros = ", ".join("0" for _ in sliced) or "()"
             lines.append(f"{out.name}[{slices}][{zeros}] += {x.name}")

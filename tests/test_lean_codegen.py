@@ -125,3 +125,22 @@ def test_fori_loop_in_python_run_mode(monkeypatch: pytest.MonkeyPatch):
         want_total, want_x = want_total + i * want_x.sum(), want_x * 0.5
     np.testing.assert_allclose(total, want_total, rtol=1e-14)
     np.testing.assert_allclose(x, want_x, rtol=1e-14)
+
+
+def _check_against_python_loop(n, body, init):
+    got = jg.fori_loop(n, body, init)
+    want = _python_loop(n, body, tuple(jg.tensor(np.asarray(a)) for a in init))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-12)
+
+
+def test_fori_inlined_loop_with_large_state_constants_and_library_calls():
+    """Preallocated outputs and parallel loops (a large state), constants of the body's program,
+    the index, and a matmul whose result the loop does not allocate itself."""
+    _check_against_python_loop(3, lambda i, s: (s[0] * 0.5 + s[1].sum() * 1e-9, s[1] + 1.0),
+                               (np.linspace(0, 1, 200_000), np.ones(70_000)))
+    _check_against_python_loop(4, lambda i, s: (s[0] * jg.tensor(np.array([1.0, 2.0, 3.0])) + i.to(jg.float64),
+                                                s[1] + 1), (np.ones(3), np.int64(0)))
+    w = jg.tensor(np.random.default_rng(0).standard_normal((4, 4)) * 0.3)
+    _check_against_python_loop(5, lambda i, s: ((w @ s[0]).tanh() + s[0][0:1, :] * 0.1,), (np.ones((4, 3)),))
+    _check_against_python_loop(6, lambda i, s: ((s[0] * 3.0).sin() + 0.5,), (np.float64(0.3),))
