@@ -144,3 +144,15 @@ def test_fori_inlined_loop_with_large_state_constants_and_library_calls():
     w = jg.tensor(np.random.default_rng(0).standard_normal((4, 4)) * 0.3)
     _check_against_python_loop(5, lambda i, s: ((w @ s[0]).tanh() + s[0][0:1, :] * 0.1,), (np.ones((4, 3)),))
     _check_against_python_loop(6, lambda i, s: ((s[0] * 3.0).sin() + 0.5,), (np.float64(0.3),))
+
+
+def test_fori_body_run_as_kernels_loops_over_its_calls():
+    """A body whose program runs as kernels and a Python driver (a convolution: see
+    kernels.cpu.split_pays) cannot be inlined; the loop calls it once per index instead."""
+    w = jg.tensor(np.random.default_rng(0).standard_normal((2, 2, 3, 3)) * 0.2)
+
+    def body(i, s):
+        return (jg.nn.functional.conv2d(s[0], w, padding=1).tanh() + s[0] * 0.5,)
+
+    _check_against_python_loop(3, body, (np.ones((1, 2, 5, 5)),))
+    assert _loop_of(body)._loop is False
