@@ -2,8 +2,9 @@
 `fori_loop`: `val = body(i, val)` for i in [lower, upper)).
 
 The body is traced into one graph (state in -> state out, the index `i` a 0-d int64 input) and
-compiled into one Numba program; a generated njit function runs the `for` loop around that
-program, so a whole training run (330,000 epochs) is one call from Python. The state keeps its
+lowered into one program, whose generated code is inlined in a `for` loop (kernels.source.render_fori):
+its buffers are allocated once, the new state is written into the state arrays in place, so a whole
+training run (330,000 epochs) is one call from Python that allocates nothing per epoch. The state keeps its
 structure, shapes and dtypes from one iteration to the next (a body that changes them is an
 error, as in JAX). Tensors the body reads from the enclosing scope are loop-invariant inputs;
 in-place writes to them, optimizer steps and random draws inside the body are refused (the
