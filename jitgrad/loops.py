@@ -2,7 +2,7 @@
 `fori_loop`: `val = body(i, val)` for i in [lower, upper)).
 
 The body is traced into one graph (state in -> state out, the index `i` a 0-d int64 input) and
-lowered into one program, whose generated code is inlined in a `for` loop (kernels.source.render_fori):
+lowered into one program, whose generated code is inlined in a `for` loop (kernels.fori_source.render_fori):
 its buffers are allocated once, the new state is written into the state arrays in place, so a whole
 training run (330,000 epochs) is one call from Python that allocates nothing per epoch. The state keeps its
 structure, shapes and dtypes from one iteration to the next (a body that changes them is an
