@@ -150,12 +150,23 @@ def _indexed(name: str, datas: list, params: dict, shape: tuple, dtype: np.dtype
 
 
 def _library_call(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    """The call's function run on `datas`; float16 operands are widened to float32 and a float16
+    result rounded back (kernels compute float16 in float32, as the CPU kernels do)."""
+    if np.dtype(dtype) == np.float16 or any(d.dtype == np.float16 for d in datas):
+        wide = [_cast(d, np.float32) if d.dtype == np.float16 else d for d in datas]
+        out_dtype = np.float32 if np.dtype(dtype) == np.float16 else dtype
+        out = _library_call(prim, wide, params, shape, out_dtype)
+        return _cast(out, np.float16) if np.dtype(dtype) == np.float16 else out
     key = (prim.name, repr(sorted(params.items())), tuple((tuple(d.shape), str(d.dtype)) for d in datas))
     entry = _calls.get(key)
     if entry is None:
         entry = _calls[key] = _prepare_call(prim, datas, params, shape, dtype)
     fn, consts = entry
     return fn(*datas, *consts)
+
+
+def _cast(data, dtype: np.dtype):
+    return elementwise.elementwise("x0", [data], tuple(data.shape), np.dtype(dtype))
 
 
 def _prepare_call(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
