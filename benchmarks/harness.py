@@ -322,7 +322,7 @@ def _goal(g, cells: dict, scale: float = 1.0) -> dict | None:
         out.update(max_seconds=g.max_seconds * scale, full_max_seconds=g.max_seconds, seconds=None)
         if a.get("status") == "ok":
             out["seconds"] = a["median_s"]
-            out["met"] = a["median_s"] <= g.max_seconds
+            out["met"] = a["median_s"] <= out["max_seconds"]
         else:
             out["why"] = f"{g.variant} not measured"
         return out

@@ -18,7 +18,7 @@ from .compiled import grad, jit, jit_grad, value_and_grad
 from .linalg_ops import addmm, baddbmm, bmm, einsum, outer, tensordot
 from .math_ops import (acos, acosh, allclose, asin, asinh, atan, atan2, atanh, clamp_max, clamp_min, cosh,
                        deg2rad, erf, erfc, exp2, fmod, hypot, isclose, isfinite, isin, isinf, isnan, log2, log10,
-                       nan_to_num, rad2deg, remainder, rsqrt, signbit, sinc, sinh, square)
+                       nan_to_num, rad2deg, remainder, floor_divide, rsqrt, signbit, sinc, sinh, square)
 from .loops import fori_loop
 from .prims import (broadcast_to, cast, cat, expand, flatten, gather, matmul, mm, narrow, permute, reshape, select,
                     squeeze, stack, t, transpose, unsqueeze)
@@ -28,8 +28,8 @@ from . import prims_elementwise, prims_reduce
 from .prims_elementwise import *  # noqa: F403
 from .prims_reduce import *  # noqa: F403
 from .random_ops import bernoulli, multinomial
-from .reduce_ops import (argsort, cumprod, cumsum, histc, log_softmax, logsumexp, median, softmax, sort, std_mean,
-                         topk, var_mean)
+from .reduce_ops import (all, any, argsort, cumprod, cumsum, histc, log_softmax, logsumexp, median, softmax, sort,
+                         std_mean, topk, var_mean)
 from .serialization import load, save
 from .shape_ops import (chunk, diag, diag_embed, diagonal, flip, fliplr, flipud, index_select, masked_fill,
                         masked_select, repeat_interleave, roll, scatter, scatter_add, split, take_along_dim, tile,
@@ -58,6 +58,7 @@ arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2 = asin, acos, atan, a
 
 
 __all__ = [  # the public API (mypy --strict reads re-exports from here)
+    "all", "any", "floor_divide",
     "__version__", "autograd", "cuda", "distributed", "models", "nn", "optim", "utils", "viz", "arange", "as_tensor",
     "empty", "empty_like", "eye", "from_dlpack", "from_numpy", "full", "full_like", "get_default_device",
     "initial_seed", "linspace", "manual_seed", "normal", "ones", "ones_like", "rand", "rand_like", "randint",

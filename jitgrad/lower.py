@@ -355,8 +355,9 @@ def lower(graph: Graph, name: str = "program", device: str = "cpu") -> Plan:
 
 def _splits_here(eqn: Eqn, device: str) -> bool:
     """A traced boolean mask whose count is checked at run time (site >= 0; the backward's
-    re-selections have a static count) splits the CPU program before its compaction."""
-    return device == "cpu" and eqn.prim.name == "mask_select" and eqn.params["site"] >= 0
+    re-selections have a static count) splits the program before its compaction, on the CPU and
+    on a device whose back end compiles masks (elsewhere mask_select is a fallback equation)."""
+    return eqn.prim.name == "mask_select" and eqn.params["site"] >= 0
 
 
 def _count_pass(eqn: Eqn, namer: _Namer, steps: list, arrays: dict) -> MaskSplit:

@@ -213,6 +213,19 @@ def remainder(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
     return bind(prims_math.REMAINDER, *_modulo_operands("remainder", input, other))
 
 
+def floor_divide(input: TensorLike, other: TensorLike) -> Tensor:  # noqa: A002
+    """floor(input / other) with Python's rounding (also ``input // other``); integers stay integers.
+    The gradient is zero, as for PyTorch's ``div(rounding_mode="floor")``.
+
+    Example:
+        >>> jg.floor_divide(jg.tensor([7.0, -7.0]), 2.0)
+        tensor([ 3., -4.])
+        >>> jg.tensor([7, -7]) // 2
+        tensor([ 3, -4])
+    """
+    return bind(prims_math.FLOOR_DIVIDE, *_modulo_operands("floor_divide", input, other))
+
+
 def _modulo_operands(name: str, x, y):
     x, y = prims.promoted(x, y)
     if x.dtype == dtypes.bool_:

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import dtypes, shapes
+from .autograd_graph import Zero
 from .core import ELEMENTWISE, Primitive, bind
 from .prims_elementwise import needs_grad as needs
 from .prims_elementwise import quiet, unbroadcast
@@ -137,6 +138,10 @@ FMOD = _binary("fmod", np.fmod, _modulo_vjp,
                "else ({0} % {1}))", "FmodBackward1")
 # Python's modulo (the result takes the divisor's sign).
 REMAINDER = _binary("remainder", np.remainder, _modulo_vjp, "({0} % {1})", "RemainderBackward1")
+# Python's floor division (``1.0 // 0.1 == 9.0``, as NumPy and PyTorch): piecewise constant, so its
+# gradient is zero, as PyTorch's ``div(rounding_mode="floor")`` gives.
+FLOOR_DIVIDE = _binary("floor_divide", np.floor_divide, lambda g, out, x, y: (Zero.of(x), Zero.of(y)),
+                       "({0} // {1})", "DivBackward2")
 
 MATH_PRIMS = (ASIN, ACOS, ATAN, SINH, COSH, ASINH, ACOSH, ATANH, ERF, ERFC, EXP2, LOG2, LOG10, RSQRT, SINC,
-              NAN_TO_NUM, SIGNBIT, ATAN2, HYPOT, FMOD, REMAINDER)
+              NAN_TO_NUM, SIGNBIT, ATAN2, HYPOT, FMOD, REMAINDER, FLOOR_DIVIDE)

@@ -120,6 +120,26 @@ def softmax(input: TensorLike, dim: int | None = None, dtype: DTypeLike = None) 
     return prims.div(e, prims.sum(e, d, keepdim=True))
 
 
+def all(input: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001, A002
+    """True where every element (along ``dim``) is non-zero; a bool tensor, not differentiable.
+
+    Example:
+        >>> jg.all(jg.tensor([[1.0, 0.0], [2.0, 3.0]]), dim=1)
+        tensor([False,  True])
+    """
+    return prims.logical_not(_tensor(input)).sum(dim, keepdim) == 0
+
+
+def any(input: TensorLike, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001, A002
+    """True where some element (along ``dim``) is non-zero; a bool tensor, not differentiable.
+
+    Example:
+        >>> jg.any(jg.tensor([[1.0, 0.0], [0.0, 0.0]]), dim=1)
+        tensor([ True, False])
+    """
+    return prims.ne(_tensor(input), 0).sum(dim, keepdim) > 0
+
+
 def logsumexp(input: TensorLike, dim: Dims, keepdim: bool = False) -> Tensor:  # noqa: A002
     """log(sum(exp(x))) over dim, computed stably.
 

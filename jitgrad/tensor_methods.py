@@ -222,6 +222,21 @@ class OpMethods:
         """
         return math_ops.remainder(self, other)
 
+    def floor_divide(self, other: TensorLike) -> Tensor:
+        """``Tensor.floor_divide`` as in PyTorch (also ``self // other``; see ``jitgrad.floor_divide``).
+
+        Example:
+            >>> jg.tensor([7.0, -7.0]).floor_divide(2)
+            tensor([ 3., -4.])
+        """
+        return math_ops.floor_divide(self, other)
+
+    def __floordiv__(self, other):
+        return math_ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return math_ops.floor_divide(other, self)
+
     def __mod__(self, other):
         return math_ops.remainder(self, other)
 
@@ -493,7 +508,7 @@ class ShapeMethods:
         """
         return shape_ops.masked_select(self, mask)
 
-    def index_select(self, dim: Dims, index: int) -> Tensor:
+    def index_select(self, dim: int, index: TensorLike) -> Tensor:
         """``Tensor.index_select`` as in PyTorch (see ``jitgrad.index_select`` where it exists).
 
         Example:
@@ -502,7 +517,8 @@ class ShapeMethods:
         """
         return shape_ops.index_select(self, dim, index)
 
-    def scatter(self, dim: Dims, index: int, src: TensorLike | None = None, *, value: Number | None = None) -> Tensor:
+    def scatter(self, dim: int, index: TensorLike, src: TensorLike | None = None, *,
+                value: Number | None = None) -> Tensor:
         """``Tensor.scatter`` as in PyTorch (see ``jitgrad.scatter`` where it exists).
 
         Example:
@@ -511,7 +527,7 @@ class ShapeMethods:
         """
         return shape_ops.scatter(self, dim, index, src, value=value)
 
-    def scatter_add(self, dim: Dims, index: int, src: TensorLike) -> Tensor:
+    def scatter_add(self, dim: int, index: TensorLike, src: TensorLike) -> Tensor:
         """``Tensor.scatter_add`` as in PyTorch (see ``jitgrad.scatter_add`` where it exists).
 
         Example:
@@ -535,6 +551,24 @@ class ReduceMethods:
     """PyTorch's Tensor methods for the ops of reduce_ops (x.cumsum(0) is jitgrad.cumsum(x, 0))."""
 
     __slots__ = ()
+
+    def all(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """``Tensor.all`` as in PyTorch (see ``jitgrad.all``).
+
+        Example:
+            >>> jg.tensor([1.0, 2.0]).all()
+            tensor(True)
+        """
+        return reduce_ops.all(self, dim, keepdim)
+
+    def any(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """``Tensor.any`` as in PyTorch (see ``jitgrad.any``).
+
+        Example:
+            >>> jg.tensor([0.0, 2.0]).any()
+            tensor(True)
+        """
+        return reduce_ops.any(self, dim, keepdim)
 
     def cumsum(self, dim: Dims, *, dtype: DTypeLike = None) -> Tensor:
         """``Tensor.cumsum`` as in PyTorch (see ``jitgrad.cumsum`` where it exists).

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from . import cache, conv, library, source, structure, threads, vmath
+from . import cache, conv, fori_source, library, source, structure, threads, vmath
 from .spec import Call, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
@@ -64,6 +64,22 @@ def render(program: Program, threshold: int | None = None) -> str:
     decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
                  "fastmath={'contract'}, nogil=True)")
     return text.replace(f"\ndef {program.name}(", f"\n{decorator}\ndef {program.name}(", 1)
+
+
+def compile_loop(program: Program, name: str, index: str | None, state: list,
+                 threshold: int | None = None) -> tuple[CompiledProgram, list[str]]:
+    """The program inlined in a loop that writes its outputs into the state in place (see
+    fori_source.render_fori), compiled (or run as Python in the Python run mode), and the names of
+    the loop function's trailing parameters."""
+    threshold = PARALLEL_THRESHOLD if threshold is None else threshold
+    text, others = fori_source.render_fori(program, threshold, name, index, state)
+    if runs_as_python():
+        return PythonProgram(program, text, _as_python(name, text), 0.0), others
+    parallel = "numba.prange(" in text
+    decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
+                 "fastmath={'contract'}, nogil=True)")
+    text = text.replace(f"\ndef {name}(", f"\n{decorator}\ndef {name}(", 1)
+    return load_text(name, text, "fori_loop", program), others
 
 
 def compile_program(program: Program, threshold: int | None = None, reason: str = ""):

@@ -78,6 +78,14 @@ def copy_into(dst, src):
 
 
 @numba.njit(cache=True)
+def fill_zero(dst):
+    """dst[...] = 0, element by element (see copy_into): an unindex's buffer, allocated once by a
+    loop around the program and zeroed on every iteration."""
+    for idx in np.ndindex(dst.shape):
+        dst[idx] = 0
+
+
+@numba.njit(cache=True)
 def add_into(dst, src):
     """dst[...] += src for arrays of one shape (see copy_into)."""
     for idx in np.ndindex(dst.shape):

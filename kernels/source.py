@@ -16,6 +16,14 @@ class _Writer:
         self.lines: list[str] = []
         self.depth = 1
         self.helpers: list[str] = []  # serial functions called from parallel chunks
+        self.scalars: set[str] = set()  # 0-d temporaries kept as local scalars (see scalar_temporaries)
+        self.hoist: list[str] | None = None  # allocations go here (before a loop) instead (see render_fori)
+
+    def element(self, array: Array) -> str:
+        """The text of the one element of a one-element array: a scalar local, or its element."""
+        if array.name in self.scalars:
+            return array.name
+        return f"{array.name}[{', '.join('0' for _ in array.shape) or '()'}]"
 
     def line(self, text: str, comment: str = "") -> None:
         pad = "    " * self.depth
@@ -59,10 +67,8 @@ def _is_scalar_load(load, arrays: dict) -> bool:
 def _emit_hoisted_loads(w: _Writer, loop: Loop, arrays: dict) -> None:
     """One-element arrays are read once, before the loop (Numba's parfors also need it)."""
     for load in loop.loads:
-        a = arrays[load.array]
         if _is_scalar_load(load, arrays):
-            idx = ", ".join("0" for _ in a.shape) or "()"
-            w.line(f"{load.target} = {load.array}[{idx}]")
+            w.line(f"{load.target} = {w.element(arrays[load.array])}")
 
 
 def _emit_body(w: _Writer, loop: Loop, arrays: dict, element) -> None:
@@ -74,7 +80,10 @@ def _emit_body(w: _Writer, loop: Loop, arrays: dict, element) -> None:
     for stmt in loop.stmts:
         w.line(f"{stmt.target} = {stmt.expr}", stmt.origin)
     for store in loop.stores:
-        w.line(f"{element(store.array)} = {store.value}", store.origin)
+        if store.array in w.scalars:  # (an array store casts to its dtype; so does a scalar's)
+            w.line(f"{store.array} = np.{arrays[store.array].dtype}({store.value})", store.origin)
+        else:
+            w.line(f"{element(store.array)} = {store.value}", store.origin)
 
 
 def _acc_name(r: Reduce) -> str:
@@ -102,11 +111,34 @@ def _finish(r: Reduce, arrays: dict, acc: str) -> str:
 # dependent chain per element (e.g. 1000 steps of z = z / x * y on 6 elements) then runs one
 # element at a time. Padded, the whole chain runs once in vector registers (~5x faster).
 PAD_LANES = 16
+# ... but only a loop of at least this many statements: the scratch buffer costs an allocation
+# and two copies per call (~50-100 ns), more than a short body saves (W2's 7-statement loop over
+# 11 points ran in ~10 ns unpadded, the padded version with its scratch ~100 ns).
+PAD_MIN_STMTS = 32
+
+
+def _whole(w: _Writer, name: str) -> str:
+    """The assignment target that sets every element of a one-element result (a reduction's)."""
+    return name if name in w.scalars else f"{name}[()]"
+
+
+def _emit_single(w: _Writer, loop: Loop, arrays: dict) -> None:
+    """A loop over one element: its body straight-line, no loop and no flat views (a scalar
+    temporary is then a local variable: nothing is allocated)."""
+    _emit_hoisted_loads(w, loop, arrays)
+    _emit_body(w, loop, arrays, lambda name: w.element(arrays[name]))
+    for r in loop.reduces:
+        w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+        w.line(combine(r.op, _acc_name(r), r.value), r.origin)
+        w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, _acc_name(r))}")
 
 
 def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
     n = math.prod(loop.shape)
-    pad = not parallel and 1 < n < PAD_LANES
+    if n == 1 and not parallel:
+        _emit_single(w, loop, arrays)
+        return
+    pad = not parallel and 1 < n < PAD_LANES and len(loop.stmts) >= PAD_MIN_STMTS
     lanes = PAD_LANES if pad else n
     loaded = sorted({ld.array for ld in loop.loads if not _is_scalar_load(ld, arrays)})
     stored = sorted({s.array for s in loop.stores})
@@ -126,6 +158,9 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
                     w.line(f"lib.copy_into(_pad_{dt}[{row}, :{n}], {name}.reshape({n}))")
     else:
         for name in loaded + [s for s in stored if s not in loaded]:
+            if arrays[name].shape == (n,) and arrays[name].view is None:
+                flat[name] = name  # (already flat: Numba's reshape costs ~20 ns, a loop over 11 elements less)
+                continue
             flat[name] = f"{name}_flat"
             w.line(f"{name}_flat = {name}.reshape({n})")
     _emit_hoisted_loads(w, loop, arrays)
@@ -145,7 +180,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         body(w)
         w.dedent()
         for r in loop.reduces:
-            w.line(f"{r.array}[()] = {_finish(r, arrays, _acc_name(r))}")
+            w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, _acc_name(r))}")
         if pad:
             for name in stored:
                 scratch, row = flat[name]
@@ -205,7 +240,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         w.indent()
         w.line(combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
         w.dedent()
-        w.line(f"{r.array}[()] = {_finish(r, arrays, _acc_name(r))}")
+        w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, _acc_name(r))}")
 
 
 def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
@@ -220,6 +255,8 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
 
     def reduce_target(r: Reduce) -> str:
         out = arrays[r.array]
+        if r.array in w.scalars:
+            return r.array
         if len(out.shape) == n:  # keepdim
             idx = ", ".join("0" if d in reduced else ivars[d] for d in range(n))
         else:
@@ -287,11 +324,24 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
 
 def render(program: Program, parallel_threshold: int) -> str:
     """The generated module text: imports and one function named `program.name`."""
-    arrays = program.arrays()
-    args = [a.name for a in program.arguments]
+    w = header(program.name)
+    w.line(f"def {program.name}({', '.join(a.name for a in program.arguments)}):")
+    w.depth = 1
+    for note in program.notes:
+        w.line(f"# {note}")
+    for a in program.arguments:
+        w.line(f"# {a.name}: {a.dtype}{list(a.shape)}")
+    emit_steps(w, program, parallel_threshold)
+    outs = ", ".join(program.outputs)
+    w.line(f"return ({outs}{',' if len(program.outputs) == 1 else ''})" if outs else "return 0")
+    return with_helpers(w, program.name)
+
+
+def header(name: str) -> _Writer:
+    """A writer holding the generated module's docstring, imports and serial-helper decorator."""
     w = _Writer()
     w.depth = 0
-    w.line(f'"""Generated by jitgrad for program {program.name}; do not edit."""')
+    w.line(f'"""Generated by jitgrad for program {name}; do not edit."""')
     w.line("import math")
     w.line("import numba")
     w.line("import numpy as np")
@@ -301,34 +351,86 @@ def render(program: Program, parallel_threshold: int) -> str:
     w.line("_serial = numba.njit(cache=True, error_model='numpy', fastmath={'contract'}, nogil=True)")
     w.line("")
     w.line("")
-    w.line(f"def {program.name}({', '.join(args)}):")
-    w.depth = 1
-    for note in program.notes:
-        w.line(f"# {note}")
-    for a in program.arguments:
-        w.line(f"# {a.name}: {a.dtype}{list(a.shape)}")
-    allocated = {a.name for a in program.arguments}
+    return w
+
+
+def with_helpers(w: _Writer, name: str) -> str:
+    """The module text of `w`, its serial helpers placed before the function `name`."""
+    text = "\n".join(w.lines) + "\n"
+    if w.helpers:
+        marker = f"\n\n\ndef {name}("
+        text = text.replace(marker, "\n\n\n" + "\n\n\n".join(w.helpers) + marker, 1)
+    return text
+
+
+def emit_steps(w: _Writer, program: Program, parallel_threshold: int) -> None:
+    """The program's steps; arrays written by loops are allocated before their first step (into
+    `w.hoist` when set), 0-d temporaries that need no array are scalar locals."""
+    arrays = program.arrays()
+    w.scalars = scalar_temporaries(program)
+    allocated = {a.name for a in program.arguments} | w.scalars
     for step in program.steps:
-        written = _written(step)
-        for name in written:
+        for name in _written(step):
             if name not in allocated:
-                for text in allocation(arrays[name], arrays, allocated):
-                    w.line(text)
+                lines = allocation(arrays[name], arrays, allocated)
+                for text in lines:
+                    w.line(text) if w.hoist is None else w.hoist.append(text)
         if isinstance(step, Loop):
             _emit_loop(w, step, arrays, parallel_threshold)
         elif isinstance(step, Call):
+            text = _scalar_call(w, step, arrays) or library.call_source(step, arrays)
             # A call may be several lines (an indexed loop); the first carries the origin.
-            for k, text in enumerate(library.call_source(step, arrays).split("\n")):
-                w.line(text, step.origin if k == 0 else "")
+            for k, line in enumerate(text.split("\n")):
+                w.line(line, step.origin if k == 0 else "")
         else:
             raise TypeError(f"unknown program step {step!r}")
-    outs = ", ".join(program.outputs)
-    w.line(f"return ({outs}{',' if len(program.outputs) == 1 else ''})" if outs else "return 0")
-    text = "\n".join(w.lines) + "\n"
-    if w.helpers:
-        marker = f"\n\n\ndef {program.name}("
-        text = text.replace(marker, "\n\n\n" + "\n\n\n".join(w.helpers) + marker, 1)
-    return text
+
+
+def scalar_temporaries(program: Program) -> set[str]:
+    """The 0-d temporaries a generated function keeps as local scalars instead of 0-d arrays (no
+    allocation): those only fused loops of one element write (or a basic index picks) and only
+    loops (or unindex) read; outputs stay arrays."""
+    found = {t.name for t in program.temporaries if t.shape == () and t.view is None}
+    found -= set(program.outputs)
+    found -= {a.view[0] for a in program.arrays().values() if a.view is not None}
+    for step in program.steps:
+        if isinstance(step, Loop):
+            if math.prod(step.shape) != 1:
+                found -= {s.array for s in step.stores}
+        elif step.op == "getitem_basic":
+            found -= set(step.inputs)
+        elif step.op == "unindex_basic" and program.arrays()[step.output].shape:
+            found.discard(step.output)
+        else:
+            found -= set(step.inputs) | {step.output}
+    return found
+
+
+def _scalar_call(w: _Writer, step: Call, arrays: dict) -> str | None:
+    """The source of a basic index that picks one element into a scalar, of an unindex (adding a
+    scalar in place; its buffer allocated once by a loop around the program, see render_fori),
+    or None: the library's line."""
+    if step.op == "getitem_basic" and step.output in w.scalars:
+        x = arrays[step.inputs[0]]
+        zeros = ", ".join("0" for _ in x.shape) or "()"
+        view = f"{x.name}[{step.params[0]}]" if x.shape else x.name
+        return f"{step.output} = {view}[{zeros}]"
+    if step.op == "unindex_basic" and arrays[step.output].shape and arrays[step.output].view is None:
+        out, x = arrays[step.output], arrays[step.inputs[0]]
+        slices, _, sliced = step.params
+        if w.hoist is None:
+            lines = [f"{out.name} = np.zeros({tuple(out.shape)!r}, np.{out.dtype})"]
+        else:  # (a loop around the program allocates it once, and zeroes it on every iteration)
+            w.hoist.extend(allocation(out, arrays, set()))
+            lines = [f"lib.fill_zero({out.name})"]
+        if x.name in w.scalars:
+            zeros = ", ".join("0" for _ in sliced) or "()"
+            lines.append(f"{out.name}[{slices}][{zeros}] += {x.name}")
+        else:
+            flat = f"np.ascontiguousarray({x.name}).reshape({tuple(sliced)!r})"
+            lines.append(f"lib.add_into({out.name}[{slices}], {flat})")
+        return "\n".join(lines)
+    return None
 
 
 def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
@@ -451,3 +553,4 @@ def _written(step) -> list[str]:
     if isinstance(step, Loop):
         return [s.array for s in step.stores] + [r.array for r in step.reduces]
     return []
+

@@ -494,9 +494,8 @@ assert len(BY_CASE_NAME) == len(CASES), "case names must be unique"
 
 GRAD_CASES = [c for c in CASES if c.grad]
 
-# Cases whose boolean mask is a traced value: compiled on the CPU (prims_mask's count, split and
-# compaction); mask_select/mask_scatter have no GPU kernels yet, so on GPU tensors they run on the
-# host (HostFallbackWarning), between GPU programs.
+# Cases whose boolean mask is a traced value: compiled (prims_mask's count pass, the program split
+# at the count, the compaction) on the CPU (kernels/masks.py) and on CUDA (kernels/cuda/masks.py).
 TRACED_MASK_CASES = frozenset({"getitem-bool-mask", "getitem-bool-mask-rows", "getitem-bool-mask-cols-3d",
                                "getitem-bool-mask-ellipsis", "mask_select-prim", "masked_select"})
 

@@ -37,6 +37,15 @@ def add_cases(case, s) -> None:
     case("fmod-broadcast", "fmod", lambda m, x, y: x.fmod(y), s(2, 3), s(3, domain="away"))
     case("remainder", "remainder", lambda m, x, y: m.remainder(x, y), s(3, 4), s(3, 4, domain="away"))
     case("remainder-operator", "remainder", lambda m, x, y: x % y, s(2, 3), s(3, domain="away"))
+    case("floor_divide", "floor_divide", lambda m, x, y: m.floor_divide(x, y), s(3, 4), s(3, 4, domain="away"),
+         torch_fn=lambda t, x, y: t.div(x, y, rounding_mode="floor"))
+    case("floor_divide-operator", "floor_divide", lambda m, x, y: x // y, s(2, 3), s(3, domain="away"),
+         torch_fn=lambda t, x, y: t.div(x, y, rounding_mode="floor"))
+    case("floor_divide-rscalar", "floor_divide", lambda m, x: 1.0 // x, s(2, 3, domain="away"),
+         torch_fn=lambda t, x: t.div(t.ones_like(x), x, rounding_mode="floor"), no_node_name=_SCALAR_OTHER)
+    case("all-any", "logical_not ne sum eq gt",
+         lambda m, x: (x.all(), m.all(x, dim=1), x.any(0, keepdim=True), m.any(x > 1)), s(3, 4, domain="ints"),
+         grad=False)
     case("fmod-scalar", "fmod", lambda m, x: m.fmod(x, 0.7), s(3, 4), no_node_name=_SCALAR_OTHER)
     case("remainder-scalar", "remainder", lambda m, x: x % 0.7, s(3, 4), no_node_name=_SCALAR_OTHER)
 

@@ -236,6 +236,20 @@ def test_training_step_rows_state_their_goals_and_land_together():
     assert text.count("runs the W2 rows only") == 1
 
 
+def test_a_goal_in_seconds_is_judged_at_the_scaled_limit():
+    """A goal stated in seconds for the full size is met or not against its limit scaled to the run's
+    size: 1.91 ms for 3,000 epochs misses a 20 ms goal for 330,000 epochs (0.18 ms at this size)."""
+    from benchmarks.workloads import FORI, Goal
+    goal = Goal(FORI, BASELINE, 0.0, max_seconds=0.020)
+    cells = {FORI: {"status": "ok", "median_s": 1.91e-3}, BASELINE: {"status": "ok", "median_s": 0.02}}
+    slow = harness._goal(goal, cells, 3_000 / 330_000)
+    assert slow["max_seconds"] == pytest.approx(0.020 * 3_000 / 330_000) and slow["met"] is False
+    cells[FORI]["median_s"] = 0.1e-3
+    assert harness._goal(goal, cells, 3_000 / 330_000)["met"] is True
+    cells[FORI]["median_s"] = 19e-3
+    assert harness._goal(goal, cells, 1.0)["met"] is True
+
+
 def test_parallel_threshold_verdict_says_whether_the_threshold_fits():
     """benchmarks.parallel_threshold's last line: where parallel first wins, and whether the
     current threshold agrees with every measured size."""

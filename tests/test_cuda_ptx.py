@@ -221,6 +221,21 @@ def test_scatter_add_helper_kernels(h100):
     ptx(indexed._add_offsets, pos, pos, nt.int64)
 
 
+@pytest.mark.parametrize('dtype', [F32, F64, I64, B], ids=['f32', 'f64', 'i64', 'bool'])
+def test_boolean_mask_kernels(h100, dtype):
+    """The traced-mask passes (block counts and the compaction, both with shared-memory scans;
+    the total and its count check) and the select/scatter through the positions."""
+    from jitgrad._kernels.cuda import masks
+    pos = arr(I64)
+    ptx(masks._count_blocks, arr(B), pos)
+    ptx(masks._total, pos, pos, pos, nt.int64, pos, nt.int64)
+    ptx(masks._compact, arr(B), pos, pos)
+    code = ptx(masks._select, arr(dtype), pos, arr(dtype), nt.int64, nt.int64, nt.int64)
+    ptx(masks._scatter, arr(dtype), pos, arr(dtype), nt.int64, nt.int64, nt.int64)
+    if dtype == F32:
+        assert not f64_ops(code), f64_ops(code)
+
+
 @pytest.mark.parametrize('dtype', [F32, F64])
 def test_row_kernels(h100, dtype):
     """Welford var/std and the p-norm per row (float64 accumulation, as on the CPU)."""

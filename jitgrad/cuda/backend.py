@@ -26,7 +26,8 @@ class CudaBackend:
     array_interface = staticmethod(eager.array_interface)
     run = staticmethod(eager.run)
     call_prims = frozenset({"getitem", "unindex", "setitem", "gather", "scatter_add", "cat", "stack", "max_dim",
-                            "min_dim", "argmax", "argmin", "norm", "var", "std", "matmul"})  # kernels/cuda/calls.py
+                            "min_dim", "argmax", "argmin", "norm", "var", "std", "matmul", "mask_select",
+                            "mask_scatter"})  # kernels/cuda/calls.py
     kernel_prims = frozenset(conv.PRIMS + scan.PRIMS)  # kernels/cuda/conv.py, scan.py: eager and in programs
 
     @staticmethod

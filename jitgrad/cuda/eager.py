@@ -2,7 +2,7 @@
 which picks the kernel family from the op's declaration: elementwise ops fill the op's scalar
 template (the same text the fused CPU loops use) into a generated CUDA kernel; reductions,
 matmul, layout changes (views.py), convolutions and scans call the kernels in kernels/cuda;
-indexing with index arrays, norm/var/std and batched matmul run the library call a compiled
+indexing with index arrays or boolean masks, norm/var/std and batched matmul run the library call a compiled
 program would run for them (built from lower_calls.py's Call). GPU storage is always a
 C-contiguous device array: shape ops write new arrays (as in JAX), so no two GPU tensors alias
 and in-place writes can never reach a value saved for backward through a hidden view."""
@@ -138,24 +138,35 @@ def run(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtyp
     return _on_host(prim, datas, params, dtype)
 
 
-_INDEXED = {"getitem", "unindex", "setitem", "gather", "scatter_add"}
+_INDEXED = {"getitem", "unindex", "setitem", "gather", "scatter_add", "mask_select", "mask_scatter"}
 _calls: dict = {}  # (op, params, operand shapes and dtypes) -> (function, its constants on the GPU)
 
 
 def _indexed(name: str, datas: list, params: dict, shape: tuple, dtype: np.dtype):
-    """Indexing with index arrays, setitem, gather and their adjoints: the library call that
-    compiled programs run (jitgrad/lower_calls.py -> kernels/cuda/calls.py), index arrays on
-    the GPU, bounds checked in the kernel."""
+    """Indexing with index arrays, setitem, gather, boolean-mask selection and their adjoints:
+    the library call that compiled programs run (jitgrad/lower_calls.py -> kernels/cuda/calls.py),
+    index arrays and masks on the GPU, bounds and mask counts checked in the kernel."""
     return _library_call(prims.BY_NAME[name], [_on_device(d) for d in datas], params, shape, dtype)
 
 
 def _library_call(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):
+    """The call's function run on `datas`; float16 operands are widened to float32 and a float16
+    result rounded back (kernels compute float16 in float32, as the CPU kernels do)."""
+    if np.dtype(dtype) == np.float16 or any(d.dtype == np.float16 for d in datas):
+        wide = [_cast(d, np.float32) if d.dtype == np.float16 else d for d in datas]
+        out_dtype = np.float32 if np.dtype(dtype) == np.float16 else dtype
+        out = _library_call(prim, wide, params, shape, out_dtype)
+        return _cast(out, np.float16) if np.dtype(dtype) == np.float16 else out
     key = (prim.name, repr(sorted(params.items())), tuple((tuple(d.shape), str(d.dtype)) for d in datas))
     entry = _calls.get(key)
     if entry is None:
         entry = _calls[key] = _prepare_call(prim, datas, params, shape, dtype)
     fn, consts = entry
     return fn(*datas, *consts)
+
+
+def _cast(data, dtype: np.dtype):
+    return elementwise.elementwise("x0", [data], tuple(data.shape), np.dtype(dtype))
 
 
 def _prepare_call(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: np.dtype):

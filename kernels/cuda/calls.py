@@ -2,11 +2,13 @@
 spec.Call the CPU target renders (kernels/indexed.py, kernels/library.py): indexed reads and
 writes with runtime index arrays (kernels/cuda/indexed.py), cat/stack as strided writes into
 one buffer, max/min with indices (kernels/cuda/reduce.py), norm and var/std over rows
-(kernels/cuda/rows.py) and batched matmul (kernels/cuda/matmul.py); and the 'prim' calls of the
-ops a program runs through their whole-op kernel (kernels/cuda/conv.py, scan.py). Index calls
-record bounds errors in the program's error slots; `error_check` gives the lines that allocate
-them and, at the end of the program, raise the first one recorded: a program with index calls
-reads those slots back once per call (one small copy to the host, which waits for the GPU)."""
+(kernels/cuda/rows.py), batched matmul (kernels/cuda/matmul.py), and traced boolean masks (the
+count pass and the compaction, kernels/cuda/masks.py); and the 'prim' calls of the ops a
+program runs through their whole-op kernel (kernels/cuda/conv.py, scan.py). Index calls record
+bounds errors in the program's error slots (mask calls, a count other than the compiled one);
+`error_check` gives the lines that allocate them and, at the end of the program, raise the
+first one recorded: a program with index or mask calls reads those slots back once per call
+(one small copy to the host, which waits for the GPU)."""
 from __future__ import annotations
 
 import math
@@ -15,10 +17,10 @@ import numpy as np
 
 from .. import indexed, library
 from ..spec import Array, Call
-from . import conv
+from . import conv, masks
 from .layout import contiguous_strides
 
-OPS = indexed.OPS + library.ROW_OPS + ("prim",)
+OPS = indexed.OPS + library.ROW_OPS + masks.OPS + ("prim",)
 # the module each op's host line calls, as the generated program imports it
 MODULES = {
     "_ix": "from jitgrad._kernels.cuda import indexed as _ix",
@@ -28,6 +30,7 @@ MODULES = {
     "_mm": "from jitgrad._kernels.cuda import matmul as _mm",
     "_conv": "from jitgrad._kernels.cuda import conv as _conv",
     "_scan": "from jitgrad._kernels.cuda import scan as _scan",
+    "_mask": "from jitgrad._kernels.cuda import masks as _mask",
 }
 
 
@@ -51,6 +54,8 @@ def render(step: Call, arrays: dict[str, Array], slot: int) -> tuple[list[str], 
         return _batched_matmul(step, arrays), None, {"_mm"}
     if step.op == "prim":
         return _prim(step, arrays)
+    if step.op in masks.OPS:
+        return _mask(step, arrays, slot)
     if step.op in library.ROW_OPS:
         return _rows_call(step, arrays), None, {"_layout", "_red", "_rows"}
     raise ValueError(f"the CUDA target has no kernel for library call {step.op!r}; known: {OPS}")
@@ -77,6 +82,20 @@ def _index(step: Call, arrays: dict, slot: int):
                 f"{_np(out.dtype)})")
     record = f"({message!r}, {wraps}, {indexes}, {sels}, {dims}, {sizes})"
     return [line], record, {"_ix"}
+
+
+def _mask(step: Call, arrays: dict, slot: int):
+    """count_true: the count pass (a 0-d int64 device array, read by the host at the program
+    split). mask_select / mask_scatter: params = ((pre, m, post) view of x, count), as on the CPU
+    (kernels/masks.py); a mask selecting another count is recorded in the error slot."""
+    o = step.output
+    if step.op == "count_true":
+        return [f"{o} = _mask.count_true({step.inputs[0]})"], None, {"_mask"}
+    view, count = step.params
+    src, mask = step.inputs
+    line = (f"{o} = _mask.{step.op}({src}, {mask}, {tuple(view)!r}, {count}, _err, {slot}, "
+            f"{tuple(arrays[o].shape)!r})")
+    return [line], f"(_mask.check, {count})", {"_mask", "_ix"}  # (_ix: the error slots)
 
 
 def _prim(step: Call, arrays: dict):

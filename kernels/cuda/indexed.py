@@ -86,12 +86,17 @@ def positions(base, indexes: Sequence, sels: Sequence, strides: tuple, sizes: tu
 def check(err, calls: Sequence) -> None:
     """Raise the error of the first call (in program order) that recorded an out-of-range index,
     as the CPU loop raises it. calls: per slot, (message prefix, wraps, index arrays, sel maps
-    (None: read at o), dims, sizes)."""
+    (None: read at o), dims, sizes), or (a function, its arguments): called with the slot's value
+    first (a boolean mask's count error, kernels/cuda/masks.py)."""
     found = runtime.to_host(err)
-    for slot, (message, wraps, indexes, sels, dims, sizes) in enumerate(calls):
+    for slot, record in enumerate(calls):
         key = int(found[slot])
         if key == NO_ERROR:
             continue
+        if callable(record[0]):
+            record[0](key, *record[1:])
+            continue
+        message, wraps, indexes, sels, dims, sizes = record
         o, k = divmod(key, len(indexes))
         at = o if sels[k] is None else int(runtime.to_host(flat(sels[k])[o:o + 1])[0])
         index = indexes[k] if runtime.is_device_array(indexes[k]) else runtime.to_device(indexes[k])

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from gpu_targets import needs_cuda
 from op_table import CASES, jitgrad_fn, make_inputs
-from test_gpu_ops import NO_CUDA_PROGRAM_KERNEL
 
 import jitgrad as jg
 
@@ -28,8 +27,10 @@ def _graphs(case):
 
 @pytest.mark.parametrize("case", TRACEABLE, ids=lambda c: c.name)
 def test_case_lowers_to_one_cuda_program(case):
-    """No equation of an op-table case splits a CUDA program (outside NO_CUDA_PROGRAM_KERNEL),
-    and the program's source renders (the kernels compile when it first runs)."""
+    """No equation of an op-table case falls back on CUDA: each graph is one CUDA program, or for
+    each traced boolean mask one split at its count (the count pass ends a program, the next
+    starts with the compaction), and every program's source renders (the kernels compile when it
+    first runs)."""
     from jitgrad._kernels.cuda import program
     from jitgrad.fuse import FallbackGroup, fuse
     from jitgrad.lower import lower
@@ -38,11 +39,13 @@ def test_case_lowers_to_one_cuda_program(case):
     for graph in _graphs(case):
         g = simplify(graph)
         split_at = {grp.eqn.prim.name for grp in fuse(g, "cuda") if isinstance(grp, FallbackGroup)}
-        assert split_at <= NO_CUDA_PROGRAM_KERNEL, f"{case.name}: CUDA programs split at {split_at}"
-        if not split_at:
-            plan = lower(g, "p", "cuda")
-            assert len(plan.segments) == 1
-            program.render(plan.segments[0].program)
+        assert not split_at, f"{case.name}: CUDA programs split at {split_at}"
+        plan = lower(g, "p", "cuda")
+        masks = [e for e in g.eqns if e.prim.name == "mask_select" and e.params["site"] >= 0]
+        assert [seg.split is not None for seg in plan.segments] == [False, True] * len(masks) + [False]
+        for seg in plan.segments:
+            if seg.program is not None:
+                program.render(seg.program)
 
 
 X = np.arange(12.0).reshape(3, 4)

@@ -31,3 +31,23 @@ def test_gpu_compiled_float16_is_refused_clearly():
     x = jg.tensor([1.0, 2.0], dtype=jg.float16, device="cuda")
     with pytest.raises(TypeError, match="float16 values are not supported in compiled mode on cuda; cast them"):
         jg.jit(lambda a: a * 2)(x)
+
+
+def test_gpu_eager_float16_indexing_and_masks_keep_the_dtype():
+    """Library calls on float16 GPU tensors (index arrays, gather, boolean masks, their
+    gradients) compute in float32 and return float16, as on the CPU."""
+    from jitgrad import prims
+    xv = np.array([[1.5, -2.0, 3.25], [0.5, 4.0, -1.0]], np.float16)
+    x = jg.tensor(xv, device="cuda", requires_grad=True)
+    idx = jg.tensor(np.array([1, 0, 1]), device="cuda")
+    picked = x[idx]
+    gathered = x.gather(1, jg.tensor(np.array([[2], [0]]), device="cuda"))
+    selected = prims.mask_select(x, x > 0, 0)
+    for got, want in ((picked, xv[[1, 0, 1]]), (gathered, xv[[0, 1], [2, 0]][:, None]), (selected, xv[xv > 0])):
+        assert got.dtype is jg.float16
+        np.testing.assert_array_equal(got.detach().cpu().numpy(), want)
+    ones = jg.tensor(np.ones(picked.shape, np.float16), device="cuda")
+    picked.backward(ones)
+    selected.backward(jg.tensor(np.ones(selected.shape, np.float16), device="cuda"))
+    assert x.grad.dtype is jg.float16
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), np.array([[2, 1, 2], [3, 3, 2]], np.float16))
