@@ -302,8 +302,11 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             else prim.impl(*datas, **params)
     elif builder is None:
         data = prim.impl(*datas, **params) if params else prim.impl(*datas)
-        if type(data) is not _ndarray or data.dtype != dtype:
-            data = np.asarray(data, dtype=dtype)
+        # (dtype is usually a DType: compare NumPy dtypes by identity first, as NumPy's == with a
+        # foreign object converts it and costs more than the op itself on small arrays)
+        np_dtype = dtype.dtype if type(dtype) is _DType else dtype
+        if type(data) is not _ndarray or (data.dtype is not np_dtype and data.dtype != np_dtype):
+            data = np.asarray(data, dtype=np_dtype)
         if data.shape != shape:
             raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
     else:
@@ -375,6 +378,7 @@ def refresh_view(view: TensorBase) -> None:
 
 _ndarray = np.ndarray
 _new = object.__new__
+_DType = dtypes.DType
 # Only floating (and complex) results can carry gradients: integer and bool results of a
 # differentiable op (a cast, a rounding) never require grad, as in PyTorch.
 _GRAD_KINDS = "fc"
