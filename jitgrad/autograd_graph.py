@@ -8,7 +8,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, shapes
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -218,6 +218,24 @@ class PrimNode(Node):
         return tuple([gi if gi is None or gi.shape == t.shape else gi.sum_to_size(t.shape)
                       for gi, t in zip(grads, inputs)])
 
+    def apply_host(self, grad) -> tuple:
+        """apply(grad, create_graph=False) for the engine's common case (no graph built, no profiler):
+        a cotangent on the host in the broadcast shape of the output is summed back to its input's
+        shape by NumPy directly, the same np.sum and reshape that sum_to_size would dispatch."""
+        inputs, out = self.saved_values(attach=False)
+        grads = self.prim.vjp(grad, out, *inputs, **self.params)
+        if len(grads) != len(inputs):
+            raise RuntimeError(f"internal error: VJP of {self.prim.name} returned {len(grads)} grads "
+                               f"for {len(inputs)} inputs")
+        result = []
+        for gi, t in zip(grads, inputs):
+            if gi is not None:
+                shape = t.shape
+                if gi.shape != shape:
+                    gi = _host_sum_to(gi, shape)
+            result.append(gi)
+        return tuple(result)
+
     def zero_grads(self, zero) -> tuple:
         """Input cotangents for a zero output cotangent: a zero for each input with an edge."""
         saved = self._saved
@@ -231,6 +249,26 @@ class PrimNode(Node):
         reads_inputs, reads_out = self._reads
         if reads_out or True in reads_inputs:
             self._saved = None
+
+
+def _host_sum_to(g, shape: tuple):
+    """g summed over the dims that broadcasting to g's shape added or expanded, down to `shape`
+    (sum_to_size on host storage, without dispatch; other storage goes through sum_to_size)."""
+    data = getattr(g, "_data", None)
+    if type(data) is not np.ndarray:
+        return g.sum_to_size(shape)
+    shape = tuple(shape)
+    have = data.shape
+    lead = len(have) - len(shape)
+    if lead < 0 or shapes.broadcast(shape, have) != have:
+        return g.sum_to_size(shape)  # (raises sum_to_size's error)
+    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
+    if dims:
+        data = np.sum(data, axis=dims, keepdims=True)
+    if data.shape != shape:
+        data = data.reshape(shape)
+    cls = type(g)
+    return (cls._op_result or cls)._wrap(data)
 
 
 def _shape_only(t):
@@ -248,12 +286,24 @@ _ZERO_ITEMS: dict = {}
 def _zeros_view(shape: tuple, dtype) -> np.ndarray:
     """Read-only zero-stride zeros of `shape` (no memory): the value of an operand the VJP rule
     never reads (built directly on a one-item buffer per dtype: np.broadcast_to is slow)."""
+    key = (shape, dtype)
+    view = _ZERO_VIEWS.get(key)
+    if view is not None:
+        return view
     item = _ZERO_ITEMS.get(dtype)
     if item is None:
         item = np.zeros(1, dtype=dtype)
         item.flags.writeable = False
         _ZERO_ITEMS[dtype] = item
-    return np.ndarray(shape, dtype=dtype, buffer=item, strides=(0,) * len(shape))
+    view = np.ndarray(shape, dtype=dtype, buffer=item, strides=(0,) * len(shape))
+    view.flags.writeable = False
+    if len(_ZERO_VIEWS) >= 1024:
+        _ZERO_VIEWS.clear()
+    _ZERO_VIEWS[key] = view  # (read-only and memory-free: one per shape is shared)
+    return view
+
+
+_ZERO_VIEWS: dict = {}
 
 
 def _stand_in(meta: tuple):
