@@ -264,7 +264,7 @@ def _host_sum_to(g, shape: tuple):
         return g.sum_to_size(shape)  # (raises sum_to_size's error)
     dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
     if dims:
-        data = np.sum(data, axis=dims, keepdims=True)
+        data = np.add.reduce(data, axis=dims, keepdims=True)  # (np.sum's reduction on an ndarray)
     if data.shape != shape:
         data = data.reshape(shape)
     cls = type(g)

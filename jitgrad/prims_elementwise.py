@@ -85,8 +85,17 @@ def needs_grad(t) -> bool:
 
 
 def _sigmoid_impl(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + e) where x >= 0, else e / (1 + e), with e = exp(-|x|) (no overflow either side);
+    on an ndarray with the temporaries reused in place (the same values, fewer passes)."""
+    if type(x) is not np.ndarray or x.ndim == 0:
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    d = 1 + e
+    pos = np.divide(1, d)
+    return np.where(x >= 0, pos, np.divide(e, d, out=e)).astype(x.dtype, copy=False)
 
 
 def quiet(impl):
