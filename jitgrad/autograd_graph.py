@@ -146,13 +146,15 @@ class PrimNode(Node):
     reads none keeps working after backward without retain_graph, as PyTorch's nodes that save nothing.
     """
 
-    __slots__ = ("prim", "params", "_saved", "_out_meta", "_in_shapes", "_reads")
+    # (What a node keeps is shaped to leave few objects for Python's cycle collector to track: a
+    # graph lives across its collections, and a full one walks every tracked object. Tuples of
+    # numbers, shapes and NumPy dtypes stop being tracked; lists and tuples holding a class do not.)
+    __slots__ = ("prim", "params", "_saved", "_out_cls", "_out_meta", "_in_shapes", "_reads")
 
     def __init__(self, prim, params: dict, inputs: tuple, output, reads: tuple) -> None:
         edges = []
-        versions = []
+        versions = tuple([t._version_counter.value for t in inputs])
         for t in inputs:
-            versions.append(t._version_counter.value)
             if t._requires_grad:
                 fn = t._grad_fn
                 edges.append((fn if fn is not None else accumulator_of(t), 0))
@@ -171,7 +173,8 @@ class PrimNode(Node):
         if False in reads_inputs:
             inputs = tuple([t if r else _shape_only(t) for t, r in zip(inputs, reads_inputs)])
         out_data = output._data
-        self._out_meta = (type(output), out_data.shape, out_data.dtype)
+        self._out_cls = type(output)
+        self._out_meta = (out_data.shape, out_data.dtype)
         if not reads_out and type(out_data) is np.ndarray:
             out_data = None
         self._saved = (inputs, versions, out_data, counter, counter.value)
@@ -190,7 +193,8 @@ class PrimNode(Node):
         reads_inputs, reads_out = self._reads
         if False in reads_inputs:
             inputs = tuple([_stand_in(t) if type(t) is tuple else t for t in inputs])
-        cls, shape, dtype = self._out_meta
+        cls = self._out_cls
+        shape, dtype = self._out_meta
         if out_data is None:
             out_data = _zeros_view(shape, dtype)
         for i, (t, v) in enumerate(zip(inputs, versions)):
@@ -272,12 +276,25 @@ def _host_sum_to(g, shape: tuple):
 
 
 def _shape_only(t):
-    """What a node keeps of a host input its VJP does not read: (class, shape, dtype, requires_grad),
+    """What a node keeps of a host input its VJP does not read: (class id, shape, dtype, requires_grad),
     so the input's memory can be freed (device and symbolic inputs are kept: rules need their device)."""
     data = t._data
     if type(data) is not np.ndarray:
         return t
-    return (type(t), data.shape, data.dtype, t._requires_grad)
+    return (_class_id(type(t)), data.shape, data.dtype, t._requires_grad)
+
+
+_CLASSES: list = []
+_CLASS_IDS: dict = {}
+
+
+def _class_id(cls) -> int:
+    """A small number naming a tensor class (a tuple holding it then holds no tracked object)."""
+    found = _CLASS_IDS.get(cls)
+    if found is None:
+        found = _CLASS_IDS[cls] = len(_CLASSES)
+        _CLASSES.append(cls)
+    return found
 
 
 _ZERO_ITEMS: dict = {}
@@ -308,7 +325,7 @@ _ZERO_VIEWS: dict = {}
 
 def _stand_in(meta: tuple):
     cls, shape, dtype, requires_grad = meta
-    return cls._wrap(_zeros_view(shape, dtype), requires_grad=requires_grad)
+    return _CLASSES[cls]._wrap(_zeros_view(shape, dtype), requires_grad=requires_grad)
 
 
 def stale_saved_value(roots) -> str | None:

@@ -122,3 +122,25 @@ def test_python_int_with_a_float_tensor_keeps_its_dtype(dtype):
     assert x.grad.dtype == dtype and np.array_equal(x.grad.numpy(), np.full(2, 0.5, dtype=dtype.dtype))
     assert (jg.tensor([1, 2]) * 2).dtype == jg.int64
     assert (jg.tensor([1, 2]) * 2.5).dtype == jg.float32
+
+
+def test_a_recorded_op_leaves_few_objects_for_the_cycle_collector():
+    """A graph lives across Python's collections, and a full collection walks every tracked
+    object: each recorded op keeps at most 8 tracked objects (10 before versions became a tuple
+    and the node's class references moved out of its tuples)."""
+    import collections
+    import gc
+
+    a = jg.tensor(np.ones((4, 4), np.float32), requires_grad=True)
+    b = jg.tensor(np.ones(4, np.float32), requires_grad=True)
+    gc.collect()
+    before = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    x = a
+    for _ in range(50):
+        x = (x * b + b).tanh()
+    gc.collect()
+    added = collections.Counter(type(o).__name__ for o in gc.get_objects()) - before
+    assert sum(added.values()) / 150 <= 8, added
+    assert "list" not in added or added["list"] < 10, added
+    x.sum().backward()
+    assert b.grad is not None and a.grad.shape == (4, 4)
