@@ -178,8 +178,16 @@ def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=(), reduction=No
 
 def _mean_impl(x, dims, keepdim):
     """np.mean; over no elements NaN (the declared finalisation's value), without NumPy's warning."""
-    if shapes.numel(tuple(x.shape[d] for d in dims)) == 0:
+    count = shapes.numel(tuple(x.shape[d] for d in dims))
+    if count == 0:
         return np.full(shapes.reduce(x.shape, dims, keepdim), mean_scale(0), dtype=x.dtype)
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize >= 4:
+        # np.mean's own steps for float32/float64 (its sum, then a true division by the count as
+        # an intp, rounded into the sum's dtype), without its Python dispatch layers
+        total = np.add.reduce(x, axis=dims, keepdims=keepdim)
+        if type(total) is np.ndarray:
+            return np.true_divide(total, np.intp(count), out=total, casting="unsafe")
+        return total.dtype.type(total / np.intp(count))
     return np.mean(x, axis=dims, keepdims=keepdim)
 
 

@@ -144,3 +144,16 @@ def test_a_recorded_op_leaves_few_objects_for_the_cycle_collector():
     assert "list" not in added or added["list"] < 10, added
     x.sum().backward()
     assert b.grad is not None and a.grad.shape == (4, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_mean_is_numpys_mean_bit_for_bit(dtype):
+    """mean's direct reduction for float32/float64 gives np.mean's values exactly (float16: np.mean itself)."""
+    rng = np.random.default_rng(3)
+    for shape, dim in (((11,), None), ((32, 27), 1), ((7, 5, 3), (0, 2)), ((1000,), 0), ((), None)):
+        x = (rng.standard_normal(shape) * 100).astype(dtype)
+        for keepdim in (False, True):
+            got = jg.tensor(x).mean(dim, keepdim=keepdim).numpy()
+            dims = tuple(range(x.ndim)) if dim is None else dim
+            want = np.asarray(np.mean(x, axis=dims, keepdims=keepdim))
+            assert got.dtype == want.dtype and np.array_equal(got, want)
