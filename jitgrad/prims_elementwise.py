@@ -314,7 +314,7 @@ def _add_vjp(g, out, x, y):
 
 
 def _sub_vjp(g, out, x, y):
-    return g, neg(g)
+    return g, neg(g) if needs_grad(y) else None
 
 
 def _mul_vjp(g, out, x, y):
@@ -373,7 +373,9 @@ LOGICAL_NOT = Primitive("logical_not", np.logical_not, lambda x: (x.shape, dtype
 def _pow_scalar_vjp(g, out, x, exponent):
     if exponent == 0:
         return (Zero.of(x),)
-    return (g * (pow_scalar(x, exponent - 1) * exponent),)
+    # (x ** 1 is x exactly: for x ** 2 the power is skipped)
+    base = x if exponent - 1 == 1 else pow_scalar(x, exponent - 1)
+    return (g * (base * exponent),)
 
 
 POW_SCALAR = Primitive("pow_scalar", quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))),
