@@ -65,10 +65,15 @@ def _mean_vjp(g, out, x, dims, keepdim):
 def _extreme_reduce_vjp(g, out, x, dims, keepdim):
     """amax/amin: the gradient is shared evenly among the elements equal to the result (with a
     NaN result none is, and the gradient is NaN, as in PyTorch)."""
-    o = _expand_back(out, x, dims, keepdim)
+    o = _kept(out, x, dims, keepdim)  # (the comparison and the product broadcast: no expands)
     mask = cast(x == o, g.dtype)
     count = sum(mask, dims, keepdim=True)
-    return (_expand_back(g, x, dims, keepdim) * mask / count,)
+    return (_kept(g, x, dims, keepdim) * mask / count,)
+
+
+def _kept(g, x, dims, keepdim):
+    """A reduced value with its reduced dims kept as size 1 (0-d stays 0-d): it broadcasts against x."""
+    return reshape(g, shapes.reduce(x.shape, dims, True)) if not keepdim and g.ndim else g
 
 
 def _extreme_all_vjp(g, out, x, dims, keepdim):
