@@ -46,9 +46,8 @@ def _extreme_rule(name: str, single_dim: bool, out_dtype=None):
 
 
 def _expand_back(g, x, dims, keepdim):
-    """Broadcast a reduced cotangent back over x's shape (a 0-d one, the result of reducing every
-    dim, broadcasts as it is)."""
-    if not keepdim and g.ndim:
+    """Broadcast a reduced cotangent back over x's shape."""
+    if not keepdim:
         g = reshape(g, shapes.reduce(x.shape, dims, True))
     return expand(g, x.shape)
 
