@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dtypes
-from .autograd_graph import AccumulateGrad, Zero, edge_to
-from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, tracing
+from .autograd_graph import AccumulateGrad, PrimNode, Zero, edge_to
+from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, profile_hook, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
 from .prims import cast, expand
@@ -133,6 +133,9 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
     deliveries: list = []  # (tensor, gradient) for .grad, written only once the whole pass succeeded
     hook = anomaly_hook[0]
     timed_apply = apply_hook[0]
+    # No graph built and nobody watching the ops: PrimNodes unbroadcast and sums of host cotangents
+    # run on NumPy directly (the same np.sum / np.add their primitives dispatch to).
+    host_fast = not create_graph and timed_apply is None and profile_hook[0] is None
     with set_grad_enabled(create_graph):
         for node in order:
             g = grads.pop(node, None)
@@ -163,6 +166,8 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
             try:
                 if type(g) is Zero:  # no VJP rule runs for a zero cotangent
                     input_grads = _zero_input_grads(node, g, create_graph)
+                elif host_fast and type(node) is PrimNode:
+                    input_grads = node.apply_host(g)
                 elif timed_apply is None:
                     input_grads = node.apply(g, create_graph)
                 else:
@@ -178,11 +183,26 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                     continue
                 if target_nodes is not None and nxt not in needed:
                     continue
-                grads[nxt] = add_cotangents(grads.get(nxt), ig)
+                prev = grads.get(nxt)
+                if prev is None:
+                    grads[nxt] = ig
+                elif host_fast and _same_host(prev, ig):
+                    cls = type(prev)
+                    grads[nxt] = (cls._op_result or cls)._wrap(np.add(prev._data, ig._data))
+                else:
+                    grads[nxt] = add_cotangents(prev, ig)
             if not retain_graph:
                 node.release()
         _accumulate_all(deliveries, create_graph)
     return captured
+
+
+def _same_host(a, b) -> bool:
+    """Two cotangent tensors on the host of one shape and dtype (their sum is one np.add)."""
+    if not isinstance(a, TensorBase) or not isinstance(b, TensorBase):
+        return False  # (a symbolic Zero, or a compiled node's packed cotangents)
+    da, db = a._data, b._data
+    return type(da) is np.ndarray and type(db) is np.ndarray and da.shape == db.shape and da.dtype is db.dtype
 
 
 def add_cotangents(a, b):

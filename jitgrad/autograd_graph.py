@@ -8,7 +8,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, shapes
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -146,13 +146,15 @@ class PrimNode(Node):
     reads none keeps working after backward without retain_graph, as PyTorch's nodes that save nothing.
     """
 
-    __slots__ = ("prim", "params", "_saved", "_out_meta", "_in_shapes", "_reads")
+    # (What a node keeps is shaped to leave few objects for Python's cycle collector to track: a
+    # graph lives across its collections, and a full one walks every tracked object. Tuples of
+    # numbers, shapes and NumPy dtypes stop being tracked; lists and tuples holding a class do not.)
+    __slots__ = ("prim", "params", "_saved", "_out_cls", "_out_meta", "_in_shapes", "_reads")
 
     def __init__(self, prim, params: dict, inputs: tuple, output, reads: tuple) -> None:
         edges = []
-        versions = []
+        versions = tuple([t._version_counter.value for t in inputs])
         for t in inputs:
-            versions.append(t._version_counter.value)
             if t._requires_grad:
                 fn = t._grad_fn
                 edges.append((fn if fn is not None else accumulator_of(t), 0))
@@ -171,7 +173,8 @@ class PrimNode(Node):
         if False in reads_inputs:
             inputs = tuple([t if r else _shape_only(t) for t, r in zip(inputs, reads_inputs)])
         out_data = output._data
-        self._out_meta = (type(output), out_data.shape, out_data.dtype)
+        self._out_cls = type(output)
+        self._out_meta = (out_data.shape, out_data.dtype)
         if not reads_out and type(out_data) is np.ndarray:
             out_data = None
         self._saved = (inputs, versions, out_data, counter, counter.value)
@@ -190,7 +193,8 @@ class PrimNode(Node):
         reads_inputs, reads_out = self._reads
         if False in reads_inputs:
             inputs = tuple([_stand_in(t) if type(t) is tuple else t for t in inputs])
-        cls, shape, dtype = self._out_meta
+        cls = self._out_cls
+        shape, dtype = self._out_meta
         if out_data is None:
             out_data = _zeros_view(shape, dtype)
         for i, (t, v) in enumerate(zip(inputs, versions)):
@@ -218,6 +222,24 @@ class PrimNode(Node):
         return tuple([gi if gi is None or gi.shape == t.shape else gi.sum_to_size(t.shape)
                       for gi, t in zip(grads, inputs)])
 
+    def apply_host(self, grad) -> tuple:
+        """apply(grad, create_graph=False) for the engine's common case (no graph built, no profiler):
+        a cotangent on the host in the broadcast shape of the output is summed back to its input's
+        shape by NumPy directly, the same np.sum and reshape that sum_to_size would dispatch."""
+        inputs, out = self.saved_values(attach=False)
+        grads = self.prim.vjp(grad, out, *inputs, **self.params)
+        if len(grads) != len(inputs):
+            raise RuntimeError(f"internal error: VJP of {self.prim.name} returned {len(grads)} grads "
+                               f"for {len(inputs)} inputs")
+        result = []
+        for gi, t in zip(grads, inputs):
+            if gi is not None:
+                shape = t.shape
+                if gi.shape != shape:
+                    gi = _host_sum_to(gi, shape)
+            result.append(gi)
+        return tuple(result)
+
     def zero_grads(self, zero) -> tuple:
         """Input cotangents for a zero output cotangent: a zero for each input with an edge."""
         saved = self._saved
@@ -233,13 +255,46 @@ class PrimNode(Node):
             self._saved = None
 
 
+def _host_sum_to(g, shape: tuple):
+    """g summed over the dims that broadcasting to g's shape added or expanded, down to `shape`
+    (sum_to_size on host storage, without dispatch; other storage goes through sum_to_size)."""
+    data = getattr(g, "_data", None)
+    if type(data) is not np.ndarray:
+        return g.sum_to_size(shape)
+    shape = tuple(shape)
+    have = data.shape
+    lead = len(have) - len(shape)
+    if lead < 0 or shapes.broadcast(shape, have) != have:
+        return g.sum_to_size(shape)  # (raises sum_to_size's error)
+    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
+    if dims:
+        data = np.add.reduce(data, axis=dims, keepdims=True)  # (np.sum's reduction on an ndarray)
+    if data.shape != shape:
+        data = data.reshape(shape)
+    cls = type(g)
+    return (cls._op_result or cls)._wrap(data)
+
+
 def _shape_only(t):
-    """What a node keeps of a host input its VJP does not read: (class, shape, dtype, requires_grad),
+    """What a node keeps of a host input its VJP does not read: (class id, shape, dtype, requires_grad),
     so the input's memory can be freed (device and symbolic inputs are kept: rules need their device)."""
     data = t._data
     if type(data) is not np.ndarray:
         return t
-    return (type(t), data.shape, data.dtype, t._requires_grad)
+    return (_class_id(type(t)), data.shape, data.dtype, t._requires_grad)
+
+
+_CLASSES: list = []
+_CLASS_IDS: dict = {}
+
+
+def _class_id(cls) -> int:
+    """A small number naming a tensor class (a tuple holding it then holds no tracked object)."""
+    found = _CLASS_IDS.get(cls)
+    if found is None:
+        found = _CLASS_IDS[cls] = len(_CLASSES)
+        _CLASSES.append(cls)
+    return found
 
 
 _ZERO_ITEMS: dict = {}
@@ -248,17 +303,29 @@ _ZERO_ITEMS: dict = {}
 def _zeros_view(shape: tuple, dtype) -> np.ndarray:
     """Read-only zero-stride zeros of `shape` (no memory): the value of an operand the VJP rule
     never reads (built directly on a one-item buffer per dtype: np.broadcast_to is slow)."""
+    key = (shape, dtype)
+    view = _ZERO_VIEWS.get(key)
+    if view is not None:
+        return view
     item = _ZERO_ITEMS.get(dtype)
     if item is None:
         item = np.zeros(1, dtype=dtype)
         item.flags.writeable = False
         _ZERO_ITEMS[dtype] = item
-    return np.ndarray(shape, dtype=dtype, buffer=item, strides=(0,) * len(shape))
+    view = np.ndarray(shape, dtype=dtype, buffer=item, strides=(0,) * len(shape))
+    view.flags.writeable = False
+    if len(_ZERO_VIEWS) >= 1024:
+        _ZERO_VIEWS.clear()
+    _ZERO_VIEWS[key] = view  # (read-only and memory-free: one per shape is shared)
+    return view
+
+
+_ZERO_VIEWS: dict = {}
 
 
 def _stand_in(meta: tuple):
     cls, shape, dtype, requires_grad = meta
-    return cls._wrap(_zeros_view(shape, dtype), requires_grad=requires_grad)
+    return _CLASSES[cls]._wrap(_zeros_view(shape, dtype), requires_grad=requires_grad)
 
 
 def stale_saved_value(roots) -> str | None:

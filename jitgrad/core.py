@@ -276,13 +276,26 @@ def bind(prim: Primitive, *args: TensorBase, **params):
 
 
 def _bind(prim: Primitive, args: tuple, params: dict):
+    datas = []
+    host = True  # every operand a NumPy array (the common eager case: no device, no tracer)
     for a in args:
         base = a._base
         if base is not None and base._grad_fn is not a._view_src_fn:
             refresh_view(a)
+        d = a._data
+        if type(d) is not _ndarray:
+            host = False
+        datas.append(d)
     shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
-    datas = [a._data for a in args]
     builder = None
+    if host and tracing.builder is None and prim.kind is not TRANSFER:
+        data = prim.impl(*datas, **params) if params else prim.impl(*datas)
+        np_dtype = dtype.dtype if type(dtype) is _DType else dtype
+        if type(data) is not _ndarray or (data.dtype is not np_dtype and data.dtype != np_dtype):
+            data = np.asarray(data, dtype=np_dtype)
+        if data.shape != shape:
+            raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
+        return _result(prim, args, params, datas, data, dtype, None)
     on_device = None  # the first operand's storage that is not a host array
     for d in datas:
         if type(d) is not _ndarray:
@@ -302,8 +315,11 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             else prim.impl(*datas, **params)
     elif builder is None:
         data = prim.impl(*datas, **params) if params else prim.impl(*datas)
-        if type(data) is not _ndarray or data.dtype != dtype:
-            data = np.asarray(data, dtype=dtype)
+        # (dtype is usually a DType: compare NumPy dtypes by identity first, as NumPy's == with a
+        # foreign object converts it and costs more than the op itself on small arrays)
+        np_dtype = dtype.dtype if type(dtype) is _DType else dtype
+        if type(data) is not _ndarray or (data.dtype is not np_dtype and data.dtype != np_dtype):
+            data = np.asarray(data, dtype=np_dtype)
         if data.shape != shape:
             raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
     else:
@@ -322,6 +338,12 @@ def _bind(prim: Primitive, args: tuple, params: dict):
             if prim.vjp is not None and any(a._requires_grad or isinstance(d, Symbolic) and d in blocked
                                             for a, d in zip(args, datas)):
                 blocked.add(data)  # made under no_grad from values that carry gradients
+    return _result(prim, args, params, datas, data, dtype, builder)
+
+
+def _result(prim: Primitive, args: tuple, params: dict, datas: list, data, dtype, builder):
+    """The output tensor of `prim` holding `data`: a view's version counter and chain, and its
+    graph node when grad mode is on and an input requires grad."""
     cls = type(args[0])
     out = _new(cls._op_result or cls)
     out._data = data
@@ -375,6 +397,7 @@ def refresh_view(view: TensorBase) -> None:
 
 _ndarray = np.ndarray
 _new = object.__new__
+_DType = dtypes.DType
 # Only floating (and complex) results can carry gradients: integer and bool results of a
 # differentiable op (a cast, a rounding) never require grad, as in PyTorch.
 _GRAD_KINDS = "fc"

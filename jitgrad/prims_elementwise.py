@@ -85,8 +85,17 @@ def needs_grad(t) -> bool:
 
 
 def _sigmoid_impl(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + e) where x >= 0, else e / (1 + e), with e = exp(-|x|) (no overflow either side);
+    on an ndarray with the temporaries reused in place (the same values, fewer passes)."""
+    if type(x) is not np.ndarray or x.ndim == 0:
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    d = 1 + e
+    pos = np.divide(1, d)
+    return np.where(x >= 0, pos, np.divide(e, d, out=e)).astype(x.dtype, copy=False)
 
 
 def quiet(impl):
@@ -305,7 +314,7 @@ def _add_vjp(g, out, x, y):
 
 
 def _sub_vjp(g, out, x, y):
-    return g, neg(g)
+    return g, neg(g) if needs_grad(y) else None
 
 
 def _mul_vjp(g, out, x, y):
@@ -364,7 +373,9 @@ LOGICAL_NOT = Primitive("logical_not", np.logical_not, lambda x: (x.shape, dtype
 def _pow_scalar_vjp(g, out, x, exponent):
     if exponent == 0:
         return (Zero.of(x),)
-    return (g * (pow_scalar(x, exponent - 1) * exponent),)
+    # (x ** 1 is x exactly: for x ** 2 the power is skipped)
+    base = x if exponent - 1 == 1 else pow_scalar(x, exponent - 1)
+    return (g * (base * exponent),)
 
 
 POW_SCALAR = Primitive("pow_scalar", quiet(lambda x, exponent: np.power(x, x.dtype.type(exponent))),

@@ -41,6 +41,24 @@ def _index_of(spec, arrays):
 
 
 def _advanced_block(spec, arrays, ndim: int) -> tuple:
+    """See _advanced_block_of (this reads the index arrays' ndims, the only thing it depends on)."""
+    key = (spec, tuple([np.ndim(a) for a in arrays]), ndim)
+    found = _BLOCKS.get(key)
+    if found is None:
+        if len(_BLOCKS) >= _CACHE_LIMIT:
+            _BLOCKS.clear()
+        found = _BLOCKS[key] = _advanced_block_of(spec, key[1], ndim)
+    return found
+
+
+# Index-shape computations depend only on (spec, shapes, ndims): cached, as an op's eager cost is
+# dominated by them on small arrays (a GRU step indexes the same way at every time step).
+_CACHE_LIMIT = 4096
+_BLOCKS: dict = {}
+_BASIC_SHAPES: dict = {}
+
+
+def _advanced_block_of(spec, array_ndims: tuple, ndim: int) -> tuple:
     """Where the dims of the advanced (integer-array) indices go: (NumPy's position, PyTorch's
     position, number of dims), positions counted in output dims.
 
@@ -54,7 +72,7 @@ def _advanced_block(spec, arrays, ndim: int) -> tuple:
             used = builtins.sum(1 for it in spec if it[0] in "isa")
             items.extend([("s",)] * (ndim - used))
         elif item[0] == "a":
-            items.append(("a", np.ndim(arrays[item[1]])))
+            items.append(("a", array_ndims[item[1]]))
         else:
             items.append(item)
     arrays_nd = [it for it in items if it[0] == "a"]
@@ -94,8 +112,25 @@ def _getitem_impl(x, *arrays, spec):
 
 
 def indexed_shape(shape, spec, arrays):
-    """Indexing result shape (PyTorch's), found by indexing a zero-stride stand-in (also checks bounds)."""
-    stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.bool_), shape, (0,) * len(shape))
+    """Indexing result shape (PyTorch's), found by indexing a zero-stride stand-in (also checks bounds).
+    Without index arrays the result depends on (shape, spec) alone and is cached."""
+    if not arrays:
+        key = (tuple(shape), spec)
+        found = _BASIC_SHAPES.get(key)
+        if found is None:
+            found = _indexed_shape(shape, spec, arrays)
+            if len(_BASIC_SHAPES) >= _CACHE_LIMIT:
+                _BASIC_SHAPES.clear()
+            _BASIC_SHAPES[key] = found
+        return found
+    return _indexed_shape(shape, spec, arrays)
+
+
+_STAND_IN_ITEM = np.zeros(1, dtype=np.bool_)
+
+
+def _indexed_shape(shape, spec, arrays):
+    stand_in = np.ndarray(tuple(shape), dtype=np.bool_, buffer=_STAND_IN_ITEM, strides=(0,) * len(shape))
     stand_ins = [a if isinstance(a, np.ndarray) else np.zeros(a.shape, dtype=np.int64) for a in arrays]
     try:
         return _to_torch_order(stand_in[_index_of(spec, stand_ins)], spec, stand_ins, len(shape)).shape
@@ -261,6 +296,8 @@ def _traced_mask(index, x):
     one Ellipsis (`x[mask]`, `x[:, mask]`, `x[..., mask]`): compiled by prims_mask's two-pass
     selection. None otherwise (_spec_of takes it, and refuses other traced masks)."""
     items = index if isinstance(index, tuple) else (index,)
+    if not any([isinstance(it, TensorBase) and isinstance(it._data, Symbolic) for it in items]):
+        return None
     masks = [k for k, it in enumerate(items) if isinstance(it, TensorBase) and it.dtype == dtypes.bool_
              and isinstance(it._data, Symbolic) and it._data.value is None]
     if len(masks) != 1 or builtins.sum(1 for it in items if it is Ellipsis) > 1:

@@ -49,8 +49,11 @@ def promoted(*operands):
             if isinstance(y, TensorBase):
                 if x._data.dtype == y._data.dtype:
                     return operands
-            elif type(y) is builtins.float and x._data.dtype.kind == "f":
-                return x, lift(y, x._data.dtype, x)
+            elif (type(y) is builtins.float or type(y) is builtins.int) and x._data.dtype.kind == "f":
+                return x, lift(y, x._data.dtype, x)  # a weak Python number takes a float tensor's dtype
+        elif (type(x) is builtins.float or type(x) is builtins.int) and isinstance(y, TensorBase) \
+                and y._data.dtype.kind == "f":
+            return lift(x, y._data.dtype, y), y
     like = None
     keys = []
     for op in operands:

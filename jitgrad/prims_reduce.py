@@ -64,10 +64,15 @@ def _mean_vjp(g, out, x, dims, keepdim):
 def _extreme_reduce_vjp(g, out, x, dims, keepdim):
     """amax/amin: the gradient is shared evenly among the elements equal to the result (with a
     NaN result none is, and the gradient is NaN, as in PyTorch)."""
-    o = _expand_back(out, x, dims, keepdim)
+    o = _kept(out, x, dims, keepdim)  # (the comparison and the product broadcast: no expands)
     mask = cast(x == o, g.dtype)
     count = sum(mask, dims, keepdim=True)
-    return (_expand_back(g, x, dims, keepdim) * mask / count,)
+    return (_kept(g, x, dims, keepdim) * mask / count,)
+
+
+def _kept(g, x, dims, keepdim):
+    """A reduced value with its reduced dims kept as size 1 (0-d stays 0-d): it broadcasts against x."""
+    return reshape(g, shapes.reduce(x.shape, dims, True)) if not keepdim and g.ndim else g
 
 
 def _extreme_all_vjp(g, out, x, dims, keepdim):
@@ -178,8 +183,16 @@ def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=(), reduction=No
 
 def _mean_impl(x, dims, keepdim):
     """np.mean; over no elements NaN (the declared finalisation's value), without NumPy's warning."""
-    if shapes.numel(tuple(x.shape[d] for d in dims)) == 0:
+    count = shapes.numel(tuple(x.shape[d] for d in dims))
+    if count == 0:
         return np.full(shapes.reduce(x.shape, dims, keepdim), mean_scale(0), dtype=x.dtype)
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize >= 4:
+        # np.mean's own steps for float32/float64 (its sum, then a true division by the count as
+        # an intp, rounded into the sum's dtype), without its Python dispatch layers
+        total = np.add.reduce(x, axis=dims, keepdims=keepdim)
+        if type(total) is np.ndarray:
+            return np.true_divide(total, np.intp(count), out=total, casting="unsafe")
+        return total.dtype.type(total / np.intp(count))
     return np.mean(x, axis=dims, keepdims=keepdim)
 
 
@@ -188,21 +201,38 @@ def _nansum_vjp(g, out, x, dims, keepdim):
     return (_expand_back(g, x, dims, keepdim) * cast(x == x, g.dtype),)
 
 
-SUM = _reduction("sum", lambda x, dims, keepdim: np.sum(x, axis=dims, keepdims=keepdim),
+def _ufunc_reduction(ufunc, function):
+    """np.sum / np.amax / np.amin as an impl: on an ndarray, the ufunc reduction they call
+    (the same result) without their Python dispatch layers, a large part of a small reduction's cost."""
+    reduce = ufunc.reduce
+
+    def impl(x, dims, keepdim):
+        if type(x) is np.ndarray:
+            return reduce(x, axis=dims, keepdims=keepdim)
+        return function(x, axis=dims, keepdims=keepdim)
+    impl.__name__ = function.__name__
+    return impl
+
+
+_sum_impl = _ufunc_reduction(np.add, np.sum)
+_amax_impl = _ufunc_reduction(np.maximum, np.amax)
+_amin_impl = _ufunc_reduction(np.minimum, np.amin)
+
+SUM = _reduction("sum", _sum_impl,
                  _sum_vjp, _full_or_dim("Sum"), rule=_summed, reduction=Reduction("sum"))
 NANSUM = _reduction("nansum", lambda x, dims, keepdim: np.nansum(x, axis=dims, keepdims=keepdim),
                     _nansum_vjp, "NansumBackward0", rule=_summed, reduction=Reduction("nansum", nan="ignore"))
 MEAN = _reduction("mean", _mean_impl,
                   _mean_vjp, _full_or_dim("Mean"), reduction=Reduction("sum", scale=mean_scale))
-AMAX = _reduction("amax", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
+AMAX = _reduction("amax", _amax_impl,
                   _extreme_reduce_vjp, "AmaxBackward0", rule=_extreme_rule("amax", False),
                   reduction=Reduction("max"))
-AMIN = _reduction("amin", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
+AMIN = _reduction("amin", _amin_impl,
                   _extreme_reduce_vjp, "AminBackward0", rule=_extreme_rule("amin", False),
                   reduction=Reduction("min"))
-MAX = _reduction("max", lambda x, dims, keepdim: np.amax(x, axis=dims, keepdims=keepdim),
+MAX = _reduction("max", _amax_impl,
                  _extreme_all_vjp, "MaxBackward1", rule=_extreme_rule("max", False), reduction=Reduction("max"))
-MIN = _reduction("min", lambda x, dims, keepdim: np.amin(x, axis=dims, keepdims=keepdim),
+MIN = _reduction("min", _amin_impl,
                  _extreme_all_vjp, "MinBackward1", rule=_extreme_rule("min", False), reduction=Reduction("min"))
 
 

@@ -44,7 +44,14 @@ def test_each_pass_preserves_results(name, pass_):
 def test_simplify_shrinks_every_adjoint(name):
     fn, xs = COMPOSITES[name]
     graph = vjp_graph(make_ir(fn)(*xs), wrt=range(len(xs)))
-    assert len(simplify(graph)) < len(graph)
+    if name in ALREADY_MINIMAL:  # (the VJP rules emit nothing that simplify would remove)
+        assert len(simplify(graph)) == len(graph)
+    else:
+        assert len(simplify(graph)) < len(graph)
+
+
+# cubic's adjoint had only x ** 1 (the VJP of x ** 2) to remove: that rule now multiplies by x.
+ALREADY_MINIMAL = {"cubic"}
 
 
 def make(fn, *args):
