@@ -54,8 +54,9 @@ class Executable:
                 self.compiled.append(cpu.compile_program(seg.program, reason=reason))
             else:
                 self.compiled.append(devices.backend(device).compile_program(seg.program, reason=reason))
-        self._pools = [BufferPool(_buffer_specs(seg.program)) if seg.program is not None and device == "cpu"
-                       else None for seg in self.plan.segments]  # (large outputs reused across calls)
+        # (large outputs reused across calls)
+        self._pools = [BufferPool(_buffer_specs(seg.program, c)) if seg.program is not None and device == "cpu"
+                       else None for seg, c in zip(self.plan.segments, self.compiled)]
         self._by_name = {n: v for v, n in self.plan.names.items()}
         self._device_consts: dict = {}
         self._input_index = {f"in{i}": i for i in range(len(self.graph.inputs))}
@@ -74,7 +75,7 @@ class Executable:
         """The fields of the one-program call path (see _run_single)."""
         self._arg_index = [self._input_index[a.name] for a in program.inputs]
         self._consts = consts
-        self._prealloc = _buffer_specs(program)
+        self._prealloc = _buffer_specs(program, self.compiled[0])
         self._pool = self._pools[0]
         self._fn = self.compiled[0].fn
 
@@ -102,7 +103,7 @@ class Executable:
         self._graph_source = graph_source
         program = record["program"]
         self.compiled = [cpu.from_form(program, record["form"], "front-end cache")]
-        self._pools = [BufferPool(_buffer_specs(program))]
+        self._pools = [BufferPool(_buffer_specs(program, self.compiled[0]))]
         self._device_consts = {}
         self._input_index = {f"in{i}": i for i in range(record["n_inputs"])}
         self._compiled_run = self._run_single
@@ -266,8 +267,11 @@ def _to_device(array: np.ndarray, device: str):
     return devices.backend(device).move(array, device)
 
 
-def _buffer_specs(program) -> list:
-    """(shape, dtype) of the buffers a program expects its caller to allocate."""
+def _buffer_specs(program, compiled) -> list:
+    """(shape, dtype) of the buffers a program expects its caller to allocate: none for a
+    kernel sequence, whose driver allocates and frees its own (see cpu.KernelSequence)."""
+    if not getattr(compiled, "caller_buffers", True):
+        return []
     return [(a.shape, np.dtype(a.dtype)) for a in program.preallocated]
 
 

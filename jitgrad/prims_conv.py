@@ -2,18 +2,19 @@
 halves of its VJP, whose VJPs are each other (so gradients of any order use only these three),
 and the argmax of max pooling (its values and gradient then come from gather).
 
-All run in NCHW layout through BLAS: the input's sliding windows are a strided view
-(im2col without index arithmetic) multiplied with the weight by np.matmul. conv1d is conv2d
+All run in NCHW layout through BLAS: float32/float64 in the compiled kernels that compiled
+programs call too (kernels/conv.py); other dtypes as the input's sliding windows, a strided
+view (im2col without index arithmetic), multiplied with the weight by np.matmul. conv1d is conv2d
 with a height of 1 (see nn/functional_conv.py, which checks user input with PyTorch's messages).
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._kernels import conv as conv_kernels
 from .core import OTHER, Primitive, bind
 
 # Params of every convolution primitive: stride (sh, sw), padding (top, bottom, left, right),
@@ -54,100 +55,23 @@ def _columns(x, khw, out_hw, stride, padding, dilation, groups) -> np.ndarray:
     return win.reshape(n, groups, c // groups * khw[0] * khw[1], out_hw[0] * out_hw[1])
 
 
-# ---------------------------------------------------------------------------------------------
-# Stride 1, one group (most convolutions of a CNN): no im2col. In a padded NHWC image flattened
-# to rows (N*Hp*Wp, C), kernel tap (i, j) reads the rows shifted by i*dh*Wp + j*dw: each tap is
-# one GEMM on contiguous row blocks, accumulated in place (BLAS beta=1). Rows that fall on the
-# padding are computed and cropped (a few percent of the work).
-# ---------------------------------------------------------------------------------------------
-
-_HAVE_SCIPY = importlib.util.find_spec("scipy") is not None
+# float32/float64 (every convolution of a model) run the compiled kernels of kernels/conv.py, the
+# very ones compiled programs call: eager and compiled mode compute alike, at BLAS speed. Other
+# dtypes take the NumPy im2col below.
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _gemm_acc(c_t: np.ndarray, a: np.ndarray, b_t: np.ndarray, trans_a: bool = False) -> None:
-    """c_t += op(a) @ b_t for Fortran-ordered views (c_t, b_t: transposes of C-contiguous row blocks)."""
-    if _HAVE_SCIPY and c_t.dtype in (np.float32, np.float64):
-        from scipy.linalg import blas  # noqa: PLC0415 - optional; loaded once, on first use
-        gemm = blas.sgemm if c_t.dtype == np.float32 else blas.dgemm
-        gemm(1.0, a, b_t, beta=1.0, c=c_t, overwrite_c=1, trans_a=int(trans_a))
-    else:
-        c_t += (a.T if trans_a else a) @ b_t
-
-
-def _shift_path(x_shape, w_shape, stride, groups, dtype) -> bool:
-    return stride == (1, 1) and groups == 1 and np.dtype(dtype) in (np.float32, np.float64) \
-        and w_shape[2] * w_shape[3] > 1
-
-
-def _rows(x: np.ndarray, padding) -> np.ndarray:
-    """The zero-padded NHWC image of NCHW x, as rows (N*Hp*Wp, C)."""
-    n, c, h, w = x.shape
-    top, bottom, left, right = padding
-    out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-    out[:, top:top + h, left:left + w, :] = x.transpose(0, 2, 3, 1)
-    return out.reshape(-1, c)
-
-
-def _offsets(kernel, dilation, wp: int) -> list:
-    return [(i, j, i * dilation[0] * wp + j * dilation[1]) for i in range(kernel[0]) for j in range(kernel[1])]
-
-
-def _shift_conv(x, w, padding, dilation):
-    n, _, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    hp, wp = h + padding[0] + padding[1], wd + padding[2] + padding[3]
-    oh, ow = _out_hw((h, wd), (kh, kw), (1, 1), padding, dilation)
-    xr = _rows(x, padding)
-    taps = _offsets((kh, kw), dilation, wp)
-    length = xr.shape[0] - taps[-1][2]
-    y = np.zeros((xr.shape[0], o), dtype=x.dtype)
-    for i, j, off in taps:
-        _gemm_acc(y[:length].T, np.ascontiguousarray(w[:, :, i, j]), xr[off:off + length].T)
-    return np.ascontiguousarray(y.reshape(n, hp, wp, o)[:, :oh, :ow, :].transpose(0, 3, 1, 2))
-
-
-def _grad_rows(g: np.ndarray, hp: int, wp: int) -> np.ndarray:
-    """g (N, O, OH, OW) as rows (N*Hp*Wp, O) of the forward's layout, zero on cropped rows."""
-    n, o, oh, ow = g.shape
-    out = np.zeros((n, hp, wp, o), dtype=g.dtype)
-    out[:, :oh, :ow, :] = g.transpose(0, 2, 3, 1)
-    return out.reshape(-1, o)
-
-
-def _shift_input_grad(g, w, padding, dilation, input_hw):
-    n = g.shape[0]
-    _, c, kh, kw = w.shape
-    top, bottom, left, right = padding
-    hp, wp = input_hw[0] + top + bottom, input_hw[1] + left + right
-    gr = _grad_rows(g, hp, wp)
-    taps = _offsets((kh, kw), dilation, wp)
-    length = gr.shape[0] - taps[-1][2]
-    gx = np.zeros((gr.shape[0], c), dtype=g.dtype)
-    for i, j, off in taps:
-        _gemm_acc(gx[off:off + length].T, np.ascontiguousarray(w[:, :, i, j]), gr[:length].T, trans_a=True)
-    gx = gx.reshape(n, hp, wp, c)[:, top:top + input_hw[0], left:left + input_hw[1], :]
-    return np.ascontiguousarray(gx.transpose(0, 3, 1, 2))
-
-
-def _shift_weight_grad(x, g, padding, dilation, kernel):
-    c = x.shape[1]
-    o = g.shape[1]
-    hp, wp = x.shape[2] + padding[0] + padding[1], x.shape[3] + padding[2] + padding[3]
-    xr, gr = _rows(x, padding), _grad_rows(g, hp, wp)
-    taps = _offsets(kernel, dilation, wp)
-    length = xr.shape[0] - taps[-1][2]
-    gw = np.empty((o, c, *kernel), dtype=x.dtype)
-    for i, j, off in taps:
-        gw[:, :, i, j] = gr[:length].T @ xr[off:off + length]
-    return gw
+def _flat_params(stride, padding, dilation, groups) -> tuple:
+    return (*stride, *padding, *dilation, groups)
 
 
 def _conv2d_impl(x, w, stride, padding, dilation, groups):
-    if _shift_path(x.shape, w.shape, stride, groups, x.dtype):
-        return _shift_conv(x, w, padding, dilation)
-    n = x.shape[0]
     o, _, kh, kw = w.shape
     out_hw = _out_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
+    if x.dtype in _KERNEL_DTYPES:
+        return conv_kernels.conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w),
+                                   *_flat_params(stride, padding, dilation, groups), *out_hw)
+    n = x.shape[0]
     cols = _columns(x, (kh, kw), out_hw, stride, padding, dilation, groups)
     out = np.matmul(w.reshape(groups, o // groups, -1), cols)  # (N, G, O/G, OH*OW)
     return out.reshape(n, o, *out_hw)
@@ -155,8 +79,9 @@ def _conv2d_impl(x, w, stride, padding, dilation, groups):
 
 def _input_grad_impl(g, w, stride, padding, dilation, groups, input_hw):
     """The input's gradient of conv2d: W^T g per window (BLAS), then col2im by KH*KW strided adds."""
-    if _shift_path(None, w.shape, stride, groups, g.dtype):
-        return _shift_input_grad(g, w, padding, dilation, input_hw)
+    if g.dtype in _KERNEL_DTYPES:
+        return conv_kernels.conv2d_input_grad(np.ascontiguousarray(g), np.ascontiguousarray(w),
+                                              *_flat_params(stride, padding, dilation, groups), *input_hw)
     n, o, oh, ow = g.shape
     _, cg, kh, kw = w.shape
     wt = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
@@ -173,8 +98,9 @@ def _input_grad_impl(g, w, stride, padding, dilation, groups, input_hw):
 
 def _weight_grad_impl(x, g, stride, padding, dilation, groups, kernel):
     """The weight's gradient of conv2d: g times the im2col columns, summed over the batch."""
-    if _shift_path(x.shape, (0, 0, *kernel), stride, groups, x.dtype):
-        return _shift_weight_grad(x, g, padding, dilation, kernel)
+    if x.dtype in _KERNEL_DTYPES:
+        return conv_kernels.conv2d_weight_grad(np.ascontiguousarray(x), np.ascontiguousarray(g),
+                                               *_flat_params(stride, padding, dilation, groups), *kernel)
     n, o, oh, ow = g.shape
     cols = _columns(x, kernel, (oh, ow), stride, padding, dilation, groups)  # (N, G, K, P)
     g4 = g.reshape(n, groups, o // groups, oh * ow)

@@ -5,6 +5,7 @@ repeated structure compiles once and no function grows without bound, sequenced 
 plain-Python driver. The source is kept for debugging."""
 from __future__ import annotations
 
+import ast
 import math
 import os
 import sys
@@ -30,6 +31,9 @@ PARALLEL_THRESHOLD = 1 << 17
 
 class CompiledProgram:
     """A compiled Program: call it with the input arrays (and constants); `.source` is the text."""
+
+    #: The caller allocates the program's `preallocated` buffers and passes them (see spec.Program).
+    caller_buffers = True
 
     def __init__(self, program: Program, text: str, fn, compile_seconds: float) -> None:
         self.program = program
@@ -120,7 +124,13 @@ def _calls_conv(step) -> bool:
 
 class KernelSequence:
     """A program run as kernels (one per step, shared by every step of the same structure)
-    called in order by a generated plain-Python driver with the program's signature."""
+    called in order by a generated plain-Python driver. The driver takes the program's inputs
+    and constants and allocates every other buffer itself (preallocated ones too), each when
+    it is first written, and drops it after its last use: a large program's peak memory is
+    what is alive at once, not the sum of its intermediates."""
+
+    #: The driver allocates its own buffers: the caller passes none (no pool keeps them alive).
+    caller_buffers = False
 
     def __init__(self, program: Program, texts: list, driver_source: str, reason: str) -> None:
         """`texts`: each step's kernel source (None for a step the driver runs itself)."""
@@ -168,8 +178,9 @@ def _on_host(step) -> bool:
 
 
 def _driver_source(program: Program, kernels: list) -> str:
-    """A plain-Python function with the program's signature calling each step's kernel."""
-    lines = [f"def {program.name}({', '.join(a.name for a in program.arguments)}):"]
+    """A plain-Python function of the program's inputs and constants calling each step's kernel."""
+    own = {a.name for a in program.inputs + program.constants}
+    lines = [f"def {program.name}({', '.join(a.name for a in program.inputs + program.constants)}):"]
     arrays = program.arrays()
     allocated: set = set()
     for i, (k, step) in enumerate(zip(kernels, program.steps)):
@@ -177,7 +188,6 @@ def _driver_source(program: Program, kernels: list) -> str:
             lines.extend(f"    {text}" for text in library.call_source(step, arrays).split("\n"))
             allocated.add(step.output)
             continue
-        own = {a.name for a in program.arguments}
         for name in k.args:
             if name not in own and name not in allocated:
                 lines.extend(f"    {text}" for text in source.allocation(arrays[name], arrays, allocated))
@@ -188,7 +198,28 @@ def _driver_source(program: Program, kernels: list) -> str:
         lines.append(f"    {outs}_k{i}({', '.join(k.args)})  # {origin}")
     outs = ", ".join(program.outputs)
     lines.append(f"    return ({outs}{',' if len(program.outputs) == 1 else ''})")
-    return "\n".join(lines) + "\n"
+    return _with_releases("\n".join(lines) + "\n", own | set(program.outputs))
+
+
+def _with_releases(text: str, kept: set) -> str:
+    """The driver `text` with a `del` after the statement that last uses each local array
+    (those in `kept`, the arguments and outputs, stay): an intermediate's memory returns as
+    soon as nothing later reads it (a view keeps its base alive through NumPy's own reference)."""
+    body = ast.parse(text).body[0].body
+    last: dict[str, int] = {}
+    for k, stmt in enumerate(body):
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name):
+                last[node.id] = k
+    releases: dict[int, list] = {}
+    locals_ = {node.id for stmt in body for node in ast.walk(stmt)
+               if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    for name in sorted(locals_ - kept):
+        releases.setdefault(last[name], []).append(name)
+    lines = text.split("\n")
+    for k in sorted(releases, reverse=True):
+        lines.insert(body[k].end_lineno, f"    del {', '.join(releases[k])}")
+    return "\n".join(lines)
 
 
 def compile_single(program: Program, threshold: int | None = None, reason: str = "") -> CompiledProgram:

@@ -1,0 +1,53 @@
+"""The compiled CPU convolution kernels (kernels/conv.py) against PyTorch, float64, on every
+path: columns copied row by row or as shifted planes ("same" stride-1 convolutions), the input
+gradient as a convolution of the output gradient (stride 1) or added back from columns."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jitgrad._kernels import conv
+
+torch = pytest.importorskip("torch")
+
+CASES = [  # (N, C, H, W), (O, KH, KW), stride, (top, bottom, left, right), dilation, groups
+    ((2, 2, 17, 16), (3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),    # images of >= COLUMNS outputs: one per GEMM
+    ((2, 2, 33, 32), (3, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),    # the same, strided
+    ((9, 4, 2, 3), (5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),      # small images: several per GEMM
+    ((7, 4, 3, 2), (6, 2, 2), (2, 1), (1, 0, 1, 1), (1, 1), 2),      # the same, strided, groups
+    ((5, 3, 1, 1), (4, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),      # 1x1 images, 1x1 kernel
+    ((2, 3, 7, 6), (4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),      # "same": shifted planes
+    ((2, 4, 5, 5), (6, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 2),      # valid, groups
+    ((1, 2, 8, 7), (3, 3, 2), (1, 1), (2, 1, 0, 3), (1, 1), 1),      # asymmetric padding
+    ((2, 3, 9, 9), (2, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1),      # dilation, "same"
+    ((2, 3, 9, 8), (4, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),      # stride 2
+    ((2, 4, 6, 6), (4, 3, 3), (1, 2), (1, 1, 0, 2), (1, 1), 4),      # depthwise, mixed stride
+    ((2, 3, 5, 4), (5, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),      # 1x1 reads the image
+    ((1, 2, 6, 6), (2, 5, 5), (1, 1), (4, 4, 4, 4), (1, 1), 1),      # padding wider than the image's reach
+    ((1, 2, 4, 4), (3, 3, 3), (1, 1), (3, 0, 0, 3), (1, 1), 1),      # padding beyond the kernel: columns way
+]
+
+
+def _torch_conv(x, w, stride, pad, dilation, groups):
+    xp = torch.nn.functional.pad(x, (pad[2], pad[3], pad[0], pad[1]))
+    return torch.nn.functional.conv2d(xp, w, stride=stride, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_kernels_match_torch(case):
+    xs, (o, kh, kw), stride, pad, dilation, groups = case
+    rng = np.random.default_rng(len(str(case)))
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal((o, xs[1] // groups, kh, kw))
+    tx = torch.from_numpy(x).requires_grad_()
+    tw = torch.from_numpy(w).requires_grad_()
+    ty = _torch_conv(tx, tw, stride, pad, dilation, groups)
+    g = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.from_numpy(g))
+    params = (*stride, *pad, *dilation, groups)
+    y = conv.conv2d(x, w, *params, *ty.shape[2:])
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    gx = conv.conv2d_input_grad(g, w, *params, *xs[2:])
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+    gw = conv.conv2d_weight_grad(x, g, *params, kh, kw)
+    np.testing.assert_allclose(gw, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
