@@ -3,7 +3,8 @@ the first jit_grad forward + backward in a fresh process with an empty kernel ca
 thread, against the goals: `python -m benchmarks.compile_latency_models [--only gru16,gru32,trf]`.
 Each row runs in its own subprocess (a fresh Numba
 and an empty $JITGRAD_CACHE_DIR); the row prints its wall time and the process's CPU time (on
-a busy machine the CPU time is the steadier figure)."""
+a busy machine the CPU time is the steadier figure) and how many Numba functions it compiled (the time steps of the RNN
+and the layers of the Transformer share kernels: a count that grows with T means they do not)."""
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,23 @@ step = make(inp)
 """
 _TIMER = """
 import time
+from numba.core import event
+
+class _Count(event.Listener):  # Numba functions compiled (not loaded from a disk cache), callees apart
+    depth = compiled = 0
+
+    def on_start(self, ev):
+        self.depth += 1
+        self.compiled += self.depth == 1
+
+    def on_end(self, ev):
+        self.depth -= 1
+
+counter = _Count()
+event.register("numba:compile", counter)
 c0, t0 = time.process_time(), time.perf_counter()
 step()
-print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}))
+print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "compiled": counter.compiled}))
 """
 
 
@@ -68,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in _SETUP]
     if unknown:
         p.error(f"unknown rows {unknown}; known: {', '.join(_SETUP)}")
-    print("| row | cold first call (wall) | CPU time | goal |")
-    print("|---|---:|---:|---|")
+    print("| row | cold first call (wall) | CPU time | Numba functions compiled | goal |")
+    print("|---|---:|---:|---:|---|")
     results = {}
     for name in names:
         desc, goal, _ = _SETUP[name]
@@ -81,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "-"
         else:
             verdict = f"≤ {goal:g} s: {'met' if r['wall'] <= goal else 'NOT met'}"
-        print(f"| {desc} | {r['wall']:.2f} s | {r['cpu']:.2f} s | {verdict} |", flush=True)
+        print(f"| {desc} | {r['wall']:.2f} s | {r['cpu']:.2f} s | {r['compiled']} | {verdict} |", flush=True)
     return 0
 
 

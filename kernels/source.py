@@ -348,7 +348,9 @@ def header(name: str) -> _Writer:
     w.line("from jitgrad._kernels import library as lib")
     w.line("from jitgrad._kernels import vmath as vm")
     w.line("")
-    w.line("_serial = numba.njit(cache=True, error_model='numpy', fastmath={'contract'}, nogil=True)")
+    # (helpers are called from the program only: no Python or C entry wrappers to compile)
+    w.line("_serial = numba.njit(cache=True, error_model='numpy', fastmath={'contract'}, nogil=True, "
+           "no_cpython_wrapper=True, no_cfunc_wrapper=True)")
     w.line("")
     w.line("")
     return w

@@ -106,6 +106,47 @@ def test_a_new_process_with_an_edited_vmath_function_computes_with_it(tmp_path):
     assert second == [0.25] * 9
 
 
+_VMATH_HITS_SCRIPT = _TANH_SCRIPT + textwrap.dedent("""
+    print(sum(backend.vmath.tanh_f32.stats.cache_hits.values()))
+""")
+
+
+def _tanh_and_vmath_hits(package_parent: Path, cache_dir: Path) -> tuple[list, int]:
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(cache_dir), NUMBA_NUM_THREADS="1",
+               JITGRAD_KERNELS_DIR=str(package_parent / "kernels"))
+    done = subprocess.run([sys.executable, "-c", _VMATH_HITS_SCRIPT, str(package_parent), str(ROOT)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    *_, values, hits = done.stdout.strip().splitlines()
+    return eval(values), int(hits)
+
+
+def test_vmath_functions_load_from_disk_until_any_vmath_source_changes(tmp_path):
+    # A new process (even with an empty kernel cache) loads vm.tanh_f32 instead of compiling it;
+    # an edit to _prims.py -- not tanh_f32's own file, which is all Numba checks -- is seen.
+    kernels = _copy_kernels(tmp_path / "pkg")
+    x = np.linspace(-2, 2, 9, dtype=np.float32)
+    first, hits = _tanh_and_vmath_hits(kernels.parent, tmp_path / "cache1")
+    np.testing.assert_allclose(first, np.tanh(x), rtol=1e-6, atol=1e-7)
+    assert hits == 0
+    again, hits = _tanh_and_vmath_hits(kernels.parent, tmp_path / "cache2")
+    assert again == first and hits == 1
+    _edit(kernels / "vmath" / "_prims.py", "    p = c[len(c) - 1]\n    for i in range(len(c) - 2, -1, -1):\n",
+          "    return z - z\n    p = c[len(c) - 1]\n    for i in range(len(c) - 2, -1, -1):\n")  # horner: 0
+    edited, hits = _tanh_and_vmath_hits(kernels.parent, tmp_path / "cache3")
+    assert hits == 0
+    np.testing.assert_allclose(edited, np.where(abs(x) < 0.625, x, np.sign(x)))
+
+
+def test_the_vmath_stamp_covers_the_whole_package(tmp_path):
+    from jitgrad._kernels import vmath
+    same, edited = (_copy_kernels(tmp_path / name) for name in ("same", "edited"))
+    _edit(edited / "vmath" / "_prims.py", '"""', '"""Edited. ')
+    assert vmath.stamp(same) == vmath.stamp()
+    assert vmath.stamp(edited) != vmath.stamp()
+    assert vmath.tanh_f32._cache._cache_file._source_stamp[1] == vmath.stamp()
+
+
 # --- bad input: unusable, full, missing or corrupt cache directories ---------------------------
 
 

@@ -127,3 +127,21 @@ def test_forward_only_use_never_builds_the_backward():
     f(a)
     _, bwd = f.grad_executables(a)
     assert bwd.built is None
+
+
+def test_the_model_latency_rows_count_the_numba_functions_compiled(tmp_path, monkeypatch, capsys):
+    # compile_latency_models' timer counts top-level Numba compiles (callees apart): the number
+    # that shows whether repeated structure shares kernels.
+    import json
+
+    from jitgrad.benchmarks import compile_latency_models
+
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    x = np.full((3,), 0.25, np.float32)
+    scale = 1.0 + float(np.random.default_rng().integers(1 << 20))  # (a kernel no cache holds)
+    fn = jg.jit(lambda a: jg.exp(a) * scale)
+    exec(compile(compile_latency_models._TIMER, "<timer>", "exec"), {"json": json, "step": lambda: fn(x)})
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    exec(compile(compile_latency_models._TIMER, "<timer>", "exec"), {"json": json, "step": lambda: fn(x)})
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["compiled"] >= 1 and again["compiled"] == 0

@@ -49,6 +49,7 @@ these device versions when bit-for-bit agreement with the CPU kernels matters
 from __future__ import annotations
 
 import types as _pytypes
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -166,3 +167,35 @@ def _cuda_compile(disp: CPUDispatcher):
 def cuda_device(name: str, dtype: np.dtype):
     """``numba.cuda.jit(device=True)`` version of op ``name`` for ``dtype``."""
     return _cuda_compile(resolve(name, dtype))
+
+
+def _functions() -> list:
+    """Every compiled function of the package (the public ops and the helpers they call)."""
+    from . import _f32, _f64, _prims, _trig_big
+    found: dict = {}
+    for module in (_f32, _f64, _prims, _trig_big):
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.__name__:
+                found[id(value)] = value
+    return list(found.values())
+
+
+def stamp(root: Path | None = None) -> str:
+    """The hash of this package's sources (and what they import; `root`: another copy of the
+    back end's folder): the disk-cache entries of its functions are valid for this value only
+    (kernels.cache.cache_on_disk).
+
+    >>> len(stamp())
+    64
+    """
+    from .. import source_deps
+    text = f"from {source_deps.PACKAGE} import vmath\n"
+    return source_deps.dependency_digest(text) if root is None else source_deps.dependency_digest(text, root)
+
+
+def _cache_functions_on_disk() -> None:
+    from .. import cache
+    cache.cache_on_disk(_functions(), stamp())
+
+
+_cache_functions_on_disk()

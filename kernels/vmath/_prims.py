@@ -26,10 +26,12 @@ PIO2 = '1.570796326794896619231321691639751442098584699687552910487472'
 #: and no ZeroDivisionError checks (a branch that would block vectorisation).
 JIT_OPTIONS = {'fastmath': {'contract'}, 'error_model': 'numpy'}
 
-kernel = njit(**JIT_OPTIONS)
+#: (no C-callable wrapper: the kernels are called from Numba code or Python, never through a
+#: C function pointer, and the wrapper is compiled with every function)
+kernel = njit(**JIT_OPTIONS, no_cfunc_wrapper=True)
 
 #: For functions too big for LLVM's inliner (pow): Numba-IR inlining into callers.
-kernel_inline = njit(**JIT_OPTIONS, inline='always')
+kernel_inline = njit(**JIT_OPTIONS, inline='always', no_cfunc_wrapper=True)
 
 
 def _bitcast_intrinsic(src, dst, llty):
