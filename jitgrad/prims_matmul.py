@@ -34,7 +34,13 @@ def _matmul_vjp(g, out, a, b):
         if a.ndim == 1:  # drop the row dim that unsqueeze added
             ga = reshape(ga, ga.shape[:-2] + ga.shape[-1:])
     if needs_grad(b):
-        gb = matmul(transpose(a2, -1, -2), g2)
+        if a2.ndim > 2 and b2.ndim == 2:
+            # b is shared by every batch element: ONE (K, rows) @ (rows, N) product over the
+            # flattened rows, not a batch of products summed afterwards (a linear layer on a sequence)
+            rows = int(np.prod(a2.shape[:-1]))
+            gb = matmul(transpose(reshape(a2, (rows, a2.shape[-1])), 0, 1), reshape(g2, (rows, g2.shape[-1])))
+        else:
+            gb = matmul(transpose(a2, -1, -2), g2)
         if b.ndim == 1:  # drop the column dim
             gb = reshape(gb, gb.shape[:-1])
     return ga, gb

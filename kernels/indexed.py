@@ -126,7 +126,7 @@ def batched_matmul_source(step: Call, arrays: dict[str, Array]) -> str:
     ia = "_k" if a_of is None else f"{o}_aof[_k]"
     ib = "_k" if b_of is None else f"{o}_bof[_k]"
     lines.append(f"for _k in range({out3[0]}):")
-    lines.append(f"    lib.copy_into({o}_o[_k], lib.matmul2d({o}_a[{ia}], {o}_b[{ib}]))")
+    lines.append(f"    lib.matmul2d_into({o}_a[{ia}], {o}_b[{ib}], {o}_o[_k])")
     lines.append(f"{o} = {o}_o.reshape({tuple(out.shape)!r})")
     return "\n".join(lines)
 

@@ -314,3 +314,24 @@ def test_make_ir_of_value_and_grad_shows_the_gradient_graph():
 
 def counts_of(graph):
     return set(graph.prim_counts())
+
+
+@pytest.mark.parametrize("b_shape", [(5, 2), (5,)])
+def test_shared_weight_gradient_is_one_product_over_the_flattened_rows(b_shape):
+    """(..., M, K) @ (K, N): b's cotangent is ONE (K, rows) @ (rows, N) product, not a batch of
+    (K, M) @ (M, N) products summed over the batch afterwards (a linear layer on a sequence)."""
+    import torch
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    w = rng.standard_normal(b_shape).astype(np.float32)
+    c = rng.standard_normal((4, 3, 2) if len(b_shape) == 2 else (4, 3)).astype(np.float32)
+
+    def f(x, w):
+        return jg.sum(jg.sin(x @ w) * c)
+    fwd, bwd = split(make_ir(f)(x, w), wrt=(1,))
+    products = [e for e in bwd.eqns if e.prim.name == "matmul"]
+    assert [e.out.ndim for e in products] == [2] and "sum" not in bwd.prim_counts()
+    (g,) = evaluate(bwd, *evaluate(fwd, x, w)[1:], np.asarray(1.0, np.float32))
+    tw = torch.tensor(w, requires_grad=True)
+    (torch.sin(torch.tensor(x) @ tw) * torch.tensor(c)).sum().backward()
+    np.testing.assert_allclose(g, tw.grad.numpy(), rtol=1e-5, atol=1e-6)
+    check_all_modes(f, [x, w], [0, 1], rtol=1e-5, atol=1e-6)
