@@ -160,13 +160,20 @@ class _Entry:
         """`inputs` with the tensors about to be written back replaced by copies of their values
         (they do not require grad: tracing.py refuses that), for a backward that reads them."""
         inputs = list(inputs)
+        written = set()
         for target, _ in self.writebacks:
+            t = leaves[target] if isinstance(target, int) else target
+            if isinstance(t, TensorBase):
+                written.add(id(t._version_counter))
             i = target if isinstance(target, int) else \
                 next((len(leaves) + k for k, t in enumerate(self.captured) if t is target), None)
             if i is None:
                 continue  # written without being read: not an input
             x = inputs[i]
             inputs[i] = Tensor._wrap(core.copy_data(x._data if isinstance(x, TensorBase) else np.asarray(x)))
+        for i, x in enumerate(inputs):  # an alias of a written tensor (a captured ``buffer.detach()``) shares
+            if isinstance(x, TensorBase) and id(x._version_counter) in written:  # its version counter
+                inputs[i] = Tensor._wrap(core.copy_data(x._data))
         return inputs
 
     def results(self, outs: list, leaves) -> list:
