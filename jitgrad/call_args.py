@@ -176,18 +176,15 @@ class _LeanCallStaleError(Exception):
     """A lean call's assumptions do not hold: the caller takes the full path."""
 
 
-class LeanCall:
-    """The call path of a compiled function called again with the same argument objects (the
-    training-step loop): the guards that matter, the input arrays gathered without conversion,
-    the compiled overload's own entry point (no type dispatch), write-backs and `.grad` slots.
-    Anything unusual -- another argument, a replaced storage, changed Python state -- raises
-    _LeanCallStaleError and the full path runs (and rebuilds this)."""
+class GuardedCall:
+    """What a lean call path checks on every call: the same argument objects, each with the same
+    storage and ``requires_grad`` (part of the signature; ``grad()`` runs eagerly on tensors that
+    require grad), the same for the tensors the function captured, and the same Python state
+    (default dtype, grad mode...). Shared by `LeanCall` and `lean_grad.LeanGradCall`."""
 
-    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state", "entry_guards",
-                 "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects", "aliases",
-                 "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots")
+    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state")
 
-    def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
+    def _snapshot(self, entry, args: tuple) -> None:
         self.args = args
         self.datas = [a._data if isinstance(a, TensorBase) else a for a in args]
         self.arg_grads = [a._requires_grad if isinstance(a, TensorBase) else False for a in args]
@@ -195,6 +192,34 @@ class LeanCall:
         self.captured_datas = [t._data for t in self.captured]
         self.captured_grad = [t._requires_grad for t in self.captured]
         self.state = core.python_state()
+
+    def _guard(self, args: tuple) -> None:
+        """Raise _LeanCallStaleError unless this call matches the snapshot."""
+        mine = self.args
+        if len(args) != len(mine):
+            raise _LeanCallStaleError
+        for a, b, d, rg in zip(args, mine, self.datas, self.arg_grads):
+            if a is not b or (type(a) is not np.ndarray and (a._data is not d or a._requires_grad is not rg)):
+                raise _LeanCallStaleError
+        for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
+            if t._data is not d or t._requires_grad is not rg:
+                raise _LeanCallStaleError
+        if core.python_state() != self.state:
+            raise _LeanCallStaleError
+
+
+class LeanCall(GuardedCall):
+    """The call path of a compiled function called again with the same argument objects (the
+    training-step loop): the guards that matter, the input arrays gathered without conversion,
+    the compiled overload's own entry point (no type dispatch), write-backs and `.grad` slots.
+    Anything unusual -- another argument, a replaced storage, changed Python state -- raises
+    _LeanCallStaleError and the full path runs (and rebuilds this)."""
+
+    __slots__ = ("entry_guards", "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects",
+                 "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots")
+
+    def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
+        self._snapshot(entry, args)
         self.effects = entry.effects
         self.draws = list(entry.random_inputs)
         self.index, self.consts, self.prealloc = exe._arg_index, tuple(exe._consts), exe._prealloc
@@ -229,16 +254,8 @@ class LeanCall:
         return arrays
 
     def __call__(self, args: tuple):
-        mine = self.args
-        if len(args) != len(mine):
-            raise _LeanCallStaleError
-        for a, b, d, rg in zip(args, mine, self.datas, self.arg_grads):
-            if a is not b or (type(a) is not np.ndarray and (a._data is not d or a._requires_grad is not rg)):
-                raise _LeanCallStaleError  # (requires_grad: part of the signature, and grad() runs eagerly then)
-        for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
-            if t._data is not d or t._requires_grad is not rg:
-                raise _LeanCallStaleError
-        if core.python_state() != self.state or (self.effects is not None and not self.effects.current()):
+        self._guard(args)
+        if self.effects is not None and not self.effects.current():
             raise _LeanCallStaleError
         program_args = self.template
         if self.draw_slots or self.buffer_slots:
@@ -263,6 +280,7 @@ class LeanCall:
             a = outs[i]
             results.append(a if type(a) is np.ndarray else _host_or_gpu(a))
         if self.as_tensor:
+            mine = self.args
             aliases = self.aliases
             if aliases is None:
                 aliases = self.aliases = [any(isinstance(x, TensorBase) and type(x._data) is np.ndarray

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import core
 from .autograd_graph import accumulator_of
-from .call_args import _host_or_gpu, _LeanCallStaleError, _wrap_output, entry_point
+from .call_args import GuardedCall, _host_or_gpu, _LeanCallStaleError, _wrap_output, entry_point
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
 from .grad_mode import _state as _grad_state
@@ -16,13 +15,12 @@ from .tensor import Tensor
 from .tree import make_rebuilder
 
 
-class LeanGradCall:
+class LeanGradCall(GuardedCall):
     """One jit_grad signature called with the same arguments: what the full path recomputes per
     call (signature key, input list, which inputs are differentiated, graph edges, output aliasing)
     held here; per call only the guards, the program, the version snapshot and the wrapping run."""
 
-    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state",
-                 "entry", "wrt", "inputs", "leaves_wrt", "edges", "call", "program_args", "n", "diff",
+    __slots__ = ("entry", "wrt", "inputs", "leaves_wrt", "edges", "call", "program_args", "n", "diff",
                  "outputs_meta", "n_results", "aliases", "rebuild")
 
     def __init__(self, entry, exe, args: tuple, wrt: tuple, outs: list) -> None:
@@ -30,13 +28,7 @@ class LeanGradCall:
         outputs (their dtypes say which are differentiable)."""
         if entry.writebacks or entry.random_inputs or entry.effects is not None:
             raise _LeanCallStaleError
-        self.args = args
-        self.datas = [a._data if isinstance(a, TensorBase) else a for a in args]
-        self.arg_grads = [a._requires_grad if isinstance(a, TensorBase) else False for a in args]
-        self.captured = list(entry.captured)
-        self.captured_datas = [t._data for t in self.captured]
-        self.captured_grad = [t._requires_grad for t in self.captured]
-        self.state = core.python_state()
+        self._snapshot(entry, args)
         self.entry, self.wrt = entry, wrt
         self.inputs = [*args, *self.captured]
         # Differentiated inputs are leaves (checked per call): their edge is their AccumulateGrad.
@@ -60,20 +52,12 @@ class LeanGradCall:
         self.rebuild = make_rebuilder(entry.out_tree)
 
     def __call__(self, args: tuple):
-        mine = self.args
-        if len(args) != len(mine) or not _grad_state.enabled:
+        if not _grad_state.enabled:
             raise _LeanCallStaleError
-        for a, b, d, rg in zip(args, mine, self.datas, self.arg_grads):
-            if a is not b or (type(a) is not np.ndarray and (a._data is not d or a._requires_grad is not rg)):
-                raise _LeanCallStaleError
-        for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
-            if t._data is not d or t._requires_grad is not rg:
-                raise _LeanCallStaleError
+        self._guard(args)
         for t in self.leaves_wrt:
             if t._grad_fn is not None:
                 raise _LeanCallStaleError
-        if core.python_state() != self.state:
-            raise _LeanCallStaleError
         results = self.call(*self.program_args)
         n = self.n
         residuals = [a if type(a) is np.ndarray else _host_or_gpu(a) for a in results[n:]]

@@ -197,5 +197,5 @@ def _batched_matmul(eqn: Eqn, ins: list, out: str, origin: str) -> Call:
         return None if _is_identity(grid) and grid.size == count else tuple(int(i) for i in grid)
 
     return Call("batched_matmul", tuple(ins), out,
-                ((max(numel(a2[:-2]), 1), m, k), (max(numel(b2[:-2]), 1), k, n), (count, m, n),
+                ((numel(a2[:-2]), m, k), (numel(b2[:-2]), k, n), (count, m, n),
                  source_of(a2[:-2]), source_of(b2[:-2])), origin)

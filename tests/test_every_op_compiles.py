@@ -312,3 +312,22 @@ def test_scatter_add_float32_repeats_add_in_the_same_order_in_both_modes():
             call()
     with pytest.raises(RuntimeError, match=r"scatter_add\(\): index 3 is out of bounds for dimension 0 with size 3"):
         jitgrad.prims.scatter_add_to(jitgrad.tensor(g), jitgrad.tensor(bad), 0, (3, 8))  # the eager kernel's own check
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((0, 3, 5), (0, 5, 4)), ((2, 0, 3, 5), (0, 5, 4)),
+                                              ((0, 3, 5), (1, 5, 4))])
+def test_batched_matmul_with_an_empty_batch_compiles(a_shape, b_shape):
+    """An empty batch (a zero-length batch dim) is an empty product, compiled as in eager mode and
+    in PyTorch, gradients included (the call once sized its batch as at least 1 and failed)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a_np, b_np = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    a, b = jitgrad.tensor(a_np, requires_grad=True), jitgrad.tensor(b_np, requires_grad=True)
+    out = jitgrad.jit(lambda x, y: x @ y)(a, b)
+    ta, tb = torch.tensor(a_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+    want = ta @ tb
+    assert tuple(out.shape) == tuple(want.shape)
+    jitgrad.jit_grad(lambda x, y: (x @ y).sum())(a, b).backward()
+    want.sum().backward()
+    assert a.grad.shape == a.shape and b.grad.shape == b.shape
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy())
