@@ -211,6 +211,10 @@ def _reduction(prim: Primitive, datas: list, params: dict, shape: tuple, dtype: 
     """A reduction as its declaration says: its combine rule (the kernel table's row), its
     finalisation scale, or its index-carrying kernel; norm/var/std are row-kernel calls."""
     x = datas[0]
+    if x.dtype == np.float16:  # accumulated in float32 and rounded once, as PyTorch and the CPU kernels do
+        wide = np.dtype(np.float32) if np.dtype(dtype) == np.float16 else dtype
+        out = _reduction(prim, [_cast(_on_device(x), np.float32), *datas[1:]], params, shape, wide)
+        return _cast(out, np.float16) if np.dtype(dtype) == np.float16 else out
     reduction = prim.reduction
     if reduction is None:  # norm, var, std: the row kernels compiled programs call
         return _library_call(prim, [x], params, tuple(shape), dtype)

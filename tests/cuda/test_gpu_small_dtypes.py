@@ -51,3 +51,18 @@ def test_gpu_eager_float16_indexing_and_masks_keep_the_dtype():
     selected.backward(jg.tensor(np.ones(selected.shape, np.float16), device="cuda"))
     assert x.grad.dtype is jg.float16
     np.testing.assert_array_equal(x.grad.cpu().numpy(), np.array([[2, 1, 2], [3, 3, 2]], np.float16))
+
+
+@pytest.mark.parametrize("op", ["sum", "mean0", "amax1", "argmax1", "max0", "var1", "norm"])
+def test_gpu_eager_float16_reductions_accumulate_in_float32(op):
+    """float16 reductions on the GPU (they raised "unsupported dtype 'float16'"): accumulated in
+    float32 and rounded once, the CPU's values and dtypes."""
+    fn = {"sum": lambda t: t.sum(), "mean0": lambda t: t.mean(0), "amax1": lambda t: t.amax(1),
+          "argmax1": lambda t: t.argmax(1), "max0": lambda t: t.max(0).values, "var1": lambda t: t.var(1),
+          "norm": lambda t: t.norm()}[op]
+    a = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float16)
+    want = fn(jg.tensor(a))
+    got = fn(jg.tensor(a, device="cuda"))
+    assert got.dtype is want.dtype and got.device.type == "cuda"
+    np.testing.assert_allclose(got.cpu().numpy().astype(np.float64), want.numpy().astype(np.float64),
+                               rtol=2e-3, atol=2e-3)
