@@ -275,6 +275,19 @@ def bind(prim: Primitive, *args: TensorBase, **params):
     return _bind(prim, args, params)
 
 
+def _host_impl(prim, datas: list, params: dict, shape: tuple, dtype):
+    """The primitive's NumPy implementation on host arrays, as an array of the rule's dtype, its
+    shape checked against the rule's."""
+    data = prim.impl(*datas, **params) if params else prim.impl(*datas)
+    # (dtype is usually a DType: compare NumPy dtypes by identity first, as NumPy's == with a
+    # foreign object converts it and costs more than the op itself on small arrays)
+    np_dtype = dtype.dtype if type(dtype) is _DType else dtype
+    if type(data) is not _ndarray or (data.dtype is not np_dtype and data.dtype != np_dtype):
+        data = np.asarray(data, dtype=np_dtype)
+    if data.shape != shape:
+        raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
+    return data
+
 def _bind(prim: Primitive, args: tuple, params: dict):
     datas = []
     host = True  # every operand a NumPy array (the common eager case: no device, no tracer)
@@ -289,13 +302,7 @@ def _bind(prim: Primitive, args: tuple, params: dict):
     shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
     builder = None
     if host and tracing.builder is None and prim.kind is not TRANSFER:
-        data = prim.impl(*datas, **params) if params else prim.impl(*datas)
-        np_dtype = dtype.dtype if type(dtype) is _DType else dtype
-        if type(data) is not _ndarray or (data.dtype is not np_dtype and data.dtype != np_dtype):
-            data = np.asarray(data, dtype=np_dtype)
-        if data.shape != shape:
-            raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
-        return _result(prim, args, params, datas, data, dtype, None)
+        return _result(prim, args, params, datas, _host_impl(prim, datas, params, shape, dtype), dtype, None)
     on_device = None  # the first operand's storage that is not a host array
     for d in datas:
         if type(d) is not _ndarray:
@@ -314,14 +321,7 @@ def _bind(prim: Primitive, args: tuple, params: dict):
         data = devices.backend_of(on_device).run(prim, datas, params, shape, dtype) if on_device is not None \
             else prim.impl(*datas, **params)
     elif builder is None:
-        data = prim.impl(*datas, **params) if params else prim.impl(*datas)
-        # (dtype is usually a DType: compare NumPy dtypes by identity first, as NumPy's == with a
-        # foreign object converts it and costs more than the op itself on small arrays)
-        np_dtype = dtype.dtype if type(dtype) is _DType else dtype
-        if type(data) is not _ndarray or (data.dtype is not np_dtype and data.dtype != np_dtype):
-            data = np.asarray(data, dtype=np_dtype)
-        if data.shape != shape:
-            raise AssertionError(f"internal error: {prim.name} made shape {data.shape}, rule says {shape}")
+        data = _host_impl(prim, datas, params, shape, dtype)
     else:
         for i, a in enumerate(args):
             if not isinstance(datas[i], Symbolic) and (a._requires_grad or builder.outside(a)):
