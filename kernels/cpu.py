@@ -110,13 +110,13 @@ MAX_SINGLE_LINES = 1500
 
 # A shorter program still splits when it has at least SPLIT_MIN_KERNELS kernel steps doing at least
 # SPLIT_MIN_WORK loop elements each on average. The single function's compile grows with its kernel
-# steps (each library call and buffer is inlined at its site), while the driver costs a few
-# microseconds per kernel call, small next to that much work. Measured (1 thread): the 2-block
-# Transformer's jit_grad (49 and 70 kernel steps, ~20,000 elements each, 393 and 877 lines) compiled
-# cold in 171 s as two functions and 22 s as kernels; MLPE (at most 22 kernel steps, ~1,400
-# elements each) and OH (one step) stay one function.
+# steps (each library call and buffer is inlined at its site) whatever the sizes, while the driver
+# costs a few microseconds per kernel call, small next to that much work. Measured (1 thread): the
+# 2-block Transformer's jit_grad (49 and 70 kernel steps, 393 and 877 lines; ~20,000 elements per
+# kernel step at batch 32, ~1,300 at batch 2) compiled cold in 171 s as two functions and 24 s CPU
+# as kernels; MLPE (at most 22 kernel steps) and OH (one step) stay one function.
 SPLIT_MIN_KERNELS = 32
-SPLIT_MIN_WORK = 2048
+SPLIT_MIN_WORK = 1024
 
 
 def split_pays(program: Program, texts: list) -> bool:
