@@ -120,5 +120,11 @@ def line_count(program: Program) -> int:
 
 def loop_work(program: Program) -> int:
     """The elements a call of `program` iterates over in its fused loops (the product of each
-    loop's shape, summed): a size-dependent measure of its work per call, library calls apart."""
+    loop's shape, summed): a size-dependent measure of its work per call, library calls apart.
+
+    >>> loop = Loop((4, 8), (), ())
+    >>> copy = Call("copy", ("x",), "y", (), "")
+    >>> loop_work(Program("p", (Array("x", (4, 8), "float32"),), (), steps=(loop, copy, loop)))
+    64
+    """
     return sum(math.prod(step.shape) for step in program.steps if isinstance(step, Loop))
