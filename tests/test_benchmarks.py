@@ -236,6 +236,13 @@ def test_training_step_rows_state_their_goals_and_land_together():
     assert text.count("runs the W2 rows only") == 1
 
 
+def test_transformer_compiled_cells_run_by_default_like_the_gru_ones():
+    """The Transformer runs as kernels (24 s CPU cold, not minutes): its jit and whole-step cells run
+    unless JITGRAD_BENCH_SKIP_SLOW_COMPILES=1 leaves out every slow compile (the GRU's as well)."""
+    assert CASE["TRF"].skips == CASE["GRU"].skips
+    assert (JIT in CASE["TRF"].skips) == (os.environ.get("JITGRAD_BENCH_SKIP_SLOW_COMPILES") == "1")
+
+
 def test_a_goal_in_seconds_is_judged_at_the_scaled_limit():
     """A goal stated in seconds for the full size is met or not against its limit scaled to the run's
     size: 1.91 ms for 3,000 epochs misses a 20 ms goal for 330,000 epochs (0.18 ms at this size)."""
