@@ -196,20 +196,24 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
     params = ["_n"] + [flat[name] for name in sorted(flat)] + hoisted
     call_args = ["_hi - _lo"] + [f"{flat[name]}[_lo:_hi]" for name in sorted(flat)] + hoisted
+    blocks = {r.array: reductions.block_dtype(arrays[r.array].dtype, r.op) for r in loop.reduces}
     h = _Writer()
     h.depth = 0
     h.line("@_serial")
     h.line(f"def {helper}({', '.join(params)}):")
     h.depth = 1
     for r in loop.reduces:
-        h.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+        block_dt = blocks[r.array]
+        h.line(f"{_acc_name(r)} = {reductions.identity(r.op, block_dt) if block_dt else _init_expr(r, arrays)}")
     h.line("for _i in range(_n):")
     h.indent()
     body(h)
     h.dedent()
     accs = [_acc_name(r) for r in loop.reduces]
-    h.line(f"return ({', '.join(accs)}{',' if len(accs) == 1 else ''})" if accs else "return 0")
+    h.line(_return_tuple(accs))
     w.helpers.append("\n".join(h.lines))
+    if any(blocks.values()):
+        helper = _emit_block_helper(w, helper, [flat[name] for name in sorted(flat)], hoisted, loop, arrays)
     w.line("_nchunks = %d" % max(1, min(64, n // 4096)))
     for r in loop.reduces:
         acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
@@ -241,6 +245,36 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         w.line(combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
         w.dedent()
         w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, _acc_name(r))}")
+
+
+def _return_tuple(accs: list[str]) -> str:
+    return f"return ({', '.join(accs)}{',' if len(accs) == 1 else ''})" if accs else "return 0"
+
+
+def _emit_block_helper(w: _Writer, helper: str, views: list[str], hoisted: list[str], loop: Loop,
+                       arrays: dict) -> str:
+    """A serial helper that runs `helper` (whose float32 sums accumulate in float32: see
+    reductions.block_dtype) over blocks of SUM_BLOCK elements of its chunk and combines the
+    block results in each reduction's accumulator dtype; returns its name."""
+    name = f"{helper}_blocks"
+    h = _Writer()
+    h.depth = 0
+    h.line("@_serial")
+    h.line(f"def {name}({', '.join(['_n', *views, *hoisted])}):")
+    h.depth = 1
+    for r in loop.reduces:
+        h.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+    h.line(f"for _lo in range(0, _n, {reductions.SUM_BLOCK}):")
+    h.indent()
+    h.line(f"_hi = min(_lo + {reductions.SUM_BLOCK}, _n)")
+    h.line(f"_r = {helper}({', '.join(['_hi - _lo', *(f'{v}[_lo:_hi]' for v in views), *hoisted])})")
+    for k, r in enumerate(loop.reduces):
+        acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
+        h.line(combine(r.op, _acc_name(r), f"np.{acc_dt}(_r[{k}])"))
+    h.dedent()
+    h.line(_return_tuple([_acc_name(r) for r in loop.reduces]))
+    w.helpers.append("\n".join(h.lines))
+    return name
 
 
 def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
