@@ -117,6 +117,12 @@ PAD_LANES = 16
 PAD_MIN_STMTS = 32
 
 
+# Serial flat loops of at least this many elements run their blocked float32 sums (see
+# reductions.block_dtype) through the chunk helpers too; shorter ones keep the inline loop (the
+# helpers cost two calls and compile time, more than a short loop gains).
+SERIAL_BLOCKED_MIN = 16384
+
+
 def _whole(w: _Writer, name: str) -> str:
     """The assignment target that sets every element of a one-element result (a reduction's)."""
     return name if name in w.scalars else f"{name}[()]"
@@ -172,6 +178,14 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
             value = r.value if not pad else f"({r.value} if _i < {n} else {_identity(r, arrays)})"
             out.line(combine(r.op, _acc_name(r), value), r.origin)
 
+    if not parallel and not (pad or n < SERIAL_BLOCKED_MIN or not _blocked(loop, arrays)):
+        # a serial float32 sum long enough to pay for two helper calls: blocked as a parallel chunk's
+        helper, views, hoisted = _emit_chunk_helper(w, loop, arrays, flat, body)
+        result = f"_r{len(w.lines)}"  # (one name per loop: Numba types each name once per function)
+        w.line(f"{result} = {helper}({', '.join([str(n), *views, *hoisted])})")
+        for k, r in enumerate(loop.reduces):
+            w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, f'{result}[{k}]')}")
+        return
     if not parallel:
         for r in loop.reduces:
             w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
@@ -192,28 +206,8 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     # A fixed chunk count (not the thread count) keeps results identical on every machine.
     # The helper gets views of its chunk and counts from 0: with a runtime start index Numba
     # keeps a negative-index check per access and the loop runs 3x slower.
-    helper = f"_chunk{len(w.helpers)}"
-    hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
-    params = ["_n"] + [flat[name] for name in sorted(flat)] + hoisted
-    call_args = ["_hi - _lo"] + [f"{flat[name]}[_lo:_hi]" for name in sorted(flat)] + hoisted
-    blocks = {r.array: reductions.block_dtype(arrays[r.array].dtype, r.op) for r in loop.reduces}
-    h = _Writer()
-    h.depth = 0
-    h.line("@_serial")
-    h.line(f"def {helper}({', '.join(params)}):")
-    h.depth = 1
-    for r in loop.reduces:
-        block_dt = blocks[r.array]
-        h.line(f"{_acc_name(r)} = {reductions.identity(r.op, block_dt) if block_dt else _init_expr(r, arrays)}")
-    h.line("for _i in range(_n):")
-    h.indent()
-    body(h)
-    h.dedent()
-    accs = [_acc_name(r) for r in loop.reduces]
-    h.line(_return_tuple(accs))
-    w.helpers.append("\n".join(h.lines))
-    if any(blocks.values()):
-        helper = _emit_block_helper(w, helper, [flat[name] for name in sorted(flat)], hoisted, loop, arrays)
+    helper, views, hoisted = _emit_chunk_helper(w, loop, arrays, flat, body)
+    call_args = ["_hi - _lo"] + [f"{v}[_lo:_hi]" for v in views] + hoisted
     w.line("_nchunks = %d" % max(1, min(64, n // 4096)))
     for r in loop.reduces:
         acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
@@ -245,6 +239,37 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         w.line(combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
         w.dedent()
         w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, _acc_name(r))}")
+
+
+def _blocked(loop: Loop, arrays: dict) -> bool:
+    """Whether some reduction of `loop` accumulates block by block (reductions.block_dtype)."""
+    return any(reductions.block_dtype(arrays[r.array].dtype, r.op) for r in loop.reduces)
+
+
+def _emit_chunk_helper(w: _Writer, loop: Loop, arrays: dict, flat: dict, body) -> tuple[str, list, list]:
+    """The serial helper that runs `loop` over `_n` elements of flat views (and, when a float32 sum
+    is blocked, the helper that runs it block by block): (name to call, view params, scalar params)."""
+    helper = f"_chunk{len(w.helpers)}"
+    hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
+    views = [flat[name] for name in sorted(flat)]
+    blocks = {r.array: reductions.block_dtype(arrays[r.array].dtype, r.op) for r in loop.reduces}
+    h = _Writer()
+    h.depth = 0
+    h.line("@_serial")
+    h.line(f"def {helper}({', '.join(['_n', *views, *hoisted])}):")
+    h.depth = 1
+    for r in loop.reduces:
+        block_dt = blocks[r.array]
+        h.line(f"{_acc_name(r)} = {reductions.identity(r.op, block_dt) if block_dt else _init_expr(r, arrays)}")
+    h.line("for _i in range(_n):")
+    h.indent()
+    body(h)
+    h.dedent()
+    h.line(_return_tuple([_acc_name(r) for r in loop.reduces]))
+    w.helpers.append("\n".join(h.lines))
+    if any(blocks.values()):
+        helper = _emit_block_helper(w, helper, views, hoisted, loop, arrays)
+    return helper, views, hoisted
 
 
 def _return_tuple(accs: list[str]) -> str:
