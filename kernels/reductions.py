@@ -58,7 +58,8 @@ def _skip_nan(step: Callable[[str, str, bool], str], neutral: int) -> Callable[[
 class Row:
     """One combine rule: `identity(dtype)` starts (and pads) an accumulator, `step(acc, value,
     reassociable)` is the text of the next accumulator; `widen`: float32 elements accumulate in
-    float64 (sums and products: more accurate than NumPy's pairwise summation); `nan`: what the
+    float64 (sums and products: more accurate than NumPy's pairwise summation; a long flat CPU
+    sum does so per block of SUM_BLOCK elements, see block_dtype); `nan`: what the
     step does with a NaN element, 'propagate' or 'ignore' (the declarations state theirs)."""
 
     identity: Callable[[str], str]
