@@ -303,3 +303,18 @@ def test_serial_float32_sum_of_a_long_loop_runs_blocked_at_full_width():
     np.testing.assert_allclose(m2, np.sum(x64 * x64), rtol=1e-6)
     ir = _helper_ir(fn, "_chunk0", x=x, g=g)
     assert "<16 x float>" in ir and "x double>" not in ir
+
+
+@pytest.mark.parametrize("n, threshold", [(300_000, 1), (50_000, cpu.PARALLEL_THRESHOLD), (1000, 1)])
+def test_one_large_trig_argument_reruns_the_loop_with_exact_reduction(n, threshold):
+    """The fast sin/cos loop max-combines its per-call range flags (int32); one argument past
+    2**17 among ordinary ones makes the loop run again with the full-range functions."""
+    x = RNG.uniform(-10, 10, n).astype(np.float32)
+    x[n // 3] = np.float32(3.0e7)
+    loop, inputs, temps = _trig_sum_loop(n)
+    fn = _compile(f"trig_rerun_{n}_{threshold}", inputs, ["g", "m"], temps, [loop], threshold=threshold)
+    assert "max(vm.trig_large_f32(a), vm.trig_large_f32(a))" in fn.source
+    g, m = fn(x)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(g, 2 * np.cos(x64), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(m, np.mean(np.sin(x64) * np.cos(x64) + x64), rtol=1e-5, atol=1e-7)
