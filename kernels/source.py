@@ -171,9 +171,9 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
             w.line(f"{name}_flat = {name}.reshape({n})")
     _emit_hoisted_loads(w, loop, arrays)
 
-    def body(out: _Writer) -> None:
+    def body(out: _Writer, suffix: str = "") -> None:
         _emit_body(out, loop, arrays,
-                   lambda name: f"{flat[name][0]}[{flat[name][1]}, _i]" if pad else f"{flat[name]}[_i]")
+                   lambda name: f"{flat[name][0]}[{flat[name][1]}, _i]" if pad else f"{flat[name]}{suffix}[_i]")
         for r in loop.reduces:
             value = r.value if not pad else f"({r.value} if _i < {n} else {_identity(r, arrays)})"
             out.line(combine(r.op, _acc_name(r), value), r.origin)
@@ -247,59 +247,46 @@ def _blocked(loop: Loop, arrays: dict) -> bool:
 
 
 def _emit_chunk_helper(w: _Writer, loop: Loop, arrays: dict, flat: dict, body) -> tuple[str, list, list]:
-    """The serial helper that runs `loop` over `_n` elements of flat views (and, when a float32 sum
-    is blocked, the helper that runs it block by block): (name to call, view params, scalar params)."""
+    """The serial helper that runs `loop` over `_n` elements of flat views: (its name, view params,
+    scalar params). A blocked float32 sum (reductions.block_dtype) runs block by block: each block's
+    elements summed in float32 over views of the block, its total added in the accumulator dtype."""
     helper = f"_chunk{len(w.helpers)}"
     hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
     views = [flat[name] for name in sorted(flat)]
     blocks = {r.array: reductions.block_dtype(arrays[r.array].dtype, r.op) for r in loop.reduces}
+    blocked = any(blocks.values())
     h = _Writer()
     h.depth = 0
     h.line("@_serial")
     h.line(f"def {helper}({', '.join(['_n', *views, *hoisted])}):")
     h.depth = 1
+    if blocked:
+        for r in loop.reduces:
+            h.line(f"_tot_{r.array} = {_init_expr(r, arrays)}")
+        h.line(f"for _lo in range(0, _n, {reductions.SUM_BLOCK}):")
+        h.indent()
+        h.line(f"_m = min({reductions.SUM_BLOCK}, _n - _lo)")
+        for v in views:
+            h.line(f"{v}_b = {v}[_lo:_lo + _m]")
     for r in loop.reduces:
         block_dt = blocks[r.array]
         h.line(f"{_acc_name(r)} = {reductions.identity(r.op, block_dt) if block_dt else _init_expr(r, arrays)}")
-    h.line("for _i in range(_n):")
+    h.line(f"for _i in range({'_m' if blocked else '_n'}):")
     h.indent()
-    body(h)
+    body(h, "_b" if blocked else "")
     h.dedent()
-    h.line(_return_tuple([_acc_name(r) for r in loop.reduces]))
+    if blocked:
+        for r in loop.reduces:
+            acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
+            h.line(combine(r.op, f"_tot_{r.array}", f"np.{acc_dt}({_acc_name(r)})"))
+        h.dedent()
+    h.line(_return_tuple([f"_tot_{r.array}" if blocked else _acc_name(r) for r in loop.reduces]))
     w.helpers.append("\n".join(h.lines))
-    if any(blocks.values()):
-        helper = _emit_block_helper(w, helper, views, hoisted, loop, arrays)
     return helper, views, hoisted
 
 
 def _return_tuple(accs: list[str]) -> str:
     return f"return ({', '.join(accs)}{',' if len(accs) == 1 else ''})" if accs else "return 0"
-
-
-def _emit_block_helper(w: _Writer, helper: str, views: list[str], hoisted: list[str], loop: Loop,
-                       arrays: dict) -> str:
-    """A serial helper that runs `helper` (whose float32 sums accumulate in float32: see
-    reductions.block_dtype) over blocks of SUM_BLOCK elements of its chunk and combines the
-    block results in each reduction's accumulator dtype; returns its name."""
-    name = f"{helper}_blocks"
-    h = _Writer()
-    h.depth = 0
-    h.line("@_serial")
-    h.line(f"def {name}({', '.join(['_n', *views, *hoisted])}):")
-    h.depth = 1
-    for r in loop.reduces:
-        h.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
-    h.line(f"for _lo in range(0, _n, {reductions.SUM_BLOCK}):")
-    h.indent()
-    h.line(f"_hi = min(_lo + {reductions.SUM_BLOCK}, _n)")
-    h.line(f"_r = {helper}({', '.join(['_hi - _lo', *(f'{v}[_lo:_hi]' for v in views), *hoisted])})")
-    for k, r in enumerate(loop.reduces):
-        acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
-        h.line(combine(r.op, _acc_name(r), f"np.{acc_dt}(_r[{k}])"))
-    h.dedent()
-    h.line(_return_tuple([_acc_name(r) for r in loop.reduces]))
-    w.helpers.append("\n".join(h.lines))
-    return name
 
 
 def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
