@@ -58,7 +58,8 @@ def _skip_nan(step: Callable[[str, str, bool], str], neutral: int) -> Callable[[
 class Row:
     """One combine rule: `identity(dtype)` starts (and pads) an accumulator, `step(acc, value,
     reassociable)` is the text of the next accumulator; `widen`: float32 elements accumulate in
-    float64 (sums and products: more accurate than NumPy's pairwise summation); `nan`: what the
+    float64 (sums and products: more accurate than NumPy's pairwise summation; a long flat CPU
+    sum does so per block of SUM_BLOCK elements, see block_dtype); `nan`: what the
     step does with a NaN element, 'propagate' or 'ignore' (the declarations state theirs)."""
 
     identity: Callable[[str], str]
@@ -93,6 +94,28 @@ def accumulator_dtype(dtype: str, op: str) -> str:
     if dtype == "float32" and row(op).widen:
         return "float64"
     return dtype
+
+
+#: Elements per block of a blocked float32 sum (see block_dtype).
+SUM_BLOCK = 4096
+
+
+def block_dtype(dtype: str, op: str) -> str | None:
+    """The dtype a parallel chunk's float32 sum accumulates in block by block (float32; each block's
+    total is then added to the float64 accumulator), None for a reduction that is not blocked.
+
+    Why: a float64 accumulator in a float32 loop halves the loop's vector width (LLVM picks 8 lanes
+    for the doubles, so every float32 operation runs at 8 lanes instead of 16 on AVX-512: W4's
+    fused value-and-gradient loop ran at 3.2 ns/element instead of 1.6); a block of SUM_BLOCK
+    elements summed in float32 lanes (about 64 terms per lane) keeps nearly float64's accuracy.
+    Products are not blocked (a float32 block could overflow where the whole product does not).
+
+    >>> block_dtype("float32", "sum"), block_dtype("float64", "sum"), block_dtype("float32", "prod")
+    ('float32', None, None)
+    """
+    if dtype == "float32" and op in ("sum", "nansum") and accumulator_dtype(dtype, op) != dtype:
+        return dtype
+    return None
 
 
 def identity(op: str, dtype: str) -> str:

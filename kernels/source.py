@@ -117,6 +117,12 @@ PAD_LANES = 16
 PAD_MIN_STMTS = 32
 
 
+# Serial flat loops of at least this many elements run their blocked float32 sums (see
+# reductions.block_dtype) through the chunk helpers too; shorter ones keep the inline loop (the
+# helpers cost two calls and compile time, more than a short loop gains).
+SERIAL_BLOCKED_MIN = 16384
+
+
 def _whole(w: _Writer, name: str) -> str:
     """The assignment target that sets every element of a one-element result (a reduction's)."""
     return name if name in w.scalars else f"{name}[()]"
@@ -165,13 +171,21 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
             w.line(f"{name}_flat = {name}.reshape({n})")
     _emit_hoisted_loads(w, loop, arrays)
 
-    def body(out: _Writer) -> None:
+    def body(out: _Writer, suffix: str = "") -> None:
         _emit_body(out, loop, arrays,
-                   lambda name: f"{flat[name][0]}[{flat[name][1]}, _i]" if pad else f"{flat[name]}[_i]")
+                   lambda name: f"{flat[name][0]}[{flat[name][1]}, _i]" if pad else f"{flat[name]}{suffix}[_i]")
         for r in loop.reduces:
             value = r.value if not pad else f"({r.value} if _i < {n} else {_identity(r, arrays)})"
             out.line(combine(r.op, _acc_name(r), value), r.origin)
 
+    if not parallel and not (pad or n < SERIAL_BLOCKED_MIN or not _blocked(loop, arrays)):
+        # a serial float32 sum long enough to pay for two helper calls: blocked as a parallel chunk's
+        helper, views, hoisted = _emit_chunk_helper(w, loop, arrays, flat, body)
+        result = f"_r{len(w.lines)}"  # (one name per loop: Numba types each name once per function)
+        w.line(f"{result} = {helper}({', '.join([str(n), *views, *hoisted])})")
+        for k, r in enumerate(loop.reduces):
+            w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, f'{result}[{k}]')}")
+        return
     if not parallel:
         for r in loop.reduces:
             w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
@@ -192,24 +206,8 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     # A fixed chunk count (not the thread count) keeps results identical on every machine.
     # The helper gets views of its chunk and counts from 0: with a runtime start index Numba
     # keeps a negative-index check per access and the loop runs 3x slower.
-    helper = f"_chunk{len(w.helpers)}"
-    hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
-    params = ["_n"] + [flat[name] for name in sorted(flat)] + hoisted
-    call_args = ["_hi - _lo"] + [f"{flat[name]}[_lo:_hi]" for name in sorted(flat)] + hoisted
-    h = _Writer()
-    h.depth = 0
-    h.line("@_serial")
-    h.line(f"def {helper}({', '.join(params)}):")
-    h.depth = 1
-    for r in loop.reduces:
-        h.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
-    h.line("for _i in range(_n):")
-    h.indent()
-    body(h)
-    h.dedent()
-    accs = [_acc_name(r) for r in loop.reduces]
-    h.line(f"return ({', '.join(accs)}{',' if len(accs) == 1 else ''})" if accs else "return 0")
-    w.helpers.append("\n".join(h.lines))
+    helper, views, hoisted = _emit_chunk_helper(w, loop, arrays, flat, body)
+    call_args = ["_hi - _lo"] + [f"{v}[_lo:_hi]" for v in views] + hoisted
     w.line("_nchunks = %d" % max(1, min(64, n // 4096)))
     for r in loop.reduces:
         acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
@@ -241,6 +239,54 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         w.line(combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
         w.dedent()
         w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, _acc_name(r))}")
+
+
+def _blocked(loop: Loop, arrays: dict) -> bool:
+    """Whether some reduction of `loop` accumulates block by block (reductions.block_dtype)."""
+    return any(reductions.block_dtype(arrays[r.array].dtype, r.op) for r in loop.reduces)
+
+
+def _emit_chunk_helper(w: _Writer, loop: Loop, arrays: dict, flat: dict, body) -> tuple[str, list, list]:
+    """The serial helper that runs `loop` over `_n` elements of flat views: (its name, view params,
+    scalar params). A blocked float32 sum (reductions.block_dtype) runs block by block: each block's
+    elements summed in float32 over views of the block, its total added in the accumulator dtype."""
+    helper = f"_chunk{len(w.helpers)}"
+    hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
+    views = [flat[name] for name in sorted(flat)]
+    blocks = {r.array: reductions.block_dtype(arrays[r.array].dtype, r.op) for r in loop.reduces}
+    blocked = any(blocks.values())
+    h = _Writer()
+    h.depth = 0
+    h.line("@_serial")
+    h.line(f"def {helper}({', '.join(['_n', *views, *hoisted])}):")
+    h.depth = 1
+    if blocked:
+        for r in loop.reduces:
+            h.line(f"_tot_{r.array} = {_init_expr(r, arrays)}")
+        h.line(f"for _lo in range(0, _n, {reductions.SUM_BLOCK}):")
+        h.indent()
+        h.line(f"_m = min({reductions.SUM_BLOCK}, _n - _lo)")
+        for v in views:
+            h.line(f"{v}_b = {v}[_lo:_lo + _m]")
+    for r in loop.reduces:
+        block_dt = blocks[r.array]
+        h.line(f"{_acc_name(r)} = {reductions.identity(r.op, block_dt) if block_dt else _init_expr(r, arrays)}")
+    h.line(f"for _i in range({'_m' if blocked else '_n'}):")
+    h.indent()
+    body(h, "_b" if blocked else "")
+    h.dedent()
+    if blocked:
+        for r in loop.reduces:
+            acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
+            h.line(combine(r.op, f"_tot_{r.array}", f"np.{acc_dt}({_acc_name(r)})"))
+        h.dedent()
+    h.line(_return_tuple([f"_tot_{r.array}" if blocked else _acc_name(r) for r in loop.reduces]))
+    w.helpers.append("\n".join(h.lines))
+    return helper, views, hoisted
+
+
+def _return_tuple(accs: list[str]) -> str:
+    return f"return ({', '.join(accs)}{',' if len(accs) == 1 else ''})" if accs else "return 0"
 
 
 def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:

@@ -5,6 +5,7 @@ to the exact reduction would keep the loop from vectorising. Arguments of ordina
 one compare and integer max per call; large ones get correct results, not a fast wrong one."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import replace
 
@@ -51,8 +52,11 @@ def fast_version(loop: Loop, counter: str, flat: bool) -> Loop | None:
         return None
     stmts = tuple(replace(s, expr=_TRIG_CALL.sub(lambda m: f"vm.{m.group(1)}_fast_{m.group(2)}(", s.expr))
                   for s in loop.stmts)
-    check = " + ".join(checks)
     if flat:
+        # max of the int32 flags stays int32 (Numba types int32 + int32 as int64, and 64-bit lanes
+        # would halve the loop's vector width)
+        check = functools.reduce(lambda a, b: f"max({a}, {b})", checks)
         count = Reduce(counter, "max", check, tuple(range(len(loop.shape))), origin="large sin/cos/tan arguments")
         return replace(loop, stmts=stmts, reduces=loop.reduces + (count,))
+    check = " + ".join(checks)
     return replace(loop, stmts=stmts + (Stmt(counter, f"{counter} + {check}", "large sin/cos/tan arguments"),))

@@ -209,3 +209,112 @@ def test_row_loops_write_through_strided_slices_and_read_transposes():
     want[1, 1::2, :3] = c.T
     into_slices(a, b, c)
     np.testing.assert_array_equal(a, want)
+
+
+def _helper_ir(fn, name, **arrays):
+    """The LLVM IR of a generated program's serial helper `name`, compiled afresh (one loaded from
+    the disk cache keeps no IR) for a call over `arrays` (its parameters after ``_n``, by name)."""
+    import inspect
+
+    import numba
+
+    helper = vars(__import__(fn.fn.py_func.__module__))[name]
+    options = {k: v for k, v in helper.targetoptions.items() if k not in ("no_cpython_wrapper", "nopython")}
+    fresh = numba.njit(**options)(helper.py_func)
+    params = list(inspect.signature(helper.py_func).parameters)[1:]
+    fresh(8, *[arrays[p][:8] for p in params])
+    return "\n".join(fresh.inspect_llvm().values())
+
+
+def _trig_sum_loop(n):
+    """A W4-like flat float32 loop (sin and cos of one input, a stored gradient, a mean) and its arrays."""
+    loop = Loop((n,), (Load("a", "x"),),
+                (Stmt("s", "vm.sin_f32(a)"), Stmt("c", "vm.cos_f32(a)"), Stmt("t", "s * c + a")),
+                stores=(Store("g", "c * np.float32(2.0)"),), reduces=(Reduce("m", "sum", "t", (0,), scale=1 / n),))
+    return loop, [Array("x", (n,), "float32")], [Array("g", (n,), "float32"), Array("m", (), "float32")]
+
+
+def _trig_sum_program(n, name):
+    loop, inputs, temps = _trig_sum_loop(n)
+    return _compile(name, inputs, ["g", "m"], temps, [loop], threshold=1)
+
+
+@pytest.mark.skipif(not __import__("jitgrad._kernels.vector_width", fromlist=["x"]).FULL_WIDTH,
+                    reason="needs an AVX-512 host (Numba's loops at 16 float32 lanes)")
+def test_parallel_float32_sum_keeps_the_loop_at_full_vector_width():
+    """A float32 loop with a sum and sin/cos range flags vectorises at 16 lanes: the chunk's sum
+    accumulates in float32 blocks (a float64 accumulator made LLVM pick 8 lanes for the whole
+    loop) and the flags are max-combined as int32 (int32 + int32 is int64 in Numba)."""
+    n = 300_000
+    x = RNG.uniform(-10, 10, n).astype(np.float32)
+    fn = _trig_sum_program(n, "par_width")
+    g, m = fn(x)
+    np.testing.assert_allclose(g, 2 * np.cos(x.astype(np.float64)), rtol=1e-6, atol=1e-6)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(m, np.mean(np.sin(x64) * np.cos(x64) + x64), rtol=1e-5, atol=1e-7)
+    ir = _helper_ir(fn, "_chunk0", x=x, g=g)
+    assert "<16 x float>" in ir
+    assert "x double>" not in ir and "x i64>" not in ir
+
+
+def test_blocked_float32_sum_is_as_accurate_as_float64_accumulation():
+    """Each parallel chunk sums 4096-element blocks in float32 and adds the block totals in
+    float64: a sum of a million values of mixed sign and magnitude stays within a few float32
+    roundings of the exact sum, and the result is the same whatever the thread count."""
+    import math
+
+    import numba
+
+    n = 1_000_000
+    x = (RNG.standard_normal(n) * np.exp(RNG.uniform(-8, 8, n))).astype(np.float32) + np.float32(1.0)
+    loop = Loop((n,), (Load("a", "x"),), (), reduces=(Reduce("s", "sum", "a", (0,)),))
+    fn = _compile("par_blocked_sum", [Array("x", (n,), "float32")], ["s"], [Array("s", (), "float32")], [loop],
+                  threshold=1)
+    assert "_tot_" in fn.source
+    exact = math.fsum(x.astype(np.float64))
+    scale = float(np.abs(x.astype(np.float64)).sum())
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        s1 = float(fn(x)[0])
+    finally:
+        numba.set_num_threads(threads)
+    s2 = float(fn(x)[0])
+    assert s1 == s2
+    assert abs(s1 - exact) <= 4 * np.finfo(np.float32).eps * max(abs(exact), 1e-3 * scale)
+
+
+@pytest.mark.skipif(not __import__("jitgrad._kernels.vector_width", fromlist=["x"]).FULL_WIDTH,
+                    reason="needs an AVX-512 host (Numba's loops at 16 float32 lanes)")
+def test_serial_float32_sum_of_a_long_loop_runs_blocked_at_full_width():
+    """Below the parallel threshold a long float32 loop with a sum runs through the same blocked
+    helpers (16 lanes); two such loops in one program each keep their own result name."""
+    n = 50_000
+    x = RNG.uniform(-10, 10, n).astype(np.float32)
+    loop, inputs, temps = _trig_sum_loop(n)
+    second = Loop((n,), (Load("a", "x"),), (Stmt("q", "a * a"),), reduces=(Reduce("m2", "sum", "q", (0,)),))
+    fn = _compile("serial_width", inputs, ["g", "m", "m2"], [*temps, Array("m2", (), "float32")],
+                  [loop, second], threshold=cpu.PARALLEL_THRESHOLD)
+    assert "prange" not in fn.source and "_tot_" in fn.source
+    g, m, m2 = fn(x)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(g, 2 * np.cos(x64), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(m, np.mean(np.sin(x64) * np.cos(x64) + x64), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(m2, np.sum(x64 * x64), rtol=1e-6)
+    ir = _helper_ir(fn, "_chunk0", x=x, g=g)
+    assert "<16 x float>" in ir and "x double>" not in ir
+
+
+@pytest.mark.parametrize("n, threshold", [(300_000, 1), (50_000, cpu.PARALLEL_THRESHOLD), (1000, 1)])
+def test_one_large_trig_argument_reruns_the_loop_with_exact_reduction(n, threshold):
+    """The fast sin/cos loop max-combines its per-call range flags (int32); one argument past
+    2**17 among ordinary ones makes the loop run again with the full-range functions."""
+    x = RNG.uniform(-10, 10, n).astype(np.float32)
+    x[n // 3] = np.float32(3.0e7)
+    loop, inputs, temps = _trig_sum_loop(n)
+    fn = _compile(f"trig_rerun_{n}_{threshold}", inputs, ["g", "m"], temps, [loop], threshold=threshold)
+    assert "max(vm.trig_large_f32(a), vm.trig_large_f32(a))" in fn.source
+    g, m = fn(x)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(g, 2 * np.cos(x64), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(m, np.mean(np.sin(x64) * np.cos(x64) + x64), rtol=1e-5, atol=1e-7)
