@@ -16,6 +16,7 @@ from .autograd_graph import AccumulateGrad, PrimNode, Zero, edge_to
 from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, profile_hook, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
+from .host_vjp import apply as host_apply
 from .prims import cast, expand
 from .shapes import numel
 
@@ -167,7 +168,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 if type(g) is Zero:  # no VJP rule runs for a zero cotangent
                     input_grads = _zero_input_grads(node, g, create_graph)
                 elif host_fast and type(node) is PrimNode:
-                    input_grads = node.apply_host(g)
+                    input_grads = host_apply(node, g)
                 elif timed_apply is None:
                     input_grads = node.apply(g, create_graph)
                 else:

@@ -201,15 +201,40 @@ class PrimNode(Node):
             if reads_inputs[i] and t._version_counter.value != v:
                 raise _modified_error(t, self, i, v)
         if reads_out and out_counter.value != out_version:
-            raise RuntimeError(
-                f"one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation ({out_counter.last_op or 'an in-place op'}): the output 0 of {self.name()} is at "
-                f"version {out_counter.value}; expected version {out_version} instead. Hint: avoid modifying "
-                f"it in place (use the out-of-place op, or .clone() before the in-place op)."
-            )
+            raise _output_modified_error(self, out_counter, out_version)
         if attach:
             return inputs, cls._wrap(out_data, requires_grad=True, grad_fn=self, version=out_counter)
         return inputs, cls._wrap(out_data, version=out_counter)
+
+    def saved_host(self) -> tuple | None:
+        """(input arrays, their requires-grad flags, output array) for a NumPy VJP (host_vjp.py),
+        checked as saved_values checks them (unread values are zero views); None when a value is not
+        a host array."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(FREED_MESSAGE)
+        inputs, versions, out_data, out_counter, out_version = saved
+        reads_inputs, reads_out = self._reads
+        datas, needs = [], []
+        for i, t in enumerate(inputs):
+            if type(t) is tuple:
+                datas.append(_zeros_view(t[1], t[2]))
+                needs.append(t[3])
+                continue
+            data = t._data
+            if type(data) is not np.ndarray:
+                return None
+            if reads_inputs[i] and t._version_counter.value != versions[i]:
+                raise _modified_error(t, self, i, versions[i])
+            datas.append(data)
+            needs.append(t.requires_grad)
+        if out_data is None:
+            out_data = _zeros_view(*self._out_meta)
+        elif type(out_data) is not np.ndarray:
+            return None
+        if reads_out and out_counter.value != out_version:
+            raise _output_modified_error(self, out_counter, out_version)
+        return datas, needs, out_data
 
     def apply(self, grad, create_graph: bool) -> tuple:
         inputs, out = self.saved_values(attach=create_graph)
@@ -354,4 +379,13 @@ def _modified_error(tensor, node: PrimNode, index: int, expected: int) -> Runtim
         f"{dtypes.name(tensor.dtype)} tensor of shape {list(tensor.shape)}, is at version "
         f"{tensor._version_counter.value}; expected version {expected} instead. Hint: avoid modifying it in "
         "place (use the out-of-place op, or .clone() before the in-place op)."
+    )
+
+
+def _output_modified_error(node: PrimNode, counter: VersionCounter, expected: int) -> RuntimeError:
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation ({counter.last_op or 'an in-place op'}): the output 0 of {node.name()} is at "
+        f"version {counter.value}; expected version {expected} instead. Hint: avoid modifying "
+        f"it in place (use the out-of-place op, or .clone() before the in-place op)."
     )
