@@ -81,7 +81,7 @@ def _topological(root_nodes: list) -> list:
     stack = list(roots)
     while stack:
         node = stack.pop()
-        for nxt, _ in node.next_functions:
+        for nxt in node._next:
             if nxt is None:
                 continue
             deps[nxt] = deps.get(nxt, 0) + 1
@@ -93,7 +93,7 @@ def _topological(root_nodes: list) -> list:
     while ready:
         node = ready.pop()
         order.append(node)
-        for nxt, _ in node.next_functions:
+        for nxt in node._next:
             if nxt is None:
                 continue
             deps[nxt] -= 1
@@ -106,7 +106,7 @@ def _needed(order: list, targets: set) -> set:
     """Nodes from which some target is reachable (the rest need not run)."""
     needed = set()
     for node in reversed(order):
-        if node in targets or any(n in needed for n, _ in node.next_functions if n is not None):
+        if node in targets or any(n in needed for n in node._next if n is not None):
             needed.add(node)
     return needed
 
@@ -179,7 +179,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 raise
             if hook is not None:
                 hook(node, input_grads)
-            for (nxt, _), ig in zip(node.next_functions, input_grads):
+            for nxt, ig in zip(node._next, input_grads):
                 if nxt is None or ig is None:
                     continue
                 if target_nodes is not None and nxt not in needed:
