@@ -13,10 +13,11 @@ import numpy as np
 
 from . import dtypes
 from .autograd_graph import AccumulateGrad, PrimNode, Zero, edge_to
-from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, profile_hook, tracing
+from .core import Symbolic, TensorBase, copy_data, default_tensor_type, full_like_data, on_host, profile_hook, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
 from .host_vjp import apply as host_apply
+from .host_vjp import arrays as host_arrays
 from .prims import cast, expand
 from .shapes import numel
 
@@ -137,6 +138,10 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
     # No graph built and nobody watching the ops: PrimNodes unbroadcast and sums of host cotangents
     # run on NumPy directly (the same np.sum / np.add their primitives dispatch to).
     host_fast = not create_graph and timed_apply is None and profile_hook[0] is None
+    # Plain backward() with nothing watching: cotangents of the default tensor class on the host
+    # pass between PrimNodes with NumPy rules as bare arrays (host_vjp.arrays), and become tensors
+    # of that class only where a consumer needs one (a hook, retain_grad, .grad, a tensor rule).
+    array_cls = default_tensor_type[0] if host_fast and hook is None and target_nodes is None else None
     with set_grad_enabled(create_graph):
         for node in order:
             g = grads.pop(node, None)
@@ -144,6 +149,27 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 if not retain_graph:
                     node.release()
                 continue
+            if array_cls is not None:
+                data = g if type(g) is np.ndarray else g._data if type(g) is array_cls else None
+                if data is not None and type(node) is PrimNode and node._metadata is None \
+                        and node._retained is None and type(data) is np.ndarray:
+                    input_grads = host_arrays(node, data)
+                    if input_grads is not None:
+                        for nxt, ig in zip(node._next, input_grads):
+                            if nxt is None or ig is None:
+                                continue
+                            prev = grads.get(nxt)
+                            if prev is None:
+                                grads[nxt] = ig
+                            elif type(prev) is np.ndarray and prev.shape == ig.shape and prev.dtype is ig.dtype:
+                                grads[nxt] = np.add(prev, ig)
+                            else:
+                                grads[nxt] = _add_tensors(_as_tensor(prev, array_cls), array_cls._wrap(ig), host_fast)
+                        if not retain_graph:
+                            node.release()
+                        continue
+                if type(g) is np.ndarray:
+                    g = array_cls._wrap(g)
             if type(g) is Zero and (isinstance(node, AccumulateGrad) or node._retained is not None or node in owners
                                     or (target_nodes is not None and node in target_nodes)
                                     or (node._metadata is not None and node._metadata.get("hooks"))):
@@ -187,15 +213,25 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 prev = grads.get(nxt)
                 if prev is None:
                     grads[nxt] = ig
-                elif host_fast and _same_host(prev, ig):
-                    cls = type(prev)
-                    grads[nxt] = (cls._op_result or cls)._wrap(np.add(prev._data, ig._data))
                 else:
-                    grads[nxt] = add_cotangents(prev, ig)
+                    grads[nxt] = _add_tensors(_as_tensor(prev, array_cls), ig, host_fast)
             if not retain_graph:
                 node.release()
         _accumulate_all(deliveries, create_graph)
     return captured
+
+
+def _as_tensor(g, cls):
+    """A cotangent held as a bare host array (see run_backward) as a tensor of `cls`."""
+    return cls._wrap(g) if type(g) is np.ndarray else g
+
+
+def _add_tensors(prev, ig, host_fast: bool):
+    """The sum of two cotangents of one node (np.add directly for host tensors of one dtype)."""
+    if host_fast and _same_host(prev, ig):
+        cls = type(prev)
+        return (cls._op_result or cls)._wrap(np.add(prev._data, ig._data))
+    return add_cotangents(prev, ig)
 
 
 def _same_host(a, b) -> bool:

@@ -306,18 +306,27 @@ def _host_sum_to(g, shape: tuple):
     data = getattr(g, "_data", None)
     if type(data) is not np.ndarray:
         return g.sum_to_size(shape)
+    data = host_sum_to(data, shape)
+    if data is None:
+        return g.sum_to_size(shape)  # (raises sum_to_size's error)
+    cls = type(g)
+    return (cls._op_result or cls)._wrap(data)
+
+
+def host_sum_to(data: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """The array `data` summed over the dims that broadcasting `shape` to its shape added or
+    expanded (np.sum's reduction and a reshape), or None when `shape` does not broadcast to it."""
     shape = tuple(shape)
     have = data.shape
     lead = len(have) - len(shape)
     if lead < 0 or shapes.broadcast(shape, have) != have:
-        return g.sum_to_size(shape)  # (raises sum_to_size's error)
+        return None
     dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
     if dims:
         data = np.add.reduce(data, axis=dims, keepdims=True)  # (np.sum's reduction on an ndarray)
     if data.shape != shape:
         data = data.reshape(shape)
-    cls = type(g)
-    return (cls._op_result or cls)._wrap(data)
+    return data
 
 
 def _shape_only(t):

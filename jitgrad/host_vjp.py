@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import shapes
-from .autograd_graph import PrimNode, _host_sum_to
+from .autograd_graph import PrimNode, host_sum_to
 from .prims_elementwise import ADD, DIV, EXP, LOG, MUL, NEG, RSUB_SCALAR, SIGMOID, SUB, TANH
 from .prims_index import GATHER, GETITEM, SCATTER_ADD, UNINDEX
 from .prims_matmul import MATMUL_PRIM
@@ -181,31 +181,48 @@ RULES = {ADD: _add, SUB: _sub, MUL: _mul_rule, DIV: _div_rule, NEG: _neg_rule, R
          AMAX: _extreme_rule, AMIN: _extreme_rule, CAT: _cat_rule, GETITEM: _getitem_rule, GATHER: _gather_rule}
 
 
-def apply(node: PrimNode, grad) -> tuple:
-    """node.apply_host(grad) (the input cotangents, each summed back to its input's shape), by the
-    node's NumPy rule when it has one and every operand is a host array of the cotangent's dtype."""
+def arrays(node: PrimNode, g: np.ndarray) -> list | None:
+    """The input cotangents of `node` for the host cotangent array `g`, as arrays (None where no
+    gradient flows), each summed back to its input's shape; None when the node has no NumPy rule
+    or an operand is not a host array of g's dtype (the engine then runs the tensor rule)."""
     rule = RULES.get(node.prim)
-    g = grad._data
-    if rule is None or type(g) is not np.ndarray:
-        return node.apply_host(grad)
+    if rule is None:
+        return None
     saved = node.saved_host()
     if saved is None:
-        return node.apply_host(grad)
+        return None
     datas, needs, out = saved
     params = node.params
     grads = rule(g, out, datas, needs, **params) if params else rule(g, out, datas, needs)
     if grads is None:
+        return None
+    result = []
+    for gi, d in zip(grads, datas):
+        if gi is not None:
+            if type(gi) is not np.ndarray:
+                gi = np.asarray(gi)
+            if gi.shape != d.shape:
+                gi = host_sum_to(gi, d.shape)
+                if gi is None:
+                    return None
+        result.append(gi)
+    return result
+
+
+def apply(node: PrimNode, grad) -> tuple:
+    """node.apply_host(grad) (the input cotangents as tensors, each summed back to its input's shape),
+    by the node's NumPy rule where `arrays` can run it.
+
+    Example:
+        >>> x = jg.tensor([0.0, 1.0], requires_grad=True)
+        >>> apply(jg.tanh(x).grad_fn, jg.ones(2))
+        (tensor([1.0000, 0.4200]),)
+    """
+    g = grad._data
+    got = arrays(node, g) if type(g) is np.ndarray else None
+    if got is None:
         return node.apply_host(grad)
     cls = type(grad)
     cls = cls._op_result or cls
-    result = []
-    for gi, d in zip(grads, datas):
-        if gi is None:
-            result.append(None)
-            continue
-        if gi is g:
-            t = grad  # (the rule passes the cotangent itself on, as `g` is returned by the tensor rule)
-        else:
-            t = cls._wrap(gi if type(gi) is np.ndarray else np.asarray(gi))
-        result.append(t if t._data.shape == d.shape else _host_sum_to(t, d.shape))
-    return tuple(result)
+    # (a rule passing the cotangent itself on passes the same tensor, as the tensor rule returns `g`)
+    return tuple([None if gi is None else grad if gi is g else cls._wrap(gi) for gi in got])

@@ -175,3 +175,20 @@ def test_model_gradients_unchanged():
     loss_of(slow).backward(create_graph=True)
     for f, s in zip(fast, slow):
         assert _same(f.grad, s.grad)
+
+
+def test_hooks_and_retain_grad_in_a_chain_of_numpy_rules():
+    """Cotangents pass between NumPy rules as bare arrays: a hook in the chain still sees (and may
+    replace) a tensor, and retain_grad still fills .grad, as on the tensor path."""
+    def run(create_graph):
+        x = jg.tensor(np.float32([0.5, -1.0, 2.0]), requires_grad=True)
+        a = jg.tanh(x * 2.0)
+        b = a * a
+        seen = []
+        b.register_hook(lambda g: seen.append(g) or g * 3.0)
+        a.retain_grad()
+        (jg.sigmoid(b) + b).sum().backward(create_graph=create_graph)
+        return x.grad.detach(), a.grad.detach(), seen[0].detach()
+    fast, slow = run(False), run(True)
+    for f, s in zip(fast, slow):
+        assert isinstance(f, jg.Tensor) and _same(f, s)
