@@ -173,3 +173,36 @@ def test_vjps_compute_nothing_for_inputs_without_grad():
     z = jg.tensor([0.5, 0.5, 0.5], requires_grad=True)
     ((x - z) ** 3).sum().backward()
     assert np.allclose(z.grad.numpy(), -3 * (x.detach().numpy() - 0.5) ** 2)
+
+
+@pytest.mark.parametrize("xshape,ishape,dim", [((6, 5), (6, 2), 1), ((6, 5), (3, 5), 0), ((4, 5, 3), (2, 5, 2), 1),
+                                               ((4, 5, 3), (4, 1, 3), 2), ((7,), (4,), 0), ((3, 4), (2, 3), 0)])
+def test_gather_equals_take_along_axis(xshape, ishape, dim):
+    """gather's direct indexing gives np.take_along_axis's values (on x trimmed to index's extent)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(xshape).astype(np.float32)
+    index = rng.integers(0, xshape[dim], ishape)
+    got = jg.gather(jg.tensor(x), dim, jg.tensor(index)).numpy()
+    trimmed = x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(ishape))]
+    want = np.take_along_axis(trimmed, index, axis=dim)
+    assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("bad", [5, -1])
+def test_gather_out_of_range_names_the_first_bad_index(bad):
+    index = np.array([[0, 1], [bad, 2], [7, 1]])
+    with pytest.raises(IndexError, match=f"gather\\(\\): index {bad} is out of bounds for dimension 1 with size 5"):
+        jg.gather(jg.tensor(np.zeros((3, 5), np.float32)), 1, jg.tensor(index))
+
+
+def test_row_lookup_shape_and_bounds():
+    """x[rows] (an embedding lookup): the shape without indexing a stand-in, negative rows allowed,
+    and an out-of-range row still raises the general path's IndexError."""
+    table = jg.tensor(np.arange(12, dtype=np.float32).reshape(4, 3))
+    rows = np.array([[0, -1], [3, 2]])
+    assert table[jg.tensor(rows)].shape == (2, 2, 3)
+    assert np.array_equal(table[jg.tensor(rows)].numpy(), table.numpy()[rows])
+    assert prims_index.indexed_shape((4, 3), (("a", 0), ("s", None, None, None)), [rows]) == (2, 2, 3)
+    for bad in (4, -5):
+        with pytest.raises(IndexError, match=f"index {bad} is out of bounds .*indexing a tensor of shape \\(4, 3\\)"):
+            table[jg.tensor(np.array([0, bad]))]
