@@ -11,7 +11,7 @@ import numpy as np
 
 from . import shapes
 from .autograd_graph import PrimNode, host_sum_to
-from .prims_elementwise import ADD, DIV, EXP, LOG, MUL, NEG, RSUB_SCALAR, SIGMOID, SUB, TANH
+from .prims_elementwise import ADD, DIV, EXP, LOG, MUL, NEG, POW_SCALAR, RSUB_SCALAR, SIGMOID, SUB, TANH
 from .prims_index import GATHER, GETITEM, SCATTER_ADD, UNINDEX
 from .prims_matmul import MATMUL_PRIM
 from .prims_reduce import AMAX, AMIN, MEAN, SUM
@@ -19,7 +19,7 @@ from .prims_shape import CAT, EXPAND, RESHAPE, TRANSPOSE
 
 _mul, _div, _neg, _rsub = MUL.impl, DIV.impl, NEG.impl, RSUB_SCALAR.impl
 _matmul, _swap, _reshape, _expand = MATMUL_PRIM.impl, TRANSPOSE.impl, RESHAPE.impl, EXPAND.impl
-_sum = SUM.impl
+_sum, _pow = SUM.impl, POW_SCALAR.impl
 
 
 def _floats_match(g: np.ndarray, *arrays: np.ndarray) -> bool:
@@ -76,6 +76,14 @@ def _tanh(g, out, xs, needs):
 
 def _sigmoid(g, out, xs, needs):
     return (_mul(g, _mul(out, _rsub(out, value=1))),) if _floats_match(g, out) else None
+
+
+def _pow_scalar_rule(g, out, xs, needs, exponent):
+    x = xs[0]
+    if not _floats_match(g, x) or type(exponent) not in (int, float) or exponent == 0:
+        return None  # (x ** 0: the tensor rule's symbolic zero)
+    base = x if exponent - 1 == 1 else _pow(x, exponent=exponent - 1)
+    return (_mul(g, _mul(base, np.asarray(exponent, dtype=x.dtype))),)
 
 
 def _matmul_rule(g, out, xs, needs):
@@ -176,7 +184,7 @@ def _gather_rule(g, out, xs, needs, dim):
 
 
 RULES = {ADD: _add, SUB: _sub, MUL: _mul_rule, DIV: _div_rule, NEG: _neg_rule, RSUB_SCALAR: _neg_rule,
-         EXP: _exp, LOG: _log, TANH: _tanh, SIGMOID: _sigmoid, MATMUL_PRIM: _matmul_rule,
+         POW_SCALAR: _pow_scalar_rule, EXP: _exp, LOG: _log, TANH: _tanh, SIGMOID: _sigmoid, MATMUL_PRIM: _matmul_rule,
          RESHAPE: _reshape_rule, TRANSPOSE: _transpose, EXPAND: _expand_rule, SUM: _sum_rule, MEAN: _mean_rule,
          AMAX: _extreme_rule, AMIN: _extreme_rule, CAT: _cat_rule, GETITEM: _getitem_rule, GATHER: _gather_rule}
 
