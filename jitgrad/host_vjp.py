@@ -4,6 +4,7 @@ Each form runs the same primitive implementations, in the same order and on the 
 its rule's binds would (so the cotangents are bit-identical), without building a tensor, checking
 a shape rule or promoting dtypes per step: a rule runs here only when every floating operand has
 the cotangent's dtype (no promotion would happen), else the engine runs the rule itself.
+tests/test_host_vjp.py checks every form against its rule, bit for bit, for every requires-grad pattern.
 """
 from __future__ import annotations
 
