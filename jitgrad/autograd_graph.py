@@ -162,13 +162,26 @@ class PrimNode(Node):
     def __init__(self, prim, params: dict, inputs: tuple, output, reads: tuple) -> None:
         nexts = []
         versions = []
-        for t in inputs:
+        # Each input, or of a host input the rule does not read only (class id, shape, dtype,
+        # requires_grad), so its memory can be freed (device and symbolic inputs are kept: rules
+        # need their device).
+        kept = []
+        reads_inputs, reads_out = reads
+        for t, read in zip(inputs, reads_inputs):
             versions.append(t._version_counter.value)
             if t._requires_grad:
                 fn = t._grad_fn
                 nexts.append(fn if fn is not None else accumulator_of(t))
             else:
                 nexts.append(None)
+            data = t._data
+            if read or type(data) is not np.ndarray:
+                kept.append(t)
+            else:
+                cls_id = _CLASS_IDS.get(type(t))
+                if cls_id is None:
+                    cls_id = _class_id(type(t))
+                kept.append((cls_id, data.shape, data.dtype, t._requires_grad))
         self._next = tuple(nexts)
         self._versions = tuple(versions)
         self._retained = None
@@ -178,10 +191,7 @@ class PrimNode(Node):
         self._reads = reads
         if type(prim.node_name) is not str:
             self._in_shapes = tuple([t.shape for t in inputs])
-        reads_inputs, reads_out = reads
-        if False in reads_inputs:
-            inputs = tuple([t if r else _shape_only(t) for t, r in zip(inputs, reads_inputs)])
-        self._inputs = inputs
+        self._inputs = tuple(kept)
         out_data = output._data
         self._out_cls = type(output)
         self._out_shape = out_data.shape
@@ -327,15 +337,6 @@ def host_sum_to(data: np.ndarray, shape: tuple) -> np.ndarray | None:
     if data.shape != shape:
         data = data.reshape(shape)
     return data
-
-
-def _shape_only(t):
-    """What a node keeps of a host input its VJP does not read: (class id, shape, dtype, requires_grad),
-    so the input's memory can be freed (device and symbolic inputs are kept: rules need their device)."""
-    data = t._data
-    if type(data) is not np.ndarray:
-        return t
-    return (_class_id(type(t)), data.shape, data.dtype, t._requires_grad)
 
 
 _CLASSES: list = []
