@@ -76,19 +76,22 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
 
 def _topological(root_nodes: list) -> list:
     """Nodes reachable from the roots, each after every node that feeds it a gradient."""
-    deps: dict = {}
+    deps: dict = {}  # (a node is in deps once reached from another: the seen set of the walk)
     roots = list(dict.fromkeys(n for n in root_nodes if n is not None))  # a node listed twice is one root
-    seen = set(roots)
+    is_root = set(roots)
     stack = list(roots)
     while stack:
         node = stack.pop()
         for nxt in node._next:
             if nxt is None:
                 continue
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
+            count = deps.get(nxt)
+            if count is None:
+                deps[nxt] = 1
+                if nxt not in is_root:
+                    stack.append(nxt)
+            else:
+                deps[nxt] = count + 1
     ready = [n for n in roots if deps.get(n, 0) == 0]
     order = []
     while ready:

@@ -112,6 +112,7 @@ class AccumulateGrad(Node):
     """The graph node of a leaf that requires grad: gradients arriving here go to `.grad`."""
 
     __slots__ = ("variable",)
+    _next = ()  # (a leaf: no inputs)
 
     def __init__(self, variable) -> None:
         super().__init__(())
