@@ -206,3 +206,16 @@ def test_row_lookup_shape_and_bounds():
     for bad in (4, -5):
         with pytest.raises(IndexError, match=f"index {bad} is out of bounds .*indexing a tensor of shape \\(4, 3\\)"):
             table[jg.tensor(np.array([0, bad]))]
+
+
+def test_cat_shape_rule_and_errors():
+    a, b = jg.ones(2, 3), jg.ones(2, 4)
+    assert jg.cat([a, b, a], 1).shape == (2, 10) and jg.cat([a, a], -2).shape == (4, 3)
+    with pytest.raises(RuntimeError, match=r"Sizes of tensors must match except in dimension 0: got shapes \(2, 3\) "
+                                           r"and \(2, 4\)"):
+        jg.cat([a, b], 0)
+    with pytest.raises(RuntimeError, match=r"got shapes \(2, 3\) and \(2, 3, 1\)"):
+        jg.cat([a, jg.ones(2, 3, 1)], 1)
+    with pytest.raises(IndexError, match=r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"):
+        jg.cat([a, a], 2)
+    assert jg.cat([a, b], True).shape == (2, 7)  # (a bool dim is an int, as in Python)
