@@ -13,9 +13,11 @@ import numpy as np
 
 from . import dtypes
 from .autograd_graph import AccumulateGrad, PrimNode, Zero, edge_to
-from .core import Symbolic, TensorBase, copy_data, full_like_data, on_host, profile_hook, tracing
+from .core import Symbolic, TensorBase, copy_data, default_tensor_type, full_like_data, on_host, profile_hook, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
+from .host_vjp import apply as host_apply
+from .host_vjp import arrays as host_arrays
 from .prims import cast, expand
 from .shapes import numel
 
@@ -74,25 +76,28 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
 
 def _topological(root_nodes: list) -> list:
     """Nodes reachable from the roots, each after every node that feeds it a gradient."""
-    deps: dict = {}
+    deps: dict = {}  # (a node is in deps once reached from another: the seen set of the walk)
     roots = list(dict.fromkeys(n for n in root_nodes if n is not None))  # a node listed twice is one root
-    seen = set(roots)
+    is_root = set(roots)
     stack = list(roots)
     while stack:
         node = stack.pop()
-        for nxt, _ in node.next_functions:
+        for nxt in node._next:
             if nxt is None:
                 continue
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
+            count = deps.get(nxt)
+            if count is None:
+                deps[nxt] = 1
+                if nxt not in is_root:
+                    stack.append(nxt)
+            else:
+                deps[nxt] = count + 1
     ready = [n for n in roots if deps.get(n, 0) == 0]
     order = []
     while ready:
         node = ready.pop()
         order.append(node)
-        for nxt, _ in node.next_functions:
+        for nxt in node._next:
             if nxt is None:
                 continue
             deps[nxt] -= 1
@@ -105,7 +110,7 @@ def _needed(order: list, targets: set) -> set:
     """Nodes from which some target is reachable (the rest need not run)."""
     needed = set()
     for node in reversed(order):
-        if node in targets or any(n in needed for n, _ in node.next_functions if n is not None):
+        if node in targets or any(n in needed for n in node._next if n is not None):
             needed.add(node)
     return needed
 
@@ -136,6 +141,10 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
     # No graph built and nobody watching the ops: PrimNodes unbroadcast and sums of host cotangents
     # run on NumPy directly (the same np.sum / np.add their primitives dispatch to).
     host_fast = not create_graph and timed_apply is None and profile_hook[0] is None
+    # Plain backward() with nothing watching: cotangents of the default tensor class on the host
+    # pass between PrimNodes with NumPy rules as bare arrays (host_vjp.arrays), and become tensors
+    # of that class only where a consumer needs one (a hook, retain_grad, .grad, a tensor rule).
+    array_cls = default_tensor_type[0] if host_fast and hook is None and target_nodes is None else None
     with set_grad_enabled(create_graph):
         for node in order:
             g = grads.pop(node, None)
@@ -143,6 +152,27 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 if not retain_graph:
                     node.release()
                 continue
+            if array_cls is not None:
+                data = g if type(g) is np.ndarray else g._data if type(g) is array_cls else None
+                if data is not None and type(node) is PrimNode and node._metadata is None \
+                        and node._retained is None and type(data) is np.ndarray:
+                    input_grads = host_arrays(node, data)
+                    if input_grads is not None:
+                        for nxt, ig in zip(node._next, input_grads):
+                            if nxt is None or ig is None:
+                                continue
+                            prev = grads.get(nxt)
+                            if prev is None:
+                                grads[nxt] = ig
+                            elif type(prev) is np.ndarray and prev.shape == ig.shape and prev.dtype is ig.dtype:
+                                grads[nxt] = np.add(prev, ig)
+                            else:
+                                grads[nxt] = _add_tensors(_as_tensor(prev, array_cls), array_cls._wrap(ig), host_fast)
+                        if not retain_graph:
+                            node.release()
+                        continue
+                if type(g) is np.ndarray:
+                    g = array_cls._wrap(g)
             if type(g) is Zero and (isinstance(node, AccumulateGrad) or node._retained is not None or node in owners
                                     or (target_nodes is not None and node in target_nodes)
                                     or (node._metadata is not None and node._metadata.get("hooks"))):
@@ -167,7 +197,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 if type(g) is Zero:  # no VJP rule runs for a zero cotangent
                     input_grads = _zero_input_grads(node, g, create_graph)
                 elif host_fast and type(node) is PrimNode:
-                    input_grads = node.apply_host(g)
+                    input_grads = host_apply(node, g)
                 elif timed_apply is None:
                     input_grads = node.apply(g, create_graph)
                 else:
@@ -178,7 +208,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 raise
             if hook is not None:
                 hook(node, input_grads)
-            for (nxt, _), ig in zip(node.next_functions, input_grads):
+            for nxt, ig in zip(node._next, input_grads):
                 if nxt is None or ig is None:
                     continue
                 if target_nodes is not None and nxt not in needed:
@@ -186,15 +216,25 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 prev = grads.get(nxt)
                 if prev is None:
                     grads[nxt] = ig
-                elif host_fast and _same_host(prev, ig):
-                    cls = type(prev)
-                    grads[nxt] = (cls._op_result or cls)._wrap(np.add(prev._data, ig._data))
                 else:
-                    grads[nxt] = add_cotangents(prev, ig)
+                    grads[nxt] = _add_tensors(_as_tensor(prev, array_cls), ig, host_fast)
             if not retain_graph:
                 node.release()
         _accumulate_all(deliveries, create_graph)
     return captured
+
+
+def _as_tensor(g, cls):
+    """A cotangent held as a bare host array (see run_backward) as a tensor of `cls`."""
+    return cls._wrap(g) if type(g) is np.ndarray else g
+
+
+def _add_tensors(prev, ig, host_fast: bool):
+    """The sum of two cotangents of one node (np.add directly for host tensors of one dtype)."""
+    if host_fast and _same_host(prev, ig):
+        cls = type(prev)
+        return (cls._op_result or cls)._wrap(np.add(prev._data, ig._data))
+    return add_cotangents(prev, ig)
 
 
 def _same_host(a, b) -> bool:

@@ -80,6 +80,11 @@ class Node:
         self._metadata = None
 
     @property
+    def _next(self) -> tuple:
+        """The node of each input (None where no gradient flows): the engine walks these."""
+        return tuple([edge[0] for edge in self.next_functions])
+
+    @property
     def metadata(self) -> dict:
         """Free-form per-node storage (hooks, anomaly-mode stacks), created on first use."""
         if self._metadata is None:
@@ -107,6 +112,7 @@ class AccumulateGrad(Node):
     """The graph node of a leaf that requires grad: gradients arriving here go to `.grad`."""
 
     __slots__ = ("variable",)
+    _next = ()  # (a leaf: no inputs)
 
     def __init__(self, variable) -> None:
         super().__init__(())
@@ -135,7 +141,6 @@ def edge_to(tensor) -> tuple:
     return (accumulator_of(tensor), 0)
 
 
-_NO_EDGE = (None, 0)
 
 
 class PrimNode(Node):
@@ -148,36 +153,63 @@ class PrimNode(Node):
 
     # (What a node keeps is shaped to leave few objects for Python's cycle collector to track: a
     # graph lives across its collections, and a full one walks every tracked object. Tuples of
-    # numbers, shapes and NumPy dtypes stop being tracked; lists and tuples holding a class do not.)
-    __slots__ = ("prim", "params", "_saved", "_out_cls", "_out_meta", "_in_shapes", "_reads")
+    # numbers, shapes and NumPy dtypes stop being tracked; lists and tuples holding a class do not.
+    # So the saved values are slots, not a tuple; the edges are one tuple of nodes, not (node, 0)
+    # pairs (next_functions builds those on demand); an output the rule does not read keeps no
+    # version counter.)
+    __slots__ = ("prim", "params", "_next", "_inputs", "_versions", "_out_data", "_out_counter", "_out_version",
+                 "_out_cls", "_out_shape", "_out_dtype", "_in_shapes", "_reads")
 
     def __init__(self, prim, params: dict, inputs: tuple, output, reads: tuple) -> None:
-        edges = []
-        versions = tuple([t._version_counter.value for t in inputs])
-        for t in inputs:
+        nexts = []
+        versions = []
+        # Each input, or of a host input the rule does not read only (class id, shape, dtype,
+        # requires_grad), so its memory can be freed (device and symbolic inputs are kept: rules
+        # need their device).
+        kept = []
+        reads_inputs, reads_out = reads
+        for t, read in zip(inputs, reads_inputs):
+            versions.append(t._version_counter.value)
             if t._requires_grad:
                 fn = t._grad_fn
-                edges.append((fn if fn is not None else accumulator_of(t), 0))
+                nexts.append(fn if fn is not None else accumulator_of(t))
             else:
-                edges.append(_NO_EDGE)
-        self.next_functions = tuple(edges)
+                nexts.append(None)
+            data = t._data
+            if read or type(data) is not np.ndarray:
+                kept.append(t)
+            else:
+                cls_id = _CLASS_IDS.get(type(t))
+                if cls_id is None:
+                    cls_id = _class_id(type(t))
+                kept.append((cls_id, data.shape, data.dtype, t._requires_grad))
+        self._next = tuple(nexts)
+        self._versions = tuple(versions)
         self._retained = None
         self._metadata = None
         self.prim = prim
         self.params = params
         self._reads = reads
         if type(prim.node_name) is not str:
-            self._in_shapes = tuple(t.shape for t in inputs)
-        counter = output._version_counter
-        reads_inputs, reads_out = reads
-        if False in reads_inputs:
-            inputs = tuple([t if r else _shape_only(t) for t, r in zip(inputs, reads_inputs)])
+            self._in_shapes = tuple([t.shape for t in inputs])
+        self._inputs = tuple(kept)
         out_data = output._data
         self._out_cls = type(output)
-        self._out_meta = (out_data.shape, out_data.dtype)
-        if not reads_out and type(out_data) is np.ndarray:
-            out_data = None
-        self._saved = (inputs, versions, out_data, counter, counter.value)
+        self._out_shape = out_data.shape
+        self._out_dtype = out_data.dtype
+        if reads_out or type(out_data) is not np.ndarray:
+            counter = output._version_counter
+            self._out_data = out_data
+            self._out_counter = counter
+            self._out_version = counter.value
+        else:
+            self._out_data = self._out_counter = None
+            self._out_version = 0
+
+    @property
+    def next_functions(self) -> tuple:
+        """(node, 0) per input, (None, 0) where no gradient flows (PyTorch's next_functions)."""
+        return tuple([(n, 0) for n in self._next])
 
     def name(self) -> str:
         label = self.prim.node_name
@@ -186,30 +218,55 @@ class PrimNode(Node):
     def saved_values(self, attach: bool = True):
         """(inputs, output) as tensors; with `attach` the output is re-attached to this node
         (its history, for higher order), else it is a detached tensor."""
-        saved = self._saved
-        if saved is None:
+        inputs = self._inputs
+        if inputs is None:
             raise RuntimeError(FREED_MESSAGE)
-        inputs, versions, out_data, out_counter, out_version = saved
+        versions, out_data, out_counter, out_version = self._versions, self._out_data, self._out_counter, \
+            self._out_version
         reads_inputs, reads_out = self._reads
         if False in reads_inputs:
             inputs = tuple([_stand_in(t) if type(t) is tuple else t for t in inputs])
         cls = self._out_cls
-        shape, dtype = self._out_meta
         if out_data is None:
-            out_data = _zeros_view(shape, dtype)
+            out_data = _zeros_view(self._out_shape, self._out_dtype)
         for i, (t, v) in enumerate(zip(inputs, versions)):
             if reads_inputs[i] and t._version_counter.value != v:
                 raise _modified_error(t, self, i, v)
         if reads_out and out_counter.value != out_version:
-            raise RuntimeError(
-                f"one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation ({out_counter.last_op or 'an in-place op'}): the output 0 of {self.name()} is at "
-                f"version {out_counter.value}; expected version {out_version} instead. Hint: avoid modifying "
-                f"it in place (use the out-of-place op, or .clone() before the in-place op)."
-            )
+            raise _output_modified_error(self, out_counter, out_version)
         if attach:
             return inputs, cls._wrap(out_data, requires_grad=True, grad_fn=self, version=out_counter)
         return inputs, cls._wrap(out_data, version=out_counter)
+
+    def saved_host(self) -> tuple | None:
+        """(input arrays, their requires-grad flags, output array) for a NumPy VJP (host_vjp.py),
+        checked as saved_values checks them (unread values are zero views); None when a value is not
+        a host array."""
+        inputs = self._inputs
+        if inputs is None:
+            raise RuntimeError(FREED_MESSAGE)
+        versions, out_data = self._versions, self._out_data
+        reads_inputs, reads_out = self._reads
+        datas, needs = [], []
+        for i, t in enumerate(inputs):
+            if type(t) is tuple:
+                datas.append(_zeros_view(t[1], t[2]))
+                needs.append(t[3])
+                continue
+            data = t._data
+            if type(data) is not np.ndarray:
+                return None
+            if reads_inputs[i] and t._version_counter.value != versions[i]:
+                raise _modified_error(t, self, i, versions[i])
+            datas.append(data)
+            needs.append(t.requires_grad)
+        if out_data is None:
+            out_data = _zeros_view(self._out_shape, self._out_dtype)
+        elif type(out_data) is not np.ndarray:
+            return None
+        if reads_out and self._out_counter.value != self._out_version:
+            raise _output_modified_error(self, self._out_counter, self._out_version)
+        return datas, needs, out_data
 
     def apply(self, grad, create_graph: bool) -> tuple:
         inputs, out = self.saved_values(attach=create_graph)
@@ -242,17 +299,16 @@ class PrimNode(Node):
 
     def zero_grads(self, zero) -> tuple:
         """Input cotangents for a zero output cotangent: a zero for each input with an edge."""
-        saved = self._saved
-        if saved is None:
+        inputs = self._inputs
+        if inputs is None:
             raise RuntimeError(FREED_MESSAGE)
-        inputs = saved[0]
-        return tuple([None if edge[0] is None else Zero.of(_stand_in(t) if type(t) is tuple else t)
-                      for edge, t in zip(self.next_functions, inputs)])
+        return tuple([None if node is None else Zero.of(_stand_in(t) if type(t) is tuple else t)
+                      for node, t in zip(self._next, inputs)])
 
     def release(self) -> None:
         reads_inputs, reads_out = self._reads
         if reads_out or True in reads_inputs:
-            self._saved = None
+            self._inputs = self._out_data = self._out_counter = None
 
 
 def _host_sum_to(g, shape: tuple):
@@ -261,27 +317,27 @@ def _host_sum_to(g, shape: tuple):
     data = getattr(g, "_data", None)
     if type(data) is not np.ndarray:
         return g.sum_to_size(shape)
+    data = host_sum_to(data, shape)
+    if data is None:
+        return g.sum_to_size(shape)  # (raises sum_to_size's error)
+    cls = type(g)
+    return (cls._op_result or cls)._wrap(data)
+
+
+def host_sum_to(data: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """The array `data` summed over the dims that broadcasting `shape` to its shape added or
+    expanded (np.sum's reduction and a reshape), or None when `shape` does not broadcast to it."""
     shape = tuple(shape)
     have = data.shape
     lead = len(have) - len(shape)
     if lead < 0 or shapes.broadcast(shape, have) != have:
-        return g.sum_to_size(shape)  # (raises sum_to_size's error)
+        return None
     dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
     if dims:
         data = np.add.reduce(data, axis=dims, keepdims=True)  # (np.sum's reduction on an ndarray)
     if data.shape != shape:
         data = data.reshape(shape)
-    cls = type(g)
-    return (cls._op_result or cls)._wrap(data)
-
-
-def _shape_only(t):
-    """What a node keeps of a host input its VJP does not read: (class id, shape, dtype, requires_grad),
-    so the input's memory can be freed (device and symbolic inputs are kept: rules need their device)."""
-    data = t._data
-    if type(data) is not np.ndarray:
-        return t
-    return (_class_id(type(t)), data.shape, data.dtype, t._requires_grad)
+    return data
 
 
 _CLASSES: list = []
@@ -338,7 +394,7 @@ def stale_saved_value(roots) -> str | None:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, PrimNode) and node._saved is not None:
+        if isinstance(node, PrimNode) and node._inputs is not None:
             try:
                 node.saved_values(attach=False)
             except RuntimeError as exc:
@@ -354,4 +410,13 @@ def _modified_error(tensor, node: PrimNode, index: int, expected: int) -> Runtim
         f"{dtypes.name(tensor.dtype)} tensor of shape {list(tensor.shape)}, is at version "
         f"{tensor._version_counter.value}; expected version {expected} instead. Hint: avoid modifying it in "
         "place (use the out-of-place op, or .clone() before the in-place op)."
+    )
+
+
+def _output_modified_error(node: PrimNode, counter: VersionCounter, expected: int) -> RuntimeError:
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation ({counter.last_op or 'an in-place op'}): the output 0 of {node.name()} is at "
+        f"version {counter.value}; expected version {expected} instead. Hint: avoid modifying "
+        f"it in place (use the out-of-place op, or .clone() before the in-place op)."
     )

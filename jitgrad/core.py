@@ -456,7 +456,15 @@ def vjp_reads(prim: Primitive, params: dict, inputs: tuple) -> tuple:
     pattern, shapes, dtypes, params) and cached. A node saves (and version-checks) only these."""
     if not prim.probe_vjp:
         return (tuple(True for _ in inputs), True)
-    signature = tuple([(t._requires_grad, t._data.shape, t._data.dtype) for t in inputs])
+    if len(inputs) == 2:  # (flat for the common arities: a bool first, never a nested signature's tuple)
+        a, b = inputs
+        da, db = a._data, b._data
+        signature = (a._requires_grad, da.shape, da.dtype, b._requires_grad, db.shape, db.dtype)
+    elif len(inputs) == 1:
+        a = inputs[0]
+        signature = (a._requires_grad, a._data.shape, a._data.dtype)
+    else:
+        signature = tuple([(t._requires_grad, t._data.shape, t._data.dtype) for t in inputs])
     try:
         key = (prim, signature, tuple(params.items())) if params else (prim, signature)
         found = _reads_cache.get(key)

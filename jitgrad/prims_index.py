@@ -114,6 +114,12 @@ def _getitem_impl(x, *arrays, spec):
 def indexed_shape(shape, spec, arrays):
     """Indexing result shape (PyTorch's), found by indexing a zero-stride stand-in (also checks bounds).
     Without index arrays the result depends on (shape, spec) alone and is cached."""
+    if len(arrays) == 1 and spec[0] == ("a", 0) and all(s == _FULL_SLICE for s in spec[1:]) and len(shape) >= 1:
+        rows = arrays[0]  # x[rows] (an embedding lookup): rows' shape then the other dims, once in bounds
+        if type(rows) is np.ndarray and rows.size and rows.dtype.kind in "iu" and len(spec) <= len(shape):
+            n = shape[0]
+            if np.minimum.reduce(rows, axis=None) >= -n and np.maximum.reduce(rows, axis=None) < n:
+                return rows.shape + tuple(shape[1:])
     if not arrays:
         key = (tuple(shape), spec)
         found = _BASIC_SHAPES.get(key)
@@ -379,14 +385,39 @@ def _gather_rule(x, index, dim):
 
 
 def _gather_impl(x, index, dim):
-    trimmed = x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))]
+    if type(x) is not np.ndarray or type(index) is not np.ndarray or index.ndim == 0:
+        trimmed = x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))]
+        _check_along(index, dim, x.shape[dim], "gather")
+        return np.take_along_axis(trimmed, index, axis=dim)
     _check_along(index, dim, x.shape[dim], "gather")
-    return np.take_along_axis(trimmed, index, axis=dim)
+    # np.take_along_axis's own indexing (index along dim, broadcast aranges over the other dims,
+    # which also trims x to index's extent there), without its Python layers
+    nd = index.ndim
+    return x[tuple([index if d == dim else _arange_along(n, d, nd) for d, n in enumerate(index.shape)])]
+
+
+_ARANGES: dict = {}
+
+
+def _arange_along(n: int, d: int, nd: int) -> np.ndarray:
+    """0..n-1 along dim d of an nd-dim array of ones elsewhere (cached, read-only)."""
+    key = (n, d, nd)
+    found = _ARANGES.get(key)
+    if found is None:
+        if len(_ARANGES) >= _CACHE_LIMIT:
+            _ARANGES.clear()
+        found = np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+        found.flags.writeable = False
+        _ARANGES[key] = found
+    return found
 
 
 def _check_along(index, dim, size, op):
     """gather/scatter_add indices lie in [0, size) (no negative ones, as in PyTorch): the first
     offending one is named, in the same words as the compiled kernels' bounds check."""
+    if type(index) is np.ndarray and index.size and index.dtype.kind in "iu" \
+            and np.minimum.reduce(index, axis=None) >= 0 and np.maximum.reduce(index, axis=None) < size:
+        return  # (two reductions; the search for the first bad index only when there is one)
     bad = np.flatnonzero((index < 0) | (index >= size))
     if bad.size:
         raise IndexOutOfRangeError(f"{op}(): index {builtins.int(index.reshape(-1)[bad[0]])} is out of bounds for "

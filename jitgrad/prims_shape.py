@@ -77,12 +77,16 @@ UNSQUEEZE = Primitive("unsqueeze", lambda x, dim: np.expand_dims(x, dim),
 
 def _cat_rule(*xs, dim):
     first = xs[0]
+    shape = first.shape
+    size = shape[dim]
+    before, after = shape[:dim], shape[dim + 1:]
     for x in xs[1:]:
-        if x.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != dim):
+        other = x.shape
+        if len(other) != len(shape) or other[:dim] != before or other[dim + 1:] != after:
             raise RuntimeError(f"Sizes of tensors must match except in dimension {dim}: got shapes "
-                               f"{tuple(first.shape)} and {tuple(x.shape)}")
-    size = builtins.sum(x.shape[dim] for x in xs)
-    return first.shape[:dim] + (size,) + first.shape[dim + 1:], first.dtype
+                               f"{tuple(shape)} and {tuple(other)}")
+        size += other[dim]
+    return before + (size,) + after, first.dtype
 
 
 def _cat_vjp(g, out, *xs, dim):

@@ -39,6 +39,8 @@ def broadcast_many(*shapes: Shape) -> Shape:
 
 def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
     """Turn a possibly negative dim into 0..ndim-1, with PyTorch's IndexError otherwise."""
+    if type(dim) is int and 0 <= dim < ndim:
+        return dim
     lo, hi = -max(ndim, 1), max(ndim, 1) - 1
     if not isinstance(dim, int):
         raise TypeError(f"{what} must be an int, got {type(dim).__name__}")
