@@ -109,22 +109,9 @@ def _record(prim, params: dict, g: np.ndarray, out: np.ndarray, datas: list, nee
     for step in recorder.steps:
         order[step[5]] = len(order)
     constants = tuple([c for _, c in recorder.constants])
-    steps = tuple([(prim_.impl, tuple([order[r] for r in reads]), params_, np_dtype, shape)
+    steps = tuple([(prim_.impl, tuple([order[r] for r in reads]), params_ or None, np_dtype, shape)
                    for prim_, reads, params_, np_dtype, shape, _ in recorder.steps])
     return constants, steps, tuple([None if r is None else order[r] for r in results])
-
-
-def _replay(recording, g: np.ndarray, out: np.ndarray, datas: list) -> list:
-    constants, steps, results = recording
-    values = [g, out, *datas, *constants]
-    for impl, reads, params, np_dtype, shape in steps:
-        data = impl(*[values[r] for r in reads], **params)
-        if type(data) is not _ndarray or data.dtype is not np_dtype:
-            data = np.asarray(data, dtype=np_dtype)
-        if data.shape != shape:
-            raise AssertionError(f"internal error: {impl} made shape {data.shape}, rule says {shape}")
-        values.append(data)
-    return [None if r is None else values[r] for r in results]
 
 
 def arrays(node: PrimNode, g: np.ndarray) -> list | None:
@@ -147,13 +134,11 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
     if saved is None:
         return None
     datas, needs, out = saved
-    key = [prim, g.shape, dt]
-    for d, need in zip(datas, needs):
-        if need and d.dtype.kind != "f":
-            return None
+    # (an input that needs a gradient is floating: only those can require grad)
+    key = [prim, g.shape, dt, *needs]
+    for d in datas:
         key.append(d.shape)
         key.append(d.dtype)
-        key.append(need)
     params = node.params
     if params:
         key.append(tuple(params.items()))
@@ -169,7 +154,18 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
         _cache[key] = recording
     if recording is _UNRECORDABLE:
         return None
-    grads = _replay(recording, g, out, datas)
+    constants, steps, results = recording
+    # The replay: each recorded step's impl on the arrays it read, cast and checked as core._host_impl does.
+    values = [g, out, *datas, *constants]
+    for impl, reads, step_params, np_dtype, shape in steps:
+        data = impl(*map(values.__getitem__, reads)) if step_params is None \
+            else impl(*map(values.__getitem__, reads), **step_params)
+        if type(data) is not _ndarray or data.dtype is not np_dtype:
+            data = np.asarray(data, dtype=np_dtype)
+        if data.shape != shape:
+            raise AssertionError(f"internal error: {impl} made shape {data.shape}, its rule says {shape}")
+        values.append(data)
+    grads = [None if r is None else values[r] for r in results]
     for i, gi in enumerate(grads):
         if gi is not None:
             shape = datas[i].shape
