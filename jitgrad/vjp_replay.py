@@ -165,15 +165,17 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
         if data.shape != shape:
             raise AssertionError(f"internal error: {impl} made shape {data.shape}, its rule says {shape}")
         values.append(data)
-    grads = [None if r is None else values[r] for r in results]
-    for i, gi in enumerate(grads):
-        if gi is not None:
-            shape = datas[i].shape
-            if gi.shape != shape:
-                gi = host_sum_to(gi, shape)
-                if gi is None:
-                    return None
-                grads[i] = gi
+    grads = []
+    for r, d in zip(results, datas):
+        if r is None:
+            grads.append(None)
+            continue
+        gi = values[r]
+        if gi.shape != d.shape:
+            gi = host_sum_to(gi, d.shape)
+            if gi is None:
+                return None
+        grads.append(gi)
     return grads
 
 
