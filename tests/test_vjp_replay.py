@@ -219,6 +219,29 @@ def test_unrecordable_rules_run_on_tensors():
     assert calls == [1, 1]
 
 
+@pytest.mark.parametrize("mode", ["plain", "create_graph", "anomaly", "profiler"])
+def test_watched_backward_runs_the_rule_on_tensors(mode):
+    """With a graph built, anomaly mode or the profiler, tanh's rule runs on tensors (its primitives are
+    dispatched) even once its recording exists; a plain backward replays it. (A tensor hook sees a tensor
+    cotangent and the rule still replays: test_hooks_and_retain_grad_in_a_chain_of_replayed_rules.)"""
+    def backward():
+        x = _t((4,))
+        y = jg.tanh(x * 1.0)
+        loss = y.sum()
+        if mode == "create_graph":
+            return _dispatches(lambda: loss.backward(create_graph=True))
+        if mode == "anomaly":
+            with jg.autograd.detect_anomaly():
+                return _dispatches(loss.backward)
+        if mode == "profiler":
+            with jg.autograd.profiler.profile():
+                return _dispatches(loss.backward)
+        return _dispatches(loss.backward)
+    jg.tanh(_t((4,)) * 1.0).sum().backward()  # (records tanh's and mul's rules)
+    ran = backward()
+    assert ("multiply" in ran or "mul" in ran) == (mode != "plain"), ran
+
+
 def test_sub_makes_no_negation_for_a_constant():
     x, y = _t((3,)), _t((3,), requires_grad=False)
     g = np.ones(3, np.float32)
@@ -255,7 +278,7 @@ def test_freed_graph_still_raises():
 
 
 def test_model_gradients_unchanged():
-    """A GRU-like step's gradients: the engine (NumPy rules) equals create_graph's tensor rules."""
+    """A GRU-like step's gradients: the engine (replayed rules) equals create_graph's tensor rules."""
     def loss_of(ps):
         e, w, b = ps
         h = jg.zeros((4, 5))
@@ -276,8 +299,8 @@ def test_model_gradients_unchanged():
         assert _same(f.grad, s.grad)
 
 
-def test_hooks_and_retain_grad_in_a_chain_of_numpy_rules():
-    """Cotangents pass between NumPy rules as bare arrays: a hook in the chain still sees (and may
+def test_hooks_and_retain_grad_in_a_chain_of_replayed_rules():
+    """Cotangents pass between replayed rules as bare arrays: a hook in the chain still sees (and may
     replace) a tensor, and retain_grad still fills .grad, as on the tensor path."""
     def run(create_graph):
         x = jg.tensor(np.float32([0.5, -1.0, 2.0]), requires_grad=True)
