@@ -16,10 +16,10 @@ from .autograd_graph import AccumulateGrad, PrimNode, Zero, edge_to
 from .core import Symbolic, TensorBase, copy_data, default_tensor_type, full_like_data, on_host, profile_hook, tracing
 from .devices import backend_of
 from .grad_mode import set_grad_enabled
-from .host_vjp import apply as host_apply
-from .host_vjp import arrays as host_arrays
 from .prims import cast, expand
 from .shapes import numel
+from .vjp_replay import apply as host_apply
+from .vjp_replay import arrays as host_arrays
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
     from typing import Any
@@ -142,7 +142,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
     # run on NumPy directly (the same np.sum / np.add their primitives dispatch to).
     host_fast = not create_graph and timed_apply is None and profile_hook[0] is None
     # Plain backward() with nothing watching: cotangents of the default tensor class on the host
-    # pass between PrimNodes with NumPy rules as bare arrays (host_vjp.arrays), and become tensors
+    # pass between PrimNodes with replayed rules as bare arrays (vjp_replay.arrays), and become tensors
     # of that class only where a consumer needs one (a hook, retain_grad, .grad, a tensor rule).
     array_cls = default_tensor_type[0] if host_fast and hook is None and target_nodes is None else None
     with set_grad_enabled(create_graph):
@@ -196,8 +196,8 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
             try:
                 if type(g) is Zero:  # no VJP rule runs for a zero cotangent
                     input_grads = _zero_input_grads(node, g, create_graph)
-                elif host_fast and type(node) is PrimNode:
-                    input_grads = host_apply(node, g)
+                elif host_fast and type(node) is PrimNode:  # (anomaly mode: the rule on tensors)
+                    input_grads = host_apply(node, g) if hook is None else node.apply_host(g)
                 elif timed_apply is None:
                     input_grads = node.apply(g, create_graph)
                 else:

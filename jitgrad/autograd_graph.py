@@ -239,7 +239,7 @@ class PrimNode(Node):
         return inputs, cls._wrap(out_data, version=out_counter)
 
     def saved_host(self) -> tuple | None:
-        """(input arrays, their requires-grad flags, output array) for a NumPy VJP (host_vjp.py),
+        """(input arrays, their requires-grad flags, output array) for a replayed VJP rule (vjp_replay.py),
         checked as saved_values checks them (unread values are zero views); None when a value is not
         a host array."""
         inputs = self._inputs

@@ -18,7 +18,7 @@ LAYERS = ["_layout", "_kernels",  # jitgrad/_layout.py; jitgrad._kernels is kern
           "version", "unsupported", "dtypes", "shapes", "devices", "grad_mode", "generator", "templates",
           "autograd_graph", "core", "_typing", "interop", "prims_conv", "prims_promotion", "prims_device",
           "prims_elementwise", "prims_mask", "prims_index", "prims_shape", "prims_reduce", "prims_matmul", "prims_math",
-          "prims_scan", "prims", "host_vjp", "math_ops", "shape_ops", "reduce_ops", "linalg_ops", "random_ops",
+          "prims_scan", "prims", "vjp_replay", "math_ops", "shape_ops", "reduce_ops", "linalg_ops", "random_ops",
           "autodiff",
           "inplace", "tensor_methods", "printing", "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd",
           "tree", "fingerprint", "ir", "step_effects", "tracing", "interpret", "adjoint", "transforms", "simplify",

@@ -1,0 +1,198 @@
+"""Replays of the declared VJP rules on bare host arrays, for the eager engine's no-graph backward.
+
+The first time a signature (primitive, params, cotangent and input shapes and dtypes, which inputs
+need grad) is seen, the primitive's own VJP rule runs once on stand-in values that record every
+primitive it binds; later passes replay that recording by calling each primitive's NumPy ``impl`` on
+the saved arrays. Same impls, same operands, same order as the rule on tensors, so the cotangents are
+bit-identical, without tensors, dispatch or shape rules per step. No gradient formula is written here:
+a rule that cannot be recorded exactly (it reads data, returns a constant or a zero, is user code)
+is marked and the engine runs it on tensors.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+from .autograd_graph import PrimNode, host_sum_to
+from .core import Symbolic, TensorBase, default_tensor_type, tracing
+from .grad_mode import _state as _grad_state
+
+_ndarray = np.ndarray
+_UNRECORDABLE = False  # the cache's mark for a signature whose rule runs on tensors
+_cache: dict = {}
+_CACHE_LIMIT = 4096
+
+
+class _UnrecordableError(Exception):
+    """The rule did something a recording cannot repeat exactly."""
+
+
+class _Slot(Symbolic):
+    """A stand-in value while a rule is recorded: the `index` of its value in the recording."""
+
+    __slots__ = ("shape", "dtype", "builder", "index")
+
+    def __init__(self, shape: tuple, dtype: np.dtype, builder: _Recorder, index: int) -> None:
+        self.shape, self.dtype, self.builder, self.index = tuple(shape), dtype, builder, index
+
+
+class _Recorder:
+    """The `builder` of slot values (see ir.Builder): each bound primitive becomes a step that reads
+    slots and constants (host arrays the rule made from shapes or Python numbers)."""
+
+    blocked = None  # (no no_grad tracking, no captured tensors)
+
+    def __init__(self, operands: int) -> None:
+        self.count = operands  # slots 0..operands-1: g, out, the inputs
+        self.constants: list = []  # (slot, array)
+        self.steps: list = []  # (prim, slots read, params, NumPy dtype, shape, slot written)
+
+    def outside(self, tensor) -> bool:
+        return False
+
+    def capture(self, tensor) -> _Slot:
+        raise _UnrecordableError("a tensor from outside the rule")
+
+    def value_error(self, what: str) -> Exception:
+        return _UnrecordableError(what)
+
+    def emit(self, prim, datas, params, shape, dtype) -> _Slot:
+        reads = []
+        for d in datas:
+            if type(d) is _Slot and d.builder is self:
+                reads.append(d.index)
+            elif type(d) is _ndarray:
+                self.constants.append((self.count, d))
+                reads.append(self.count)
+                self.count += 1
+            else:
+                raise _UnrecordableError(f"{prim.name} read a value that is not a recorded one")
+        np_dtype = dtype.dtype if type(dtype) is dtypes.DType else np.dtype(dtype)
+        out = _Slot(shape, np_dtype, self, self.count)
+        self.steps.append((prim, tuple(reads), params, np_dtype, tuple(shape), self.count))
+        self.count += 1
+        return out
+
+
+def _record(prim, params: dict, g: np.ndarray, out: np.ndarray, datas: list, needs: list):
+    """(constants, steps, result slots) of `prim`'s VJP rule for these operands' shapes and dtypes,
+    or _UNRECORDABLE."""
+    n = len(datas)
+    recorder = _Recorder(n + 2)
+    cls = default_tensor_type[0]
+    g_t = cls._wrap(_Slot(g.shape, g.dtype, recorder, 0))
+    out_t = cls._wrap(_Slot(out.shape, out.dtype, recorder, 1))
+    inputs = [cls._wrap(_Slot(d.shape, d.dtype, recorder, i + 2), requires_grad=need)
+              for i, (d, need) in enumerate(zip(datas, needs))]
+    enabled = _grad_state.enabled
+    _grad_state.enabled = False
+    try:
+        grads = prim.vjp(g_t, out_t, *inputs, **params)
+    except Exception:  # noqa: BLE001 - data-dependent or not traceable: the tensor rule runs instead
+        return _UNRECORDABLE
+    finally:
+        _grad_state.enabled = enabled
+    if len(grads) != n:
+        return _UNRECORDABLE  # (the tensor rule raises the internal error)
+    results = []
+    for gi, need in zip(grads, needs):
+        if gi is None or not need:
+            results.append(None)
+        elif isinstance(gi, TensorBase) and type(gi._data) is _Slot and gi._data.builder is recorder:
+            results.append(gi._data.index)
+        else:
+            return _UNRECORDABLE  # a constant or a symbolic Zero: the engine's tensor path handles those
+    # Slots renumbered so that a replay's list of values is g, out, inputs, constants, step results.
+    order = {i: i for i in range(n + 2)}
+    for slot, _ in recorder.constants:
+        order[slot] = len(order)
+    for step in recorder.steps:
+        order[step[5]] = len(order)
+    constants = tuple([c for _, c in recorder.constants])
+    steps = tuple([(prim_.impl, tuple([order[r] for r in reads]), params_ or None, np_dtype, shape)
+                   for prim_, reads, params_, np_dtype, shape, _ in recorder.steps])
+    return constants, steps, tuple([None if r is None else order[r] for r in results])
+
+
+def arrays(node: PrimNode, g: np.ndarray) -> list | None:
+    """The input cotangents of `node` for the host cotangent array `g` (None where no gradient flows),
+    each summed back to its input's shape, by a replay of the node's recorded VJP rule; None when the
+    rule cannot be replayed (the engine then runs it on tensors).
+
+    Example:
+        >>> x = jg.tensor([0.0, 1.0], requires_grad=True)
+        >>> [gx.round(2) for gx in arrays(jg.tanh(x).grad_fn, np.ones(2, np.float32))]
+        [array([1.  , 0.42], dtype=float32)]
+    """
+    prim = node.prim
+    if not prim.probe_vjp or tracing.builder is not None:
+        return None  # (user code runs every time; inside a trace the tensor rule may capture)
+    dt = g.dtype
+    if dt.kind != "f":
+        return None
+    saved = node.saved_host()
+    if saved is None:
+        return None
+    datas, needs, out = saved
+    # (an input that needs a gradient is floating: only those can require grad)
+    key = [prim, g.shape, dt, *needs]
+    for d in datas:
+        key.append(d.shape)
+        key.append(d.dtype)
+    params = node.params
+    if params:
+        key.append(tuple(params.items()))
+    key = tuple(key)
+    try:
+        recording = _cache.get(key)
+    except TypeError:  # unhashable params: the tensor rule
+        return None
+    if recording is None:
+        recording = _record(prim, params, g, out, datas, needs)
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[key] = recording
+    if recording is _UNRECORDABLE:
+        return None
+    constants, steps, results = recording
+    # The replay: each recorded step's impl on the arrays it read, cast and checked as core._host_impl does.
+    values = [g, out, *datas, *constants]
+    for impl, reads, step_params, np_dtype, shape in steps:
+        data = impl(*map(values.__getitem__, reads)) if step_params is None \
+            else impl(*map(values.__getitem__, reads), **step_params)
+        if type(data) is not _ndarray or data.dtype is not np_dtype:
+            data = np.asarray(data, dtype=np_dtype)
+        if data.shape != shape:
+            raise AssertionError(f"internal error: {impl} made shape {data.shape}, its rule says {shape}")
+        values.append(data)
+    grads = []
+    for r, d in zip(results, datas):
+        if r is None:
+            grads.append(None)
+            continue
+        gi = values[r]
+        if gi.shape != d.shape:
+            gi = host_sum_to(gi, d.shape)
+            if gi is None:
+                return None
+        grads.append(gi)
+    return grads
+
+
+def apply(node: PrimNode, grad) -> tuple:
+    """node.apply_host(grad) (the input cotangents as tensors, each summed back to its input's shape),
+    by a replay of the node's VJP rule where `arrays` can run one.
+
+    Example:
+        >>> x = jg.tensor([0.0, 1.0], requires_grad=True)
+        >>> apply(jg.tanh(x).grad_fn, jg.ones(2))
+        (tensor([1.0000, 0.4200]),)
+    """
+    g = grad._data
+    got = arrays(node, g) if type(g) is _ndarray else None
+    if got is None:
+        return node.apply_host(grad)
+    cls = type(grad)
+    cls = cls._op_result or cls
+    # (a rule passing the cotangent itself on passes the same tensor, as the tensor rule returns `g`)
+    return tuple([None if gi is None else grad if gi is g else cls._wrap(gi) for gi in got])
