@@ -17,7 +17,10 @@ Algebraic rules (`algebraic`), and when they are safe:
 * sum(expand x) over dims that expand broadcast -> x * count (a sum over no elements is 0, not
   x * 0, which is nan for infinite x).
 * transpose(transpose x) -> x; transpose(a @ b) -> transpose(b) @ transpose(a) for matrices
-  when the product has no other use (exact: the same products and sums, in the same order).
+  and for batches of them of equal rank (transposes of the last two dims) when the product has
+  no other use (exact: the same products and sums, in the same order).
+* unindex(a, rows i..j of dim 0) + unindex(b, rows j..k) -> cat(a, b) written into rows i..k
+  (exact but for a zero's sign: -0.0 + 0.0 is +0.0, the cat keeps -0.0).
 * exp(log x) -> x only when x comes from an op whose result is >= 0 or nan (exp, sqrt,
   sigmoid, abs, relu): for x < 0, log x is nan, so the rewrite would change results.
   log(exp x) is never rewritten (exp overflows to inf for large x).
@@ -367,15 +370,20 @@ def _sum(rw, e):
 
 
 def _is_matrix_transpose(e: Eqn) -> bool:
+    """A transpose of the last two dims (of a matrix, or of each matrix of a batch)."""
+    nd = e.inputs[0].ndim if e.inputs else 0
+    if nd < 2:
+        return False
     if e.prim.name == "transpose":
-        return e.inputs[0].ndim == 2
-    return e.prim.name == "permute" and e.params["dims"] == (1, 0)
+        return {e.params["dim0"] % nd, e.params["dim1"] % nd} == {nd - 2, nd - 1}
+    return e.prim.name == "permute" and tuple(e.params["dims"]) == tuple(range(nd - 2)) + (nd - 1, nd - 2)
 
 
 def _transpose(rw, e):
-    """T(T(x)) -> x; T(a @ b) -> T(b) @ T(a) for matrices when the product has no other use
-    (the adjoint of x @ W.T makes (x.T @ g).T: this way BLAS reads transposed views and no
-    large transposed copy is made)."""
+    """T(T(x)) -> x; T(a @ b) -> T(b) @ T(a) for matrices and batches of them (T: a transpose of
+    the last two dims) when the product has no other use (the adjoint of x @ W.T makes
+    (x.T @ g).T: this way BLAS reads transposed views and no large transposed copy is made; the
+    adjoint of attention's q @ k.T makes (T(q) @ g).T, which becomes T(g) @ q, one copy fewer)."""
     if not _is_matrix_transpose(e):
         return None
     x = e.inputs[0]
@@ -384,10 +392,10 @@ def _transpose(rw, e):
         return None
     if _is_matrix_transpose(p):
         return p.inputs[0]
-    if p.prim.name == "matmul" and rw.uses().get(x) == 1 and all(v.ndim == 2 for v in p.inputs):
+    if p.prim.name == "matmul" and rw.uses().get(x) == 1 and p.inputs[0].ndim == p.inputs[1].ndim >= 2:
         a, b = p.inputs
-        return rw.emit("matmul", (rw.emit("transpose", (b,), dim0=0, dim1=1),
-                                  rw.emit("transpose", (a,), dim0=0, dim1=1)))
+        return rw.emit("matmul", (rw.emit("transpose", (b,), dim0=b.ndim - 2, dim1=b.ndim - 1),
+                                  rw.emit("transpose", (a,), dim0=a.ndim - 2, dim1=a.ndim - 1)))
     return None
 
 

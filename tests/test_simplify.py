@@ -242,3 +242,19 @@ def test_adjacent_unindexes_sum_as_one_cat(fn, cats, unindexes):
     xt = torch.tensor(x, requires_grad=True)
     fn(torch, xt, torch.tensor(y)).backward()
     np.testing.assert_allclose(evaluate(out, x, y)[-1], xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_batched_transposes_cancel_and_move_into_batched_products():
+    # attention's adjoint: (T(q) @ g).T with q's T itself a transpose -> T(g) @ q (one copy, not two)
+    rng = np.random.default_rng(9)
+    q, k, g = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 4, 5), (2, 3, 5, 6), (2, 3, 4, 6)))
+    graph = jg.make_ir(lambda q, k, g: jg.transpose(jg.transpose(q, -1, -2) @ g, 2, 3) * 2
+                       + jg.transpose(jg.transpose(k, 2, 3), -2, -1).transpose(2, 3))(q, k, g)
+    simpler = simplify(graph)
+    names = [e.prim.name for e in simpler.eqns]
+    assert names.count("transpose") + names.count("permute") == 2 and names.count("matmul") == 1
+    np.testing.assert_allclose(evaluate(simpler, q, k, g)[0], np.swapaxes(np.swapaxes(q, -1, -2) @ g, 2, 3) * 2
+                               + np.swapaxes(k, 2, 3),
+                               rtol=1e-5, atol=1e-6)
+    mixed = jg.make_ir(lambda a, w: jg.transpose(a @ w, -1, -2))(q[0], k[0, 0])  # (3-D @ 2-D: kept)
+    assert [e.prim.name for e in simplify(mixed).eqns] == ["matmul", "transpose"]
