@@ -17,7 +17,10 @@ Algebraic rules (`algebraic`), and when they are safe:
 * sum(expand x) over dims that expand broadcast -> x * count (a sum over no elements is 0, not
   x * 0, which is nan for infinite x).
 * transpose(transpose x) -> x; transpose(a @ b) -> transpose(b) @ transpose(a) for matrices
-  when the product has no other use (exact: the same products and sums, in the same order).
+  and for batches of them of equal rank (transposes of the last two dims) when the product has
+  no other use (exact: the same products and sums, in the same order).
+* unindex(a, rows i..j of dim 0) + unindex(b, rows j..k) -> cat(a, b) written into rows i..k
+  (exact but for a zero's sign: -0.0 + 0.0 is +0.0, the cat keeps -0.0).
 * exp(log x) -> x only when x comes from an op whose result is >= 0 or nan (exp, sqrt,
   sigmoid, abs, relu): for x < 0, log x is nan, so the rewrite would change results.
   log(exp x) is never rewritten (exp overflows to inf for large x).
@@ -224,7 +227,59 @@ def _identity_operand(rw, e, out, x, other, number, negative_zero=None):
 
 def _add(rw, e):
     x, y = e.inputs
-    return _identity_operand(rw, e, e.out, x, y, 0, True) or _identity_operand(rw, e, e.out, y, x, 0, True)
+    return _identity_operand(rw, e, e.out, x, y, 0, True) or _identity_operand(rw, e, e.out, y, x, 0, True) \
+        or _adjacent_unindexes(rw, e)
+
+
+_FULL = ("s", None, None, None)
+
+
+def _leading_rows(rw, v: Var) -> tuple | None:
+    """(lo, hi, value) when `v` is a single-use unindex of `value` into rows lo..hi of dim 0 (an
+    int there, `value` then lacking that dim, or a unit-step slice; every other dim whole)."""
+    p = _producer_is(rw, v, ("unindex",))
+    if p is None or len(p.inputs) != 1 or rw.uses().get(v) != 1 or not v.ndim:
+        return None
+    spec, n, g = p.params["spec"], v.shape[0], p.inputs[0]
+    if not spec or any(item not in (_FULL, ("e",)) for item in spec[1:]):
+        return None
+    if spec[0][0] == "i":
+        lo = spec[0][1] + n if spec[0][1] < 0 else spec[0][1]
+        if g.shape != v.shape[1:]:
+            return None
+        return lo, lo + 1, g
+    if spec[0][0] == "s" and spec[0][3] in (None, 1):
+        lo, hi, _ = slice(spec[0][1], spec[0][2]).indices(n)
+        return (lo, hi, g) if hi > lo and g.shape == (hi - lo,) + v.shape[1:] else None
+    return None
+
+
+def _adjacent_unindexes(rw, e):
+    """unindex(a, rows i..j) + unindex(b, rows j..k) -> unindex(cat(a, b), rows i..k), or cat(a, b)
+    itself when i..k is all of dim 0 (the adjoint of q, k, v = qkv[0], qkv[1], qkv[2]: one buffer
+    written by the cat instead of three zeroed ones summed). Each row is one operand's, the other's
+    zero: the sum is that operand exactly, except that -0.0 + 0.0 would give +0.0 (a zero's sign)."""
+    x, y = e.inputs
+    if x.shape != e.out.shape or y.shape != e.out.shape or x.dtype != e.out.dtype or y.dtype != e.out.dtype:
+        return None
+    a, b = _leading_rows(rw, x), _leading_rows(rw, y)
+    if a is None or b is None:
+        return None
+    if b[1] == a[0]:
+        a, b = b, a
+    if a[1] != b[0]:
+        return None
+    rows: list = []
+    for v in (a[2], b[2]):
+        inner = _producer_is(rw, v, ("cat",))
+        if inner is not None and inner.params["dim"] == 0 and rw.uses().get(v) == 1:
+            rows.extend(inner.inputs)  # (one cat of all the rows, not a cat of cats: one copy each)
+        else:
+            rows.append(v if v.ndim == e.out.ndim else rw.emit("reshape", (v,), shape=(1,) + v.shape))
+    joined = rw.emit("cat", tuple(rows), dim=0)
+    if (a[0], b[1]) == (0, e.out.shape[0]):
+        return joined
+    return rw.emit("unindex", (joined,), spec=(("s", a[0], b[1], None),), shape=e.out.shape)
 
 
 def _sub(rw, e):
@@ -315,15 +370,20 @@ def _sum(rw, e):
 
 
 def _is_matrix_transpose(e: Eqn) -> bool:
+    """A transpose of the last two dims (of a matrix, or of each matrix of a batch)."""
+    nd = e.inputs[0].ndim if e.inputs else 0
+    if nd < 2:
+        return False
     if e.prim.name == "transpose":
-        return e.inputs[0].ndim == 2
-    return e.prim.name == "permute" and e.params["dims"] == (1, 0)
+        return {e.params["dim0"] % nd, e.params["dim1"] % nd} == {nd - 2, nd - 1}
+    return e.prim.name == "permute" and tuple(e.params["dims"]) == tuple(range(nd - 2)) + (nd - 1, nd - 2)
 
 
 def _transpose(rw, e):
-    """T(T(x)) -> x; T(a @ b) -> T(b) @ T(a) for matrices when the product has no other use
-    (the adjoint of x @ W.T makes (x.T @ g).T: this way BLAS reads transposed views and no
-    large transposed copy is made)."""
+    """T(T(x)) -> x; T(a @ b) -> T(b) @ T(a) for matrices and batches of them (T: a transpose of
+    the last two dims) when the product has no other use (the adjoint of x @ W.T makes
+    (x.T @ g).T: this way BLAS reads transposed views and no large transposed copy is made; the
+    adjoint of attention's q @ k.T makes (T(q) @ g).T, which becomes T(g) @ q, one copy fewer)."""
     if not _is_matrix_transpose(e):
         return None
     x = e.inputs[0]
@@ -332,10 +392,10 @@ def _transpose(rw, e):
         return None
     if _is_matrix_transpose(p):
         return p.inputs[0]
-    if p.prim.name == "matmul" and rw.uses().get(x) == 1 and all(v.ndim == 2 for v in p.inputs):
+    if p.prim.name == "matmul" and rw.uses().get(x) == 1 and p.inputs[0].ndim == p.inputs[1].ndim >= 2:
         a, b = p.inputs
-        return rw.emit("matmul", (rw.emit("transpose", (b,), dim0=0, dim1=1),
-                                  rw.emit("transpose", (a,), dim0=0, dim1=1)))
+        return rw.emit("matmul", (rw.emit("transpose", (b,), dim0=b.ndim - 2, dim1=b.ndim - 1),
+                                  rw.emit("transpose", (a,), dim0=a.ndim - 2, dim1=a.ndim - 1)))
     return None
 
 

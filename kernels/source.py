@@ -7,6 +7,7 @@ import math
 import re
 
 from . import library, reductions, trig_versions
+from .extents import loop_extent
 from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
 
@@ -189,7 +190,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     if not parallel:
         for r in loop.reduces:
             w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
-        w.line(f"for _i in range({lanes}):")
+        w.line(f"for _i in range({lanes if pad else loop_extent(lanes)}):")
         w.indent()
         body(w)
         w.dedent()
@@ -319,7 +320,8 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
             for r in loop.reduces:
                 w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
         rng = "numba.prange" if parallel and pos == 0 and kept else "range"
-        w.line(f"for {ivars[d]} in {rng}({loop.shape[d]}):")
+        extent = loop_extent(loop.shape[d]) if pos == len(order) - 1 and rng == "range" else loop.shape[d]
+        w.line(f"for {ivars[d]} in {rng}({extent}):")
         w.indent()
         opened += 1
     if not order:  # a 0-d loop
@@ -353,7 +355,8 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
         w.line(f"for _j in range({count}):")
         w.line(f"    {_acc_name(r)}_flat[_j] = {_init_expr(r, arrays)}")
     for d in range(len(loop.shape)):
-        w.line(f"for {ivars[d]} in range({loop.shape[d]}):")
+        extent = loop_extent(loop.shape[d]) if d == len(loop.shape) - 1 else loop.shape[d]
+        w.line(f"for {ivars[d]} in range({extent}):")
         w.indent()
     _emit_body(w, loop, arrays, element)
     for r in loop.reduces:
@@ -585,7 +588,7 @@ def _emit_row_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool, pre: in
     h.depth = 1
     for c in carried:
         h.line(f"{c} = 0")
-    h.line(f"for _i in range({width}):")
+    h.line(f"for _i in range({loop_extent(width)}):")
     h.indent()
     _emit_body(h, loop, arrays, lambda name: f"{name}_row[_i]")
     h.dedent()

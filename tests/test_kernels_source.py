@@ -318,3 +318,39 @@ def test_one_large_trig_argument_reruns_the_loop_with_exact_reduction(n, thresho
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(g, 2 * np.cos(x64), rtol=2e-6, atol=1e-6)
     np.testing.assert_allclose(m, np.mean(np.sin(x64) * np.cos(x64) + x64), rtol=1e-5, atol=1e-7)
+
+
+def test_short_inner_loops_run_over_an_extent_llvm_cannot_unroll():
+    # A softmax's exp over rows of 16 (the row max broadcast): a constant trip count of 16 is fully
+    # unrolled by LLVM and the exp copies stay scalar, so the inner loop's extent is opaque.
+    x = RNG.standard_normal((4, 3, 16)).astype(np.float32)
+    mx = x.max(-1, keepdims=True)
+    loop = Loop((4, 3, 16), (Load("p", "x"), Load("q", "mx")), (Stmt("t", "vm.exp_f32(p - q)"),),
+                stores=(Store("e", "t"),), reduces=(Reduce("s", "sum", "t", (2,)),))
+    short = Loop((4, 3, 4), (Load("p", "x4"), Load("q", "mx")), (Stmt("t", "p - q"),), stores=(Store("d", "t"),))
+    fn = _compile("softmax_rows", [Array("x", (4, 3, 16), "float32"), Array("mx", (4, 3, 1), "float32"),
+                                   Array("x4", (4, 3, 4), "float32")], ["e", "s", "d"],
+                  [Array("e", (4, 3, 16), "float32"), Array("s", (4, 3), "float32"),
+                   Array("d", (4, 3, 4), "float32")], [loop, short])
+    x4 = x[..., :4].copy()
+    e, s, d = fn(x, mx, x4)
+    assert "for _i2 in range(lib.runtime_extent(16)):" in fn.source
+    assert "for _i2 in range(4):" in fn.source  # (short rows stay unrolled: measured faster)
+    np.testing.assert_allclose(e, np.exp(x - mx), rtol=2e-6)
+    np.testing.assert_allclose(s, np.exp(x - mx).sum(-1), rtol=1e-5)
+    np.testing.assert_array_equal(d, x4 - mx)
+
+
+@pytest.mark.parametrize("n", [1, 8, 16, 127, 128, 1000])
+def test_runtime_extent_is_the_extent_compiled_and_in_python(n):
+    import numba
+
+    from jitgrad._kernels import library as lib
+
+    @numba.njit
+    def count(m):
+        total = 0
+        for _ in range(lib.runtime_extent(m)):
+            total += 1
+        return total
+    assert count(n) == n == lib.runtime_extent(n)

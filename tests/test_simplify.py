@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from test_adjoint import COMPOSITES
 
 import jitgrad as jg
@@ -213,3 +214,47 @@ def test_transpose_rules_drop_double_transposes_and_move_them_into_products():
     names = [e.prim.name for e in simpler.eqns]
     assert names.count("transpose") == 2 and names.count("matmul") == 1  # (a @ b).T -> b.T @ a.T
     np.testing.assert_allclose(evaluate(simpler, a, b)[0], (a @ b).T * 2, rtol=1e-6)
+
+
+def _split_rows(m, x, y):
+    q, k, v = x[0], x[1], x[2]  # (the adjoint sums three unindexes into rows 0, 1 and 2)
+    return m.sum(m.exp(q * k) + v * y)
+
+
+def _two_middle_rows(m, x, y):
+    return m.sum(x[1:3] * m.unsqueeze(y, 0)) + m.sum(m.sin(x[-1]))
+
+
+def _rows_apart(m, x, y):
+    return m.sum(x[0] * y) + m.sum(x[2] * y)  # rows 0 and 2: not adjacent, kept
+
+
+@pytest.mark.parametrize("fn, cats, unindexes", [(_split_rows, 1, 0), (_two_middle_rows, 1, 1), (_rows_apart, 0, 2)])
+def test_adjacent_unindexes_sum_as_one_cat(fn, cats, unindexes):
+    x = np.random.default_rng(7).standard_normal((4, 3, 5)).astype(np.float32)
+    x = x[:3] if fn is _split_rows else x
+    y = np.random.default_rng(8).standard_normal((3, 5)).astype(np.float32)
+    graph = vjp_graph(make(lambda a, b: fn(jg, a, b), x, y), wrt=(0,))
+    out = simplify(graph)
+    found = counts(out)
+    assert (found.get("cat", 0), found.get("unindex", 0)) == (cats, unindexes)
+    same_results(graph, out, x, y)
+    xt = torch.tensor(x, requires_grad=True)
+    fn(torch, xt, torch.tensor(y)).backward()
+    np.testing.assert_allclose(evaluate(out, x, y)[-1], xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_batched_transposes_cancel_and_move_into_batched_products():
+    # attention's adjoint: (T(q) @ g).T with q's T itself a transpose -> T(g) @ q (one copy, not two)
+    rng = np.random.default_rng(9)
+    q, k, g = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 4, 5), (2, 3, 5, 6), (2, 3, 4, 6)))
+    graph = jg.make_ir(lambda q, k, g: jg.transpose(jg.transpose(q, -1, -2) @ g, 2, 3) * 2
+                       + jg.transpose(jg.transpose(k, 2, 3), -2, -1).transpose(2, 3))(q, k, g)
+    simpler = simplify(graph)
+    names = [e.prim.name for e in simpler.eqns]
+    assert names.count("transpose") + names.count("permute") == 2 and names.count("matmul") == 1
+    np.testing.assert_allclose(evaluate(simpler, q, k, g)[0], np.swapaxes(np.swapaxes(q, -1, -2) @ g, 2, 3) * 2
+                               + np.swapaxes(k, 2, 3),
+                               rtol=1e-5, atol=1e-6)
+    mixed = jg.make_ir(lambda a, w: jg.transpose(a @ w, -1, -2))(q[0], k[0, 0])  # (3-D @ 2-D: kept)
+    assert [e.prim.name for e in simplify(mixed).eqns] == ["matmul", "transpose"]
