@@ -216,7 +216,7 @@ class LeanCall(GuardedCall):
     _LeanCallStaleError and the full path runs (and rebuilds this)."""
 
     __slots__ = ("entry_guards", "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects",
-                 "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots")
+                 "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots", "slots")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self._snapshot(entry, args)
@@ -244,6 +244,15 @@ class LeanCall(GuardedCall):
             self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
         self.rebuild = make_rebuilder(entry.out_tree)
         self.as_tensor = as_tensor
+        self.slots = None  # outputs the program writes in place or into buffers: where they are (lower_inplace)
+        if exe._out_slots:
+            from .compiled import in_place_aliased
+            if in_place_aliased(arrays, exe.in_place_outputs):
+                raise _LeanCallStaleError  # (the full path runs the program without in-place writes)
+            base = len(self.index) + len(self.consts)
+            self.slots = ([(j, arrays[i], None) if kind == "input" else (j, None, base + i)
+                           for j, (kind, i) in exe._out_slots.items()], exe._returned,
+                          len(exe._returned) + len(exe._out_slots))
         self.aliases = None  # per output: the leaf whose storage it may share (found on the first call)
 
     def arrays(self) -> list:
@@ -252,6 +261,17 @@ class LeanCall(GuardedCall):
         for draw in self.draws:
             arrays.append(draw())
         return arrays
+
+    def _all_outputs(self, outs, program_args: list) -> list:
+        """Every output of the graph: those the program returned, and those it wrote in place or
+        into the buffers it was passed."""
+        slots, returned, n = self.slots
+        full = [None] * n
+        for j, array, k in slots:
+            full[j] = array if k is None else program_args[k]
+        for j, value in zip(returned, outs):
+            full[j] = value
+        return full
 
     def __call__(self, args: tuple):
         self._guard(args)
@@ -265,10 +285,13 @@ class LeanCall(GuardedCall):
             for k, shape, dtype in self.buffer_slots:
                 program_args[k] = np.empty(shape, dtype)
         outs = self.call(*program_args)
+        if self.slots is not None:
+            outs = self._all_outputs(outs, program_args)
         n = self.n_results
         k = n
         for data, counter, bumps in self.writes:
-            np.copyto(data, outs[k])
+            if outs[k] is not data:
+                np.copyto(data, outs[k])
             k += 1
             if counter is not None:
                 for _ in range(bumps):
