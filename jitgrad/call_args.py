@@ -6,7 +6,7 @@ import numpy as np
 
 from . import call_cache, core, devices, dtypes
 from .core import Symbolic, TensorBase
-from .executable import Executable
+from .executable import Executable, in_place_aliased
 from .tensor import Tensor
 from .tree import flatten_args, make_rebuilder, unflatten
 
@@ -216,7 +216,8 @@ class LeanCall(GuardedCall):
     _LeanCallStaleError and the full path runs (and rebuilds this)."""
 
     __slots__ = ("entry_guards", "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects",
-                 "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots", "slots")
+                 "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots", "slots",
+                 "step")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self._snapshot(entry, args)
@@ -244,15 +245,18 @@ class LeanCall(GuardedCall):
             self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
         self.rebuild = make_rebuilder(entry.out_tree)
         self.as_tensor = as_tensor
-        self.slots = None  # outputs the program writes in place or into buffers: where they are (lower_inplace)
+        self.slots = self.step = None  # outputs the program writes in place or into buffers (lower_inplace)
         if exe._out_slots:
-            from .compiled import in_place_aliased
             if in_place_aliased(arrays, exe.in_place_outputs):
                 raise _LeanCallStaleError  # (the full path runs the program without in-place writes)
             base = len(self.index) + len(self.consts)
             self.slots = ([(j, arrays[i], None) if kind == "input" else (j, None, base + i)
                            for j, (kind, i) in exe._out_slots.items()], exe._returned,
                           len(exe._returned) + len(exe._out_slots))
+            n = self.n_results
+            if not exe._returned and as_tensor and self.effects is not None and all(
+                    exe._out_slots[j][0] == "input" for j in range(n, n + len(entry.writebacks))):
+                self.step = self._step_plan(exe._out_slots, len(entry.writebacks))
         self.aliases = None  # per output: the leaf whose storage it may share (found on the first call)
 
     def arrays(self) -> list:
@@ -262,6 +266,35 @@ class LeanCall(GuardedCall):
             arrays.append(draw())
         return arrays
 
+    def _step_plan(self, out_slots: dict, n_writes: int) -> tuple:
+        """What `_step` needs: every write-back is in place and every other output in a fresh buffer, so
+        no output is returned, compared or copied (a whole training step, lower_inplace.py)."""
+        n = self.n_results
+        bumped = [counter for _, counter, bumps in self.writes if counter is not None for _ in range(bumps)]
+        first = len(self.index) + len(self.consts)
+        results = [first + out_slots[j][1] for j in range(n)]
+        grads = [first + out_slots[j][1] for j in range(n + n_writes, len(out_slots))]
+        return bumped, results, grads
+
+    def _step(self, args: tuple):
+        """A call of a whole training step whose outputs are all in place or in fresh buffers."""
+        self._guard(args)
+        if not self.effects.current():
+            raise _LeanCallStaleError
+        program_args = self.template.copy()
+        for k, draw in self.draw_slots:
+            program_args[k] = draw()
+        for k, shape, dtype in self.buffer_slots:
+            program_args[k] = np.empty(shape, dtype)
+        self.call(*program_args)
+        bumped, results, grads = self.step
+        for counter in bumped:
+            counter.value += 1
+            counter.last_op = "an in-place op inside a compiled function"
+        self.effects.apply_fresh([program_args[k] for k in grads])
+        wrap = Tensor._wrap
+        return self.rebuild([wrap(program_args[k]) for k in results])
+
     def _all_outputs(self, outs, program_args: list) -> list:
         """Every output of the graph: those the program returned, and those it wrote in place or
         into the buffers it was passed."""
@@ -269,11 +302,14 @@ class LeanCall(GuardedCall):
         full = [None] * n
         for j, array, k in slots:
             full[j] = array if k is None else program_args[k]
-        for j, value in zip(returned, outs):
-            full[j] = value
+        if returned:  # (a program that returns nothing returns 0)
+            for j, value in zip(returned, outs):
+                full[j] = value
         return full
 
     def __call__(self, args: tuple):
+        if self.step is not None:
+            return self._step(args)
         self._guard(args)
         if self.effects is not None and not self.effects.current():
             raise _LeanCallStaleError

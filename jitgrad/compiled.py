@@ -40,7 +40,7 @@ from .call_args import (
 )
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
-from .executable import Executable, InterpreterFallbackWarning, LazyExecutable
+from .executable import Executable, InterpreterFallbackWarning, LazyExecutable, in_place_aliased
 from .frontend_cache import FrontEnd
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
@@ -201,7 +201,8 @@ class _Entry:
         return self._forward_only
 
     def _in_place_outputs(self) -> tuple[dict, tuple]:
-        """(write-back output index -> the index of the input it updates, new-gradient output indices)."""
+        """(write-back output index -> the index of the input it updates, the other output indices:
+        filled in caller buffers where the program allows)."""
         n_leaves = len(self.graph.inputs) - len(self.captured) - len(self.random_inputs)
         targets = {}
         for k, (target, _) in enumerate(self.writebacks):
@@ -209,7 +210,7 @@ class _Entry:
                 next((n_leaves + c for c, t in enumerate(self.captured) if t is target), None)
             if i is not None:
                 targets[self.n_results + k] = i
-        return targets, tuple(range(self.n_results + len(self.writebacks), self.n_outputs))
+        return targets, tuple(j for j in range(self.n_outputs) if j not in targets)
 
     def run_forward(self, arrays: list) -> list:
         """The forward on `arrays`; where an input written in place shares memory with another input
@@ -303,17 +304,6 @@ def _write_back(target, value, bumps: int) -> None:
     elif value is not target:
         np.copyto(target, value)
 
-
-def in_place_aliased(arrays: list, in_place: dict) -> bool:
-    """Whether an input that a program writes in place shares memory with another of its inputs."""
-    for i in in_place.values():
-        a = arrays[i]
-        if type(a) is not np.ndarray:
-            return True
-        for k, b in enumerate(arrays):
-            if k != i and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
-                return True
-    return False
 
 
 class _CompiledFunction:

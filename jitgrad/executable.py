@@ -86,9 +86,9 @@ class Executable:
         from .lower_inplace import pass_buffers, write_in_place
         program = self.plan.segments[0].program
         outs = program.outputs
-        names = [outs[j] for j in in_place] + [outs[j] for j in buffered]
-        if len(set(names)) != len(names):
-            return  # (one value for two outputs: returned as before)
+        once = {o for o in outs if outs.count(o) == 1}  # (one value for two outputs: returned as before)
+        in_place = {j: i for j, i in in_place.items() if outs[j] in once}
+        buffered = tuple(j for j in buffered if outs[j] in once and j not in in_place)
         program, done = write_in_place(program, {outs[j]: f"in{i}" for j, i in in_place.items()})
         compiled = cpu.compile_program(program, reason=reason)
         self._out_slots = {j: ("input", in_place[j]) for j in in_place if outs[j] in done}
@@ -241,11 +241,12 @@ class Executable:
         outs = self._fn(*[arrays[i] for i in self._arg_index], *self._consts, *buffers)
         if not self._out_slots:
             return outs
-        full = [None] * (len(outs) + len(self._out_slots))  # (every output, as without in-place writes)
+        full = [None] * (len(self._returned) + len(self._out_slots))  # (every output, as without in-place writes)
         for j, (kind, i) in self._out_slots.items():
             full[j] = arrays[i] if kind == "input" else buffers[i]
-        for j, value in zip(self._returned, outs, strict=True):
-            full[j] = value
+        if self._returned:  # (a program that returns nothing returns 0)
+            for j, value in zip(self._returned, outs, strict=True):
+                full[j] = value
         return full
 
     def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
@@ -306,6 +307,18 @@ class Executable:
             parts.append(compiled.source if compiled is not None else
                          f"# reference interpreter: {self.plan.segments[k].eqn!r}\n")
         return "\n".join(parts)
+
+
+def in_place_aliased(arrays: list, in_place: dict) -> bool:
+    """Whether an input that a program writes in place shares memory with another of its inputs."""
+    for i in in_place.values():
+        a = arrays[i]
+        if type(a) is not np.ndarray:
+            return True
+        for k, b in enumerate(arrays):
+            if k != i and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
+                return True
+    return False
 
 
 def _to_device(array: np.ndarray, device: str):

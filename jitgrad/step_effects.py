@@ -75,6 +75,16 @@ class StepEffects:
         for action in self.after_call:
             action()
 
+    def apply_fresh(self, grads: list) -> None:
+        """`apply` for gradients the program wrote into fresh buffers of their own (no copy needed)."""
+        for slot in self.slots:
+            slot.tensor._grad = slot.value
+        wrap = self._wrap
+        for t, g in zip(self.new_grads, grads):
+            t._grad = wrap(g)
+        for action in self.after_call:
+            action()
+
 
 def symbolic(tensor) -> bool:
     return tensor is not None and isinstance(tensor._data, Symbolic)
