@@ -281,6 +281,7 @@ class LeanCall(GuardedCall):
         self._guard(args)
         if not self.effects.current():
             raise _LeanCallStaleError
+        self.effects.release_grads()
         program_args = self.template.copy()
         for k, draw in self.draw_slots:
             program_args[k] = draw()
@@ -311,8 +312,10 @@ class LeanCall(GuardedCall):
         if self.step is not None:
             return self._step(args)
         self._guard(args)
-        if self.effects is not None and not self.effects.current():
-            raise _LeanCallStaleError
+        if self.effects is not None:
+            if not self.effects.current():
+                raise _LeanCallStaleError
+            self.effects.release_grads()
         program_args = self.template
         if self.draw_slots or self.buffer_slots:
             program_args = program_args.copy()

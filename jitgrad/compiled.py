@@ -216,6 +216,8 @@ class _Entry:
         """The forward on `arrays`; where an input written in place shares memory with another input
         (a view of a parameter passed as an argument), the program that returns new values instead."""
         exe = self.forward_only
+        if self.effects is not None:
+            self.effects.release_grads()
         if exe.in_place_outputs and in_place_aliased(arrays, exe.in_place_outputs):
             if self._plain_forward is None:
                 self._plain_forward = Executable(self.graph, self.name, "aliased in-place inputs", self.device)

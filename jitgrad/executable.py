@@ -106,8 +106,11 @@ class Executable:
         self.plan.segments[0] = dataclasses.replace(self.plan.segments[0], program=program)
         self._compiled_in_place = compiled
 
+    # (no in-place outputs: the defaults, also for executables made by from_record)
     _compiled_in_place = None
     _out_slots: dict = {}
+    _returned: list = []
+    in_place_outputs: dict = {}
 
     def _set_single(self, program, consts: list) -> None:
         """The fields of the one-program call path (see _run_single)."""

@@ -75,6 +75,12 @@ class StepEffects:
         for action in self.after_call:
             action()
 
+    def release_grads(self) -> None:
+        """Before a call: drop the `.grad` tensors this step replaces (its `zero_grad()` set them to
+        None), so that their memory is free for the step's own, as in eager mode."""
+        for t in self.new_grads:
+            t._grad = None
+
     def apply_fresh(self, grads: list) -> None:
         """`apply` for gradients the program wrote into fresh buffers of their own (no copy needed)."""
         for slot in self.slots:
