@@ -279,21 +279,24 @@ class LeanCall(GuardedCall):
     def _step(self, args: tuple):
         """A call of a whole training step whose outputs are all in place or in fresh buffers."""
         self._guard(args)
-        if not self.effects.current():
+        effects = self.effects
+        if not effects.current():
             raise _LeanCallStaleError
-        self.effects.release_grads()
+        bumped, results, grads = self.step
+        effects.release_grads()
         program_args = self.template.copy()
         for k, draw in self.draw_slots:
             program_args[k] = draw()
         for k, shape, dtype in self.buffer_slots:
             program_args[k] = np.empty(shape, dtype)
         self.call(*program_args)
-        bumped, results, grads = self.step
         for counter in bumped:
             counter.value += 1
             counter.last_op = "an in-place op inside a compiled function"
-        self.effects.apply_fresh([program_args[k] for k in grads])
+        effects.apply_fresh(program_args, grads)
         wrap = Tensor._wrap
+        if len(results) == 1:
+            return self.rebuild((wrap(program_args[results[0]]),))
         return self.rebuild([wrap(program_args[k]) for k in results])
 
     def _all_outputs(self, outs, program_args: list) -> list:

@@ -81,13 +81,14 @@ class StepEffects:
         for t in self.new_grads:
             t._grad = None
 
-    def apply_fresh(self, grads: list) -> None:
-        """`apply` for gradients the program wrote into fresh buffers of their own (no copy needed)."""
+    def apply_fresh(self, arrays: list, positions: list) -> None:
+        """`apply` for gradients the program wrote into fresh buffers of their own, `arrays[k]` for
+        k in `positions` (no copy or aliasing check needed)."""
         for slot in self.slots:
             slot.tensor._grad = slot.value
         wrap = self._wrap
-        for t, g in zip(self.new_grads, grads):
-            t._grad = wrap(g)
+        for t, k in zip(self.new_grads, positions):
+            t._grad = wrap(arrays[k])
         for action in self.after_call:
             action()
 
