@@ -313,7 +313,13 @@ class Executable:
 
 
 def in_place_aliased(arrays: list, in_place: dict) -> bool:
-    """Whether an input that a program writes in place shares memory with another of its inputs."""
+    """Whether an input that a program writes in place (`in_place`: output index -> input index)
+    shares memory with another of its inputs (then the program must not write it in place).
+
+    >>> a = np.zeros(4)
+    >>> in_place_aliased([a, a[1:]], {0: 0}), in_place_aliased([a, np.ones(2)], {0: 0})
+    (True, False)
+    """
     for i in in_place.values():
         a = arrays[i]
         if type(a) is not np.ndarray:
