@@ -199,6 +199,12 @@ def _pool_out_hw(hw, kernel, stride, padding, dilation, ceil_mode):
 def _max_pool_indices_impl(x, kernel, stride, padding, dilation, ceil_mode):
     n, c, h, w = x.shape
     oh, ow = _pool_out_hw((h, w), kernel, stride, padding, dilation, ceil_mode)
+    if x.dtype in _KERNEL_DTYPES or x.dtype == np.float16:  # (float16 widens exactly, NaN and order kept)
+        # The compiled programs' kernel: one pass, padding never wins (the NumPy windows below pad
+        # with -inf, which wins a window of -inf values and points outside the image).
+        xk = x if x.dtype in _KERNEL_DTYPES else x.astype(np.float32)
+        return conv_kernels.max_pool2d_indices(np.ascontiguousarray(xk), *kernel, *stride, *padding, *dilation,
+                                               oh, ow)
     # Pad with -inf on the left by `padding` and on the right as far as the last window reaches.
     extra_h = max(0, (oh - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1 - h - padding[0])
     extra_w = max(0, (ow - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1 - w - padding[1])
@@ -234,6 +240,8 @@ def _adaptive_bins(size: int, out: int) -> list:
 def _adaptive_max_indices_impl(x, output_size):
     n, c, h, w = x.shape
     oh, ow = output_size
+    if x.dtype in _KERNEL_DTYPES:
+        return conv_kernels.adaptive_max_pool2d_indices(np.ascontiguousarray(x), oh, ow)
     out = np.empty((n, c, oh, ow), dtype=np.int64)
     for i, (h0, h1) in enumerate(_adaptive_bins(h, oh)):
         for j, (w0, w1) in enumerate(_adaptive_bins(w, ow)):

@@ -229,9 +229,11 @@ def _columns_weight_grad(x, g, sh, sw, top, bottom, left, right, dh, dw, groups,
     o, oh, ow = g.shape[1], g.shape[2], g.shape[3]
     og, cg = o // groups, c // groups
     k, p = cg * kh * kw, oh * ow
-    out = np.zeros((o, cg, kh, kw), x.dtype)
-    if out.size == 0 or n == 0 or p == 0:
-        return out
+    if o * cg * kh * kw == 0 or n == 0 or p == 0:
+        return np.zeros((o, cg, kh, kw), x.dtype)
+    # The first chunk's GEMM writes the sum (beta 0), the others add to it: no zero-filled pass over
+    # the weight-sized output (ResNet-18's last stage: 9.4 MB per call for 32 product columns).
+    out = np.empty((o, cg, kh, kw), x.dtype)
     flat_out, flat_x, flat_g = out.reshape(-1), x.reshape(-1), g.reshape(-1)
     nb = _chunk(n, p)
     ld = nb * p
@@ -240,19 +242,20 @@ def _columns_weight_grad(x, g, sh, sw, top, bottom, left, right, dh, dw, groups,
     rows = np.empty(0 if nb == 1 else og * ld, x.dtype)
     for b0 in range(0, n, nb):
         m = min(nb, n - b0)
+        beta = 0.0 if b0 == 0 else 1.0
         for gi in range(groups):
             if direct:
                 gemm(False, True, og, k, p, flat_g, (b0 * o + gi * og) * p, p, flat_x, (b0 * c + gi * cg) * p, p,
-                     1.0, flat_out, gi * og * k, k)
+                     beta, flat_out, gi * og * k, k)
                 continue
             for bi in range(m):
                 _fill_columns(cols, x, b0 + bi, gi * cg, cg, kh, kw, sh, sw, top, left, dh, dw, oh, ow, ld, bi * p)
             if nb == 1:
-                gemm(False, True, og, k, p, flat_g, (b0 * o + gi * og) * p, p, cols, 0, p, 1.0,
+                gemm(False, True, og, k, p, flat_g, (b0 * o + gi * og) * p, p, cols, 0, p, beta,
                      flat_out, gi * og * k, k)
             else:
                 _gather_rows(rows, ld, flat_g, b0, m, o, gi * og, og, p)
-                gemm(False, True, og, k, m * p, rows, 0, ld, cols, 0, ld, 1.0, flat_out, gi * og * k, k)
+                gemm(False, True, og, k, m * p, rows, 0, ld, cols, 0, ld, beta, flat_out, gi * og * k, k)
     return out
 
 

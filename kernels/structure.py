@@ -6,6 +6,7 @@ the time steps of an unrolled RNN, the layers of a Transformer or the pieces of 
 elementwise chain render to the same text and compile once."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 
@@ -115,3 +116,15 @@ def line_count(program: Program) -> int:
         n += len(step.loads) + len(step.stmts) + len(step.stores) + len(step.reduces) + 4 \
             if isinstance(step, Loop) else 2
     return n
+
+
+def loop_work(program: Program) -> int:
+    """The elements a call of `program` iterates over in its fused loops (the product of each
+    loop's shape, summed): a size-dependent measure of its work per call, library calls apart.
+
+    >>> loop = Loop((4, 8), (), ())
+    >>> copy = Call("copy", ("x",), "y", (), "")
+    >>> loop_work(Program("p", (Array("x", (4, 8), "float32"),), (), steps=(loop, copy, loop)))
+    64
+    """
+    return sum(math.prod(step.shape) for step in program.steps if isinstance(step, Loop))

@@ -236,6 +236,13 @@ def test_training_step_rows_state_their_goals_and_land_together():
     assert text.count("runs the W2 rows only") == 1
 
 
+def test_transformer_compiled_cells_run_by_default_like_the_gru_ones():
+    """The Transformer runs as kernels (24 s CPU cold, not minutes): its jit and whole-step cells run
+    unless JITGRAD_BENCH_SKIP_SLOW_COMPILES=1 leaves out every slow compile (the GRU's as well)."""
+    assert CASE["TRF"].skips == CASE["GRU"].skips
+    assert (JIT in CASE["TRF"].skips) == (os.environ.get("JITGRAD_BENCH_SKIP_SLOW_COMPILES") == "1")
+
+
 def test_a_goal_in_seconds_is_judged_at_the_scaled_limit():
     """A goal stated in seconds for the full size is met or not against its limit scaled to the run's
     size: 1.91 ms for 3,000 epochs misses a 20 ms goal for 330,000 epochs (0.18 ms at this size)."""
@@ -277,3 +284,17 @@ def test_thread_faults_sees_this_threads_first_touches():
     before = thread_faults()[me]
     np.frombuffer(pages, np.uint8)[::4096] = 1
     assert thread_faults()[me] - before >= 1
+
+
+def test_conv_layers_prints_every_resnet18_convolution_and_the_blas_core(capsys):
+    """benchmarks.conv_layers: one row per distinct ResNet-18 convolution (with PyTorch's columns
+    when it imports), the totals, and the sgemm rate with the OpenBLAS core that ran it."""
+    from benchmarks.conv_layers import RESNET18
+    from benchmarks.conv_layers import main as conv_layers_main
+
+    conv_layers_main(["--batch", "1", "--size", "16", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "64->64 3x3/1 on 4x4" in out and "512->512 3x3/1 on 1x1" in out
+    assert len([line for line in out.splitlines() if "->" in line]) == len(RESNET18)
+    assert "all (times count)" in out
+    assert "sgemm 64x1024x576:" in out and "OpenBLAS core" in out

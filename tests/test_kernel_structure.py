@@ -145,3 +145,47 @@ def test_the_model_latency_rows_count_the_numba_functions_compiled(tmp_path, mon
     exec(compile(compile_latency_models._TIMER, "<timer>", "exec"), {"json": json, "step": lambda: fn(x)})
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["compiled"] >= 1 and again["compiled"] == 0
+
+
+def _tanh_chain(w, h):
+    for _ in range(16):
+        h = jg.tanh(h @ w)
+    return (h * h).sum()
+
+
+def _chain_program(n: int):
+    """The value-and-grad program of 16 layers tanh(h @ w) at width n (about 47 kernel steps
+    of n * n elements each, a few hundred lines), and its arguments."""
+    rng = np.random.default_rng(3)
+    w, h = rng.standard_normal((n, n)) / np.sqrt(n), rng.standard_normal((n, n))
+    f = jg.value_and_grad(_tanh_chain, argnums=(0,))
+    (seg,) = f.executable(w, h).plan.segments
+    return f, (w, h), seg.program
+
+
+def _decides_split(program) -> bool:
+    from jitgrad._kernels import structure
+    texts = [None if cpu._on_host(step) else cpu.render(k.program)
+             for k, step in zip(structure.kernel_steps(program), program.steps)]
+    return cpu.split_pays(program, texts)
+
+
+def test_many_heavy_kernel_steps_split_under_the_line_limit(monkeypatch):
+    """Issue 14: a program of many kernel steps that each do real work runs as kernels even when
+    it is shorter than MAX_SINGLE_LINES (the Transformer's compile: 171 s as one function, 22 s
+    as kernels); the same structure on tiny arrays stays one function (one dispatch per call)."""
+    monkeypatch.delenv("JITGRAD_CPU_KERNELS", raising=False)
+    f, (w, h), program = _chain_program(64)
+    kernel_steps = sum(not cpu._on_host(step) for step in program.steps)
+    from jitgrad._kernels import structure
+    assert kernel_steps >= cpu.SPLIT_MIN_KERNELS and structure.line_count(program) < cpu.MAX_SINGLE_LINES
+    assert _decides_split(program)
+    assert not _decides_split(_chain_program(4)[2])
+    value, (gw,) = f(w, h)
+    (seq,) = _sequences(f.executable(w, h))
+    assert len(seq.kernels) < kernel_steps / 4  # the 16 layers share their kernels
+    wt = jg.tensor(w, requires_grad=True)
+    loss = _tanh_chain(wt, jg.tensor(h))
+    loss.backward()
+    np.testing.assert_allclose(value, loss.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-9, atol=1e-12)

@@ -88,6 +88,33 @@ def test_max_pool_return_indices_match_torch():
     np.testing.assert_array_equal(jv.numpy(), tv.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_max_pool_padding_never_wins_eager_and_compiled(dtype):
+    # Windows of -inf values (and NaN) next to padding: the index is an in-image position, as
+    # PyTorch's; eager mode padded with -inf, which won such windows and pointed outside the image.
+    x = np.full((1, 2, 3, 4), -np.inf, dtype)
+    x[0, 1, 1, 2] = np.nan
+    x[0, 1, 2, 0] = 5
+
+    def pool(t):
+        return jitgrad.nn.functional.max_pool2d(t, 3, 2, 1, ceil_mode=True, return_indices=True)
+    tv, ti = torch.nn.functional.max_pool2d(torch.tensor(x.astype(np.float32)), 3, 2, 1, ceil_mode=True,
+                                             return_indices=True)
+    for fn in (pool, jitgrad.jit(pool)):
+        jv, ji = fn(jitgrad.tensor(x))
+        np.testing.assert_array_equal(ji.numpy(), ti.numpy())
+        np.testing.assert_array_equal(jv.numpy(), tv.numpy().astype(dtype))
+
+
+def test_adaptive_max_pool_indices_match_torch_with_nan_and_ties():
+    x = np.random.default_rng(2).integers(0, 3, (2, 3, 7, 5)).astype(np.float32)
+    x[1, 2, 3, 1] = np.nan
+    jv, ji = jitgrad.nn.functional.adaptive_max_pool2d(jitgrad.tensor(x), (3, 2), return_indices=True)
+    tv, ti = torch.nn.functional.adaptive_max_pool2d(torch.tensor(x), (3, 2), return_indices=True)
+    np.testing.assert_array_equal(ji.numpy(), ti.numpy())
+    np.testing.assert_array_equal(jv.numpy(), tv.numpy())
+
+
 def test_batchnorm2d_train_and_eval_match_torch():
     t = torch.nn.BatchNorm2d(3).double()
     j = nn.BatchNorm2d(3, dtype=jitgrad.float64)
