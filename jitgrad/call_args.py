@@ -6,7 +6,7 @@ import numpy as np
 
 from . import call_cache, core, devices, dtypes
 from .core import Symbolic, TensorBase
-from .executable import Executable
+from .executable import Executable, in_place_aliased
 from .tensor import Tensor
 from .tree import flatten_args, make_rebuilder, unflatten
 
@@ -216,7 +216,8 @@ class LeanCall(GuardedCall):
     _LeanCallStaleError and the full path runs (and rebuilds this)."""
 
     __slots__ = ("entry_guards", "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects",
-                 "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots")
+                 "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots", "slots",
+                 "step")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self._snapshot(entry, args)
@@ -244,6 +245,18 @@ class LeanCall(GuardedCall):
             self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
         self.rebuild = make_rebuilder(entry.out_tree)
         self.as_tensor = as_tensor
+        self.slots = self.step = None  # outputs the program writes in place or into buffers (lower_inplace)
+        if exe._out_slots:
+            if in_place_aliased(arrays, exe.in_place_outputs):
+                raise _LeanCallStaleError  # (the full path runs the program without in-place writes)
+            base = len(self.index) + len(self.consts)
+            self.slots = ([(j, arrays[i], None) if kind == "input" else (j, None, base + i)
+                           for j, (kind, i) in exe._out_slots.items()], exe._returned,
+                          len(exe._returned) + len(exe._out_slots))
+            n = self.n_results
+            if not exe._returned and as_tensor and self.effects is not None and all(
+                    exe._out_slots[j][0] == "input" for j in range(n, n + len(entry.writebacks))):
+                self.step = self._step_plan(exe._out_slots, len(entry.writebacks))
         self.aliases = None  # per output: the leaf whose storage it may share (found on the first call)
 
     def arrays(self) -> list:
@@ -253,10 +266,59 @@ class LeanCall(GuardedCall):
             arrays.append(draw())
         return arrays
 
-    def __call__(self, args: tuple):
+    def _step_plan(self, out_slots: dict, n_writes: int) -> tuple:
+        """What `_step` needs: every write-back is in place and every other output in a fresh buffer, so
+        no output is returned, compared or copied (a whole training step, lower_inplace.py)."""
+        n = self.n_results
+        bumped = [counter for _, counter, bumps in self.writes if counter is not None for _ in range(bumps)]
+        first = len(self.index) + len(self.consts)
+        results = [first + out_slots[j][1] for j in range(n)]
+        grads = [first + out_slots[j][1] for j in range(n + n_writes, len(out_slots))]
+        return bumped, results, grads
+
+    def _step(self, args: tuple):
+        """A call of a whole training step whose outputs are all in place or in fresh buffers."""
         self._guard(args)
-        if self.effects is not None and not self.effects.current():
+        effects = self.effects
+        if not effects.current():
             raise _LeanCallStaleError
+        bumped, results, grads = self.step
+        effects.release_grads()
+        program_args = self.template.copy()
+        for k, draw in self.draw_slots:
+            program_args[k] = draw()
+        for k, shape, dtype in self.buffer_slots:
+            program_args[k] = np.empty(shape, dtype)
+        self.call(*program_args)
+        for counter in bumped:
+            counter.value += 1
+            counter.last_op = "an in-place op inside a compiled function"
+        effects.apply_fresh(program_args, grads)
+        wrap = Tensor._wrap
+        if len(results) == 1:
+            return self.rebuild((wrap(program_args[results[0]]),))
+        return self.rebuild([wrap(program_args[k]) for k in results])
+
+    def _all_outputs(self, outs, program_args: list) -> list:
+        """Every output of the graph: those the program returned, and those it wrote in place or
+        into the buffers it was passed."""
+        slots, returned, n = self.slots
+        full = [None] * n
+        for j, array, k in slots:
+            full[j] = array if k is None else program_args[k]
+        if returned:  # (a program that returns nothing returns 0)
+            for j, value in zip(returned, outs):
+                full[j] = value
+        return full
+
+    def __call__(self, args: tuple):
+        if self.step is not None:
+            return self._step(args)
+        self._guard(args)
+        if self.effects is not None:
+            if not self.effects.current():
+                raise _LeanCallStaleError
+            self.effects.release_grads()
         program_args = self.template
         if self.draw_slots or self.buffer_slots:
             program_args = program_args.copy()
@@ -265,10 +327,13 @@ class LeanCall(GuardedCall):
             for k, shape, dtype in self.buffer_slots:
                 program_args[k] = np.empty(shape, dtype)
         outs = self.call(*program_args)
+        if self.slots is not None:
+            outs = self._all_outputs(outs, program_args)
         n = self.n_results
         k = n
         for data, counter, bumps in self.writes:
-            np.copyto(data, outs[k])
+            if outs[k] is not data:
+                np.copyto(data, outs[k])
             k += 1
             if counter is not None:
                 for _ in range(bumps):

@@ -40,7 +40,7 @@ from .call_args import (
 )
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
-from .executable import Executable, InterpreterFallbackWarning, LazyExecutable
+from .executable import Executable, InterpreterFallbackWarning, LazyExecutable, in_place_aliased
 from .frontend_cache import FrontEnd
 from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
@@ -85,6 +85,8 @@ class _Entry:
         self._backward_runners: dict = {}  # wrt -> arrays -> the backward's outputs (see backward_runner)
         self.wrt: tuple = ()
         self.python_state = core.python_state()
+        self.in_place = False  # jit (not jit_grad): the forward writes updated tensors in place (lower_inplace)
+        self._plain_forward = None
         if graph is None:  # (from_record)
             return
         self._graph = graph
@@ -191,8 +193,36 @@ class _Entry:
     @property
     def forward_only(self) -> Executable:
         if self._forward_only is None:
-            self._forward_only = self._executable("forward", lambda: self.graph, self.name)
+            if self.in_place and (self.writebacks or self.effects is not None):
+                self._forward_only = Executable(self.graph, self.name, "new signature", self.device,
+                                                *self._in_place_outputs())
+            else:
+                self._forward_only = self._executable("forward", lambda: self.graph, self.name)
         return self._forward_only
+
+    def _in_place_outputs(self) -> tuple[dict, tuple]:
+        """(write-back output index -> the index of the input it updates, the other output indices:
+        filled in caller buffers where the program allows)."""
+        n_leaves = len(self.graph.inputs) - len(self.captured) - len(self.random_inputs)
+        targets = {}
+        for k, (target, _) in enumerate(self.writebacks):
+            i = target if isinstance(target, int) else \
+                next((n_leaves + c for c, t in enumerate(self.captured) if t is target), None)
+            if i is not None:
+                targets[self.n_results + k] = i
+        return targets, tuple(j for j in range(self.n_outputs) if j not in targets)
+
+    def run_forward(self, arrays: list) -> list:
+        """The forward on `arrays`; where an input written in place shares memory with another input
+        (a view of a parameter passed as an argument), the program that returns new values instead."""
+        exe = self.forward_only
+        if self.effects is not None:
+            self.effects.release_grads()
+        if exe.in_place_outputs and in_place_aliased(arrays, exe.in_place_outputs):
+            if self._plain_forward is None:
+                self._plain_forward = Executable(self.graph, self.name, "aliased in-place inputs", self.device)
+            return self._plain_forward.run(arrays)
+        return exe.run(arrays)
 
     def grad_executables(self, wrt: tuple) -> tuple[Executable, Executable]:
         """(forward returning outputs + residuals, backward) for differentiating w.r.t. `wrt`."""
@@ -265,14 +295,17 @@ def _write_back(target, value, bumps: int) -> None:
     in-place op the function ran on it, as eager mode does."""
     if isinstance(target, TensorBase):
         data = target._data
-        if core.on_host(data):
+        if value is data:
+            pass  # (the program wrote it in place)
+        elif core.on_host(data):
             np.copyto(data, core.host_array(value))
         else:
             devices.backend_of(data).copy_into(data, value)
         for _ in range(bumps):
             target._version_counter.bump("an in-place op inside a compiled function")
-    else:
+    elif value is not target:
         np.copyto(target, value)
+
 
 
 class _CompiledFunction:
@@ -360,6 +393,7 @@ class _CompiledFunction:
             cacheable = frontend is not None and device == "cpu" and not warned and not graph.mask_counts \
                 and frontend_cache.cacheable(graph)
             entry = _Entry(graph, _name(self.fn, self.kind), device, frontend if cacheable else None)
+            entry.in_place = self.kind == "jit"
             self._cache.put(key, entry)
             _log_compile(getattr(self.fn, "__name__", "fn"), self.kind, leaves, time.perf_counter() - start)
             counts = graph.mask_counts
@@ -411,7 +445,7 @@ class _CompiledFunction:
                 entry = self._entry(key, args, kwargs, leaves)
             except _FallbackError:
                 return self._traced_fn()(*args, **kwargs)
-        entry, _, raw = self._run_counted(key, args, kwargs, leaves, entry, lambda e, a: e.forward_only.run(a))
+        entry, _, raw = self._run_counted(key, args, kwargs, leaves, entry, lambda e, a: e.run_forward(a))
         exe = entry.forward_only
         outs = entry.results(raw, leaves)
         if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
@@ -432,7 +466,7 @@ class _CompiledFunction:
         """The full call path (used by the fast path when an argument needs conversion)."""
         key, leaves, any_tensor = _prepare(args, {}, self.static_argnums)
         entry = self._entry(key, args, {}, leaves)
-        entry, _, raw = self._run_counted(key, args, {}, leaves, entry, lambda e, a: e.forward_only.run(a))
+        entry, _, raw = self._run_counted(key, args, {}, leaves, entry, lambda e, a: e.run_forward(a))
         return _numpy_or_tensor(entry.results(raw, leaves), entry.out_tree, any_tensor)
 
     def executable(self, *args, **kwargs) -> Executable:

@@ -31,7 +31,11 @@ class Executable:
     """A graph fused, lowered and compiled for one device ('cpu': numba.njit; 'cuda':
     numba.cuda kernels): `run(arrays)` -> list of output arrays on that device."""
 
-    def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu") -> None:
+    def __init__(self, graph: Graph, name: str, reason: str, device: str = "cpu",
+                 in_place: dict | None = None, buffered: tuple = ()) -> None:
+        """`in_place` (output index -> input index): outputs the program may write into that
+        input's storage; `buffered`: output indices it may fill in caller-allocated buffers
+        (lower_inplace.py). `in_place_outputs` then says which it does (run still returns them all)."""
         start = time.perf_counter()
         self.device = device
         self.label = name
@@ -43,6 +47,10 @@ class Executable:
             raise TypeError(f"{name}: float16 values are not supported in compiled mode on {device}; cast them "
                             "with .float() first, or run this function eagerly")
         self.plan: Plan = lower(self.graph, name, device)
+        self.in_place_outputs: dict = {}  # output index -> input index written in place
+        if (in_place or buffered) and device == "cpu" and not self.widens_float16 and len(self.plan.segments) == 1 \
+                and self.plan.segments[0].program is not None:
+            self._lower_in_place(in_place or {}, buffered, reason)
         self.compiled = []
         for seg in self.plan.segments:
             if seg.split is not None:
@@ -51,7 +59,7 @@ class Executable:
                 _warn_fallback(seg.eqn.prim.name, fallback_reason(seg.eqn, device))
                 self.compiled.append(None)
             elif device == "cpu":
-                self.compiled.append(cpu.compile_program(seg.program, reason=reason))
+                self.compiled.append(self._compiled_in_place or cpu.compile_program(seg.program, reason=reason))
             else:
                 self.compiled.append(devices.backend(device).compile_program(seg.program, reason=reason))
         # (large outputs reused across calls)
@@ -70,6 +78,39 @@ class Executable:
         if single:
             program = self.plan.segments[0].program
             self._set_single(program, [self._const_value(a.name) for a in program.constants])
+
+    def _lower_in_place(self, in_place: dict, buffered: tuple, reason: str) -> None:
+        """Rewrite the one program so that it writes the `in_place` outputs into their inputs and,
+        when it runs as one compiled function (a kernel sequence returns arrays at no cost), fills
+        the `buffered` ones in caller buffers; compile it (`_compiled_in_place`)."""
+        from .lower_inplace import pass_buffers, write_in_place
+        program = self.plan.segments[0].program
+        outs = program.outputs
+        once = {o for o in outs if outs.count(o) == 1}  # (one value for two outputs: returned as before)
+        in_place = {j: i for j, i in in_place.items() if outs[j] in once}
+        buffered = tuple(j for j in buffered if outs[j] in once and j not in in_place)
+        program, done = write_in_place(program, {outs[j]: f"in{i}" for j, i in in_place.items()})
+        compiled = cpu.compile_program(program, reason=reason)
+        self._out_slots = {j: ("input", in_place[j]) for j in in_place if outs[j] in done}
+        if buffered and getattr(compiled, "caller_buffers", True):
+            program, filled = pass_buffers(program, {outs[j] for j in buffered})
+            if filled:
+                compiled = cpu.compile_program(program, reason=reason)
+                first = len(program.preallocated) - len(filled)
+                order = sorted(filled)
+                self._out_slots.update({j: ("buffer", first + order.index(outs[j])) for j in buffered
+                                        if outs[j] in filled})
+        self.in_place_outputs = {j: i for j, (kind, i) in self._out_slots.items() if kind == "input"}
+        returned = [j for j in range(len(outs)) if j not in self._out_slots]
+        self._returned = returned
+        self.plan.segments[0] = dataclasses.replace(self.plan.segments[0], program=program)
+        self._compiled_in_place = compiled
+
+    # (no in-place outputs: the defaults, also for executables made by from_record)
+    _compiled_in_place = None
+    _out_slots: dict = {}
+    _returned: list = []
+    in_place_outputs: dict = {}
 
     def _set_single(self, program, consts: list) -> None:
         """The fields of the one-program call path (see _run_single)."""
@@ -200,7 +241,16 @@ class Executable:
     def _run_single(self, arrays: Sequence[np.ndarray]) -> tuple:
         pool = self._pool
         buffers = pool.take() if pool.active else [np.empty(shape, dtype) for shape, dtype in self._prealloc]
-        return self._fn(*[arrays[i] for i in self._arg_index], *self._consts, *buffers)
+        outs = self._fn(*[arrays[i] for i in self._arg_index], *self._consts, *buffers)
+        if not self._out_slots:
+            return outs
+        full = [None] * (len(self._returned) + len(self._out_slots))  # (every output, as without in-place writes)
+        for j, (kind, i) in self._out_slots.items():
+            full[j] = arrays[i] if kind == "input" else buffers[i]
+        if self._returned:  # (a program that returns nothing returns 0)
+            for j, value in zip(self._returned, outs, strict=True):
+                full[j] = value
+        return full
 
     def _run_segments(self, arrays: Sequence[np.ndarray]) -> list:
         env = {f"in{i}": a for i, a in enumerate(arrays)}
@@ -260,6 +310,24 @@ class Executable:
             parts.append(compiled.source if compiled is not None else
                          f"# reference interpreter: {self.plan.segments[k].eqn!r}\n")
         return "\n".join(parts)
+
+
+def in_place_aliased(arrays: list, in_place: dict) -> bool:
+    """Whether an input that a program writes in place (`in_place`: output index -> input index)
+    shares memory with another of its inputs (then the program must not write it in place).
+
+    >>> a = np.zeros(4)
+    >>> in_place_aliased([a, a[1:]], {0: 0}), in_place_aliased([a, np.ones(2)], {0: 0})
+    (True, False)
+    """
+    for i in in_place.values():
+        a = arrays[i]
+        if type(a) is not np.ndarray:
+            return True
+        for k, b in enumerate(arrays):
+            if k != i and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
+                return True
+    return False
 
 
 def _to_device(array: np.ndarray, device: str):

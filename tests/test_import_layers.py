@@ -23,7 +23,8 @@ LAYERS = ["_layout", "_kernels",  # jitgrad/_layout.py; jitgrad._kernels is kern
           "inplace", "tensor_methods", "printing", "tensor_ops", "tensor_inplace", "tensor", "creation", "autograd",
           "tree", "fingerprint", "ir", "step_effects", "tracing", "interpret", "adjoint", "transforms", "simplify",
           "fuse",
-          "lower_calls", "lower", "cuda", "buffer_pool", "call_cache", "compile_log", "executable", "call_args",
+          "lower_calls", "lower", "lower_inplace", "cuda", "buffer_pool", "call_cache", "compile_log", "executable",
+          "call_args",
           "compiled_backward", "lean_grad", "frontend_cache", "compiled", "loops", "distributed", "nn", "models",
           "optim", "tape", "viz", "utils",
           "serialization"]
