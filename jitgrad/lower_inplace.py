@@ -69,9 +69,8 @@ def pass_buffers(program: Program, names: set[str]) -> tuple[Program, set[str]]:
     ((), ['a1'], {'a1'})
     """
     temps = {t.name: t for t in program.temporaries}
-    viewed = {a.view[0] for a in program.arrays().values() if a.view is not None}
-    done = {n for n in names if n in temps and temps[n].view is None and n not in viewed
-            and program.outputs.count(n) == 1 and all(n not in _writes(st) or isinstance(st, Loop)
+    done = {n for n in names if n in temps and temps[n].view is None
+            and program.outputs.count(n) == 1 and all(n not in _writes(st) or _fills_existing(st)
                                                       for st in program.steps)}
     if not done:
         return program, done
@@ -79,6 +78,13 @@ def pass_buffers(program: Program, names: set[str]) -> tuple[Program, set[str]]:
         program, outputs=tuple(o for o in program.outputs if o not in done),
         temporaries=tuple(t for t in program.temporaries if t.name not in done),
         preallocated=program.preallocated + tuple(temps[n] for n in sorted(done))), done
+
+
+def _fills_existing(step) -> bool:
+    """`step` writes into a buffer allocated before it (a fused loop, or a concatenation whose
+    inputs were written into their slices of the buffer: kernels.indexed.cat_source's `exists`),
+    so that buffer may be one the caller passes; other library calls allocate their own result."""
+    return isinstance(step, Loop) or (step.op == "cat" and bool(step.params[2]))
 
 
 def _writes(step) -> set[str]:
