@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import jitgrad
+from jitgrad import core
 from jitgrad.core import TensorBase
 
 
@@ -240,3 +241,20 @@ def use_kernels_for(case_name: str, monkeypatch) -> None:
     sample (or JITGRAD_TEST_FULL_COMPILE=1)."""
     if not FULL_COMPILE and case_name not in REAL_COMPILE:
         monkeypatch.setenv("JITGRAD_CPU_KERNELS", "python")
+
+
+def dispatched_prims(fn: Callable) -> list:
+    """Names of the primitives `fn()` runs through core._bind (the one dispatch point), in order."""
+    seen = []
+    original = core._bind
+
+    def counting(prim, args, params):
+        seen.append(prim.name)
+        return original(prim, args, params)
+
+    core._bind = counting
+    try:
+        fn()
+    finally:
+        core._bind = original
+    return seen

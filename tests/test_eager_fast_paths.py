@@ -5,26 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import dispatched_prims
 
 import jitgrad as jg
-from jitgrad import autograd_graph, core, prims_index
-
-
-def _dispatches(fn) -> list:
-    """Names of the primitives `fn` runs through core._bind (the one dispatch point)."""
-    seen = []
-    original = core._bind
-
-    def counting(prim, args, params):
-        seen.append(prim.name)
-        return original(prim, args, params)
-
-    core._bind = counting
-    try:
-        fn()
-    finally:
-        core._bind = original
-    return seen
+from jitgrad import autograd_graph, prims_index
 
 
 def _broadcast_loss(x, b, c):
@@ -41,7 +25,7 @@ def test_backward_unbroadcasts_host_cotangents_without_dispatch():
     _broadcast_loss(x, b, c).backward()  # (the first backward records sum's and mul's rules: vjp_replay.py)
     x.grad = b.grad = c.grad = None
     loss = _broadcast_loss(x, b, c)
-    ran = _dispatches(loss.backward)
+    ran = dispatched_prims(loss.backward)
     assert ran == [], ran  # (their recordings replay on NumPy arrays: no unbroadcast sum either)
     xs, bs, cs = (t.detach().numpy() for t in (x, b, c))
     assert np.array_equal(b.grad.numpy(), np.sum(np.broadcast_to(cs, (4, 3)), axis=(0,), keepdims=True).reshape(3))
@@ -67,7 +51,7 @@ def test_cotangents_of_a_reused_value_are_summed_without_dispatch():
     """x feeds three ops: its three cotangents are added by NumPy in the engine."""
     x = jg.tensor([1.0, 2.0, 3.0], requires_grad=True)
     loss = (x * 2.0 + x.exp() + x.sin()).sum()
-    ran = _dispatches(loss.backward)
+    ran = dispatched_prims(loss.backward)
     assert "add" not in ran, ran
     assert np.allclose(x.grad.numpy(), 2.0 + np.exp([1.0, 2.0, 3.0]) + np.cos([1.0, 2.0, 3.0]))
 
@@ -168,7 +152,7 @@ def test_vjps_compute_nothing_for_inputs_without_grad():
     x = jg.tensor([1.0, 2.0, 4.0], requires_grad=True)
     y = jg.tensor([0.5, 0.5, 0.5])
     loss = ((x - y) ** 2).mean()
-    ran = _dispatches(lambda: loss.backward(create_graph=True))
+    ran = dispatched_prims(lambda: loss.backward(create_graph=True))
     assert "neg" not in ran and "pow_scalar" not in ran, ran
     assert np.allclose(x.grad.detach().numpy(), np.float32([1.0, 3.0, 7.0]) / 3, rtol=1e-6, atol=0)
     x.grad = None

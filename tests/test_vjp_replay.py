@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import dispatched_prims
 from op_table import GRAD_CASES, jitgrad_fn, make_inputs
 
 import jitgrad as jg
@@ -105,24 +106,8 @@ def _check_replay(node, g) -> bool:
     for i, (f, s) in enumerate(zip(got, want)):
         if needs[i]:
             assert _same(f, s), (node.prim, i)
-    assert _dispatches(lambda: vjp_replay.arrays(node, g._data)) == []
+    assert dispatched_prims(lambda: vjp_replay.arrays(node, g._data)) == []
     return True
-
-
-def _dispatches(fn) -> list:
-    seen = []
-    original = core._bind
-
-    def counting(prim, args, params):
-        seen.append(prim.name)
-        return original(prim, args, params)
-
-    core._bind = counting
-    try:
-        fn()
-    finally:
-        core._bind = original
-    return seen
 
 
 @pytest.mark.parametrize("name,make,op", CASES, ids=[c[0] for c in CASES])
@@ -183,7 +168,7 @@ def test_no_gradient_formula_outside_the_op_declarations():
         y = core.bind(doubled, x)
         g = jg.tensor(rng.standard_normal(5).astype(np.float32))
         want = doubled_rule(g, y.detach(), x.detach())[0]
-        ran = _dispatches(lambda y=y, g=g: y.backward(g))
+        ran = dispatched_prims(lambda y=y, g=g: y.backward(g))
     assert ran == [] and _same(x.grad, want)
 
 
@@ -229,14 +214,14 @@ def test_watched_backward_runs_the_rule_on_tensors(mode):
         y = jg.tanh(x * 1.0)
         loss = y.sum()
         if mode == "create_graph":
-            return _dispatches(lambda: loss.backward(create_graph=True))
+            return dispatched_prims(lambda: loss.backward(create_graph=True))
         if mode == "anomaly":
             with jg.autograd.detect_anomaly():
-                return _dispatches(loss.backward)
+                return dispatched_prims(loss.backward)
         if mode == "profiler":
             with jg.autograd.profiler.profile():
-                return _dispatches(loss.backward)
-        return _dispatches(loss.backward)
+                return dispatched_prims(loss.backward)
+        return dispatched_prims(loss.backward)
     jg.tanh(_t((4,)) * 1.0).sum().backward()  # (records tanh's and mul's rules)
     ran = backward()
     assert ("multiply" in ran or "mul" in ran) == (mode != "plain"), ran
@@ -247,7 +232,7 @@ def test_sub_makes_no_negation_for_a_constant():
     g = np.ones(3, np.float32)
     node = (x - y).grad_fn
     vjp_replay.arrays(node, g)
-    assert _dispatches(lambda: vjp_replay.arrays(node, g)) == []
+    assert dispatched_prims(lambda: vjp_replay.arrays(node, g)) == []
     gx, gy = vjp_replay.arrays(node, g)
     assert gx is g and gy is None
 
