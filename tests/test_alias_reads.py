@@ -177,3 +177,47 @@ def test_aliased_read_is_exact_for_disjoint_slices():
     store = np.zeros(8)
     assert not aliased_read(((0, (0,)),), [(1, 1)], [store[::2], store[1::2]])
     assert aliased_read(((0, (0,)),), [(1, 1)], [store[2:5], store[4:]])
+
+
+def _argument_write_run(compiled: bool):
+    x = jg.tensor([1.0, 2.0, 3.0], dtype=jg.float64)
+
+    def f(x, v):
+        x.add_(1.0)
+        return v.sum() * 2
+    g = jg.jit(f) if compiled else f
+    return [(float(g(x, x[1:])), x.numpy().copy(), np.zeros(1)) for _ in range(3)]
+
+
+def test_an_argument_written_in_place_is_read_through_another_argument():
+    """Fails on the old main (10.0 where eager gives 14.0: the view read the value before x.add_)."""
+    eager = _argument_write_run(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = _argument_write_run(True)
+    _assert_same(eager, compiled)
+
+
+def _view_before_step_run(compiled: bool):
+    p = jg.tensor([1.0, -2.0, 0.5], dtype=jg.float64, requires_grad=True)
+    opt = jg.optim.Adam([p], lr=0.1)
+
+    def step(a):
+        v = a.reshape(3, 1)  # a view made before the update, read after it
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        opt.step()
+        return loss + (v * v).sum()
+    g = jg.jit(step) if compiled else step
+    a = p.detach()
+    return [(float(g(a)), p.detach().numpy().copy(), p.grad.numpy().copy()) for _ in range(3)]
+
+
+def test_a_view_of_an_aliased_argument_made_before_the_step_is_read_after_it():
+    """Fails on the old main (Adam; the view read the parameter's value from before opt.step())."""
+    eager = _view_before_step_run(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = _view_before_step_run(True)
+    _assert_same(eager, compiled)
