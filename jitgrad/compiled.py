@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import call_cache, core, devices, frontend_cache
+from .alias_reads import aliased_read
 from .call_args import (
     LeanCall,
     _array_of,
@@ -94,6 +95,7 @@ class _Entry:
         self.captured_state = self._captured_state()
         self.random_inputs = graph.random_inputs
         self.writebacks = graph.writebacks
+        self.alias_reads = graph.alias_reads  # arguments read after an in-place write (alias_reads.py)
         self.effects = graph.effects  # a traced training step's .grad slots and guards (step_effects.py)
         self.stale_saved_value = graph.stale_saved_value
         n_grads = len(self.effects.new_grads) if self.effects is not None else 0
@@ -109,6 +111,7 @@ class _Entry:
         self = cls(None, name, "cpu", frontend)
         self._graph, self._retrace = None, retrace
         self.captured, self.captured_state, self.random_inputs, self.writebacks = [], (), [], []
+        self.alias_reads = ()
         self.effects = None
         self.stale_saved_value = meta["stale_saved_value"]
         self.n_outputs = self.n_results = meta["n_outputs"]
@@ -148,6 +151,11 @@ class _Entry:
         shape or dtype."""
         return core.python_state() == self.python_state and self._captured_state() == self.captured_state \
             and (self.effects is None or self.effects.current())
+
+    def reads_written_alias(self, leaves) -> bool:
+        """Whether this call passes an argument that shares storage with a tensor the function writes
+        in place and reads it after the write: the program would read the old values (run eagerly)."""
+        return bool(self.alias_reads) and aliased_read(self.alias_reads, self.writebacks, leaves)
 
     def arrays(self, leaves) -> list:
         """The input arrays of a call: arguments, captured tensors' current values, fresh random draws."""
@@ -322,6 +330,7 @@ class _CompiledFunction:
         self._fast: dict = {}  # NumPy-only signatures -> a direct call (see _fast_path)
         self._lean = None  # the last Tensor call's LeanCall (same argument objects again: see call_args)
         self._by_counts: dict = {}  # (key, counts of the first k traced masks) -> the entry traced for them
+        self._warned_alias = False  # a call ran eagerly for an aliased argument read after a write (warned once)
         self._cache.on_evict = self._clear_fast  # (the fast paths hold executables too)
         functools.update_wrapper(self, fn, updated=())  # not __dict__: fn may be compiled too
 
@@ -335,6 +344,17 @@ class _CompiledFunction:
     def _run_eagerly(self, leaves) -> bool:
         """Whether this call bypasses compilation (see _CompiledGrad)."""
         return False
+
+    def _aliased_call(self, args: tuple, kwargs: dict, eager: Callable):
+        """A call whose argument aliases a tensor the function writes in place and reads it after the
+        write (alias_reads.py): `eager` runs it, as the compiled program would read the old values."""
+        if not self._warned_alias:
+            self._warned_alias = True
+            warnings.warn(f"jitgrad.{self.kind}({getattr(self.fn, '__name__', 'fn')}): an argument shares storage "
+                          "with a tensor the function updates in place (e.g. a parameter's detach() or a view of it) "
+                          "and is read after the update; such calls run eagerly. Pass a copy (.clone()) to keep "
+                          "them compiled.", RuntimeWarning, stacklevel=3)
+        return eager(*args, **kwargs)
 
     def _lean_allowed(self, args: tuple) -> bool:
         """Whether calls with these arguments may take the lean path (LeanCall)."""
@@ -445,6 +465,8 @@ class _CompiledFunction:
                 entry = self._entry(key, args, kwargs, leaves)
             except _FallbackError:
                 return self._traced_fn()(*args, **kwargs)
+        if entry.alias_reads and entry.reads_written_alias(leaves):
+            return self._aliased_call(args, kwargs, self._traced_fn())
         entry, _, raw = self._run_counted(key, args, kwargs, leaves, entry, lambda e, a: e.run_forward(a))
         exe = entry.forward_only
         outs = entry.results(raw, leaves)
@@ -585,6 +607,8 @@ class _JitGrad(_CompiledFunction):
             if _symbolic(leaves):
                 return self.fn(*args, **kwargs)
             entry = self._entry(key, args, kwargs, leaves)
+        if entry.alias_reads and entry.reads_written_alias(leaves):
+            return self._aliased_call(args, kwargs, self.fn)
         arrays = entry.arrays(leaves)
         inputs = entry.inputs(leaves, arrays)
         wrt = tuple(i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x._requires_grad)

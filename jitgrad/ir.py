@@ -111,7 +111,7 @@ class Graph:
     rebuild the caller's argument and result structures from the flat lists."""
 
     __slots__ = ("inputs", "constants", "eqns", "outputs", "in_tree", "out_tree", "captured", "random_inputs",
-                 "writebacks", "stale_saved_value", "effects", "mask_counts")
+                 "writebacks", "stale_saved_value", "effects", "mask_counts", "alias_reads")
 
     def __init__(self, inputs: Sequence[Var], eqns: Sequence[Eqn], outputs: Sequence[Var],
                  constants: Sequence[Var] | None = None, in_tree: tuple | None = None,
@@ -124,6 +124,8 @@ class Graph:
         # call (an argument's leaf index, or a captured tensor), see tracing.py.
         self.random_inputs: list = []
         self.writebacks: list = []
+        # Arguments read after a write-back target's first in-place write (alias_reads.py).
+        self.alias_reads: tuple = ()
         # The error eager backward would raise (an in-place op changed a value saved for backward).
         self.stale_saved_value: str | None = None
         # What a traced training step does to Python state (.grad slots, guards): step_effects.py.

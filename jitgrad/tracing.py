@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import core, dtypes, prims
+from .alias_reads import reads_after_writes
 from .autograd_graph import VersionCounter, stale_saved_value
 from .core import Symbolic, TensorBase
 from .ir import Builder, Graph, Var, gc_paused
@@ -114,6 +115,7 @@ class FunctionTraceBuilder(TraceBuilder):
         self.after_call: list = []  # run after every compiled call (optimizer counters)
         self.pending: dict = {}  # scratch of traced optimizers (state made by this trace, by key)
         self.argument_ids: dict = {}  # id(tensor passed as an argument) -> its position among the inputs
+        self.first_writes: dict = {}  # id(tensor) -> (equations traced before its first in-place write, tensor)
 
     def outside(self, tensor) -> bool:
         return (tensor._version_counter.serial < self.start_serial or id(tensor) in self.adopted) \
@@ -203,6 +205,7 @@ class FunctionTraceBuilder(TraceBuilder):
         """Functionalise an in-place op: a tensor from outside the function is rebound for the rest
         of the trace (restored after it, written back by calls), and other outside tensors sharing
         its storage (e.g. its detach()) read `value` from now on too."""
+        self.first_writes.setdefault(id(tensor), (len(self.eqns), tensor))
         if id(tensor) in self.mutated or self.outside(tensor):
             if id(tensor) not in self.mutated:
                 self.mutated[id(tensor)] = (tensor, (tensor._data, tensor._requires_grad, tensor._grad_fn),
@@ -297,6 +300,11 @@ def _trace(fn: Callable, args: Sequence, kwargs: dict, static_set: set, mask_cou
     graph.mask_counts = tuple(builder.mask_sites)
     graph.writebacks = [(target, tensors[target]._version_counter.value if isinstance(target, int)
                          else bumps[id(target)]) for target, _ in writebacks]
+    writes = [builder.first_writes.get(id(tensors[target] if isinstance(target, int) else target), (0,))[0]
+              for target, _ in writebacks]
+    graph.alias_reads = reads_after_writes(graph.eqns, graph.outputs, graph.outputs[:len(out_leaves)],
+                                            in_vars, writes) \
+        if writes else ()
     for commit in builder.on_success:
         commit()
     if slots or builder.guard_fns or builder.after_call:
