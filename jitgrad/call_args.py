@@ -230,7 +230,10 @@ class LeanCall(GuardedCall):
         # The program's arguments with the fixed ones in place; draws (and buffers) filled per call.
         n_fixed = len(self.datas) + len(self.captured_datas)
         self.template = program_args
-        self.draw_slots = [(k, self.draws[i - n_fixed]) for k, i in enumerate(self.index) if i >= n_fixed]
+        # Drawn in the order the trace made them, as the full path does: a later draw may reuse what the
+        # first computed (an optimizer's hyper-parameters, optim/traced.py), whatever the program's argument order.
+        self.draw_slots = [(k, self.draws[i - n_fixed]) for i, k in sorted(
+            (i, k) for k, i in enumerate(self.index) if i >= n_fixed)]
         self.buffer_slots = [(len(self.index) + len(self.consts) + k, shape, dtype)
                              for k, (shape, dtype) in enumerate(self.prealloc)]
         self.call = entry_point(exe._fn, program_args)
