@@ -53,9 +53,9 @@ EDITS = {
 }
 
 
-def _train(edits, compiled: bool):
+def _train(edits, compiled: bool, make_opt=lambda ps: jg.optim.SGD(ps, lr=0.1, momentum=0.9)):
     model = _model()
-    opt = jg.optim.SGD(model[0].parameters(), lr=0.1, momentum=0.9)
+    opt = make_opt(model[0].parameters())
 
     def step(x, y):
         model.zero_grad()  # (also the parameters of a group added later)
@@ -73,9 +73,18 @@ def _train(edits, compiled: bool):
     return model, opt, losses
 
 
-@pytest.mark.parametrize("name", sorted(EDITS))
-def test_param_group_edits_between_compiled_steps_act_as_in_eager_mode(name):
-    (m_e, o_e, l_e), (m_c, o_c, l_c) = _train(EDITS[name], False), _train(EDITS[name], True)
+OPTIMIZERS = {"sgd": lambda ps: jg.optim.SGD(ps, lr=0.1, momentum=0.9),
+              "adamw": lambda ps: jg.optim.AdamW(ps, lr=0.1)}  # (AdamW: a step key that changes every call)
+
+
+CASES = [(o, e) for o in sorted(OPTIMIZERS) for e in sorted(EDITS)
+         if o == "sgd" or e not in ("update_momentum", "pop_then_setdefault")]  # (options of SGD)
+
+
+@pytest.mark.parametrize(("optimizer", "name"), CASES)
+def test_param_group_edits_between_compiled_steps_act_as_in_eager_mode(optimizer, name):
+    make = OPTIMIZERS[optimizer]
+    (m_e, o_e, l_e), (m_c, o_c, l_c) = _train(EDITS[name], False, make), _train(EDITS[name], True, make)
     np.testing.assert_allclose(l_c, l_e, rtol=1e-12)
     for p_e, p_c in zip(m_e.parameters(), m_c.parameters(), strict=True):
         np.testing.assert_allclose(p_c.detach().numpy(), p_e.detach().numpy(), rtol=1e-12, atol=1e-15)
