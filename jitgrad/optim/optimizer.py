@@ -213,7 +213,8 @@ class Optimizer:
     def _structure(self) -> tuple:
         """What a compiled step's trace depends on: groups, their flags, which state exists, and
         whether each group's parameters share one step key (checked before every compiled call:
-        the state part is recomputed only after something that may change it, see _epoch)."""
+        the state part is recomputed only after _epoch moved, the flags only after param_groups was
+        edited, groups.py; unchanged, the very same tuple is returned, so the guard is an identity check)."""
         if self._structure_at != self._epoch:
             self._structure_cache = self._state_structure()
             self._structure_at = self._epoch
