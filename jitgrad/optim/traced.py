@@ -37,7 +37,7 @@ class _Hypers:
             self.version = opt._groups_version_now()
             self.key = None
         p = self.first_param
-        key = opt._compiled_key(group, p, opt.state[p])
+        key = opt._compiled_key(group, p, opt._state[p])  # (not the property: read before every call)
         if key != self.key:
             dtype = self.dtype
             values = opt._hypers(group, key)
