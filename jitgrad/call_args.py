@@ -286,7 +286,7 @@ class LeanCall(GuardedCall):
         return (bumped, results, grads, checks, effects.new_grads, grad_slots, effects.after_call,
                 self.draw_slots, self.buffer_slots)
 
-    def fastest(self):
+    def _fastest(self):
         """The callable a compiled function keeps for its next calls: `_step` itself for a whole
         training step (one method call less per step), else this LeanCall."""
         return self._step if self.step is not None else self
