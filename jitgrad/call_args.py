@@ -230,7 +230,10 @@ class LeanCall(GuardedCall):
         # The program's arguments with the fixed ones in place; draws (and buffers) filled per call.
         n_fixed = len(self.datas) + len(self.captured_datas)
         self.template = program_args
-        self.draw_slots = [(k, self.draws[i - n_fixed]) for k, i in enumerate(self.index) if i >= n_fixed]
+        # Drawn in the order the trace made them, as the full path does: a later draw may reuse what the
+        # first computed (an optimizer's hyper-parameters, optim/traced.py), whatever the program's argument order.
+        self.draw_slots = [(k, self.draws[i - n_fixed]) for i, k in sorted(
+            (i, k) for k, i in enumerate(self.index) if i >= n_fixed)]
         self.buffer_slots = [(len(self.index) + len(self.consts) + k, shape, dtype)
                              for k, (shape, dtype) in enumerate(self.prealloc)]
         self.call = entry_point(exe._fn, program_args)
@@ -268,33 +271,60 @@ class LeanCall(GuardedCall):
 
     def _step_plan(self, out_slots: dict, n_writes: int) -> tuple:
         """What `_step` needs: every write-back is in place and every other output in a fresh buffer, so
-        no output is returned, compared or copied (a whole training step, lower_inplace.py)."""
+        no output is returned, compared or copied (a whole training step, lower_inplace.py). The guard's
+        storage checks come flattened into one list: (tensor, its storage, its requires_grad)."""
         n = self.n_results
         bumped = [counter for _, counter, bumps in self.writes if counter is not None for _ in range(bumps)]
         first = len(self.index) + len(self.consts)
         results = [first + out_slots[j][1] for j in range(n)]
         grads = [first + out_slots[j][1] for j in range(n + n_writes, len(out_slots))]
-        return bumped, results, grads
+        checks = [(a, d, rg) for a, d, rg in zip(self.args, self.datas, self.arg_grads, strict=True)
+                  if type(a) is not np.ndarray]
+        checks += zip(self.captured, self.captured_datas, self.captured_grad, strict=True)
+        effects = self.effects
+        grad_slots = [(slot.tensor, slot.value) for slot in effects.slots]
+        return (bumped, results, grads, checks, effects.new_grads, grad_slots, effects.after_call,
+                self.draw_slots, self.buffer_slots)
+
+    def _fastest(self):
+        """The callable a compiled function keeps for its next calls: `_step` itself for a whole
+        training step (one method call less per step), else this LeanCall."""
+        return self._step if self.step is not None else self
 
     def _step(self, args: tuple):
-        """A call of a whole training step whose outputs are all in place or in fresh buffers."""
-        self._guard(args)
-        effects = self.effects
-        if not effects.current():
+        """A call of a whole training step whose outputs are all in place or in fresh buffers: the
+        guards of `_guard` and `StepEffects.current`, then `release_grads`, the program and
+        `apply_fresh`, written out here without per-call lists beyond the program's arguments."""
+        bumped, results, grads, checks, new_grads, grad_slots, after_call, draw_slots, buffer_slots = self.step
+        mine = self.args
+        if len(args) != len(mine):
             raise _LeanCallStaleError
-        bumped, results, grads = self.step
-        effects.release_grads()
+        for a, b in zip(args, mine):
+            if a is not b:
+                raise _LeanCallStaleError
+        for t, d, rg in checks:
+            if t._data is not d or t._requires_grad is not rg:
+                raise _LeanCallStaleError
+        if core.python_state() != self.state or not self.effects.current():
+            raise _LeanCallStaleError
+        for t in new_grads:  # (release_grads: this step's zero_grad() set them to None)
+            t._grad = None
         program_args = self.template.copy()
-        for k, draw in self.draw_slots:
+        for k, draw in draw_slots:
             program_args[k] = draw()
-        for k, shape, dtype in self.buffer_slots:
+        for k, shape, dtype in buffer_slots:
             program_args[k] = np.empty(shape, dtype)
         self.call(*program_args)
         for counter in bumped:
             counter.value += 1
             counter.last_op = "an in-place op inside a compiled function"
-        effects.apply_fresh(program_args, grads)
+        for t, value in grad_slots:
+            t._grad = value
         wrap = Tensor._wrap
+        for t, k in zip(new_grads, grads):
+            t._grad = wrap(program_args[k])
+        for action in after_call:
+            action()
         if len(results) == 1:
             return self.rebuild((wrap(program_args[results[0]]),))
         return self.rebuild([wrap(program_args[k]) for k in results])

@@ -473,7 +473,7 @@ class _CompiledFunction:
         if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
                 and exe.single_program and exe.device == "cpu" and _plain(args) and self._lean_allowed(args):
             try:
-                self._lean = LeanCall(entry, exe, args, any_tensor)
+                self._lean = LeanCall(entry, exe, args, any_tensor)._fastest()
             except _LeanCallStaleError:
                 pass
         fast_key = _fast_key(args)

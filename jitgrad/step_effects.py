@@ -89,24 +89,6 @@ class StepEffects:
         for t in self.new_grads:
             t._grad = None
 
-    def apply_fresh(self, arrays: list, positions: list) -> None:
-        """`apply` for gradients the program wrote into fresh buffers of their own, `arrays[k]` for
-        k in `positions` (no copy or aliasing check needed).
-
-        >>> import jitgrad as jg
-        >>> p = jg.ones(2, requires_grad=True)
-        >>> StepEffects([], [GradSlot(p, True, None)], [], jg.Tensor._wrap).apply_fresh([np.full(2, 3.0)], [0])
-        >>> p.grad.tolist()
-        [3.0, 3.0]
-        """
-        for slot in self.slots:
-            slot.tensor._grad = slot.value
-        wrap = self._wrap
-        for t, k in zip(self.new_grads, positions):
-            t._grad = wrap(arrays[k])
-        for action in self.after_call:
-            action()
-
 
 def symbolic(tensor) -> bool:
     return tensor is not None and isinstance(tensor._data, Symbolic)

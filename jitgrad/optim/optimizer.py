@@ -14,6 +14,7 @@ from ..grad_mode import enable_grad, no_grad
 from ..nn.module import storage_moves, zero_grad_of
 from ..tensor import Tensor
 from . import fused
+from .groups import ParamGroup, ParamGroups
 from .state import OptimizerState
 
 if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
@@ -53,11 +54,15 @@ class Optimizer:
         # assumptions then.
         self._epoch = 0
         self.state = {}
-        self.param_groups: list[dict] = []
+        # Bumped by every edit of param_groups or of a group (groups.py): compiled steps re-read options then.
+        self._groups_version = [0]
+        self.param_groups = []
         self._cache: dict = {}
         self._fresh: set = set()  # ids of parameters whose lazy state a compiled step made and has not used yet
         self._structure_at = -1
         self._structure_cache = ()
+        self._flags_at = -1
+        self._structure_pair = None
         self._moves_seen = storage_moves[0]  # Module.to moves seen (fused._follow_moves)
         groups = list(params)
         if not groups:
@@ -71,7 +76,7 @@ class Optimizer:
         """Add a group: a dict with 'params' and any options that override the defaults."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
-        group = dict(param_group)
+        group = ParamGroup(self._groups_version, param_group)
         params = group.get("params")
         if isinstance(params, TensorBase):
             params = [params]
@@ -133,6 +138,27 @@ class Optimizer:
         return loss
 
     @property
+    def param_groups(self) -> list[dict]:
+        """The parameter groups: dicts of options plus 'params' (as PyTorch's), edits counted (groups.py)."""
+        return self._param_groups
+
+    @param_groups.setter
+    def param_groups(self, value: list) -> None:
+        version = self._groups_version
+        self._param_groups = ParamGroups(version, [g if isinstance(g, ParamGroup) and g._version is version
+                                                   else ParamGroup(version, g) for g in value])
+        version[0] += 1
+
+    def _groups_version_now(self) -> int | None:
+        """The count of edits of param_groups so far; None when some group's edits are not counted
+        (a plain dict put in the list directly, bypassing add_param_group): re-read it every time."""
+        version = self._groups_version
+        for g in self._param_groups:
+            if type(g) is not ParamGroup or g._version is not version:
+                return None
+        return version[0]
+
+    @property
     def state(self) -> dict:
         """Per-parameter state: {parameter: {name: tensor or counter}} (as PyTorch's)."""
         return self._state
@@ -187,11 +213,17 @@ class Optimizer:
     def _structure(self) -> tuple:
         """What a compiled step's trace depends on: groups, their flags, which state exists, and
         whether each group's parameters share one step key (checked before every compiled call:
-        the state part is recomputed only after something that may change it, see _epoch)."""
+        the state part is recomputed only after _epoch moved, the flags only after param_groups was
+        edited, groups.py; unchanged, the very same tuple is returned, so the guard is an identity check)."""
         if self._structure_at != self._epoch:
             self._structure_cache = self._state_structure()
             self._structure_at = self._epoch
-        return self._structure_cache, tuple(map(self._flag_values, self.param_groups))
+            self._structure_pair = None
+        pair = self._structure_pair
+        if pair is None or self._flags_at != self._groups_version[0] or self._flags_at is None:
+            self._flags_at = self._groups_version_now()
+            pair = self._structure_pair = (self._structure_cache, tuple(map(self._flag_values, self.param_groups)))
+        return pair
 
     def _flag_values(self, group: dict) -> tuple:
         """The group options the rule's flags come from (cheap: read before every compiled call)."""

@@ -18,25 +18,31 @@ _TENSOR_OPS = type("TensorOps", (), {"sqrt": staticmethod(prims.sqrt), "maximum"
 class _Hypers:
     """The rule's hyper-parameters for one (group, dtype) of a traced step: each name the rule
     reads becomes a runtime 0-d input. Before each call the first input's draw computes them all
-    (0-d arrays, kept while the group's options and the step key stay the same)."""
+    (0-d arrays, kept while param_groups is not edited, groups.py, and the step key stays the same)."""
 
     def __init__(self, opt, index: int, first_param, builder, dtype) -> None:
         self.opt, self.index, self.first_param, self.builder, self.dtype = opt, index, first_param, builder, dtype
         self.tensors: dict = {}
         self.arrays: dict = {}
-        self.seen = None  # (group options, step key) the arrays were computed for
+        self.group = None  # the group the arrays were computed from, at param_groups edit count `version`
+        self.version = None
+        self.key = None  # and at this step key
 
     def compute(self) -> dict:
         opt = self.opt
-        group = opt.param_groups[self.index]
+        group = self.group
+        version = opt._groups_version[0]
+        if version != self.version or self.version is None:  # options edited (a new lr): read them again
+            group = opt.param_groups[self.index]
+            self.version = opt._groups_version_now()
+            self.key = None
         p = self.first_param
-        key = opt._compiled_key(group, p, opt.state[p])
-        seen = (tuple(group.values()), key)
-        if seen != self.seen:
+        key = opt._compiled_key(group, p, opt._state[p])  # (not the property: read before every call)
+        if key != self.key:
             dtype = self.dtype
             values = opt._hypers(group, key)
             self.arrays = {name: np.asarray(values[name], dtype) for name in self.tensors}
-            self.seen = seen
+            self.group, self.key = group, key
         return self.arrays
 
     def __getitem__(self, name: str):
