@@ -135,7 +135,7 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
         return None
     datas, needs, out = saved
     # (an input that needs a gradient is floating: only those can require grad)
-    key = [prim, g.shape, dt, *needs]
+    key = [prim, prim.vjp, g.shape, dt, *needs]  # (the rule itself: a re-declared rule records afresh)
     for d in datas:
         key.append(d.shape)
         key.append(d.dtype)
