@@ -204,35 +204,19 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     # Parallel: fixed chunks, one partial per chunk, combined in order (deterministic). Each
     # chunk calls a serial helper function: Numba's parfor body does not vectorise as well as
     # a plain function (measured 2x slower per element), so the loop lives in the helper.
-    # A fixed chunk count (not the thread count) keeps results identical on every machine.
     # The helper gets views of its chunk and counts from 0: with a runtime start index Numba
     # keeps a negative-index check per access and the loop runs 3x slower.
     helper, views, hoisted = _emit_chunk_helper(w, loop, arrays, flat, body)
     call_args = ["_hi - _lo"] + [f"{v}[_lo:_hi]" for v in views] + hoisted
-    w.line("_nchunks = %d" % max(1, min(64, n // 4096)))
+    w.line(f"_nchunks = {chunk_count(n, n)}")
     for r in loop.reduces:
         acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
         w.line(f"_part_{r.array} = np.empty(_nchunks, np.{acc_dt})")
-    # The chunks are handed out from a shared counter: each task claims the next chunk until
-    # none is left. With a static split, a thread that shares its core with another process
-    # keeps the loop waiting for its half; claimed chunks let the other threads take over its
-    # share. Which thread runs a chunk never changes the result. (One task per chunk, as many
-    # as the threading layer could give a thread; tasks that start after the last chunk was
-    # taken return at once. numba.get_num_threads() here would stop Numba's disk cache.)
-    w.line("_next = np.zeros(1, np.int64)")
-    w.line("for _t in numba.prange(_nchunks):")
-    w.indent()
-    w.line("_c = lib.claim_chunk(_next)")
-    w.line("while _c < _nchunks:")
-    w.indent()
-    w.line(f"_lo = _c * {n} // _nchunks")
-    w.line(f"_hi = (_c + 1) * {n} // _nchunks")
+    _open_claimed_chunks(w, n)
     w.line(f"_r = {helper}({', '.join(call_args)})")
     for k, r in enumerate(loop.reduces):
         w.line(f"_part_{r.array}[_c] = _r[{k}]")
-    w.line("_c = lib.claim_chunk(_next)")
-    w.dedent()
-    w.dedent()
+    _close_claimed_chunks(w)
     for r in loop.reduces:
         w.line(f"{_acc_name(r)} = _part_{r.array}[0]")
         w.line("for _c in range(1, _nchunks):")
@@ -240,6 +224,51 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         w.line(combine(r.op, _acc_name(r), f"_part_{r.array}[_c]"))
         w.dedent()
         w.line(f"{_whole(w, r.array)} = {_finish(r, arrays, _acc_name(r))}")
+
+
+# A parallel loop runs as fixed chunks of at least CHUNK_MIN elements, at most MAX_CHUNKS of them:
+# the chunks do not depend on the thread count, so neither do the results (a sum's partials are
+# kept per chunk and combined in chunk order).
+MAX_CHUNKS = 64
+CHUNK_MIN = 4096
+
+
+def chunk_count(extent: int, elements: int) -> int:
+    """How many chunks a parallel loop over `extent` outer iterations of `elements` elements in all
+    is cut into: MAX_CHUNKS at most, none smaller than CHUNK_MIN elements or than one iteration.
+
+    >>> chunk_count(4_000_000, 4_000_000), chunk_count(131_072, 131_072), chunk_count(3, 3_000_000)
+    (64, 32, 3)
+    """
+    return max(1, min(MAX_CHUNKS, extent, elements // CHUNK_MIN))
+
+
+def _open_claimed_chunks(w: _Writer, extent: int) -> None:
+    """Open a parallel loop over `extent` outer iterations cut into `_nchunks` fixed chunks (a local
+    the caller sets, see chunk_count); the body written next runs chunk `_c`, iterations `_lo` to
+    `_hi` (close with _close_claimed_chunks).
+
+    The chunks are handed out from a shared counter (lib.claim_chunk, an atomic fetch-and-add): each
+    task claims the next chunk until none is left. With a static split, a thread that shares its
+    core with another process keeps the loop waiting for its share; claimed chunks let the other
+    threads take over. Which thread runs a chunk never changes the result. (One task per chunk, as
+    many as any threading layer could give a thread; tasks that start after the last chunk was
+    taken return at once. numba.get_num_threads() here would stop Numba's disk cache.)"""
+    w.line("_next = np.zeros(1, np.int64)")
+    w.line("for _t in numba.prange(_nchunks):")
+    w.indent()
+    w.line("_c = lib.claim_chunk(_next)")
+    w.line("while _c < _nchunks:")
+    w.indent()
+    w.line(f"_lo = _c * {extent} // _nchunks")
+    w.line(f"_hi = (_c + 1) * {extent} // _nchunks")
+
+
+def _close_claimed_chunks(w: _Writer) -> None:
+    """Close the loop _open_claimed_chunks opened: claim the next chunk."""
+    w.line("_c = lib.claim_chunk(_next)")
+    w.dedent()
+    w.dedent()
 
 
 def _blocked(loop: Loop, arrays: dict) -> bool:
@@ -315,13 +344,19 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
         _emit_leading_reduction(w, loop, arrays, kept, ivars, element)
         return
     opened = 0
+    claimed = parallel and bool(kept)  # the outermost kept dim runs in claimed chunks
+    if claimed:
+        w.line(f"_nchunks = {chunk_count(loop.shape[order[0]], math.prod(loop.shape))}")
+        _open_claimed_chunks(w, loop.shape[order[0]])
     for pos, d in enumerate(order):
         if pos == len(kept):
             for r in loop.reduces:
                 w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
-        rng = "numba.prange" if parallel and pos == 0 and kept else "range"
-        extent = loop_extent(loop.shape[d]) if pos == len(order) - 1 and rng == "range" else loop.shape[d]
-        w.line(f"for {ivars[d]} in {rng}({extent}):")
+        if claimed and pos == 0:
+            extent = "_lo, _hi"
+        else:
+            extent = loop_extent(loop.shape[d]) if pos == len(order) - 1 else loop.shape[d]
+        w.line(f"for {ivars[d]} in range({extent}):")
         w.indent()
         opened += 1
     if not order:  # a 0-d loop
@@ -337,6 +372,8 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
         w.line(f"{reduce_target(r)} = {_finish(r, arrays, _acc_name(r))}")
     for _ in range(opened):
         w.dedent()
+    if claimed:
+        _close_claimed_chunks(w)
 
 
 def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, ivars: list, element) -> None:
@@ -572,15 +609,22 @@ def _emit_row_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool, pre: in
         a = arrays[name]
         offset = a.view[3][2] if a.view is not None else None
         rows.append(f"{name}_rows[_r]" if offset is None else f"{name}_rows[_r, {offset}:{offset + width}]")
-    w.line(f"for _r in {'numba.prange' if parallel else 'range'}({pre}):")
+    # a statement reading its own target sums over the loop (trig_versions' large-argument
+    # flag): each row's helper starts it at 0 and returns its part
+    carried = [st.target for st in loop.stmts if re.search(rf"\b{re.escape(st.target)}\b", st.expr)]
+    if parallel:  # (rows in claimed chunks; the flag's parts kept per chunk, summed after the loop)
+        w.line(f"_nchunks = {chunk_count(pre, n)}")
+        if len(carried) == 1:
+            w.line(f"_part_{carried[0]} = np.zeros(_nchunks, np.int64)")
+        _open_claimed_chunks(w, pre)
+        w.line("for _r in range(_lo, _hi):")
+    else:
+        w.line(f"for _r in range({pre}):")
     w.indent()
     # (each row runs in a serial helper: a plain function's loop over 1-D C arrays vectorises,
     # a parfor body or a loop over views inside the program measured 2x slower)
     helper = f"_rows{len(w.helpers)}"
     hoisted = [ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)]
-    # a statement reading its own target sums over the loop (trig_versions' large-argument
-    # flag): each row's helper starts it at 0 and returns its part
-    carried = [st.target for st in loop.stmts if re.search(rf"\b{re.escape(st.target)}\b", st.expr)]
     h = _Writer()
     h.depth = 0
     h.line("@_serial")
@@ -595,8 +639,15 @@ def _emit_row_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool, pre: in
     h.line(f"return {carried[0]}" if len(carried) == 1 else "return 0")
     w.helpers.append("\n".join(h.lines))
     call = f"{helper}({', '.join(rows + hoisted)})"
-    w.line(f"{carried[0]} += {call}" if len(carried) == 1 else call)
+    if len(carried) == 1 and parallel:
+        w.line(f"_part_{carried[0]}[_c] += {call}")
+    else:
+        w.line(f"{carried[0]} += {call}" if len(carried) == 1 else call)
     w.dedent()
+    if parallel:
+        _close_claimed_chunks(w)
+        if len(carried) == 1:
+            w.line(f"{carried[0]} += _part_{carried[0]}.sum()")
 
 
 def _written(step) -> list[str]:

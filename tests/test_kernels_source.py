@@ -123,6 +123,74 @@ def test_parallel_chunks_are_claimed_from_a_shared_counter():
     assert s2 == s1
 
 
+def _on_one_and_all_threads(fn, *args):
+    """fn(*args) on one thread and on all of them (copies of the first results)."""
+    import numba
+
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        first = [np.array(v) for v in fn(*args)]
+    finally:
+        numba.set_num_threads(threads)
+    return first, fn(*args)
+
+
+def _only_claimed_pranges(text):
+    """Every parallel loop of a generated text runs claimed chunks (no static prange over the data)."""
+    import re
+
+    found = re.findall(r"numba\.prange\(([^)]*)\)", text)
+    return bool(found) and set(found) == {"_nchunks"} and text.count("lib.claim_chunk(_next)") == 2 * len(found)
+
+
+def test_nested_parallel_loops_claim_chunks_of_their_outer_dim():
+    """A broadcasting loop with a row sum and a sin (a large argument makes the exact version run
+    again) runs its outer dim in claimed chunks; results match NumPy and do not depend on the
+    thread count."""
+    rows, cols = 1000, 40  # (9 chunks)
+    x = RNG.standard_normal((rows, cols)).astype(np.float32)
+    b = RNG.standard_normal(cols).astype(np.float32)
+    x[rows - 1, 3] = 1e6  # (in the last chunk: the fast version's flag must reach the rerun)
+    loop = Loop((rows, cols), (Load("p", "x"), Load("q", "b")), (Stmt("t", "vm.sin_f32(p) * q"),),
+                stores=(Store("y", "t"),), reduces=(Reduce("s", "sum", "t", (1,)),))
+    fn = _compile("par_nested_claim", [Array("x", (rows, cols), "float32"), Array("b", (cols,), "float32")],
+                  ["y", "s"], [Array("y", (rows, cols), "float32"), Array("s", (rows,), "float32")], [loop],
+                  threshold=1)
+    assert _only_claimed_pranges(fn.source) and "_nchunks = 9" in fn.source
+    (y1, s1), (y2, s2) = _on_one_and_all_threads(fn, x, b)
+    want = np.sin(x.astype(np.float64)) * b
+    np.testing.assert_allclose(y2, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s2, want.sum(1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(y2, y1)
+    np.testing.assert_array_equal(s2, s1)
+
+
+def test_parallel_row_loops_claim_chunks_of_rows():
+    """A loop writing into a window of a cat's output runs row by row in claimed chunks; the
+    large-argument flag of its sin is kept per chunk and still triggers the exact rerun."""
+    rows, cols = 1031, 24  # (6 chunks)
+    x = RNG.standard_normal((rows, cols)).astype(np.float32)
+    x[rows - 1, 5] = 1e6
+    window = Array("y", (rows, cols), "float32", ("P", f":, {cols}:", False, (rows, 2 * cols, cols, cols)))
+    loop = Loop((rows, cols), (Load("p", "x"),), (Stmt("t", "vm.sin_f32(p) + p"),), stores=(Store("y", "t"),))
+    fn = _compile("par_rows_claim", [Array("x", (rows, cols), "float32")], ["P"],
+                  [Array("P", (rows, 2 * cols), "float32"), window], [loop], threshold=1)
+    assert "_rows0" in fn.source and _only_claimed_pranges(fn.source) and "_nchunks = 6" in fn.source
+    (p1,), (p2,) = _on_one_and_all_threads(fn, x)
+    np.testing.assert_allclose(p2[:, cols:], np.sin(x.astype(np.float64)) + x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(p2[:, cols:], p1[:, cols:])
+
+
+def test_chunk_count_is_fixed_by_the_loop_not_the_threads():
+    from jitgrad._kernels import source
+
+    assert source.chunk_count(4_000_000, 4_000_000) == source.MAX_CHUNKS
+    assert source.chunk_count(8191, 8191) == 1
+    assert source.chunk_count(5, 10_000_000) == 5  # (at most one chunk per outer iteration)
+    assert source.chunk_count(1000, 131_072) == 131_072 // source.CHUNK_MIN
+
+
 def test_claim_chunk_hands_out_each_number_once():
     """claim_chunk is an atomic fetch-and-increment: threads racing for 10,000 numbers get each
     exactly once."""
