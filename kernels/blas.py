@@ -100,6 +100,21 @@ def in_place_layout(x):
 
 
 @numba.njit(cache=True)
+def computes_transpose(m, n, k, ta, tb):
+    """Whether a product out[m, n] = a @ b is faster computed as out^T = b^T a^T (then copied into
+    out): for a layer's x @ W.T (rows of x and W contiguous) with few rows, a long inner dimension
+    and more columns than rows. Measured with OpenBLAS 0.3.31 (Haswell kernels, 1 thread): x[16,
+    1000] @ W.T[1000, 100] 57 -> 50 us, [8, 2048] @ [2048, 512] 414 -> 306 us, [1, 1000] @ [1000,
+    100] 34 -> 24 us; [4, 1000] @ [1000, 256] and [32, 512] @ [512, 4096] the same; 128 rows or
+    inner dimensions of 64 and 100 were slower, so they are left alone.
+
+    >>> computes_transpose(16, 100, 1000, 0, 1), computes_transpose(128, 256, 512, 0, 1)
+    (True, False)
+    """
+    return ta == 0 and tb == 1 and m <= 32 and m < n and k >= 512
+
+
+@numba.njit(cache=True)
 def _gemm_into(a, ta, lda, b, tb, ldb, out):
     m, n = out.shape
     k = a.shape[1]
@@ -107,6 +122,11 @@ def _gemm_into(a, ta, lda, b, tb, ldb, out):
         return
     if k == 0:
         out[...] = 0
+        return
+    if computes_transpose(m, n, k, ta, tb):  # (out^T = b^T a^T: each operand read with the other flag)
+        tmp = np.empty((n, m), out.dtype)
+        _xgemm(1 - ta, 1 - tb, m, n, k, 1.0, a, 0, lda, b, 0, ldb, 0.0, tmp, 0, m)
+        out[...] = tmp.T
         return
     _xgemm(tb, ta, n, m, k, 1.0, b, 0, ldb, a, 0, lda, 0.0, out, 0, n)
 

@@ -408,3 +408,23 @@ def rows_source(step: Call, arrays: dict[str, Array]) -> str:
         return f"{o} = lib.moments_rows({rows}, {correction!r}, {take_sqrt}).reshape({tuple(out.shape)!r})"
     p = "np.inf" if extra == float("inf") else repr(float(extra))
     return f"{o} = lib.norm_rows({rows}, {p}).reshape({tuple(out.shape)!r})"
+
+
+def _cache_calls_on_disk() -> None:
+    """Key the disk cache of this module's functions, and of the modules whose functions call
+    another module's (blas: matmul; conv: blas.gemm), on the sources they call too: Numba checks
+    a function's own file only, so an edit to kernels/blas.py left lib.matmul2d's old machine code
+    in use (kernels.cache.cache_on_disk)."""
+    import sys
+
+    from numba.core.registry import CPUDispatcher
+
+    from . import cache, source_deps
+    stamp = source_deps.dependency_digest(f"from {source_deps.PACKAGE} import library\n")
+    modules = (sys.modules[__name__], blas, conv)
+    cache.cache_on_disk([value for module in modules for value in vars(module).values()
+                         if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.__name__
+                         and value._cache is not None and type(value._cache).__name__ != "NullCache"], stamp)
+
+
+_cache_calls_on_disk()

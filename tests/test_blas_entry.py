@@ -30,6 +30,10 @@ def _operands(dtype):
     yield "one row", a[:1], b
     yield "one column", a, b[:, 1:2]
     yield "one row of a window", wide_a[2:3, 1:8], b
+    x, w = rng.standard_normal((3, 600)).astype(dtype), rng.standard_normal((20, 600)).astype(dtype)
+    assert blas.computes_transpose(3, 20, 600, 0, 1)
+    yield "x @ W.T computed as (W @ x.T).T", x, w.T
+    yield "the same from a window of x", rng.standard_normal((3, 700)).astype(dtype)[:, 50:650], w.T
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
