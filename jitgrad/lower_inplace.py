@@ -70,7 +70,7 @@ def pass_buffers(program: Program, names: set[str]) -> tuple[Program, set[str]]:
     """
     temps = {t.name: t for t in program.temporaries}
     done = {n for n in names if n in temps and temps[n].view is None
-            and program.outputs.count(n) == 1 and all(n not in _writes(st) or _fills_existing(st)
+            and program.outputs.count(n) == 1 and all(n not in _writes(st) or _fills_existing(st, temps[n])
                                                       for st in program.steps)}
     if not done:
         return program, done
@@ -80,11 +80,14 @@ def pass_buffers(program: Program, names: set[str]) -> tuple[Program, set[str]]:
         preallocated=program.preallocated + tuple(temps[n] for n in sorted(done))), done
 
 
-def _fills_existing(step) -> bool:
-    """`step` writes into a buffer allocated before it (a fused loop, or a concatenation whose
-    inputs were written into their slices of the buffer: kernels.indexed.cat_source's `exists`),
-    so that buffer may be one the caller passes; other library calls allocate their own result."""
-    return isinstance(step, Loop) or (step.op == "cat" and bool(step.params[2]))
+def _fills_existing(step, out) -> bool:
+    """`step` writes `out` into a buffer allocated before it (a fused loop, a concatenation whose
+    inputs were written into their slices of the buffer: kernels.indexed.cat_source's `exists`, or
+    a matrix product, which BLAS writes into a buffer it is given: kernels.library.into_source), so
+    that buffer may be one the caller passes; other library calls allocate their own result."""
+    if isinstance(step, Loop):
+        return True
+    return (step.op == "cat" and bool(step.params[2])) or (step.op == "matmul" and len(out.shape) == 2)
 
 
 def _writes(step) -> set[str]:

@@ -8,7 +8,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from . import conv, indexed, masks, scans
+from . import blas, blas_entry, conv, indexed, masks, scans
 from .conv import adaptive_max_pool2d_indices, conv2d, conv2d_input_grad, conv2d_weight_grad, max_pool2d_indices
 from .extents import runtime_extent  # noqa: F401 (generated loops call lib.runtime_extent)
 from .masks import count_true, mask_scatter, mask_select  # noqa: F401 (generated code calls lib.count_true)
@@ -153,10 +153,41 @@ def add_into(dst, src):
     _add_rows(dst, src)
 
 
+def _blas_matrices(*arrays) -> bool:
+    """Whether kernels.blas.matmul takes these operand types (float32 or float64 matrices of one dtype)."""
+    return all(isinstance(t, types.Array) and t.ndim == 2 and t.dtype == arrays[0].dtype for t in arrays) \
+        and str(arrays[0].dtype) in blas_entry.SYMBOLS
+
+
+def _product(a, b):
+    """a @ b (compiled: the overload below; this body runs where generated code runs as Python)."""
+    return np.dot(a, b)
+
+
+@overload(_product)
+def _product_overload(a, b):
+    if _blas_matrices(a, b):
+        return lambda a, b: blas.matmul(a, b)
+    return lambda a, b: np.dot(a, b)
+
+
+def _product_into(a, b, out):
+    """out[...] = a @ b (compiled: the overload below; this body runs where generated code runs as Python)."""
+    np.dot(a, b, out)
+
+
+@overload(_product_into)
+def _product_into_overload(a, b, out):
+    if _blas_matrices(a, b, out):
+        return lambda a, b, out: blas.matmul_into(a, b, out)
+    return lambda a, b, out: np.dot(a, b, out)
+
+
 @numba.njit(cache=True)
 def matmul2d(a, b):
-    """Matrix/vector products through BLAS (np.dot; C- or F-ordered operands)."""
-    return np.dot(a, b)
+    """Matrix/vector products through BLAS: float matrices through kernels.blas.matmul (operands
+    read in place, transposed views included), other products through np.dot."""
+    return _product(a, b)
 
 
 @numba.njit(cache=True)
@@ -164,7 +195,7 @@ def matmul2d_into(a, b, out):
     """out[...] = a @ b for matrices, written by BLAS straight into `out` (C-contiguous, of the
     product's shape and dtype): one batch element of a batched product, with no temporary
     product to copy element by element (copy_into ran at ~8 ns an element, 5x the GEMM)."""
-    np.dot(a, b, out)
+    _product_into(a, b, out)
 
 
 @numba.njit(cache=True)
@@ -217,6 +248,21 @@ def add_rows(out, rows, values):
 
 
 OPS = ("matmul", "transpose_view", "permute", "reshape", "getitem_basic", "unindex_basic")
+
+
+def into_source(step: Call, arrays: dict[str, Array]) -> str | None:
+    """The line of a library call that writes into its output's existing buffer (an argument of
+    the program: one its caller passes, see jitgrad/lower_inplace.py), or None when the op always
+    allocates its own result. So far: matrix products (BLAS writes the product in place).
+
+    >>> arrays = {n: Array(n, (2, 2), "float64") for n in ("in0", "in1", "a2")}
+    >>> into_source(Call("matmul", ("in0", "in1"), "a2"), arrays)
+    'lib.matmul2d_into(in0, in1, a2)'
+    """
+    if step.op == "matmul" and len(arrays[step.output].shape) == 2:
+        a, b = step.inputs
+        return f"lib.matmul2d_into({a}, {b}, {step.output})"
+    return None
 
 
 def call_source(step: Call, arrays: dict[str, Array]) -> str:
@@ -362,3 +408,23 @@ def rows_source(step: Call, arrays: dict[str, Array]) -> str:
         return f"{o} = lib.moments_rows({rows}, {correction!r}, {take_sqrt}).reshape({tuple(out.shape)!r})"
     p = "np.inf" if extra == float("inf") else repr(float(extra))
     return f"{o} = lib.norm_rows({rows}, {p}).reshape({tuple(out.shape)!r})"
+
+
+def _cache_calls_on_disk() -> None:
+    """Key the disk cache of this module's functions, and of the modules whose functions call
+    another module's (blas: matmul; conv: blas.gemm), on the sources they call too: Numba checks
+    a function's own file only, so an edit to kernels/blas.py left lib.matmul2d's old machine code
+    in use (kernels.cache.cache_on_disk)."""
+    import sys
+
+    from numba.core.registry import CPUDispatcher
+
+    from . import cache, source_deps
+    stamp = source_deps.dependency_digest(f"from {source_deps.PACKAGE} import library\n")
+    modules = (sys.modules[__name__], blas, conv)
+    cache.cache_on_disk([value for module in modules for value in vars(module).values()
+                         if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.__name__
+                         and value._cache is not None and type(value._cache).__name__ != "NullCache"], stamp)
+
+
+_cache_calls_on_disk()

@@ -466,7 +466,8 @@ def emit_steps(w: _Writer, program: Program, parallel_threshold: int) -> None:
         if isinstance(step, Loop):
             _emit_loop(w, step, arrays, parallel_threshold)
         elif isinstance(step, Call):
-            text = _scalar_call(w, step, arrays) or library.call_source(step, arrays)
+            into = library.into_source(step, arrays) if step.output in allocated else None
+            text = into or _scalar_call(w, step, arrays) or library.call_source(step, arrays)
             # A call may be several lines (an indexed loop); the first carries the origin.
             for k, line in enumerate(text.split("\n")):
                 w.line(line, step.origin if k == 0 else "")

@@ -353,3 +353,17 @@ def test_the_progress_line_is_rewritten_in_place_on_a_terminal(monkeypatch):
     text = screen.getvalue()
     assert text.count("\n") == 1 and text.endswith("\n")  # one line, finished once
     assert "\r[jitgrad] compiling step: 2/3 programs" in text and "compiled step: 3 programs" in text
+
+
+def test_library_functions_are_stamped_with_the_sources_they_call(tmp_path):
+    """lib.matmul2d links kernels.blas's code into its cached machine code: its disk cache (and
+    blas's and conv's) is valid only for the sources library.py imports, blas.py included."""
+    from jitgrad._kernels import blas, conv, library, source_deps
+    text = f"from {source_deps.PACKAGE} import library\n"
+    stamp = source_deps.dependency_digest(text)
+    for fn in (library.matmul2d, blas.gemm, blas.matmul, conv.conv2d):
+        assert fn._cache._cache_file._source_stamp[1] == stamp, fn
+    same, edited = (_copy_kernels(tmp_path / name) for name in ("same", "edited"))
+    _edit(edited / "blas.py", '"""', '"""Edited. ')
+    assert source_deps.dependency_digest(text, same) == stamp
+    assert source_deps.dependency_digest(text, edited) != stamp

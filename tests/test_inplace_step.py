@@ -8,7 +8,7 @@ import pytest
 
 import jitgrad as jg
 from jitgrad._kernels import cpu
-from jitgrad._kernels.spec import Array, Load, Loop, Program, Store
+from jitgrad._kernels.spec import Array, Call, Load, Loop, Program, Store
 from jitgrad.lower_inplace import pass_buffers, write_in_place
 
 
@@ -138,3 +138,51 @@ def test_in_place_needs_a_matching_input():
     p = Program("f_none", (_arr("in0"), _arr("in1", 3)), ("a1", "a1"), (_arr("a1"),), (loop,))
     assert write_in_place(p, {"a1": "in1"})[1] == set()  # another shape; and returned twice
     assert pass_buffers(p, {"a1"})[1] == set()
+
+
+def test_matrix_product_fills_a_caller_buffer():
+    """BLAS writes a product into the buffer the caller passes (kernels.library.into_source)."""
+    mat = Array("a2", (2, 3), "float64")
+    p = Program("f_mm", (Array("in0", (2, 4), "float64"), Array("in1", (4, 3), "float64")), ("a2",), (mat,),
+                (Call("matmul", ("in0", "in1"), "a2"),))
+    q, filled = pass_buffers(p, {"a2"})
+    assert filled == {"a2"} and q.outputs == () and [a.name for a in q.preallocated] == ["a2"]
+    compiled = cpu.compile_program(q)
+    assert "lib.matmul2d_into(in0, in1, a2)" in compiled.source
+    x, y, out = np.arange(8.0).reshape(2, 4), np.arange(12.0).reshape(4, 3), np.full((2, 3), np.nan)
+    compiled.fn(x, y, out)
+    np.testing.assert_array_equal(out, x @ y)
+    vec = Program("f_mv", (Array("in0", (2, 4), "float64"), _arr("in1")), ("a2",), (Array("a2", (2,), "float64"),),
+                  (Call("matmul", ("in0", "in1"), "a2"),))
+    assert pass_buffers(vec, {"a2"})[1] == set()  # (a matrix-vector product allocates its own result)
+
+
+def test_mlp_step_returns_nothing_and_matches_eager():
+    """An MLP's whole SGD step: its weight gradients are products, filled in caller buffers, so the
+    program returns nothing (LeanCall's step path) and every value is eager mode's."""
+    rng = np.random.default_rng(5)
+    x, t = jg.tensor(rng.standard_normal((4, 6))), jg.tensor(rng.standard_normal((4, 2)))
+    init = [rng.standard_normal(s) for s in ((3, 6), (3,), (2, 3), (2,))]
+
+    def train(compiled: bool):
+        params = [jg.tensor(v.copy(), requires_grad=True) for v in init]
+        opt = jg.optim.SGD(params, lr=0.1)
+
+        def step(x, t):
+            opt.zero_grad()
+            w1, b1, w2, b2 = params
+            loss = ((jg.relu(x @ w1.t() + b1) @ w2.t() + b2 - t) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        fn = jg.jit(step) if compiled else step
+        losses = [float(fn(x, t)) for _ in range(4)]
+        return losses, params, fn
+    le, pe, _ = train(False)
+    lc, pc, fn = train(True)
+    np.testing.assert_allclose(lc, le, rtol=1e-12)
+    for a, b in zip(pc, pe, strict=True):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
+    source = fn.executable(x, t).source()
+    assert "return 0" in source and source.count("lib.matmul2d_into(") == 2  # (the two weight gradients)
