@@ -213,7 +213,8 @@ class LeanCall(GuardedCall):
     training-step loop): the guards that matter, the input arrays gathered without conversion,
     the compiled overload's own entry point (no type dispatch), write-backs and `.grad` slots.
     Anything unusual -- another argument, a replaced storage, changed Python state -- raises
-    _LeanCallStaleError and the full path runs (and rebuilds this)."""
+    _LeanCallStaleError and the full path runs (and rebuilds this). A whole training step (`step`
+    set) is called through `lean_step.LeanStep`, made from this."""
 
     __slots__ = ("entry_guards", "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects",
                  "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots", "slots",
@@ -270,7 +271,7 @@ class LeanCall(GuardedCall):
         return arrays
 
     def _step_plan(self, out_slots: dict, n_writes: int) -> tuple:
-        """What `_step` needs: every write-back is in place and every other output in a fresh buffer, so
+        """What `lean_step.LeanStep` needs: every write-back is in place and every other output in a fresh buffer, so
         no output is returned, compared or copied (a whole training step, lower_inplace.py). The guard's
         storage checks come flattened into one list: (tensor, its storage, its requires_grad)."""
         n = self.n_results
@@ -286,49 +287,6 @@ class LeanCall(GuardedCall):
         return (bumped, results, grads, checks, effects.new_grads, grad_slots, effects.after_call,
                 self.draw_slots, self.buffer_slots)
 
-    def _fastest(self):
-        """The callable a compiled function keeps for its next calls: `_step` itself for a whole
-        training step (one method call less per step), else this LeanCall."""
-        return self._step if self.step is not None else self
-
-    def _step(self, args: tuple):
-        """A call of a whole training step whose outputs are all in place or in fresh buffers: the
-        guards of `_guard` and `StepEffects.current`, then `release_grads`, the program and
-        `apply_fresh`, written out here without per-call lists beyond the program's arguments."""
-        bumped, results, grads, checks, new_grads, grad_slots, after_call, draw_slots, buffer_slots = self.step
-        mine = self.args
-        if len(args) != len(mine):
-            raise _LeanCallStaleError
-        for a, b in zip(args, mine):
-            if a is not b:
-                raise _LeanCallStaleError
-        for t, d, rg in checks:
-            if t._data is not d or t._requires_grad is not rg:
-                raise _LeanCallStaleError
-        if core.python_state() != self.state or not self.effects.current():
-            raise _LeanCallStaleError
-        for t in new_grads:  # (release_grads: this step's zero_grad() set them to None)
-            t._grad = None
-        program_args = self.template.copy()
-        for k, draw in draw_slots:
-            program_args[k] = draw()
-        for k, shape, dtype in buffer_slots:
-            program_args[k] = np.empty(shape, dtype)
-        self.call(*program_args)
-        for counter in bumped:
-            counter.value += 1
-            counter.last_op = "an in-place op inside a compiled function"
-        for t, value in grad_slots:
-            t._grad = value
-        wrap = Tensor._wrap
-        for t, k in zip(new_grads, grads):
-            t._grad = wrap(program_args[k])
-        for action in after_call:
-            action()
-        if len(results) == 1:
-            return self.rebuild((wrap(program_args[results[0]]),))
-        return self.rebuild([wrap(program_args[k]) for k in results])
-
     def _all_outputs(self, outs, program_args: list) -> list:
         """Every output of the graph: those the program returned, and those it wrote in place or
         into the buffers it was passed."""
@@ -342,8 +300,6 @@ class LeanCall(GuardedCall):
         return full
 
     def __call__(self, args: tuple):
-        if self.step is not None:
-            return self._step(args)
         self._guard(args)
         if self.effects is not None:
             if not self.effects.current():

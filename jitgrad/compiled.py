@@ -47,6 +47,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
 from .lean_grad import LeanGradCall
+from .lean_step import LeanStep
 from .prims_mask import MaskCountChangedError
 from .tensor import Tensor
 from .tracing import TracingError, trace
@@ -473,7 +474,8 @@ class _CompiledFunction:
         if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
                 and exe.single_program and exe.device == "cpu" and _plain(args) and self._lean_allowed(args):
             try:
-                self._lean = LeanCall(entry, exe, args, any_tensor)._fastest()
+                lean = LeanCall(entry, exe, args, any_tensor)
+                self._lean = LeanStep(lean) if lean.step is not None else lean
             except _LeanCallStaleError:
                 pass
         fast_key = _fast_key(args)

@@ -189,7 +189,7 @@ class Optimizer:
         """What _advance would return for the coming compiled step, without counting it."""
         return ()
 
-    def _after_compiled_step(self, group: dict, params: list) -> None:
+    def _after_compiled_step(self, params: list) -> None:
         """Count a compiled step of `params` (what _advance counts in eager steps)."""
 
     def _flags(self, group: dict) -> dict:

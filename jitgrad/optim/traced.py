@@ -8,6 +8,8 @@ needs are made while tracing and kept once the trace succeeded.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import prims
@@ -45,15 +47,18 @@ class _Hypers:
             self.group, self.key = group, key
         return self.arrays
 
+    def first(self, name: str) -> np.ndarray:
+        """The draw of the first input: all the arrays computed (when needed), `name`'s returned."""
+        return self.compute()[name]
+
+    def later(self, name: str) -> np.ndarray:
+        """The draw of any other input: computed by the first one's."""
+        return self.arrays[name]
+
     def __getitem__(self, name: str):
         t = self.tensors.get(name)
         if t is None:
-            if not self.tensors:
-                def make(name=name):
-                    return self.compute()[name]
-            else:
-                def make(name=name):
-                    return self.arrays[name]
+            make = functools.partial(self.later if self.tensors else self.first, name)
             self.tensors[name] = None
             t = self.tensors[name] = self.builder.runtime_scalar(self.dtype, make)
         return t
@@ -129,7 +134,7 @@ def _trace_group(opt, builder, index: int, group: dict, params: list) -> None:
         builder.update(p, new_p, "optimizer.step")
         for n, value in new_state.items():
             builder.update(state[n], value, None)
-    builder.after_call.append(lambda: opt._after_compiled_step(opt.param_groups[index], params))
+    builder.after_call.append(functools.partial(opt._after_compiled_step, params))
 
 
 def _commit(builder, opt, p, state: dict, names: list, fresh: bool) -> None:
