@@ -475,7 +475,7 @@ class _CompiledFunction:
                 and exe.single_program and exe.device == "cpu" and _plain(args) and self._lean_allowed(args):
             try:
                 lean = LeanCall(entry, exe, args, any_tensor)
-                self._lean = LeanStep(lean) if lean.step is not None else lean
+                self._lean = LeanStep(lean).run if lean.step is not None else lean
             except _LeanCallStaleError:
                 pass
         fast_key = _fast_key(args)

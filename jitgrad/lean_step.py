@@ -45,101 +45,101 @@ _FREE_ARRAY = 2  # an array held by its tensor only (the attribute read and the 
 class LeanStep:
     """One whole-step signature called again with the same argument objects (see the module doc).
     Built from the LeanCall of a program whose write-backs are all in place and whose other outputs
-    (the function's results, new `.grad` values) all go into caller buffers."""
+    (the function's results, new `.grad` values) all go into caller buffers.
 
-    __slots__ = ("args", "checks", "epoch", "dtype", "guards", "template", "draw_slots", "scratch", "call",
-                 "bumped", "grad_plan", "grad_refs", "grad_slots", "after_call", "outputs", "rebuild", "n_args",
-                 "__weakref__")
+    The call is one function generated for this plan (`run`; its text is `source`): the guards,
+    slots and actions of the plan written out one per line, each constant a global of its own, so
+    that a call runs no loop, tuple unpacking or attribute lookup of the plan (this halves the
+    Python time of a small step). The compiled function keeps `run` itself; `run.plan` is this.
+    """
+
+    __slots__ = ("names", "source", "run", "__weakref__")
 
     def __init__(self, lean: LeanCall) -> None:
         bumped, results, grads, checks, new_grads, grad_slots, after_call, draw_slots, buffer_slots = lean.step
-        self.args = lean.args
-        self.n_args = len(lean.args)
-        self.checks = checks
-        self.epoch, self.dtype = lean.state  # (core.python_state() at the snapshot)
-        self.guards = lean.effects.guards
-        self.template = lean.template
-        self.draw_slots = draw_slots
         outputs = {k: (shape, dtype) for k, shape, dtype in buffer_slots}
-        self.scratch = [(k, shape, dtype) for k, shape, dtype in buffer_slots if k not in results and k not in grads]
-        self.call = lean.call
-        self.bumped = bumped
-        self.grad_plan = [(t, k, *outputs[k]) for t, k in zip(new_grads, grads, strict=True)]
-        self.grad_refs = [_dead] * len(grads)  # weak references to the arrays of the gradients this plan made
-        self.grad_slots = grad_slots
-        self.after_call = after_call
-        # per result: (its buffer slot, [two tensors taking turns] or None when it is too large, shape, dtype)
-        self.outputs = [(k, [] if _numel(outputs[k][0]) <= ROTATE_MAX_ELEMENTS else None, *outputs[k])
-                        for k in results]
-        self.rebuild = lean.rebuild
-
-    def __call__(self, args: tuple):
-        mine = self.args
-        if len(args) != self.n_args:
-            raise _LeanCallStaleError
-        for a, b in zip(args, mine):
-            if a is not b:
-                raise _LeanCallStaleError
-        for t, d, rg in self.checks:
-            if t._data is not d or t._requires_grad is not rg:
-                raise _LeanCallStaleError
-        if core.module_epoch[0] != self.epoch or dtypes._default_float[0] != self.dtype:
-            raise _LeanCallStaleError
-        for fn, value in self.guards:  # (StepEffects.current)
-            now = fn()
-            if now is not value and (type(now) is not tuple or now != value):
-                raise _LeanCallStaleError
-        program_args = self.template.copy()
-        for k, draw in self.draw_slots:
-            program_args[k] = draw()
-        for k, shape, dtype in self.scratch:
-            program_args[k] = np.empty(shape, dtype)
-        kept = []  # per new gradient: last step's tensor, now holding this step's gradient, or None
-        refs = self.grad_refs
-        i = 0
-        for t, k, shape, dtype in self.grad_plan:
-            g = t._grad
-            t._grad = None  # (this step's zero_grad(): freed unless reused)
-            if g is not None and _refs(g) == _FREE_GRAD and g._data is refs[i]() and _reusable(g):
-                program_args[k] = g._data
-                kept.append(g)
+        names = {"Stale": _LeanCallStaleError, "np": np, "wrap": Tensor._wrap, "weak": weakref.ref,
+                 "refcount": _refs, "reusable": _reusable, "epoch_cell": core.module_epoch,
+                 "dtype_cell": dtypes._default_float, "template": lean.template, "call": lean.call,
+                 "rebuild": lean.rebuild, "grad_refs": [_dead] * len(grads)}
+        epoch, dtype = lean.state  # (core.python_state() at the snapshot)
+        names.update(epoch=epoch, dtype=dtype)
+        n_args = len(lean.args)
+        lines = ["def run(args):",
+                 f"    if len(args) != {n_args}:",
+                 "        raise Stale"]
+        if n_args:
+            lines.append(f"    {''.join(f'a{i}, ' for i in range(n_args))}= args")
+        same = [f"a{i} is not arg{i}" for i in range(n_args)]
+        same += [f"t{i}._data is not d{i} or t{i}._requires_grad is not r{i}" for i in range(len(checks))]
+        same.append("epoch_cell[0] != epoch or dtype_cell[0] != dtype")
+        lines += ["    if " + (" \\\n            or ".join(same)) + ":", "        raise Stale"]
+        names.update({f"arg{i}": a for i, a in enumerate(lean.args)})
+        for i, (t, d, rg) in enumerate(checks):
+            names.update({f"t{i}": t, f"d{i}": d, f"r{i}": rg})
+        for i, (fn, value) in enumerate(lean.effects.guards):  # (StepEffects.current)
+            names.update({f"guard{i}": fn, f"value{i}": value})
+            lines += [f"    now = guard{i}()",
+                      f"    if now is not value{i} and (type(now) is not tuple or now != value{i}):",
+                      "        raise Stale"]
+        lines.append("    program_args = template.copy()")
+        for i, (k, draw) in enumerate(draw_slots):
+            names[f"draw{i}"] = draw
+            lines.append(f"    program_args[{k}] = draw{i}()")
+        for i, (k, shape, dtype) in enumerate(buffer_slots):
+            if k not in results and k not in grads:
+                names.update({f"shape{i}": shape, f"dtype{i}": dtype})
+                lines.append(f"    program_args[{k}] = np.empty(shape{i}, dtype{i})")
+        for i, (t, k) in enumerate(zip(new_grads, grads, strict=True)):
+            names.update({f"p{i}": t, f"grad_shape{i}": outputs[k][0], f"grad_dtype{i}": outputs[k][1]})
+            lines += [f"    g{i} = p{i}._grad",
+                      f"    p{i}._grad = None  # (this step's zero_grad(): freed unless reused)",
+                      f"    if g{i} is not None and refcount(g{i}) == {_FREE_GRAD} and g{i}._data is grad_refs[{i}]() "
+                      f"and reusable(g{i}):",
+                      f"        program_args[{k}] = g{i}._data",
+                      "    else:",
+                      f"        g{i} = None",
+                      f"        program_args[{k}] = np.empty(grad_shape{i}, grad_dtype{i})"]
+        for i, k in enumerate(results):
+            shape, dtype = outputs[k]
+            names.update({f"out_shape{i}": shape, f"out_dtype{i}": dtype})
+            if _numel(shape) > ROTATE_MAX_ELEMENTS:
+                lines.append(f"    out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))")
             else:
-                program_args[k] = np.empty(shape, dtype)
-                kept.append(None)
-            i += 1
-        results = []
-        for k, pair, shape, dtype in self.outputs:
-            out = None
-            if pair is not None:
-                for held in pair:
-                    if _refs(held) == _FREE_OUTPUT and _reusable(held):
-                        out = held
-                        break
-            if out is None:
-                out = Tensor._wrap(np.empty(shape, dtype))
-                if pair is not None:
-                    if len(pair) == 2:
-                        del pair[0]
-                    pair.append(out)
-            program_args[k] = out._data
-            results.append(out)
-        self.call(*program_args)
-        for counter in self.bumped:
-            counter.value += 1
-            counter.last_op = "an in-place op inside a compiled function"
-        for t, value in self.grad_slots:
-            t._grad = value
-        i = 0
-        for t, k, _, _ in self.grad_plan:
-            g = kept[i]
-            if g is None:
-                g = Tensor._wrap(program_args[k])
-                refs[i] = weakref.ref(program_args[k])
-            t._grad = g
-            i += 1
-        for action in self.after_call:
-            action()
-        return self.rebuild(results)
+                names[f"pair{i}"] = []  # two tensors taking turns
+                lines += [f"    out{i} = None",
+                          f"    for held in pair{i}:",
+                          f"        if refcount(held) == {_FREE_OUTPUT} and reusable(held):",
+                          f"            out{i} = held",
+                          "            break",
+                          f"    if out{i} is None:",
+                          f"        out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))",
+                          f"        if len(pair{i}) == 2:",
+                          f"            del pair{i}[0]",
+                          f"        pair{i}.append(out{i})"]
+            lines.append(f"    program_args[{k}] = out{i}._data")
+        lines.append("    call(*program_args)")
+        for i, counter in enumerate(bumped):
+            names[f"counter{i}"] = counter
+            lines += [f"    counter{i}.value += 1",
+                      f"    counter{i}.last_op = 'an in-place op inside a compiled function'"]
+        for i, (t, value) in enumerate(grad_slots):
+            names.update({f"slot{i}": t, f"slot_value{i}": value})
+            lines.append(f"    slot{i}._grad = slot_value{i}")
+        for i, k in enumerate(grads):
+            lines += [f"    if g{i} is None:",
+                      f"        g{i} = wrap(program_args[{k}])",
+                      f"        grad_refs[{i}] = weak(program_args[{k}])",
+                      f"    p{i}._grad = g{i}"]
+        for i, action in enumerate(after_call):
+            names[f"action{i}"] = action
+            lines.append(f"    action{i}()")
+        lines.append(f"    return rebuild([{''.join(f'out{i}, ' for i in range(len(results)))}])")
+        self.source = "\n".join(lines) + "\n"
+        self.names = names
+        exec(compile(self.source, "<jitgrad lean step>", "exec"), names)  # noqa: S102 (our own text)
+        self.run = names["run"]
+        self.run.plan = self
 
 
 def _reusable(t) -> bool:

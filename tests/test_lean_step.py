@@ -31,7 +31,7 @@ def _setup(lr: float = 0.05):
 def _warm(fn, x, y):
     fn(x, y)
     fn(x, y)
-    assert isinstance(fn._lean, LeanStep)
+    assert isinstance(fn._lean.plan, LeanStep)
 
 
 def test_unheld_loss_and_grad_are_reused_and_values_match_eager():
@@ -163,3 +163,34 @@ def test_changes_between_lean_steps_are_seen():
     for _ in range(2):
         both()
     np.testing.assert_allclose(p.grad.numpy(), pe.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("returns", ["nothing", "two"])
+def test_steps_returning_nothing_or_two_outputs(returns):
+    def make():
+        x, y, p, opt, _ = _setup()
+
+        def step(x, y):
+            opt.zero_grad()
+            pred = p[0] * x + p[1]
+            loss = ((pred - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return None if returns == "nothing" else (loss, pred.sum())
+        return x, y, p, step
+    x, y, p, step = make()
+    xe, ye, pe, eager = make()
+    fn = jg.jit(step)
+    kept = []
+    for i in range(5):
+        out, expected = fn(x, y), eager(xe, ye)
+        if returns == "nothing":
+            assert out is None
+        else:
+            np.testing.assert_allclose([float(t) for t in out], [float(t) for t in expected], rtol=1e-12)
+            if i % 2:
+                kept.append((out, [float(t) for t in out]))
+        np.testing.assert_allclose(p.detach().numpy(), pe.detach().numpy(), rtol=1e-12)
+    assert isinstance(fn._lean.plan, LeanStep)
+    for out, values in kept:
+        assert [float(t) for t in out] == values
