@@ -7,6 +7,8 @@ import numpy as np
 from . import call_cache, core, devices, dtypes
 from .core import Symbolic, TensorBase
 from .executable import Executable, in_place_aliased
+from .lean_guards import LeanCallStaleError as _LeanCallStaleError
+from .lean_guards import checks_of, make_guard
 from .tensor import Tensor
 from .tree import flatten_args, make_rebuilder, unflatten
 
@@ -172,17 +174,14 @@ def entry_point(fn, program_args: list):
         return fn
 
 
-class _LeanCallStaleError(Exception):
-    """A lean call's assumptions do not hold: the caller takes the full path."""
-
-
 class GuardedCall:
     """What a lean call path checks on every call: the same argument objects, each with the same
     storage and ``requires_grad`` (part of the signature; ``grad()`` runs eagerly on tensors that
     require grad), the same for the tensors the function captured, and the same Python state
-    (default dtype, grad mode...). Shared by `LeanCall` and `lean_grad.LeanGradCall`."""
+    (default dtype, grad mode...): `guard(args)`, generated for the snapshot (lean_guards.py).
+    Shared by `LeanCall` and `lean_grad.LeanGradCall`."""
 
-    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state")
+    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state", "guard")
 
     def _snapshot(self, entry, args: tuple) -> None:
         self.args = args
@@ -192,20 +191,9 @@ class GuardedCall:
         self.captured_datas = [t._data for t in self.captured]
         self.captured_grad = [t._requires_grad for t in self.captured]
         self.state = core.python_state()
-
-    def _guard(self, args: tuple) -> None:
-        """Raise _LeanCallStaleError unless this call matches the snapshot."""
-        mine = self.args
-        if len(args) != len(mine):
-            raise _LeanCallStaleError
-        for a, b, d, rg in zip(args, mine, self.datas, self.arg_grads):
-            if a is not b or (type(a) is not np.ndarray and (a._data is not d or a._requires_grad is not rg)):
-                raise _LeanCallStaleError
-        for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
-            if t._data is not d or t._requires_grad is not rg:
-                raise _LeanCallStaleError
-        if core.python_state() != self.state:
-            raise _LeanCallStaleError
+        if any(type(a) is not np.ndarray and not isinstance(a, TensorBase) for a in args):
+            raise _LeanCallStaleError  # (the full path converts such arguments)
+        self.guard = make_guard(args, checks_of(args, self.captured), self.state)
 
 
 class LeanCall(GuardedCall):
@@ -300,7 +288,7 @@ class LeanCall(GuardedCall):
         return full
 
     def __call__(self, args: tuple):
-        self._guard(args)
+        self.guard(args)
         if self.effects is not None:
             if not self.effects.current():
                 raise _LeanCallStaleError

@@ -38,6 +38,7 @@ from .call_args import (
     _prepare,
     _symbolic,
     _wrap_output,
+    entry_point,
 )
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
@@ -85,6 +86,7 @@ class _Entry:
         self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
         self.backward_aliasing: dict = {}  # wrt -> per gradient: may share memory with an argument (compiled_backward)
         self._backward_runners: dict = {}  # wrt -> arrays -> the backward's outputs (see backward_runner)
+        self._backward_fns: dict = {}  # wrt -> the compiled backward those runners call
         self.wrt: tuple = ()
         self.python_state = core.python_state()
         self.in_place = False  # jit (not jit_grad): the forward writes updated tensors in place (lower_inplace)
@@ -254,6 +256,7 @@ class _Entry:
             self._partial_backwards = {}
             self.backward_aliasing = {}
             self._backward_runners = {}
+            self._backward_fns = {}
         return self._split
 
     def backward_runner(self, wrt: tuple) -> Callable[[list], Sequence]:
@@ -269,9 +272,21 @@ class _Entry:
                 or built.widens_float16 or built._consts or built._prealloc \
                 or built._arg_index != list(range(len(built._arg_index))):
             return exe.run
-        fn = built._fn
+        fn = self._backward_fns[wrt] = built._fn
         runner = self._backward_runners[wrt] = lambda arrays: fn(*arrays)
         return runner
+
+    def backward_entry(self, wrt: tuple, arrays: list) -> Callable[[list], Sequence] | None:
+        """backward_runner(wrt) bound to the compiled overload for the types of `arrays` (no type dispatch
+        per call), for a caller whose later argument lists have these very types (the nodes of one lean
+        call, lean_grad.py: the same input arrays into the same forward overload, the same seed); None
+        while the backward is not one compiled program taking them (not built yet, say)."""
+        runner = self.backward_runner(wrt)
+        fn = self._backward_fns.get(wrt)
+        if fn is None or runner is not self._backward_runners.get(wrt):
+            return None
+        call = entry_point(fn, arrays)
+        return lambda arrays: call(*arrays)
 
     def backward_with_zeros(self, wrt: tuple, zero: tuple) -> Executable:
         """The backward for calls whose cotangents at positions `zero` are zero (outputs the caller

@@ -21,7 +21,7 @@ class LeanGradCall(GuardedCall):
     held here; per call only the guards, the program, the version snapshot and the wrapping run."""
 
     __slots__ = ("entry", "wrt", "inputs", "leaves_wrt", "edges", "call", "program_args", "n", "diff",
-                 "outputs_meta", "n_results", "aliases", "rebuild")
+                 "outputs_meta", "n_results", "aliases", "rebuild", "runner")
 
     def __init__(self, entry, exe, args: tuple, wrt: tuple, outs: list) -> None:
         """`exe`: the compiled forward that returns outputs + residuals; `outs`: the first call's
@@ -50,18 +50,20 @@ class LeanGradCall(GuardedCall):
         self.aliases = [any(type(x._data) is np.ndarray and np.may_share_memory(a, x._data)
                             for x in self.inputs if isinstance(x, TensorBase)) for a in outs]
         self.rebuild = make_rebuilder(entry.out_tree)
+        self.runner = [None]  # what runs the backward of this call's nodes (CompiledFunctionBackward.prepared)
 
     def __call__(self, args: tuple):
         if not _grad_state.enabled:
             raise _LeanCallStaleError
-        self._guard(args)
+        self.guard(args)
         for t in self.leaves_wrt:
             if t._grad_fn is not None:
                 raise _LeanCallStaleError
         results = self.call(*self.program_args)
         n = self.n
         residuals = [a if type(a) is np.ndarray else _host_or_gpu(a) for a in results[n:]]
-        node = CompiledFunctionBackward.prepared(self.entry, self.inputs, self.edges, residuals, self.outputs_meta)
+        node = CompiledFunctionBackward.prepared(self.entry, self.inputs, self.edges, residuals, self.outputs_meta,
+                                                 self.runner)
         inputs = self.inputs
         tensors = []
         for k in range(self.n_results):

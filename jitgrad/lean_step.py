@@ -24,9 +24,9 @@ import weakref
 
 import numpy as np
 
-from . import core, dtypes
 from .autograd_graph import VersionCounter
-from .call_args import LeanCall, _LeanCallStaleError
+from .call_args import LeanCall
+from .lean_guards import define, guard_lines
 from .tensor import Tensor
 
 _refs = sys.getrefcount
@@ -58,25 +58,10 @@ class LeanStep:
     def __init__(self, lean: LeanCall) -> None:
         bumped, results, grads, checks, new_grads, grad_slots, after_call, draw_slots, buffer_slots = lean.step
         outputs = {k: (shape, dtype) for k, shape, dtype in buffer_slots}
-        names = {"Stale": _LeanCallStaleError, "np": np, "wrap": Tensor._wrap, "weak": weakref.ref,
-                 "refcount": _refs, "reusable": _reusable, "epoch_cell": core.module_epoch,
-                 "dtype_cell": dtypes._default_float, "template": lean.template, "call": lean.call,
-                 "rebuild": lean.rebuild, "grad_refs": [_dead] * len(grads)}
-        epoch, dtype = lean.state  # (core.python_state() at the snapshot)
-        names.update(epoch=epoch, dtype=dtype)
-        n_args = len(lean.args)
-        lines = ["def run(args):",
-                 f"    if len(args) != {n_args}:",
-                 "        raise Stale"]
-        if n_args:
-            lines.append(f"    {''.join(f'a{i}, ' for i in range(n_args))}= args")
-        same = [f"a{i} is not arg{i}" for i in range(n_args)]
-        same += [f"t{i}._data is not d{i} or t{i}._requires_grad is not r{i}" for i in range(len(checks))]
-        same.append("epoch_cell[0] != epoch or dtype_cell[0] != dtype")
-        lines += ["    if " + (" \\\n            or ".join(same)) + ":", "        raise Stale"]
-        names.update({f"arg{i}": a for i, a in enumerate(lean.args)})
-        for i, (t, d, rg) in enumerate(checks):
-            names.update({f"t{i}": t, f"d{i}": d, f"r{i}": rg})
+        names = {"np": np, "wrap": Tensor._wrap, "weak": weakref.ref, "refcount": _refs, "reusable": _reusable,
+                 "template": lean.template, "call": lean.call, "rebuild": lean.rebuild,
+                 "grad_refs": [_dead] * len(grads)}
+        lines = ["def run(args):", *guard_lines(lean.args, checks, lean.state, names)]
         for i, (fn, value) in enumerate(lean.effects.guards):  # (StepEffects.current)
             names.update({f"guard{i}": fn, f"value{i}": value})
             lines += [f"    now = guard{i}()",
@@ -137,8 +122,7 @@ class LeanStep:
         lines.append(f"    return rebuild([{''.join(f'out{i}, ' for i in range(len(results)))}])")
         self.source = "\n".join(lines) + "\n"
         self.names = names
-        exec(compile(self.source, "<jitgrad lean step>", "exec"), names)  # noqa: S102 (our own text)
-        self.run = names["run"]
+        self.run = define(self.source, names, "run")
         self.run.plan = self
 
 

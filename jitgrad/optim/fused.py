@@ -21,6 +21,7 @@ import numpy as np
 from jitgrad._kernels import optim as kernels
 
 from .. import core, devices, prims
+from ..call_args import entry_point
 from ..nn.module import storage_moves
 
 NUMPY, PER_TENSOR, ONE_CALL, CUDA = "numpy", "per_tensor", "one_call", "cuda"
@@ -157,7 +158,7 @@ class _Plan:
     parameters and state, the kernel(s), and the hyper-parameter scalars; valid while the same
     arrays and group options come back."""
 
-    __slots__ = ("held", "calls", "names", "absent", "flag_values", "hyper_names", "seen", "scalars")
+    __slots__ = ("held", "calls", "names", "absent", "flag_values", "hyper_names", "seen", "scalars", "entries")
 
     def __init__(self, opt, group: dict, dtype, params: list, one_call: bool) -> None:
         names = tuple(n for n in opt.state_names if n in opt.state[params[0]])
@@ -175,6 +176,10 @@ class _Plan:
             self.calls.append((kernels.step_kernel(opt._rule, flags, names, len(chunk)), items))
         self.seen = None
         self.scalars = ()
+        # per call: the kernel's compiled overload for the arguments it takes when every gradient is a
+        # plain aligned, writeable, C-contiguous array (the parameters and state are the plan's own, the
+        # scalars of the plan's dtype): called without Numba's type dispatch; found after the first such call
+        self.entries = [None] * len(self.calls)
 
     @staticmethod
     def _held(opt, params: list, names: tuple) -> list:
@@ -215,17 +220,32 @@ class _Plan:
             self.scalars = tuple(f(values[n]) for n in self.hyper_names)
             self.seen = seen
         scalars = self.scalars
-        for kernel, items in self.calls:
+        entries = self.entries
+        for c, (kernel, items) in enumerate(self.calls):
             args = []
+            plain = True
             for p, flat, state in items:
                 g = p._grad._data
-                if not g.flags.c_contiguous:
+                flags = g.flags
+                if not flags.c_contiguous:
                     g = np.ascontiguousarray(g)
+                    plain = False
+                elif type(g) is not np.ndarray or not flags.writeable or not flags.aligned:
+                    plain = False
                 args.append(flat)
                 args.append(g if g.ndim == 1 else g.reshape(-1))
                 if state:
                     args.extend(state)
-            kernel(*args, *scalars)
+            args.extend(scalars)
+            if not plain:
+                kernel(*args)
+                continue
+            call = entries[c]
+            if call is None:  # (the first call through Numba's dispatch compiles the overload if needed)
+                kernel(*args)
+                entries[c] = entry_point(kernel, args)
+            else:
+                call(*args)
 
 
 def _planned(opt, index: int, group: dict, dtype, params: list, key: tuple, one_call: bool) -> None:

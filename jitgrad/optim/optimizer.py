@@ -112,6 +112,11 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized parameters (to None by default)."""
+        if set_to_none and core.tracing.builder is None:  # (what zero_grad_of does then, without a call per tensor)
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p._grad = None
+            return
         for group in self.param_groups:
             for p in group["params"]:
                 zero_grad_of(p, set_to_none)

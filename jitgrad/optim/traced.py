@@ -30,7 +30,9 @@ class _Hypers:
         self.version = None
         self.key = None  # and at this step key
 
-    def compute(self) -> dict:
+    def first(self, name: str) -> np.ndarray:
+        """The draw of the first input: all the arrays computed (when something they depend on
+        changed), `name`'s returned."""
         opt = self.opt
         group = self.group
         version = opt._groups_version[0]
@@ -45,11 +47,7 @@ class _Hypers:
             values = opt._hypers(group, key)
             self.arrays = {name: np.asarray(values[name], dtype) for name in self.tensors}
             self.group, self.key = group, key
-        return self.arrays
-
-    def first(self, name: str) -> np.ndarray:
-        """The draw of the first input: all the arrays computed (when needed), `name`'s returned."""
-        return self.compute()[name]
+        return self.arrays[name]
 
     def later(self, name: str) -> np.ndarray:
         """The draw of any other input: computed by the first one's."""
