@@ -644,7 +644,7 @@ class _JitGrad(_CompiledFunction):
         diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]  # every floating output has a cotangent
         node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
         if not kwargs and not self.static_argnums and _plain(args):
-            self._lean_grad(entry, args, wrt, outs)
+            self._lean_grad(entry, args, wrt, outs, len(residuals))
         outs = entry.results(outs, leaves)  # (written back after the backward node saw the input versions)
         tensors = [_wrap_output(a, inputs) for a in outs]
         own = [i for i in diff if i < entry.n_results]
@@ -654,7 +654,7 @@ class _JitGrad(_CompiledFunction):
             t._grad_fn = node if len(diff) == 1 else CompiledOutputBackward(node, k)
         return unflatten(entry.out_tree, tensors)
 
-    def _lean_grad(self, entry: _Entry, args: tuple, wrt: tuple, outs: list) -> None:
+    def _lean_grad(self, entry: _Entry, args: tuple, wrt: tuple, outs: list, n_residuals: int) -> None:
         """Prepare the lean path (lean_grad.py) for the next call with these same arguments, where
         the forward is one compiled CPU program."""
         exe = entry.grad_executables(wrt)[0]
@@ -662,7 +662,7 @@ class _JitGrad(_CompiledFunction):
                 or exe.device != "cpu" or exe.widens_float16:
             return
         try:
-            self._lean = LeanGradCall(entry, exe, args, wrt, outs)
+            self._lean = LeanGradCall(entry, exe, args, wrt, outs, n_residuals).run
         except _LeanCallStaleError:
             pass
 

@@ -64,9 +64,10 @@ class CompiledFunctionBackward(Node):
         self.outputs_meta = outputs_meta  # (shape, dtype) of each differentiable output
 
     @classmethod
-    def prepared(cls, entry, inputs: list, edges: tuple, residuals: list, outputs_meta: list, runner: list):
+    def prepared(cls, entry, inputs: list, edges: tuple, residuals: list, outputs_meta: list, runner: list,
+                 versions: list):
         """The node of one call whose graph edges are known already (the lean call path: the same
-        argument objects as before); only the inputs' versions are read now. `runner`: a list shared
+        argument objects as before), with the inputs' `versions` read by the caller. `runner`: a list shared
         by the lean call's nodes holding what runs their backward in backward_to_leaves (found by
         the first: its arguments have the same types in every call, see _Entry.backward_entry)."""
         node = object.__new__(cls)
@@ -74,7 +75,7 @@ class CompiledFunctionBackward(Node):
         node._retained = node._metadata = None
         node.entry, node.inputs, node.residuals, node.outputs_meta = entry, inputs, residuals, outputs_meta
         node.runner = runner
-        node.versions = [t._version_counter.value if isinstance(t, TensorBase) else 0 for t in inputs]
+        node.versions = versions
         return node
 
     def name(self) -> str:

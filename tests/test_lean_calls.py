@@ -291,3 +291,20 @@ def test_jit_grad_backward_before_the_backward_program_is_built():
         q = p.detach().requires_grad_()
         _loss(q, x, y).backward()
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12)
+
+
+def test_jit_grad_lean_call_with_two_outputs_and_an_integer_one():
+    """The generated lean call wraps each output as the full path does: the floating ones share one
+    backward (one CompiledOutputBackward each), an integer one has no graph."""
+    f = jg.jit_grad(lambda a, b: ((a * b).sum(), (a ** 2).mean(), (b > 0).sum()))
+    a = jg.tensor([1.0, -2.0, 3.0], dtype=jg.float64, requires_grad=True)
+    b = jg.tensor([0.5, 1.5, -1.0], dtype=jg.float64)
+    for k in range(4):
+        a.grad = None
+        s, m, count = f(a, b)
+        assert not count.requires_grad and int(count) == 2
+        (s * k + m).backward()
+        q = a.detach().requires_grad_()
+        ((q * b).sum() * k + (q ** 2).mean()).backward()
+        np.testing.assert_allclose(a.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-12)  # (0 vs 1e-16)
+        assert s.grad_fn is not m.grad_fn

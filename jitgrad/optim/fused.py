@@ -133,7 +133,7 @@ class _GroupPlan:
             if p is not q or (p._grad is not None) is not had:
                 return False
         dtype = self.dtype
-        state = opt.state
+        state = opt._state
         params = self.params
         for p in params:
             data = p._data
@@ -197,7 +197,7 @@ class _Plan:
             if p._data is not held[k]:
                 return False
             k += 1
-            st = opt.state[p]
+            st = opt._state[p]
             for n in self.names:
                 t = st.get(n)
                 if t is None or t._data is not held[k]:
@@ -205,7 +205,7 @@ class _Plan:
                 k += 1
         if k != len(held):
             return False
-        first = opt.state[params[0]]
+        first = opt._state[params[0]]
         for n in self.absent:  # (state made since, e.g. a momentum buffer: another plan)
             if n in first:
                 return False
