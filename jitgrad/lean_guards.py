@@ -18,14 +18,30 @@ from . import core, dtypes
 
 
 class LeanCallStaleError(Exception):
-    """A lean call's assumptions do not hold: the caller takes the full path."""
+    """A lean call's assumptions do not hold: the caller takes the full path.
+
+    >>> isinstance(LeanCallStaleError(), Exception)
+    True
+    """
 
 
 def guard_lines(args: tuple, checks: list, state: tuple, names: dict) -> list[str]:
     """Source lines (in a function of `args`) raising `Stale` unless a call matches: the same
     argument objects as `args`, each (tensor, storage, requires_grad) of `checks` unchanged, and
     core.python_state() equal to `state`. The objects they compare against go into `names` (the
-    generated function's globals)."""
+    generated function's globals).
+
+    >>> import jitgrad as jg
+    >>> x = jg.tensor([1.0])
+    >>> print("\\n".join(guard_lines((x,), checks_of((x,), []), core.python_state(), {})))
+        if len(args) != 1:
+            raise Stale
+        a0, = args
+        if a0 is not arg0 \\
+                or t0._data is not d0 or t0._requires_grad is not r0 \\
+                or epoch_cell[0] != epoch or dtype_cell[0] != dtype:
+            raise Stale
+    """
     n = len(args)
     lines = [f"    if len(args) != {n}:", "        raise Stale"]
     if n:
@@ -44,7 +60,13 @@ def guard_lines(args: tuple, checks: list, state: tuple, names: dict) -> list[st
 
 
 def checks_of(args: tuple, captured: list) -> list:
-    """(tensor, its storage, its requires_grad) for the tensors among `args` and every captured one."""
+    """(tensor, its storage, its requires_grad) for the tensors among `args` and every captured one.
+
+    >>> import jitgrad as jg
+    >>> w = jg.tensor([2.0], requires_grad=True)
+    >>> [(t is w, rg) for t, _, rg in checks_of((np.zeros(1),), [w])]
+    [(True, True)]
+    """
     return [(t, t._data, t._requires_grad) for t in args if type(t) is not np.ndarray] + \
         [(t, t._data, t._requires_grad) for t in captured]
 

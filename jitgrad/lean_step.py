@@ -51,6 +51,22 @@ class LeanStep:
     slots and actions of the plan written out one per line, each constant a global of its own, so
     that a call runs no loop, tuple unpacking or attribute lookup of the plan (this halves the
     Python time of a small step). The compiled function keeps `run` itself; `run.plan` is this.
+
+    >>> import jitgrad as jg
+    >>> w = jg.tensor([1.0, 2.0], requires_grad=True)
+    >>> opt = jg.optim.SGD([w], lr=0.1)
+    >>> @jg.jit
+    ... def step(x):
+    ...     opt.zero_grad()
+    ...     loss = ((w * x - 1.0) ** 2).sum()
+    ...     loss.backward()
+    ...     opt.step()
+    ...     return loss
+    >>> x = jg.tensor([1.0, 1.0])
+    >>> step(x), step(x), step(x)
+    (tensor(1.), tensor(0.6400), tensor(0.4096))
+    >>> isinstance(step._lean.plan, LeanStep), w.grad
+    (True, tensor([0.0000, 1.2800]))
     """
 
     __slots__ = ("names", "source", "run", "__weakref__")
