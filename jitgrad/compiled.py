@@ -84,7 +84,7 @@ class _Entry:
         self._forward_only = self._split = self._vjp = None
         self._split_graphs = None  # () -> (forward, backward) graphs of the current split
         self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
-        self.backward_aliasing: dict = {}  # wrt -> per gradient: may share memory with an argument (compiled_backward)
+        self.backward_aliasing: dict = {}  # wrt -> per gradient: .grad needs a copy (shared or read-only memory)
         self._backward_runners: dict = {}  # wrt -> arrays -> the backward's outputs (see backward_runner)
         self._backward_fns: dict = {}  # wrt -> the compiled backward those runners call
         self.wrt: tuple = ()

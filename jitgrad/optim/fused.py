@@ -105,7 +105,7 @@ class _GroupPlan:
     work skips the grouping. run() returns False, before changing anything, where the general
     path must run (its checks are those the general path would reach the same decisions by)."""
 
-    __slots__ = ("all", "has_grad", "params", "dtype", "mode", "fused", "plan_key", "values")
+    __slots__ = ("all", "has_grad", "params", "dtype", "mode", "fused", "plan_key", "values", "stamp")
 
     def __init__(self, opt, index: int, group: dict, params: list, mode: str) -> None:
         self.all = list(group["params"])
@@ -116,19 +116,25 @@ class _GroupPlan:
         self.fused = group.get("fused")
         self.plan_key = (index, self.dtype, mode == ONE_CALL, tuple(map(id, params)))
         self.values = None  # the group's options when its flags were last found unchanged
+        # param_groups' edit count then (None: not counted, some group is a plain dict): while it stays the
+        # same, so do the options, and `values` is not built again
+        self.stamp = None
 
     def run(self, opt, group: dict) -> bool:
         current = group["params"]
         if len(current) != len(self.all):
             return False
-        values = tuple(group.values())
         plan = opt._cache.get(self.plan_key)
         if plan is None:
             return False
-        if values != self.values:  # options changed: the same executor and flags?
-            if group.get("fused") != self.fused or plan.flag_values != opt._flag_values(group):
-                return False
-            self.values = values
+        if self.stamp is None or opt._groups_version[0] != self.stamp:  # param_groups edited since (groups.py)
+            values = tuple(group.values())
+            if values != self.values:  # options changed: the same executor and flags?
+                if group.get("fused") != self.fused or plan.flag_values != opt._flag_values(group):
+                    return False
+                self.values = values
+            self.stamp = opt._groups_version_now()
+        values = self.values
         for p, q, had in zip(current, self.all, self.has_grad):
             if p is not q or (p._grad is not None) is not had:
                 return False
