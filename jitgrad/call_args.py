@@ -206,7 +206,7 @@ class LeanCall(GuardedCall):
 
     __slots__ = ("entry_guards", "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects",
                  "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots", "slots",
-                 "step")
+                 "step", "single_leaf")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self._snapshot(entry, args)
@@ -236,6 +236,7 @@ class LeanCall(GuardedCall):
                 raise _LeanCallStaleError
             self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
         self.rebuild = make_rebuilder(entry.out_tree)
+        self.single_leaf = entry.out_tree == ("leaf",)  # (rebuild returns its one output)
         self.as_tensor = as_tensor
         self.slots = self.step = None  # outputs the program writes in place or into buffers (lower_inplace)
         if exe._out_slots:

@@ -74,7 +74,8 @@ class LeanStep:
     def __init__(self, lean: LeanCall) -> None:
         bumped, results, grads, checks, new_grads, grad_slots, after_call, draw_slots, buffer_slots = lean.step
         outputs = {k: (shape, dtype) for k, shape, dtype in buffer_slots}
-        names = {"np": np, "wrap": Tensor._wrap, "weak": weakref.ref, "refcount": _refs, "reusable": _reusable,
+        names = {"np": np, "wrap": Tensor._wrap, "weak": weakref.ref, "refcount": _refs, "weakcount": _weak_refs,
+                 "Tensor": Tensor, "VersionCounter": VersionCounter,
                  "template": lean.template, "call": lean.call, "rebuild": lean.rebuild,
                  "grad_refs": [_dead] * len(grads)}
         lines = ["def run(args):", *guard_lines(lean.args, checks, lean.state, names)]
@@ -96,7 +97,8 @@ class LeanStep:
             lines += [f"    g{i} = p{i}._grad",
                       f"    p{i}._grad = None  # (this step's zero_grad(): freed unless reused)",
                       f"    if g{i} is not None and refcount(g{i}) == {_FREE_GRAD} and g{i}._data is grad_refs[{i}]() "
-                      f"and reusable(g{i}):",
+                      f"and {_reusable(f'g{i}')}:",
+                      *_renew(f"g{i}", "        "),
                       f"        program_args[{k}] = g{i}._data",
                       "    else:",
                       f"        g{i} = None",
@@ -110,7 +112,8 @@ class LeanStep:
                 names[f"pair{i}"] = []  # two tensors taking turns
                 lines += [f"    out{i} = None",
                           f"    for held in pair{i}:",
-                          f"        if refcount(held) == {_FREE_OUTPUT} and reusable(held):",
+                          f"        if refcount(held) == {_FREE_OUTPUT} and {_reusable('held')}:",
+                          *_renew("held", "            "),
                           f"            out{i} = held",
                           "            break",
                           f"    if out{i} is None:",
@@ -135,23 +138,31 @@ class LeanStep:
         for i, action in enumerate(after_call):
             names[f"action{i}"] = action
             lines.append(f"    action{i}()")
-        lines.append(f"    return rebuild([{''.join(f'out{i}, ' for i in range(len(results)))}])")
+        if lean.single_leaf and len(results) == 1:
+            lines.append("    return out0")
+        else:
+            lines.append(f"    return rebuild([{''.join(f'out{i}, ' for i in range(len(results)))}])")
         self.source = "\n".join(lines) + "\n"
         self.names = names
         self.run = define(self.source, names, "run")
         self.run.plan = self
 
 
-def _reusable(t) -> bool:
-    """Whether tensor `t`, which nobody else holds, can pass for a new one once its array is
-    written: its array is its own (no view, no other tensor on it), it has no autograd state and no
-    weak reference; its version is reset to 0 (a new tensor's)."""
-    if type(t) is not Tensor or t._requires_grad or t._grad is not None or t._accumulator is not None \
-            or _refs(t._data) != _FREE_ARRAY or _weak_refs(t):
-        return False
-    if t._version_counter.value:
-        t._version_counter = VersionCounter()
-    return True
+def _reusable(name: str) -> str:
+    """The condition (source text) under which tensor `name`, which nobody else holds, can pass for
+    a new one once its array is written: its array is its own (no view, no other tensor on it), it
+    has no autograd state and no weak reference. (Its version is then reset to 0: `_renew`.)
+
+    >>> _reusable("t")[:52]
+    'type(t) is Tensor and not t._requires_grad and t._gr'
+    """
+    return (f"type({name}) is Tensor and not {name}._requires_grad and {name}._grad is None "
+            f"and {name}._accumulator is None and refcount({name}._data) == {_FREE_ARRAY} and not weakcount({name})")
+
+
+def _renew(name: str, indent: str) -> list[str]:
+    """Source lines giving reused tensor `name` a new tensor's version, 0."""
+    return [f"{indent}if {name}._version_counter.value:", f"{indent}    {name}._version_counter = VersionCounter()"]
 
 
 def _numel(shape: tuple) -> int:
