@@ -93,35 +93,9 @@ class LeanStep:
                 names.update({f"shape{i}": shape, f"dtype{i}": dtype})
                 lines.append(f"    program_args[{k}] = np.empty(shape{i}, dtype{i})")
         for i, (t, k) in enumerate(zip(new_grads, grads, strict=True)):
-            names.update({f"p{i}": t, f"grad_shape{i}": outputs[k][0], f"grad_dtype{i}": outputs[k][1]})
-            lines += [f"    g{i} = p{i}._grad",
-                      f"    p{i}._grad = None  # (this step's zero_grad(): freed unless reused)",
-                      f"    if g{i} is not None and refcount(g{i}) == {_FREE_GRAD} and g{i}._data is grad_refs[{i}]() "
-                      f"and {_reusable(f'g{i}')}:",
-                      *_renew(f"g{i}", "        "),
-                      f"        program_args[{k}] = g{i}._data",
-                      "    else:",
-                      f"        g{i} = None",
-                      f"        program_args[{k}] = np.empty(grad_shape{i}, grad_dtype{i})"]
+            lines += _take_grad(i, t, k, *outputs[k], names)
         for i, k in enumerate(results):
-            shape, dtype = outputs[k]
-            names.update({f"out_shape{i}": shape, f"out_dtype{i}": dtype})
-            if _numel(shape) > ROTATE_MAX_ELEMENTS:
-                lines.append(f"    out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))")
-            else:
-                names[f"pair{i}"] = []  # two tensors taking turns
-                lines += [f"    out{i} = None",
-                          f"    for held in pair{i}:",
-                          f"        if refcount(held) == {_FREE_OUTPUT} and {_reusable('held')}:",
-                          *_renew("held", "            "),
-                          f"            out{i} = held",
-                          "            break",
-                          f"    if out{i} is None:",
-                          f"        out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))",
-                          f"        if len(pair{i}) == 2:",
-                          f"            del pair{i}[0]",
-                          f"        pair{i}.append(out{i})"]
-            lines.append(f"    program_args[{k}] = out{i}._data")
+            lines += _take_output(i, k, *outputs[k], names)
         lines.append("    call(*program_args)")
         for i, counter in enumerate(bumped):
             names[f"counter{i}"] = counter
@@ -146,6 +120,42 @@ class LeanStep:
         self.names = names
         self.run = define(self.source, names, "run")
         self.run.plan = self
+
+
+def _take_grad(i: int, t, k: int, shape: tuple, dtype, names: dict) -> list[str]:
+    """Source lines putting into program argument `k` the array for parameter `t`'s new gradient:
+    last step's, where nobody else holds it (then `g{i}` is that tensor; else None)."""
+    names.update({f"p{i}": t, f"grad_shape{i}": shape, f"grad_dtype{i}": dtype})
+    return [f"    g{i} = p{i}._grad",
+            f"    p{i}._grad = None  # (this step's zero_grad(): freed unless reused)",
+            f"    if g{i} is not None and refcount(g{i}) == {_FREE_GRAD} and g{i}._data is grad_refs[{i}]() "
+            f"and {_reusable(f'g{i}')}:",
+            *_renew(f"g{i}", "        "),
+            f"        program_args[{k}] = g{i}._data",
+            "    else:",
+            f"        g{i} = None",
+            f"        program_args[{k}] = np.empty(grad_shape{i}, grad_dtype{i})"]
+
+
+def _take_output(i: int, k: int, shape: tuple, dtype, names: dict) -> list[str]:
+    """Source lines making `out{i}`, the tensor returned for program argument `k`: one of two that
+    take turns where nobody else holds it (small outputs), else a new one."""
+    names.update({f"out_shape{i}": shape, f"out_dtype{i}": dtype})
+    if _numel(shape) > ROTATE_MAX_ELEMENTS:
+        return [f"    out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))", f"    program_args[{k}] = out{i}._data"]
+    names[f"pair{i}"] = []  # two tensors taking turns
+    return [f"    out{i} = None",
+            f"    for held in pair{i}:",
+            f"        if refcount(held) == {_FREE_OUTPUT} and {_reusable('held')}:",
+            *_renew("held", "            "),
+            f"            out{i} = held",
+            "            break",
+            f"    if out{i} is None:",
+            f"        out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))",
+            f"        if len(pair{i}) == 2:",
+            f"            del pair{i}[0]",
+            f"        pair{i}.append(out{i})",
+            f"    program_args[{k}] = out{i}._data"]
 
 
 def _reusable(name: str) -> str:
