@@ -7,6 +7,8 @@ import numpy as np
 from . import call_cache, core, devices, dtypes
 from .core import Symbolic, TensorBase
 from .executable import Executable, in_place_aliased
+from .lean_guards import LeanCallStaleError as _LeanCallStaleError
+from .lean_guards import checks_of, make_guard
 from .tensor import Tensor
 from .tree import flatten_args, make_rebuilder, unflatten
 
@@ -172,17 +174,14 @@ def entry_point(fn, program_args: list):
         return fn
 
 
-class _LeanCallStaleError(Exception):
-    """A lean call's assumptions do not hold: the caller takes the full path."""
-
-
 class GuardedCall:
     """What a lean call path checks on every call: the same argument objects, each with the same
     storage and ``requires_grad`` (part of the signature; ``grad()`` runs eagerly on tensors that
     require grad), the same for the tensors the function captured, and the same Python state
-    (default dtype, grad mode...). Shared by `LeanCall` and `lean_grad.LeanGradCall`."""
+    (default dtype, grad mode...): `guard(args)`, generated for the snapshot (lean_guards.py).
+    Shared by `LeanCall` and `lean_grad.LeanGradCall`."""
 
-    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state")
+    __slots__ = ("args", "datas", "arg_grads", "captured", "captured_datas", "captured_grad", "state", "guard")
 
     def _snapshot(self, entry, args: tuple) -> None:
         self.args = args
@@ -192,20 +191,9 @@ class GuardedCall:
         self.captured_datas = [t._data for t in self.captured]
         self.captured_grad = [t._requires_grad for t in self.captured]
         self.state = core.python_state()
-
-    def _guard(self, args: tuple) -> None:
-        """Raise _LeanCallStaleError unless this call matches the snapshot."""
-        mine = self.args
-        if len(args) != len(mine):
-            raise _LeanCallStaleError
-        for a, b, d, rg in zip(args, mine, self.datas, self.arg_grads):
-            if a is not b or (type(a) is not np.ndarray and (a._data is not d or a._requires_grad is not rg)):
-                raise _LeanCallStaleError
-        for t, d, rg in zip(self.captured, self.captured_datas, self.captured_grad):
-            if t._data is not d or t._requires_grad is not rg:
-                raise _LeanCallStaleError
-        if core.python_state() != self.state:
-            raise _LeanCallStaleError
+        if any(type(a) is not np.ndarray and not isinstance(a, TensorBase) for a in args):
+            raise _LeanCallStaleError  # (the full path converts such arguments)
+        self.guard = make_guard(args, checks_of(args, self.captured), self.state)
 
 
 class LeanCall(GuardedCall):
@@ -213,11 +201,12 @@ class LeanCall(GuardedCall):
     training-step loop): the guards that matter, the input arrays gathered without conversion,
     the compiled overload's own entry point (no type dispatch), write-backs and `.grad` slots.
     Anything unusual -- another argument, a replaced storage, changed Python state -- raises
-    _LeanCallStaleError and the full path runs (and rebuilds this)."""
+    _LeanCallStaleError and the full path runs (and rebuilds this). A whole training step (`step`
+    set) is called through `lean_step.LeanStep`, made from this."""
 
     __slots__ = ("entry_guards", "draws", "call", "consts", "prealloc", "index", "n_results", "writes", "effects",
                  "aliases", "rebuild", "as_tensor", "template", "draw_slots", "buffer_slots", "slots",
-                 "step")
+                 "step", "single_leaf")
 
     def __init__(self, entry, exe: Executable, args: tuple, as_tensor: bool) -> None:
         self._snapshot(entry, args)
@@ -247,6 +236,7 @@ class LeanCall(GuardedCall):
                 raise _LeanCallStaleError
             self.writes.append((data, t._version_counter if isinstance(t, TensorBase) else None, bumps))
         self.rebuild = make_rebuilder(entry.out_tree)
+        self.single_leaf = entry.out_tree == ("leaf",)  # (rebuild returns its one output)
         self.as_tensor = as_tensor
         self.slots = self.step = None  # outputs the program writes in place or into buffers (lower_inplace)
         if exe._out_slots:
@@ -270,7 +260,7 @@ class LeanCall(GuardedCall):
         return arrays
 
     def _step_plan(self, out_slots: dict, n_writes: int) -> tuple:
-        """What `_step` needs: every write-back is in place and every other output in a fresh buffer, so
+        """What `lean_step.LeanStep` needs: every write-back is in place and every other output in a fresh buffer, so
         no output is returned, compared or copied (a whole training step, lower_inplace.py). The guard's
         storage checks come flattened into one list: (tensor, its storage, its requires_grad)."""
         n = self.n_results
@@ -286,49 +276,6 @@ class LeanCall(GuardedCall):
         return (bumped, results, grads, checks, effects.new_grads, grad_slots, effects.after_call,
                 self.draw_slots, self.buffer_slots)
 
-    def _fastest(self):
-        """The callable a compiled function keeps for its next calls: `_step` itself for a whole
-        training step (one method call less per step), else this LeanCall."""
-        return self._step if self.step is not None else self
-
-    def _step(self, args: tuple):
-        """A call of a whole training step whose outputs are all in place or in fresh buffers: the
-        guards of `_guard` and `StepEffects.current`, then `release_grads`, the program and
-        `apply_fresh`, written out here without per-call lists beyond the program's arguments."""
-        bumped, results, grads, checks, new_grads, grad_slots, after_call, draw_slots, buffer_slots = self.step
-        mine = self.args
-        if len(args) != len(mine):
-            raise _LeanCallStaleError
-        for a, b in zip(args, mine):
-            if a is not b:
-                raise _LeanCallStaleError
-        for t, d, rg in checks:
-            if t._data is not d or t._requires_grad is not rg:
-                raise _LeanCallStaleError
-        if core.python_state() != self.state or not self.effects.current():
-            raise _LeanCallStaleError
-        for t in new_grads:  # (release_grads: this step's zero_grad() set them to None)
-            t._grad = None
-        program_args = self.template.copy()
-        for k, draw in draw_slots:
-            program_args[k] = draw()
-        for k, shape, dtype in buffer_slots:
-            program_args[k] = np.empty(shape, dtype)
-        self.call(*program_args)
-        for counter in bumped:
-            counter.value += 1
-            counter.last_op = "an in-place op inside a compiled function"
-        for t, value in grad_slots:
-            t._grad = value
-        wrap = Tensor._wrap
-        for t, k in zip(new_grads, grads):
-            t._grad = wrap(program_args[k])
-        for action in after_call:
-            action()
-        if len(results) == 1:
-            return self.rebuild((wrap(program_args[results[0]]),))
-        return self.rebuild([wrap(program_args[k]) for k in results])
-
     def _all_outputs(self, outs, program_args: list) -> list:
         """Every output of the graph: those the program returned, and those it wrote in place or
         into the buffers it was passed."""
@@ -342,9 +289,7 @@ class LeanCall(GuardedCall):
         return full
 
     def __call__(self, args: tuple):
-        if self.step is not None:
-            return self._step(args)
-        self._guard(args)
+        self.guard(args)
         if self.effects is not None:
             if not self.effects.current():
                 raise _LeanCallStaleError

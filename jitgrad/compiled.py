@@ -38,6 +38,7 @@ from .call_args import (
     _prepare,
     _symbolic,
     _wrap_output,
+    entry_point,
 )
 from .compiled_backward import CompiledFunctionBackward, CompiledOutputBackward
 from .core import TensorBase
@@ -47,6 +48,7 @@ from .grad_mode import _state as _grad_state
 from .grad_mode import enable_grad
 from .ir import Graph
 from .lean_grad import LeanGradCall
+from .lean_step import LeanStep
 from .prims_mask import MaskCountChangedError
 from .tensor import Tensor
 from .tracing import TracingError, trace
@@ -82,8 +84,9 @@ class _Entry:
         self._forward_only = self._split = self._vjp = None
         self._split_graphs = None  # () -> (forward, backward) graphs of the current split
         self._partial_backwards: dict = {}  # cotangents known zero -> backward executable
-        self.backward_aliasing: dict = {}  # wrt -> per gradient: may share memory with an argument (compiled_backward)
+        self.backward_aliasing: dict = {}  # wrt -> per gradient: .grad needs a copy (shared or read-only memory)
         self._backward_runners: dict = {}  # wrt -> arrays -> the backward's outputs (see backward_runner)
+        self._backward_fns: dict = {}  # wrt -> the compiled backward those runners call
         self.wrt: tuple = ()
         self.python_state = core.python_state()
         self.in_place = False  # jit (not jit_grad): the forward writes updated tensors in place (lower_inplace)
@@ -253,6 +256,7 @@ class _Entry:
             self._partial_backwards = {}
             self.backward_aliasing = {}
             self._backward_runners = {}
+            self._backward_fns = {}
         return self._split
 
     def backward_runner(self, wrt: tuple) -> Callable[[list], Sequence]:
@@ -268,9 +272,21 @@ class _Entry:
                 or built.widens_float16 or built._consts or built._prealloc \
                 or built._arg_index != list(range(len(built._arg_index))):
             return exe.run
-        fn = built._fn
+        fn = self._backward_fns[wrt] = built._fn
         runner = self._backward_runners[wrt] = lambda arrays: fn(*arrays)
         return runner
+
+    def backward_entry(self, wrt: tuple, arrays: list) -> Callable[[list], Sequence] | None:
+        """backward_runner(wrt) bound to the compiled overload for the types of `arrays` (no type dispatch
+        per call), for a caller whose later argument lists have these very types (the nodes of one lean
+        call, lean_grad.py: the same input arrays into the same forward overload, the same seed); None
+        while the backward is not one compiled program taking them (not built yet, say)."""
+        runner = self.backward_runner(wrt)
+        fn = self._backward_fns.get(wrt)
+        if fn is None or runner is not self._backward_runners.get(wrt):
+            return None
+        call = entry_point(fn, arrays)
+        return lambda arrays: call(*arrays)
 
     def backward_with_zeros(self, wrt: tuple, zero: tuple) -> Executable:
         """The backward for calls whose cotangents at positions `zero` are zero (outputs the caller
@@ -473,7 +489,8 @@ class _CompiledFunction:
         if any_tensor and not kwargs and not self.static_argnums and exe.run == exe._compiled_run \
                 and exe.single_program and exe.device == "cpu" and _plain(args) and self._lean_allowed(args):
             try:
-                self._lean = LeanCall(entry, exe, args, any_tensor)._fastest()
+                lean = LeanCall(entry, exe, args, any_tensor)
+                self._lean = LeanStep(lean).run if lean.step is not None else lean
             except _LeanCallStaleError:
                 pass
         fast_key = _fast_key(args)
@@ -627,7 +644,7 @@ class _JitGrad(_CompiledFunction):
         diff = [i for i, a in enumerate(outs) if a.dtype.kind == "f"]  # every floating output has a cotangent
         node = CompiledFunctionBackward(entry, inputs, residuals, [(outs[i].shape, outs[i].dtype) for i in diff])
         if not kwargs and not self.static_argnums and _plain(args):
-            self._lean_grad(entry, args, wrt, outs)
+            self._lean_grad(entry, args, wrt, outs, len(residuals))
         outs = entry.results(outs, leaves)  # (written back after the backward node saw the input versions)
         tensors = [_wrap_output(a, inputs) for a in outs]
         own = [i for i in diff if i < entry.n_results]
@@ -637,7 +654,7 @@ class _JitGrad(_CompiledFunction):
             t._grad_fn = node if len(diff) == 1 else CompiledOutputBackward(node, k)
         return unflatten(entry.out_tree, tensors)
 
-    def _lean_grad(self, entry: _Entry, args: tuple, wrt: tuple, outs: list) -> None:
+    def _lean_grad(self, entry: _Entry, args: tuple, wrt: tuple, outs: list, n_residuals: int) -> None:
         """Prepare the lean path (lean_grad.py) for the next call with these same arguments, where
         the forward is one compiled CPU program."""
         exe = entry.grad_executables(wrt)[0]
@@ -645,7 +662,7 @@ class _JitGrad(_CompiledFunction):
                 or exe.device != "cpu" or exe.widens_float16:
             return
         try:
-            self._lean = LeanGradCall(entry, exe, args, wrt, outs)
+            self._lean = LeanGradCall(entry, exe, args, wrt, outs, n_residuals).run
         except _LeanCallStaleError:
             pass
 

@@ -52,25 +52,30 @@ class CompiledOutputBackward(Node):
 class CompiledFunctionBackward(Node):
     """The single grad_fn of a jit_grad call: runs the compiled backward program."""
 
-    __slots__ = ("entry", "residuals", "inputs", "versions", "outputs_meta")
+    __slots__ = ("entry", "residuals", "inputs", "versions", "outputs_meta", "runner")
 
     def __init__(self, entry, inputs: list, residuals: list, outputs_meta: list) -> None:
         super().__init__(tuple(edge_to(t) if isinstance(t, TensorBase) else (None, 0) for t in inputs))
         self.entry = entry  # the compiled._Entry of the call's signature
+        self.runner = None  # see prepared
         self.inputs = inputs
         self.versions = [t._version_counter.value if isinstance(t, TensorBase) else 0 for t in inputs]
         self.residuals = residuals
         self.outputs_meta = outputs_meta  # (shape, dtype) of each differentiable output
 
     @classmethod
-    def prepared(cls, entry, inputs: list, edges: tuple, residuals: list, outputs_meta: list):
+    def prepared(cls, entry, inputs: list, edges: tuple, residuals: list, outputs_meta: list, runner: list,
+                 versions: list):
         """The node of one call whose graph edges are known already (the lean call path: the same
-        argument objects as before); only the inputs' versions are read now."""
+        argument objects as before), with the inputs' `versions` read by the caller. `runner`: a list shared
+        by the lean call's nodes holding what runs their backward in backward_to_leaves (found by
+        the first: its arguments have the same types in every call, see _Entry.backward_entry)."""
         node = object.__new__(cls)
         node.next_functions = edges
         node._retained = node._metadata = None
         node.entry, node.inputs, node.residuals, node.outputs_meta = entry, inputs, residuals, outputs_meta
-        node.versions = [t._version_counter.value if isinstance(t, TensorBase) else 0 for t in inputs]
+        node.runner = runner
+        node.versions = versions
         return node
 
     def name(self) -> str:
@@ -154,14 +159,22 @@ class CompiledFunctionBackward(Node):
             seed = _SEEDS[meta] = np.ones(shape, meta[1])
             seed.flags.writeable = False
         arrays = self.residuals + [seed]
-        wrt = self.entry.wrt
-        grads = self.entry.backward_runner(wrt)(arrays)
-        grads = [_host_or_gpu(g) for g in grads]
-        shared = self.entry.backward_aliasing.get(wrt)
-        if shared is None:
-            shared = self.entry.backward_aliasing[wrt] = _aliasing(grads, arrays)
+        entry = self.entry
+        wrt = entry.wrt
+        holder = self.runner
+        run = None if holder is None else holder[0]
+        if run is None:
+            if holder is not None:
+                run = holder[0] = entry.backward_entry(wrt, arrays)
+            if run is None:
+                run = entry.backward_runner(wrt)
+        grads = [g if type(g) is np.ndarray else _host_or_gpu(g) for g in run(arrays)]
+        copied = entry.backward_aliasing.get(wrt)
+        if copied is None:  # (which gradients need a copy is fixed by the program: found once)
+            copied = entry.backward_aliasing[wrt] = [alias or not g.flags.writeable
+                                                     for g, alias in zip(grads, _aliasing(grads, arrays))]
         ready = []
-        for i, g, alias in zip(wrt, grads, shared):
+        for i, g, copy in zip(wrt, grads, copied):
             node = self.next_functions[i][0]
             if node is None:
                 continue
@@ -169,10 +182,10 @@ class CompiledFunctionBackward(Node):
             if g.shape != variable._data.shape or g.dtype != variable._data.dtype:
                 raise AssertionError(f"internal error: a compiled backward returned a gradient of {g.dtype}{g.shape} "
                                      f"for an input of {variable.dtype}{tuple(variable.shape)}")
-            ready.append((variable, g, not alias and g.flags.writeable))
-        for variable, g, fresh in ready:
+            ready.append((variable, g, copy))
+        for variable, g, copy in ready:
             if variable._grad is None:  # (a fresh program output is nobody else's: no copy needed)
-                variable._grad = Tensor._wrap(g if fresh else g.copy())
+                variable._grad = Tensor._wrap(g.copy() if copy else g)
             else:
                 accumulate_grad(variable, Tensor._wrap(g), False)
         if not retain_graph:

@@ -24,7 +24,8 @@ LAYERS = ["_layout", "_kernels",  # jitgrad/_layout.py; jitgrad._kernels is kern
           "tree", "fingerprint", "ir", "step_effects", "alias_reads", "tracing", "interpret", "adjoint", "transforms",
           "simplify", "fuse",
           "lower_calls", "lower", "lower_inplace", "cuda", "buffer_pool", "call_cache", "compile_log", "executable",
-          "call_args",
+          "lean_guards",
+          "call_args", "lean_step",
           "compiled_backward", "lean_grad", "frontend_cache", "compiled", "loops", "distributed", "nn", "models",
           "optim", "tape", "viz", "utils",
           "serialization"]

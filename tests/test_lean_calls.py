@@ -257,3 +257,54 @@ def test_optimizer_step_plan_with_momentum_switched_on_and_a_new_group():
         return [p.detach().numpy() for p in (*ps, extra)]
     for a, b in zip(run(None), run(False), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["readonly", "transposed", "plain"])
+def test_optimizer_step_plan_with_unusual_gradient_arrays(kind):
+    """The plan calls the kernel's compiled overload directly only for plain gradient arrays; a
+    read-only or non-contiguous `.grad` takes Numba's dispatch (or a copy) and updates the same."""
+    def run(fused_option):
+        p = jg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        opt = jg.optim.SGD([p], lr=0.1, momentum=0.5, fused=fused_option)
+        for i in range(5):
+            g = np.arange(6.0).reshape(2, 3) * (i + 1) - 2.0
+            if kind == "readonly" and i >= 2:
+                g.flags.writeable = False
+            if kind == "transposed" and i >= 2:
+                g = np.ascontiguousarray(g.T).T
+            p.grad = jg.tensor(g) if kind != "readonly" else jg.Tensor._wrap(g)
+            opt.step()
+        return p.detach().numpy()
+    np.testing.assert_allclose(run(None), run(False), rtol=1e-12)
+
+
+def test_jit_grad_backward_before_the_backward_program_is_built():
+    """Several lean calls before the first backward: the backward runs through its Executable until it
+    is built, then through its compiled overload; the gradients are eager mode's all along."""
+    f = jg.jit_grad(_loss)
+    x, y = _data()
+    p = jg.tensor([1.0, 0.5], dtype=jg.float64, requires_grad=True)
+    losses = [f(p, x, y) for _ in range(3)]
+    for loss in losses * 2:
+        p.grad = None
+        loss.backward(retain_graph=True)
+        q = p.detach().requires_grad_()
+        _loss(q, x, y).backward()
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12)
+
+
+def test_jit_grad_lean_call_with_two_outputs_and_an_integer_one():
+    """The generated lean call wraps each output as the full path does: the floating ones share one
+    backward (one CompiledOutputBackward each), an integer one has no graph."""
+    f = jg.jit_grad(lambda a, b: ((a * b).sum(), (a ** 2).mean(), (b > 0).sum()))
+    a = jg.tensor([1.0, -2.0, 3.0], dtype=jg.float64, requires_grad=True)
+    b = jg.tensor([0.5, 1.5, -1.0], dtype=jg.float64)
+    for k in range(4):
+        a.grad = None
+        s, m, count = f(a, b)
+        assert not count.requires_grad and int(count) == 2
+        (s * k + m).backward()
+        q = a.detach().requires_grad_()
+        ((q * b).sum() * k + (q ** 2).mean()).backward()
+        np.testing.assert_allclose(a.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-12)  # (0 vs 1e-16)
+        assert s.grad_fn is not m.grad_fn

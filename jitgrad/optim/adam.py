@@ -57,7 +57,7 @@ class Adam(Optimizer):
     def _compiled_key(self, group: dict, p, state: dict) -> tuple:
         return (state["step"] + 1,)  # the step the call makes
 
-    def _after_compiled_step(self, group: dict, params: list) -> None:
+    def _after_compiled_step(self, params: list) -> None:
         state = self.state
         for p in params:
             state[p]["step"] += 1

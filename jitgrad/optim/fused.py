@@ -21,6 +21,7 @@ import numpy as np
 from jitgrad._kernels import optim as kernels
 
 from .. import core, devices, prims
+from ..call_args import entry_point
 from ..nn.module import storage_moves
 
 NUMPY, PER_TENSOR, ONE_CALL, CUDA = "numpy", "per_tensor", "one_call", "cuda"
@@ -104,7 +105,7 @@ class _GroupPlan:
     work skips the grouping. run() returns False, before changing anything, where the general
     path must run (its checks are those the general path would reach the same decisions by)."""
 
-    __slots__ = ("all", "has_grad", "params", "dtype", "mode", "fused", "plan_key", "values")
+    __slots__ = ("all", "has_grad", "params", "dtype", "mode", "fused", "plan_key", "values", "stamp")
 
     def __init__(self, opt, index: int, group: dict, params: list, mode: str) -> None:
         self.all = list(group["params"])
@@ -115,24 +116,30 @@ class _GroupPlan:
         self.fused = group.get("fused")
         self.plan_key = (index, self.dtype, mode == ONE_CALL, tuple(map(id, params)))
         self.values = None  # the group's options when its flags were last found unchanged
+        # param_groups' edit count then (None: not counted, some group is a plain dict): while it stays the
+        # same, so do the options, and `values` is not built again
+        self.stamp = None
 
     def run(self, opt, group: dict) -> bool:
         current = group["params"]
         if len(current) != len(self.all):
             return False
-        values = tuple(group.values())
         plan = opt._cache.get(self.plan_key)
         if plan is None:
             return False
-        if values != self.values:  # options changed: the same executor and flags?
-            if group.get("fused") != self.fused or plan.flag_values != opt._flag_values(group):
-                return False
-            self.values = values
+        if self.stamp is None or opt._groups_version[0] != self.stamp:  # param_groups edited since (groups.py)
+            values = tuple(group.values())
+            if values != self.values:  # options changed: the same executor and flags?
+                if group.get("fused") != self.fused or plan.flag_values != opt._flag_values(group):
+                    return False
+                self.values = values
+            self.stamp = opt._groups_version_now()
+        values = self.values
         for p, q, had in zip(current, self.all, self.has_grad):
             if p is not q or (p._grad is not None) is not had:
                 return False
         dtype = self.dtype
-        state = opt.state
+        state = opt._state
         params = self.params
         for p in params:
             data = p._data
@@ -157,7 +164,7 @@ class _Plan:
     parameters and state, the kernel(s), and the hyper-parameter scalars; valid while the same
     arrays and group options come back."""
 
-    __slots__ = ("held", "calls", "names", "absent", "flag_values", "hyper_names", "seen", "scalars")
+    __slots__ = ("held", "calls", "names", "absent", "flag_values", "hyper_names", "seen", "scalars", "entries")
 
     def __init__(self, opt, group: dict, dtype, params: list, one_call: bool) -> None:
         names = tuple(n for n in opt.state_names if n in opt.state[params[0]])
@@ -175,6 +182,10 @@ class _Plan:
             self.calls.append((kernels.step_kernel(opt._rule, flags, names, len(chunk)), items))
         self.seen = None
         self.scalars = ()
+        # per call: the kernel's compiled overload for the arguments it takes when every gradient is a
+        # plain aligned, writeable, C-contiguous array (the parameters and state are the plan's own, the
+        # scalars of the plan's dtype): called without Numba's type dispatch; found after the first such call
+        self.entries = [None] * len(self.calls)
 
     @staticmethod
     def _held(opt, params: list, names: tuple) -> list:
@@ -192,7 +203,7 @@ class _Plan:
             if p._data is not held[k]:
                 return False
             k += 1
-            st = opt.state[p]
+            st = opt._state[p]
             for n in self.names:
                 t = st.get(n)
                 if t is None or t._data is not held[k]:
@@ -200,7 +211,7 @@ class _Plan:
                 k += 1
         if k != len(held):
             return False
-        first = opt.state[params[0]]
+        first = opt._state[params[0]]
         for n in self.absent:  # (state made since, e.g. a momentum buffer: another plan)
             if n in first:
                 return False
@@ -215,17 +226,32 @@ class _Plan:
             self.scalars = tuple(f(values[n]) for n in self.hyper_names)
             self.seen = seen
         scalars = self.scalars
-        for kernel, items in self.calls:
+        entries = self.entries
+        for c, (kernel, items) in enumerate(self.calls):
             args = []
+            plain = True
             for p, flat, state in items:
                 g = p._grad._data
-                if not g.flags.c_contiguous:
+                flags = g.flags
+                if not flags.c_contiguous:
                     g = np.ascontiguousarray(g)
+                    plain = False
+                elif type(g) is not np.ndarray or not flags.writeable or not flags.aligned:
+                    plain = False
                 args.append(flat)
                 args.append(g if g.ndim == 1 else g.reshape(-1))
                 if state:
                     args.extend(state)
-            kernel(*args, *scalars)
+            args.extend(scalars)
+            if not plain:
+                kernel(*args)
+                continue
+            call = entries[c]
+            if call is None:  # (the first call through Numba's dispatch compiles the overload if needed)
+                kernel(*args)
+                entries[c] = entry_point(kernel, args)
+            else:
+                call(*args)
 
 
 def _planned(opt, index: int, group: dict, dtype, params: list, key: tuple, one_call: bool) -> None:

@@ -50,7 +50,7 @@ class SGD(Optimizer):
     def _compiled_key(self, group: dict, p, state: dict) -> tuple:
         return (id(p) in self._fresh,)
 
-    def _after_compiled_step(self, group: dict, params: list) -> None:
+    def _after_compiled_step(self, params: list) -> None:
         if self._fresh:
             for p in params:
                 self._fresh.discard(id(p))

@@ -8,6 +8,8 @@ needs are made while tracing and kept once the trace succeeded.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import prims
@@ -28,7 +30,9 @@ class _Hypers:
         self.version = None
         self.key = None  # and at this step key
 
-    def compute(self) -> dict:
+    def first(self, name: str) -> np.ndarray:
+        """The draw of the first input: all the arrays computed (when something they depend on
+        changed), `name`'s returned."""
         opt = self.opt
         group = self.group
         version = opt._groups_version[0]
@@ -43,17 +47,16 @@ class _Hypers:
             values = opt._hypers(group, key)
             self.arrays = {name: np.asarray(values[name], dtype) for name in self.tensors}
             self.group, self.key = group, key
-        return self.arrays
+        return self.arrays[name]
+
+    def later(self, name: str) -> np.ndarray:
+        """The draw of any other input: computed by the first one's."""
+        return self.arrays[name]
 
     def __getitem__(self, name: str):
         t = self.tensors.get(name)
         if t is None:
-            if not self.tensors:
-                def make(name=name):
-                    return self.compute()[name]
-            else:
-                def make(name=name):
-                    return self.arrays[name]
+            make = functools.partial(self.later if self.tensors else self.first, name)
             self.tensors[name] = None
             t = self.tensors[name] = self.builder.runtime_scalar(self.dtype, make)
         return t
@@ -129,7 +132,7 @@ def _trace_group(opt, builder, index: int, group: dict, params: list) -> None:
         builder.update(p, new_p, "optimizer.step")
         for n, value in new_state.items():
             builder.update(state[n], value, None)
-    builder.after_call.append(lambda: opt._after_compiled_step(opt.param_groups[index], params))
+    builder.after_call.append(functools.partial(opt._after_compiled_step, params))
 
 
 def _commit(builder, opt, p, state: dict, names: list, fresh: bool) -> None:
