@@ -1,4 +1,4 @@
-"""kernels.heap: malloc thresholds that keep freed temporaries in the process (no page faults per call)."""
+"""jitgrad._kernels.heap: malloc thresholds that keep freed temporaries in the process (no page faults per call)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kernels import heap
+from jitgrad._kernels import heap
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt thresholds are glibc's")
 
@@ -37,7 +37,7 @@ def test_importing_kernels_tuned_the_heap():
 def _faults_per_round(env: dict) -> float:
     """Minor page faults per allocate-touch-free round of 4 MiB of temporaries, in a fresh process."""
     code = (
-        "import resource, numpy as np, kernels\n"
+        "import resource, numpy as np, jitgrad._kernels\n"
         "def step():\n"
         "    a = np.ones(1 << 19); b = a * 2.0; c = b + a\n"
         "    return float(c[-1])\n"
