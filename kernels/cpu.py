@@ -29,6 +29,15 @@ from .spec import Call, Program
 PARALLEL_THRESHOLD = 1 << 17
 
 
+def parallel_threshold() -> int:
+    """The parallel threshold programs are rendered with: PARALLEL_THRESHOLD, or never parallel when
+    Numba can run one thread only (NUMBA_NUM_THREADS=1: the most set_num_threads allows; the
+    benchmarks' one-thread runs set it). A prange on one thread is pure cost: TRF's bias + ReLU over (32, 16, 256)
+    took 79-108 us as a parallel loop on one thread and 18 us serial (its four such loops ~0.6 ms of
+    a 7.9 ms training step)."""
+    return PARALLEL_THRESHOLD if numba.config.NUMBA_NUM_THREADS > 1 else sys.maxsize
+
+
 class CompiledProgram:
     """A compiled Program: call it with the input arrays (and constants); `.source` is the text."""
 
@@ -59,12 +68,12 @@ class CompiledProgram:
 
 
 def render(program: Program, threshold: int | None = None) -> str:
-    """The module text, with the njit decorator the program needs (threshold: PARALLEL_THRESHOLD,
+    """The module text, with the njit decorator the program needs (threshold: parallel_threshold(),
     read at call time so that benchmarks.parallel_threshold can vary it). parallel=True only
     when the text has a prange: without one Numba warns (NumbaPerformanceWarning) at compile.
     No C-callable (cfunc) wrapper: nothing calls one, and for a kernel of many array arguments
     it cost a quarter of the compile (the GRU's 147-argument recurrence: 4.9 -> 3.6 s CPU)."""
-    threshold = PARALLEL_THRESHOLD if threshold is None else threshold
+    threshold = parallel_threshold() if threshold is None else threshold
     text = source.render(program, threshold)
     parallel = "numba.prange(" in text
     decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
@@ -77,7 +86,7 @@ def compile_loop(program: Program, name: str, index: str | None, state: list,
     """The program inlined in a loop that writes its outputs into the state in place (see
     fori_source.render_fori), compiled (or run as Python in the Python run mode), and the names of
     the loop function's trailing parameters."""
-    threshold = PARALLEL_THRESHOLD if threshold is None else threshold
+    threshold = parallel_threshold() if threshold is None else threshold
     text, others = fori_source.render_fori(program, threshold, name, index, state)
     if runs_as_python():
         return PythonProgram(program, text, _as_python(name, text), 0.0), others
