@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from . import library, reductions, trig_versions
+from . import library, loop_split, reductions, trig_versions
 from .extents import loop_extent
 from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
@@ -539,7 +539,13 @@ def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
 
 def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) -> None:
     """A loop; one calling sin/cos/tan runs vectorised with their fast versions and again with
-    the full-range ones only if some argument was large (see kernels.trig_versions)."""
+    the full-range ones only if some argument was large (see kernels.trig_versions). A loop of many
+    stores runs as several loops of a few (kernels.loop_split)."""
+    split = loop_split.pieces(loop)
+    if len(split) > 1:
+        for piece in split:
+            _emit_loop(w, piece, arrays, parallel_threshold)
+        return
     parallel = math.prod(loop.shape) >= parallel_threshold
     flat = _is_flat(loop, arrays)
     rows = None if flat else _row_blocks(loop, arrays)
