@@ -1,0 +1,128 @@
+"""What TRF's compiled training step is made of runs faster and computes the same: loops of many stores
+cut into loops of a few (kernels.loop_split), exp inlined where a loop calls it twice, and products of
+two batched operands run by the kernel-sequence driver as np.matmul over permuted views."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from jitgrad._kernels import cpu, loop_split
+from jitgrad._kernels.spec import Array, Load, Loop, Program, Stmt, Store
+
+RNG = np.random.default_rng(0)
+SHAPE = (32, 16, 16)  # 8,192 elements: past loop_split.MIN_ELEMENTS
+
+
+def _many_stores(in_place: bool = False) -> tuple[Loop, list, list]:
+    """A layer-norm-like chain of six stores over SHAPE, each store a step further along it, with
+    one exp per pair; `in_place`: the loop also writes its first input."""
+    loads = (Load("a", "x"), Load("m", "mu"), Load("s", "sd"))
+    stmts, stores = [], []
+    prev = "a"
+    for k in range(6):
+        stmts.append(Stmt(f"t{k}", f"({prev} - m) / s * np.float32(0.{k + 1})" if k % 2 == 0
+                          else f"vm.exp_f32({prev} * s) * np.float32(0.5)"))
+        stores.append(Store("x" if in_place and k == 5 else f"y{k}", f"t{k}"))
+        prev = f"t{k}"
+    arrays = [Array("x", SHAPE, "float32"), Array("mu", SHAPE[:-1] + (1,), "float32"),
+              Array("sd", SHAPE[:-1] + (1,), "float32")]
+    temps = [Array(f"y{k}", SHAPE, "float32") for k in range(6 - in_place)]
+    return Loop(SHAPE, loads, tuple(stmts), tuple(stores)), arrays, temps
+
+
+def _reference(x, mu, sd):
+    out, prev = [], x.astype(np.float64)
+    for k in range(6):
+        prev = (prev - mu) / sd * (k + 1) / 10 if k % 2 == 0 else np.exp(prev * sd) * 0.5
+        out.append(prev)
+    return out
+
+
+def test_a_loop_of_many_stores_runs_as_loops_of_three_with_the_same_values():
+    loop, inputs, temps = _many_stores()
+    pieces = loop_split.pieces(loop)
+    assert [[s.array for s in p.stores] for p in pieces] == [["y0", "y1", "y2"], ["y3", "y4", "y5"]]
+    assert [ld.array for ld in pieces[1].loads] == ["x", "mu", "sd"]  # (the second recomputes the chain)
+    program = Program("many_stores", tuple(inputs), tuple(t.name for t in temps), temporaries=tuple(temps),
+                      steps=(loop,))
+    fn = cpu.compile_program(program)
+    assert fn.source.count("for _i0 in range(32):") == 2
+    x = RNG.standard_normal(SHAPE).astype(np.float32) * 0.1
+    mu = RNG.standard_normal(SHAPE[:-1] + (1,)).astype(np.float32) * 0.1
+    sd = RNG.uniform(0.5, 1.5, SHAPE[:-1] + (1,)).astype(np.float32)
+    for got, want in zip(fn(x, mu, sd), _reference(x, mu, sd), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+def test_short_in_place_or_reducing_loops_are_not_cut():
+    loop, _, _ = _many_stores(in_place=True)
+    assert loop_split.pieces(loop) == [loop]  # a later piece would read what an earlier one wrote
+    short = Loop((8, 16), loop.loads, loop.stmts, tuple(Store(f"y{k}", f"t{k}") for k in range(6)))
+    assert loop_split.pieces(short) == [short]
+    carried = Loop(SHAPE, loop.loads, (Stmt("c", "c + a"),) + loop.stmts,
+                   tuple(Store(f"y{k}", f"t{k}") for k in range(6)))
+    assert loop_split.pieces(carried) == [carried]
+
+
+def test_exp_is_inlined_into_a_program_that_calls_it_twice():
+    """LLVM's inliner left vm.exp_f32 (or its core) a scalar call in a function with two call sites:
+    the second of two softmax loops ran 5x slower. Inlined in Numba's IR, no call is left."""
+    import numba
+    shape = (8, 4, 16, 16)
+    loops = tuple(Loop(shape, (Load("a", "x"), Load("k", "mask"), Load("m", "mx")),
+                       (Stmt("w", f"(a * np.float32({scale}) if k else np.float32(-1e9))"),
+                        Stmt("e", "vm.exp_f32(w - m)")),
+                       (Store(out, "e"),)) for scale, out in ((0.25, "y"), (0.5, "z")))
+    program = Program("two_softmax_rows", (Array("x", shape, "float32"), Array("mask", shape[2:], "bool"),
+                                           Array("mx", shape[:3] + (1,), "float32")), ("y", "z"),
+                      temporaries=(Array("y", shape, "float32"), Array("z", shape, "float32")), steps=loops)
+    compiled = cpu.compile_program(program)
+    x = RNG.standard_normal(shape).astype(np.float32)
+    mask = np.tril(np.ones(shape[2:], bool))
+    mx = np.ones(shape[:3] + (1,), np.float32)
+    y, z = compiled(x, mask, mx)
+    np.testing.assert_allclose(y, np.where(mask, np.exp(x * 0.25 - 1.0), 0.0), rtol=2e-6)
+    np.testing.assert_allclose(z, np.where(mask, np.exp(x * 0.5 - 1.0), 0.0), rtol=2e-6)
+    options = {k: v for k, v in compiled.fn.targetoptions.items() if k not in ("nopython", "cache")}
+    fresh = numba.njit(**options)(compiled.fn.py_func)  # (one loaded from the disk cache keeps no IR)
+    fresh(x, mask, mx)
+    ir = "\n".join(fresh.inspect_llvm().values())
+    calls = [line for line in ir.splitlines() if "call " in line and "vmath" in line]  # (mangled names)
+    assert not calls, calls[:3]
+
+
+def _attention(q, k, v):
+    att = q @ k.transpose(-1, -2) * 0.25
+    att = jg.exp(att - att.amax(-1, keepdim=True))
+    att = att / att.sum(-1, keepdim=True)
+    return ((att @ v).permute(0, 2, 1, 3) ** 2).sum()
+
+
+@pytest.fixture
+def always_split(monkeypatch):
+    """Every program of two or more steps runs as kernels and a driver (as TRF's do)."""
+    monkeypatch.setattr(cpu, "MAX_SINGLE_LINES", 0)
+
+
+def test_batched_products_run_as_np_matmul_over_views_and_match_eager(always_split):
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal((2, 3, 5, 4)).astype(np.float32) for _ in range(3)]
+    compiled = jg.jit_grad(_attention)
+    fwd, bwd = compiled.grad_executables(*(jg.tensor(a, requires_grad=True) for a in arrays))
+    ts = [jg.tensor(a, requires_grad=True) for a in arrays]
+    loss = compiled(*ts)
+    loss.backward()
+    es = [jg.tensor(a, requires_grad=True) for a in arrays]
+    expected = _attention(*es)
+    expected.backward()
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-5)
+    for t, e in zip(ts, es, strict=True):
+        np.testing.assert_allclose(t.grad.numpy(), e.grad.numpy(), rtol=1e-4, atol=1e-5)
+    drivers = [c.driver_source for exe in (fwd, bwd) for c in exe.compiled if isinstance(c, cpu.KernelSequence)]
+    assert len(drivers) == 2
+    text = "\n".join(drivers)
+    assert text.count("np.matmul(") >= 3 and "batched_matmul" not in text
+    # k.transpose(-1, -2) read as a strided view by np.matmul, not copied
+    assert any(line.strip().split(" = ")[1].startswith("np.transpose(") for line in text.splitlines()
+               if " = np.transpose(" in line)
