@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from . import cache, conv, fori_source, library, source, structure, threads, vmath
+from . import cache, conv, fori_source, host_steps, library, source, structure, threads, vmath
 from .spec import Call, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
@@ -197,38 +197,8 @@ class KernelSequence:
 
 
 def _on_host(step) -> bool:
-    """Views, copies and BLAS calls run as NumPy in the driver: a kernel would cost a compile
-    (~0.15 s) for what NumPy does in a microsecond; convolutions call their (cached) kernels."""
-    return isinstance(step, Call) and (step.op in library.OPS or step.op in conv.OPS or _host_product(step))
-
-
-def _host_product(step) -> bool:
-    """A product of two batched operands (attention's q @ k^T, att @ v): np.matmul in the driver,
-    reading permuted operands as strided views (see _views). Measured on (128, 16, 16) float32
-    pairs: 38 us (40 us with a transposed view) against 52 us for a kernel's loop of one BLAS call
-    per batch element after copying the transposed operand (~17 us)."""
-    return isinstance(step, Call) and step.op == "batched_matmul" and step.params[1] is not None
-
-
-def _views(program: Program) -> set:
-    """Outputs of permutes that only host products read (not program outputs): the driver keeps
-    them as strided views of their input, which np.matmul reads in place (no transposing copy)."""
-    readers: dict = {}
-    for step in program.steps:
-        for name in (step.inputs if isinstance(step, Call) else [ld.array for ld in step.loads]):
-            readers.setdefault(name, []).append(step)
-    return {step.output for step in program.steps
-            if isinstance(step, Call) and step.op == "permute" and step.output not in program.outputs
-            and readers.get(step.output) and all(_host_product(r) for r in readers[step.output])}
-
-
-def _host_source(step: Call, arrays: dict, views: set) -> str:
-    """The driver's line(s) for a step it runs itself."""
-    if _host_product(step):
-        return f"{step.output} = np.matmul({step.inputs[0]}, {step.inputs[1]})"
-    if step.output in views:
-        return f"{step.output} = np.transpose({step.inputs[0]}, {tuple(step.params[0])!r})"
-    return library.call_source(step, arrays)
+    """Steps the driver runs as NumPy (kernels.host_steps)."""
+    return host_steps.on_host(step)
 
 
 def _driver_source(program: Program, kernels: list) -> str:
@@ -237,10 +207,11 @@ def _driver_source(program: Program, kernels: list) -> str:
     lines = [f"def {program.name}({', '.join(a.name for a in program.inputs + program.constants)}):"]
     arrays = program.arrays()
     allocated: set = set()
-    views = _views(program)
+    host = host_steps.plan(program)
     for i, (k, step) in enumerate(zip(kernels, program.steps)):
         if _on_host(step):
-            lines.extend(f"    {text}" for text in _host_source(step, arrays, views).split("\n"))
+            text = host_steps.source(step, arrays, host)
+            lines.extend(f"    {line}" for line in (text.split("\n") if text else ()))
             allocated.add(step.output)
             continue
         for name in k.args:
