@@ -126,3 +126,86 @@ def test_batched_products_run_as_np_matmul_over_views_and_match_eager(always_spl
     # k.transpose(-1, -2) read as a strided view by np.matmul, not copied
     assert any(line.strip().split(" = ")[1].startswith("np.transpose(") for line in text.splitlines()
                if " = np.transpose(" in line)
+
+
+def _qkv_attention(x, w):
+    """TRF's attention on a (2, 5, 8) batch: q, k and v sliced from one permuted projection."""
+    qkv = (x @ w).reshape(2, 5, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    att = jg.exp((q @ k.transpose(-1, -2)) * 0.5 - 1.0)
+    o = (att @ v).permute(0, 2, 1, 3).reshape(2, 5, 8)
+    return (o * o).sum()
+
+
+def _qkv_inputs():
+    rng = np.random.default_rng(2)
+    return rng.standard_normal((2, 5, 8)).astype(np.float32), rng.standard_normal((8, 24)).astype(np.float32) * 0.3
+
+
+def test_views_and_products_into_their_permute_match_eager(always_split):
+    """Forward only (q, k, v are no residuals): q, k, v stay views of the projection, and att @ v is
+    written straight into the permuted buffer the output projection reads."""
+    x, w = _qkv_inputs()
+    compiled = jg.jit(_qkv_attention)
+    got = compiled(jg.tensor(x), jg.tensor(w))
+    np.testing.assert_allclose(got.item(), _qkv_attention(jg.tensor(x), jg.tensor(w)).item(), rtol=1e-5)
+    (seq,) = [c for c in compiled.executable(jg.tensor(x), jg.tensor(w)).compiled if isinstance(c, cpu.KernelSequence)]
+    lines = seq.driver_source.splitlines()
+    assert any("= np.reshape(" in line and "[0:1," in line for line in lines)  # q: a view, not a copy
+    assert any("np.matmul(" in line and ", out=" in line for line in lines)
+    assert any("# written in place" in line for line in lines)
+
+
+def test_a_stack_written_into_its_permute_matches_eager_gradients(always_split):
+    """The backward stacks the gradients of q, k and v and permutes them back: one NumPy copy of each
+    into its place in the permuted result."""
+    x, w = _qkv_inputs()
+    compiled = jg.jit_grad(_qkv_attention)
+    xt, wt = jg.tensor(x, requires_grad=True), jg.tensor(w, requires_grad=True)
+    compiled(xt, wt).backward()
+    xe, we = jg.tensor(x, requires_grad=True), jg.tensor(w, requires_grad=True)
+    _qkv_attention(xe, we).backward()
+    np.testing.assert_allclose(xt.grad.numpy(), xe.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(wt.grad.numpy(), we.grad.numpy(), rtol=1e-4, atol=1e-5)
+    _, bwd = compiled.grad_executables(jg.tensor(x, requires_grad=True), jg.tensor(w, requires_grad=True))
+    (seq,) = [c for c in bwd.compiled if isinstance(c, cpu.KernelSequence)]
+    cat = [line for line in seq.driver_source.splitlines() if "# written in place" in line]
+    assert cat and "np.transpose(" in cat[0]
+
+
+def test_float32_row_sums_no_longer_than_a_block_accumulate_in_float32():
+    """A softmax's row sums (rows of 16) accumulate in float32, one block of the blocked sums (a float64
+    accumulator halved the row loop's vector width); whole-loop sums keep their float64 accumulator."""
+    from jitgrad._kernels.spec import Reduce
+    x = RNG.standard_normal((8, 4, 16)).astype(np.float32)
+    mx = x.max(-1, keepdims=True)
+    rows = Loop(x.shape, (Load("p", "x"), Load("q", "mx")), (Stmt("t", "vm.exp_f32(p - q)"),),
+                stores=(Store("e", "t"),), reduces=(Reduce("s", "sum", "t", (2,)),))
+    whole = Loop(x.shape, (Load("p", "x"), Load("q", "mx")), (Stmt("u", "p - q"),),
+                 reduces=(Reduce("total", "sum", "u", (0, 1, 2)),))
+    temps = (Array("e", x.shape, "float32"), Array("s", x.shape[:2], "float32"), Array("total", (), "float32"))
+    program = Program("row_sums", (Array("x", x.shape, "float32"), Array("mx", mx.shape, "float32")),
+                      ("e", "s", "total"), temporaries=temps, steps=(rows, whole))
+    fn = cpu.compile_program(program)
+    assert "_acc_s = np.float32(0)" in fn.source and "_acc_total = np.float64(0)" in fn.source
+    e, s, total = fn(x, mx)
+    np.testing.assert_allclose(s, np.exp(x.astype(np.float64) - mx).sum(-1), rtol=2e-6)
+    np.testing.assert_allclose(total, (x.astype(np.float64) - mx).sum(), rtol=1e-5)
+
+
+def test_exp_below_its_underflow_bound_is_zero_and_above_it_as_numpy():
+    import numba
+
+    from jitgrad._kernels import vmath
+
+    @numba.njit
+    def exps(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = vmath.exp_f32(x[i])
+        return out
+
+    x = np.array([-1e9, -200, -104.5, -104.0, -103.9, -103.3, -100, -87.4, 0, 88, 89, 100, np.inf, -np.inf, np.nan],
+                 np.float32)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(exps(x), np.exp(x))
