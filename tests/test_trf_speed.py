@@ -209,3 +209,30 @@ def test_exp_below_its_underflow_bound_is_zero_and_above_it_as_numpy():
                  np.float32)
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(exps(x), np.exp(x))
+
+
+def test_an_embedding_lookup_and_its_gradient_copy_whole_rows_and_match_eager():
+    """table[idx] (one index array on dim 0) and its adjoint run row by row (take_rows, scatter_rows):
+    repeated indices accumulate, a negative one wraps, one out of range raises IndexError."""
+    rng = np.random.default_rng(4)
+    table = rng.standard_normal((7, 3, 2)).astype(np.float32)
+    idx = np.array([[0, 6, 6], [-1, 2, 0]])
+    weights = rng.standard_normal((2, 3, 3, 2)).astype(np.float32)
+
+    def loss(t, i):
+        return (t[i] * jg.tensor(weights)).sum()
+
+    compiled = jg.jit_grad(loss)
+    tt = jg.tensor(table, requires_grad=True)
+    got = compiled(tt, jg.tensor(idx))
+    got.backward()
+    te = jg.tensor(table, requires_grad=True)
+    expected = loss(te, jg.tensor(idx))
+    expected.backward()
+    np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-6)
+    np.testing.assert_allclose(tt.grad.numpy(), te.grad.numpy(), rtol=1e-6, atol=1e-6)
+    fwd, bwd = compiled.grad_executables(jg.tensor(table, requires_grad=True), jg.tensor(idx))
+    assert "_r[_o, _c] = " in fwd.source()
+    assert "_r[_j, _c] += " in bwd.source()
+    with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 7"):
+        jg.jit(lambda t, i: t[i].sum())(jg.tensor(table), jg.tensor(np.array([1, 7])))
