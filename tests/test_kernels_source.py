@@ -91,7 +91,8 @@ def test_reduction_over_leading_dims_runs_in_memory_order():
                   [Array("sq", (6, 5), "float32"), Array("s", (1, 5), "float32"), Array("m", (5,), "float32")],
                   [loop])
     sq, s, m = fn(x)
-    assert "_acc_s = np.empty((5,), np.float64)" in fn.source  # an array of accumulators
+    # an array of accumulators (float32: 6 terms each, at most a block of the blocked sums)
+    assert "_acc_s = np.empty((5,), np.float32)" in fn.source
     np.testing.assert_allclose(sq, x * x, rtol=1e-6)
     np.testing.assert_allclose(s, (x * x).sum(0, keepdims=True), rtol=1e-5)
     np.testing.assert_allclose(m, x.max(0))

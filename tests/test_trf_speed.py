@@ -236,3 +236,19 @@ def test_an_embedding_lookup_and_its_gradient_copy_whole_rows_and_match_eager():
     assert "_r[_j, _c] += " in bwd.source()
     with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 7"):
         jg.jit(lambda t, i: t[i].sum())(jg.tensor(table), jg.tensor(np.array([1, 7])))
+
+
+def test_column_sums_of_at_most_a_block_accumulate_in_float32_longer_ones_in_float64():
+    """A bias gradient (sum over the batch rows) accumulates each column in float32 when it has at most
+    SUM_BLOCK terms, as a row sum does; a longer column keeps the float64 accumulators."""
+    from jitgrad._kernels.reductions import SUM_BLOCK
+    from jitgrad._kernels.spec import Reduce
+    for rows, acc in ((512, "float32"), (SUM_BLOCK + 1, "float64")):
+        x = RNG.standard_normal((rows, 3)).astype(np.float32)
+        loop = Loop(x.shape, (Load("p", "x"),), (Stmt("t", "p * p"),), stores=(Store("sq", "t"),),
+                    reduces=(Reduce("s", "sum", "t", (0,)),))
+        program = Program(f"columns_{rows}", (Array("x", x.shape, "float32"),), ("sq", "s"),
+                          temporaries=(Array("sq", x.shape, "float32"), Array("s", (3,), "float32")), steps=(loop,))
+        fn = cpu.compile_program(program)
+        assert f"_acc_s = np.empty((3,), np.{acc})" in fn.source
+        np.testing.assert_allclose(fn(x)[1], (x.astype(np.float64) ** 2).sum(0), rtol=1e-5)
