@@ -72,7 +72,7 @@ def lowering_settings() -> tuple:
     from . import fuse, lower
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("JITGRAD_")
                        and k not in ("JITGRAD_LOG", "JITGRAD_CACHE_DIR", "JITGRAD_CACHE_MAX_MB")))
-    return (FORMAT, cpu.PARALLEL_THRESHOLD, cpu.MAX_SINGLE_LINES, cpu.SPLIT_MIN_KERNELS, cpu.SPLIT_MIN_WORK,
+    return (FORMAT, cpu.parallel_threshold(), cpu.MAX_SINGLE_LINES, cpu.SPLIT_MIN_KERNELS, cpu.SPLIT_MIN_WORK,
             lower.MAX_LOOP_EQNS, lower.PREALLOCATE_MIN,
             tuple(sorted(fuse.CPU_CALL_OPS)), fuse.HAVE_SCIPY_BLAS, _qualified(cpu.render),
             _qualified(cpu.compile_program), env, np.__version__, numba.__version__, llvmlite.__version__,

@@ -204,7 +204,7 @@ def _lower_library(eqn: Eqn, namer: _Namer, program_arrays: dict, views_ok: bool
             arr = _array(namer, var)
             program_arrays[arr.name] = (arr, var)
             return arr.name
-        return lower_call(eqn, ins, out.name, const)
+        return lower_call(eqn, ins, out.name, const, rows=device == "cpu")
     if name == "getitem":
         slices, _ = basic_slices(eqn.params["spec"], eqn.inputs[0].shape)
         return Call("getitem_basic", tuple(ins), out.name, (slices, tuple(eqn.out.shape)), origin)

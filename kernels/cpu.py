@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from . import cache, conv, fori_source, library, source, structure, threads, vmath
+from . import cache, conv, fori_source, host_steps, library, source, structure, threads, vmath
 from .spec import Call, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
@@ -27,6 +27,15 @@ from .spec import Call, Program
 # from 2.9 to 8.0 ms with a 32,768 threshold). At 131,072 elements, the MLP's epilogues stay
 # serial and the big elementwise workloads are parallel.
 PARALLEL_THRESHOLD = 1 << 17
+
+
+def parallel_threshold() -> int:
+    """The parallel threshold programs are rendered with: PARALLEL_THRESHOLD, or never parallel when
+    Numba can run one thread only (NUMBA_NUM_THREADS=1: the most set_num_threads allows; the
+    benchmarks' one-thread runs set it). A prange on one thread is pure cost: TRF's bias + ReLU over (32, 16, 256)
+    took 79-108 us as a parallel loop on one thread and 18 us serial (its four such loops ~0.6 ms of
+    a 7.9 ms training step)."""
+    return PARALLEL_THRESHOLD if numba.config.NUMBA_NUM_THREADS > 1 else sys.maxsize
 
 
 class CompiledProgram:
@@ -59,12 +68,12 @@ class CompiledProgram:
 
 
 def render(program: Program, threshold: int | None = None) -> str:
-    """The module text, with the njit decorator the program needs (threshold: PARALLEL_THRESHOLD,
+    """The module text, with the njit decorator the program needs (threshold: parallel_threshold(),
     read at call time so that benchmarks.parallel_threshold can vary it). parallel=True only
     when the text has a prange: without one Numba warns (NumbaPerformanceWarning) at compile.
     No C-callable (cfunc) wrapper: nothing calls one, and for a kernel of many array arguments
     it cost a quarter of the compile (the GRU's 147-argument recurrence: 4.9 -> 3.6 s CPU)."""
-    threshold = PARALLEL_THRESHOLD if threshold is None else threshold
+    threshold = parallel_threshold() if threshold is None else threshold
     text = source.render(program, threshold)
     parallel = "numba.prange(" in text
     decorator = (f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
@@ -77,7 +86,7 @@ def compile_loop(program: Program, name: str, index: str | None, state: list,
     """The program inlined in a loop that writes its outputs into the state in place (see
     fori_source.render_fori), compiled (or run as Python in the Python run mode), and the names of
     the loop function's trailing parameters."""
-    threshold = PARALLEL_THRESHOLD if threshold is None else threshold
+    threshold = parallel_threshold() if threshold is None else threshold
     text, others = fori_source.render_fori(program, threshold, name, index, state)
     if runs_as_python():
         return PythonProgram(program, text, _as_python(name, text), 0.0), others
@@ -188,9 +197,8 @@ class KernelSequence:
 
 
 def _on_host(step) -> bool:
-    """Views, copies and BLAS calls run as NumPy in the driver: a kernel would cost a compile
-    (~0.15 s) for what NumPy does in a microsecond; convolutions call their (cached) kernels."""
-    return isinstance(step, Call) and (step.op in library.OPS or step.op in conv.OPS)
+    """Steps the driver runs as NumPy (kernels.host_steps)."""
+    return host_steps.on_host(step)
 
 
 def _driver_source(program: Program, kernels: list) -> str:
@@ -199,9 +207,11 @@ def _driver_source(program: Program, kernels: list) -> str:
     lines = [f"def {program.name}({', '.join(a.name for a in program.inputs + program.constants)}):"]
     arrays = program.arrays()
     allocated: set = set()
+    host = host_steps.plan(program)
     for i, (k, step) in enumerate(zip(kernels, program.steps)):
         if _on_host(step):
-            lines.extend(f"    {text}" for text in library.call_source(step, arrays).split("\n"))
+            text = host_steps.source(step, arrays, host)
+            lines.extend(f"    {line}" for line in (text.split("\n") if text else ()))
             allocated.add(step.output)
             continue
         for name in k.args:

@@ -20,7 +20,8 @@ from .spec import Array, Call
 # runs over the base map's elements (the output for take, the gradient for scatter_add, the
 # indexed target for put).
 INDEX_OPS = ("take", "scatter_add", "put")
-OPS = INDEX_OPS + ("cat", "batched_matmul")
+ROW_OPS = ("take_rows", "scatter_rows")
+OPS = INDEX_OPS + ROW_OPS + ("cat", "batched_matmul")
 
 
 def _flat(name: str) -> str:
@@ -131,9 +132,39 @@ def batched_matmul_source(step: Call, arrays: dict[str, Array]) -> str:
     return "\n".join(lines)
 
 
+def rows_source(step: Call, arrays: dict[str, Array]) -> str:
+    """x[idx] for one index array on dim 0 (take_rows: out rows are x's rows idx.flat[i]) or its
+    adjoint (scatter_rows: g's rows added into rows idx.flat[i] of zeros); params = (rows of x,
+    row size). Each index is checked (a negative one wraps once, as in indexing) and then a whole
+    row is copied (or added), a contiguous inner loop, instead of one map lookup per element."""
+    src, index = step.inputs
+    out = arrays[step.output]
+    size, inner = step.params
+    o = step.output
+    take = step.op == "take_rows"
+    lines = [f"{o} = np.{'empty' if take else 'zeros'}({tuple(out.shape)!r}, np.{out.dtype})"]
+    n = 1
+    for s in arrays[index].shape:
+        n *= s
+    if n * inner == 0:
+        return "\n".join(lines)
+    lines += [f"{o}_r = {o}.reshape(({n if take else size}, {inner}))",
+              f"{o}_s = np.ascontiguousarray({src}).reshape(({size if take else n}, {inner}))",
+              f"{o}_i = {index}.reshape(-1)",
+              f"for _o in range({n}):",
+              f"    _j = {o}_i[_o]",
+              f"    if _j < 0 or _j >= {size}:",
+              f"        _j = lib.checked_index('', _j, 0, {size}, True)",
+              f"    for _c in range({inner}):"]
+    lines.append(f"        {o}_r[_o, _c] = {o}_s[_j, _c]" if take else f"        {o}_r[_j, _c] += {o}_s[_o, _c]")
+    return "\n".join(lines)
+
+
 def call_source(step: Call, arrays: dict[str, Array]) -> str:
     if step.op in INDEX_OPS:
         return index_source(step, arrays)
+    if step.op in ROW_OPS:
+        return rows_source(step, arrays)
     if step.op == "cat":
         return cat_source(step, arrays)
     if step.op == "batched_matmul":

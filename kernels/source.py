@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from . import library, reductions, trig_versions
+from . import library, loop_split, reductions, trig_versions
 from .extents import loop_extent
 from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
@@ -351,7 +351,8 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
     for pos, d in enumerate(order):
         if pos == len(kept):
             for r in loop.reduces:
-                w.line(f"{_acc_name(r)} = {_init_expr(r, arrays)}")
+                row = math.prod(loop.shape[e] for e in reduced) if kept else None
+                w.line(f"{_acc_name(r)} = {_row_init(r, arrays, row)}")
         if claimed and pos == 0:
             extent = "_lo, _hi"
         else:
@@ -376,21 +377,40 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
         _close_claimed_chunks(w)
 
 
+def _row_acc_dtype(r: Reduce, arrays: dict, count: int | None) -> str:
+    """The accumulator dtype of a reduction over rows of `count` elements (None: over the whole
+    loop, which keeps its float64 accumulator): a float32 sum of a row no longer than a block
+    (reductions.SUM_BLOCK) accumulates in float32, the row being one block of the blocked sums
+    (reductions.block_dtype): a float64 accumulator halves the vector width of the row's loop
+    (TRF's softmax rows of 16: exp and two row sums, 62 us with float64, 38 us)."""
+    block = reductions.block_dtype(arrays[r.array].dtype, r.op)
+    if block and count is not None and count <= reductions.SUM_BLOCK:
+        return block
+    return accumulator_dtype(arrays[r.array].dtype, r.op)
+
+
+def _row_init(r: Reduce, arrays: dict, count: int | None) -> str:
+    """The accumulator's start for a reduction over rows of `count` elements (see _row_acc_dtype)."""
+    return reductions.identity(r.op, _row_acc_dtype(r, arrays, count))
+
+
 def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, ivars: list, element) -> None:
     """Reductions over leading dims (a bias gradient: sum over the batch) run in memory order
     into an array of accumulators, so the inner loop is contiguous and vectorises (the general
-    order, reduced dims innermost, would walk columns)."""
+    order, reduced dims innermost, would walk columns). A float32 sum of at most a block of
+    elements per accumulator accumulates in float32, as a row's does (see _row_init)."""
     kshape = tuple(loop.shape[d] for d in kept)
     kidx = ", ".join(ivars[d] for d in kept)
     count = 1
     for s in kshape:
         count *= s
+    terms = math.prod(loop.shape[d] for d in loop.reduced_dims)
     for r in loop.reduces:
-        acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
+        acc_dt = _row_acc_dtype(r, arrays, terms)
         w.line(f"{_acc_name(r)} = np.empty({kshape!r}, np.{acc_dt})")
         w.line(f"{_acc_name(r)}_flat = {_acc_name(r)}.reshape({count})")
         w.line(f"for _j in range({count}):")
-        w.line(f"    {_acc_name(r)}_flat[_j] = {_init_expr(r, arrays)}")
+        w.line(f"    {_acc_name(r)}_flat[_j] = {reductions.identity(r.op, acc_dt)}")
     for d in range(len(loop.shape)):
         extent = loop_extent(loop.shape[d]) if d == len(loop.shape) - 1 else loop.shape[d]
         w.line(f"for {ivars[d]} in range({extent}):")
@@ -539,7 +559,13 @@ def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
 
 def _emit_loop(w: _Writer, loop: Loop, arrays: dict, parallel_threshold: int) -> None:
     """A loop; one calling sin/cos/tan runs vectorised with their fast versions and again with
-    the full-range ones only if some argument was large (see kernels.trig_versions)."""
+    the full-range ones only if some argument was large (see kernels.trig_versions). A loop of many
+    stores runs as several loops of a few (kernels.loop_split)."""
+    split = loop_split.pieces(loop)
+    if len(split) > 1:
+        for piece in split:
+            _emit_loop(w, piece, arrays, parallel_threshold)
+        return
     parallel = math.prod(loop.shape) >= parallel_threshold
     flat = _is_flat(loop, arrays)
     rows = None if flat else _row_blocks(loop, arrays)
