@@ -169,8 +169,44 @@ def test_a_stack_written_into_its_permute_matches_eager_gradients(always_split):
     np.testing.assert_allclose(wt.grad.numpy(), we.grad.numpy(), rtol=1e-4, atol=1e-5)
     _, bwd = compiled.grad_executables(jg.tensor(x, requires_grad=True), jg.tensor(w, requires_grad=True))
     (seq,) = [c for c in bwd.compiled if isinstance(c, cpu.KernelSequence)]
-    cat = [line for line in seq.driver_source.splitlines() if "# written in place" in line]
+    lines = seq.driver_source.splitlines()
+    cat = [line for line in lines if "# written in place" in line]
     assert cat and "np.transpose(" in cat[0]
+    # the three gradients are products read by the stack only: np.matmul writes each into its place
+    assert sum("np.matmul(" in line and ", out=np.reshape(" in line for line in lines) == 3
+    assert not any(line.strip().startswith(("a", "o")) and "] = " in line for line in lines)
+
+
+def _stacked(a, b):
+    """A stack of two products read by the stack alone, one read by the loss too, and an argument."""
+    shared = b @ a
+    s = jg.stack([a @ b, a, shared, a @ a], 1)
+    return (s * s * jg.arange(4.0).reshape(1, 4, 1, 1, 1)).sum() + shared.sum()
+
+
+def test_products_read_by_a_stack_alone_are_written_into_it_and_match_eager(always_split):
+    """Products whose only reader is a stack are computed by np.matmul straight into their slice of
+    the stack's buffer; the argument, and a product something else reads too, are copied there."""
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((2, 3, 4, 4)).astype(np.float32) for _ in range(2))
+    compiled = jg.jit_grad(_stacked)
+    at, bt = jg.tensor(a, requires_grad=True), jg.tensor(b, requires_grad=True)
+    loss = compiled(at, bt)
+    loss.backward()
+    ae, be = jg.tensor(a, requires_grad=True), jg.tensor(b, requires_grad=True)
+    expected = _stacked(ae, be)
+    expected.backward()
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-5)
+    np.testing.assert_allclose(at.grad.numpy(), ae.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bt.grad.numpy(), be.grad.numpy(), rtol=1e-4, atol=1e-5)
+    forward = jg.jit(_stacked)  # (under jit_grad the products are residuals, outputs of the forward)
+    np.testing.assert_allclose(forward(jg.tensor(a), jg.tensor(b)).item(), expected.item(), rtol=1e-5)
+    (seq,) = [c for c in forward.executable(jg.tensor(a), jg.tensor(b)).compiled if isinstance(c, cpu.KernelSequence)]
+    lines = [line.strip() for line in seq.driver_source.splitlines()]
+    into = [line for line in lines if line.startswith("np.matmul(") and ", out=np.reshape(" in line]
+    copies = [line for line in lines if "] = " in line and "np.matmul" not in line]
+    assert len(into) == 2 and len(copies) == 2, seq.driver_source
+    assert lines.index(into[0]) < min(lines.index(c) for c in copies)  # (the first product allocates the stack)
 
 
 def test_float32_row_sums_no_longer_than_a_block_accumulate_in_float32():
