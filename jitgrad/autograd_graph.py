@@ -327,17 +327,34 @@ def _host_sum_to(g, shape: tuple):
 def host_sum_to(data: np.ndarray, shape: tuple) -> np.ndarray | None:
     """The array `data` summed over the dims that broadcasting `shape` to its shape added or
     expanded (np.sum's reduction and a reshape), or None when `shape` does not broadcast to it."""
-    shape = tuple(shape)
-    have = data.shape
+    key = (data.shape, shape if type(shape) is tuple else tuple(shape))
+    plan = _SUM_TO_PLANS.get(key)
+    if plan is None:
+        if len(_SUM_TO_PLANS) >= 1024:
+            _SUM_TO_PLANS.clear()
+        plan = _SUM_TO_PLANS[key] = _sum_to_plan(*key)
+    if plan is False:
+        return None
+    dims, keepdims, reshape_to = plan
+    if dims:
+        data = np.add.reduce(data, axis=dims, keepdims=keepdims)  # (np.sum's reduction on an ndarray)
+    return data if reshape_to is None else data.reshape(reshape_to)
+
+
+_SUM_TO_PLANS: dict = {}
+
+
+def _sum_to_plan(have: tuple, shape: tuple):
+    """(dims to sum, whether to keep them, the shape to reshape to or None) taking an array of shape
+    `have` to `shape`; False when `shape` does not broadcast to `have`."""
     lead = len(have) - len(shape)
     if lead < 0 or shapes.broadcast(shape, have) != have:
-        return None
-    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
-    if dims:
-        data = np.add.reduce(data, axis=dims, keepdims=True)  # (np.sum's reduction on an ndarray)
-    if data.shape != shape:
-        data = data.reshape(shape)
-    return data
+        return False
+    inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
+    if not inner and shape:  # only leading dims go: the reduction leaves `shape` itself (an array:
+        return tuple(range(lead)), False, None  # a full reduction would leave a NumPy scalar)
+    kept = tuple(1 if i < lead or i in inner else n for i, n in enumerate(have))
+    return tuple(range(lead)) + inner, True, (None if kept == shape else shape)
 
 
 _CLASSES: list = []
