@@ -122,6 +122,26 @@ class AccumulateGrad(Node):
         return "torch::autograd::AccumulateGrad"
 
 
+def _edge(tensor):
+    """The node a gradient for `tensor` goes to: its grad_fn, its leaf accumulator, or None."""
+    if not tensor._requires_grad:
+        return None
+    fn = tensor._grad_fn
+    return fn if fn is not None else accumulator_of(tensor)
+
+
+def _metadata(tensor) -> tuple:
+    """What a node keeps of a host input its rule does not read: (class id, shape, dtype, requires_grad)."""
+    cls_id = _CLASS_IDS.get(type(tensor))
+    if cls_id is None:
+        cls_id = _class_id(type(tensor))
+    data = tensor._data
+    return (cls_id, data.shape, data.dtype, tensor._requires_grad)
+
+
+_ndarray = np.ndarray
+
+
 def accumulator_of(leaf) -> AccumulateGrad:
     """The (cached, weakly held) AccumulateGrad node of a leaf tensor."""
     ref = leaf._accumulator
@@ -161,30 +181,27 @@ class PrimNode(Node):
                  "_out_cls", "_out_shape", "_out_dtype", "_in_shapes", "_reads")
 
     def __init__(self, prim, params: dict, inputs: tuple, output, reads: tuple) -> None:
-        nexts = []
-        versions = []
         # Each input, or of a host input the rule does not read only (class id, shape, dtype,
         # requires_grad), so its memory can be freed (device and symbolic inputs are kept: rules
-        # need their device).
-        kept = []
+        # need their device). Versions are kept of the inputs the rule reads only (none: no tuple).
         reads_inputs, reads_out = reads
-        for t, read in zip(inputs, reads_inputs):
-            versions.append(t._version_counter.value)
-            if t._requires_grad:
-                fn = t._grad_fn
-                nexts.append(fn if fn is not None else accumulator_of(t))
-            else:
-                nexts.append(None)
-            data = t._data
-            if read or type(data) is not np.ndarray:
-                kept.append(t)
-            else:
-                cls_id = _CLASS_IDS.get(type(t))
-                if cls_id is None:
-                    cls_id = _class_id(type(t))
-                kept.append((cls_id, data.shape, data.dtype, t._requires_grad))
-        self._next = tuple(nexts)
-        self._versions = tuple(versions)
+        if len(inputs) == 1:  # (the common arities unrolled: a node is made per op)
+            a, = inputs
+            self._next = (_edge(a),)
+            self._versions = (a._version_counter.value,) if reads_inputs[0] else ()
+            self._inputs = (a if reads_inputs[0] or type(a._data) is not _ndarray else _metadata(a),)
+        elif len(inputs) == 2:
+            a, b = inputs
+            read_a, read_b = reads_inputs
+            self._next = (_edge(a), _edge(b))
+            self._versions = (a._version_counter.value, b._version_counter.value) if read_a or read_b else ()
+            self._inputs = (a if read_a or type(a._data) is not _ndarray else _metadata(a),
+                            b if read_b or type(b._data) is not _ndarray else _metadata(b))
+        else:
+            self._next = tuple([_edge(t) for t in inputs])
+            self._versions = tuple([t._version_counter.value for t in inputs]) if True in reads_inputs else ()
+            self._inputs = tuple([t if read or type(t._data) is not _ndarray else _metadata(t)
+                                  for t, read in zip(inputs, reads_inputs)])
         self._retained = None
         self._metadata = None
         self.prim = prim
@@ -192,7 +209,6 @@ class PrimNode(Node):
         self._reads = reads
         if type(prim.node_name) is not str:
             self._in_shapes = tuple([t.shape for t in inputs])
-        self._inputs = tuple(kept)
         out_data = output._data
         self._out_cls = type(output)
         self._out_shape = out_data.shape
