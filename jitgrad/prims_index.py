@@ -195,8 +195,9 @@ def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
         out[...] = wide
         return
     rows = rows.reshape(-1)
-    rows = np.where(rows < 0, rows + out.shape[0], rows) if rows.size and rows.min() < 0 else rows
-    width = int(np.prod(out.shape[1:], dtype=np.int64))
+    if rows.size and np.minimum.reduce(rows) < 0:
+        rows = np.where(rows < 0, rows + out.shape[0], rows)
+    width = shapes.numel(out.shape[1:])
     add_rows(out.reshape(out.shape[0], width), np.ascontiguousarray(rows, dtype=np.int64),
              np.ascontiguousarray(g, dtype=out.dtype).reshape(rows.size, width))
 
@@ -437,8 +438,9 @@ def _scatter_add_impl(g, index, dim, shape):
     from jitgrad._kernels.library import scatter_add_along  # (lazy: compiles, or loads from disk, on first use)
     out = np.zeros(shape, dtype=g.dtype)
     if index.size:
+        values = g if g.shape == index.shape else np.broadcast_to(g, index.shape)
         scatter_add_along(out, np.ascontiguousarray(index, dtype=np.int64),
-                          np.ascontiguousarray(np.broadcast_to(g, index.shape), dtype=out.dtype), dim)
+                          np.ascontiguousarray(values, dtype=out.dtype), dim)
     return out
 
 
