@@ -122,6 +122,26 @@ class AccumulateGrad(Node):
         return "torch::autograd::AccumulateGrad"
 
 
+def _edge(tensor):
+    """The node a gradient for `tensor` goes to: its grad_fn, its leaf accumulator, or None."""
+    if not tensor._requires_grad:
+        return None
+    fn = tensor._grad_fn
+    return fn if fn is not None else accumulator_of(tensor)
+
+
+def _metadata(tensor) -> tuple:
+    """What a node keeps of a host input its rule does not read: (class id, shape, dtype, requires_grad)."""
+    cls_id = _CLASS_IDS.get(type(tensor))
+    if cls_id is None:
+        cls_id = _class_id(type(tensor))
+    data = tensor._data
+    return (cls_id, data.shape, data.dtype, tensor._requires_grad)
+
+
+_ndarray = np.ndarray
+
+
 def accumulator_of(leaf) -> AccumulateGrad:
     """The (cached, weakly held) AccumulateGrad node of a leaf tensor."""
     ref = leaf._accumulator
@@ -161,30 +181,27 @@ class PrimNode(Node):
                  "_out_cls", "_out_shape", "_out_dtype", "_in_shapes", "_reads")
 
     def __init__(self, prim, params: dict, inputs: tuple, output, reads: tuple) -> None:
-        nexts = []
-        versions = []
         # Each input, or of a host input the rule does not read only (class id, shape, dtype,
         # requires_grad), so its memory can be freed (device and symbolic inputs are kept: rules
-        # need their device).
-        kept = []
+        # need their device). Versions are kept of the inputs the rule reads only (none: no tuple).
         reads_inputs, reads_out = reads
-        for t, read in zip(inputs, reads_inputs):
-            versions.append(t._version_counter.value)
-            if t._requires_grad:
-                fn = t._grad_fn
-                nexts.append(fn if fn is not None else accumulator_of(t))
-            else:
-                nexts.append(None)
-            data = t._data
-            if read or type(data) is not np.ndarray:
-                kept.append(t)
-            else:
-                cls_id = _CLASS_IDS.get(type(t))
-                if cls_id is None:
-                    cls_id = _class_id(type(t))
-                kept.append((cls_id, data.shape, data.dtype, t._requires_grad))
-        self._next = tuple(nexts)
-        self._versions = tuple(versions)
+        if len(inputs) == 1:  # (the common arities unrolled: a node is made per op)
+            a, = inputs
+            self._next = (_edge(a),)
+            self._versions = (a._version_counter.value,) if reads_inputs[0] else ()
+            self._inputs = (a if reads_inputs[0] or type(a._data) is not _ndarray else _metadata(a),)
+        elif len(inputs) == 2:
+            a, b = inputs
+            read_a, read_b = reads_inputs
+            self._next = (_edge(a), _edge(b))
+            self._versions = (a._version_counter.value, b._version_counter.value) if read_a or read_b else ()
+            self._inputs = (a if read_a or type(a._data) is not _ndarray else _metadata(a),
+                            b if read_b or type(b._data) is not _ndarray else _metadata(b))
+        else:
+            self._next = tuple([_edge(t) for t in inputs])
+            self._versions = tuple([t._version_counter.value for t in inputs]) if True in reads_inputs else ()
+            self._inputs = tuple([t if read or type(t._data) is not _ndarray else _metadata(t)
+                                  for t, read in zip(inputs, reads_inputs)])
         self._retained = None
         self._metadata = None
         self.prim = prim
@@ -192,7 +209,6 @@ class PrimNode(Node):
         self._reads = reads
         if type(prim.node_name) is not str:
             self._in_shapes = tuple([t.shape for t in inputs])
-        self._inputs = tuple(kept)
         out_data = output._data
         self._out_cls = type(output)
         self._out_shape = out_data.shape
@@ -327,17 +343,34 @@ def _host_sum_to(g, shape: tuple):
 def host_sum_to(data: np.ndarray, shape: tuple) -> np.ndarray | None:
     """The array `data` summed over the dims that broadcasting `shape` to its shape added or
     expanded (np.sum's reduction and a reshape), or None when `shape` does not broadcast to it."""
-    shape = tuple(shape)
-    have = data.shape
+    key = (data.shape, shape if type(shape) is tuple else tuple(shape))
+    plan = _SUM_TO_PLANS.get(key)
+    if plan is None:
+        if len(_SUM_TO_PLANS) >= 1024:
+            _SUM_TO_PLANS.clear()
+        plan = _SUM_TO_PLANS[key] = _sum_to_plan(*key)
+    if plan is False:
+        return None
+    dims, keepdims, reshape_to = plan
+    if dims:
+        data = np.add.reduce(data, axis=dims, keepdims=keepdims)  # (np.sum's reduction on an ndarray)
+    return data if reshape_to is None else data.reshape(reshape_to)
+
+
+_SUM_TO_PLANS: dict = {}
+
+
+def _sum_to_plan(have: tuple, shape: tuple):
+    """(dims to sum, whether to keep them, the shape to reshape to or None) taking an array of shape
+    `have` to `shape`; False when `shape` does not broadcast to `have`."""
     lead = len(have) - len(shape)
     if lead < 0 or shapes.broadcast(shape, have) != have:
-        return None
-    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
-    if dims:
-        data = np.add.reduce(data, axis=dims, keepdims=True)  # (np.sum's reduction on an ndarray)
-    if data.shape != shape:
-        data = data.reshape(shape)
-    return data
+        return False
+    inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
+    if not inner and shape:  # only leading dims go: the reduction leaves `shape` itself (an array:
+        return tuple(range(lead)), False, None  # a full reduction would leave a NumPy scalar)
+    kept = tuple(1 if i < lead or i in inner else n for i, n in enumerate(have))
+    return tuple(range(lead)) + inner, True, (None if kept == shape else shape)
 
 
 _CLASSES: list = []

@@ -84,9 +84,19 @@ def needs_grad(t) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+# Below these exp(-x) overflows: there the two-sided form keeps sigmoid's subnormal values.
+_SIGMOID_FAST_FLOOR = {np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
+
+
 def _sigmoid_impl(x):
-    """1 / (1 + e) where x >= 0, else e / (1 + e), with e = exp(-|x|) (no overflow either side);
-    on an ndarray with the temporaries reused in place (the same values, fewer passes)."""
+    """1 / (1 + exp(-x)) in four in-place passes (PyTorch's formula) where exp(-x) cannot overflow,
+    else 1 / (1 + e) where x >= 0 and e / (1 + e) elsewhere, with e = exp(-|x|)."""
+    floor = _SIGMOID_FAST_FLOOR.get(x.dtype) if type(x) is np.ndarray and x.ndim and x.size else None
+    if floor is not None and np.minimum.reduce(x, axis=None) > floor:  # (False for NaN: the general form)
+        e = np.negative(x)
+        np.exp(e, out=e)
+        e += 1
+        return np.reciprocal(e, out=e)
     if type(x) is not np.ndarray or x.ndim == 0:
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)

@@ -105,6 +105,8 @@ def _to_torch_order(result, spec, arrays, ndim: int, inverse: bool = False):
 def _getitem_impl(x, *arrays, spec):
     """x[index] in PyTorch's order; basic indexing gives a view even when it selects one element
     (NumPy returns a scalar copy for x[1] but a 0-d view for x[1, ...]), so writes through x[1] reach x."""
+    if spec == _ROWS and type(x) is np.ndarray and type(arrays[0]) is np.ndarray and x.ndim:
+        return x.take(arrays[0], axis=0)  # x[rows], an embedding lookup (the rule checked the bounds)
     index = _index_of(spec, arrays)
     if not arrays and ("e",) not in spec:
         return x[index + (Ellipsis,)]
@@ -193,8 +195,9 @@ def _add_rows(out: np.ndarray, rows: np.ndarray, g: np.ndarray) -> None:
         out[...] = wide
         return
     rows = rows.reshape(-1)
-    rows = np.where(rows < 0, rows + out.shape[0], rows) if rows.size and rows.min() < 0 else rows
-    width = int(np.prod(out.shape[1:], dtype=np.int64))
+    if rows.size and np.minimum.reduce(rows) < 0:
+        rows = np.where(rows < 0, rows + out.shape[0], rows)
+    width = shapes.numel(out.shape[1:])
     add_rows(out.reshape(out.shape[0], width), np.ascontiguousarray(rows, dtype=np.int64),
              np.ascontiguousarray(g, dtype=out.dtype).reshape(rows.size, width))
 
@@ -287,9 +290,14 @@ def _index_int(v):
     return builtins.int(v)
 
 
+_ROWS = (("a", 0),)  # the spec of x[rows] with one integer index array
+
+
 def getitem(x, index):
     """x[index]: ints, slices, None, Ellipsis, integer arrays/tensors, boolean masks."""
     x = as_tensor_operand(x)
+    if isinstance(index, TensorBase) and type(index._data) is np.ndarray and index._data.dtype.kind in "iu":
+        return bind(GETITEM, x, index, spec=_ROWS)  # x[rows] (what _spec_of makes of it, without its walk)
     traced_mask = _traced_mask(index, x)
     if traced_mask is not None:
         return mask_select(x, *traced_mask)
@@ -430,8 +438,9 @@ def _scatter_add_impl(g, index, dim, shape):
     from jitgrad._kernels.library import scatter_add_along  # (lazy: compiles, or loads from disk, on first use)
     out = np.zeros(shape, dtype=g.dtype)
     if index.size:
+        values = g if g.shape == index.shape else np.broadcast_to(g, index.shape)
         scatter_add_along(out, np.ascontiguousarray(index, dtype=np.int64),
-                          np.ascontiguousarray(np.broadcast_to(g, index.shape), dtype=out.dtype), dim)
+                          np.ascontiguousarray(values, dtype=out.dtype), dim)
     return out
 
 

@@ -183,16 +183,17 @@ def _reduction(name, impl, vjp, node_name, rule=_reduced, extra=(), reduction=No
 
 def _mean_impl(x, dims, keepdim):
     """np.mean; over no elements NaN (the declared finalisation's value), without NumPy's warning."""
+    if type(x) is np.ndarray and x.size and x.dtype.kind == "f" and x.dtype.itemsize >= 4:
+        # np.mean's own steps for float32/float64 (its sum, then a true division by the count as
+        # an intp, rounded into the sum's dtype), without its Python dispatch layers; a full
+        # reduction's scalar sum is divided as a Python float (IEEE double, as NumPy divides it)
+        total = np.add.reduce(x, axis=dims, keepdims=keepdim)
+        if type(total) is not np.ndarray:
+            return np.array(float(total) / x.size, dtype=x.dtype)
+        return np.true_divide(total, np.intp(x.size // total.size), out=total, casting="unsafe")
     count = shapes.numel(tuple(x.shape[d] for d in dims))
     if count == 0:
         return np.full(shapes.reduce(x.shape, dims, keepdim), mean_scale(0), dtype=x.dtype)
-    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize >= 4:
-        # np.mean's own steps for float32/float64 (its sum, then a true division by the count as
-        # an intp, rounded into the sum's dtype), without its Python dispatch layers
-        total = np.add.reduce(x, axis=dims, keepdims=keepdim)
-        if type(total) is np.ndarray:
-            return np.true_divide(total, np.intp(count), out=total, casting="unsafe")
-        return total.dtype.type(total / np.intp(count))
     return np.mean(x, axis=dims, keepdims=keepdim)
 
 

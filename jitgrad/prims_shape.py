@@ -36,7 +36,21 @@ def _expand_rule(x, shape):
     return tuple(shape), x.dtype
 
 
-EXPAND = Primitive("expand", lambda x, shape: np.broadcast_to(x, shape), _expand_rule,
+def _expand_impl(x, shape):
+    """np.broadcast_to's read-only view; on a C-contiguous ndarray built directly with zero strides
+    on the broadcast dims (np.broadcast_to's Python layers cost ten times the view on small arrays)."""
+    if type(x) is not np.ndarray or not x.size or not x.flags.c_contiguous:
+        return np.broadcast_to(x, shape)
+    lead = len(shape) - x.ndim
+    strides = [0] * lead
+    for n, size, stride in zip(shape[lead:], x.shape, x.strides):
+        strides.append(0 if size != n else stride)
+    view = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
+    view.flags.writeable = False
+    return view
+
+
+EXPAND = Primitive("expand", _expand_impl, _expand_rule,
                    lambda g, out, x, shape: (unbroadcast(g, x.shape),), SHAPE, "ExpandBackward0",
                    params=("shape",))
 
@@ -56,7 +70,12 @@ def _swap(ndim, d0, d1):
     return tuple(perm)
 
 
-TRANSPOSE = Primitive("transpose", lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1),
+def _transpose_impl(x, dim0, dim1):
+    """np.swapaxes (the ndarray method on an ndarray: np.swapaxes's dispatch layer costs more than the view)."""
+    return x.swapaxes(dim0, dim1) if type(x) is np.ndarray else np.swapaxes(x, dim0, dim1)
+
+
+TRANSPOSE = Primitive("transpose", _transpose_impl,
                       lambda x, dim0, dim1: (_permute_rule(x, _swap(x.ndim, dim0, dim1))),
                       lambda g, out, x, dim0, dim1: (transpose(g, dim0, dim1),), SHAPE,
                       "TransposeBackward0", params=("dim0", "dim1"))

@@ -7,11 +7,27 @@ Shape = tuple[int, ...]
 
 
 def broadcast(a: Shape, b: Shape) -> Shape:
-    """NumPy broadcasting of two shapes; the error names both shapes."""
+    """NumPy broadcasting of two shapes; the error names both shapes. Results are cached (an eager
+    op's shape rule runs once per call, with the same few shape pairs over and over)."""
     if a == b or not b:
         return a
     if not a:
         return b
+    try:
+        found = _BROADCASTS.get((a, b))
+    except TypeError:  # (a list: not hashable)
+        return _broadcast(a, b)
+    if found is None:
+        if len(_BROADCASTS) >= 4096:
+            _BROADCASTS.clear()
+        found = _BROADCASTS[(a, b)] = _broadcast(a, b)
+    return found
+
+
+_BROADCASTS: dict = {}
+
+
+def _broadcast(a: Shape, b: Shape) -> Shape:
     n = max(len(a), len(b))
     pa = (1,) * (n - len(a)) + tuple(a)
     pb = (1,) * (n - len(b)) + tuple(b)

@@ -86,7 +86,7 @@ def test_model_rows_run_compiled_and_agree_with_eager(monkeypatch):
                                  harness.run_cell(CASE["MLPE"], jitgrad_eager, _settings(), None)[1])
     assert record["status"] == "ok" and "warnings" not in record, record
     goals = [(g.variant, g.against, g.max_ratio) for g in (CASE["MLPE"].goal, *CASE["MLPE"].more_goals)]
-    assert goals == [(JIT, TORCH, 0.7), (STEP, TORCH, 0.7), (EAGER, TORCH, 2.0)]
+    assert goals == [(JIT, TORCH, 0.7), (STEP, TORCH, 0.5), (EAGER, TORCH, 2.0)]  # issues 15 and 21
 
 
 def test_cli_writes_table_json_and_chart(tmp_path, capsys):

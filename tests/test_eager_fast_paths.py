@@ -205,3 +205,44 @@ def test_cat_shape_rule_and_errors():
     with pytest.raises(IndexError, match=r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"):
         jg.cat([a, a], 2)
     assert jg.cat([a, b], True).shape == (2, 7)  # (a bool dim is an int, as in Python)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_fast_form_and_its_tail(dtype):
+    """sigmoid's four-pass form (where exp(-x) cannot overflow) and its two-sided form (elsewhere:
+    subnormal results, NaN) both stay within 2 ulp of the float64/long-double logistic."""
+    rng = np.random.default_rng(7)
+    tail = -700.0 if dtype == np.float64 else -80.0
+    for x in (rng.uniform(tail + 1, 40, 500), np.concatenate([rng.uniform(tail - 30, 40, 500), [-103.0, 0.0]])):
+        x = x.astype(dtype)
+        got = jg.sigmoid(jg.tensor(x)).numpy()
+        want = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(dtype)
+        ulps = np.abs(got.astype(np.longdouble) - want) / np.spacing(np.maximum(np.abs(want), np.finfo(dtype).tiny))
+        assert got.dtype == dtype and ulps.max() <= 2, (x[np.argmax(ulps)], ulps.max())
+    assert np.isnan(jg.sigmoid(jg.tensor(np.array([1.0, np.nan], dtype))).numpy()[1])
+
+
+def test_expand_is_a_read_only_view_of_its_operand():
+    """expand's direct zero-stride view equals np.broadcast_to's (values, strides, read-only, shared
+    memory) on contiguous operands, and non-contiguous ones take np.broadcast_to itself."""
+    rng = np.random.default_rng(8)
+    base = jg.tensor(rng.standard_normal((4, 6)).astype(np.float32))
+    for x, shape in ((base[:, :1].clone(), (4, 5)), (base[0], (3, 6)), (jg.tensor(2.0), (2, 3)),
+                     (base.reshape(4, 1, 6), (2, 4, 3, 6)), (base[:, ::2], (2, 4, 3))):
+        got = x.expand(*shape).numpy()
+        want = np.broadcast_to(x.numpy(), shape)
+        assert got.shape == want.shape and got.strides == want.strides and np.array_equal(got, want)
+        assert not got.flags.writeable
+
+
+@pytest.mark.parametrize("have,shape", [((4, 3), (3,)), ((4, 3), ()), ((3,), ()), ((4, 3), (4, 1)), ((2, 4, 3), (1, 3)),
+                                        ((2, 4, 3), (4, 1)), ((4, 3), (1, 3)), ((), ()), ((4, 3), (4, 3))])
+def test_host_sum_to_gives_arrays_of_the_target_shape(have, shape):
+    """The cotangent summed back to an input's shape is an ndarray of that shape (a full reduction
+    included: a NumPy scalar there once broke 0-d parameters' second epoch)."""
+    data = np.random.default_rng(9).standard_normal(have).astype(np.float32)
+    got = autograd_graph.host_sum_to(data, shape)
+    lead = len(have) - len(shape)
+    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
+    want = np.sum(data, axis=dims, keepdims=True).reshape(shape)
+    assert type(got) is np.ndarray and got.shape == shape and np.allclose(got, want, rtol=1e-6)
