@@ -79,7 +79,7 @@ def gemm(trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, beta, c, c_off
     _xgemm(trans_b, trans_a, n, m, k, 1.0, b, b_off, ldb, a, a_off, lda, beta, c, c_off, ldc)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def in_place_layout(x):
     """(transposed, leading dimension) that let row-major BLAS read matrix `x` where it lies:
     (0, row stride) for rows of contiguous elements, (1, column stride) for contiguous columns
@@ -99,7 +99,7 @@ def in_place_layout(x):
     return -1, 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def computes_transpose(m, n, k, ta, tb):
     """Whether a product out[m, n] = a @ b is faster computed as out^T = b^T a^T (then copied into
     out): for a layer's x @ W.T (rows of x and W contiguous) with few rows, a long inner dimension
@@ -114,24 +114,30 @@ def computes_transpose(m, n, k, ta, tb):
     return ta == 0 and tb == 1 and m <= 32 and m < n and k >= 512
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _gemm_into(a, ta, lda, b, tb, ldb, out):
     m, n = out.shape
     k = a.shape[1]
     if m == 0 or n == 0:
         return
+    # (Element loops, not out[...] = ...: Numba's array assignment compiles its shape-mismatch message,
+    # string formatting included, ~5 s of a cold first call.)
     if k == 0:
-        out[...] = 0
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0
         return
     if computes_transpose(m, n, k, ta, tb):  # (out^T = b^T a^T: each operand read with the other flag)
         tmp = np.empty((n, m), out.dtype)
         _xgemm(1 - ta, 1 - tb, m, n, k, 1.0, a, 0, lda, b, 0, ldb, 0.0, tmp, 0, m)
-        out[...] = tmp.T
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = tmp[j, i]
         return
     _xgemm(tb, ta, n, m, k, 1.0, b, 0, ldb, a, 0, lda, 0.0, out, 0, n)
 
 
-def _product_into(a, b, out):
+def product_into(a, b, out):
     """out[...] = a @ b (matrices of one float dtype; out C-contiguous, of the product's shape).
     Compiled: the overload below; this body runs where generated code runs as Python."""
     if a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
@@ -139,26 +145,26 @@ def _product_into(a, b, out):
     np.matmul(a, b, out=out)
 
 
-@overload(_product_into)
+@overload(product_into)
 def _product_into_overload(a, b, out):
     if not all(isinstance(t, types.Array) and t.ndim == 2 for t in (a, b, out)):
         return None
 
-    def product_into(a, b, out):
+    def impl(a, b, out):
         if a.shape[1] != b.shape[0] or out.shape[0] != a.shape[0] or out.shape[1] != b.shape[1]:
             raise ValueError("matmul: shapes are not aligned")
         ta, lda = in_place_layout(a)
         tb, ldb = in_place_layout(b)
-        if ta >= 0 and tb >= 0:
-            _gemm_into(a, ta, lda, b, tb, ldb, out)
-        elif ta >= 0:
-            _gemm_into(a, ta, lda, np.ascontiguousarray(b), 0, max(b.shape[1], 1), out)
-        elif tb >= 0:
-            _gemm_into(np.ascontiguousarray(a), 0, max(a.shape[1], 1), b, tb, ldb, out)
-        else:
-            _gemm_into(np.ascontiguousarray(a), 0, max(a.shape[1], 1), np.ascontiguousarray(b), 0,
-                       max(b.shape[1], 1), out)
-    return product_into
+        # One call site, operands copied only where BLAS cannot read them in place (each call site of
+        # the inlined gemm is compiled code of its own: a cold first call pays for every one).
+        a_read = a if ta >= 0 else np.ascontiguousarray(a)
+        b_read = b if tb >= 0 else np.ascontiguousarray(b)
+        if ta < 0:
+            ta, lda = 0, max(a.shape[1], 1)
+        if tb < 0:
+            tb, ldb = 0, max(b.shape[1], 1)
+        _gemm_into(a_read, ta, lda, b_read, tb, ldb, out)
+    return impl
 
 
 @numba.njit(cache=True)
@@ -170,7 +176,7 @@ def matmul(a, b):
            [ 3., 12.]])
     """
     out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-    _product_into(a, b, out)
+    product_into(a, b, out)
     return out
 
 
@@ -181,4 +187,4 @@ def matmul_into(a, b, out):
     >>> out = np.empty((1, 1)); matmul_into(np.ones((1, 2)), np.ones((2, 1)), out); out
     array([[2.]])
     """
-    _product_into(a, b, out)
+    product_into(a, b, out)
