@@ -154,11 +154,9 @@ def accumulator_of(leaf) -> AccumulateGrad:
 
 def edge_to(tensor) -> tuple:
     """The next_functions entry for an input tensor."""
-    if not tensor.requires_grad:
+    if not tensor.requires_grad:  # (the property: a view whose base changed in place gets its history first)
         return (None, 0)
-    if tensor.grad_fn is not None:
-        return (tensor.grad_fn, 0)
-    return (accumulator_of(tensor), 0)
+    return (_edge(tensor), 0)
 
 
 
