@@ -23,6 +23,7 @@ import llvmlite
 import numba
 from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.core.dispatcher import Dispatcher
+from numba.core.runtime.nrt import rtsys
 
 from . import source_deps
 
@@ -138,8 +139,17 @@ class _TolerantCache(FunctionCache):
     cannot be written (read-only or full disk) is skipped after the one cache warning."""
 
     def load_overload(self, sig, target_context):
+        # Numba's own load_overload first refreshes the target context: it imports and registers
+        # every typing and lowering registry (numba.np.arraymath, linalg and scipy, random, ...),
+        # ~0.25 s once per process, which rebuilding machine code from disk does not use (any
+        # later compile refreshes the context itself). Only the symbols loaded code may call are
+        # bound here: the runtime's allocator (NRT) and the hash secret (hashing's import).
+        # Threads are launched by the entry's own reload hooks. A warm first call is a disk read.
         try:
-            return super().load_overload(sig, target_context)
+            rtsys.initialize(target_context)
+            import numba.cpython.hashing  # noqa: F401
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
         except Exception as exc:  # noqa: BLE001 - whatever the bytes were, they are not machine code
             log.info("ignored an unreadable cache entry of %s (%s: %s); compiling it again",
                      self._cache_file._index_name, type(exc).__name__, exc)

@@ -38,6 +38,19 @@ def loop_extent(n: int) -> str:
     return f"lib.runtime_extent({n})" if OPAQUE_MIN <= n < OPAQUE_MAX else str(n)
 
 
+def outer_extent(n: int) -> str:
+    """The source text of an enclosing loop's extent: opaque too when it is above 1. With constant
+    small outer extents LLVM fully unrolls them around the vectorised inner loop, each copy with its
+    own run-time overlap checks and remainder: a divide over (32, 4, 16, 16) by (32, 4, 16, 1) grew
+    to 12,000 lines of machine code that took 6.9 s to compile and ran in 37 us; with every extent
+    opaque it compiles in 0.19 s and runs in 11 us (TRF's training step compiles 54 such kernels).
+
+    >>> outer_extent(4), outer_extent(1)
+    ('lib.runtime_extent(4)', '1')
+    """
+    return f"lib.runtime_extent({n})" if n > 1 else str(n)
+
+
 @intrinsic
 def _opaque(typingctx, n):
     """``n`` passed through an empty inline-assembly statement: its value is unknown to LLVM (no

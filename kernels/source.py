@@ -7,7 +7,7 @@ import math
 import re
 
 from . import library, loop_split, reductions, trig_versions
-from .extents import loop_extent
+from .extents import loop_extent, outer_extent
 from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
 
@@ -356,7 +356,7 @@ def _emit_nested_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> N
         if claimed and pos == 0:
             extent = "_lo, _hi"
         else:
-            extent = loop_extent(loop.shape[d]) if pos == len(order) - 1 else loop.shape[d]
+            extent = loop_extent(loop.shape[d]) if pos == len(order) - 1 else outer_extent(loop.shape[d])
         w.line(f"for {ivars[d]} in range({extent}):")
         w.indent()
         opened += 1
@@ -412,7 +412,7 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
         w.line(f"for _j in range({count}):")
         w.line(f"    {_acc_name(r)}_flat[_j] = {reductions.identity(r.op, acc_dt)}")
     for d in range(len(loop.shape)):
-        extent = loop_extent(loop.shape[d]) if d == len(loop.shape) - 1 else loop.shape[d]
+        extent = loop_extent(loop.shape[d]) if d == len(loop.shape) - 1 else outer_extent(loop.shape[d])
         w.line(f"for {ivars[d]} in range({extent}):")
         w.indent()
     _emit_body(w, loop, arrays, element)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import logging
 import os
 import re
@@ -270,6 +271,41 @@ def test_two_processes_fill_one_empty_cache_at_once(tmp_path):
     third = subprocess.run([sys.executable, "-c", _RACE_SCRIPT, str(ROOT), "0"], env=env, capture_output=True,
                            text=True, timeout=300)
     assert third.returncode == 0 and third.stdout.strip() == "ok", third.stderr
+
+
+_WARM_SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np
+    import jitgrad as jg
+    a = np.linspace(-1, 1, 48 * 32).reshape(48, 32).astype(np.float32)
+    b = np.cos(np.arange(32 * 8, dtype=np.float32)).reshape(32, 8)
+    v, (ga, gb) = jg.value_and_grad(lambda a, b: jg.tanh(a @ b).sum(), argnums=(0, 1))(a, b)
+    d = 1 - np.tanh(a @ b) ** 2
+    assert np.isclose(v, np.tanh(a @ b).sum(), rtol=1e-4) and np.allclose(ga, d @ b.T, atol=1e-4)
+    big = np.linspace(0, 1, 1 << 18)  # a parallel loop (above the threshold, 2 threads)
+    assert np.allclose(jg.grad(lambda x: (jg.sin(x) * x).sum())(big), np.cos(big) * big + np.sin(big))
+    take = jg.jit(lambda t, i: t[i] * 2)
+    try:
+        take(jg.tensor(b), jg.tensor(np.array([1, 40])))
+        raised = ""
+    except IndexError as e:
+        raised = str(e)
+    print(json.dumps({"raised": raised, "registries": "numba.np.arraymath" in sys.modules}))
+""")
+
+
+def test_a_warm_process_runs_cached_kernels_without_numbas_compiler_registries(tmp_path):
+    """A new process whose kernels are all on disk loads them without Numba's registry refresh
+    (~0.25 s): BLAS calls, parallel loops and a bounds error raised inside a kernel all work."""
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="2")
+    runs = [subprocess.run([sys.executable, "-c", _WARM_SCRIPT, str(ROOT)], env=env, capture_output=True,
+                           text=True, timeout=600) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    cold, warm = (json.loads(run.stdout.strip().splitlines()[-1]) for run in runs)
+    assert cold["registries"] and not warm["registries"]
+    assert "40" in warm["raised"] and warm["raised"] == cold["raised"]
 
 
 # --- a kernel Numba fails to compile --------------------------------------------------------------

@@ -405,6 +405,9 @@ def test_short_inner_loops_run_over_an_extent_llvm_cannot_unroll():
     e, s, d = fn(x, mx, x4)
     assert "for _i2 in range(lib.runtime_extent(16)):" in fn.source
     assert "for _i2 in range(4):" in fn.source  # (short rows stay unrolled: measured faster)
+    # (enclosing loops are opaque too: unrolled around a vectorised row, they multiply its code)
+    assert "for _i0 in range(lib.runtime_extent(4)):" in fn.source
+    assert "for _i1 in range(lib.runtime_extent(3)):" in fn.source
     np.testing.assert_allclose(e, np.exp(x - mx), rtol=2e-6)
     np.testing.assert_allclose(s, np.exp(x - mx).sum(-1), rtol=1e-5)
     np.testing.assert_array_equal(d, x4 - mx)

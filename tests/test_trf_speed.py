@@ -47,7 +47,7 @@ def test_a_loop_of_many_stores_runs_as_loops_of_three_with_the_same_values():
     program = Program("many_stores", tuple(inputs), tuple(t.name for t in temps), temporaries=tuple(temps),
                       steps=(loop,))
     fn = cpu.compile_program(program)
-    assert fn.source.count("for _i0 in range(32):") == 2
+    assert fn.source.count("for _i0 in range(lib.runtime_extent(32)):") == 2
     x = RNG.standard_normal(SHAPE).astype(np.float32) * 0.1
     mu = RNG.standard_normal(SHAPE[:-1] + (1,)).astype(np.float32) * 0.1
     sd = RNG.uniform(0.5, 1.5, SHAPE[:-1] + (1,)).astype(np.float32)
