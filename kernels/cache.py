@@ -147,7 +147,9 @@ class _TolerantCache(FunctionCache):
         # Threads are launched by the entry's own reload hooks. A warm first call is a disk read.
         try:
             rtsys.initialize(target_context)
-            import numba.cpython.hashing  # noqa: F401
+            import numba.cpython.hashing  # noqa: F401, I001
+            from . import blas_call  # (its symbol, which cached matmul kernels call)
+            blas_call.ensure_bound()
             with self._guard_against_spurious_io_errors():
                 return self._load_overload(sig, target_context)
         except Exception as exc:  # noqa: BLE001 - whatever the bytes were, they are not machine code

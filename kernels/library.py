@@ -8,7 +8,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from . import blas, blas_entry, conv, indexed, masks, scans
+from . import blas, blas_call, blas_entry, conv, indexed, masks, scans
 from .conv import adaptive_max_pool2d_indices, conv2d, conv2d_input_grad, conv2d_weight_grad, max_pool2d_indices
 from .extents import runtime_extent  # noqa: F401 (generated loops call lib.runtime_extent)
 from .masks import count_true, mask_scatter, mask_select  # noqa: F401 (generated code calls lib.count_true)
@@ -167,9 +167,9 @@ def _product(a, b):
 @overload(_product)
 def _product_overload(a, b):
     if _blas_matrices(a, b):
-        def product(a, b):  # (blas.matmul's body, inlined: one compiled function per signature, not a chain)
+        def product(a, b):  # (the product itself is called, not linked in: see kernels.blas_call)
             out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-            blas.product_into(a, b, out)
+            blas_call.product_into(a, b, out)
             return out
         return product
     return lambda a, b: np.dot(a, b)
@@ -183,7 +183,7 @@ def _product_into(a, b, out):
 @overload(_product_into)
 def _product_into_overload(a, b, out):
     if _blas_matrices(a, b, out):
-        return lambda a, b, out: blas.product_into(a, b, out)
+        return lambda a, b, out: blas_call.product_into(a, b, out)
     return lambda a, b, out: np.dot(a, b, out)
 
 
@@ -416,7 +416,7 @@ def rows_source(step: Call, arrays: dict[str, Array]) -> str:
 
 def _cache_calls_on_disk() -> None:
     """Key the disk cache of this module's functions, and of the modules whose functions call
-    another module's (blas: matmul; conv: blas.gemm), on the sources they call too: Numba checks
+    another module's (blas: matmul; blas_call: blas; conv: blas.gemm), on the sources they call too: Numba checks
     a function's own file only, so an edit to kernels/blas.py left lib.matmul2d's old machine code
     in use (kernels.cache.cache_on_disk)."""
     import sys
@@ -425,7 +425,7 @@ def _cache_calls_on_disk() -> None:
 
     from . import cache, source_deps
     stamp = source_deps.dependency_digest(f"from {source_deps.PACKAGE} import library\n")
-    modules = (sys.modules[__name__], blas, conv)
+    modules = (sys.modules[__name__], blas, blas_call, conv)
     cache.cache_on_disk([value for module in modules for value in vars(module).values()
                          if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.__name__
                          and value._cache is not None and type(value._cache).__name__ != "NullCache"], stamp)
