@@ -10,9 +10,10 @@ How: `product_into` (the compiled matrix product, kernels.blas.product_into's co
 each operand's data pointer, shape and byte strides to the C symbol ``jitgrad_product_f32`` /
 ``jitgrad_product_f64``: a function compiled once per process (or loaded from the disk cache)
 that views them as arrays again and runs kernels.blas.product_into. `ensure_bound` binds the
-symbols (``llvmlite.binding.add_symbol``) on first use: before a kernel that calls them is typed
-and before any cached kernel is loaded (kernels.cache). The names never change, so cached kernels
-stay valid across processes.
+symbols (``llvmlite.binding.add_symbol``) on first use: when a kernel that calls them is typed,
+and before machine code that calls them is loaded from the disk cache (kernels.cache binds them
+for generated modules that call lib.matmul2d and library.matmul2d's own cache). The names never
+change, so cached kernels stay valid across processes.
 """
 from __future__ import annotations
 
@@ -56,22 +57,23 @@ _bound: dict = {}  # dtype -> the compiled overload the symbol points into (kept
 _binding = False
 
 
-def ensure_bound() -> None:
-    """Bind SYMBOLS to the compiled product (compiling it, or loading it from the disk cache, on
-    the first call of a process; nothing afterwards)."""
+def ensure_bound(dtype: str | None = None) -> None:
+    """Bind the symbol of `dtype` (every one when None) to the compiled product: compiled, or
+    loaded from the disk cache, on first need in a process; nothing afterwards."""
     global _binding
-    if len(_bound) == len(SYMBOLS) or _binding:
+    wanted = SYMBOLS if dtype is None else (dtype,)
+    if _binding or all(d in _bound for d in wanted):
         return
-    _binding = True  # (loading _product_at from the disk cache comes back here)
+    _binding = True
     try:
-        for dtype, symbol in SYMBOLS.items():
-            if dtype not in _bound:
-                sig = _signature(dtype)
+        for d in wanted:
+            if d not in _bound:
+                sig = _signature(d)
                 _product_at.compile(sig)
                 result = _product_at.overloads[sig]
                 address = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
-                binding.add_symbol(symbol, address)
-                _bound[dtype] = result
+                binding.add_symbol(SYMBOLS[d], address)
+                _bound[d] = result
     finally:
         _binding = False
 
@@ -83,7 +85,7 @@ def _call_product(typingctx, a, b, out):
         return None
     if str(out.dtype) not in SYMBOLS or a.dtype != out.dtype or b.dtype != out.dtype:
         return None
-    ensure_bound()
+    ensure_bound(str(out.dtype))
 
     def codegen(context, builder, signature, args):
         parts = []

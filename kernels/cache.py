@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import py_compile
 import sys
 import tempfile
 import threading
@@ -118,6 +119,12 @@ def _load_locked(name: str, source: str, reason: str):
     except OSError as exc:
         _warn_no_disk(exc)
         return _load_in_memory(name, source, reason)
+    if "lib.matmul2d" in source:  # (its cached machine code calls the bound product of its dtypes)
+        from . import blas_call
+        for dtype in blas_call.SYMBOLS:
+            if dtype in source:  # (every array's dtype is named in the function's header comments)
+                blas_call.ensure_bound(dtype)
+    _ensure_bytecode(path)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     module.__jitgrad_source__ = source
@@ -133,10 +140,29 @@ def _load_locked(name: str, source: str, reason: str):
     return module
 
 
+def _ensure_bytecode(path: Path) -> None:
+    """Write the module's bytecode next to it when missing, also where Python writes none
+    (PYTHONDONTWRITEBYTECODE): this cache is jitgrad's, and compiling the text of a long program
+    again in every process (0.12 s for a 1000-step loop's 10,000 lines) is most of a warm first
+    call. The import reads it back, checked against the source's time stamp and size as usual."""
+    if not sys.dont_write_bytecode:
+        return
+    target = importlib.util.cache_from_source(str(path))
+    if os.path.exists(target):
+        return
+    try:
+        py_compile.compile(str(path), cfile=target, doraise=True)
+    except (OSError, py_compile.PyCompileError):
+        pass  # (the import compiles it in memory)
+
+
 class _TolerantCache(FunctionCache):
     """Numba's per-function disk cache, unable to fail a call: an entry that cannot be read
     (corrupt, truncated, another version's) is a miss and its files are deleted; one that
-    cannot be written (read-only or full disk) is skipped after the one cache warning."""
+    cannot be written (read-only or full disk) is skipped after the one cache warning.
+    `before_load`: what must run before machine code is loaded (binding the symbols it calls)."""
+
+    before_load = None
 
     def load_overload(self, sig, target_context):
         # Numba's own load_overload first refreshes the target context: it imports and registers
@@ -147,9 +173,9 @@ class _TolerantCache(FunctionCache):
         # Threads are launched by the entry's own reload hooks. A warm first call is a disk read.
         try:
             rtsys.initialize(target_context)
-            import numba.cpython.hashing  # noqa: F401, I001
-            from . import blas_call  # (its symbol, which cached matmul kernels call)
-            blas_call.ensure_bound()
+            import numba.cpython.hashing  # noqa: F401
+            if self.before_load is not None:
+                self.before_load()
             with self._guard_against_spurious_io_errors():
                 return self._load_overload(sig, target_context)
         except Exception as exc:  # noqa: BLE001 - whatever the bytes were, they are not machine code
@@ -205,6 +231,13 @@ def cache_on_disk(dispatchers: list, stamp: str) -> int:
             continue
         done += 1
     return done
+
+
+def before_load(dispatcher, hook) -> None:
+    """Run `hook()` before `dispatcher`'s machine code is loaded from the disk cache (no-op when it
+    has no cache of jitgrad's)."""
+    if isinstance(getattr(dispatcher, "_cache", None), _TolerantCache):
+        dispatcher._cache.before_load = hook
 
 
 def tolerate_io_errors(value) -> None:

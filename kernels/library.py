@@ -429,6 +429,8 @@ def _cache_calls_on_disk() -> None:
     cache.cache_on_disk([value for module in modules for value in vars(module).values()
                          if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.__name__
                          and value._cache is not None and type(value._cache).__name__ != "NullCache"], stamp)
+    for calls_product in (matmul2d, matmul2d_into):  # (their machine code calls blas_call's symbol)
+        cache.before_load(calls_product, blas_call.ensure_bound)
 
 
 _cache_calls_on_disk()
