@@ -4,6 +4,7 @@ directories, processes racing to fill it, kernels Numba refuses to compile)."""
 from __future__ import annotations
 
 import errno
+import importlib.util
 import io
 import json
 import logging
@@ -168,7 +169,7 @@ def test_corrupt_numba_cache_files_are_a_miss(garbage, tmp_path, monkeypatch):
     module = cache.load_module(text)
     assert module.scale(2.0) == 2.0 * k  # compiled, and saved next to the source
     files = sorted((Path(module.__file__).parent / "__pycache__").glob(Path(module.__file__).stem + ".*"))
-    assert {f.suffix for f in files} == {".nbi", ".nbc"}
+    assert {f.suffix for f in files} == {".nbi", ".nbc", ".pyc"}  # (Numba's and the module's bytecode)
     for f in files:
         f.write_bytes(garbage)
     cache.forget(module)
@@ -177,6 +178,21 @@ def test_corrupt_numba_cache_files_are_a_miss(garbage, tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert again.scale(3.0) == 3.0 * k
+
+
+def test_generated_bytecode_is_kept_even_where_python_writes_none(tmp_path, monkeypatch):
+    """A long program's module is compiled to bytecode once (PYTHONDONTWRITEBYTECODE or not): a new
+    process imports it without compiling its text again; a stale or corrupt bytecode file is ignored."""
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    k = _unique()
+    text = _kernel_module_text(k)
+    module = cache.load_module(text)
+    pyc = Path(importlib.util.cache_from_source(module.__file__))
+    assert pyc.is_file()
+    pyc.write_bytes(b"garbage")
+    cache.forget(module)
+    assert cache.load_module(text).scale(2.0) == 2.0 * k
 
 
 def test_a_corrupt_data_file_behind_a_valid_index_is_a_miss(tmp_path, monkeypatch):
