@@ -145,14 +145,25 @@ def product_into(a, b, out):
     np.matmul(a, b, out=out)
 
 
+def matrices(*tys) -> bool:
+    """Whether these Numba types are all 2-D arrays (what the compiled products take)."""
+    return all(isinstance(t, types.Array) and t.ndim == 2 for t in tys)
+
+
+@numba.njit(cache=True, inline="always")
+def check_aligned(a, b, out):
+    """Raise unless out[m, n] = a[m, k] @ b[k, n] has matching shapes."""
+    if a.shape[1] != b.shape[0] or out.shape[0] != a.shape[0] or out.shape[1] != b.shape[1]:
+        raise ValueError("matmul: shapes are not aligned")
+
+
 @overload(product_into)
 def _product_into_overload(a, b, out):
-    if not all(isinstance(t, types.Array) and t.ndim == 2 for t in (a, b, out)):
+    if not matrices(a, b, out):
         return None
 
     def impl(a, b, out):
-        if a.shape[1] != b.shape[0] or out.shape[0] != a.shape[0] or out.shape[1] != b.shape[1]:
-            raise ValueError("matmul: shapes are not aligned")
+        check_aligned(a, b, out)
         ta, lda = in_place_layout(a)
         tb, ldb = in_place_layout(b)
         # One call site, operands copied only where BLAS cannot read them in place (each call site of

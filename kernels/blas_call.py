@@ -81,7 +81,7 @@ def ensure_bound(dtype: str | None = None) -> None:
 @intrinsic
 def _call_product(typingctx, a, b, out):
     """The symbol's call with the operands' pointers, shapes and byte strides."""
-    if not all(isinstance(t, types.Array) and t.ndim == 2 for t in (a, b, out)):
+    if not blas.matrices(a, b, out):
         return None
     if str(out.dtype) not in SYMBOLS or a.dtype != out.dtype or b.dtype != out.dtype:
         return None
@@ -111,11 +111,10 @@ def product_into(a, b, out):
 
 @overload(product_into)
 def _product_into_overload(a, b, out):
-    if not all(isinstance(t, types.Array) and t.ndim == 2 for t in (a, b, out)):
+    if not blas.matrices(a, b, out):
         return None
 
     def impl(a, b, out):
-        if a.shape[1] != b.shape[0] or out.shape[0] != a.shape[0] or out.shape[1] != b.shape[1]:
-            raise ValueError("matmul: shapes are not aligned")
+        blas.check_aligned(a, b, out)
         _call_product(a, b, out)
     return impl
