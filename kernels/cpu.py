@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from . import cache, conv, fori_source, host_steps, library, source, structure, threads, vmath
+from . import cache, conv, fori_source, host_steps, library, small_products, source, structure, threads, vmath
 from .spec import Call, Program
 
 # Loops of at least this many elements run in parallel chunks (prange); smaller ones stay
@@ -178,7 +178,7 @@ class KernelSequence:
 
     def _bind(self) -> None:
         namespace = {f"_k{i}": c.fn for i, c in enumerate(self.step_kernels) if c is not None}
-        namespace.update(np=np, lib=library)
+        namespace.update(np=np, lib=library, small_product=small_products.product)
         exec(compile(self.driver_source, f"<jitgrad driver {self.program.name}>", "exec"), namespace)
         self.fn = namespace[self.program.name]
 

@@ -298,3 +298,14 @@ def test_conv_layers_prints_every_resnet18_convolution_and_the_blas_core(capsys)
     assert len([line for line in out.splitlines() if "->" in line]) == len(RESNET18)
     assert "all (times count)" in out
     assert "sgemm 64x1024x576:" in out and "OpenBLAS core" in out
+
+
+def test_small_products_prints_each_layout_against_np_matmul(capsys):
+    """benchmarks.small_products: one checked row per layout, both columns and their ratio."""
+    from benchmarks.small_products import cases
+    from benchmarks.small_products import main as small_products_main
+
+    small_products_main(["--reps", "5", "--dtype", "float64"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "(us)" not in line]
+    assert len(rows) == len(cases("float64"))
+    assert all(len(row.split("|")) == 6 for row in rows) and "q @ k^T" in rows[0]
