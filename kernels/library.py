@@ -6,6 +6,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from . import blas, blas_call, blas_entry, conv, indexed, masks, scans
@@ -33,6 +34,53 @@ def reduce_add(acc, value):
 def reduce_mul(acc, value):
     """acc * value, reassociable."""
     return acc * value
+
+
+def reduce_max(acc, value):
+    """The larger of acc and value, a NaN winning (NumPy's max). Compiled for floats it is LLVM's
+    llvm.maximum, a reduction the loop vectoriser keeps in vector lanes: the select below runs as
+    a scalar chain (a softmax's masked row max over (32, 4, 16, 16): 36 -> 16 us)."""
+    return value if (value > acc) | (value != value) else acc
+
+
+def reduce_min(acc, value):
+    """The smaller of acc and value, a NaN winning (NumPy's min); llvm.minimum for floats."""
+    return value if (value < acc) | (value != value) else acc
+
+
+def _llvm_extreme(name: str):
+    """An intrinsic calling llvm.<name> (maximum or minimum: NaN-propagating, -0 < +0) on two
+    floats of one type."""
+    @intrinsic
+    def extreme(typingctx, acc, value):
+        if not (isinstance(acc, types.Float) and acc == value):
+            return None
+
+        def codegen(context, builder, signature, args):
+            ty = args[0].type
+            fnty = ir.FunctionType(ty, [ty, ty])
+            suffix = "f32" if isinstance(ty, ir.FloatType) else "f64"
+            return builder.call(cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.{suffix}"), args)
+        return acc(acc, value), codegen
+    return extreme
+
+
+_maximum = _llvm_extreme("maximum")
+_minimum = _llvm_extreme("minimum")
+
+
+@overload(reduce_max)
+def _reduce_max_overload(acc, value):
+    if isinstance(acc, types.Float) and acc == value:
+        return lambda acc, value: _maximum(acc, value)
+    return lambda acc, value: value if (value > acc) | (value != value) else acc
+
+
+@overload(reduce_min)
+def _reduce_min_overload(acc, value):
+    if isinstance(acc, types.Float) and acc == value:
+        return lambda acc, value: _minimum(acc, value)
+    return lambda acc, value: value if (value < acc) | (value != value) else acc
 
 
 @intrinsic

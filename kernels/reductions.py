@@ -39,9 +39,11 @@ def _extreme_identity(sign: int) -> Callable[[str], str]:
     return identity
 
 
-def _extreme_step(cmp: str) -> Callable[[str, str, bool], str]:
-    # NaN propagates as in NumPy: once acc is NaN no comparison is true; a NaN value wins.
-    return lambda acc, value, reassociable: f"{value} if (({value} {cmp} {acc}) | ({value} != {value})) else {acc}"
+def _extreme_step(cmp: str, helper: str) -> Callable[[str, str, bool], str]:
+    # NaN propagates as in NumPy: once acc is NaN no comparison is true; a NaN value wins. CPU code
+    # calls the library's helper (LLVM's NaN-propagating maximum/minimum for floats: it vectorises).
+    return lambda acc, value, reassociable: (f"lib.{helper}({acc}, {value})" if reassociable else
+                                             f"{value} if (({value} {cmp} {acc}) | ({value} != {value})) else {acc}")
 
 
 def _arith_step(operator: str, helper: str) -> Callable[[str, str, bool], str]:
@@ -74,8 +76,8 @@ _PROD = _arith_step("*", "reduce_mul")
 TABLE: dict[str, Row] = {
     "sum": Row(lambda dt: _typed(0, dt), _SUM, widen=True),
     "prod": Row(lambda dt: _typed(1, dt), _PROD, widen=True),
-    "max": Row(_extreme_identity(-1), _extreme_step(">"), widen=False),
-    "min": Row(_extreme_identity(+1), _extreme_step("<"), widen=False),
+    "max": Row(_extreme_identity(-1), _extreme_step(">", "reduce_max"), widen=False),
+    "min": Row(_extreme_identity(+1), _extreme_step("<", "reduce_min"), widen=False),
     "nansum": Row(lambda dt: _typed(0, dt), _skip_nan(_SUM, 0), widen=True, nan="ignore"),
 }
 
