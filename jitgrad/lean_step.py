@@ -76,7 +76,7 @@ class LeanStep:
         outputs = {k: (shape, dtype) for k, shape, dtype in buffer_slots}
         names = {"np": np, "wrap": Tensor._wrap, "weak": weakref.ref, "refcount": _refs, "weakcount": _weak_refs,
                  "Tensor": Tensor, "VersionCounter": VersionCounter,
-                 "template": lean.template, "call": lean.call, "rebuild": lean.rebuild,
+                 "call": lean.call, "rebuild": lean.rebuild,
                  "grad_refs": [_dead] * len(grads)}
         lines = ["def run(args):", *guard_lines(lean.args, checks, lean.state, names)]
         for i, (fn, value) in enumerate(lean.effects.guards):  # (StepEffects.current)
@@ -84,19 +84,21 @@ class LeanStep:
             lines += [f"    now = guard{i}()",
                       f"    if now is not value{i} and (type(now) is not tuple or now != value{i}):",
                       "        raise Stale"]
-        lines.append("    program_args = template.copy()")
         for i, (k, draw) in enumerate(draw_slots):
             names[f"draw{i}"] = draw
-            lines.append(f"    program_args[{k}] = draw{i}()")
+            lines.append(f"    s{k} = draw{i}()")
         for i, (k, shape, dtype) in enumerate(buffer_slots):
             if k not in results and k not in grads:
                 names.update({f"shape{i}": shape, f"dtype{i}": dtype})
-                lines.append(f"    program_args[{k}] = np.empty(shape{i}, dtype{i})")
+                lines.append(f"    s{k} = np.empty(shape{i}, dtype{i})")
         for i, (t, k) in enumerate(zip(new_grads, grads, strict=True)):
             lines += _take_grad(i, t, k, *outputs[k], names)
         for i, k in enumerate(results):
             lines += _take_output(i, k, *outputs[k], names)
-        lines.append("    call(*program_args)")
+        per_call = {k for k, _ in draw_slots} | {k for k, _, _ in buffer_slots}
+        names.update({f"c{k}": value for k, value in enumerate(lean.template) if k not in per_call})
+        # (the fixed arguments as globals and the others as locals: no argument list built per call)
+        lines.append(f"    call({', '.join(f's{k}' if k in per_call else f'c{k}' for k in range(len(lean.template)))})")
         for i, counter in enumerate(bumped):
             names[f"counter{i}"] = counter
             lines += [f"    counter{i}.value += 1",
@@ -106,8 +108,8 @@ class LeanStep:
             lines.append(f"    slot{i}._grad = slot_value{i}")
         for i, k in enumerate(grads):
             lines += [f"    if g{i} is None:",
-                      f"        g{i} = wrap(program_args[{k}])",
-                      f"        grad_refs[{i}] = weak(program_args[{k}])",
+                      f"        g{i} = wrap(s{k})",
+                      f"        grad_refs[{i}] = weak(s{k})",
                       f"    p{i}._grad = g{i}"]
         for i, action in enumerate(after_call):
             names[f"action{i}"] = action
@@ -131,10 +133,10 @@ def _take_grad(i: int, t, k: int, shape: tuple, dtype, names: dict) -> list[str]
             f"    if g{i} is not None and refcount(g{i}) == {_FREE_GRAD} and g{i}._data is grad_refs[{i}]() "
             f"and {_reusable(f'g{i}')}:",
             *_renew(f"g{i}", "        "),
-            f"        program_args[{k}] = g{i}._data",
+            f"        s{k} = g{i}._data",
             "    else:",
             f"        g{i} = None",
-            f"        program_args[{k}] = np.empty(grad_shape{i}, grad_dtype{i})"]
+            f"        s{k} = np.empty(grad_shape{i}, grad_dtype{i})"]
 
 
 def _take_output(i: int, k: int, shape: tuple, dtype, names: dict) -> list[str]:
@@ -142,7 +144,7 @@ def _take_output(i: int, k: int, shape: tuple, dtype, names: dict) -> list[str]:
     take turns where nobody else holds it (small outputs), else a new one."""
     names.update({f"out_shape{i}": shape, f"out_dtype{i}": dtype})
     if _numel(shape) > ROTATE_MAX_ELEMENTS:
-        return [f"    out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))", f"    program_args[{k}] = out{i}._data"]
+        return [f"    out{i} = wrap(np.empty(out_shape{i}, out_dtype{i}))", f"    s{k} = out{i}._data"]
     names[f"pair{i}"] = []  # two tensors taking turns
     return [f"    out{i} = None",
             f"    for held in pair{i}:",
@@ -155,7 +157,7 @@ def _take_output(i: int, k: int, shape: tuple, dtype, names: dict) -> list[str]:
             f"        if len(pair{i}) == 2:",
             f"            del pair{i}[0]",
             f"        pair{i}.append(out{i})",
-            f"    program_args[{k}] = out{i}._data"]
+            f"    s{k} = out{i}._data"]
 
 
 def _reusable(name: str) -> str:
