@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=None, help="comma-separated workloads or rows to run, e.g. W1,W3 or W1b")
     p.add_argument("--reps", type=int, default=None, help="at most this many timed repetitions per cell")
     p.add_argument("--min-time", type=float, default=None, help="repeat each cell until this many seconds")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="time a row's columns in this many alternating rounds (default 5; smoke 1)")
     p.add_argument("--threads", type=int, default=None, help=(
         "threads for BLAS, OpenMP, Numba and PyTorch; 0 = all usable cores (default: $OMP_NUM_THREADS if set, else "
         "1: NumPy's ufuncs run on one core, so one thread compares per-core efficiency, and multi-threaded BLAS and "
@@ -75,12 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     from . import harness, report
 
     mode = "quick" if args.quick else "smoke" if args.smoke else "full"
-    timing = {"full": (0.2, 5, 1000), "quick": (0.05, 3, 200), "smoke": (0.0, 2, 2)}[mode]
+    timing = {"full": (0.2, 5, 1000, 5), "quick": (0.05, 3, 200, 5), "smoke": (0.0, 2, 2, 1)}[mode]
     min_time = args.min_time if args.min_time is not None else timing[0]
     max_reps = args.reps if args.reps is not None else timing[2]
     only = tuple(w.strip() for w in args.only.split(",") if w.strip()) if args.only else None
     try:
         settings = harness.Settings(mode=mode, only=only, min_time=min_time, min_reps=timing[1], max_reps=max_reps,
+                                    rounds=args.rounds if args.rounds is not None else timing[3],
                                     out=args.out or harness.RESULTS_DIR, threads=threads)
         harness.select_cases(only)
     except ValueError as exc:

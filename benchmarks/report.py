@@ -130,7 +130,9 @@ def markdown(report: dict) -> str:
         f"has one, or for the model rows (MLPE, GRU, TRF, EMB: no hand-written NumPy gradients) against jitgrad "
         f"eager, their ratio column too (value and every gradient, "
         f"rtol {s['rtol']:g}, float32), then warmed up, then repeated until {s['min_time_s']:g} s and at least "
-        f"{s['min_reps']} repetitions (at most {s['max_reps']}); the table shows the median time and, in "
+        f"{s['min_reps']} repetitions (at most {s['max_reps']}), in {s.get('rounds', 1)} rounds that time the "
+        f"row's columns in turn (a slow minute of the machine hits all of them); the table shows the median time "
+        f"and, in "
         f"parentheses, its ratio to NumPy measured in the same run (lower is better). End-to-end rows time one "
         f"full run after a short warm-up run.",
         *_busy_note(m),

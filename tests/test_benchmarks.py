@@ -174,6 +174,26 @@ def test_timing_respects_repetition_limits():
     assert len(samples) == 4 and all(s >= 0 for s in samples)
 
 
+def test_a_rows_columns_are_timed_in_alternating_rounds_sharing_the_budget():
+    """A slow minute of the machine must hit every column of a row, not one: each round times every
+    column in turn, and the rounds share min_reps and max_reps out."""
+    log = []
+    fns = {"a": lambda: log.append("a"), "b": lambda: log.append("b")}
+    samples = harness.time_interleaved(fns, _settings(min_reps=4, max_reps=4, rounds=2))
+    assert log == ["a", "a", "b", "b", "a", "a", "b", "b"]
+    assert len(samples["a"]) == len(samples["b"]) == 4
+
+
+def test_a_column_that_fails_while_timed_keeps_its_error_and_the_others_go_on():
+    def broken():
+        raise RuntimeError("boom")
+    settings = _settings(min_reps=3, max_reps=3, rounds=3)
+    samples = harness.time_interleaved({"bad": broken, "good": lambda: None}, settings)
+    assert isinstance(samples["bad"], RuntimeError) and len(samples["good"]) == 3
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        _settings(rounds=0)
+
+
 def test_progress_bar_counts_to_total():
     out = io.StringIO()
     bar = harness.Progress(2, out, width=10)
