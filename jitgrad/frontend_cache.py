@@ -67,13 +67,14 @@ def lowering_settings() -> tuple:
     import llvmlite
     import numba
 
-    from jitgrad._kernels import cpu
+    from jitgrad._kernels import chain_pieces, cpu
 
     from . import fuse, lower
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("JITGRAD_")
                        and k not in ("JITGRAD_LOG", "JITGRAD_CACHE_DIR", "JITGRAD_CACHE_MAX_MB")))
     return (FORMAT, cpu.parallel_threshold(), cpu.MAX_SINGLE_LINES, cpu.SPLIT_MIN_KERNELS, cpu.SPLIT_MIN_WORK,
-            lower.MAX_LOOP_EQNS, lower.PREALLOCATE_MIN,
+            lower.MAX_LOOP_EQNS, lower.PREALLOCATE_MIN, chain_pieces.MAX_PIECE_STMTS, chain_pieces.MIN_CUT_STMTS,
+            chain_pieces.MAX_ELEMENTS,
             tuple(sorted(fuse.CPU_CALL_OPS)), fuse.HAVE_SCIPY_BLAS, _qualified(cpu.render),
             _qualified(cpu.compile_program), env, np.__version__, numba.__version__, llvmlite.__version__,
             sys.version_info[:3])

@@ -170,7 +170,8 @@ def _lower_loop(group: LoopGroup, namer: _Namer, needed: set, program_arrays: di
             reduces.append(Reduce(arr.name, reduction.combine, value, tuple(eqn.params["dims"]),
                                   reduction.scale(count), origin))
             continue
-        stmts.append(Stmt(target, expression(eqn, [operand(v) for v in eqn.inputs]), origin))
+        stmts.append(Stmt(target, expression(eqn, [operand(v) for v in eqn.inputs]), origin,
+                          dtypes.name(kernel_dtype(eqn.out.dtype))))
         local[eqn.out] = target
         if eqn.out in needed:
             arr = _array(namer, eqn.out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from . import library, loop_split, reductions, trig_versions
+from . import chain_pieces, library, loop_split, reductions, trig_versions
 from .extents import loop_extent, outer_extent
 from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
@@ -142,6 +142,10 @@ def _emit_single(w: _Writer, loop: Loop, arrays: dict) -> None:
 
 def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
     n = math.prod(loop.shape)
+    if chain_pieces.applies(loop, n, parallel):
+        _emit_hoisted_loads(w, loop, arrays)
+        chain_pieces.emit(w, loop, arrays, n, {ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)})
+        return
     if n == 1 and not parallel:
         _emit_single(w, loop, arrays)
         return

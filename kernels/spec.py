@@ -55,11 +55,13 @@ class Load:
 
 @dataclass(frozen=True)
 class Stmt:
-    """`target = expr`, one scalar temporary; `origin` names the IR equation it came from."""
+    """`target = expr`, one scalar temporary; `origin` names the IR equation it came from;
+    `dtype` its value's dtype where known ("" otherwise: kernels.chain_pieces then keeps the loop whole)."""
 
     target: str
     expr: str
     origin: str = ""
+    dtype: str = ""
 
 
 @dataclass(frozen=True)

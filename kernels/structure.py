@@ -97,7 +97,8 @@ def _rename_loop(loop: Loop, names: dict) -> Loop:
 
     return replace(loop,
                    loads=tuple(Load(scalars[ld.target], names[ld.array]) for ld in loop.loads),
-                   stmts=tuple(Stmt(scalars[st.target], expr(st.expr), _op_of(st.origin)) for st in loop.stmts),
+                   stmts=tuple(Stmt(scalars[st.target], expr(st.expr), _op_of(st.origin), st.dtype)
+                               for st in loop.stmts),
                    stores=tuple(Store(names[s.array], expr(s.value), _op_of(s.origin)) for s in loop.stores),
                    reduces=tuple(replace(r, array=names[r.array], value=expr(r.value), origin=_op_of(r.origin))
                                  for r in loop.reduces))
