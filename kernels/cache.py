@@ -8,11 +8,13 @@ trimmed to $JITGRAD_CACHE_MAX_MB (oldest files first); when it cannot be used at
 are compiled in memory."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
 import os
 import py_compile
+import re
 import sys
 import tempfile
 import threading
@@ -136,8 +138,21 @@ def _load_locked(name: str, source: str, reason: str):
         raise
     for value in list(vars(module).values()):
         tolerate_io_errors(value)
+    _bind_pieces_before_load(module, source)
     log.info("loaded %s%s", path.name, f" ({reason})" if reason else "")
     return module
+
+
+def _bind_pieces_before_load(module, source: str) -> None:
+    """A module whose function calls pieces by symbol (kernels.piece_calls) binds them before its
+    machine code is loaded from disk (a cold compile binds them when it types the calls)."""
+    if "lib.piece(" not in source:
+        return
+    from . import piece_calls
+    symbols = tuple(re.findall(r'lib\.piece\(\w+, "(\w+)"', source))
+    for value in vars(module).values():
+        if isinstance(value, Dispatcher) and not value.py_func.__name__.startswith("_piece_"):
+            before_load(value, functools.partial(piece_calls.bind, symbols))
 
 
 def _ensure_bytecode(path: Path) -> None:

@@ -5,31 +5,43 @@ Why: Numba spends 2-3 ms typing, lowering and optimising each statement of a gen
 so the 10,000-statement loop of 1000 steps of `z = z / x * y` (forward and backward) took ~30 s
 to compile as one function. Here the statements are cut into pieces of at most MAX_PIECE_STMTS,
 each a serial helper named by the hash of its canonical text (values renamed in order of first
-use, rows passed as arguments): the pieces of an unrolled loop's forward chain, or of its
-backward chain, are the same text and compile once. The values that cross a cut live in a row
-each of the loop's padded scratch buffer, so every piece runs over whole vector registers, and
-the pieces are called from the same generated function (no Python between them)."""
+use, rows passed in a table): the pieces of an unrolled loop's forward chain, or of its backward
+chain, are the same text and compile once. The values that cross a cut live in a row each of
+the loop's scratch buffer (one per dtype, rows of whole vectors), so every piece runs over all
+lanes at once. The generated function calls its pieces through bound symbols
+(kernels.piece_calls): nothing is linked into it and optimised again."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 
+from .extents import loop_extent
 from .reductions import accumulator_dtype, combine, identity
 from .spec import Array, Loop, Stmt
 
-#: Pieces hold at most this many statements (a multiple of 2, 3, 4, 5, 6 and 8: the periods of
-#: common unrolled bodies, so a chain's steady-state pieces start at the same phase and match).
-MAX_PIECE_STMTS = 120
-#: Only loops longer than this are cut (shorter ones compile in well under a second).
-MIN_CUT_STMTS = 3 * MAX_PIECE_STMTS
-#: ... and only loops over at most this many elements: the crossing values are kept whole
-#: (a row of this many lanes each), which is cheap only for small arrays.
-MAX_ELEMENTS = 4096
+#: Pieces hold at most this many statements (a multiple of 2, 3, 4, 6, 8, 12 and 16: the periods
+#: of common unrolled bodies, so a chain's steady-state pieces start at the same phase and match).
+#: Pieces of many stores stay scalar (LLVM's dependence analysis gives up past ~100 pairs of
+#: accesses): the 1000-step loop ran 55 us per call with pieces of 120, 36-52 with 40 or 48.
+MAX_PIECE_STMTS = 48
+#: Only loops longer than this are cut (shorter ones compile in about a second as they are; the
+#: compiled programs of the benchmark table's workloads keep their loops whole).
+MIN_CUT_STMTS = 500
+#: ... and only loops over at most this many elements: every crossing value is kept whole, a
+#: row of this many lanes (cheap only for small arrays; a long chain over big arrays keeps
+#: its values in registers as one loop).
+MAX_ELEMENTS = 256
 
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
-#: Stands for the row-number argument in a helper's call arguments (see `helper`).
+#: Stands for the row-offset table in a helper's call arguments (see `helper`).
 ROWS_ARGUMENT = "{rows}"
+#: Pieces are called through their symbols, not linked into the caller (kernels.piece_calls).
+DECORATOR = ("_piece = numba.njit(cache=True, error_model='numpy', fastmath={'contract'}, nogil=True, "
+             "no_cpython_wrapper=True)")
+#: The line that registers a piece after its definition.
+REGISTER = '_call{name} = lib.piece({name}, "jitgrad{name}", {kinds!r})'
 
 
 @dataclass(frozen=True)
@@ -40,15 +52,19 @@ class Row:
     row: int
 
 
-def applies(loop: Loop, elements: int, parallel: bool) -> bool:
-    """Whether `loop` (a flat loop over `elements`) runs as pieces: long, small, serial, and every
-    statement's dtype known (a crossing value's row needs it)."""
+def applies(loop: Loop, arrays: dict[str, Array], elements: int, parallel: bool) -> bool:
+    """Whether `loop` (a flat loop over `elements`) runs as pieces: long, small, serial, every
+    statement's dtype known (a crossing value's row needs it), and no bool scalar operand (a
+    piece's scalar arguments are passed as C values, and bool has no one C width in Numba)."""
     return (not parallel and len(loop.stmts) > MIN_CUT_STMTS and elements <= MAX_ELEMENTS
-            and all(st.dtype for st in loop.stmts))
+            and all(st.dtype for st in loop.stmts)
+            and not any(arrays[ld.array].dtype == "bool" and math.prod(arrays[ld.array].shape) == 1
+                        for ld in loop.loads))
 
 
 def lanes(elements: int) -> int:
-    """Lanes of the scratch rows: `elements` rounded up to whole 16-lane vectors."""
+    """Lanes of the scratch rows: `elements` rounded up to whole 8-lane vectors (one AVX2 float32
+    vector: the 1000-step loop ran 2x slower with 16)."""
     return -(-elements // 8) * 8
 
 
@@ -69,20 +85,34 @@ def crossing(loop: Loop, cut: list[tuple[Stmt, ...]]) -> set[str]:
     return out
 
 
-def helper(piece: tuple[Stmt, ...], rows: dict[str, Row], scalars: set[str], lanes_: int,
-           ) -> tuple[str, str, list[str], list[int]]:
-    """(name, text, call arguments, row numbers) of the serial helper that runs `piece` over
-    every lane. `rows`: where each value read from or written to the scratch buffers lives;
-    `scalars`: values the caller holds as locals (one-element loads). The text depends only on
-    the piece's structure; the arguments say which buffers it uses, and the row numbers (passed
-    as one int64 array, `rows`: literal integer arguments would make Numba compile the helper
-    again for every call site) which rows it reads and writes."""
+def piece_inputs(piece: tuple[Stmt, ...], rows: dict[str, Row], scalars: dict[str, str]) -> list[str]:
+    """The values `piece` reads that it does not compute (rows and scalars), in order of first use."""
     defined = {st.target for st in piece}
     inputs: list[str] = []
     for st in piece:
         for name in _NAME.findall(st.expr):
             if name not in defined and (name in rows or name in scalars) and name not in inputs:
                 inputs.append(name)
+    return inputs
+
+
+def helper(piece: tuple[Stmt, ...], rows: dict[str, Row], scalars: dict[str, str], width: int,
+           windows: dict[str, int]) -> tuple[str, str, str, tuple[str, ...], list[str], list[int]]:
+    """(name, symbol, text, argument kinds, call arguments, row offsets) of the helper that runs
+    `piece` over every lane. `rows`: where each value read from or written to the scratch
+    buffers lives; `scalars`: values the caller holds as locals (one-element loads) and their
+    dtypes; `windows`: the first of the rows each buffer keeps for a piece's inputs. The text
+    depends only on the piece's structure; the arguments say which buffers it uses and the
+    offsets (row times `width`, passed as one int64 table: see ROWS_ARGUMENT) which rows it
+    reads and writes. Called through a bound symbol (kernels.piece_calls), the helper gets
+    pointers to the buffers' data and indexes them flat.
+
+    The helper first copies its input rows into the window, then runs its statements over the
+    lanes reading the window and writing its outputs, consecutive rows: both at constant
+    distances from one offset each, so LLVM vectorises the lanes after one overlap check (with
+    inputs at offsets of their own it needs a check per input, gives up past eight and runs
+    the lanes one by one: 1.5x slower than the whole loop)."""
+    inputs = piece_inputs(piece, rows, scalars)
     outputs = [st.target for st in piece if st.target in rows]
     pads: list[str] = []
     for name in inputs + outputs:
@@ -91,39 +121,62 @@ def helper(piece: tuple[Stmt, ...], rows: dict[str, Row], scalars: set[str], lan
     local = {name: f"u{k}" for k, name in enumerate(inputs)}
     local.update({st.target: f"s{k}" for k, st in enumerate(piece)})
     params = [f"p{j}" for j in range(len(pads))] + ["rows"]
+    # (bool rows by byte: Numba cannot store a bool through a pointer to bool)
+    kinds = [f"{'uint8' if dt == 'bool' else dt}*" for dt in pads] + ["int64*"]
     args = [f"_pad_{dt}" for dt in pads] + [ROWS_ARGUMENT]
-    numbers: list[int] = []
-    head, loads, stores = [], [], []
+    offsets: list[int] = []
+    head: list[str] = []
+    slot: dict[str, str] = {}  # input or output -> the text of its row's offset
+    for j, dt in enumerate(pads):
+        mine = [name for name in inputs if name in rows and rows[name].dtype == dt]
+        if not mine:
+            continue
+        head += [f"w{j} = rows[{len(offsets)}]", f"for _k in range({len(mine)}):",
+                 f"    _a = rows[{len(offsets) + 1} + _k]", f"    for _i in range({width}):",
+                 f"        p{j}[w{j} + _k * {width} + _i] = p{j}[_a + _i]"]
+        offsets += [windows[dt] * width] + [rows[name].row * width for name in mine]
+        slot.update({name: f"w{j} + {k * width}" if k else f"w{j}" for k, name in enumerate(mine)})
+    for j, dt in enumerate(pads):
+        mine = [name for name in outputs if rows[name].dtype == dt]
+        if not mine:
+            continue
+        if [rows[name].row for name in mine] != list(range(rows[mine[0]].row, rows[mine[0]].row + len(mine))):
+            raise AssertionError(f"a piece's {dt} outputs must be consecutive rows: {[rows[n] for n in mine]}")
+        head.append(f"o{j} = rows[{len(offsets)}]")
+        offsets.append(rows[mine[0]].row * width)
+        slot.update({name: f"o{j} + {k * width}" if k else f"o{j}" for k, name in enumerate(mine)})
+    loads, stores = [], []
     for k, name in enumerate(inputs):
         if name in rows:
-            head.append(f"a{k} = rows[{len(numbers)}]")
-            numbers.append(rows[name].row)
-            loads.append(f"u{k} = p{pads.index(rows[name].dtype)}[a{k}, _i]")
+            element = f"p{pads.index(rows[name].dtype)}[{slot[name]} + _i]"
+            loads.append(f"u{k} = ({element} != 0)" if rows[name].dtype == "bool" else f"u{k} = {element}")
         else:
             params.append(f"u{k}")
+            kinds.append(scalars[name])
             args.append(name)
-    for k, name in enumerate(outputs):
-        head.append(f"b{k} = rows[{len(numbers)}]")
-        numbers.append(rows[name].row)
-        stores.append(f"p{pads.index(rows[name].dtype)}[b{k}, _i] = {local[name]}")
+    for name in outputs:
+        value = f"np.uint8({local[name]})" if rows[name].dtype == "bool" else local[name]
+        stores.append(f"p{pads.index(rows[name].dtype)}[{slot[name]} + _i] = {value}")
     body = loads + [f"{local[st.target]} = {_rename(st.expr, local)}" for st in piece] + stores
     lines = [f"def {{name}}({', '.join(params)}):"] + [f"    {line}" for line in head]
-    lines.append(f"    for _i in range({lanes_}):")
+    lines.append(f"    for _i in range({loop_extent(width)}):")  # (opaque: vectorised, not unrolled)
     lines += [f"        {line}" for line in body]
-    lines.append("    return 0")
     text = "\n".join(lines)
-    name = "_piece_" + hashlib.sha1(text.encode()).hexdigest()[:16]
-    return name, "@_serial\n" + text.replace("{name}", name, 1), args, numbers
+    digest = hashlib.sha1(f"{text}|{kinds}".encode()).hexdigest()[:20]
+    name = f"_piece_{digest}"
+    text = f"@_piece\n{text.replace('{name}', name, 1)}\n{REGISTER.format(name=name, kinds=tuple(kinds))}"
+    return name, f"jitgrad_piece_{digest}", text, tuple(kinds), args, offsets
 
 
 def _rename(expr: str, local: dict[str, str]) -> str:
     return _NAME.sub(lambda m: local.get(m.group(0), m.group(0)), expr)
 
 
-def emit(w, loop: Loop, arrays: dict[str, Array], elements: int, scalar_loads: set[str]) -> None:
+def emit(w, loop: Loop, arrays: dict[str, Array], elements: int, scalar_loads: dict[str, str]) -> None:
     """`loop` as pieces (see the module docstring) into writer `w`: the scratch buffers, the
     copies in, one helper call per piece, then one pass for the stores and reductions, and the
-    copies out. `scalar_loads`: load targets already read into locals before the loop."""
+    copies out. `scalar_loads`: load targets already read into locals before the loop, and
+    their dtypes."""
     n, width = elements, lanes(elements)
     cut = pieces(loop)
     loaded = sorted({ld.array for ld in loop.loads if ld.target not in scalar_loads})
@@ -140,21 +193,33 @@ def emit(w, loop: Loop, arrays: dict[str, Array], elements: int, scalar_loads: s
         if st.target in crossing_values:
             rows[st.target] = Row(st.dtype, counts.get(st.dtype, 0))
             counts[st.dtype] = counts.get(st.dtype, 0) + 1
+    windows: dict[str, int] = {}  # (each dtype's rows for the inputs of the piece running)
+    for piece in cut:
+        inputs = [name for name in piece_inputs(piece, rows, scalar_loads) if name in rows]
+        for dt in {rows[name].dtype for name in inputs}:
+            windows[dt] = max(windows.get(dt, 0), sum(rows[name].dtype == dt for name in inputs))
+    for dt, size in windows.items():
+        windows[dt] = counts.get(dt, 0)
+        counts[dt] = counts.get(dt, 0) + size
     for dt, count in counts.items():
         w.line(f"_pad_{dt} = np.ones(({count}, {width}), np.{dt})")
     for name in loaded:
         row = array_rows[name]
         w.line(f"lib.copy_into(_pad_{row.dtype}[{row.row}, :{n}], {name}.reshape({n}))")
-    table = f"_rows{len(w.lines)}"  # (the row numbers of every call, a constant of the module)
+    table = f"_rows{len(w.lines)}"  # (the row offsets of every call, a constant of the module)
+    if DECORATOR not in w.helpers:
+        w.helpers.insert(0, DECORATOR)
+    # (read once into a local: Numba lowers every read of a global array as a new copy of its data)
+    w.line(f"{table}_local = {table}")
     numbers: list[int] = []
     for piece in cut:
-        name, text, args, piece_rows = helper(piece, rows, scalar_loads, width)
+        name, _, text, _, args, offsets = helper(piece, rows, scalar_loads, width, windows)
         if text not in w.helpers:
             w.helpers.append(text)
-        span = f"{table}[{len(numbers)}:{len(numbers) + len(piece_rows)}]"
-        numbers += piece_rows
+        span = f"{table}_local, {len(numbers)}"
+        numbers += offsets
         args = [span if a == ROWS_ARGUMENT else a for a in args]
-        w.line(f"{name}({', '.join(args)})", f"{piece[0].origin} .. {piece[-1].origin}")
+        w.line(f"_call{name}({', '.join(args)})", f"{piece[0].origin} .. {piece[-1].origin}")
     w.helpers.append(f"{table} = np.array({numbers!r}, np.int64)")
     # the stores and reductions, reading their values from the rows
     finals = [s.value for s in loop.stores] + [r.value for r in loop.reduces]

@@ -101,7 +101,7 @@ def compile_program(program: Program, threshold: int | None = None, reason: str 
     """Generate, import and return the compiled entry point (compiled lazily on first call
     by Numba, or loaded from Numba's disk cache): one function, or kernels and a driver when
     that compiles faster (see `split_pays`)."""
-    if runs_as_python():
+    if runs_as_python() or len(program.steps) < 2:  # (one step: nothing to split; see split_pays)
         return compile_single(program, threshold, reason)
     kernels = structure.kernel_steps(program)
     texts = [None if _on_host(step) else render(k.program, threshold) for k, step in zip(kernels, program.steps)]

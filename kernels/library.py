@@ -13,6 +13,7 @@ from . import blas, blas_call, blas_entry, conv, indexed, masks, scans
 from .conv import adaptive_max_pool2d_indices, conv2d, conv2d_input_grad, conv2d_weight_grad, max_pool2d_indices
 from .extents import runtime_extent  # noqa: F401 (generated loops call lib.runtime_extent)
 from .masks import count_true, mask_scatter, mask_select  # noqa: F401 (generated code calls lib.count_true)
+from .piece_calls import piece  # noqa: F401 (generated modules register their pieces with lib.piece)
 from .scans import argsort_along, scan_along  # noqa: F401 (generated code calls lib.scan_along)
 from .spec import Array, Call, IndexOutOfRangeError
 

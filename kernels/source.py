@@ -142,9 +142,10 @@ def _emit_single(w: _Writer, loop: Loop, arrays: dict) -> None:
 
 def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> None:
     n = math.prod(loop.shape)
-    if chain_pieces.applies(loop, n, parallel):
+    if chain_pieces.applies(loop, arrays, n, parallel):
         _emit_hoisted_loads(w, loop, arrays)
-        chain_pieces.emit(w, loop, arrays, n, {ld.target for ld in loop.loads if _is_scalar_load(ld, arrays)})
+        scalars = {ld.target: arrays[ld.array].dtype for ld in loop.loads if _is_scalar_load(ld, arrays)}
+        chain_pieces.emit(w, loop, arrays, n, scalars)
         return
     if n == 1 and not parallel:
         _emit_single(w, loop, arrays)

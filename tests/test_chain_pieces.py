@@ -8,7 +8,9 @@ import pytest
 
 import jitgrad as jg
 from jitgrad._kernels import chain_pieces
-from jitgrad._kernels.spec import Loop, Stmt
+from jitgrad._kernels.spec import Array, Load, Loop, Stmt
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # (not the interpreter's fallback)
 
 
 @pytest.fixture
@@ -37,7 +39,8 @@ def test_an_unrolled_chain_runs_as_shared_pieces_with_eager_values(small_pieces,
     value, grads = f(x, y, z)
     text = _source(f, x, y, z)
     defined = re.findall(r"^def (_piece_\w+)", text, re.M)
-    calls = re.findall(r"^ +(_piece_\w+)\(", text, re.M)
+    calls = re.findall(r"^ +_call(_piece_\w+)\(", text, re.M)
+    assert set(calls) == set(defined)
     assert len(calls) >= 20 and len(defined) <= len(calls) / 3, (len(defined), len(calls))
     ts = [jg.tensor(a, requires_grad=True) for a in (x, y, z)]
     loss = _chain(40)(*ts)
@@ -85,17 +88,60 @@ def test_the_piece_text_names_values_by_structure_not_position():
     rows = {f"t{k}": chain_pieces.Row("float32", k) for k in range(8)}
     first = (Stmt("t1", "(t0 / x)", dtype="float32"), Stmt("t2", "(t1 * y)", dtype="float32"))
     later = (Stmt("t5", "(t4 / x)", dtype="float32"), Stmt("t6", "(t5 * y)", dtype="float32"))
-    name1, text1, args1, rows1 = chain_pieces.helper(first, rows, {"x", "y"}, 8)
-    name2, text2, args2, rows2 = chain_pieces.helper(later, rows, {"x", "y"}, 8)
-    assert (name1, text1) == (name2, text2)
-    assert rows1 == [0, 1, 2] and rows2 == [4, 5, 6]
+    scalars = {"x": "float32", "y": "float32"}
+    windows = {"float32": 10}
+    name1, symbol1, text1, kinds1, args1, rows1 = chain_pieces.helper(first, rows, scalars, 8, windows)
+    name2, symbol2, text2, kinds2, args2, rows2 = chain_pieces.helper(later, rows, scalars, 8, windows)
+    assert (name1, symbol1, text1, kinds1) == (name2, symbol2, text2, kinds2)
+    # (the input window, the input rows, the first output row; each row times the lane count)
+    assert rows1 == [80, 0, 8] and rows2 == [80, 32, 40]
     assert args1 == ["_pad_float32", chain_pieces.ROWS_ARGUMENT, "x", "y"]
+    assert kinds1 == ("float32*", "int64*", "float32", "float32")
+    other = {"x": "float64", "y": "float32"}  # the same text with another scalar dtype: another symbol
+    assert chain_pieces.helper(first, rows, other, 8, windows)[1] != symbol1
 
 
-def test_loops_without_known_dtypes_or_too_large_stay_whole():
+def test_loops_without_known_dtypes_too_large_or_with_bool_scalars_stay_whole():
     stmts = tuple(Stmt(f"t{k}", "1.0") for k in range(chain_pieces.MIN_CUT_STMTS + 1))
-    assert not chain_pieces.applies(Loop((4,), (), stmts), 4, False)
+    assert not chain_pieces.applies(Loop((4,), (), stmts), {}, 4, False)
     typed = tuple(Stmt(s.target, s.expr, dtype="float64") for s in stmts)
-    assert chain_pieces.applies(Loop((4,), (), typed), 4, False)
-    assert not chain_pieces.applies(Loop((10 ** 6,), (), typed), 10 ** 6, False)
-    assert not chain_pieces.applies(Loop((4,), (), typed), 4, True)
+    assert chain_pieces.applies(Loop((4,), (), typed), {}, 4, False)
+    big = chain_pieces.MAX_ELEMENTS + 1
+    assert not chain_pieces.applies(Loop((big,), (), typed), {}, big, False)
+    assert not chain_pieces.applies(Loop((4,), (), typed), {}, 4, True)
+    flag = {"m": Array("m", (), "bool")}
+    assert not chain_pieces.applies(Loop((4,), (Load("l0_m", "m"),), typed), flag, 4, False)
+
+
+_CHILD = """
+import sys
+import numpy as np
+import jitgrad as jg
+from jitgrad._kernels import chain_pieces
+chain_pieces.MAX_PIECE_STMTS, chain_pieces.MIN_CUT_STMTS = 12, 36
+def f(x, y, z):
+    for _ in range(25):
+        z = (z / x) * y
+    return z.sum()
+x, y, z = np.full((2, 3), 1.01), np.full((2, 3), 0.99), np.full((2, 3), 2.0)
+value, (gx,) = jg.value_and_grad(f, argnums=(0,))(x, y, z)
+print(repr(float(value)), repr(float(gx[0, 0])))
+"""
+
+
+def test_a_second_process_loads_the_pieces_caller_from_disk(tmp_path):
+    """The caller's cached machine code calls the pieces' symbols: they are bound before it loads."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path), JITGRAD_LOG="compile")
+    runs = [subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=600)
+            for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    assert "1 loaded from disk" in runs[1].stderr, runs[1].stderr
+    value, gx = (float(v) for v in runs[1].stdout.split())
+    expected = 6 * 2.0 * (0.99 / 1.01) ** 25
+    assert runs[0].stdout == runs[1].stdout
+    assert abs(value - expected) < 1e-12 * expected
+    assert abs(gx - (-25 * expected / 6 / 1.01)) < 1e-12 * expected
