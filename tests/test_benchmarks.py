@@ -329,3 +329,26 @@ def test_small_products_prints_each_layout_against_np_matmul(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "(us)" not in line]
     assert len(rows) == len(cases("float64"))
     assert all(len(row.split("|")) == 6 for row in rows) and "q @ k^T" in rows[0]
+
+
+def test_a_short_end_to_end_run_is_repeated_and_a_long_one_is_not():
+    """End-to-end cells (W2's training loops) are timed by whole runs: a run shorter than a tenth of
+    min_time is run again and reported by its median; a long run is timed once."""
+    import time
+
+    def paced(seconds):
+        def factory(inp):
+            run = numpy_ref.regression(inp)
+
+            def fn(epochs=None):
+                time.sleep(seconds)
+                return run() if epochs is None else run(epochs)
+            return fn
+        return types.SimpleNamespace(FACTORIES={"W2": factory})
+
+    settings = _settings(min_time=0.1, min_reps=1, max_reps=50)
+    short, _ = harness.run_cell(CASE["W2"], paced(0.0), settings, None)
+    long, _ = harness.run_cell(CASE["W2"], paced(0.02), settings, None)
+    assert short["status"] == long["status"] == "ok"
+    assert short["reps"] >= 1 + harness.E2E_REPEAT_MIN_RUNS
+    assert long["reps"] == 1
