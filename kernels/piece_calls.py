@@ -6,9 +6,9 @@ its IR was still optimised and compiled twice: of the 1000-step `z = z / x * y` 
 cold compile, ~10 s went to the calling function, ~5 s of it re-optimising the linked pieces.
 
 How (as kernels.blas_call does for matrix products): the generated module registers each piece
-(`piece`: its dispatcher, its symbol ``jitgrad_piece_<hash>`` and its argument kinds) and the
-calling function calls the symbol (`call_piece`) with the scratch buffers' and row table's
-data pointers and the scalar inputs. The symbol is bound (``llvmlite.binding.add_symbol``) to
+(`piece`: its dispatcher, its symbol ``jitgrad_piece_<hash>`` and its argument kinds) and gets
+back the function its caller calls; compiled, that call is a call of the symbol with the scratch
+buffers' and row table's data pointers and the scalar inputs. The symbol is bound (``llvmlite.binding.add_symbol``) to
 the piece's compiled C entry when a call is typed, and before cached machine code that calls it
 is loaded (kernels.cache). Symbols are named by the piece's text and argument kinds, so cached
 callers stay valid across processes.
