@@ -123,9 +123,8 @@ def _load_locked(name: str, source: str, reason: str):
         return _load_in_memory(name, source, reason)
     if "lib.matmul2d" in source:  # (its cached machine code calls the bound product of its dtypes)
         from . import blas_call
-        for dtype in blas_call.SYMBOLS:
-            if dtype in source:  # (every array's dtype is named in the function's header comments)
-                blas_call.ensure_bound(dtype)
+        for dtype in _product_dtypes(source):
+            blas_call.ensure_bound(dtype)
     _ensure_bytecode(path)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -141,6 +140,17 @@ def _load_locked(name: str, source: str, reason: str):
     _bind_pieces_before_load(module, source)
     log.info("loaded %s%s", path.name, f" ({reason})" if reason else "")
     return module
+
+
+def _product_dtypes(source: str) -> list[str]:
+    """The dtypes of the bound matrix products (kernels.blas_call) a generated module may call:
+    those its marker line names (kernels.source.PRODUCTS_MARKER; binding one costs a disk load,
+    ~15 ms of a warm first call), else every dtype its text names."""
+    from . import blas_call
+    from .source import PRODUCTS_MARKER
+    marked = re.search(f"^{re.escape(PRODUCTS_MARKER)}(.*)$", source, re.M)
+    named = marked.group(1).split() if marked else [d for d in blas_call.SYMBOLS if d in source]
+    return [d for d in named if d in blas_call.SYMBOLS]
 
 
 def _bind_pieces_before_load(module, source: str) -> None:

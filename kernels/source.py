@@ -19,6 +19,7 @@ class _Writer:
         self.helpers: list[str] = []  # serial functions called from parallel chunks
         self.scalars: set[str] = set()  # 0-d temporaries kept as local scalars (see scalar_temporaries)
         self.hoist: list[str] | None = None  # allocations go here (before a loop) instead (see render_fori)
+        self.products: set[str] = set()  # dtypes of the bound matrix products called (kernels.blas_call)
 
     def element(self, array: Array) -> str:
         """The text of the one element of a one-element array: a scalar local, or its element."""
@@ -467,9 +468,15 @@ def header(name: str) -> _Writer:
     return w
 
 
+#: The comment line naming the dtypes of the bound matrix products a generated module calls.
+PRODUCTS_MARKER = "# bound products: "
+
+
 def with_helpers(w: _Writer, name: str) -> str:
     """The module text of `w`, its serial helpers placed before the function `name`."""
     text = "\n".join(w.lines) + "\n"
+    if w.products:  # (read before its machine code loads: kernels.cache binds these products only)
+        text = text.replace("\nimport math\n", f"\n{PRODUCTS_MARKER}{' '.join(sorted(w.products))}\nimport math\n", 1)
     if w.helpers:
         marker = f"\n\n\ndef {name}("
         text = text.replace(marker, "\n\n\n" + "\n\n\n".join(w.helpers) + marker, 1)
@@ -493,6 +500,8 @@ def emit_steps(w: _Writer, program: Program, parallel_threshold: int) -> None:
         elif isinstance(step, Call):
             into = library.into_source(step, arrays) if step.output in allocated else None
             text = into or _scalar_call(w, step, arrays) or library.call_source(step, arrays)
+            if "lib.matmul2d" in text:
+                w.products.add(arrays[step.output].dtype)
             # A call may be several lines (an indexed loop); the first carries the origin.
             for k, line in enumerate(text.split("\n")):
                 w.line(line, step.origin if k == 0 else "")

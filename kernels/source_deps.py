@@ -45,8 +45,11 @@ def imported_modules(source: str) -> frozenset:
     return frozenset(found)
 
 
+@functools.lru_cache(maxsize=None)
 def module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
-    """The file of kernels module `name` under `root` (None: not a module, e.g. a function)."""
+    """The file of kernels module `name` under `root` (None: not a module, e.g. a function).
+    Remembered: a module's name and every package above it are looked up once per import
+    that names them (~500 lookups, 10 ms of a warm first call, before)."""
     if not _in_package(name):
         return None
     parts = name[len(PACKAGE) + 1:].split(".") if name != PACKAGE else []

@@ -56,3 +56,19 @@ def test_a_kernel_calls_the_product_by_symbol_instead_of_linking_it():
     ir = next(iter(kernel.inspect_llvm().values()))
     assert "@jitgrad_product_f32(" in ir
     assert "jitgrad_sgemm" not in ir  # (the gemm call lives in the bound function only)
+
+
+def test_a_generated_module_names_the_products_it_calls_for_its_warm_load():
+    """A warm load binds (loads from disk) only the products the module's marker line names: a
+    float32 program with a float64 accumulator binds the float32 product alone."""
+    import jitgrad as jg
+    from jitgrad._kernels import cache
+
+    def loss(w, x):
+        return (x @ w).sum()
+
+    w, x = np.ones((3, 2), np.float32), np.ones((4, 3), np.float32)
+    text = jg.jit(loss).source(w, x)
+    assert "# bound products: float32\n" in text
+    assert cache._product_dtypes(text) == ["float32"]
+    assert cache._product_dtypes("y = lib.matmul2d(a, b)  # float32 and float64 arrays") == ["float32", "float64"]

@@ -259,3 +259,44 @@ def test_a_trace_that_warned_runs_again_and_warns_again(traces):
         with pytest.warns(UserWarning, match="while tracing"):
             jg.grad(mod["f"])(X)
     assert len(traces) == 2
+
+
+def _package(root: Path, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        path = root / "pkg" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(root / "pkg")
+
+
+def test_the_source_digest_sees_an_edit_of_the_same_size_through_its_memo(tmp_path, monkeypatch):
+    """The digest of the compiler's sources is kept under the files' names, sizes and times; an
+    edit that keeps the size still changes the time, so the digest is computed again."""
+    from jitgrad import frontend_cache
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    package = _package(tmp_path, {"__init__.py": "", "a.py": "x = 1\n", "sub/b.py": "y = 2\n"})
+    first = frontend_cache.digest_of_packages([package])
+    assert frontend_cache.digest_of_packages([package]) == first  # (from the memo)
+    b = Path(package) / "sub" / "b.py"
+    stat = b.stat()
+    b.write_text("y = 3\n")
+    os.utime(b, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    edited = frontend_cache.digest_of_packages([package])
+    assert edited != first
+    b.write_text("y = 2\n")
+    os.utime(b, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000))
+    assert frontend_cache.digest_of_packages([package]) == first  # (the bytes, not the times, are hashed)
+
+
+def test_a_corrupt_or_foreign_source_digest_memo_is_ignored(tmp_path, monkeypatch):
+    from jitgrad import frontend_cache
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    package = _package(tmp_path, {"__init__.py": "", "a.py": "x = 1\n"})
+    first = frontend_cache.digest_of_packages([package])
+    memo = frontend_cache._memo_path()
+    for text in ("garbage", "", f"{'0' * 64} {'1' * 64}\n", "\x00\xff"):
+        memo.write_text(text)
+        assert frontend_cache.digest_of_packages([package]) == first
+    memo.unlink()
+    memo.mkdir()  # (unreadable and unwritable as a file: still computed)
+    assert frontend_cache.digest_of_packages([package]) == first
