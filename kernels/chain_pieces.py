@@ -202,24 +202,46 @@ def emit(w, loop: Loop, arrays: dict[str, Array], elements: int, scalar_loads: d
         windows[dt] = counts.get(dt, 0)
         counts[dt] = counts.get(dt, 0) + size
     for dt, count in counts.items():
-        w.line(f"_pad_{dt} = np.ones(({count}, {width}), np.{dt})")
+        # (np.empty: the program's other arrays already compiled it; Numba compiles np.ones's
+        # implementation apart, ~0.25 s of a cold first call)
+        w.line(f"_pad_{dt} = np.empty(({count}, {width}), np.{dt})")
     for name in loaded:
         row = array_rows[name]
         w.line(f"lib.copy_into(_pad_{row.dtype}[{row.row}, :{n}], {name}.reshape({n}))")
+        if width > n:  # (the lanes past the elements compute on ones, never on garbage: every
+            # other row is written from these before it is read)
+            w.line(f"for _i in range({n}, {width}):")
+            w.line(f"    _pad_{row.dtype}[{row.row}, _i] = {'True' if row.dtype == 'bool' else '1'}")
     table = f"_rows{len(w.lines)}"  # (the row offsets of every call, a constant of the module)
     if DECORATOR not in w.helpers:
         w.helpers.insert(0, DECORATOR)
     # (read once into a local: Numba lowers every read of a global array as a new copy of its data)
     w.line(f"{table}_local = {table}")
     numbers: list[int] = []
+    runs: list[list] = []  # [name, arguments, offsets per call, first offset, calls, first piece, last piece]
     for piece in cut:
         name, _, text, _, args, offsets = helper(piece, rows, scalar_loads, width, windows)
         if text not in w.helpers:
             w.helpers.append(text)
-        span = f"{table}_local, {len(numbers)}"
+        if runs and runs[-1][:3] == [name, args, len(offsets)]:
+            runs[-1][4] += 1
+            runs[-1][6] = piece
+        else:
+            runs.append([name, args, len(offsets), len(numbers), 1, piece, piece])
         numbers += offsets
-        args = [span if a == ROWS_ARGUMENT else a for a in args]
-        w.line(f"_call{name}({', '.join(args)})", f"{piece[0].origin} .. {piece[-1].origin}")
+    # One call per run of the same piece: a loop whose step moves its start in the table (the
+    # 1000-step loop: 4 calls instead of 209, each call site costing Numba ~10 ms to type).
+    for name, args, stride, start, calls, first, last in runs:
+        span = f"{table}_local, {start}" if calls == 1 else f"{table}_local, {start} + _run * {stride}"
+        line = f"_call{name}({', '.join(span if a == ROWS_ARGUMENT else a for a in args)})"
+        origin = f"{first[0].origin} .. {last[-1].origin}"
+        if calls == 1:
+            w.line(line, origin)
+        else:
+            w.line(f"for _run in range({calls}):", origin)
+            w.indent()
+            w.line(line)
+            w.dedent()
     w.helpers.append(f"{table} = np.array({numbers!r}, np.int64)")
     # the stores and reductions, reading their values from the rows
     finals = [s.value for s in loop.stores] + [r.value for r in loop.reduces]

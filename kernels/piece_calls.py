@@ -15,6 +15,7 @@ callers stay valid across processes.
 """
 from __future__ import annotations
 
+import inspect
 import threading
 
 import numpy as np
@@ -43,11 +44,36 @@ def bind(symbols) -> None:
             if symbol in _bound:
                 continue
             fn, kinds = _registered[symbol]
-            sig = signature(kinds)
-            fn.compile(sig)
-            result = fn.overloads[sig]
-            binding.add_symbol(symbol, result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name))
-            _bound[symbol] = result
+            _bound[symbol], address = _compiled(fn, symbol, kinds)
+            binding.add_symbol(symbol, address)
+
+
+#: Pieces of plain float arithmetic are compiled straight to LLVM IR (kernels.piece_ir), the
+#: rest through Numba; both give the symbol the same C signature.
+PIECES_AS_IR = True
+
+
+def _compiled(fn, symbol: str, kinds: tuple[str, ...]) -> tuple[object, int]:
+    """(what keeps the code alive, the address of the piece's C entry)."""
+    if PIECES_AS_IR:
+        from . import piece_ir
+        try:
+            return piece_ir.compile_piece(inspect.getsource(fn.py_func), symbol, kinds, _cache_dir())
+        except (piece_ir.UnsupportedPieceError, OSError, TypeError):  # (or no source file: compiled in memory)
+            pass
+    sig = signature(kinds)
+    fn.compile(sig)
+    result = fn.overloads[sig]
+    return result, result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+
+
+def _cache_dir():
+    """The directory pieces compiled to IR keep their object code in (None: not usable)."""
+    from .cache import cache_dir
+    try:
+        return cache_dir()
+    except OSError:
+        return None
 
 
 def piece(fn, symbol: str, kinds: tuple[str, ...]):
