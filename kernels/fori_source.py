@@ -29,9 +29,9 @@ def render_fori(program: Program, parallel_threshold: int, name: str, index: str
         if s is not None and s in inputs:
             w.line(f"{s} = s{k}")
     if index in inputs:
-        w.line(f"{index} = np.empty((), np.int64)")
+        w.line(f"{index} = lib.empty((), np.int64)")
     for a in program.preallocated:
-        w.line(f"{a.name} = np.empty({tuple(a.shape)!r}, np.{a.dtype})")
+        w.line(f"{a.name} = lib.empty({tuple(a.shape)!r}, np.{a.dtype})")
     hoisted: list[str] = []
     w.hoist = hoisted
     loop_at = len(w.lines)

@@ -183,6 +183,27 @@ overload(_add_rows)(_rows_overload("add"))
 overload(_zero_rows)(_rows_overload("zero"))
 
 
+# Allocation and flattening through functions kept in the disk cache: Numba compiles the
+# implementations of `np.empty`, `np.ones` and `ndarray.reshape` anew in every process (~0.35 s and ~0.45 s
+# of a cold first call on this machine, each), where a cached function calling them loads.
+@numba.njit(cache=True)
+def empty(shape, dtype):
+    """np.empty(shape, dtype)."""
+    return np.empty(shape, dtype)
+
+
+@numba.njit(cache=True)
+def ones(shape, dtype):
+    """np.ones(shape, dtype)."""
+    return np.ones(shape, dtype)
+
+
+@numba.njit(cache=True)
+def flat(a):
+    """`a` (C-contiguous) as a 1-D view: a.reshape(a.size)."""
+    return a.reshape(a.size)
+
+
 @numba.njit(cache=True)
 def copy_into(dst, src):
     """dst[...] = src for arrays of one shape (any layout), row by row."""

@@ -164,18 +164,18 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
             dt = arrays[name].dtype
             rows.setdefault(dt, []).append(name)
         for dt, names in rows.items():
-            w.line(f"_pad_{dt} = np.ones(({len(names)}, {lanes}), np.{dt})")
+            w.line(f"_pad_{dt} = lib.ones(({len(names)}, {lanes}), np.{dt})")
             for row, name in enumerate(names):
                 flat[name] = (f"_pad_{dt}", row)
                 if name in loaded:
-                    w.line(f"lib.copy_into(_pad_{dt}[{row}, :{n}], {name}.reshape({n}))")
+                    w.line(f"lib.copy_into(_pad_{dt}[{row}, :{n}], lib.flat({name}))")
     else:
         for name in loaded + [s for s in stored if s not in loaded]:
             if arrays[name].shape == (n,) and arrays[name].view is None:
                 flat[name] = name  # (already flat: Numba's reshape costs ~20 ns, a loop over 11 elements less)
                 continue
             flat[name] = f"{name}_flat"
-            w.line(f"{name}_flat = {name}.reshape({n})")
+            w.line(f"{name}_flat = lib.flat({name})")
     _emit_hoisted_loads(w, loop, arrays)
 
     def body(out: _Writer, suffix: str = "") -> None:
@@ -205,7 +205,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
         if pad:
             for name in stored:
                 scratch, row = flat[name]
-                w.line(f"lib.copy_into({name}.reshape({n}), {scratch}[{row}, :{n}])")
+                w.line(f"lib.copy_into(lib.flat({name}), {scratch}[{row}, :{n}])")
         return
     # Parallel: fixed chunks, one partial per chunk, combined in order (deterministic). Each
     # chunk calls a serial helper function: Numba's parfor body does not vectorise as well as
@@ -217,7 +217,7 @@ def _emit_flat_loop(w: _Writer, loop: Loop, arrays: dict, parallel: bool) -> Non
     w.line(f"_nchunks = {chunk_count(n, n)}")
     for r in loop.reduces:
         acc_dt = accumulator_dtype(arrays[r.array].dtype, r.op)
-        w.line(f"_part_{r.array} = np.empty(_nchunks, np.{acc_dt})")
+        w.line(f"_part_{r.array} = lib.empty(_nchunks, np.{acc_dt})")
     _open_claimed_chunks(w, n)
     w.line(f"_r = {helper}({', '.join(call_args)})")
     for k, r in enumerate(loop.reduces):
@@ -413,8 +413,8 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
     terms = math.prod(loop.shape[d] for d in loop.reduced_dims)
     for r in loop.reduces:
         acc_dt = _row_acc_dtype(r, arrays, terms)
-        w.line(f"{_acc_name(r)} = np.empty({kshape!r}, np.{acc_dt})")
-        w.line(f"{_acc_name(r)}_flat = {_acc_name(r)}.reshape({count})")
+        w.line(f"{_acc_name(r)} = lib.empty({kshape!r}, np.{acc_dt})")
+        w.line(f"{_acc_name(r)}_flat = lib.flat({_acc_name(r)})")
         w.line(f"for _j in range({count}):")
         w.line(f"    {_acc_name(r)}_flat[_j] = {reductions.identity(r.op, acc_dt)}")
     for d in range(len(loop.shape)):
@@ -429,7 +429,7 @@ def _emit_leading_reduction(w: _Writer, loop: Loop, arrays: dict, kept: list, iv
     for r in loop.reduces:
         # (element by element: an array assignment compiles Numba's shape-check messages)
         dt = arrays[r.array].dtype
-        w.line(f"{r.array}_flat = {r.array}.reshape({count})")
+        w.line(f"{r.array}_flat = lib.flat({r.array})")
         w.line(f"for _j in range({count}):")
         w.line(f"    {r.array}_flat[_j] = np.{dt}({r.scaled(_acc_name(r) + '_flat[_j]')})")
 
@@ -557,7 +557,7 @@ def _scalar_call(w: _Writer, step: Call, arrays: dict) -> str | None:
 
 
 def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
-    """Lines that allocate array `t` (adding to `allocated`): np.empty, or for a view the window
+    """Lines that allocate array `t` (adding to `allocated`): lib.empty (np.empty), or for a view the window
     of its parent (allocated first when it is not yet): the loop then writes straight into it."""
     lines = []
     if t.view is not None:
@@ -566,7 +566,7 @@ def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
             lines += allocation(arrays[parent], arrays, allocated)
         lines.append(f"{t.name} = {parent}[{index}]  # written in place: a slice of {parent}")
     else:
-        lines.append(f"{t.name} = np.empty({tuple(t.shape)!r}, np.{t.dtype})")
+        lines.append(f"{t.name} = lib.empty({tuple(t.shape)!r}, np.{t.dtype})")
     allocated.add(t.name)
     return lines
 

@@ -92,7 +92,7 @@ def test_reduction_over_leading_dims_runs_in_memory_order():
                   [loop])
     sq, s, m = fn(x)
     # an array of accumulators (float32: 6 terms each, at most a block of the blocked sums)
-    assert "_acc_s = np.empty((5,), np.float32)" in fn.source
+    assert "_acc_s = lib.empty((5,), np.float32)" in fn.source
     np.testing.assert_allclose(sq, x * x, rtol=1e-6)
     np.testing.assert_allclose(s, (x * x).sum(0, keepdims=True), rtol=1e-5)
     np.testing.assert_allclose(m, x.max(0))

@@ -287,5 +287,5 @@ def test_column_sums_of_at_most_a_block_accumulate_in_float32_longer_ones_in_flo
         program = Program(f"columns_{rows}", (Array("x", x.shape, "float32"),), ("sq", "s"),
                           temporaries=(Array("sq", x.shape, "float32"), Array("s", (3,), "float32")), steps=(loop,))
         fn = cpu.compile_program(program)
-        assert f"_acc_s = np.empty((3,), np.{acc})" in fn.source
+        assert f"_acc_s = lib.empty((3,), np.{acc})" in fn.source
         np.testing.assert_allclose(fn(x)[1], (x.astype(np.float64) ** 2).sum(0), rtol=1e-5)
