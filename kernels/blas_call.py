@@ -28,6 +28,9 @@ from . import blas
 
 #: The symbol compiled code calls for each dtype's product (see module docstring).
 SYMBOLS = {"float32": "jitgrad_product_f32", "float64": "jitgrad_product_f64"}
+#: The comment line by which a generated module names the dtypes of the products it calls
+#: (kernels.source writes it, kernels.cache binds those products before loading its machine code).
+PRODUCTS_MARKER = "# bound products: "
 
 _I64 = ir.IntType(64)
 

@@ -16,7 +16,6 @@ import os
 import py_compile
 import re
 import sys
-import tempfile
 import threading
 import types
 import warnings
@@ -29,8 +28,8 @@ from numba.core.dispatcher import Dispatcher
 from numba.core.runtime.nrt import rtsys
 
 from . import source_deps
+from .cache_files import KERNELS_VERSION, cache_dir, write_atomic_bytes  # noqa: F401 (this module's API)
 
-KERNELS_VERSION = "1"
 log = logging.getLogger("jitgrad.compile")
 
 
@@ -47,18 +46,6 @@ def _enable_log_from_env() -> None:
 _enable_log_from_env()
 
 
-def cache_dir() -> Path:
-    """$JITGRAD_CACHE_DIR, else $XDG_CACHE_HOME/jitgrad (~/.cache/jitgrad), per version."""
-    root = os.environ.get("JITGRAD_CACHE_DIR")
-    if root:
-        base = Path(root)
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jitgrad"
-    path = base / f"k{KERNELS_VERSION}-numba{numba.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def source_key(source: str) -> str:
     """The cache key of a generated module: its text, the kernels/ sources it imports (and
     what they import), and the versions of everything that compiles it."""
@@ -71,20 +58,6 @@ def source_key(source: str) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     write_atomic_bytes(path, text.encode("utf-8"))
-
-
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Write a cache file so that readers see the old file or the whole new one, never a part
-    (temporary file + rename: concurrent writers are safe)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # Generated modules by name, once fully executed: what other threads may use. (sys.modules gets
@@ -144,11 +117,10 @@ def _load_locked(name: str, source: str, reason: str):
 
 def _product_dtypes(source: str) -> list[str]:
     """The dtypes of the bound matrix products (kernels.blas_call) a generated module may call:
-    those its marker line names (kernels.source.PRODUCTS_MARKER; binding one costs a disk load,
+    those its marker line names (kernels.blas_call.PRODUCTS_MARKER; binding one costs a disk load,
     ~15 ms of a warm first call), else every dtype its text names."""
     from . import blas_call
-    from .source import PRODUCTS_MARKER
-    marked = re.search(f"^{re.escape(PRODUCTS_MARKER)}(.*)$", source, re.M)
+    marked = re.search(f"^{re.escape(blas_call.PRODUCTS_MARKER)}(.*)$", source, re.M)
     named = marked.group(1).split() if marked else [d for d in blas_call.SYMBOLS if d in source]
     return [d for d in named if d in blas_call.SYMBOLS]
 
@@ -353,8 +325,9 @@ def max_bytes() -> int:
 def _entries(directory: Path) -> list:
     """Every cache file as (mtime, size, path): generated sources and Numba's files next to them."""
     out = []
-    # (generated sources, the front-end records of jitgrad.frontend_cache, Numba's files)
-    for f in list(directory.glob("*.py")) + list(directory.glob("*.pkl")) + \
+    # (generated sources, the front-end records of jitgrad.frontend_cache, the object code of
+    # kernels.piece_ir, Numba's files)
+    for f in list(directory.glob("*.py")) + list(directory.glob("*.pkl")) + list(directory.glob("*.ir.o")) + \
             list((directory / "__pycache__").glob("*")):
         try:
             st = f.stat()

@@ -69,7 +69,7 @@ def _compiled(fn, symbol: str, kinds: tuple[str, ...]) -> tuple[object, int]:
 
 def _cache_dir():
     """The directory pieces compiled to IR keep their object code in (None: not usable)."""
-    from .cache import cache_dir
+    from .cache_files import cache_dir
     try:
         return cache_dir()
     except OSError:

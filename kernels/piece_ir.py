@@ -245,7 +245,7 @@ def compile_piece(source: str, symbol: str, kinds: tuple[str, ...], cache_dir) -
         library.finalize()
         address = library.get_pointer_to_function(function)
         if path is not None:
-            from .cache import write_atomic_bytes
+            from .cache_files import write_atomic_bytes
             try:
                 write_atomic_bytes(path, pickle.dumps(library.serialize_using_object_code()))
             except OSError as exc:

@@ -7,6 +7,7 @@ import math
 import re
 
 from . import chain_pieces, library, loop_split, reductions, trig_versions
+from .blas_call import PRODUCTS_MARKER
 from .extents import loop_extent, outer_extent
 from .reductions import accumulator_dtype, combine
 from .spec import Array, Call, Loop, Program, Reduce
@@ -466,10 +467,6 @@ def header(name: str) -> _Writer:
     w.line("")
     w.line("")
     return w
-
-
-#: The comment line naming the dtypes of the bound matrix products a generated module calls.
-PRODUCTS_MARKER = "# bound products: "
 
 
 def with_helpers(w: _Writer, name: str) -> str:
