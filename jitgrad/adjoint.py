@@ -12,7 +12,12 @@ Residual rule: a forward value the backward needs is
   inputs are then needed there instead (recursively), so the backward fuses into fewer passes
   over memory and saves fewer temporaries (`sum(2*sin(a)+1)` saves only `a`, not sin or cos);
 * saved when it is a graph input, or made by anything expensive: matmul, reductions,
-  indexing, gathers (e.g. an MLP saves its matmul outputs and recomputes relu from them).
+  indexing, gathers (e.g. an MLP saves its matmul outputs and recomputes relu from them);
+* saved, too, when it ends a chain of more than RECOMPUTE_DEPTH cheap ops and the forward
+  reads it from an array anyway (the input of a matmul, a concatenation, an indexing op): a
+  recurrent net's hidden state. Recomputing it would chain every time step's forward into one
+  backward loop whose size, and compile time, grow with the sequence length; saved, each
+  step's backward recomputes only its own gates, and the steps share one compiled loop.
 Constants are available on both sides and are never residuals.
 """
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 from . import dtypes, shapes
 from .autodiff import gradients, materialize
 from .autograd_graph import Zero
-from .core import ELEMENTWISE, SHAPE
+from .core import ELEMENTWISE, REDUCTION, SHAPE
 from .grad_mode import enable_grad
 from .interpret import replay
 from .ir import Eqn, Graph, Var, const_var, gc_paused
@@ -34,6 +39,8 @@ from .tracing import TraceBuilder
 from .tree import LEAF, seq, static
 
 CHEAP_KINDS = (ELEMENTWISE, SHAPE)
+#: A cheap value this many cheap ops (or more) deep, read from an array by the forward, is saved.
+RECOMPUTE_DEPTH = 8
 
 
 def _wrt_tuple(wrt, n_inputs: int) -> tuple:
@@ -129,6 +136,23 @@ def _ancestors(eqns: Sequence[Eqn], roots: Sequence[Var], stop=None) -> set:
     return seen
 
 
+def _deep_array_values(eqns: Sequence[Eqn], primal: dict) -> set:
+    """Primal values at the end of a chain of at least RECOMPUTE_DEPTH cheap ops that some primal
+    op reads from an array (anything but a fused elementwise op, a broadcast or a reduction):
+    saving them costs no extra pass in the forward, recomputing them costs the whole chain."""
+    depth: dict = {}
+    read_from_arrays: set = set()
+    for e in eqns:
+        if not primal[e.out]:
+            continue
+        kind = e.prim.kind
+        if kind in CHEAP_KINDS:
+            depth[e.out] = 1 + max((depth.get(v, 0) for v in e.inputs), default=0)
+        if kind not in (ELEMENTWISE, REDUCTION) and e.prim.name != "expand":
+            read_from_arrays.update(e.inputs)
+    return {v for v in read_from_arrays if depth.get(v, 0) >= RECOMPUTE_DEPTH}
+
+
 def split(graph: Graph, wrt: int | Sequence[int] = (0,)) -> tuple[Graph, Graph]:
     """(forward, backward) Graphs for `graph` (see the module docstring for the residual rule).
 
@@ -146,6 +170,7 @@ def _split(graph: Graph, wrt) -> tuple[Graph, Graph]:
     primal = _primal_mask(vjp, set(cts))
     producer = {e.out: e for e in vjp.eqns}
     fwd_outs, grads = vjp.outputs[:n_out], vjp.outputs[n_out:]
+    checkpoints = _deep_array_values(vjp.eqns, primal)
 
     # Walk the backward from its outputs: cotangent-dependent eqns always run there; a primal
     # value it reads is recomputed when cheap, saved otherwise.
@@ -161,7 +186,7 @@ def _split(graph: Graph, wrt) -> tuple[Graph, Graph]:
             if primal.get(v, False):
                 residuals[v] = None  # a primal graph input
             continue  # a cotangent input
-        if primal[v] and e.prim.kind not in CHEAP_KINDS:
+        if primal[v] and (e.prim.kind not in CHEAP_KINDS or v in checkpoints):
             residuals[v] = None
             continue
         bwd_vars.add(v)

@@ -16,8 +16,9 @@ between programs.
 
 The greedy rule, in equation order: an equation joins the earliest existing loop of its
 iteration shape in which all its inputs are ready (computed earlier in that loop, or by an
-earlier step); otherwise it opens a new loop. Loops of one graph therefore run in creation
-order and every value is produced before it is read.
+earlier step) and which then reads at most MAX_LOOP_INPUTS arrays that no loop makes;
+otherwise it opens a new loop. Loops of one graph therefore run in creation order and every
+value is produced before it is read.
 """
 from __future__ import annotations
 
@@ -162,6 +163,10 @@ def fuse(graph: Graph, device: str = "cpu") -> list:
     producer: dict[Var, int] = {}  # var -> index of the group that computes it
     reduced: set = set()  # vars that are reduction outputs (ready only after their loop)
     by_shape: dict[tuple, list[int]] = {}
+    reads: dict[int, set] = {}  # loop group -> the arrays it must read (see MAX_LOOP_INPUTS)
+    all_reads: dict[int, set] = {}  # loop group -> the values it reads from other steps
+    in_loop: set = set()  # per-element values of loops (not reductions): no array needed
+    broadcasts: set = set()  # loop values that are one element or a broadcast of one (shared, not a chain)
     for eqn in graph.eqns:
         kind = classify(eqn, device)
         if kind != "loop":
@@ -176,15 +181,23 @@ def fuse(graph: Graph, device: str = "cpu") -> list:
             group = groups[g]
             if is_reduction and group.reduce_dims not in (None, dims):
                 continue
-            if all(_ready_in(v, g, producer, reduced, shape) for v in eqn.inputs):
+            if all(_ready_in(v, g, producer, reduced, shape) for v in eqn.inputs) \
+                    and _fits_loop(g, eqn, producer, reads, all_reads, in_loop, broadcasts):
                 chosen = g
                 break
         if chosen is None:
             groups.append(LoopGroup(shape))
             chosen = len(groups) - 1
             by_shape.setdefault(shape, []).append(chosen)
+            reads[chosen], all_reads[chosen] = set(), set()
         group = groups[chosen]
         group.eqns.append(eqn)
+        reads[chosen].update(v for v in eqn.inputs if v.value is None and v not in in_loop)
+        all_reads[chosen].update(v for v in eqn.inputs if v.value is None and producer.get(v) != chosen)
+        if not is_reduction:
+            in_loop.add(eqn.out)
+        if eqn.prim is prims.EXPAND or numel(eqn.out.shape) == 1:
+            broadcasts.add(eqn.out)
         if is_reduction:
             group.reduce_dims = dims
             reduced.add(eqn.out)
@@ -192,11 +205,38 @@ def fuse(graph: Graph, device: str = "cpu") -> list:
     return _sink(graph, groups)
 
 
+#: A loop grows to at most this many array inputs: the T steps of a sequence model's backward
+#: (their gates' derivatives from saved matmul results, a weight's gradient summed over its T
+#: uses) then run as loops of bounded size that the steps share once compiled, not as one loop
+#: with T inputs whose compile time grows with T. An equation that reads a value of the loop (a
+#: chain), or is sunk into it, counts only the inputs that are arrays whatever the fusion (graph
+#: inputs, results of library steps and of reductions): fusing another loop's value saves a
+#: temporary array, so a long elementwise chain stays one loop (lowering cuts a long body into
+#: shared pieces, kernels/chain_pieces). An independent equation joining it (one that reads no
+#: value of the loop but broadcasts) counts every input.
+MAX_LOOP_INPUTS = 16
+
+
+def _fits_loop(g: int, eqn: Eqn, producer: dict, reads: dict, all_reads: dict, in_loop: set,
+               broadcasts: set) -> bool:
+    """Can loop g take eqn within MAX_LOOP_INPUTS (see there)?"""
+    if any(producer.get(v) == g and v not in broadcasts for v in eqn.inputs):
+        return _fits(reads[g], eqn, in_loop)
+    return _fits(all_reads[g], eqn, ())
+
+
+def _fits(reads: set, eqn: Eqn, in_loop: set) -> bool:
+    """Can a loop that reads the arrays `reads` take eqn and still read at most MAX_LOOP_INPUTS?"""
+    new = sum(1 for v in eqn.inputs if v.value is None and v not in reads and v not in in_loop)
+    return new == 0 or len(reads) + new <= MAX_LOOP_INPUTS
+
+
 def _sink(graph: Graph, groups: list) -> list:
     """Move elementwise equations into the later loop that reads them, when nothing earlier
     does: values then stay in registers instead of a temporary array (the backward's
-    recomputed forward values join the loop that consumes them). One-element values may
-    join a loop of any shape (they broadcast)."""
+    recomputed forward values join the loop that consumes them), unless the loop would then
+    read more than MAX_LOOP_INPUTS arrays. One-element values may join a loop of any shape
+    (they broadcast)."""
     home: dict = {}
     for g, group in enumerate(groups):
         for eqn in _eqns_of(group):
@@ -206,6 +246,14 @@ def _sink(graph: Graph, groups: list) -> list:
         for v in eqn.inputs:
             consumers.setdefault(v, []).append(eqn)
     outputs = set(graph.outputs)
+    in_loop = {e.out for grp in groups if isinstance(grp, LoopGroup) for e in grp.eqns if not is_fusable_reduction(e)}
+    reads: dict = {}  # group -> the arrays it must read (see MAX_LOOP_INPUTS), built on demand
+
+    def reads_of(g: int) -> set:
+        if g not in reads:
+            reads[g] = {v for e in groups[g].eqns for v in e.inputs if v.value is None and v not in in_loop}
+        return reads[g]
+
     for eqn in reversed(graph.eqns):
         g = home[eqn]
         if not isinstance(groups[g], LoopGroup) or is_fusable_reduction(eqn) or eqn.out in outputs:
@@ -219,10 +267,15 @@ def _sink(graph: Graph, groups: list) -> list:
         shape = groups[target].shape
         if groups[g].shape != shape and not (numel(eqn.out.shape) == 1 and len(eqn.out.shape) <= len(shape)):
             continue
+        target_reads = reads_of(target)
+        if not _fits(target_reads, eqn, in_loop):
+            continue
         groups[g].eqns.remove(eqn)
+        reads.pop(g, None)
         first_user = min(groups[target].eqns.index(u) for u in users if home[u] == target)
         groups[target].eqns.insert(first_user, eqn)
         home[eqn] = target
+        target_reads.update(v for v in eqn.inputs if v.value is None and v not in in_loop)
     return [grp for grp in groups if not (isinstance(grp, LoopGroup) and not grp.eqns)]
 
 

@@ -335,3 +335,43 @@ def test_shared_weight_gradient_is_one_product_over_the_flattened_rows(b_shape):
     (torch.sin(torch.tensor(x) @ tw) * torch.tensor(c)).sum().backward()
     np.testing.assert_allclose(g, tw.grad.numpy(), rtol=1e-5, atol=1e-6)
     check_all_modes(f, [x, w], [0, 1], rtol=1e-5, atol=1e-6)
+
+
+def _gated_rnn(xs, w, u):
+    """A GRU-like recurrence: the hidden state is a short elementwise chain per step, read by the
+    next step's matmul (so the forward holds it in an array anyway)."""
+    h = jg.zeros((xs.shape[1], w.shape[1]), dtype=np.float32)
+    loss = 0.0
+    for t in range(xs.shape[0]):
+        z = jg.sigmoid(xs[t] @ w + h @ u)
+        h = (1 - z) * jg.tanh(xs[t] @ w) + z * h
+        loss = loss + jg.sum(h * h)
+    return loss
+
+
+def _largest_backward_loop(steps: int) -> tuple:
+    from jitgrad.fuse import LoopGroup, fuse
+    xs = rng.standard_normal((steps, 3, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 5)).astype(np.float32)
+    u = rng.standard_normal((5, 5)).astype(np.float32) * 0.5
+    graph = make_ir(_gated_rnn)(xs, w, u)
+    fwd, bwd = split(graph, wrt=(1, 2))
+    loops = [g for g in fuse(simplify(bwd)) if isinstance(g, LoopGroup)]
+    return max(len(g.eqns) for g in loops), (graph, fwd, bwd, (xs, w, u))
+
+
+def test_split_saves_a_recurrent_state_so_the_backward_loops_do_not_grow_with_the_steps():
+    from jitgrad.adjoint import RECOMPUTE_DEPTH
+    short, _ = _largest_backward_loop(6)
+    long, (graph, fwd, bwd, args) = _largest_backward_loop(24)
+    assert long == short, "a backward loop grew with the sequence length: the state is recomputed through every step"
+    n = len(graph.outputs)
+    producers = fwd.producers()
+    saved = [producers[v].prim.name for v in fwd.outputs[n:] if v in producers]
+    assert saved.count("add") >= 24 - RECOMPUTE_DEPTH  # the late steps' states h
+    values, grads = eager(_gated_rnn, list(args), (1, 2), [np.asarray(1.0, np.float32)])
+    out = evaluate(fwd, *args)
+    got = evaluate(bwd, *out[n:], np.asarray(1.0, np.float32))
+    for a, b in zip(got, grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
+    check_all_modes(_gated_rnn, list(args), [1, 2], rtol=2e-5, atol=1e-5)
