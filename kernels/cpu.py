@@ -216,7 +216,7 @@ def _driver_source(program: Program, kernels: list) -> str:
             continue
         for name in k.args:
             if name not in own and name not in allocated:
-                lines.extend(f"    {text}" for text in source.allocation(arrays[name], arrays, allocated))
+                lines.extend(f"    {text}" for text in source.allocation(arrays[name], arrays, allocated, "np.empty"))
         outs = (", ".join(k.outputs) + ", = ") if k.outputs else ""
         allocated.update(k.outputs)
         origin = getattr(step, "origin", "") or "; ".join(

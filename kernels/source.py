@@ -553,17 +553,19 @@ def _scalar_call(w: _Writer, step: Call, arrays: dict) -> str | None:
     return None
 
 
-def allocation(t: Array, arrays: dict, allocated: set) -> list[str]:
-    """Lines that allocate array `t` (adding to `allocated`): lib.empty (np.empty), or for a view the window
-    of its parent (allocated first when it is not yet): the loop then writes straight into it."""
+def allocation(t: Array, arrays: dict, allocated: set, empty: str = "lib.empty") -> list[str]:
+    """Lines that allocate array `t` (adding to `allocated`): `empty` (lib.empty inside a Numba
+    function, np.empty in a plain-Python driver, where calling a Numba function with a dtype
+    argument costs microseconds of typing per call), or for a view the window of its parent
+    (allocated first when it is not yet): the loop then writes straight into it."""
     lines = []
     if t.view is not None:
         parent, index = t.view[:2]
         if parent not in allocated:
-            lines += allocation(arrays[parent], arrays, allocated)
+            lines += allocation(arrays[parent], arrays, allocated, empty)
         lines.append(f"{t.name} = {parent}[{index}]  # written in place: a slice of {parent}")
     else:
-        lines.append(f"{t.name} = lib.empty({tuple(t.shape)!r}, np.{t.dtype})")
+        lines.append(f"{t.name} = {empty}({tuple(t.shape)!r}, np.{t.dtype})")
     allocated.add(t.name)
     return lines
 
