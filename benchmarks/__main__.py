@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--contended", action="store_true", help=(
         "run the table twice, quiet and with a busy loop on one core, and print each cell's slowdown "
         "(goal: at most 1.2x)"))
+    p.add_argument("--compile-latency", action="store_true", help=(
+        "then time first calls with an empty kernel cache, each in a fresh process (issue 14's rows: "
+        "MLP and the 1,000- and 3,000-step loops cold and warm, the GRU at T=16 and 32, the Transformer)"))
     p.add_argument("--out", type=Path, default=None, help="directory for results.md/.json/.png "
                    "(default: benchmarks/results in a checkout, else the current directory)")
     args = p.parse_args(argv)
@@ -107,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     print(report.markdown(result) + extra)
     for note in notes:
         print(note, file=sys.stderr)
+    if args.compile_latency:
+        from . import compile_latency, compile_latency_models
+        print("\n## Compile latency (first calls in fresh processes, 1 thread)\n", flush=True)
+        compile_latency.main(["--steps", "1000,3000"])
+        print()
+        compile_latency_models.main([])
     written = [str(settings.out / n) for n in ("results.md", "results.json", "results.png")
                if (settings.out / n).exists()]
     print(f"written: {', '.join(written)}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """First-call latency of compiled functions, cold (empty disk cache) and warm (a new process
 with the disk cache the cold run filled), against issue #14's goals.
 
-    python -m benchmarks.compile_latency [--only mlp,loop] [--steps 1000] [--repeat 1] [--log]
+    python -m benchmarks.compile_latency [--only mlp,loop] [--steps 1000[,3000]] [--repeat 1] [--log]
 
 Each cell is a fresh process (importing jitgrad is not counted) that times the first
 `value_and_grad` call: tracing, lowering and Numba's compile or disk-cache load. Rows:
@@ -46,10 +46,12 @@ class Row:
     warm_goal: float
 
 
-def rows(steps: int) -> list[Row]:
-    cold_loop = 2.0 if steps <= 1000 else 5.0 * steps / 3000
-    return [Row("mlp", "MLP 1000-100-10 value_and_grad (batch 16)", 16, 1.0, 0.1),
-            Row("loop", f"{steps:,}-iteration z = (z / x) * y value_and_grad", steps, cold_loop, 0.1)]
+def rows(steps: int | list[int]) -> list[Row]:
+    """The MLP row, then a loop row per step count (goals: 2 s cold at 1000 steps, 5 s at 3000)."""
+    counts = [steps] if isinstance(steps, int) else steps
+    return [Row("mlp", "MLP 1000-100-10 value_and_grad (batch 16)", 16, 1.0, 0.1)] + [
+        Row("loop", f"{n:,}-iteration z = (z / x) * y value_and_grad", n, 2.0 if n <= 1000 else 5.0 * n / 3000, 0.1)
+        for n in counts]
 
 
 def first_call(row: Row, cache_dir: str, log: bool) -> dict:
@@ -82,14 +84,14 @@ def _verdict(seconds: float, goal: float) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog=f"python -m {__package__}.compile_latency", description=__doc__.splitlines()[0])
     p.add_argument("--only", default="mlp,loop", help="comma-separated rows: mlp, loop")
-    p.add_argument("--steps", type=int, default=1000, help="iterations of the loop row")
+    p.add_argument("--steps", default="1000", help="iterations of the loop row (comma-separated: one row each)")
     p.add_argument("--repeat", type=int, default=1, help="best of this many cold+warm pairs")
     p.add_argument("--log", action="store_true", help="show the children's JITGRAD_LOG=compile lines")
     args = p.parse_args(argv)
     wanted = set(args.only.split(","))
     print("| first call (fresh process, 1 thread) | cold s (CPU s) | goal | warm s (CPU s) | goal |")
     print("|---|---:|---|---:|---|")
-    for row in rows(args.steps):
+    for row in rows([int(n) for n in args.steps.split(",")]):
         if row.key not in wanted:
             continue
         cold, warm = measure(row, args.repeat, args.log)

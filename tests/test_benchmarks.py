@@ -352,3 +352,14 @@ def test_a_short_end_to_end_run_is_repeated_and_a_long_one_is_not():
     assert short["status"] == long["status"] == "ok"
     assert short["reps"] >= 1 + harness.E2E_REPEAT_MIN_RUNS
     assert long["reps"] == 1
+
+
+def test_compile_latency_rows_are_one_flag_away():
+    """`python -m benchmarks --compile-latency` appends issue 14's first-call rows: the MLP, a loop
+    row per step count with its goal (2 s cold at 1,000 steps, 5 s at 3,000), the model rows."""
+    from benchmarks import compile_latency
+    assert parse_args(["--compile-latency"]).compile_latency and not parse_args([]).compile_latency
+    rows = compile_latency.rows([1000, 3000])
+    assert [(r.key, r.size, r.cold_goal, r.warm_goal) for r in rows] == [
+        ("mlp", 16, 1.0, 0.1), ("loop", 1000, 2.0, 0.1), ("loop", 3000, 5.0, 0.1)]
+    assert compile_latency.rows(1000) == rows[:2]
