@@ -115,3 +115,23 @@ def test_ir_pieces_are_kept_on_disk_and_a_corrupt_one_is_compiled_again(tmp_path
         p.write_bytes(b"not object code")
     assert run() == first
     assert all(p.read_bytes() != b"not object code" for p in kept)
+
+
+def test_a_lane_loop_is_emitted_as_vector_code():
+    """A piece's loop over its lanes becomes one vector operation per statement: LLVM's loop
+    vectoriser gave up on a piece's ~50 stores through one pointer (W6: 40 -> 12 us per call)."""
+    from llvmlite import ir
+    text, name, symbol, kinds, offsets = _piece(CHAINS[0], "float32")
+    module = ir.Module()
+    piece_ir.module_ir(text, "f", kinds, module)
+    body = str(module)
+    assert f"fdiv contract <{WIDTH} x float>" in body and f"store <{WIDTH} x float>" in body
+
+
+@pytest.mark.parametrize("index", ["_i * 2", "_i + _i", "rows[0] + _i"])
+def test_a_loop_whose_lanes_may_touch_each_other_stays_scalar(index):
+    from llvmlite import ir
+    source = f"def f(p0, rows):\n    for _i in range(8):\n        p0[{index}] = p0[_i] + np.float32(1.0)\n"
+    module = ir.Module()
+    piece_ir.module_ir(source, "f", ("float32*", "int64*"), module)
+    assert "x float>" not in str(module)
