@@ -13,7 +13,7 @@ Residual rule: a forward value the backward needs is
   over memory and saves fewer temporaries (`sum(2*sin(a)+1)` saves only `a`, not sin or cos);
 * saved when it is a graph input, or made by anything expensive: matmul, reductions,
   indexing, gathers (e.g. an MLP saves its matmul outputs and recomputes relu from them);
-* saved, too, when it ends a chain of more than RECOMPUTE_DEPTH cheap ops and the forward
+* saved, too, when it ends a chain of at least RECOMPUTE_DEPTH cheap ops and the forward
   reads it from an array anyway (the input of a matmul, a concatenation, an indexing op): a
   recurrent net's hidden state. Recomputing it would chain every time step's forward into one
   backward loop whose size, and compile time, grow with the sequence length; saved, each
