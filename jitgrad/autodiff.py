@@ -53,7 +53,9 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs (output {i} has shape "
                     f"{list(t.shape)}); pass gradient=... with that shape, or reduce it first (e.g. .sum())")
-            g = type(t)._wrap(full_like_data(t._data, t.shape, t.dtype, 1))
+            data = t._data
+            g = type(t)._wrap(_ones(data.shape, data.dtype) if type(data) is np.ndarray
+                              else full_like_data(data, t.shape, t.dtype, 1))
         else:
             if not isinstance(g, TensorBase):
                 g = type(t)._wrap(np.asarray(g, dtype=t.dtype))
@@ -74,15 +76,30 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
 
 
 
+_ONES: dict = {}
+
+
+def _ones(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A fresh host array of ones (a copy of a kept one: np.full costs several times more)."""
+    ones = _ONES.get((shape, dtype))
+    if ones is None:
+        if len(_ONES) >= 64:
+            _ONES.clear()
+        ones = _ONES[(shape, dtype)] = np.ones(shape, dtype)
+    return ones.copy()
+
+
 def _topological(root_nodes: list) -> list:
     """Nodes reachable from the roots, each after every node that feeds it a gradient."""
     deps: dict = {}  # (a node is in deps once reached from another: the seen set of the walk)
-    roots = list(dict.fromkeys(n for n in root_nodes if n is not None))  # a node listed twice is one root
+    if len(root_nodes) == 1:  # (backward() of one loss: no duplicates to drop)
+        roots = [] if root_nodes[0] is None else list(root_nodes)
+    else:
+        roots = list(dict.fromkeys(n for n in root_nodes if n is not None))  # a node listed twice is one root
     is_root = set(roots)
     stack = list(roots)
     while stack:
-        node = stack.pop()
-        for nxt in node._next:
+        for nxt in stack.pop()._next:
             if nxt is None:
                 continue
             count = deps.get(nxt)
@@ -92,7 +109,7 @@ def _topological(root_nodes: list) -> list:
                     stack.append(nxt)
             else:
                 deps[nxt] = count + 1
-    ready = [n for n in roots if deps.get(n, 0) == 0]
+    ready = [n for n in roots if n not in deps]
     order = []
     while ready:
         node = ready.pop()

@@ -450,6 +450,18 @@ _reads_cache: dict = {}
 _READS_CACHE_LIMIT = 4096
 
 
+class Reads(tuple):
+    """(which inputs, whether the output) a node's VJP rule reads, shared by every node of one
+    signature (primitive, params, input shapes, dtypes and requires-grad flags); `replays` holds the
+    rule's replays compiled for that signature (vjp_replay.py), so a backward pass finds them
+    through its nodes without building a key."""
+
+    def __new__(cls, found: tuple) -> Reads:
+        reads = super().__new__(cls, found)
+        reads.replays = {}
+        return reads
+
+
 def vjp_reads(prim: Primitive, params: dict, inputs: tuple) -> tuple:
     """(which inputs, whether the output) `prim`'s VJP reads when the inputs that require grad are
     those of `inputs`: found by running the rule once on probe values per (primitive, requires-grad
@@ -474,6 +486,7 @@ def vjp_reads(prim: Primitive, params: dict, inputs: tuple) -> tuple:
         return found
     found = _probe_vjp(prim, params, inputs, tuple(t._requires_grad for t in inputs))
     if key is not None:
+        found = Reads(found)
         if len(_reads_cache) >= _READS_CACHE_LIMIT:
             _reads_cache.clear()
         _reads_cache[key] = found

@@ -34,18 +34,21 @@ def guard_lines(args: tuple, checks: list, state: tuple, names: dict) -> list[st
     >>> import jitgrad as jg
     >>> x = jg.tensor([1.0])
     >>> print("\\n".join(guard_lines((x,), checks_of((x,), []), core.python_state(), {})))
-        if len(args) != 1:
-            raise Stale
-        a0, = args
+        try:
+            a0, = args
+        except ValueError:
+            raise Stale from None
         if a0 is not arg0 \\
                 or t0._data is not d0 or t0._requires_grad is not r0 \\
                 or epoch_cell[0] != epoch or dtype_cell[0] != dtype:
             raise Stale
     """
     n = len(args)
-    lines = [f"    if len(args) != {n}:", "        raise Stale"]
-    if n:
-        lines.append(f"    {''.join(f'a{i}, ' for i in range(n))}= args")
+    if n:  # (a wrong count fails the unpacking: a try costs nothing until it catches, len() does)
+        lines = ["    try:", f"        {''.join(f'a{i}, ' for i in range(n))}= args",
+                 "    except ValueError:", "        raise Stale from None"]
+    else:
+        lines = ["    if args:", "        raise Stale"]
     same = [f"a{i} is not arg{i}" for i in range(n)]
     same += [f"t{i}._data is not d{i} or t{i}._requires_grad is not r{i}" for i in range(len(checks))]
     same.append("epoch_cell[0] != epoch or dtype_cell[0] != dtype")

@@ -291,11 +291,19 @@ def _index_int(v):
 
 
 _ROWS = (("a", 0),)  # the spec of x[rows] with one integer index array
+_INT_SPECS: dict = {}  # i -> the spec of x[i] (one tuple per index: cheap keys downstream)
 
 
 def getitem(x, index):
     """x[index]: ints, slices, None, Ellipsis, integer arrays/tensors, boolean masks."""
     x = as_tensor_operand(x)
+    if type(index) is builtins.int:  # x[i] (iterating, params[0]): what _spec_of makes of it, without its walk
+        spec = _INT_SPECS.get(index)
+        if spec is None:
+            spec = (("i", index),)
+            if len(_INT_SPECS) < 1024:
+                _INT_SPECS[index] = spec
+        return bind(GETITEM, x, spec=spec)
     if isinstance(index, TensorBase) and type(index._data) is np.ndarray and index._data.dtype.kind in "iu":
         return bind(GETITEM, x, index, spec=_ROWS)  # x[rows] (what _spec_of makes of it, without its walk)
     traced_mask = _traced_mask(index, x)

@@ -4,7 +4,9 @@ The first time a signature (primitive, params, cotangent and input shapes and dt
 need grad) is seen, the primitive's own VJP rule runs once on stand-in values that record every
 primitive it binds; later passes replay that recording by calling each primitive's NumPy ``impl`` on
 the saved arrays. Same impls, same operands, same order as the rule on tensors, so the cotangents are
-bit-identical, without tensors, dispatch or shape rules per step. No gradient formula is written here:
+bit-identical, without tensors, dispatch or shape rules per step. Once a replay has run checked for a
+node signature (core.Reads), it is compiled into straight-line Python kept with that signature, which
+later nodes of the signature call directly. No gradient formula is written here:
 a rule that cannot be recorded exactly (it reads data, returns a constant or a zero, is user code)
 is marked and the engine runs it on tensors.
 """
@@ -13,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes
-from .autograd_graph import PrimNode, host_sum_to
-from .core import Symbolic, TensorBase, default_tensor_type, tracing
+from .autograd_graph import PrimNode, _sum_to_plan, host_sum_to
+from .core import Reads, Symbolic, TensorBase, default_tensor_type, tracing
 from .grad_mode import _state as _grad_state
 
 _ndarray = np.ndarray
@@ -134,6 +136,12 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
     if saved is None:
         return None
     datas, needs, out = saved
+    signature = node._reads
+    compiled = type(signature) is Reads and g.shape == out.shape and (dt is out.dtype or dt == out.dtype)
+    if compiled:  # (the node's signature fixes every shape: a replay compiled for it, if one is)
+        replay = signature.replays.get(tuple(needs))
+        if replay is not None and replay[0] is prim.vjp:
+            return replay[1](g, out, *datas)
     # (an input that needs a gradient is floating: only those can require grad)
     key = [prim, prim.vjp, g.shape, dt, *needs]  # (the rule itself: a re-declared rule records afresh)
     for d in datas:
@@ -176,7 +184,53 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
             if gi is None:
                 return None
         grads.append(gi)
+    if compiled:  # checked once by the loop above: later passes run it as straight-line code
+        signature.replays[tuple(needs)] = (prim.vjp, _compile(recording, g, out, datas))
     return grads
+
+
+def _compile(recording: tuple, g: np.ndarray, out: np.ndarray, datas: list):
+    """The replay of `recording` for operands of these shapes and dtypes as one generated function
+    of (g, out, *inputs): each step's impl called on its slots by name, cast where the impl returned
+    another type, each cotangent summed to its input's shape by a fixed plan. An input read with
+    another shape or dtype (its storage replaced) makes it return None: the engine's tensor path."""
+    constants, steps, results = recording
+    n = len(datas)
+    shapes = [g.shape, out.shape, *[d.shape for d in datas], *[c.shape for c in constants]]
+    names = {"_nd": _ndarray, "_asarray": np.asarray, "_reduce": np.add.reduce}
+    names.update({f"v{k}": c for k, c in enumerate(constants, start=n + 2)})
+    lines = [f"def replay({', '.join(f'v{k}' for k in range(n + 2))}):"]
+    read = {r for _, reads, _, _, _ in steps for r in reads} | {r for r in results if r is not None}
+    for i, d in enumerate(datas, start=2):
+        if i in read:
+            names.update({f"shape{i}": d.shape, f"dtype{i}": d.dtype})
+            lines += [f"    if v{i}.shape != shape{i} or v{i}.dtype is not dtype{i} and v{i}.dtype != dtype{i}:",
+                      "        return None"]
+    k = n + 2 + len(constants)
+    for j, (impl, reads, step_params, np_dtype, shape) in enumerate(steps):
+        names.update({f"impl{j}": impl, f"params{j}": step_params, f"dtype{k}": np_dtype})
+        operands = ", ".join(f"v{r}" for r in reads) + (f", **params{j}" if step_params is not None else "")
+        lines += [f"    v{k} = impl{j}({operands})",
+                  f"    if type(v{k}) is not _nd or v{k}.dtype is not dtype{k}:",
+                  f"        v{k} = _asarray(v{k}, dtype=dtype{k})"]
+        shapes.append(shape)
+        k += 1
+    grads = []
+    for r, d in zip(results, datas):
+        if r is None:
+            grads.append("None")
+            continue
+        value = f"v{r}"
+        if shapes[r] != d.shape:
+            dims, keepdims, reshape_to = _sum_to_plan(shapes[r], d.shape)  # (the loop above found one)
+            if dims:
+                value = f"_reduce({value}, axis={dims!r}, keepdims={keepdims})"
+            if reshape_to is not None:
+                value = f"{value}.reshape({reshape_to!r})"
+        grads.append(value)
+    lines.append(f"    return [{', '.join(grads)}]")
+    exec(compile("\n".join(lines) + "\n", "<jitgrad vjp replay>", "exec"), names)  # (generated here)
+    return names["replay"]
 
 
 def apply(node: PrimNode, grad) -> tuple:

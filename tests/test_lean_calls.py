@@ -308,3 +308,39 @@ def test_jit_grad_lean_call_with_two_outputs_and_an_integer_one():
         ((q * b).sum() * k + (q ** 2).mean()).backward()
         np.testing.assert_allclose(a.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-12)  # (0 vs 1e-16)
         assert s.grad_fn is not m.grad_fn
+
+
+def test_a_lean_call_with_another_argument_count_takes_the_full_path():
+    """After the lean path is set up (a compiled function, and a whole training step), a call with
+    fewer or more arguments gets Python's own TypeError, and the next right call its right value."""
+    x, y = _data()
+
+    @jg.jit
+    def f(a, b):
+        return a * b + 1
+
+    want = x.numpy() * y.numpy() + 1
+    f(x, y)
+    np.testing.assert_allclose(f(x, y).numpy(), want)
+    for args in ((x,), (x, y, x)):
+        with pytest.raises(TypeError, match="positional argument"):
+            f(*args)
+    np.testing.assert_allclose(f(x, y).numpy(), want)
+
+    p = jg.tensor([1.0, 0.5], dtype=jg.float64, requires_grad=True)
+    opt = jg.optim.SGD([p], lr=0.05)
+
+    @jg.jit
+    def step(a, b):
+        opt.zero_grad()
+        loss = _loss(p, a, b)
+        loss.backward()
+        opt.step()
+        return loss
+
+    losses = [float(step(x, y)) for _ in range(3)]
+    with pytest.raises(TypeError, match="positional argument"):
+        step(x)
+    losses.append(float(step(x, y)))
+    _, _, _, eager = _train(_loss, 4)
+    np.testing.assert_allclose(losses, eager, rtol=1e-12)

@@ -11,6 +11,11 @@ if TYPE_CHECKING:  # annotations of the public API (jitgrad/_typing.py)
     from typing import Any
 
 
+# The step keys of a compiled step (see _compiled_key): whether the call is the parameter's first step.
+_FIRST_STEP = (True,)
+_LATER_STEP = (False,)
+
+
 class SGD(Optimizer):
     """d = g (+ wd*p); b = d on the first step, else momentum*b + (1-dampening)*d;
     d = d + momentum*b (Nesterov) or b; p -= lr*d. fused=False runs NumPy instead of Numba."""
@@ -48,7 +53,7 @@ class SGD(Optimizer):
         return (False,)
 
     def _compiled_key(self, group: dict, p, state: dict) -> tuple:
-        return (id(p) in self._fresh,)
+        return _FIRST_STEP if self._fresh and id(p) in self._fresh else _LATER_STEP  # (no tuple per call)
 
     def _after_compiled_step(self, params: list) -> None:
         if self._fresh:

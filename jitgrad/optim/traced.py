@@ -42,7 +42,7 @@ class _Hypers:
             self.key = None
         p = self.first_param
         key = opt._compiled_key(group, p, opt._state[p])  # (not the property: read before every call)
-        if key != self.key:
+        if key is not self.key and key != self.key:
             dtype = self.dtype
             values = opt._hypers(group, key)
             self.arrays = {name: np.asarray(values[name], dtype) for name in self.tensors}
