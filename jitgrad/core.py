@@ -299,6 +299,13 @@ def _bind(prim: Primitive, args: tuple, params: dict):
         if type(d) is not _ndarray:
             host = False
         datas.append(d)
+    if host and (prim.kind in _PLANNED_KINDS or len(args) == 1 and prim in _PLANNED_ALONE) \
+            and tracing.builder is None:
+        plan = _plan_of(prim, args, params, datas)
+        if plan is not None:
+            dtype = plan[1]
+            return _result(prim, args, params, datas, _host_impl(prim, datas, params, plan[0], dtype), dtype, None,
+                           plan)
     shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
     builder = None
     if host and tracing.builder is None and prim.kind is not TRANSFER:
@@ -341,9 +348,53 @@ def _bind(prim: Primitive, args: tuple, params: dict):
     return _result(prim, args, params, datas, data, dtype, builder)
 
 
-def _result(prim: Primitive, args: tuple, params: dict, datas: list, data, dtype, builder):
+# Kinds of primitive whose shape rule reads only the operands' shapes and dtypes and the params:
+# an eager op on host arrays finds its result's shape, dtype and node reads by one lookup (_plan_of).
+_PLANNED_KINDS = (ELEMENTWISE, REDUCTION, SHAPE)
+# Other primitives whose rule reads only those when they have one operand (basic indexing, x[i]).
+_PLANNED_ALONE: set = set()
+_plans: dict = {}
+_PLANS_LIMIT = 4096
+
+
+def planned_alone(prim: Primitive) -> Primitive:
+    """Declare that `prim`'s shape rule reads only shapes, dtypes and params when it has one
+    operand (see _plan_of); returns `prim`."""
+    _PLANNED_ALONE.add(prim)
+    return prim
+
+
+def _plan_of(prim: Primitive, args: tuple, params: dict, datas: list) -> list | None:
+    """[result shape, dtype, node reads or None until first needed] of `prim` on host operands of
+    these shapes, dtypes and requires-grad flags (the shape rule and vjp_reads once per signature);
+    None where the params are unhashable (the caller runs the rule)."""
+    if len(args) == 2:  # (flat for the common arities, as vjp_reads' signature)
+        a, b = args
+        da, db = datas
+        key = (prim, da.shape, da.dtype, a._requires_grad, db.shape, db.dtype, b._requires_grad)
+    elif len(args) == 1:
+        d = datas[0]
+        key = (prim, d.shape, d.dtype, args[0]._requires_grad)
+    else:
+        key = (prim, *[(d.shape, d.dtype, a._requires_grad) for a, d in zip(args, datas)])
+    try:
+        if params:
+            key = (key, tuple(params.items()))
+        plan = _plans.get(key)
+    except TypeError:  # unhashable params
+        return None
+    if plan is None:
+        shape, dtype = prim.abstract(*args, **params) if params else prim.abstract(*args)
+        plan = [shape, dtype, None]
+        if len(_plans) >= _PLANS_LIMIT:
+            _plans.clear()
+        _plans[key] = plan
+    return plan
+
+
+def _result(prim: Primitive, args: tuple, params: dict, datas: list, data, dtype, builder, plan: list | None = None):
     """The output tensor of `prim` holding `data`: a view's version counter and chain, and its
-    graph node when grad mode is on and an input requires grad."""
+    graph node when grad mode is on and an input requires grad (`plan`: from _plan_of)."""
     cls = type(args[0])
     out = _new(cls._op_result or cls)
     out._data = data
@@ -371,7 +422,13 @@ def _result(prim: Primitive, args: tuple, params: dict, datas: list, data, dtype
         for a in args:
             if a._requires_grad:
                 out._requires_grad = True
-                out._grad_fn = PrimNode(prim, params, args, out, vjp_reads(prim, params, args))
+                if plan is None:
+                    reads = vjp_reads(prim, params, args)
+                else:
+                    reads = plan[2]
+                    if reads is None:
+                        reads = plan[2] = vjp_reads(prim, params, args)
+                out._grad_fn = PrimNode(prim, params, args, out, reads)
                 if record_hook[0] is not None:
                     record_hook[0](out._grad_fn)
                 break
@@ -452,13 +509,13 @@ _READS_CACHE_LIMIT = 4096
 
 class Reads(tuple):
     """(which inputs, whether the output) a node's VJP rule reads, shared by every node of one
-    signature (primitive, params, input shapes, dtypes and requires-grad flags); `replays` holds the
-    rule's replays compiled for that signature (vjp_replay.py), so a backward pass finds them
-    through its nodes without building a key."""
+    signature (primitive, params, input shapes, dtypes and requires-grad flags); `runner` holds
+    (rule, its replay compiled for that signature) once one is (vjp_replay.py), so a backward pass
+    finds it through its nodes without building a key."""
 
     def __new__(cls, found: tuple) -> Reads:
         reads = super().__new__(cls, found)
-        reads.replays = {}
+        reads.runner = None
         return reads
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from jitgrad._kernels.spec import IndexOutOfRangeError
 
 from . import dtypes, shapes
-from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift
+from .core import INDEX, Primitive, Symbolic, TensorBase, bind, lift, planned_alone
 from .prims_elementwise import needs_grad
 from .prims_mask import mask_select
 from .prims_promotion import as_tensor_operand, promoted
@@ -215,8 +215,9 @@ def _unindex_impl(g, *arrays, spec, shape):
     return out
 
 
-GETITEM = Primitive("getitem", _getitem_impl,
-                    _getitem_rule, _getitem_vjp, INDEX, _getitem_name, params=("spec",))
+# (without index arrays, x[i] and slices, its shape follows from x's shape and the spec)
+GETITEM = planned_alone(Primitive("getitem", _getitem_impl,
+                                  _getitem_rule, _getitem_vjp, INDEX, _getitem_name, params=("spec",)))
 UNINDEX = Primitive("unindex", _unindex_impl, lambda g, *arrays, spec, shape: (tuple(shape), g.dtype),
                     lambda gg, out, g, *arrays, spec, shape: (getitem_spec(gg, spec, arrays),) +
                     (None,) * len(arrays), INDEX, "IndexPutBackward0", params=("spec", "shape"))

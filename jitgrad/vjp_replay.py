@@ -15,7 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes
-from .autograd_graph import PrimNode, _sum_to_plan, host_sum_to
+from .autograd_graph import (
+    FREED_MESSAGE,
+    PrimNode,
+    _modified_error,
+    _output_modified_error,
+    _sum_to_plan,
+    _zeros_view,
+    host_sum_to,
+)
 from .core import Reads, Symbolic, TensorBase, default_tensor_type, tracing
 from .grad_mode import _state as _grad_state
 
@@ -23,6 +31,9 @@ _ndarray = np.ndarray
 _UNRECORDABLE = False  # the cache's mark for a signature whose rule runs on tensors
 _cache: dict = {}
 _CACHE_LIMIT = 4096
+
+
+_OTHER = object()  # a compiled replay's answer for a node it was not made for (see _compile)
 
 
 class _UnrecordableError(Exception):
@@ -132,16 +143,19 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
     dt = g.dtype
     if dt.kind != "f":
         return None
+    signature = node._reads
+    compiled = type(signature) is Reads and g.shape == node._out_shape \
+        and (dt is node._out_dtype or dt == node._out_dtype)
+    if compiled:  # (the node's signature fixes every shape: a replay compiled for it?)
+        runner = signature.runner
+        if runner is not None and runner[0] is prim.vjp:
+            got = runner[1](node, g)
+            if got is not _OTHER:
+                return got
     saved = node.saved_host()
     if saved is None:
         return None
     datas, needs, out = saved
-    signature = node._reads
-    compiled = type(signature) is Reads and g.shape == out.shape and (dt is out.dtype or dt == out.dtype)
-    if compiled:  # (the node's signature fixes every shape: a replay compiled for it, if one is)
-        replay = signature.replays.get(tuple(needs))
-        if replay is not None and replay[0] is prim.vjp:
-            return replay[1](g, out, *datas)
     # (an input that needs a gradient is floating: only those can require grad)
     key = [prim, prim.vjp, g.shape, dt, *needs]  # (the rule itself: a re-declared rule records afresh)
     for d in datas:
@@ -185,27 +199,58 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
                 return None
         grads.append(gi)
     if compiled:  # checked once by the loop above: later passes run it as straight-line code
-        signature.replays[tuple(needs)] = (prim.vjp, _compile(recording, g, out, datas))
+        signature.runner = (prim.vjp, _compile(signature, recording, needs, g, out, datas))
     return grads
 
 
-def _compile(recording: tuple, g: np.ndarray, out: np.ndarray, datas: list):
-    """The replay of `recording` for operands of these shapes and dtypes as one generated function
-    of (g, out, *inputs): each step's impl called on its slots by name, cast where the impl returned
-    another type, each cotangent summed to its input's shape by a fixed plan. An input read with
-    another shape or dtype (its storage replaced) makes it return None: the engine's tensor path."""
+def _compile(signature: Reads, recording: tuple, needs: list, g: np.ndarray, out: np.ndarray, datas: list):
+    """The replay of `recording` for a node of `signature` whose inputs need gradients as `needs`, as
+    one generated function of (node, g): it reads the node's saved values as saved_host does (the
+    same freed-graph and in-place errors), calls each step's impl on its slots by name, casts where
+    an impl returned another type, and sums each cotangent to its input's shape by a fixed plan.
+    It returns _OTHER where the node differs from the one it was made for (another needs pattern, a
+    value not on the host): the caller's general path; None where a saved input's storage was
+    replaced by one of another shape or dtype: the engine's tensor path."""
     constants, steps, results = recording
     n = len(datas)
+    reads_inputs, reads_out = signature
     shapes = [g.shape, out.shape, *[d.shape for d in datas], *[c.shape for c in constants]]
-    names = {"_nd": _ndarray, "_asarray": np.asarray, "_reduce": np.add.reduce}
+    names = {"_nd": _ndarray, "_asarray": np.asarray, "_reduce": np.add.reduce, "_OTHER": _OTHER,
+             "_freed": FREED_MESSAGE, "_modified": _modified_error, "_output_modified": _output_modified_error}
     names.update({f"v{k}": c for k, c in enumerate(constants, start=n + 2)})
-    lines = [f"def replay({', '.join(f'v{k}' for k in range(n + 2))}):"]
-    read = {r for _, reads, _, _, _ in steps for r in reads} | {r for r in results if r is not None}
-    for i, d in enumerate(datas, start=2):
-        if i in read:
-            names.update({f"shape{i}": d.shape, f"dtype{i}": d.dtype})
-            lines += [f"    if v{i}.shape != shape{i} or v{i}.dtype is not dtype{i} and v{i}.dtype != dtype{i}:",
-                      "        return None"]
+    used = {r for _, reads, _, _, _ in steps for r in reads} | {r for r in results if r is not None}
+    lines = ["def replay(node, v0):", "    inputs = node._inputs", "    if inputs is None:",
+             "        raise RuntimeError(_freed)"]
+    if True in reads_inputs:
+        lines.append("    versions = node._versions")
+    for i, d in enumerate(datas):
+        k = i + 2
+        names[f"need{i}"] = needs[i]
+        if not reads_inputs[i]:  # (kept as metadata: its requires-grad flag at the forward)
+            lines += [f"    t{i} = inputs[{i}]", f"    if type(t{i}) is not tuple or t{i}[3] is not need{i}:",
+                      "        return _OTHER"]
+            if k in used:  # (a rule naming a value it does not read sees zeros, as in saved_host)
+                names[f"v{k}"] = _zeros_view(d.shape, d.dtype)
+            continue
+        names.update({f"shape{k}": d.shape, f"dtype{k}": d.dtype})
+        lines += [f"    t{i} = inputs[{i}]",
+                  f"    if type(t{i}) is tuple:",
+                  "        return _OTHER",
+                  f"    v{k} = t{i}._data",
+                  f"    if type(v{k}) is not _nd:",
+                  "        return _OTHER",
+                  f"    if t{i}._version_counter.value != versions[{i}]:",
+                  f"        raise _modified(t{i}, node, {i}, versions[{i}])",
+                  f"    if (t{i}._requires_grad if t{i}._base is None else t{i}.requires_grad) is not need{i}:",
+                  "        return _OTHER",
+                  f"    if v{k}.shape != shape{k} or v{k}.dtype is not dtype{k} and v{k}.dtype != dtype{k}:",
+                  "        return None"]
+    if reads_out:
+        lines += ["    v1 = node._out_data", "    if type(v1) is not _nd:", "        return _OTHER",
+                  "    if node._out_counter.value != node._out_version:",
+                  "        raise _output_modified(node, node._out_counter, node._out_version)"]
+    elif 1 in used:
+        names["v1"] = _zeros_view(out.shape, out.dtype)
     k = n + 2 + len(constants)
     for j, (impl, reads, step_params, np_dtype, shape) in enumerate(steps):
         names.update({f"impl{j}": impl, f"params{j}": step_params, f"dtype{k}": np_dtype})

@@ -241,21 +241,33 @@ def test_sub_makes_no_negation_for_a_constant():
     assert gx is g and gy is None
 
 
-def test_in_place_change_of_a_saved_value_still_raises():
-    x = _t((4,))
-    y = x * 1.0
-    out = jg.tanh(y)
-    with jg.no_grad():
-        out.add_(1.0)
-    with pytest.raises(RuntimeError, match="output 0 of TanhBackward0 is at version 1; expected version 0"):
-        out.sum().backward()
-    a, b = _t((3,)), _t((3,))
-    c = a * 1.0
-    loss = (c * b).sum()
-    with jg.no_grad():
-        c.mul_(2.0)
-    with pytest.raises(RuntimeError, match="input 0 of MulBackward0"):
-        loss.backward()
+@pytest.mark.parametrize("warm", [False, True], ids=["first pass", "compiled replay"])
+def test_in_place_change_of_a_saved_value_still_raises(warm):
+    """As PyTorch: the recorded replay (first pass) and the one compiled for the node signature
+    (later passes) both refuse a saved value changed in place, and a freed graph."""
+    for modify in ([True] if not warm else [False, False, True]):
+        x = _t((4,))
+        y = x * 1.0
+        out = jg.tanh(y)
+        if modify:
+            with jg.no_grad():
+                out.add_(1.0)
+            with pytest.raises(RuntimeError, match="output 0 of TanhBackward0 is at version 1; expected version 0"):
+                out.sum().backward()
+        else:
+            out.sum().backward()
+        a, b = _t((3,)), _t((3,))
+        c = a * 1.0
+        loss = (c * b).sum()
+        if modify:
+            with jg.no_grad():
+                c.mul_(2.0)
+            with pytest.raises(RuntimeError, match="input 0 of MulBackward0"):
+                loss.backward()
+        else:
+            loss.backward()
+            with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+                loss.backward()
 
 
 def test_freed_graph_still_raises():
@@ -319,7 +331,7 @@ def test_a_replay_compiled_for_a_signature_serves_its_later_nodes_and_declines_a
         node = loss.grad_fn._next[0]._next[0]  # mul
         loss.backward()
         grads.append(w.grad.numpy().copy())
-    assert isinstance(node._reads, core.Reads) and node._reads.replays
+    assert isinstance(node._reads, core.Reads) and node._reads.runner is not None
     assert all(np.array_equal(grads[0], g) for g in grads[1:])
     want = (1 - np.tanh(w.detach().numpy() * x.numpy()) ** 2) * x.numpy()
     np.testing.assert_allclose(grads[0], want.sum(0), rtol=1e-6)
@@ -328,6 +340,6 @@ def test_a_replay_compiled_for_a_signature_serves_its_later_nodes_and_declines_a
     out = w * y
     y.data = jg.tensor(rng.standard_normal((2, 4, 3)).astype(np.float32))  # (its storage swapped after the op)
     g = np.ones((4, 3), np.float32)
-    assert out.grad_fn._reads.replays and vjp_replay.arrays(out.grad_fn, g) is None
+    assert out.grad_fn._reads.runner is not None and vjp_replay.arrays(out.grad_fn, g) is None
     (gw, _), = [out.grad_fn.apply_host(jg.tensor(g))]
     assert gw.shape == (3,)
