@@ -343,9 +343,16 @@ def _run_row(case: Case, columns: list[str], loaded: dict, settings: Settings, p
         progress.step()
         gc.collect()
     size = case.sizes[settings.mode]
+    floor = None
+    if timed and case.floor is not None:  # (timed in the same rounds as the columns)
+        timed[FLOOR] = case.floor.make(case.make_inputs(size))
     if timed:
         progress.show(f"{case.key} {case.title[:40]} | timing {len(timed)} columns in turn")
         for name, samples in time_interleaved(timed, settings).items():
+            if name == FLOOR:
+                if not isinstance(samples, Exception):
+                    floor = {"what": case.floor.what, "median_s": statistics.median(samples)}
+                continue
             if isinstance(samples, Exception):
                 cells[name] = {"status": "error", "reason": f"{type(samples).__name__}: {samples} (while timing)"}
             else:
@@ -361,7 +368,12 @@ def _run_row(case: Case, columns: list[str], loaded: dict, settings: Settings, p
             "expected": None if expected is None else [x.tolist() for x in expected],
             "goal": _goal(case.goal, cells, size / case.sizes["full"]),
             "goals": [_goal(g, cells, size / case.sizes["full"])
-                      for g in ((case.goal,) if case.goal else ()) + case.more_goals]}
+                      for g in ((case.goal,) if case.goal else ()) + case.more_goals],
+            "floor": floor}
+
+
+#: The timing name of a row's floor (workloads.Floor) among its columns'.
+FLOOR = "floor"
 
 
 def _goal(g, cells: dict, scale: float = 1.0) -> dict | None:

@@ -73,6 +73,20 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _floor_line(row: dict, goal: dict) -> list[str]:
+    """Below a ratio goal the row's floor (workloads.Floor) says, where it is above the goal's bound,
+    that no column could meet it here: the floor's time against the goal's bound in seconds."""
+    floor = row.get("floor")
+    base = row["cells"].get(goal["against"], {}).get("median_s")
+    if not floor or goal.get("max_seconds") is not None or not base:
+        return []
+    bound = goal["max_ratio"] * base
+    if floor["median_s"] <= bound:
+        return []
+    return [f"  - out of reach here: {floor['what']} alone take {fmt_time(floor['median_s'])} "
+            f"({floor['median_s'] / base:.2f}× {goal['against']}), above the goal's {fmt_time(bound)}"]
+
+
 def _ratio(r: float) -> str:
     return f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×"
 
@@ -161,6 +175,7 @@ def markdown(report: dict) -> str:
                 lines.append(f"{head}: not measured ({g['why']})")
             else:
                 lines.append(f"{head}: measured {measured} — {'met' if g['met'] else 'NOT met'}")
+                lines += _floor_line(r, g)
     ends = [r for r in report["rows"] if r["per"] == "run"]
     for r in ends:
         lines += ["", f"## {r['key']} results ({r['label']})", ""]

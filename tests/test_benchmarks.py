@@ -254,6 +254,21 @@ def test_training_step_rows_state_their_goals_and_land_together():
     text = report.markdown(result)
     assert "(the goal 20 ms at full size, scaled to this size): measured" in text
     assert text.count("runs the W2 rows only") == 1
+    floor = rows["W3S"]["floor"]  # (timed beside the columns: the two GEMMs every column computes)
+    assert floor["what"].startswith("the step's two") and floor["median_s"] > 0
+    assert rows["W2"]["floor"] is None
+
+
+def test_a_floor_above_a_goals_bound_is_printed_under_it_and_one_below_is_not():
+    """A row's floor (work every column does) is named under a ratio goal only where it is above the
+    goal's bound: then no column could meet the goal on this machine."""
+    goal = {"variant": STEP, "against": JIT, "max_ratio": 0.5, "ratio": 0.8, "met": False}
+    row = {"cells": {JIT: {"status": "ok", "median_s": 120e-6}}, "floor": {"what": "two GEMMs", "median_s": 90e-6}}
+    line, = report._floor_line(row, goal)
+    assert "two GEMMs alone take 90 µs (0.75× jitgrad jit), above the goal's 60 µs" in line
+    row["floor"]["median_s"] = 50e-6
+    assert report._floor_line(row, goal) == []
+    assert report._floor_line({**row, "floor": None}, goal) == []
 
 
 def test_transformer_compiled_cells_run_by_default_like_the_gru_ones():

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import data, models
+from . import data, floors, models
 
 MODES = ("full", "quick", "smoke")
 
@@ -36,6 +36,16 @@ class Goal:
     against: str
     max_ratio: float
     max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Floor:
+    """Work that every column of a row has to do, as `make(inputs)`'s NumPy function, timed in the
+    same rounds as the row's columns: a goal whose bound is below it cannot be met on this machine
+    with these libraries (the table says so next to the goal)."""
+
+    what: str
+    make: Callable[[Inputs], Callable[[], Any]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class Case:
     more_goals: tuple[Goal, ...] = ()
     # Columns not run for this row, with why: {variant name: reason} (the cell reads "n/a").
     skips: dict[str, str] = field(default_factory=dict)
+    floor: Floor | None = None
 
     def label(self, mode: str) -> str:
         return f"{self.title} ({self.size_label.format(self.sizes[mode])})"
@@ -150,7 +161,9 @@ CASES: tuple[Case, ...] = (
     # One SGD training step (forward, backward, update); checked on the first step's loss and new parameters.
     Case("W3S", "W3S", "MLP 1000-100-10 SGD step", {"full": 16, "quick": 16, "smoke": 2}, "batch {}",
          data.mlp_step, ("loss", "w1", "b1", "w2", "b2"), goal=Goal(STEP, JIT, 0.5),
-         more_goals=(Goal(STEP, TORCH, 0.4),)),
+         more_goals=(Goal(STEP, TORCH, 0.4),),
+         floor=Floor("the step's two 16x1000x100 GEMMs (the hidden layer W1 x^T, W1's gradient g^T x) in NumPy",
+                     floors.mlp_step_gemms)),
     Case("W4", "W4", "mean(tanh(xy+sin x)exp(-x^2)+log1p(y^2))",
          {"full": 4_000_000, "quick": 1_000_000, "smoke": 1000}, "N={:,}", data.chain, ("value", "x.grad", "y.grad")),
     Case("W5", "W5", "RNN cell sum(tanh(Wh h + Wx x))", {"full": 256, "quick": 256, "smoke": 8},
