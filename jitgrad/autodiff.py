@@ -327,6 +327,13 @@ def _deliver_retained(node, g, owners: dict, deliveries: list) -> None:
 def _accumulate_all(deliveries: list, create_graph: bool) -> None:
     """Accumulate every gradient of one backward pass into `.grad`: all checked and converted
     first, so an error leaves every `.grad` (and its version counter) as it was."""
+    if len(deliveries) == 1:  # (one leaf, on the host, matching: the common small step)
+        (variable, g), = deliveries
+        data, own = g._data, variable._data
+        if type(data) is np.ndarray and type(own) is np.ndarray and data.shape == own.shape \
+                and data.dtype is own.dtype and not create_graph and variable._grad is None:
+            variable._grad = type(g)._wrap(np.array(data, copy=True))  # (accumulate_grad's first gradient)
+            return
     ready = []
     for variable, g in deliveries:
         if tuple(g.shape) != tuple(variable.shape):

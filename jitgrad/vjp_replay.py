@@ -198,7 +198,10 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
             if gi is None:
                 return None
         grads.append(gi)
-    if compiled:  # checked once by the loop above: later passes run it as straight-line code
+    runner = signature.runner if compiled else None
+    if compiled and (runner is None or runner[0] is not prim.vjp):
+        # Checked once by the loop above: later passes run it as straight-line code. (One per signature:
+        # the first needs pattern's; another, rare, runs the loop above without compiling again.)
         signature.runner = (prim.vjp, _compile(signature, recording, needs, g, out, datas))
     return grads
 

@@ -343,3 +343,24 @@ def test_a_replay_compiled_for_a_signature_serves_its_later_nodes_and_declines_a
     assert out.grad_fn._reads.runner is not None and vjp_replay.arrays(out.grad_fn, g) is None
     (gw, _), = [out.grad_fn.apply_host(jg.tensor(g))]
     assert gw.shape == (3,)
+
+
+def test_a_node_whose_input_stopped_requiring_grad_takes_the_checked_replay():
+    """A leaf that stops requiring grad between the forward and backward gives its node another
+    needs pattern than its signature's compiled replay: that node runs the checked replay (the right
+    gradient for the other input, none for it), and the compiled one stays for the usual nodes."""
+    w = _t((3,))
+    for _ in range(2):
+        x = _t((3,))
+        w.grad = None
+        (w * x).sum().backward()
+    node_reads = (w * x).grad_fn._reads
+    runner = node_reads.runner
+    assert runner is not None
+    x = _t((3,))
+    w.grad = None
+    loss = (w * x).sum()
+    x.requires_grad_(False)
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), x.numpy())
+    assert x.grad is None and node_reads.runner is runner
