@@ -25,7 +25,12 @@ CASES = [  # (N, C, H, W), (O, KH, KW), stride, (top, bottom, left, right), dila
     ((2, 3, 5, 4), (5, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),      # 1x1 reads the image
     ((1, 2, 6, 6), (2, 5, 5), (1, 1), (4, 4, 4, 4), (1, 1), 1),      # padding wider than the image's reach
     ((1, 2, 4, 4), (3, 3, 3), (1, 1), (3, 0, 0, 3), (1, 1), 1),      # padding beyond the kernel: columns way
+    # Winograd's F(2x2, 3x3) (stride-1 3x3 on large enough outputs): forward and both gradients
+    ((2, 3, 16, 16), (4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),    # even output: whole tiles
+    ((2, 2, 18, 17), (3, 3, 3), (1, 1), (2, 0, 1, 2), (1, 1), 1),    # asymmetric padding
+    ((2, 3, 18, 19), (5, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),    # valid: odd output width, partial tiles
 ]
+WINOGRAD = CASES[-3:]
 
 
 def _torch_conv(x, w, stride, pad, dilation, groups):
@@ -51,3 +56,27 @@ def test_kernels_match_torch(case):
     np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
     gw = conv.conv2d_weight_grad(x, g, *params, kh, kw)
     np.testing.assert_allclose(gw, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", WINOGRAD, ids=[str(i) for i in range(len(WINOGRAD))])
+def test_winograd_cases_take_winograds_path(case):
+    """The cases above that name Winograd's path take it, for the forward and both gradients (a
+    change of the thresholds must not leave that path untested)."""
+    xs, (o, kh, kw), stride, pad, dilation, groups = case
+    oh, ow = xs[2] + pad[0] + pad[1] - kh + 1, xs[3] + pad[2] + pad[3] - kw + 1
+    assert conv._winograd_applies(kh, kw, *stride, *dilation, groups, pad[0], pad[2], xs[0], oh, ow)
+    pt, _, pl, _ = conv._as_conv_pads(kh, kw, *pad, *dilation)
+    assert conv._winograd_applies(kh, kw, *stride, *dilation, groups, pt, pl, xs[0], xs[2], xs[3])
+
+
+def test_winograd_float32_error_is_that_of_the_columns():
+    """In float32 Winograd's transforms keep the error of the columns' GEMM (both against float64)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((8, 16, 3, 3)).astype(np.float32)
+    params = (1, 1, 1, 1, 1, 1, 1, 1, 1)
+    exact = conv._columns_forward(x.astype(np.float64), w.astype(np.float64), *params, 20, 20)
+    wino = conv.conv2d(x, w, *params, 20, 20)
+    columns = conv._columns_forward(x, w, *params, 20, 20)
+    scale = np.abs(exact).max()
+    assert np.abs(wino - exact).max() / scale < 2 * max(np.abs(columns - exact).max() / scale, 1e-7)
