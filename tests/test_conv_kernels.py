@@ -80,3 +80,18 @@ def test_winograd_float32_error_is_that_of_the_columns():
     columns = conv._columns_forward(x, w, *params, 20, 20)
     scale = np.abs(exact).max()
     assert np.abs(wino - exact).max() / scale < 2 * max(np.abs(columns - exact).max() / scale, 1e-7)
+
+
+@pytest.mark.parametrize("window", [(3, 2, 1), (2, 2, 0), (3, 1, 1)], ids=["3x3/2 pad 1", "2x2/2", "3x3/1 pad 1"])
+def test_max_pool_indices_match_torch_with_ties_and_nans(window):
+    """The first maximum of each window (ties: the first), padding never, a NaN winning: torch's
+    indices, on the unrolled 3x3 windows and the general loop alike. (NaNs at most one per window:
+    with two, torch takes the last and these kernels the first, as NumPy's argmax.)"""
+    k, s, p = window
+    rng = np.random.default_rng(5)
+    x = rng.integers(-2, 3, (2, 3, 9, 8)).astype(np.float32)
+    x[:, :, ::4, ::4][rng.random(x[:, :, ::4, ::4].shape) < 0.3] = np.nan
+    _, want = torch.nn.functional.max_pool2d(torch.from_numpy(x), k, s, p, return_indices=True)
+    oh, ow = want.shape[2:]
+    got = conv.max_pool2d_indices(x, k, k, s, s, p, p, 1, 1, oh, ow)
+    np.testing.assert_array_equal(got, want.numpy())
