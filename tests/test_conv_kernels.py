@@ -1,6 +1,7 @@
 """The compiled CPU convolution kernels (kernels/conv.py) against PyTorch, float64, on every
-path: columns copied row by row or as shifted planes ("same" stride-1 convolutions), the input
-gradient as a convolution of the output gradient (stride 1) or added back from columns."""
+path: columns copied row by row, as shifted planes ("same" stride-1 convolutions) or through the
+window table (output rows shorter than conv.SHORT_ROWS); the input gradient as a convolution of
+the output gradient (stride 1) or added back from columns."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,8 @@ CASES = [  # (N, C, H, W), (O, KH, KW), stride, (top, bottom, left, right), dila
     ((2, 3, 5, 4), (5, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),      # 1x1 reads the image
     ((1, 2, 6, 6), (2, 5, 5), (1, 1), (4, 4, 4, 4), (1, 1), 1),      # padding wider than the image's reach
     ((1, 2, 4, 4), (3, 3, 3), (1, 1), (3, 0, 0, 3), (1, 1), 1),      # padding beyond the kernel: columns way
+    ((1, 2, 9, 12), (3, 3, 2), (1, 1), (2, 1, 0, 3), (1, 1), 1),     # rows long enough to copy row by row:
+    ((2, 4, 6, 18), (4, 3, 3), (1, 2), (1, 1, 0, 2), (1, 1), 4),     # asymmetric padding; depthwise, strided
     # Winograd's F(2x2, 3x3) (stride-1 3x3 on large enough outputs): forward and both gradients
     ((2, 3, 16, 16), (4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),    # even output: whole tiles
     ((2, 2, 18, 17), (3, 3, 3), (1, 1), (2, 0, 1, 2), (1, 1), 1),    # asymmetric padding
