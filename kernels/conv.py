@@ -41,7 +41,10 @@ def _fill_columns(cols, x, b, c0, cg, kh, kw, sh, sw, top, left, dh, dw, oh, ow,
     c0.. of image b, zero on padding.
     Stride 1 with OW == W (a "same" convolution): each column row is the image plane shifted,
     one contiguous copy, then its padding columns zeroed; otherwise row by row in three runs
-    (left padding, the image, right padding), with no test per element."""
+    (left padding, the image, right padding), with no test per element. The runs are copied
+    between views indexed from 0: indexed at computed offsets into the whole arrays, each access
+    carries Numba's negative-index wraparound, which kept the loops from vectorising (ResNet-18's
+    7x7/2 stem at batch 8: 1.04 -> 0.67 ms; a valid 3x3 on 64x32x32, batch 16: 11 -> 3.5 ms)."""
     h, w = x.shape[2], x.shape[3]
     p = oh * ow
     xf = x.reshape(-1)
@@ -70,24 +73,30 @@ def _fill_columns(cols, x, b, c0, cg, kh, kw, sh, sw, top, left, dh, dw, oh, ow,
                     for k in range(row + a_hi * ow, row + p):
                         cols[k] = 0
                     continue
+                n = q_hi - q_lo  # (the image's run in each row: from x's s0, every sw-th)
+                s0 = start + q_lo * sw
                 for a in range(oh):
                     y = a * sh - top + i * dh
-                    at = row + a * ow
-                    if y < 0 or y >= h:
+                    dst = cols[row + a * ow:row + (a + 1) * ow]
+                    if y < 0 or y >= h or n <= 0:
                         for q in range(ow):
-                            cols[at + q] = 0
+                            dst[q] = 0
                         continue
                     for q in range(q_lo):
-                        cols[at + q] = 0
-                    src = plane + y * w + start
-                    if sw == 1:
-                        for q in range(q_lo, q_hi):
-                            cols[at + q] = xf[src + q]
-                    else:
-                        for q in range(q_lo, q_hi):
-                            cols[at + q] = xf[src + q * sw]
+                        dst[q] = 0
                     for q in range(q_hi, ow):
-                        cols[at + q] = 0
+                        dst[q] = 0
+                    d = dst[q_lo:q_hi]
+                    src = xf[plane + y * w + s0:plane + y * w + s0 + (n - 1) * sw + 1]
+                    if sw == 1:
+                        for q in range(n):
+                            d[q] = src[q]
+                    elif sw == 2:  # (a constant stride vectorises)
+                        for q in range(n):
+                            d[q] = src[2 * q]
+                    else:
+                        for q in range(n):
+                            d[q] = src[q * sw]
 
 
 @numba.njit(cache=True)
@@ -102,19 +111,27 @@ def _add_columns(out, cols, b, c0, cg, kh, kw, sh, sw, top, left, dh, dw, oh, ow
                 row = ((ch * kh + i) * kw + j) * ld + col0
                 start = j * dw - left
                 q_lo, q_hi = _inside(start, sw, w, ow)
+                n = q_hi - q_lo
+                if n <= 0:
+                    continue
+                s0 = start + q_lo * sw
                 for a in range(oh):
                     y = a * sh - top + i * dh
                     if y < 0 or y >= h:
                         continue
-                    at = row + a * ow
-                    dst = plane + y * w + start
-                    for q in range(q_lo, q_hi):
-                        of[dst + q * sw] += cols[at + q]
+                    src = cols[row + a * ow + q_lo:row + a * ow + q_hi]  # (views from 0, as _fill_columns)
+                    dst = of[plane + y * w + s0:plane + y * w + s0 + (n - 1) * sw + 1]
+                    if sw == 1:
+                        for q in range(n):
+                            dst[q] += src[q]
+                    else:
+                        for q in range(n):
+                            dst[q * sw] += src[q]
 
 
 # Rows shorter than this (small images: ResNet-18's 4x4 and 2x2 stages at 64x64) fill their columns
 # through a table of each window position's source instead of row by row: the per-row setup cost
-# more than the copies (512 channels at 2x2, batch 8: 0.64 -> 0.13 ms; 256 at 4x4: 0.47 -> 0.23).
+# more than the copies (512 channels at 2x2, batch 8: 0.64 -> 0.12 ms; 256 at 4x4: 0.47 -> 0.11).
 SHORT_ROWS = 8
 
 
@@ -151,12 +168,13 @@ def _fill_chunk(cols, x, b0, m, c0, cg, kh, kw, sh, sw, top, left, dh, dw, oh, o
     for bi in range(m):
         for ch in range(cg):
             plane = ((b0 + bi) * c + c0 + ch) * plane_size
+            image = xf[plane:plane + plane_size]  # (views indexed from 0: see _fill_columns)
             base = ch * t * ld + bi * p
             for tap in range(t):
-                row, e = base + tap * ld, tap * p
+                dst, sources = cols[base + tap * ld:base + tap * ld + p], tab[tap * p:(tap + 1) * p]
                 for q in range(p):
-                    s = tab[e + q]
-                    cols[row + q] = xf[plane + s] if s >= 0 else 0
+                    s = sources[q]
+                    dst[q] = image[max(s, 0)] if s >= 0 else 0
 
 
 @numba.njit(cache=True)
@@ -172,13 +190,14 @@ def _add_chunk(out, cols, b0, m, c0, cg, kh, kw, sh, sw, top, left, dh, dw, oh, 
     for bi in range(m):
         for ch in range(cg):
             plane = ((b0 + bi) * c + c0 + ch) * plane_size
+            image = of[plane:plane + plane_size]
             base = ch * t * ld + bi * p
             for tap in range(t):
-                row, e = base + tap * ld, tap * p
+                src, targets = cols[base + tap * ld:base + tap * ld + p], tab[tap * p:(tap + 1) * p]
                 for q in range(p):
-                    s = tab[e + q]
+                    s = targets[q]
                     if s >= 0:
-                        of[plane + s] += cols[row + q]
+                        image[s] += src[q]
 
 
 @numba.njit(cache=True)
@@ -473,20 +492,20 @@ def _winograd_conv(x, uf, o, top, left, oh, ow):
         for bi in range(mb):  # A^T M A per tile
             b = b0 + bi
             for oc in range(o):
-                mo = m[oc]
+                mo = m[oc, :16 * cols].reshape(16, cols)  # (row k: position k of each tile)
                 for ty in range(th):
                     ya = 2 * ty
                     at = bi * t + ty * tw
                     for tx in range(tw):
-                        q = at + tx
-                        s00 = mo[q] + mo[4 * cols + q] + mo[8 * cols + q]
-                        s01 = mo[1 * cols + q] + mo[5 * cols + q] + mo[9 * cols + q]
-                        s02 = mo[2 * cols + q] + mo[6 * cols + q] + mo[10 * cols + q]
-                        s03 = mo[3 * cols + q] + mo[7 * cols + q] + mo[11 * cols + q]
-                        s10 = mo[4 * cols + q] - mo[8 * cols + q] - mo[12 * cols + q]
-                        s11 = mo[5 * cols + q] - mo[9 * cols + q] - mo[13 * cols + q]
-                        s12 = mo[6 * cols + q] - mo[10 * cols + q] - mo[14 * cols + q]
-                        s13 = mo[7 * cols + q] - mo[11 * cols + q] - mo[15 * cols + q]
+                        q = np.uint64(at + tx)  # (unsigned: no wraparound test per access, see _fill_columns)
+                        s00 = mo[0, q] + mo[4, q] + mo[8, q]
+                        s01 = mo[1, q] + mo[5, q] + mo[9, q]
+                        s02 = mo[2, q] + mo[6, q] + mo[10, q]
+                        s03 = mo[3, q] + mo[7, q] + mo[11, q]
+                        s10 = mo[4, q] - mo[8, q] - mo[12, q]
+                        s11 = mo[5, q] - mo[9, q] - mo[13, q]
+                        s12 = mo[6, q] - mo[10, q] - mo[14, q]
+                        s13 = mo[7, q] - mo[11, q] - mo[15, q]
                         xa = 2 * tx
                         if even:  # (whole tiles only)
                             out[b, oc, ya, xa] = s00 + s01 + s02
@@ -515,9 +534,10 @@ def _winograd_inputs(x, b, col0, top, left, th, tw, xp, r, v, cols):
     y0, y1 = min(top, hp), min(top + h, hp)  # the rows and columns of xp the image fills
     x0, x1 = min(left, wp), min(left + wd, wp)
     for ch in range(c):
-        for yy in range(y0, y1):
-            for xx in range(x0, x1):
-                xp[yy, xx] = x[b, ch, yy - top, xx - left]
+        for yy in range(y0, y1):  # (views indexed from 0: see _fill_columns)
+            dst, src = xp[yy, x0:x1], x[b, ch, yy - top, x0 - left:x1 - left]
+            for q in range(x1 - x0):
+                dst[q] = src[q]
         for ty in range(th):
             ya = 2 * ty
             for q in range(wp):
@@ -529,13 +549,16 @@ def _winograd_inputs(x, b, col0, top, left, th, tw, xp, r, v, cols):
             at = col0 + ty * tw
             vc = v[ch]
             for i in range(4):
-                row = 4 * i * cols + at
+                row = np.uint64(4 * i * cols + at)  # (unsigned: no wraparound test per store, see _fill_columns)
+                s1, s2, s3 = np.uint64(cols), np.uint64(2 * cols), np.uint64(3 * cols)
+                ri = r[i]
                 for tx in range(tw):
-                    e0, e1, e2, e3 = r[i, 2 * tx], r[i, 2 * tx + 1], r[i, 2 * tx + 2], r[i, 2 * tx + 3]
-                    vc[row + tx] = e0 - e2
-                    vc[row + cols + tx] = e1 + e2
-                    vc[row + 2 * cols + tx] = e2 - e1
-                    vc[row + 3 * cols + tx] = e1 - e3
+                    e0, e1, e2, e3 = ri[2 * tx], ri[2 * tx + 1], ri[2 * tx + 2], ri[2 * tx + 3]
+                    k = row + np.uint64(tx)
+                    vc[k] = e0 - e2
+                    vc[k + s1] = e1 + e2
+                    vc[k + s2] = e2 - e1
+                    vc[k + s3] = e1 - e3
 
 
 @numba.njit(cache=True, fastmath={"contract"})
@@ -570,13 +593,13 @@ def _winograd_weight_grad(x, g, top, left):
             b = b0 + bi
             _winograd_inputs(x, b, bi * t, top, left, th, tw, xp, r, v, cols)
             for oc in range(o):
-                dyo = dy[oc]
+                dyo = dy[oc, :16 * cols].reshape(16, cols)
                 for ty in range(th):
                     ya = 2 * ty
                     at = bi * t + ty * tw
                     for tx in range(tw):
                         xa = 2 * tx
-                        q = at + tx
+                        q = np.uint64(at + tx)
                         if even:  # (whole tiles)
                             e00, e01 = g[b, oc, ya, xa], g[b, oc, ya, xa + 1]
                             e10, e11 = g[b, oc, ya + 1, xa], g[b, oc, ya + 1, xa + 1]
@@ -588,22 +611,22 @@ def _winograd_weight_grad(x, g, top, left):
                         # A e A^T, A = [[1, 0], [1, 1], [1, -1], [0, -1]]: the rows of A e, each f -> f A^T
                         f0, f1 = e00 + e10, e01 + e11
                         h0, h1 = e00 - e10, e01 - e11
-                        dyo[q] = e00
-                        dyo[1 * cols + q] = e00 + e01
-                        dyo[2 * cols + q] = e00 - e01
-                        dyo[3 * cols + q] = -e01
-                        dyo[4 * cols + q] = f0
-                        dyo[5 * cols + q] = f0 + f1
-                        dyo[6 * cols + q] = f0 - f1
-                        dyo[7 * cols + q] = -f1
-                        dyo[8 * cols + q] = h0
-                        dyo[9 * cols + q] = h0 + h1
-                        dyo[10 * cols + q] = h0 - h1
-                        dyo[11 * cols + q] = -h1
-                        dyo[12 * cols + q] = -e10
-                        dyo[13 * cols + q] = -e10 - e11
-                        dyo[14 * cols + q] = e11 - e10
-                        dyo[15 * cols + q] = e11
+                        dyo[0, q] = e00
+                        dyo[1, q] = e00 + e01
+                        dyo[2, q] = e00 - e01
+                        dyo[3, q] = -e01
+                        dyo[4, q] = f0
+                        dyo[5, q] = f0 + f1
+                        dyo[6, q] = f0 - f1
+                        dyo[7, q] = -f1
+                        dyo[8, q] = h0
+                        dyo[9, q] = h0 + h1
+                        dyo[10, q] = h0 - h1
+                        dyo[11, q] = -h1
+                        dyo[12, q] = -e10
+                        dyo[13, q] = -e10 - e11
+                        dyo[14, q] = e11 - e10
+                        dyo[15, q] = e11
         beta = 0.0 if b0 == 0 else 1.0
         for k in range(16):
             gemm(False, True, o, c, mb * t, dyf, k * cols, ld, vf, k * cols, ld, beta, mf, k * ms, c)
