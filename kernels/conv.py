@@ -721,7 +721,7 @@ def conv2d_weight_grad(x, g, sh, sw, top, bottom, left, right, dh, dw, groups, k
 
 
 @numba.njit(cache=True)
-def _window_range(start, step, dil, size, k):
+def _window_range(start, dil, size, k):
     """The kernel offsets i in [lo, hi) whose position start + i*dil lies in [0, size)."""
     lo = 0
     while lo < k and start + lo * dil < 0:
@@ -743,9 +743,9 @@ def max_pool2d_indices(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     rows = np.empty((oh, 2), np.int64)
     cols = np.empty((ow, 2), np.int64)
     for a in range(oh):
-        rows[a, 0], rows[a, 1] = _window_range(a * sh - ph, 1, dh, h, kh)
+        rows[a, 0], rows[a, 1] = _window_range(a * sh - ph, dh, h, kh)
     for q in range(ow):
-        cols[q, 0], cols[q, 1] = _window_range(q * sw - pw, 1, dw, w, kw)
+        cols[q, 0], cols[q, 1] = _window_range(q * sw - pw, dw, w, kw)
     three = kh == 3 and kw == 3 and dh == 1 and dw == 1
     xf, of = x.reshape(-1), out.reshape(-1)
     for bc in range(n * c):

@@ -32,8 +32,9 @@ CASES = [  # (N, C, H, W), (O, KH, KW), stride, (top, bottom, left, right), dila
     ((2, 3, 16, 16), (4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),    # even output: whole tiles
     ((2, 2, 18, 17), (3, 3, 3), (1, 1), (2, 0, 1, 2), (1, 1), 1),    # asymmetric padding
     ((2, 3, 18, 19), (5, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),    # valid: odd output width, partial tiles
+    ((8, 32, 8, 8), (16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),    # O*C and the tiles' rows 2^k: padded strides
 ]
-WINOGRAD = CASES[-3:]
+WINOGRAD = CASES[-4:]
 
 
 def _torch_conv(x, w, stride, pad, dilation, groups):
