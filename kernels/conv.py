@@ -735,10 +735,15 @@ def _window_range(start, dil, size, k):
 @numba.njit(cache=True)
 def max_pool2d_indices(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     """For each window, the flat index (h * W + w) of its first maximum; padding never wins and a
-    NaN does (the first NaN), as PyTorch. Each window's rows and columns inside the image are found
-    once per output row and column; a whole 3x3 window is read unrolled, and its running maximum
-    kept by selects, not branches (ResNet-18's pool at batch 8: 2.3 against 4.9 ms)."""
+    NaN does (the first NaN), as PyTorch. Separable, per image plane: each input row's best over
+    every output column's window columns (its column, int32), then each output row's best over its
+    window rows in order, which keeps the first maximum (and the first NaN) in row-major order. A
+    whole 3-wide window is read unrolled and both passes run along the output columns with selects,
+    loops that vectorise (ResNet-18's pool at batch 8: 1.1 ms, against 2.3 for one window at a time
+    and 4.9 with branches)."""
     n, c, h, w = x.shape
+    if w >= 2 ** 31:
+        raise ValueError("max_pool2d: image rows of 2**31 or more elements are not supported")
     out = np.empty((n, c, oh, ow), np.int64)
     rows = np.empty((oh, 2), np.int64)
     cols = np.empty((ow, 2), np.int64)
@@ -746,39 +751,63 @@ def max_pool2d_indices(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
         rows[a, 0], rows[a, 1] = _window_range(a * sh - ph, dh, h, kh)
     for q in range(ow):
         cols[q, 0], cols[q, 1] = _window_range(q * sw - pw, dw, w, kw)
-    three = kh == 3 and kw == 3 and dh == 1 and dw == 1
+    q_lo = 0  # [q_lo, q_hi): the output columns whose windows lie whole inside the image
+    while q_lo < ow and not (cols[q_lo, 0] == 0 and cols[q_lo, 1] == kw):
+        q_lo += 1
+    q_hi = q_lo
+    while q_hi < ow and cols[q_hi, 0] == 0 and cols[q_hi, 1] == kw:
+        q_hi += 1
+    whole = q_hi - q_lo if kw == 3 and dw == 1 else 0  # (columns read unrolled)
+    row_best = np.empty((h, ow), x.dtype)
+    row_col = np.empty((h, ow), np.int32)  # (-1: the window has no column inside the image)
+    best = np.empty(ow, x.dtype)
     xf, of = x.reshape(-1), out.reshape(-1)
     for bc in range(n * c):
-        plane = bc * h * w
-        for a in range(oh):
-            y0 = a * sh - ph
-            il, ih = rows[a, 0], rows[a, 1]
-            for q in range(ow):
-                x0 = q * sw - pw
+        plane = xf[bc * h * w:(bc + 1) * h * w]  # (views indexed from 0: see _fill_columns)
+        for y in range(h):
+            line, bv, bi = plane[y * w:(y + 1) * w], row_best[y], row_col[y]
+            for e in range(ow - whole):  # the other columns, window by window
+                q = e + whole if e >= q_lo and whole > 0 else e
                 jl, jh = cols[q, 0], cols[q, 1]
-                if il >= ih or jl >= jh:  # (a window of padding only)
-                    of[(bc * oh + a) * ow + q] = -1
+                if jl >= jh:
+                    bv[q], bi[q] = 0, -1
                     continue
-                first = (y0 + il * dh) * w + x0 + jl * dw
-                best = xf[plane + first]
-                at = first
-                if three and ih - il == 3 and jh - jl == 3:
-                    for k in range(1, 9):
-                        pos = first + (k // 3) * w + k % 3
-                        v = xf[plane + pos]
-                        take = ((v > best) | (v != v)) & (best == best)
-                        best = v if take else best
-                        at = pos if take else at
-                else:
-                    for i in range(il, ih):
-                        row = (y0 + i * dh) * w + x0
-                        for j in range(jl, jh):
-                            pos = row + j * dw
-                            v = xf[plane + pos]
-                            take = ((v > best) | (v != v)) & (best == best)
-                            best = v if take else best
-                            at = pos if take else at
-                of[(bc * oh + a) * ow + q] = at
+                x0 = q * sw - pw
+                b, at = line[x0 + jl * dw], x0 + jl * dw
+                for j in range(jl + 1, jh):
+                    v = line[x0 + j * dw]
+                    take = ((v > b) | (v != v)) & (b == b)
+                    b = v if take else b
+                    at = x0 + j * dw if take else at
+                bv[q], bi[q] = b, np.int32(at)
+            for k in range(whole):
+                p0 = (q_lo + k) * sw - pw
+                v0, v1, v2 = line[p0], line[p0 + 1], line[p0 + 2]
+                t1 = ((v1 > v0) | (v1 != v1)) & (v0 == v0)
+                b = v1 if t1 else v0
+                t2 = ((v2 > b) | (v2 != v2)) & (b == b)
+                bv[q_lo + k] = v2 if t2 else b
+                bi[q_lo + k] = np.int32(p0 + 2 if t2 else (p0 + 1 if t1 else p0))
+        for a in range(oh):
+            o = of[(bc * oh + a) * ow:(bc * oh + a + 1) * ow]
+            il, ih = rows[a, 0], rows[a, 1]
+            if il >= ih:  # (a window of padding rows only)
+                for q in range(ow):
+                    o[q] = -1
+                continue
+            y = a * sh - ph + il * dh
+            bv, bi = row_best[y], row_col[y]
+            for q in range(ow):
+                best[q] = bv[q]
+                o[q] = y * w + bi[q] if bi[q] >= 0 else -1
+            for i in range(il + 1, ih):
+                y = a * sh - ph + i * dh
+                bv, bi = row_best[y], row_col[y]
+                for q in range(ow):
+                    v, b = bv[q], best[q]
+                    take = ((v > b) | (v != v)) & (b == b) & (bi[q] >= 0)
+                    best[q] = v if take else b
+                    o[q] = y * w + bi[q] if take else o[q]
     return out
 
 
