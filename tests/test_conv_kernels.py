@@ -99,3 +99,42 @@ def test_max_pool_indices_match_torch_with_ties_and_nans(window):
     oh, ow = want.shape[2:]
     got = conv.max_pool2d_indices(x, k, k, s, s, p, p, 1, 1, oh, ow)
     np.testing.assert_array_equal(got, want.numpy())
+
+
+def _first_max_indices(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """Each window's first maximum (row-major order), a NaN winning (the first one), padding never:
+    the semantics the kernel keeps, window by window in plain Python."""
+    n, c, h, w = x.shape
+    out = np.full((n, c, oh, ow), -1, np.int64)
+    for b, ch, a, q in np.ndindex(n, c, oh, ow):
+        best = None
+        for i in range(kh):
+            for j in range(kw):
+                y, xx = a * sh - ph + i * dh, q * sw - pw + j * dw
+                if not (0 <= y < h and 0 <= xx < w):
+                    continue
+                v = x[b, ch, y, xx]
+                if best is None or (not np.isnan(best) and (np.isnan(v) or v > best)):
+                    best, out[b, ch, a, q] = v, y * w + xx
+    return out
+
+
+def test_max_pool_indices_are_each_windows_first_maximum_on_random_windows():
+    """Kernel sizes, strides, dilations, paddings and image sizes drawn at random (whole 3-wide
+    windows read unrolled, clipped ones one by one), with ties, NaNs and -inf: the first maximum."""
+    rng = np.random.default_rng(11)
+    checked = 0
+    while checked < 40:
+        kh, kw, sh, sw, dh, dw = (int(v) for v in rng.integers(1, 4, 6))
+        ph, pw = int(rng.integers(0, (kh - 1) * dh // 2 + 1)), int(rng.integers(0, (kw - 1) * dw // 2 + 1))
+        h, w = (int(v) for v in rng.integers(1, 14, 2))
+        oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        if oh <= 0 or ow <= 0:
+            continue
+        x = rng.integers(-2, 3, (2, 2, h, w)).astype(np.float32)
+        x[rng.random(x.shape) < 0.1] = np.nan
+        x[rng.random(x.shape) < 0.05] = -np.inf
+        params = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        np.testing.assert_array_equal(conv.max_pool2d_indices(x, *params), _first_max_indices(x, *params),
+                                      err_msg=str(params))
+        checked += 1
