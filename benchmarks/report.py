@@ -74,17 +74,20 @@ def fmt_time(seconds: float) -> str:
 
 
 def _floor_line(row: dict, goal: dict) -> list[str]:
-    """Below a ratio goal the row's floor (workloads.Floor) says, where it is above the goal's bound,
-    that no column could meet it here: the floor's time against the goal's bound in seconds."""
+    """Below a ratio goal not met, the row's floor (workloads.Floor): where it is above the goal's
+    bound, that no column could meet it here; below it, how much time the rest of the column's
+    work has left under the bound."""
     floor = row.get("floor")
     base = row["cells"].get(goal["against"], {}).get("median_s")
-    if not floor or goal.get("max_seconds") is not None or not base:
+    if not floor or goal.get("max_seconds") is not None or not base or goal.get("met"):
         return []
     bound = goal["max_ratio"] * base
+    took = (f"{floor['what']} alone take {fmt_time(floor['median_s'])} "
+            f"({floor['median_s'] / base:.2f}× {goal['against']})")
     if floor["median_s"] <= bound:
-        return []
-    return [f"  - out of reach here: {floor['what']} alone take {fmt_time(floor['median_s'])} "
-            f"({floor['median_s'] / base:.2f}× {goal['against']}), above the goal's {fmt_time(bound)}"]
+        return [f"  - floor: {took}, leaving {fmt_time(bound - floor['median_s'])} under the goal's "
+                f"{fmt_time(bound)} for the rest of the step"]
+    return [f"  - out of reach here: {took}, above the goal's {fmt_time(bound)}"]
 
 
 def _ratio(r: float) -> str:

@@ -33,6 +33,7 @@ MAX_SIDE = 64
 
 _ARRAY4 = {dtype: types.Array(getattr(types, dtype), 4, "A") for dtype in TILE_COLS}
 _kernels: dict = {}
+_by_dtype: dict = {}   # np.dtype -> its compiled product (the per-call lookup)
 _lock = threading.Lock()
 
 
@@ -193,9 +194,12 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     if not (a.flags.writeable and b.flags.writeable):
         np.matmul(a, b, out=out)
         return
+    kernel = _by_dtype.get(out.dtype)
+    if kernel is None:  # (out.dtype.name costs ~2 us a call: the first call per dtype looks it up)
+        kernel = _by_dtype[out.dtype] = _kernel(out.dtype.name)
     if a.ndim == 3:
         a, b, out = a[None], b[None], out[None]
-    _kernel(out.dtype.name)(a, b, out)
+    kernel(a, b, out)
 
 
 def write_tiles() -> None:

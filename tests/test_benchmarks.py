@@ -259,16 +259,32 @@ def test_training_step_rows_state_their_goals_and_land_together():
     assert rows["W2"]["floor"] is None
 
 
-def test_a_floor_above_a_goals_bound_is_printed_under_it_and_one_below_is_not():
-    """A row's floor (work every column does) is named under a ratio goal only where it is above the
-    goal's bound: then no column could meet the goal on this machine."""
+def test_a_floor_is_printed_under_a_goal_not_met_above_or_below_its_bound():
+    """A row's floor (work every column does) is named under a ratio goal not met: above the goal's
+    bound no column could meet the goal on this machine; below it, the line says how much time the
+    rest of the step has left under the bound. Under a goal met it is not printed."""
     goal = {"variant": STEP, "against": JIT, "max_ratio": 0.5, "ratio": 0.8, "met": False}
     row = {"cells": {JIT: {"status": "ok", "median_s": 120e-6}}, "floor": {"what": "two GEMMs", "median_s": 90e-6}}
     line, = report._floor_line(row, goal)
-    assert "two GEMMs alone take 90 µs (0.75× jitgrad jit), above the goal's 60 µs" in line
-    row["floor"]["median_s"] = 50e-6
-    assert report._floor_line(row, goal) == []
+    assert "out of reach here: two GEMMs alone take 90 µs (0.75× jitgrad jit), above the goal's 60 µs" in line
+    row["floor"]["median_s"] = 45e-6
+    line, = report._floor_line(row, goal)
+    assert "floor: two GEMMs alone take 45 µs (0.38× jitgrad jit), leaving 15 µs under the goal's 60 µs" in line
+    assert report._floor_line(row, {**goal, "ratio": 0.4, "met": True}) == []
     assert report._floor_line({**row, "floor": None}, goal) == []
+
+
+def test_transformer_floor_runs_each_product_of_the_step_once():
+    """TRF's floor: 3 GEMMs per projection (forward, input and weight gradients) for the 4 of each
+    block and the output layer, and 6 attention products per block, of the step's shapes."""
+    from benchmarks.workloads import data, floors
+    inp = data.transformer(2)
+    run = floors.transformer_products(inp)
+    products = run.products
+    assert len(products) == 27 + 12
+    for a, b, out in products:
+        assert out.shape == np.matmul(a, b).shape
+    assert run() is products[-1][2]
 
 
 def test_transformer_compiled_cells_run_by_default_like_the_gru_ones():

@@ -189,7 +189,8 @@ CASES: tuple[Case, ...] = (
          more_goals=_MODEL_GOALS, skips=_SLOW_COMPILE),
     Case("TRF", "TRF", "Transformer: 2 blocks, emb 64, 4 heads, ctx 16, CE", {"full": 32, "quick": 32, "smoke": 2},
          "batch {}", data.transformer, ("loss",) + models.transformer_params(2), goal=Goal(JIT, TORCH, 0.7),
-         more_goals=_MODEL_GOALS, skips=_SLOW_COMPILE),
+         more_goals=_MODEL_GOALS, skips=_SLOW_COMPILE,
+         floor=Floor("the step's 27 GEMMs and 12 attention products in NumPy", floors.transformer_products)),
     Case("EMB", "EMB", "embedding 27x10 at 3 indices per row, backward", {"full": 32, "quick": 32, "smoke": 2},
          "batch {}", data.embedding, ("value", "emb.grad"), goal=Goal(JIT, TORCH, 1.0)),
 )

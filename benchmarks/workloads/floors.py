@@ -20,3 +20,42 @@ def mlp_step_gemms(inp: dict):
         np.matmul(g.T, x, out=gw)
         return gw
     return run
+
+
+def transformer_products(inp: dict):
+    """TRF's floor: the matrix products of one training step (forward and both gradients of each),
+    which every column computes with the same shapes, through NumPy's BLAS into kept buffers: per
+    block the qkv, output, and two MLP projections as (batch*ctx, in) @ (in, out) GEMMs plus the
+    attention's four batched (batch, heads, ctx, ctx) products (q k^T and att v, and their
+    gradients' four), and the output layer's three GEMMs."""
+    p = inp["params"]
+    batch, ctx = inp["x"].shape
+    emb = p["tok"].shape[1]
+    tokens, heads = batch * ctx, 4
+    rng = np.random.default_rng(0)
+    products = []
+
+    def gemm(a_shape, b_shape):
+        a = rng.standard_normal(a_shape).astype(np.float32)
+        b = rng.standard_normal(b_shape).astype(np.float32)
+        products.append((a, b, np.empty(a_shape[:-1] + b_shape[-1:], np.float32)))
+
+    def layer(n_in, n_out):   # y = x w; dx = dy w^T; dw = x^T dy
+        gemm((tokens, n_in), (n_in, n_out))
+        gemm((tokens, n_out), (n_out, n_in))
+        gemm((n_in, tokens), (tokens, n_out))
+
+    stack = (batch, heads, ctx, ctx)
+    for i in range(inp["layers"]):
+        for w in (f"w_qkv{i}", f"w_o{i}", f"w_ff1{i}", f"w_ff2{i}"):
+            layer(*p[w].shape)
+        for _ in range(6):    # q k^T, att v; d(att) = d(o) v^T, dv = att^T d(o), dq = d(s) k, dk = d(s)^T q
+            gemm(stack, stack)
+    layer(emb, p["w_out"].shape[1])
+
+    def run():
+        for a, b, out in products:
+            np.matmul(a, b, out=out)
+        return out
+    run.products = products   # (the tests count them)
+    return run
