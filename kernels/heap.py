@@ -31,7 +31,8 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
 
-#: Blocks up to this size come from the heap, where freed memory is reused without page faults.
+#: glibc's largest mmap threshold. Setting it freezes glibc's dynamic thresholds; with M_MMAP_MAX
+#: at 0 no block is mmapped at all, so every block comes from the heap.
 MMAP_THRESHOLD = 32 * 1024 * 1024
 #: Free memory at the top of the heap is given back to the OS only beyond this much.
 TRIM_THRESHOLD = 256 * 1024 * 1024
