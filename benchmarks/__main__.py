@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             busy = harness.run(settings)
         result["contended"] = {"core": core, "cells": contended.ratios(result, busy)}
         extra += "\n" + contended.markdown(result["contended"]["cells"], core, threads)
-    notes = report.write(result, settings.out)
+    notes = report.write(result, settings.out, extra)
     print(report.markdown(result) + extra)
     for note in notes:
         print(note, file=sys.stderr)

@@ -240,10 +240,11 @@ def chart(report: dict, path: Path) -> str | None:
     return None
 
 
-def write(report: dict, out: Path) -> list[str]:
-    """Write results.md, results.json and results.png into `out`; returns notes for the user."""
+def write(report: dict, out: Path, extra: str = "") -> list[str]:
+    """Write results.md (with `extra` markdown after the table: the big-array goals, the contended
+    run), results.json and results.png into `out`; returns notes for the user."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(markdown(report), encoding="utf-8")
+    (out / "results.md").write_text(markdown(report) + extra, encoding="utf-8")
     (out / "results.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     why = chart(report, out / "results.png")
     return [why] if why else []

@@ -6,6 +6,7 @@ equations. No recursion anywhere, so 10,000-node graphs are fine.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -152,7 +153,7 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
     for node, g in zip(root_nodes, grad_outputs):
         grads[node] = g if node not in grads else grads[node] + g
     captured: dict = {}
-    deliveries: list = []  # (tensor, gradient) for .grad, written only once the whole pass succeeded
+    deliveries: list = []  # (tensor, gradient, owned) for .grad, written only once the whole pass succeeded
     hook = anomaly_hook[0]
     timed_apply = apply_hook[0]
     # No graph built and nobody watching the ops: PrimNodes unbroadcast and sums of host cotangents
@@ -202,13 +203,17 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, inputs: Sequence | N
                 _deliver_retained(node, g, {} if capture else owners, deliveries)
             if isinstance(node, AccumulateGrad):
                 if not capture and (target_nodes is None or node in target_nodes):
+                    # (this loop's stale references to earlier cotangents, so that only the
+                    # pass's own references to g remain for _sole_reference to count)
+                    data = input_grads = ig = prev = None
+                    owned = not create_graph and _sole_reference(g)
                     if getattr(node.variable, "_post_accumulate_grad_hooks", None):
                         # Its hooks act during backward (DDP buckets, optimizer-in-backward), as in
                         # PyTorch: this leaf's .grad is written now, not with the others at the end.
-                        _accumulate_all([(node.variable, g)], create_graph)
+                        _accumulate_all([(node.variable, g, owned)], create_graph)
                         _run_post_accumulate_hooks(node.variable)
                     else:
-                        deliveries.append((node.variable, g))
+                        deliveries.append((node.variable, g, owned))
                 continue
             try:
                 if type(g) is Zero:  # no VJP rule runs for a zero cotangent
@@ -317,38 +322,59 @@ def _deliver_retained(node, g, owners: dict, deliveries: list) -> None:
     backward (with or without inputs=) and by autograd.grad alike. Queued in `deliveries`."""
     owner = owners.get(node)
     if owner is not None:
-        deliveries.append((owner, g))
+        deliveries.append((owner, g, False))
     ref = node._retained
     tensor = ref() if ref is not None else None
     if tensor is not None and tensor is not owner:
-        deliveries.append((tensor, g))
+        deliveries.append((tensor, g, False))
+
+
+# What sys.getrefcount adds for its own argument (1 on CPython 3.11; measured, not assumed).
+_GETREFCOUNT_EXTRA = (lambda probe: sys.getrefcount(probe) - 1)(object())
+
+
+def _sole_reference(g) -> bool:
+    """Whether cotangent g (a tensor on its way to a leaf's .grad) and its host array are held by
+    nobody but the backward pass: then the leaf's first gradient can take the array instead of a
+    copy, as PyTorch's AccumulateGrad steals an unshared gradient. A root gradient the caller passed,
+    a cotangent shared by two leaves (x + y), one a hook or retain_grad kept, a broadcast or other
+    view: each has more references or no storage of its own, and is copied."""
+    data = g._data
+    if type(data) is not np.ndarray or data.base is not None or not data.flags.writeable \
+            or not data.flags.c_contiguous:
+        return False
+    # g: the pass's loop variable and this argument; data: g._data and this local.
+    return sys.getrefcount(g) - _GETREFCOUNT_EXTRA <= 2 and sys.getrefcount(data) - _GETREFCOUNT_EXTRA <= 2
 
 
 def _accumulate_all(deliveries: list, create_graph: bool) -> None:
     """Accumulate every gradient of one backward pass into `.grad`: all checked and converted
-    first, so an error leaves every `.grad` (and its version counter) as it was."""
+    first, so an error leaves every `.grad` (and its version counter) as it was. An `owned`
+    gradient (see _sole_reference) becomes a leaf's first .grad without a copy."""
     if len(deliveries) == 1:  # (one leaf, on the host, matching: the common small step)
-        (variable, g), = deliveries
+        (variable, g, owned), = deliveries
         data, own = g._data, variable._data
         if type(data) is np.ndarray and type(own) is np.ndarray and data.shape == own.shape \
                 and data.dtype is own.dtype and not create_graph and variable._grad is None:
-            variable._grad = type(g)._wrap(np.array(data, copy=True))  # (accumulate_grad's first gradient)
+            # (accumulate_grad's first gradient)
+            variable._grad = type(g)._wrap(data if owned else np.array(data, copy=True))
             return
     ready = []
-    for variable, g in deliveries:
+    for variable, g, owned in deliveries:
         if tuple(g.shape) != tuple(variable.shape):
             raise RuntimeError(f"internal error: gradient of shape {tuple(g.shape)} for a tensor of shape "
                                f"{tuple(variable.shape)}")
         if g.dtype != variable.dtype:
             g = cast(g, variable.dtype)
-        ready.append((variable, g))
-    for variable, g in ready:
-        accumulate_grad(variable, g, create_graph)
+        ready.append((variable, g, owned))
+    for variable, g, owned in ready:
+        accumulate_grad(variable, g, create_graph, owned)
 
 
-def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> None:
+def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool, owned: bool = False) -> None:
     """Add g into variable.grad as PyTorch's AccumulateGrad does: the first gradient is stored as a
-    fresh buffer (a detached copy unless create_graph); later ones are added in place into that
+    fresh buffer (a detached copy, unless create_graph or `owned`: an array only the backward pass
+    held is taken as it is); later ones are added in place into that
     same tensor (so `g = x.grad` held by the user sees them), except when building a graph
     (create_graph), where the sum is a new tensor with history. g has variable's shape and dtype."""
     old = variable._grad
@@ -362,7 +388,7 @@ def accumulate_grad(variable: TensorBase, g: TensorBase, create_graph: bool) -> 
             builder.accumulate_grad(variable, g)  # a training step traced whole: calls repeat it
             return
     if old is None:
-        variable._grad = type(g)._wrap(data if isinstance(data, Symbolic) else copy_data(data))
+        variable._grad = type(g)._wrap(data if owned or isinstance(data, Symbolic) else copy_data(data))
         return
     old_data = old._data
     if isinstance(old_data, Symbolic) or isinstance(data, Symbolic):

@@ -120,6 +120,8 @@ def quiet(impl):
             with np.errstate(all="ignore"):
                 return impl(*arrays, **params)
     run.__name__ = getattr(impl, "__name__", "impl")
+    # (a plain one-output ufunc: the eager backward may call it with out=, see vjp_replay._compile)
+    run.ufunc = impl if isinstance(impl, np.ufunc) and impl.nout == 1 else None
     return run
 
 

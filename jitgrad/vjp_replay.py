@@ -26,6 +26,7 @@ from .autograd_graph import (
 )
 from .core import Reads, Symbolic, TensorBase, default_tensor_type, tracing
 from .grad_mode import _state as _grad_state
+from .shapes import numel
 
 _ndarray = np.ndarray
 _UNRECORDABLE = False  # the cache's mark for a signature whose rule runs on tensors
@@ -206,6 +207,70 @@ def arrays(node: PrimNode, g: np.ndarray) -> list | None:
     return grads
 
 
+#: Steps with outputs of at least this many bytes run through _large_ufunc_step (NumPy elides
+#: temporaries from the same size on); below, its checks would cost more than they save.
+LARGE_STEP_BYTES = 1 << 18
+#: Ufuncs whose value on one element is the value on every copy of it, bit for bit (SIMD and
+#: scalar loops round alike): run once when every operand repeats one value.
+_EXACT_ON_SCALARS = frozenset([np.add, np.subtract, np.multiply, np.true_divide, np.negative])
+
+
+def _large_ufunc_steps(steps: tuple) -> set:
+    """Indices of the recorded steps that call a plain ufunc, without params, on a large output."""
+    return {j for j, (impl, _, params, np_dtype, shape) in enumerate(steps)
+            if getattr(impl, "ufunc", None) is not None and params is None
+            and numel(shape) * np_dtype.itemsize >= LARGE_STEP_BYTES}
+
+
+def _large_ufunc_step(ufunc, operands: tuple, out, dtype: np.dtype, shape: tuple):
+    """One large ufunc step of a replay without a fresh buffer where none is needed: when every
+    operand repeats one value (the cotangent of a sum, broadcast, times a constant) the ufunc runs
+    once and its value is broadcast, read-only; else, given `out` (a temporary of the replay that
+    nothing reads after this step, see _reusable_operands), the ufunc writes into it. None: neither
+    applies, the caller runs the step's impl. Values are those of the impl's out-of-place call;
+    floating-point warnings are silenced as `quiet` silences them."""
+    if ufunc in _EXACT_ON_SCALARS and all(not any(o.strides) and o.dtype == dtype for o in operands):
+        with np.errstate(all="ignore"):
+            value = ufunc(*[o[(0,) * o.ndim] for o in operands])
+        return np.broadcast_to(np.asarray(value, dtype=dtype), shape)
+    if out is not None and out.flags.writeable:  # (a broadcast value above is read-only)
+        with np.errstate(all="ignore"):
+            return ufunc(*operands, out=out)
+    return None
+
+
+def _reusable_operands(steps: tuple, results: tuple, operand_dtypes: list) -> dict:
+    """{step index: slot} for the recorded steps that can write their result into one of their
+    operands: a plain ufunc whose operands all have its dtype, reading the result of an earlier
+    ufunc step (a fresh array, or one such step's buffer already reused: no view of anything the
+    rule was given) of its own shape that no later step reads and that is not a cotangent. The
+    values are those out-of-place calls give (same ufunc loop, same dtype); NumPy's floating-point
+    warnings are silenced around it, as `quiet` does after the fact."""
+    first = len(operand_dtypes)
+    dtypes_, shapes, fresh = dict(enumerate(operand_dtypes)), {}, set()
+    for j, (impl, _, _, np_dtype, shape) in enumerate(steps):
+        dtypes_[first + j], shapes[first + j] = np_dtype, shape
+        if getattr(impl, "ufunc", None) is not None:
+            fresh.add(first + j)
+    last_read: dict = {}
+    for j, (_, reads, _, _, _) in enumerate(steps):
+        for r in reads:
+            last_read[r] = j
+    kept = set(results)
+    reuse = {}
+    for j, (impl, reads, step_params, np_dtype, shape) in enumerate(steps):
+        if getattr(impl, "ufunc", None) is None or step_params is not None \
+                or numel(shape) * np_dtype.itemsize < LARGE_STEP_BYTES:
+            continue
+        if any(dtypes_[r] != np_dtype for r in reads):
+            continue
+        for r in reads:
+            if r in fresh and r not in kept and last_read[r] == j and shapes[r] == shape and dtypes_[r] == np_dtype:
+                reuse[j] = r
+                break
+    return reuse
+
+
 def _compile(signature: Reads, recording: tuple, needs: list, g: np.ndarray, out: np.ndarray, datas: list):
     """The replay of `recording` for a node of `signature` whose inputs need gradients as `needs`, as
     one generated function of (node, g): it reads the node's saved values as saved_host does (the
@@ -219,6 +284,7 @@ def _compile(signature: Reads, recording: tuple, needs: list, g: np.ndarray, out
     reads_inputs, reads_out = signature
     shapes = [g.shape, out.shape, *[d.shape for d in datas], *[c.shape for c in constants]]
     names = {"_nd": _ndarray, "_asarray": np.asarray, "_reduce": np.add.reduce, "_OTHER": _OTHER,
+             "_large_ufunc_step": _large_ufunc_step,
              "_freed": FREED_MESSAGE, "_modified": _modified_error, "_output_modified": _output_modified_error}
     names.update({f"v{k}": c for k, c in enumerate(constants, start=n + 2)})
     used = {r for _, reads, _, _, _ in steps for r in reads} | {r for r in results if r is not None}
@@ -255,12 +321,22 @@ def _compile(signature: Reads, recording: tuple, needs: list, g: np.ndarray, out
     elif 1 in used:
         names["v1"] = _zeros_view(out.shape, out.dtype)
     k = n + 2 + len(constants)
+    large = _large_ufunc_steps(steps)
+    reuse = _reusable_operands(steps, results, [g.dtype, out.dtype, *[d.dtype for d in datas],
+                                                 *[c.dtype for c in constants]])
     for j, (impl, reads, step_params, np_dtype, shape) in enumerate(steps):
         names.update({f"impl{j}": impl, f"params{j}": step_params, f"dtype{k}": np_dtype})
         operands = ", ".join(f"v{r}" for r in reads) + (f", **params{j}" if step_params is not None else "")
-        lines += [f"    v{k} = impl{j}({operands})",
-                  f"    if type(v{k}) is not _nd or v{k}.dtype is not dtype{k}:",
-                  f"        v{k} = _asarray(v{k}, dtype=dtype{k})"]
+        indent = "    "
+        if j in large:  # (see _large_ufunc_step; None: the impl as below)
+            names.update({f"ufunc{j}": impl.ufunc, f"shape{k}": shape})
+            out_slot = f"v{reuse[j]}" if j in reuse else "None"
+            lines += [f"    v{k} = _large_ufunc_step(ufunc{j}, ({operands},), {out_slot}, dtype{k}, shape{k})",
+                      f"    if v{k} is None:"]
+            indent = "        "
+        lines += [f"{indent}v{k} = impl{j}({operands})",
+                  f"{indent}if type(v{k}) is not _nd or v{k}.dtype is not dtype{k}:",
+                  f"{indent}    v{k} = _asarray(v{k}, dtype=dtype{k})"]
         shapes.append(shape)
         k += 1
     grads = []
