@@ -239,9 +239,9 @@ def _large_ufunc_step(ufunc, operands: tuple, out, dtype: np.dtype, shape: tuple
     return None
 
 
-def _reusable_operands(steps: tuple, results: tuple, operand_dtypes: list) -> dict:
-    """{step index: slot} for the recorded steps that can write their result into one of their
-    operands: a plain ufunc whose operands all have its dtype, reading the result of an earlier
+def _reusable_operands(steps: tuple, results: tuple, operand_dtypes: list, large: set) -> dict:
+    """{step index: slot} for the `large` ufunc steps (see _large_ufunc_steps) that can write their
+    result into one of their operands: those whose operands all have its dtype, reading the result of an earlier
     ufunc step (a fresh array, or one such step's buffer already reused: no view of anything the
     rule was given) of its own shape that no later step reads and that is not a cotangent. The
     values are those out-of-place calls give (same ufunc loop, same dtype); NumPy's floating-point
@@ -258,14 +258,12 @@ def _reusable_operands(steps: tuple, results: tuple, operand_dtypes: list) -> di
             last_read[r] = j
     kept = set(results)
     reuse = {}
-    for j, (impl, reads, step_params, np_dtype, shape) in enumerate(steps):
-        if getattr(impl, "ufunc", None) is None or step_params is not None \
-                or numel(shape) * np_dtype.itemsize < LARGE_STEP_BYTES:
-            continue
+    for j in sorted(large):
+        _, reads, _, np_dtype, shape = steps[j]
         if any(dtypes_[r] != np_dtype for r in reads):
             continue
         for r in reads:
-            if r in fresh and r not in kept and last_read[r] == j and shapes[r] == shape and dtypes_[r] == np_dtype:
+            if r in fresh and r not in kept and last_read[r] == j and shapes[r] == shape:
                 reuse[j] = r
                 break
     return reuse
@@ -323,7 +321,7 @@ def _compile(signature: Reads, recording: tuple, needs: list, g: np.ndarray, out
     k = n + 2 + len(constants)
     large = _large_ufunc_steps(steps)
     reuse = _reusable_operands(steps, results, [g.dtype, out.dtype, *[d.dtype for d in datas],
-                                                 *[c.dtype for c in constants]])
+                                                 *[c.dtype for c in constants]], large)
     for j, (impl, reads, step_params, np_dtype, shape) in enumerate(steps):
         names.update({f"impl{j}": impl, f"params{j}": step_params, f"dtype{k}": np_dtype})
         operands = ", ".join(f"v{r}" for r in reads) + (f", **params{j}" if step_params is not None else "")
