@@ -59,15 +59,9 @@ def per_element_s(make: Callable[[int], Callable[[], Any]], sizes: tuple[int, in
     for n in sizes:
         fn = make(n)
         fn()  # (compiles for this shape, warms the cache)
-        reps = max(3, int(seconds / max(_once(fn), 1e-7)))
+        reps = max(3, int(seconds / max(_mean_of(fn, 1), 1e-7)))
         best.append(min(_mean_of(fn, reps) for _ in range(5)))
     return max(best[1] - best[0], 0.0) / (sizes[1] - sizes[0])
-
-
-def _once(fn: Callable[[], Any]) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def _mean_of(fn: Callable[[], Any], reps: int) -> float:
